@@ -1,0 +1,53 @@
+# shardcast's front door. `just` lists the recipes.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Install what is missing, build (release) and serve with embedded defaults on :8080.
+run *ARGS:
+    scripts/setup.sh
+    cargo build --release -p shardcast
+    target/release/shardcast serve {{ARGS}}
+
+# The whole test suite: lint, unit tests, end-to-end tests against the real binary.
+test: lint
+    scripts/setup.sh
+    cargo build -p shardcast
+    cargo test --workspace
+
+# rustfmt check and clippy with warnings as errors.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Benchmark HTTP serving against nginx (1 core each, load on the other); writes bench/results/http.md.
+bench-http:
+    scripts/setup.sh bench
+    bench/scripts/bench-http.sh
+
+# Server RSS per idle connection with 19k connections held, shardcast and nginx.
+bench-idle:
+    scripts/setup.sh bench
+    bench/scripts/bench-idle.sh
+
+# Record a running shardcast and write a flame graph to perf/out/.
+flamegraph *ARGS:
+    scripts/setup.sh perf
+    perf/flamegraph.sh {{ARGS}}
+
+# perf stat on a running shardcast (IPC, syscalls, io_uring enters).
+perf-stat *ARGS:
+    scripts/setup.sh perf
+    perf/perf-stat.sh {{ARGS}}
+
+# Compare this host's kernel settings and NIC IRQ affinity with what shardcast recommends.
+tune-check:
+    tuning/sysctl.sh --check
+    tuning/irq-affinity.sh --check

@@ -1,0 +1,28 @@
+//! Load generator for shardcast.
+//!
+//! Two kinds of load, each usable from the command line (`shardcast-bench`) and from code
+//! (end-to-end tests call the same functions):
+//!
+//! - [`http::run_http`]: keep-alive HTTP/1.1 requests over many connections, closed or open
+//!   loop, with latency percentiles from an HDR histogram ([`report::HttpReport`]);
+//! - [`hold::run_hold`]: many idle connections held open, to measure the server's memory per
+//!   connection ([`hold::HoldReport`]).
+//!
+//! Both build their own threads and io_uring runtimes (monoio) and return when their
+//! duration is over. The protocol part, [`parser::ResponseParser`], is sans-io and tested on
+//! its own.
+
+#![forbid(unsafe_code)]
+
+pub mod hold;
+pub mod http;
+pub mod net;
+pub mod parser;
+pub mod report;
+pub mod target;
+pub mod units;
+
+pub use hold::{run_hold, HoldConfig, HoldReport};
+pub use http::{run_http, HttpLoadConfig, HttpLoadError};
+pub use report::HttpReport;
+pub use target::HttpUrl;

@@ -1,0 +1,220 @@
+//! `shardcast-bench`: the command line of the load generator. See `bench/README.md`.
+
+#![forbid(unsafe_code)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use shardcast_bench::hold::{run_hold, HoldConfig, HoldReport};
+use shardcast_bench::http::{run_http, HttpLoadConfig};
+use shardcast_bench::report::{markdown_comparison, HttpReport, MedianRow};
+use shardcast_bench::target::{parse_source_addrs, resolve, HttpUrl};
+use shardcast_bench::units::parse_duration;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "shardcast-bench",
+    version,
+    about = "Load generator for shardcast"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Keep-alive HTTP/1.1 load; reports req/s, Gbit/s, latency percentiles and errors.
+    Http(HttpArgs),
+    /// Open and hold idle connections (for server memory per connection).
+    Hold(HoldArgs),
+    /// Markdown table of medians from several `http --json` reports per server.
+    Table(TableArgs),
+}
+
+#[derive(Args)]
+struct HttpArgs {
+    /// Target http://HOST:PORT/PATH; repeat or separate with commas to spread connections.
+    #[arg(long, required = true, value_delimiter = ',')]
+    url: Vec<String>,
+    /// Keep-alive connections in total.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+    /// Open-loop target in requests/s over all connections (latency from the intended send
+    /// time); 0 runs a closed loop.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Measurement window, e.g. 10s, 500ms, 2m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Load before the measurement window.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Load threads, one io_uring runtime each; connections are split across them.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Bind client sockets round-robin to these addresses, e.g. 127.0.0.2-127.0.0.9.
+    #[arg(long)]
+    source_addrs: Option<String>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Count responses with another status as errors; 0 accepts any status.
+    #[arg(long, default_value_t = 200)]
+    expect_status: u16,
+    /// Count responses with another body length as errors.
+    #[arg(long)]
+    expect_body_bytes: Option<u64>,
+    /// Longest wait for a response or a connect.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+#[derive(Args)]
+struct HoldArgs {
+    /// Server HOST:PORT.
+    #[arg(long)]
+    target: String,
+    /// Connections to open and hold.
+    #[arg(long, default_value_t = 1000)]
+    connections: usize,
+    /// Bind client sockets round-robin to these addresses, e.g. 127.0.0.2-127.0.0.3.
+    #[arg(long)]
+    source_addrs: Option<String>,
+    /// How long to hold, counted from the start (ramp included).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    duration: Duration,
+    /// New connections per second; 0 opens them as fast as possible.
+    #[arg(long, default_value_t = 5000)]
+    ramp_per_sec: u64,
+    /// Send one `GET /healthz` per connection and read the response before going idle.
+    #[arg(long)]
+    request_first: bool,
+    /// Path of the first request.
+    #[arg(long, default_value = "/healthz")]
+    request_path: String,
+    /// Longest wait for a connect and for the first response.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    connect_timeout: Duration,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TableArgs {
+    /// NAME=FILE[,FILE...]: the JSON reports of one server's rounds. The first server is the
+    /// baseline of the ratio rows.
+    #[arg(long = "server", required = true)]
+    servers: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Http(args) => http(args),
+        Command::Hold(args) => hold(args),
+        Command::Table(args) => table(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("shardcast-bench: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn http(args: HttpArgs) -> Result<(), String> {
+    let urls = args
+        .url
+        .iter()
+        .map(|u| HttpUrl::parse(u.trim()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut config = HttpLoadConfig::new(urls[0].clone());
+    config.urls = urls;
+    config.connections = args.connections;
+    config.pipeline = args.pipeline;
+    config.rate_per_sec = args.rate;
+    config.duration = args.duration;
+    config.warmup = args.warmup;
+    config.threads = args.threads;
+    config.source_addrs = source_addrs(args.source_addrs.as_deref())?;
+    config.expect_status = (args.expect_status != 0).then_some(args.expect_status);
+    config.expect_body_bytes = args.expect_body_bytes;
+    config.timeout = args.timeout;
+    let report = run_http(config).map_err(|e| e.to_string())?;
+    print!("{}", report.to_text());
+    write_json(args.json.as_deref(), &report)
+}
+
+fn hold(args: HoldArgs) -> Result<(), String> {
+    let target = resolve(&args.target, 80).map_err(|e| e.to_string())?;
+    let mut config = HoldConfig::new(target, args.target.clone());
+    config.connections = args.connections;
+    config.source_addrs = source_addrs(args.source_addrs.as_deref())?;
+    config.duration = args.duration;
+    config.ramp_per_sec = args.ramp_per_sec;
+    config.request_first = args.request_first;
+    config.request_path = args.request_path;
+    config.connect_timeout = args.connect_timeout;
+    config.on_ready = Some(Box::new(|report: &HoldReport| {
+        // Scripts wait for this line before measuring the server at steady state.
+        println!(
+            "ready: held {} of {} (established {}, connect errors {}, served {}, request errors {}) after {:.2} s",
+            report.held,
+            report.connections,
+            report.established,
+            report.connect_errors,
+            report.served,
+            report.request_errors,
+            report.ramp_s
+        );
+        let _ = std::io::stdout().flush();
+    }));
+    let report = run_hold(config).map_err(|e| e.to_string())?;
+    print!("{}", report.to_text());
+    write_json(args.json.as_deref(), &report)
+}
+
+fn table(args: TableArgs) -> Result<(), String> {
+    let mut rows = Vec::new();
+    for server in &args.servers {
+        let (name, files) = server
+            .split_once('=')
+            .ok_or_else(|| format!("`{server}`: expected NAME=FILE[,FILE...]"))?;
+        let reports = files
+            .split(',')
+            .map(|file| {
+                let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+                serde_json::from_str::<HttpReport>(&text).map_err(|e| format!("{file}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.push(MedianRow::from_reports(name, &reports));
+    }
+    print!("{}", markdown_comparison(&rows));
+    Ok(())
+}
+
+fn source_addrs(text: Option<&str>) -> Result<Vec<std::net::Ipv4Addr>, String> {
+    text.map_or(Ok(Vec::new()), |t| {
+        parse_source_addrs(t).map_err(|e| e.to_string())
+    })
+}
+
+fn write_json<T: serde::Serialize>(path: Option<&Path>, report: &T) -> Result<(), String> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    std::fs::write(path, json + "\n").map_err(|e| format!("{}: {e}", path.display()))
+}

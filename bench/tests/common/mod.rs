@@ -1,0 +1,274 @@
+//! Starts the real `shardcast` binary on a free port and talks to it over loopback.
+//!
+//! The binary is `$SHARDCAST_BIN`, or `target/{debug,release}/shardcast` in the workspace
+//! (`just test` builds it first). Every server is killed when its handle drops, so a failing
+//! test leaves nothing running.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BACKENDS: [&str; 2] = ["uring", "epoll"];
+
+pub fn binary() -> PathBuf {
+    if let Ok(path) = std::env::var("SHARDCAST_BIN") {
+        return PathBuf::from(path);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    for profile in ["debug", "release"] {
+        let path = root.join("target").join(profile).join("shardcast");
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!("shardcast binary not found: run `cargo build -p shardcast` (or `just test`), or set SHARDCAST_BIN");
+}
+
+pub struct Server {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<String>>,
+    _dir: TempDir,
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("shardcast-e2e-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Server {
+    /// Starts shardcast with `--io io --shards shards` and the extra TOML `config`.
+    pub fn start(io: &str, shards: usize, config: &str) -> Server {
+        Self::start_in(TempDir::new("srv"), io, shards, config)
+    }
+
+    pub fn start_in(dir: TempDir, io: &str, shards: usize, config: &str) -> Server {
+        let config_path = dir.0.join("shardcast.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new(binary())
+            .args(["serve", "--http", "127.0.0.1:0", "--io", io, "--shards"])
+            .arg(shards.to_string())
+            .arg("--config")
+            .arg(&config_path)
+            .env("SHARDCAST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn shardcast");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("http listening on ").nth(1) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(rest.trim().to_string());
+                    }
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => addr.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("shardcast did not start: {}", log.lock().unwrap());
+            }
+        };
+        Server {
+            child: Some(child),
+            addr,
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream
+    }
+
+    /// One request on a fresh connection.
+    pub fn get(&self, path: &str) -> Response {
+        let mut stream = self.connect();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        read_response(&mut stream).expect("response")
+    }
+
+    /// A metric's process total from /metrics.
+    pub fn metric(&self, name: &str) -> u64 {
+        let body = String::from_utf8(self.get("/metrics").body).unwrap();
+        body.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("metric {name} not found in:\n{body}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> ExitStatus {
+        // SAFETY-free: libc::kill on our own child's pid.
+        signal(self.pid(), libc::SIGTERM);
+        self.wait(within)
+    }
+
+    pub fn wait(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().unwrap();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "shardcast did not exit in {within:?}: {}",
+                    self.log.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+pub fn signal(pid: i32, sig: i32) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one response (Content-Length bodies, or to EOF without one). `None` on a clean EOF
+/// before any byte.
+pub fn read_response(stream: &mut TcpStream) -> Option<Response> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(0) if head.is_empty() => return None,
+            Ok(0) => panic!(
+                "EOF inside a response head: {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+            Ok(_) => head.push(byte[0]),
+            Err(e) if head.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return None
+            }
+            Err(e) => panic!("read error: {e}"),
+        }
+    }
+    let text = String::from_utf8(head).unwrap();
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_string(), v.trim().to_string())
+        })
+        .collect();
+    let mut response = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    match response
+        .header("content-length")
+        .map(|v| v.parse::<usize>().unwrap())
+    {
+        Some(len) => {
+            response.body = vec![0; len];
+            stream.read_exact(&mut response.body).expect("body");
+        }
+        None if matches!(status, 204 | 304) => {}
+        None => {
+            stream.read_to_end(&mut response.body).unwrap();
+        }
+    }
+    Some(response)
+}
+
+/// True when the peer has closed: a read returns EOF (or a reset) within `within`.
+pub fn closed_by_peer(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! End-to-end tests of the HTTP front door: the real binary, both I/O backends, real clients
+//! (std sockets, curl). Each test bounds its own time and kills its server on exit.
+
+mod common;
+
+use common::{closed_by_peer, read_response, Server, TempDir, BACKENDS};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+#[test]
+fn health_info_and_metrics_answer_curl() {
+    for io in BACKENDS {
+        let server = Server::start(io, 2, "");
+        let base = format!("http://{}", server.addr);
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "10"])
+            .arg(format!("{base}/healthz"))
+            .output()
+            .expect("curl is installed");
+        assert!(
+            out.status.success(),
+            "{io}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, b"ok\n");
+
+        let info = server.get("/api/v1/info");
+        assert_eq!(info.status, 200);
+        let json: serde_json::Value = serde_json::from_slice(&info.body).unwrap();
+        let want = if io == "uring" { "io_uring" } else { "epoll" };
+        assert_eq!(json["io"]["backend"], want);
+        assert_eq!(json["shards"], 2);
+        if io == "uring" {
+            let features = json["io"]["ring_features"].as_array().unwrap();
+            assert!(features.iter().any(|f| f == "multishot_accept"), "{json}");
+        }
+
+        let metrics = String::from_utf8(server.get("/metrics").body).unwrap();
+        for name in [
+            "shardcast_engine_accepts_total ",
+            "shardcast_shard_engine_accepts_total{shard=\"1\"} ",
+            "shardcast_http_requests_total ",
+            "shardcast_engine_loop_iterations_total ",
+            "shardcast_engine_mesh_sent_total ",
+        ] {
+            assert!(metrics.contains(name), "{io}: {name} missing");
+        }
+        // Three requests so far, each on its own connection, plus the one being scraped.
+        assert!(server.metric("shardcast_http_requests_total") >= 4);
+
+        let missing = server.get("/nope");
+        assert_eq!(missing.status, 404);
+        let post = {
+            let mut s = server.connect();
+            s.write_all(b"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+                .unwrap();
+            read_response(&mut s).unwrap()
+        };
+        assert_eq!(post.status, 405);
+        assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    }
+}
+
+#[test]
+fn concurrent_keep_alive_clients_get_every_response() {
+    for io in BACKENDS {
+        let server = Server::start(io, 2, "");
+        let addr = server.addr;
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    for _ in 0..200 {
+                        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                            .unwrap();
+                        let r = read_response(&mut s).unwrap();
+                        assert_eq!((r.status, &r.body[..]), (200, &b"ok\n"[..]));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(
+            server.metric("shardcast_http_responses_2xx_total"),
+            16 * 200
+        );
+        // The 16 clients and the two scrapes.
+        assert_eq!(server.metric("shardcast_engine_accepts_total"), 16 + 2);
+    }
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let dir = TempDir::new("pipe");
+    let files = dir.0.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    for i in 0..10 {
+        std::fs::write(files.join(format!("{i}.txt")), format!("file {i}\n")).unwrap();
+    }
+    let config = format!("[http]\nstatic_dir = \"{}\"\n", files.display());
+    for io in BACKENDS {
+        let server = Server::start(io, 1, &config);
+        let mut s = server.connect();
+        // 300 requests in one write: more than pipeline_max_responses, so the server must
+        // hold input back and resume as responses drain.
+        let mut batch = String::new();
+        for i in 0..300 {
+            batch.push_str(&format!(
+                "GET /static/{}.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+                i % 10
+            ));
+        }
+        s.write_all(batch.as_bytes()).unwrap();
+        for i in 0..300 {
+            let r = read_response(&mut s).unwrap();
+            assert_eq!(r.status, 200);
+            assert_eq!(
+                r.body,
+                format!("file {}\n", i % 10).into_bytes(),
+                "{io}: response {i}"
+            );
+        }
+        // A request split across writes byte by byte still works.
+        for b in b"GET /static/3.txt HTTP/1.1\r\nHost: t\r\n\r\n" {
+            s.write_all(&[*b]).unwrap();
+        }
+        assert_eq!(read_response(&mut s).unwrap().body, b"file 3\n");
+    }
+}
+
+#[test]
+fn static_files_support_range_and_conditional_get() {
+    let dir = TempDir::new("static");
+    let files = dir.0.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(files.join("seg.m4s"), &body).unwrap();
+    let config = format!("[http]\nstatic_dir = \"{}\"\n", files.display());
+    for io in BACKENDS {
+        let server = Server::start(io, 1, &config);
+        let full = server.get("/static/seg.m4s");
+        assert_eq!(full.status, 200);
+        assert_eq!(full.body, body, "{io}: large body intact");
+        assert_eq!(full.header("content-type"), Some("video/mp4"));
+        let etag = full.header("etag").unwrap().to_string();
+
+        let mut s = server.connect();
+        write!(
+            s,
+            "GET /static/seg.m4s HTTP/1.1\r\nHost: t\r\nRange: bytes=10-19\r\n\r\n"
+        )
+        .unwrap();
+        let part = read_response(&mut s).unwrap();
+        assert_eq!(part.status, 206);
+        assert_eq!(part.body, &body[10..20]);
+        assert_eq!(part.header("content-range"), Some("bytes 10-19/100000"));
+
+        write!(
+            s,
+            "GET /static/seg.m4s HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n"
+        )
+        .unwrap();
+        assert_eq!(read_response(&mut s).unwrap().status, 304);
+
+        write!(
+            s,
+            "GET /static/seg.m4s HTTP/1.1\r\nHost: t\r\nRange: bytes=200000-\r\n\r\n"
+        )
+        .unwrap();
+        assert_eq!(read_response(&mut s).unwrap().status, 416);
+
+        write!(s, "HEAD /static/seg.m4s HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let head = read_response_head_only(&mut s);
+        assert!(head.contains("Content-Length: 100000"), "{head}");
+
+        assert_eq!(server.get("/static/../shardcast.toml").status, 404);
+    }
+}
+
+fn read_response_head_only(s: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1);
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+#[test]
+fn five_thousand_connections_held_on_one_shard() {
+    for io in BACKENDS {
+        let server = Server::start(io, 1, "");
+        let mut conns: Vec<TcpStream> = (0..5000).map(|_| server.connect()).collect();
+        // Every connection is served, not just accepted.
+        for s in conns.iter_mut() {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                .unwrap();
+        }
+        for s in conns.iter_mut() {
+            let r = read_response(s).unwrap();
+            assert_eq!(r.status, 200);
+        }
+        assert_eq!(
+            server.metric("shardcast_engine_connections_open"),
+            5001,
+            "{io}"
+        );
+        drop(conns);
+        // The server notices every close.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while server.metric("shardcast_engine_connections_open") != 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{io}: closes not seen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn over_the_connection_cap_clients_get_503_then_close() {
+    for io in BACKENDS {
+        let server = Server::start(io, 1, "[http]\nmax_connections_per_shard = 8\n");
+        let mut held: Vec<TcpStream> = (0..8).map(|_| server.connect()).collect();
+        for s in held.iter_mut() {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                .unwrap();
+            assert_eq!(read_response(s).unwrap().status, 200);
+        }
+        let mut extra = server.connect();
+        let r = read_response(&mut extra).expect("a 503 before the close");
+        assert_eq!(r.status, 503, "{io}");
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(closed_by_peer(&mut extra, Duration::from_secs(5)));
+        // Freeing a slot lets the next client in.
+        drop(held.pop());
+        std::thread::sleep(Duration::from_millis(100));
+        drop(extra);
+        std::thread::sleep(Duration::from_millis(100));
+        let mut again = server.connect();
+        again
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let metrics = read_response(&mut again).unwrap();
+        assert_eq!(metrics.status, 200, "{io}");
+        let text = String::from_utf8(metrics.body).unwrap();
+        assert!(
+            text.contains("shardcast_http_rejected_over_capacity_total 1\n"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn malformed_and_oversized_requests_get_their_status_and_others_are_unaffected() {
+    let config = "[http]\nrequest_line_max_bytes = 256\nhead_max_bytes = 1024\nheaders_max_count = 8\nheader_timeout_ms = 300\n";
+    for io in BACKENDS {
+        let server = Server::start(io, 1, config);
+        // A keep-alive client that has been served once (so the idle timeout, not the
+        // header timeout, applies to it).
+        let mut bystander = server.connect();
+        bystander
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut bystander).unwrap().status, 200);
+        let cases: Vec<(Vec<u8>, u16)> = vec![
+            (
+                format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(400)).into_bytes(),
+                414,
+            ),
+            (
+                format!(
+                    "GET / HTTP/1.1\r\nHost: t\r\n{}\r\n",
+                    (0..12).map(|i| format!("X-{i}: v\r\n")).collect::<String>()
+                )
+                .into_bytes(),
+                431,
+            ),
+            (
+                format!(
+                    "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+                    "b".repeat(2000)
+                )
+                .into_bytes(),
+                431,
+            ),
+            (b"\x16\x03\x01\x02\x00garbage\r\n\r\n".to_vec(), 400),
+            (b"GET / HTTP/1.1\r\n\r\n".to_vec(), 400),
+            (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n".to_vec(), 505),
+            (
+                b"GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+                501,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n".to_vec(),
+                413,
+            ),
+        ];
+        for (request, status) in cases {
+            let mut s = server.connect();
+            s.write_all(&request).unwrap();
+            let r = read_response(&mut s).unwrap();
+            assert_eq!(
+                r.status,
+                status,
+                "{io}: {:?}",
+                String::from_utf8_lossy(&request)
+            );
+            assert!(
+                closed_by_peer(&mut s, Duration::from_secs(5)),
+                "{io}: close after {status}"
+            );
+        }
+        // A head that stalls half way gets 408 after header_timeout_ms.
+        let mut slow = server.connect();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
+        let r = read_response(&mut slow).unwrap();
+        assert_eq!(r.status, 408, "{io}");
+        // The bystander's keep-alive connection still works.
+        bystander
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut bystander).unwrap().status, 200);
+    }
+}
+
+#[test]
+fn sigterm_drains_in_flight_responses_and_exits_zero() {
+    for io in BACKENDS {
+        let dir = TempDir::new("drain");
+        let files = dir.0.join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        let body: Vec<u8> = (0..32u32 << 20).map(|i| (i % 253) as u8).collect();
+        std::fs::write(files.join("big.bin"), &body).unwrap();
+        let config = format!(
+            "[http]\nstatic_dir = \"{}\"\n[shutdown]\ngrace_ms = 10000\n",
+            files.display()
+        );
+        let mut server = Server::start_in(dir, io, 2, &config);
+
+        let mut idle = server.connect();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_response(&mut idle).unwrap().status, 200);
+
+        // Start a 32 MiB download and read only a little of it, so most of the response is
+        // still in flight when the signal arrives.
+        let mut download = server.connect();
+        download.set_read_buffer_size_hint();
+        download
+            .write_all(b"GET /static/big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut first = [0u8; 4096];
+        download.read_exact(&mut first).unwrap();
+
+        common::signal(server.pid(), libc::SIGTERM);
+        // The idle keep-alive connection is closed promptly.
+        assert!(
+            closed_by_peer(&mut idle, Duration::from_secs(5)),
+            "{io}: idle not closed"
+        );
+
+        // The download completes in full.
+        let mut rest = Vec::new();
+        download
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        download.read_to_end(&mut rest).unwrap();
+        let mut all = first.to_vec();
+        all.extend_from_slice(&rest);
+        let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head = String::from_utf8_lossy(&all[..split]).to_string();
+        assert!(head.contains("Content-Length: 33554432"), "{head}");
+        assert_eq!(all.len() - split, body.len(), "{io}: body cut short");
+        assert!(all[split..] == body[..], "{io}: body corrupted");
+
+        let status = server.wait(Duration::from_secs(15));
+        assert!(status.success(), "{io}: exit {status:?}\n{}", server.log());
+        assert!(server.log().contains("drained in"), "{}", server.log());
+        // Nothing listens any more.
+        assert!(TcpStream::connect(server.addr).is_err());
+    }
+}
+
+trait ReadHint {
+    fn set_read_buffer_size_hint(&self);
+}
+
+impl ReadHint for TcpStream {
+    /// A small receive buffer keeps the server's send blocked, so the response stays in flight.
+    fn set_read_buffer_size_hint(&self) {
+        let sock = socket2::SockRef::from(self);
+        sock.set_recv_buffer_size(64 * 1024).unwrap();
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what shardcast needs on a Debian/Ubuntu machine, only where it is missing.
+#   scripts/setup.sh            build and test needs (a C toolchain, curl, pkg-config)
+#   scripts/setup.sh bench      plus the benchmark peers (nginx)
+#   scripts/setup.sh perf       plus perf and the inferno flame graph tools
+set -euo pipefail
+
+want=(gcc:gcc curl:curl pkg-config:pkg-config)
+for extra in "$@"; do
+  case "$extra" in
+    bench) want+=(nginx:nginx-light taskset:util-linux) ;;
+    perf) want+=(perf:linux-perf) ;;
+    *) echo "setup.sh: unknown extra '$extra' (bench, perf)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for pair in "${want[@]}"; do
+  cmd=${pair%%:*}
+  pkg=${pair#*:}
+  if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ]; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
+fi
+
+for extra in "$@"; do
+  if [ "$extra" = perf ] && ! command -v inferno-flamegraph >/dev/null 2>&1; then
+    cargo install inferno --locked
+  fi
+done

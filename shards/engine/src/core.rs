@@ -1,0 +1,440 @@
+//! The backend-independent half of a shard: the connection table, send queues, timers, the
+//! mesh endpoint, counters, and the [`Ctx`] handed to services.
+//!
+//! A backend (io_uring or epoll) owns the sockets and drives this in a fixed order each loop
+//! iteration: dispatch completions → [`Core::run_timers`] → [`Core::run_mesh`] →
+//! `Service::poll` → [`Core::take_closes`] / [`Core::take_dirty`] → submit and wait.
+
+use crate::counters::ShardCounters;
+use crate::mesh::{Envelope, MeshEndpoint, Wake};
+use crate::sendq::SendQueue;
+use crate::service::{CloseReason, Service};
+use crate::timer::{TimerId, TimerWheel};
+use crate::{ConnId, EngineConfig, ListenerId, ShardId};
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SlotState {
+    Free,
+    Open,
+    /// The service has been told (`on_close`); the backend is releasing the socket.
+    Closing,
+}
+
+pub(crate) struct ConnSlot {
+    pub generation: u16,
+    pub state: SlotState,
+    pub listener: ListenerId,
+    pub sendq: SendQueue,
+    /// Close once the send queue is empty.
+    pub close_after_flush: bool,
+    /// Listed in `dirty` already.
+    pub dirty: bool,
+    /// Listed in `closing` already.
+    pub close_listed: bool,
+    pub close_reason: CloseReason,
+}
+
+impl ConnSlot {
+    /// Open and not yet asked to close: the service may still act on it.
+    fn is_live(&self) -> bool {
+        self.state == SlotState::Open && !self.close_listed
+    }
+}
+
+/// The state a service acts on from its callbacks. Shard-local: not `Send`.
+pub struct Ctx<M> {
+    shard: ShardId,
+    shards: usize,
+    pub(crate) conns: Vec<ConnSlot>,
+    free: Vec<u32>,
+    open: usize,
+    pub(crate) timers: TimerWheel,
+    pub(crate) mesh: MeshEndpoint<M>,
+    pub(crate) counters: Arc<ShardCounters>,
+    start: Instant,
+    now_ms: u64,
+    pub(crate) dirty: Vec<u32>,
+    pub(crate) closing: Vec<u32>,
+    /// Ring fds to post MSG_RING wakes to (io_uring backend only).
+    pub(crate) msg_ring_wakes: Vec<i32>,
+    pub(crate) draining: bool,
+    pub(crate) drain_deadline_ms: u64,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl<M: Send> Ctx<M> {
+    /// This shard's id.
+    pub fn shard(&self) -> ShardId {
+        self.shard
+    }
+
+    /// Number of shards in the process.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// Milliseconds since the shard started, on the monotonic clock, as of this loop
+    /// iteration.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// Connections open on this shard.
+    pub fn open_connections(&self) -> usize {
+        self.open
+    }
+
+    /// Size of the connection table (`engine.max_connections`): slot indexes are below it.
+    pub fn capacity(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// True once a graceful drain has begun: the service should finish what is in flight and
+    /// close connections as they become idle.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// This shard's engine counters.
+    pub fn counters(&self) -> &ShardCounters {
+        &self.counters
+    }
+
+    /// True when `conn` is open (not closed or closing).
+    pub fn is_open(&self, conn: ConnId) -> bool {
+        self.slot(conn).is_some()
+    }
+
+    /// Queues `data` on `conn`. Returns false (and drops the data) when the connection is
+    /// closed or closing.
+    pub fn send(&mut self, conn: ConnId, data: Bytes) -> bool {
+        let Some(slot) = self.slot_mut(conn) else {
+            return false;
+        };
+        slot.sendq.push(data);
+        if !slot.dirty {
+            slot.dirty = true;
+            self.dirty.push(conn.slot);
+        }
+        true
+    }
+
+    /// Bytes queued on `conn` and not yet written (0 for a closed connection).
+    pub fn queued_bytes(&self, conn: ConnId) -> usize {
+        self.slot(conn).map_or(0, |s| s.sendq.len_bytes())
+    }
+
+    /// Chunks queued on `conn` and not yet written.
+    pub fn queued_chunks(&self, conn: ConnId) -> usize {
+        self.slot(conn).map_or(0, |s| s.sendq.len_chunks())
+    }
+
+    /// Closes `conn` now; queued data is dropped. `on_close` follows.
+    pub fn close(&mut self, conn: ConnId) {
+        if self.slot(conn).is_some() {
+            self.list_close(conn.slot, CloseReason::Local);
+        }
+    }
+
+    /// Closes `conn` once everything queued on it has been written.
+    pub fn close_after_flush(&mut self, conn: ConnId) {
+        let Some(slot) = self.slot_mut(conn) else {
+            return;
+        };
+        slot.close_after_flush = true;
+        if !slot.dirty {
+            slot.dirty = true;
+            self.dirty.push(conn.slot);
+        }
+    }
+
+    /// Arms a timer firing `after_ms` from now with `key`; `None` when the timer table
+    /// (`engine.timers_max`) is full.
+    pub fn timer_after(&mut self, after_ms: u64, key: u64) -> Option<TimerId> {
+        let id = self.timers.set(self.now_ms + after_ms, key);
+        if id.is_none() {
+            ShardCounters::bump(&self.counters.timers_refused, 1);
+        }
+        id
+    }
+
+    /// Disarms a timer; false when it already fired or was cancelled.
+    pub fn timer_cancel(&mut self, id: TimerId) -> bool {
+        self.timers.cancel(id)
+    }
+
+    /// Sends `msg` to shard `to` over the mesh. Never blocks, never drops.
+    pub fn mesh_send(&mut self, to: ShardId, msg: M) {
+        let wake = self.mesh.send(to.index(), Envelope::User(msg));
+        if let Wake::MsgRing(fd) = wake {
+            self.msg_ring_wakes.push(fd);
+        }
+    }
+
+    fn slot(&self, conn: ConnId) -> Option<&ConnSlot> {
+        self.conns
+            .get(conn.slot as usize)
+            .filter(|s| s.generation == conn.generation && s.is_live())
+    }
+
+    fn slot_mut(&mut self, conn: ConnId) -> Option<&mut ConnSlot> {
+        self.conns
+            .get_mut(conn.slot as usize)
+            .filter(|s| s.generation == conn.generation && s.is_live())
+    }
+
+    pub(crate) fn list_close(&mut self, slot: u32, reason: CloseReason) {
+        let entry = &mut self.conns[slot as usize];
+        if entry.state == SlotState::Open && !entry.close_listed {
+            entry.close_listed = true;
+            entry.close_reason = reason;
+            self.closing.push(slot);
+        }
+    }
+}
+
+/// A shard's service and its context, driven by a backend.
+pub(crate) struct Core<S: Service> {
+    pub service: S,
+    pub cx: Ctx<S::Msg>,
+    expired: Vec<(TimerId, u64)>,
+    inbox: Vec<(usize, S::Msg)>,
+    config: EngineConfig,
+}
+
+impl<S: Service> Core<S> {
+    pub fn new(
+        service: S,
+        shard: ShardId,
+        shards: usize,
+        mesh: MeshEndpoint<S::Msg>,
+        counters: Arc<ShardCounters>,
+        config: &EngineConfig,
+    ) -> Self {
+        let capacity = config.max_connections as usize;
+        let mut free: Vec<u32> = (0..capacity as u32).collect();
+        free.reverse();
+        Core {
+            service,
+            cx: Ctx {
+                shard,
+                shards,
+                conns: (0..capacity)
+                    .map(|_| ConnSlot {
+                        generation: 0,
+                        state: SlotState::Free,
+                        listener: ListenerId(0),
+                        sendq: SendQueue::default(),
+                        close_after_flush: false,
+                        dirty: false,
+                        close_listed: false,
+                        close_reason: CloseReason::Local,
+                    })
+                    .collect(),
+                free,
+                open: 0,
+                timers: TimerWheel::new(
+                    config.timer_tick_ms,
+                    config.timer_slots,
+                    config.timers_max(),
+                    0,
+                ),
+                mesh,
+                counters,
+                start: Instant::now(),
+                now_ms: 0,
+                dirty: Vec::new(),
+                closing: Vec::new(),
+                msg_ring_wakes: Vec::new(),
+                draining: false,
+                drain_deadline_ms: u64::MAX,
+                _not_send: std::marker::PhantomData,
+            },
+            expired: Vec::new(),
+            inbox: Vec::new(),
+            config: config.clone(),
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Refreshes the loop's notion of now.
+    pub fn tick_clock(&mut self) {
+        self.cx.now_ms = self.cx.start.elapsed().as_millis() as u64;
+    }
+
+    /// Takes a free slot for a newly accepted connection and tells the service; `None` when
+    /// the table is full (the caller closes the socket).
+    pub fn open(&mut self, listener: ListenerId) -> Option<ConnId> {
+        let slot = self.cx.free.pop()?;
+        let entry = &mut self.cx.conns[slot as usize];
+        debug_assert_eq!(entry.state, SlotState::Free);
+        entry.state = SlotState::Open;
+        entry.listener = listener;
+        entry.close_after_flush = false;
+        entry.dirty = false;
+        entry.close_listed = false;
+        debug_assert!(entry.sendq.is_empty());
+        let conn = ConnId {
+            slot,
+            generation: entry.generation,
+        };
+        self.cx.open += 1;
+        let c = &self.cx.counters;
+        ShardCounters::bump(&c.accepts, 1);
+        ShardCounters::set(&c.connections_open, self.cx.open as u64);
+        self.service.on_accept(&mut self.cx, conn, listener);
+        Some(conn)
+    }
+
+    /// The live id of `slot`, if open.
+    pub fn conn_id(&self, slot: u32) -> Option<ConnId> {
+        let entry = &self.cx.conns[slot as usize];
+        entry.is_live().then_some(ConnId {
+            slot,
+            generation: entry.generation,
+        })
+    }
+
+    /// Hands received bytes to the service.
+    pub fn received(&mut self, slot: u32, data: &[u8]) {
+        ShardCounters::bump(&self.cx.counters.bytes_in, data.len() as u64);
+        if let Some(conn) = self.conn_id(slot) {
+            self.service.on_recv(&mut self.cx, conn, data);
+        }
+    }
+
+    /// Records `n` bytes written from `slot`'s queue; tells the service when it drained.
+    pub fn sent(&mut self, slot: u32, n: usize) {
+        let entry = &mut self.cx.conns[slot as usize];
+        entry.sendq.advance(n);
+        ShardCounters::bump(&self.cx.counters.bytes_out, n as u64);
+        if entry.sendq.is_empty() && entry.is_live() {
+            if entry.close_after_flush {
+                self.cx.list_close(slot, CloseReason::Local);
+            } else if let Some(conn) = self.conn_id(slot) {
+                self.service.on_sent(&mut self.cx, conn);
+            }
+        }
+    }
+
+    /// Runs due timers (bounded per call).
+    pub fn run_timers(&mut self) {
+        self.expired.clear();
+        let budget = self.config.max_timers_per_tick;
+        self.cx
+            .timers
+            .poll_expired(self.cx.now_ms, budget, &mut self.expired);
+        ShardCounters::bump(&self.cx.counters.timers_fired, self.expired.len() as u64);
+        for i in 0..self.expired.len() {
+            let (id, key) = self.expired[i];
+            self.service.on_timer(&mut self.cx, id, key);
+        }
+    }
+
+    /// Delivers mesh messages (bounded per call). Returns true when a drain was requested.
+    pub fn run_mesh(&mut self) -> bool {
+        let mut drain = false;
+        let budget = self.config.max_mesh_messages_per_tick;
+        let Core {
+            service, cx, inbox, ..
+        } = self;
+        // Messages are collected first: the service may send on the mesh while handling one.
+        let taken = cx.mesh.receive(budget, |from, envelope| match envelope {
+            Envelope::User(msg) => inbox.push((from, msg)),
+            Envelope::Drain => drain = true,
+        });
+        ShardCounters::bump(&cx.counters.mesh_received, taken as u64);
+        for (from, msg) in inbox.drain(..) {
+            service.on_mesh(cx, ShardId(from as u16), msg);
+        }
+        let mut wakes = Vec::new();
+        cx.mesh.flush_overflow(&mut wakes);
+        for wake in wakes {
+            if let Wake::MsgRing(fd) = wake {
+                cx.msg_ring_wakes.push(fd);
+            }
+        }
+        let stats = cx.mesh.stats();
+        ShardCounters::set(&cx.counters.mesh_sent, stats.sent);
+        ShardCounters::set(&cx.counters.mesh_overflowed, stats.overflowed);
+        if drain && !cx.draining {
+            cx.draining = true;
+            cx.drain_deadline_ms = cx.now_ms + self.config.shutdown_grace_ms;
+            service.on_drain(cx);
+        }
+        drain
+    }
+
+    /// Begins closing a connection because of the peer or an I/O error.
+    pub fn peer_closed(&mut self, slot: u32, reason: CloseReason) {
+        self.cx.list_close(slot, reason);
+    }
+
+    /// Takes the next connection to close: marks it closing and tells the service. The
+    /// backend then releases the socket and calls [`Core::release`] when no op refers to it.
+    pub fn next_close(&mut self) -> Option<u32> {
+        let slot = self.cx.closing.pop()?;
+        let entry = &mut self.cx.conns[slot as usize];
+        debug_assert!(entry.close_listed);
+        if entry.state != SlotState::Open {
+            return self.next_close();
+        }
+        let conn = ConnId {
+            slot,
+            generation: entry.generation,
+        };
+        entry.state = SlotState::Closing;
+        let reason = entry.close_reason;
+        self.cx.open -= 1;
+        ShardCounters::bump(&self.cx.counters.closes, 1);
+        ShardCounters::set(&self.cx.counters.connections_open, self.cx.open as u64);
+        self.service.on_close(&mut self.cx, conn, reason);
+        Some(slot)
+    }
+
+    /// Returns a closed slot to the free list; its queue is dropped now that no op reads it.
+    pub fn release(&mut self, slot: u32) {
+        let entry = &mut self.cx.conns[slot as usize];
+        assert_eq!(
+            entry.state,
+            SlotState::Closing,
+            "release of a slot not closing"
+        );
+        entry.state = SlotState::Free;
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.sendq.clear();
+        entry.dirty = false;
+        self.cx.free.push(slot);
+    }
+
+    /// Takes the list of connections with new data queued (or a pending flush-close).
+    pub fn take_dirty(&mut self, out: &mut Vec<u32>) {
+        out.clear();
+        std::mem::swap(out, &mut self.cx.dirty);
+        for &slot in out.iter() {
+            self.cx.conns[slot as usize].dirty = false;
+        }
+    }
+
+    /// True when the drain has finished or its grace period ran out.
+    pub fn drain_done(&self) -> bool {
+        self.cx.draining && (self.cx.open == 0 || self.cx.now_ms >= self.cx.drain_deadline_ms)
+    }
+
+    /// Milliseconds until the next timer (or drain deadline), for the wait.
+    pub fn next_wait_ms(&self) -> Option<u64> {
+        let timer = self.cx.timers.next_deadline_ms();
+        let drain = self.cx.draining.then_some(self.cx.drain_deadline_ms);
+        let deadline = match (timer, drain) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }?;
+        Some(deadline.saturating_sub(self.cx.now_ms))
+    }
+}

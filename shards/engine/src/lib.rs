@@ -1,0 +1,128 @@
+//! shardcast's engine: a completion-based, thread-per-core reactor on io_uring, with an epoll
+//! backend behind the same service API.
+//!
+//! One shard runs per core, pinned. Each owns its io_uring, one SO_REUSEPORT listener per
+//! port, every connection it accepted, a hashed timer wheel and its end of the mesh (bounded
+//! lock-free rings to every other thread). Protocols plug in through [`Service`]; the engine
+//! knows none of them. See `ARCHITECTURE.md` ("The engine") for why each io_uring feature is
+//! used: multishot accept into direct descriptors (no RLIMIT_NOFILE bound), multishot receive
+//! from a provided buffer ring (an idle connection holds no receive buffer), one gathered send
+//! in flight per connection with SEND_ZC for large chunks, and direct close.
+//!
+//! `unsafe` is confined to this crate's backends and `sys`, each block argued in a
+//! `// SAFETY:` comment.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod core;
+pub mod counters;
+mod epoll;
+pub mod mesh;
+mod runtime;
+pub mod sendq;
+pub mod service;
+pub mod sys;
+pub mod timer;
+mod uring;
+
+pub use crate::core::Ctx;
+pub use counters::ShardCounters;
+pub use runtime::{launch, IoChoice, ListenerSpec, Runtime, RuntimeInfo, ShardInfo};
+pub use service::{CloseReason, Service};
+pub use timer::TimerId;
+
+/// Index of a shard (0-based, dense).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardId(pub u16);
+
+impl ShardId {
+    /// The index as a `usize`, for tables.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Index of a listener in the order given to [`launch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ListenerId(pub u16);
+
+/// A connection on one shard: its slot in the connection table and the slot's generation, so
+/// an id kept past the connection's close never reaches the slot's next occupant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    slot: u32,
+    generation: u16,
+}
+
+impl ConnId {
+    /// The slot index, below `Ctx::capacity()`: services index their own per-connection
+    /// tables with it.
+    pub fn slot(self) -> usize {
+        self.slot as usize
+    }
+}
+
+/// Engine limits and tunables. Every field is sized at shard start; nothing grows past it.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Submission queue entries per ring (the completion queue is 4× this).
+    pub ring_entries: u32,
+    /// Size of one provided receive buffer.
+    pub recv_buffer_bytes: u32,
+    /// Receive buffers per shard (a power of two ≤ 32768). Memory: this × `recv_buffer_bytes`.
+    pub recv_buffers: u16,
+    /// Chunks at or over this size are sent with SEND_ZC (io_uring only).
+    pub zerocopy_min_bytes: usize,
+    /// Connection table size per shard. Memory: about 200 bytes per slot plus the kernel's
+    /// socket buffers for open connections.
+    pub max_connections: u32,
+    /// Timer wheel tick.
+    pub timer_tick_ms: u64,
+    /// Timer wheel slots.
+    pub timer_slots: usize,
+    /// Timers per connection slot (the wheel holds `max_connections × this + 1024`).
+    pub timers_per_connection: usize,
+    /// Messages each mesh ring holds before the sender's overflow list takes over.
+    pub mesh_ring_capacity: usize,
+    /// Completions handled per loop iteration before other work gets a turn.
+    pub max_completions_per_tick: usize,
+    /// Mesh messages handled per loop iteration.
+    pub max_mesh_messages_per_tick: usize,
+    /// Timers fired per loop iteration.
+    pub max_timers_per_tick: usize,
+    /// Listen backlog per listener.
+    pub listen_backlog: i32,
+    /// How long a drain waits for in-flight work before closing what is left.
+    pub shutdown_grace_ms: u64,
+    /// Iovecs gathered into one send.
+    pub max_iovecs_per_send: usize,
+}
+
+impl EngineConfig {
+    /// Total timer capacity.
+    pub fn timers_max(&self) -> usize {
+        self.max_connections as usize * self.timers_per_connection + 1024
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            ring_entries: 1024,
+            recv_buffer_bytes: 16 * 1024,
+            recv_buffers: 1024,
+            zerocopy_min_bytes: 16 * 1024,
+            max_connections: 20_000,
+            timer_tick_ms: 10,
+            timer_slots: 1024,
+            timers_per_connection: 2,
+            mesh_ring_capacity: 4096,
+            max_completions_per_tick: 4096,
+            max_mesh_messages_per_tick: 4096,
+            max_timers_per_tick: 4096,
+            listen_backlog: 4096,
+            shutdown_grace_ms: 10_000,
+            max_iovecs_per_send: 64,
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Starting and stopping shards: choose the I/O backend, bind the listeners, build the mesh,
+//! spawn one pinned thread per shard, and drain them on request.
+
+use crate::core::Core;
+use crate::counters::ShardCounters;
+use crate::epoll::EpollShard;
+use crate::mesh::{self, Envelope, MeshEndpoint};
+use crate::service::Service;
+use crate::uring::{self, UringShard};
+use crate::{EngineConfig, ShardId};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Direct-descriptor slots kept beyond the connection table (accepts racing a full table).
+pub(crate) const DIRECT_TABLE_SPARE: u32 = 64;
+
+/// Which I/O backend to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoChoice {
+    /// io_uring when it can be set up with the features the engine needs, else epoll.
+    Auto,
+    /// io_uring or fail.
+    Uring,
+    /// epoll.
+    Epoll,
+}
+
+/// A port every shard listens on (each with its own SO_REUSEPORT socket).
+#[derive(Clone, Debug)]
+pub struct ListenerSpec {
+    /// A name for logs ("http", "rtmp").
+    pub name: String,
+    /// Address to bind; port 0 picks a free port, shared by all shards.
+    pub addr: SocketAddr,
+}
+
+/// What the process runs on, decided at start.
+#[derive(Debug)]
+pub struct RuntimeInfo {
+    /// "io_uring" or "epoll".
+    pub backend: &'static str,
+    /// Why that backend was chosen.
+    pub backend_reason: String,
+    /// io_uring features in use (empty on epoll).
+    pub features: Vec<&'static str>,
+    /// Listener names and the addresses bound.
+    pub listeners: Vec<(String, SocketAddr)>,
+    /// The core each shard is pinned to (`None`: not pinned).
+    pub cores: Vec<Option<usize>>,
+    /// Every shard's engine counters, for scrapes.
+    pub counters: Vec<Arc<ShardCounters>>,
+    /// The engine configuration in force.
+    pub engine: EngineConfig,
+}
+
+impl RuntimeInfo {
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.cores.len()
+    }
+}
+
+/// What a service factory learns about the shard it builds a service for.
+pub struct ShardInfo {
+    pub shard: ShardId,
+    pub runtime: Arc<RuntimeInfo>,
+}
+
+/// The running shards and the control thread's end of the mesh.
+pub struct Runtime<M: Send + 'static> {
+    control: MeshEndpoint<M>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+    info: Arc<RuntimeInfo>,
+}
+
+/// Starts `cores.len()` shards, shard *i* pinned to `cores[i]` when given, each running the
+/// service `factory` builds for it. Returns once every shard is serving (or the first error).
+pub fn launch<S, F>(
+    cores: Vec<Option<usize>>,
+    io_choice: IoChoice,
+    listeners: &[ListenerSpec],
+    config: EngineConfig,
+    factory: F,
+) -> io::Result<Runtime<S::Msg>>
+where
+    S: Service,
+    F: Fn(&ShardInfo) -> S + Send + Sync + 'static,
+{
+    assert!(!cores.is_empty(), "at least one shard");
+    assert!(cores.len() <= u16::MAX as usize);
+    let shards = cores.len();
+    let (features, backend_reason) = choose_backend(io_choice)?;
+    let use_uring = features.is_some();
+    let backend = if use_uring { "io_uring" } else { "epoll" };
+    let mut config = config;
+    let nofile = crate::sys::raise_nofile_limit();
+    // Each ring's direct-descriptor table is bounded by RLIMIT_NOFILE, and so is the whole
+    // process's fd table under epoll. Refuse rather than fail later: shrink the table.
+    let per_shard_limit = if use_uring {
+        nofile.saturating_sub(DIRECT_TABLE_SPARE as u64)
+    } else {
+        nofile.saturating_sub(64 + shards as u64 * 8) / shards as u64
+    };
+    if u64::from(config.max_connections) > per_shard_limit {
+        log::warn!(
+            "connection table of {} per shard exceeds what RLIMIT_NOFILE ({nofile}) allows on {backend}; \
+             using {per_shard_limit} (raise the limit to serve more)",
+            config.max_connections
+        );
+        config.max_connections = per_shard_limit.max(1) as u32;
+    }
+
+    // Bind every shard's listener; port 0 is resolved by the first bind and reused.
+    let mut fds: Vec<Vec<i32>> = vec![Vec::new(); shards];
+    let mut bound = Vec::new();
+    for spec in listeners {
+        let mut addr = spec.addr;
+        for shard_fds in fds.iter_mut() {
+            let fd = crate::sys::reuseport_listener(addr, config.listen_backlog, !use_uring)
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("bind {} {}: {e}", spec.name, addr))
+                })?;
+            addr = crate::sys::local_addr(fd)?;
+            shard_fds.push(fd);
+        }
+        bound.push((spec.name.clone(), addr));
+    }
+
+    let counters: Vec<Arc<ShardCounters>> = (0..shards)
+        .map(|_| Arc::new(ShardCounters::default()))
+        .collect();
+    let info = Arc::new(RuntimeInfo {
+        backend,
+        backend_reason,
+        features: features.as_ref().map(|f| f.names()).unwrap_or_default(),
+        listeners: bound,
+        cores: cores.clone(),
+        counters: counters.clone(),
+        engine: config.clone(),
+    });
+
+    let mut endpoints = mesh::build::<S::Msg>(shards + 1, config.mesh_ring_capacity)?;
+    let control = endpoints.pop().expect("control endpoint");
+    let factory = Arc::new(factory);
+    let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
+    let mut threads = Vec::with_capacity(shards);
+    for (index, endpoint) in endpoints.into_iter().enumerate() {
+        let shard = ShardId(index as u16);
+        let core_id = cores[index];
+        let listener_fds = std::mem::take(&mut fds[index]);
+        let factory = factory.clone();
+        let info = info.clone();
+        let features = features.clone();
+        let config = config.clone();
+        let ready = ready_tx.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("shard-{index}"))
+            .spawn(move || -> io::Result<()> {
+                if let Some(core_id) = core_id {
+                    if let Err(e) = crate::sys::pin_to_core(core_id) {
+                        log::warn!("shard {index}: could not pin to core {core_id}: {e}");
+                    }
+                }
+                let service = factory(&ShardInfo {
+                    shard,
+                    runtime: info.clone(),
+                });
+                let core = Core::new(
+                    service,
+                    shard,
+                    shards,
+                    endpoint,
+                    info.counters[index].clone(),
+                    &config,
+                );
+                match features {
+                    Some(features) => match UringShard::new(core, &features, listener_fds, shard) {
+                        Ok(shard) => {
+                            let _ = ready.send(Ok(()));
+                            shard.run()
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(io::Error::new(
+                                e.kind(),
+                                format!("shard {index}: io_uring setup failed: {e}"),
+                            )));
+                            Err(e)
+                        }
+                    },
+                    None => match EpollShard::new(core, listener_fds) {
+                        Ok(shard) => {
+                            let _ = ready.send(Ok(()));
+                            shard.run()
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(io::Error::new(
+                                e.kind(),
+                                format!("shard {index}: epoll setup failed: {e}"),
+                            )));
+                            Err(e)
+                        }
+                    },
+                }
+            })?;
+        threads.push(thread);
+    }
+    drop(ready_tx);
+    let mut runtime = Runtime {
+        control,
+        threads,
+        info,
+    };
+    for _ in 0..shards {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                runtime.drain();
+                let _ = runtime.join();
+                return Err(e);
+            }
+            Err(_) => return Err(io::Error::other("a shard thread died during start")),
+        }
+    }
+    Ok(runtime)
+}
+
+fn choose_backend(choice: IoChoice) -> io::Result<(Option<uring::Features>, String)> {
+    match choice {
+        IoChoice::Epoll => Ok((None, "chosen with --io epoll".to_string())),
+        IoChoice::Uring => match uring::probe() {
+            Ok(features) => Ok((Some(features), "chosen with --io uring".to_string())),
+            Err(why) => Err(io::Error::other(format!("--io uring: {why}"))),
+        },
+        IoChoice::Auto => match uring::probe() {
+            Ok(features) => Ok((
+                Some(features),
+                "io_uring available with multishot accept/recv, buffer rings and direct descriptors"
+                    .to_string(),
+            )),
+            Err(why) => Ok((None, format!("io_uring unusable ({why}); using epoll"))),
+        },
+    }
+}
+
+impl<M: Send + 'static> Runtime<M> {
+    /// What was started.
+    pub fn info(&self) -> &Arc<RuntimeInfo> {
+        &self.info
+    }
+
+    /// Sends a message from the control thread to a shard.
+    pub fn send(&mut self, to: ShardId, msg: M) {
+        self.control.send(to.index(), Envelope::User(msg));
+    }
+
+    /// Asks every shard to drain: stop accepting, finish in-flight work within
+    /// `shutdown_grace_ms`, close what is left, and exit.
+    pub fn drain(&mut self) {
+        for shard in 0..self.info.shards() {
+            self.control.send(shard, Envelope::Drain);
+        }
+    }
+
+    /// Retries messages the control thread could not yet place on a full ring.
+    pub fn flush(&mut self) {
+        let mut wakes = Vec::new();
+        self.control.flush_overflow(&mut wakes);
+    }
+
+    /// True when every shard thread has exited.
+    pub fn is_finished(&self) -> bool {
+        self.threads.iter().all(|t| t.is_finished())
+    }
+
+    /// Waits for every shard thread; the first error wins.
+    pub fn join(self) -> io::Result<()> {
+        let mut result = Ok(());
+        for thread in self.threads {
+            let outcome = thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a shard thread panicked")));
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,258 @@
+//! Thin, checked wrappers over the few system calls the engine makes outside io_uring:
+//! eventfds, CPU pinning, signal masks, listeners, limits and anonymous memory.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{IntoRawFd, RawFd};
+
+/// A non-blocking, close-on-exec eventfd starting at zero.
+pub fn eventfd() -> io::Result<RawFd> {
+    // SAFETY: eventfd takes no pointers; the result is checked.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Adds one to an eventfd, waking whoever waits on it.
+pub fn eventfd_signal(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live u64. EAGAIN (counter saturated) still leaves the fd
+    // readable, which is all a doorbell needs, so the result is ignored.
+    unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+}
+
+/// Reads and resets an eventfd's counter; 0 when it was not signalled.
+pub fn eventfd_drain(fd: RawFd) -> u64 {
+    let mut value: u64 = 0;
+    // SAFETY: reads 8 bytes into a live u64; the fd is non-blocking.
+    let n = unsafe { libc::read(fd, (&mut value as *mut u64).cast(), 8) };
+    if n == 8 {
+        value
+    } else {
+        0
+    }
+}
+
+/// Waits up to `timeout_ms` for an eventfd to become readable, then drains it.
+pub fn eventfd_wait(fd: RawFd, timeout_ms: i32) -> u64 {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    eventfd_drain(fd)
+}
+
+/// Closes a descriptor the caller owns; errors are not actionable here.
+pub fn close_fd(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: the caller owns `fd` and never uses it again.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Pins the calling thread to one CPU.
+pub fn pin_to_core(core: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_SET stays in bounds for core < CPU_SETSIZE, checked.
+    unsafe {
+        if core >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "core out of range",
+            ));
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The CPUs this process may run on, in order.
+pub fn allowed_cores() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data, filled by the kernel.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
+}
+
+fn termination_sigset() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        set
+    }
+}
+
+/// Blocks SIGTERM and SIGINT in the calling thread and every thread it spawns afterwards, so
+/// they are taken only by [`wait_termination_signal`]. Call first thing in `main`.
+pub fn block_termination_signals() {
+    let set = termination_sigset();
+    // SAFETY: a valid sigset; the old mask is not needed.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
+/// Waits up to `timeout_ms` for SIGTERM or SIGINT; returns the signal number taken.
+pub fn wait_termination_signal(timeout_ms: u64) -> Option<i32> {
+    let set = termination_sigset();
+    let timeout = libc::timespec {
+        tv_sec: (timeout_ms / 1000) as libc::time_t,
+        tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    // SAFETY: valid sigset and timespec; siginfo is not requested.
+    let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &timeout) };
+    (sig > 0).then_some(sig)
+}
+
+/// The soft and hard RLIMIT_NOFILE.
+pub fn nofile_limit() -> (u64, u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid rlimit out-pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    (lim.rlim_cur, lim.rlim_max)
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
+pub fn raise_nofile_limit() -> u64 {
+    let (_, hard) = nofile_limit();
+    let lim = libc::rlimit {
+        rlim_cur: hard,
+        rlim_max: hard,
+    };
+    // SAFETY: a valid rlimit.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    nofile_limit().0
+}
+
+/// Creates a listening TCP socket with SO_REUSEPORT (one per shard per port), TCP_NODELAY
+/// (inherited by accepted sockets on Linux, which matters because direct descriptors cannot
+/// take setsockopt calls) and the given backlog.
+pub fn reuseport_listener(addr: SocketAddr, backlog: i32, nonblocking: bool) -> io::Result<RawFd> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nodelay(true)?;
+    socket.set_cloexec(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false).ok();
+    }
+    socket.set_nonblocking(nonblocking)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into_raw_fd())
+}
+
+/// The local address a socket is bound to.
+pub fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
+    // SAFETY: sockaddr_storage is plain data large enough for any address.
+    unsafe {
+        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        if libc::getsockname(
+            fd,
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        let addr = socket2::SockAddr::new(storage, len);
+        addr.as_socket()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an inet socket"))
+    }
+}
+
+/// Page-aligned anonymous memory, released on drop. Used for provided buffer rings.
+pub struct AnonMemory {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl AnonMemory {
+    /// Maps `len` bytes (rounded up to pages), zeroed.
+    pub fn new(len: usize) -> io::Result<Self> {
+        let page = page_size();
+        let len = len.div_ceil(page) * page;
+        // SAFETY: an anonymous private mapping with no address hint; the result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(AnonMemory {
+            ptr: std::ptr::NonNull::new(ptr.cast()).expect("mmap returned null"),
+            len,
+        })
+    }
+
+    /// Start of the mapping.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length of the mapping in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true: mappings are at least one page.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for AnonMemory {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `new` mapped; no reference into it outlives `self`.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// The system page size.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 {
+        size as usize
+    } else {
+        4096
+    }
+}
+
+/// Resident set size of this process in bytes, from /proc/self/statm.
+pub fn resident_memory_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * page_size() as u64
+}

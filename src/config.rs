@@ -1,0 +1,392 @@
+//! Configuration: every field has a documented default, so `shardcast serve` runs with no
+//! file at all. A TOML file overrides fields by section; CLI flags override the file.
+//!
+//! Each section is declared once with [`config_section!`], which generates the struct, its
+//! defaults, and the commented TOML that `shardcast config --print-default` prints, so the
+//! docs, the defaults and the parser cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Errors loading a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown fields are errors too).
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    /// The HTTP caps contradict each other.
+    #[error("invalid config: http: {0}")]
+    Limits(String),
+    /// A value is out of its allowed range.
+    #[error("invalid config: {field} = {value}: {why}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        why: &'static str,
+    },
+}
+
+macro_rules! config_section {
+    (
+        $(#[doc = $sdoc:literal])*
+        $name:ident [$key:literal] {
+            $(
+                $(#[doc = $fdoc:literal])*
+                $field:ident : $ty:ty = $default:expr,
+            )*
+        }
+    ) => {
+        $(#[doc = $sdoc])*
+        #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct $name {
+            $($(#[doc = $fdoc])* pub $field: $ty,)*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $($field: $default,)* }
+            }
+        }
+
+        impl $name {
+            /// Writes this section as commented TOML with its defaults.
+            fn describe(out: &mut String) {
+                let defaults = $name::default();
+                let _ = writeln!(out);
+                $(let _ = writeln!(out, "#{}", $sdoc);)*
+                let _ = writeln!(out, "[{}]", $key);
+                $(
+                    $(let _ = writeln!(out, "#{}", $fdoc);)*
+                    let _ = writeln!(out, "{} = {}", stringify!($field), toml_value(&defaults.$field));
+                )*
+            }
+        }
+    };
+}
+
+fn toml_value<T: Serialize>(value: &T) -> String {
+    // A one-field table renders the value with TOML's own quoting rules.
+    #[derive(Serialize)]
+    struct Wrap<'a, T: Serialize> {
+        v: &'a T,
+    }
+    match toml::to_string(&Wrap { v: value }) {
+        Ok(s) => s.trim().trim_start_matches("v = ").to_string(),
+        // `None` has no TOML form: the field is simply left out.
+        Err(_) => "\"\"".to_string(),
+    }
+}
+
+config_section! {
+    /// Shards: one thread per core, pinned, sharing nothing.
+    Shards ["shards"] {
+        /// Cores to run shards on, one shard per core, e.g. [0, 1, 2]. Empty: every core this
+        /// process may use. `--shards N` takes the first N of them.
+        cores: Vec<usize> = Vec::new(),
+        /// I/O backend: "auto" (io_uring when usable, else epoll, with a log line saying why),
+        /// "uring" or "epoll". Overridden by `--io`.
+        io: String = "auto".to_string(),
+    }
+}
+
+config_section! {
+    /// The shard engine. Every buffer here is allocated per shard at start.
+    Engine ["engine"] {
+        /// io_uring submission queue entries (the completion queue gets 4×). Memory: 64 B ×
+        /// entries for the SQ plus 16 B × 4 × entries for the CQ, per shard.
+        ring_entries: u32 = 1024,
+        /// Size of one receive buffer in the shard's provided buffer ring.
+        recv_buffer_bytes: u32 = 16384,
+        /// Receive buffers per shard (power of two, at most 32768). Shared by every
+        /// connection of the shard; an idle connection holds none. Memory per shard:
+        /// recv_buffers × recv_buffer_bytes (default 16 MiB).
+        recv_buffers: u16 = 1024,
+        /// Chunks at or over this size are sent with SEND_ZC (zero-copy); below ~10 KB copying
+        /// is cheaper. On loopback the kernel copies anyway.
+        zerocopy_min_bytes: usize = 16384,
+        /// Extra connection-table slots per shard beyond the service caps, used to answer
+        /// over-cap clients with a refusal (HTTP 503) instead of a silent reset.
+        connection_reserve: u32 = 256,
+        /// Timer wheel tick. Timeouts are accurate to one tick.
+        timer_tick_ms: u64 = 10,
+        /// Timer wheel slots (one rotation = slots × tick).
+        timer_slots: usize = 1024,
+        /// Messages per mesh ring (one ring per ordered pair of threads); past it the sender
+        /// holds messages in an overflow list. Memory: (threads² × this × ~32 B).
+        mesh_ring_capacity: usize = 4096,
+        /// Completions handled per loop iteration before timers and mesh get a turn.
+        max_completions_per_tick: usize = 4096,
+        /// Listen backlog for each shard's listener (capped by net.core.somaxconn).
+        listen_backlog: i32 = 4096,
+    }
+}
+
+config_section! {
+    /// The HTTP front door (health, metrics, API, static files).
+    Http ["http"] {
+        /// Address to listen on. Overridden by `--http`.
+        listen: String = "0.0.0.0:8080".to_string(),
+        /// Connections per shard. Past it a client gets 503 and is closed. The engine's table
+        /// holds this + engine.connection_reserve slots (about 300 B each, allocated at start,
+        /// plus the kernel's socket memory per open connection). On io_uring each shard's
+        /// direct-descriptor table is bounded by RLIMIT_NOFILE (on epoll, the whole process
+        /// is): raise the limit (see tuning/) to go past ~19.5k per shard.
+        max_connections_per_shard: u32 = 19500,
+        /// Longest request line (method, target, version); longer gets 414.
+        request_line_max_bytes: usize = 8192,
+        /// Largest request head (request line and headers); larger gets 431.
+        head_max_bytes: usize = 16384,
+        /// Most header fields in a request; more gets 431.
+        headers_max_count: usize = 64,
+        /// Largest request body accepted (and discarded: no route takes a body yet); larger
+        /// gets 413.
+        body_max_bytes: u64 = 1048576,
+        /// Time allowed to receive a complete request head once it has started; then 408.
+        header_timeout_ms: u64 = 10000,
+        /// An idle keep-alive connection is closed after this long.
+        idle_timeout_ms: u64 = 60000,
+        /// Responses queued on one connection before its further pipelined requests wait.
+        pipeline_max_responses: usize = 64,
+        /// Pipelined request bytes held while responses are queued; more closes the
+        /// connection. Memory: at most this per connection, only while pipelining.
+        pipeline_buffer_max_bytes: usize = 65536,
+        /// Directory served from memory under /static/ (loaded once at start; not watched).
+        /// Empty: no static files.
+        static_dir: String = String::new(),
+        /// Most bytes loaded from static_dir; start fails past it.
+        static_max_bytes: u64 = 1073741824,
+    }
+}
+
+config_section! {
+    /// RTMP ingest (served once the media path is enabled).
+    Rtmp ["rtmp"] {
+        /// Address to listen on. Overridden by `--rtmp`.
+        listen: String = "0.0.0.0:1935".to_string(),
+    }
+}
+
+config_section! {
+    /// Shutdown behaviour on SIGTERM / SIGINT.
+    Shutdown ["shutdown"] {
+        /// After a stop signal, listeners close at once and in-flight responses get this long
+        /// to finish before the remaining connections are closed. A second signal exits at once.
+        grace_ms: u64 = 10000,
+    }
+}
+
+config_section! {
+    /// Logging to stderr.
+    Log ["log"] {
+        /// "error", "warn", "info", "debug" or "trace". The SHARDCAST_LOG environment
+        /// variable overrides it.
+        level: String = "info".to_string(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub shards: Shards,
+    pub engine: Engine,
+    pub http: Http,
+    pub rtmp: Rtmp,
+    pub shutdown: Shutdown,
+    pub log: Log,
+}
+
+impl Config {
+    /// Reads and validates a TOML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+        Ok(config)
+    }
+
+    /// Every field with its doc and default, as a TOML file.
+    pub fn print_default() -> String {
+        let mut out = String::from(
+            "# shardcast configuration: every field, with its default.\n\
+             # Pass a file with `shardcast serve --config FILE`; fields left out keep their default.\n",
+        );
+        Shards::describe(&mut out);
+        Engine::describe(&mut out);
+        Http::describe(&mut out);
+        Rtmp::describe(&mut out);
+        Shutdown::describe(&mut out);
+        Log::describe(&mut out);
+        out
+    }
+
+    /// The HTTP decoder's caps.
+    pub fn http_limits(&self) -> shardcast_http::Limits {
+        let h = &self.http;
+        shardcast_http::Limits {
+            request_line_max_bytes: h.request_line_max_bytes,
+            head_max_bytes: h.head_max_bytes,
+            headers_max_count: h.headers_max_count,
+            body_max_bytes: h.body_max_bytes,
+        }
+    }
+
+    /// Checks ranges that the types alone do not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn invalid(field: &'static str, value: impl ToString, why: &'static str) -> ConfigError {
+            ConfigError::Invalid {
+                field,
+                value: value.to_string(),
+                why,
+            }
+        }
+        let e = &self.engine;
+        if !e.recv_buffers.is_power_of_two() || e.recv_buffers > 32768 {
+            return Err(invalid(
+                "engine.recv_buffers",
+                e.recv_buffers,
+                "must be a power of two ≤ 32768",
+            ));
+        }
+        if e.recv_buffer_bytes < 512 {
+            return Err(invalid(
+                "engine.recv_buffer_bytes",
+                e.recv_buffer_bytes,
+                "must be ≥ 512",
+            ));
+        }
+        if !(8..=32768).contains(&e.ring_entries) {
+            return Err(invalid(
+                "engine.ring_entries",
+                e.ring_entries,
+                "must be in 8..=32768",
+            ));
+        }
+        if e.timer_tick_ms == 0 {
+            return Err(invalid(
+                "engine.timer_tick_ms",
+                e.timer_tick_ms,
+                "must be ≥ 1",
+            ));
+        }
+        if e.mesh_ring_capacity == 0 {
+            return Err(invalid("engine.mesh_ring_capacity", 0, "must be ≥ 1"));
+        }
+        let h = &self.http;
+        if h.max_connections_per_shard == 0 || h.max_connections_per_shard > 1_000_000 {
+            return Err(invalid(
+                "http.max_connections_per_shard",
+                h.max_connections_per_shard,
+                "must be in 1..=1000000",
+            ));
+        }
+        if h.request_line_max_bytes < 64 || h.request_line_max_bytes > h.head_max_bytes {
+            return Err(invalid(
+                "http.request_line_max_bytes",
+                h.request_line_max_bytes,
+                "must be ≥ 64 and ≤ http.head_max_bytes",
+            ));
+        }
+        if h.headers_max_count == 0 || h.headers_max_count > shardcast_http::HEADERS_MAX_COUNT {
+            return Err(invalid(
+                "http.headers_max_count",
+                h.headers_max_count,
+                "must be in 1..=128",
+            ));
+        }
+        self.http_limits()
+            .validate()
+            .map_err(|e| ConfigError::Limits(e.to_string()))?;
+        if h.pipeline_max_responses == 0 {
+            return Err(invalid("http.pipeline_max_responses", 0, "must be ≥ 1"));
+        }
+        parse_addr("http.listen", &h.listen)?;
+        parse_addr("rtmp.listen", &self.rtmp.listen)?;
+        if !matches!(self.shards.io.as_str(), "auto" | "uring" | "epoll") {
+            return Err(invalid(
+                "shards.io",
+                &self.shards.io,
+                "must be auto, uring or epoll",
+            ));
+        }
+        if !matches!(
+            self.log.level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            return Err(invalid(
+                "log.level",
+                &self.log.level,
+                "must be error, warn, info, debug or trace",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses `ADDR:PORT`, naming the field in the error.
+pub fn parse_addr(field: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Invalid {
+        field,
+        value: value.to_string(),
+        why: "expected ADDR:PORT, e.g. 0.0.0.0:8080 or [::]:8080",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_defaults_parse_back_to_the_defaults() {
+        let text = Config::print_default();
+        let parsed: Config = toml::from_str(&text).expect("printed defaults parse");
+        assert_eq!(parsed, Config::default());
+        assert!(text.contains("# Connections per shard."), "{text}");
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = toml::from_str::<Config>("[http]\nlisten_adress = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("listen_adress"), "{err}");
+    }
+
+    #[test]
+    fn partial_files_keep_other_defaults() {
+        let config: Config = toml::from_str("[http]\nmax_connections_per_shard = 7\n").unwrap();
+        assert_eq!(config.http.max_connections_per_shard, 7);
+        assert_eq!(config.http.idle_timeout_ms, Http::default().idle_timeout_ms);
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let mut config = Config::default();
+        config.engine.recv_buffers = 1000;
+        assert!(config.validate().is_err());
+        let mut config = Config::default();
+        config.http.listen = "8080".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("http.listen"), "{err}");
+    }
+}

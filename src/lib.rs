@@ -1,0 +1,13 @@
+//! shardcast: a live-streaming backend built thread-per-core on io_uring.
+//!
+//! This crate is the wiring: configuration and CLI, the shard bootstrap, and the services
+//! that drive the sans-io protocol crates (`shards/*`) on the engine (`shards/engine`).
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod http_service;
+pub mod logging;
+pub mod metrics;
+pub mod static_files;
