@@ -399,3 +399,25 @@ impl ReadHint for TcpStream {
         sock.set_recv_buffer_size(64 * 1024).unwrap();
     }
 }
+
+#[test]
+fn a_client_that_half_closes_still_gets_every_response() {
+    for io in BACKENDS {
+        let server = Server::start(io, 1, "");
+        let mut s = server.connect();
+        let mut batch = Vec::new();
+        for _ in 0..100 {
+            batch.extend_from_slice(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+        }
+        s.write_all(&batch).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        for i in 0..100 {
+            let r = read_response(&mut s).unwrap_or_else(|| panic!("{io}: response {i} missing"));
+            assert_eq!(r.status, 200);
+        }
+        assert!(
+            closed_by_peer(&mut s, Duration::from_secs(5)),
+            "{io}: not closed after EOF"
+        );
+    }
+}

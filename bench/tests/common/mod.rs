@@ -31,6 +31,7 @@ pub fn binary() -> PathBuf {
 
 pub struct Server {
     child: Option<Child>,
+    log_reader: Option<std::thread::JoinHandle<()>>,
     pub addr: SocketAddr,
     pub log: Arc<Mutex<String>>,
     _dir: TempDir,
@@ -79,7 +80,7 @@ impl Server {
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let log_reader = std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -103,6 +104,7 @@ impl Server {
         };
         Server {
             child: Some(child),
+            log_reader: Some(log_reader),
             addr,
             log,
             _dir: dir,
@@ -157,6 +159,10 @@ impl Server {
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 self.child = None;
+                // The process is gone, so stderr reaches EOF: collect the last lines.
+                if let Some(reader) = self.log_reader.take() {
+                    let _ = reader.join();
+                }
                 return status;
             }
             if Instant::now() > deadline {

@@ -314,12 +314,30 @@ impl<S: Service> Core<S> {
         let entry = &mut self.cx.conns[slot as usize];
         entry.sendq.advance(n);
         ShardCounters::bump(&self.cx.counters.bytes_out, n as u64);
-        if entry.sendq.is_empty() && entry.is_live() {
-            if entry.close_after_flush {
-                self.cx.list_close(slot, CloseReason::Local);
-            } else if let Some(conn) = self.conn_id(slot) {
-                self.service.on_sent(&mut self.cx, conn);
-            }
+        if !entry.sendq.is_empty() {
+            return;
+        }
+        if let Some(conn) = self.conn_id(slot) {
+            self.service.on_sent(&mut self.cx, conn);
+        }
+        let entry = &self.cx.conns[slot as usize];
+        if entry.sendq.is_empty() && entry.close_after_flush {
+            self.cx.list_close(slot, CloseReason::Local);
+        }
+    }
+
+    /// The peer finished sending (end of stream). What is already queued is still written —
+    /// a client may half-close after its last request — and then the connection closes.
+    pub fn peer_eof(&mut self, slot: u32) {
+        let entry = &mut self.cx.conns[slot as usize];
+        if !entry.is_live() {
+            return;
+        }
+        if entry.sendq.is_empty() {
+            self.cx.list_close(slot, CloseReason::PeerClosed);
+        } else {
+            entry.close_after_flush = true;
+            entry.close_reason = CloseReason::PeerClosed;
         }
     }
 
@@ -427,8 +445,13 @@ impl<S: Service> Core<S> {
         self.cx.draining && (self.cx.open == 0 || self.cx.now_ms >= self.cx.drain_deadline_ms)
     }
 
-    /// Milliseconds until the next timer (or drain deadline), for the wait.
+    /// Milliseconds until the next timer (or drain deadline), for the wait. While mesh
+    /// messages wait in the overflow list the wait is one millisecond: nothing wakes a sender
+    /// when its receiver makes room, so it retries on a short tick instead.
     pub fn next_wait_ms(&self) -> Option<u64> {
+        if self.cx.mesh.overflow_len() > 0 {
+            return Some(1);
+        }
         let timer = self.cx.timers.next_deadline_ms();
         let drain = self.cx.draining.then_some(self.cx.drain_deadline_ms);
         let deadline = match (timer, drain) {

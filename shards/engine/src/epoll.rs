@@ -43,6 +43,7 @@ pub(crate) struct EpollShard<S: Service> {
     events: Vec<libc::epoll_event>,
     eventfd: RawFd,
     dirty: Vec<u32>,
+    scratch: Vec<u32>,
     iov: Vec<libc::iovec>,
 }
 
@@ -98,6 +99,7 @@ impl<S: Service> EpollShard<S> {
             events: vec![libc::epoll_event { events: 0, u64: 0 }; 1024],
             eventfd,
             dirty: Vec::new(),
+            scratch: Vec::new(),
             iov: Vec::with_capacity(max_iov),
         })
     }
@@ -262,7 +264,7 @@ impl<S: Service> EpollShard<S> {
                 }
                 keep = false;
                 if n == 0 {
-                    self.core.peer_closed(slot, CloseReason::PeerClosed);
+                    self.core.peer_eof(slot);
                 } else {
                     match errno() {
                         libc::EAGAIN => self.conns[slot as usize].readable = false,
@@ -291,9 +293,10 @@ impl<S: Service> EpollShard<S> {
                 self.core.release(slot);
             }
             let mut dirty = std::mem::take(&mut self.dirty);
-            let mut from_core = Vec::new();
+            let mut from_core = std::mem::take(&mut self.scratch);
             self.core.take_dirty(&mut from_core);
             dirty.extend_from_slice(&from_core);
+            self.scratch = from_core;
             for &slot in &dirty {
                 self.write(slot);
             }

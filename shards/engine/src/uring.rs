@@ -34,6 +34,8 @@ const SEND_ZC_REPORT_USAGE: u16 = 8;
 const NOTIF_USAGE_ZC_COPIED: i32 = i32::MIN;
 /// Zero-copy sends awaiting their notification, per connection, at most.
 const ZC_HOLDS_MAX: usize = 255;
+/// Largest single send op; longer chunks go out in several (a short send is normal).
+const SEND_MAX_BYTES: usize = 1 << 30;
 /// The provided buffer group every shard uses.
 const BUFFER_GROUP: u16 = 0;
 
@@ -582,7 +584,7 @@ impl<S: Service> UringShard<S> {
             uconn.recv_armed = false;
             if !uconn.closing {
                 match result {
-                    0 => self.core.peer_closed(slot, CloseReason::PeerClosed),
+                    0 => self.core.peer_eof(slot),
                     r if r > 0 || r == -libc::ENOBUFS => {
                         if r == -libc::ENOBUFS {
                             let c = &self.core.cx.counters;
@@ -679,7 +681,8 @@ impl<S: Service> UringShard<S> {
             let uconn = &mut self.conns[slot as usize];
             let serial = uconn.zc_serial;
             uconn.zc_serial = uconn.zc_serial.wrapping_add(1);
-            let op = opcode::SendZc::new(fixed, chunk.as_ptr(), chunk.len() as u32)
+            let len = chunk.len().min(SEND_MAX_BYTES) as u32;
+            let op = opcode::SendZc::new(fixed, chunk.as_ptr(), len)
                 .flags(libc::MSG_NOSIGNAL)
                 .zc_flags(SEND_ZC_REPORT_USAGE)
                 .build()
@@ -698,7 +701,8 @@ impl<S: Service> UringShard<S> {
             .take_while(|(i, c)| *i == 0 || !self.features.send_zc || c.len() < zc_min)
             .count();
         if count == 1 {
-            let op = opcode::Send::new(fixed, front.as_ptr(), front.len() as u32)
+            let len = front.len().min(SEND_MAX_BYTES) as u32;
+            let op = opcode::Send::new(fixed, front.as_ptr(), len)
                 .flags(libc::MSG_NOSIGNAL)
                 .build()
                 .user_data(user_data(KIND_SEND, slot, generation, 0));
@@ -824,6 +828,66 @@ impl<S: Service> UringShard<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    /// A ring with one provided buffer ring and one end of a socket pair as direct
+    /// descriptor 0, with a multishot receive armed on it.
+    fn receiving_ring(buffers: u16, buf_len: u32) -> (IoUring, BufRing, UnixStream, UnixStream) {
+        let ring = IoUring::new(64).unwrap();
+        let bufs = BufRing::new(&ring, buffers, buf_len).unwrap();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        ring.submitter().register_files_sparse(4).unwrap();
+        ring.submitter()
+            .register_files_update(0, &[ours.as_raw_fd()])
+            .unwrap();
+        let entry = opcode::RecvMulti::new(types::Fixed(0), BUFFER_GROUP)
+            .build()
+            .user_data(7);
+        // SAFETY: the op reads only buffer-ring memory, which outlives the ring in this test.
+        unsafe { ring.submission_shared().push(&entry).unwrap() };
+        (ring, bufs, ours, theirs)
+    }
+
+    #[test]
+    fn recycled_buffers_carry_any_number_of_receives() {
+        // 4 buffers, 200 messages: only recycling makes that possible.
+        let (mut ring, mut bufs, _ours, mut theirs) = receiving_ring(4, 64);
+        let mut received = Vec::new();
+        for i in 0..200u32 {
+            theirs.write_all(format!("m{i:04};").as_bytes()).unwrap();
+            ring.submit_and_wait(1).unwrap();
+            let cqes: Vec<_> = ring.completion().map(|c| (c.result(), c.flags())).collect();
+            for (result, flags) in cqes {
+                assert!(result > 0, "receive failed: {result}");
+                assert!(cqueue::more(flags), "multishot receive ended");
+                let bid = cqueue::buffer_select(flags).unwrap();
+                received.extend_from_slice(bufs.data(bid, result as usize));
+                bufs.push(bid);
+                bufs.publish();
+            }
+        }
+        let expected: String = (0..200u32).map(|i| format!("m{i:04};")).collect();
+        assert_eq!(String::from_utf8(received).unwrap(), expected);
+    }
+
+    #[test]
+    fn an_exhausted_buffer_ring_ends_the_receive_with_enobufs() {
+        let (mut ring, bufs, _ours, mut theirs) = receiving_ring(2, 64);
+        let mut results = Vec::new();
+        for _ in 0..3 {
+            theirs.write_all(b"x").unwrap();
+            ring.submit_and_wait(1).unwrap();
+            results.extend(
+                ring.completion()
+                    .map(|c| (c.result(), cqueue::more(c.flags()))),
+            );
+        }
+        // Two buffers taken and never returned; the third receive finds none.
+        assert_eq!(results[..2], [(1, true), (1, true)]);
+        assert_eq!(results[2], (-libc::ENOBUFS, false));
+        drop(bufs);
+    }
 
     #[test]
     fn user_data_round_trips() {
