@@ -43,6 +43,13 @@ pub const READ_BUFFER_BYTES: usize = 256 * 1024;
 /// Most load threads (one runtime each).
 pub const THREADS_MAX: usize = 64;
 
+/// How early an open-loop request may go out. The runtime's timer ticks in milliseconds, so
+/// a wake-up for an intended send time can be up to a tick late; sending requests due within
+/// the next tick avoids charging that lateness to the server. Latency still runs from the
+/// intended time when a request goes out late, and from the actual send when it goes out
+/// early.
+const SEND_AHEAD: Duration = Duration::from_millis(1);
+
 /// Pause after a failed connect before the next attempt.
 const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
@@ -142,6 +149,7 @@ pub enum HttpLoadError {
 /// warm-up plus duration have passed (plus at most the time to cancel pending operations).
 pub fn run_http(config: HttpLoadConfig) -> Result<HttpReport, HttpLoadError> {
     config.validate()?;
+    let cpu_before = net::process_cpu_time();
     let begin = Instant::now();
     let plan = Plan {
         begin,
@@ -186,7 +194,12 @@ pub fn run_http(config: HttpLoadConfig) -> Result<HttpReport, HttpLoadError> {
         threads: config.threads,
         rate_per_sec: config.rate_per_sec,
     };
-    Ok(HttpReport::from_stats(shape, &stats, config.duration))
+    let mut report = HttpReport::from_stats(shape, &stats, config.duration);
+    if let (Some(before), Some(after)) = (cpu_before, net::process_cpu_time()) {
+        let wall = begin.elapsed().as_secs_f64();
+        report.client_cpu_percent = 100.0 * (after - before).as_secs_f64() / wall.max(1e-9);
+    }
+    Ok(report)
 }
 
 /// The timeline and rules shared by every connection of a run.
@@ -364,7 +377,7 @@ impl Connection {
         while self.in_flight.len() < self.plan.pipeline {
             let intended = match self.plan.send_interval {
                 None => now,
-                Some(_) if self.next_intended > now => break,
+                Some(_) if self.next_intended > now + SEND_AHEAD => break,
                 Some(interval) => {
                     let intended = self.next_intended;
                     self.next_intended += interval;
@@ -387,7 +400,11 @@ impl Connection {
             deadline = deadline.min(oldest.sent + self.plan.timeout);
         }
         if self.plan.send_interval.is_some() && self.in_flight.len() < self.plan.pipeline {
-            deadline = deadline.min(self.next_intended);
+            let next_send = self
+                .next_intended
+                .checked_sub(SEND_AHEAD)
+                .unwrap_or(self.next_intended);
+            deadline = deadline.min(next_send);
         }
         deadline
     }
@@ -450,7 +467,7 @@ impl Connection {
             {
                 stats.errors.body += 1;
             } else if measuring {
-                stats.record_response(now - sent.intended, response.body_bytes);
+                stats.record_response(now - sent.intended.min(sent.sent), response.body_bytes);
             }
             if response.close {
                 ended = Some(Ended::Closed);

@@ -174,6 +174,10 @@ pub struct HttpReport {
     pub errors_total: u64,
     /// Connections reopened during the run.
     pub reconnects: u64,
+    /// CPU used by the load generator over the whole run (warm-up included), in percent of
+    /// one core. Near 100 per thread, the load generator may be what limits the figures.
+    #[serde(default)]
+    pub client_cpu_percent: f64,
 }
 
 /// How the run was shaped, for the report header.
@@ -218,6 +222,7 @@ impl HttpReport {
             errors: stats.errors,
             errors_total: stats.errors.total(),
             reconnects: stats.reconnects,
+            client_cpu_percent: 0.0,
         }
     }
 
@@ -254,7 +259,8 @@ impl HttpReport {
         );
         let _ = writeln!(
             out,
-            "errors      {} (connect {}, status {}, body {}, parse {}, closed {}, timeout {}); reconnects {}",
+            "errors      {} (connect {}, status {}, body {}, parse {}, closed {}, timeout {}); reconnects {}\n\
+             client cpu  {:.0} %",
             self.errors_total,
             err.connect,
             err.status,
@@ -262,7 +268,8 @@ impl HttpReport {
             err.parse,
             err.closed,
             err.timeout,
-            self.reconnects
+            self.reconnects,
+            self.client_cpu_percent
         );
         out
     }
@@ -294,6 +301,8 @@ pub struct MedianRow {
     pub latency_us: LatencyUs,
     /// Median error count.
     pub errors_total: f64,
+    /// Median CPU of the load generator, percent of one core.
+    pub client_cpu_percent: f64,
 }
 
 impl MedianRow {
@@ -313,6 +322,7 @@ impl MedianRow {
                 mean: pick(|r| r.latency_us.mean),
             },
             errors_total: pick(|r| r.errors_total as f64),
+            client_cpu_percent: pick(|r| r.client_cpu_percent),
         }
     }
 }
@@ -322,14 +332,14 @@ impl MedianRow {
 /// ratio above 1 is better; for latencies, below 1 is better.
 pub fn markdown_comparison(rows: &[MedianRow]) -> String {
     let mut out = String::from(
-        "| server | rounds | req/s | Gbit/s | p50 µs | p99 µs | p99.9 µs | max µs | errors |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| server | rounds | req/s | Gbit/s | p50 µs | p99 µs | p99.9 µs | max µs | errors | load CPU % |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for row in rows {
         let lat = &row.latency_us;
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {:.3} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
+            "| {} | {} | {:.0} | {:.3} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} |",
             row.name,
             row.rounds,
             row.requests_per_sec,
@@ -338,7 +348,8 @@ pub fn markdown_comparison(rows: &[MedianRow]) -> String {
             lat.p99,
             lat.p999,
             lat.max,
-            row.errors_total
+            row.errors_total,
+            row.client_cpu_percent
         );
     }
     let Some((baseline, others)) = rows.split_first() else {
@@ -355,7 +366,7 @@ pub fn markdown_comparison(rows: &[MedianRow]) -> String {
         let (lat, base) = (&row.latency_us, &baseline.latency_us);
         let _ = writeln!(
             out,
-            "| **{}/{}** | | **{}** | {} | {} | {} | {} | {} | |",
+            "| **{}/{}** | | **{}** | {} | {} | {} | {} | {} | | |",
             row.name,
             baseline.name,
             ratio(row.requests_per_sec, baseline.requests_per_sec),

@@ -421,3 +421,47 @@ fn a_client_that_half_closes_still_gets_every_response() {
         );
     }
 }
+
+#[test]
+fn the_bench_client_gets_every_response_it_asked_for() {
+    use shardcast_bench::{run_http, target::HttpUrl, HttpLoadConfig};
+    let dir = TempDir::new("load");
+    let files = dir.0.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("200b.bin"), [7u8; 200]).unwrap();
+    std::fs::write(files.join("64k.bin"), vec![9u8; 65536]).unwrap();
+    let config = format!("[http]\nstatic_dir = \"{}\"\n", files.display());
+    for io in BACKENDS {
+        let server = Server::start(io, 2, &config);
+        for (path, len, pipeline) in [("200b.bin", 200, 8), ("64k.bin", 65536, 1)] {
+            let url = HttpUrl::parse(&format!("http://{}/static/{path}", server.addr)).unwrap();
+            let mut load = HttpLoadConfig::new(url);
+            load.connections = 16;
+            load.pipeline = pipeline;
+            load.duration = Duration::from_millis(700);
+            load.warmup = Duration::ZERO;
+            load.expect_status = Some(200);
+            load.expect_body_bytes = Some(len);
+            let before = server.metric("shardcast_http_responses_2xx_total");
+            let report = run_http(load).expect("load run");
+            assert_eq!(report.errors_total, 0, "{io} {path}: {:?}", report.errors);
+            assert!(
+                report.requests > 100,
+                "{io} {path}: only {} requests",
+                report.requests
+            );
+            // The server answered at least every request the client counted (requests still in
+            // flight when the run ended were answered too, but not counted by the client).
+            let answered = server.metric("shardcast_http_responses_2xx_total") - before - 1;
+            assert!(
+                answered >= report.requests,
+                "{io} {path}: {answered} < {}",
+                report.requests
+            );
+            assert!(
+                answered <= report.requests + 16 * pipeline as u64,
+                "{io} {path}"
+            );
+        }
+    }
+}

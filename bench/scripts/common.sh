@@ -1,0 +1,151 @@
+# Shared helpers of the benchmark scripts (sourced, not run).
+# Every process a script starts is recorded in STARTED_PIDS and killed by PID on exit.
+
+STARTED_PIDS=()
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH_DIR=/dev/shm/shardcast-bench
+BODIES="$BENCH_DIR/bodies"
+BENCH_BIN="$ROOT/target/release/shardcast-bench"
+SHARDCAST_BIN="$ROOT/target/release/shardcast"
+SERVER_CORE=0
+LOAD_CORE=1
+
+die() {
+    echo "error: $*" >&2
+    exit 1
+}
+
+log() {
+    echo "[$(date +%H:%M:%S)] $*" >&2
+}
+
+stop_started() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+        fi
+    done
+    for pid in "${STARTED_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    STARTED_PIDS=()
+}
+
+# Removes one PID from STARTED_PIDS after it was stopped deliberately.
+forget_pid() {
+    local keep=() pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        [[ "$pid" == "$1" ]] || keep+=("$pid")
+    done
+    STARTED_PIDS=("${keep[@]}")
+}
+
+stop_pid() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    forget_pid "$1"
+}
+
+check_machine() {
+    local cores
+    cores=$(nproc)
+    [[ "$cores" -ge 2 ]] || die "need at least 2 cores (server on core $SERVER_CORE, load on core $LOAD_CORE); found $cores"
+    command -v taskset >/dev/null || die "taskset is missing (util-linux)"
+    # Connections count against the open-file limit; use the whole hard limit.
+    ulimit -n "$(ulimit -Hn)"
+}
+
+ensure_nginx() {
+    NGINX_BIN=$(command -v nginx || true)
+    [[ -n "$NGINX_BIN" ]] || [[ ! -x /usr/sbin/nginx ]] || NGINX_BIN=/usr/sbin/nginx
+    if [[ -z "$NGINX_BIN" ]]; then
+        log "nginx is missing; installing nginx-light"
+        local sudo=""
+        [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+        $sudo apt-get install -y nginx-light || { $sudo apt-get update && $sudo apt-get install -y nginx-light; } \
+            || die "could not install nginx-light"
+        NGINX_BIN=/usr/sbin/nginx
+    fi
+}
+
+# Builds shardcast and the load generator. SERVERS (space-separated) decides whether
+# shardcast is needed; without it only the load generator is built.
+build_release() {
+    cd "$ROOT"
+    if [[ " $SERVERS " == *" shardcast "* ]]; then
+        log "building shardcast and shardcast-bench (release)"
+        cargo build --release -p shardcast -p shardcast-bench \
+            || die "release build failed (SERVERS=\"nginx\" runs the nginx baseline alone)"
+        [[ -x "$SHARDCAST_BIN" ]] || die "$SHARDCAST_BIN is missing after the build: is the shardcast binary built by this workspace yet? (SERVERS=\"nginx\" runs the nginx baseline alone)"
+    else
+        log "building shardcast-bench (release)"
+        cargo build --release -p shardcast-bench || die "release build of shardcast-bench failed"
+    fi
+}
+
+make_bodies() {
+    mkdir -p "$BODIES"
+    head -c 200 /dev/urandom >"$BODIES/200b.bin"
+    head -c 1048576 /dev/urandom >"$BODIES/1m.bin"
+}
+
+# Waits until HOST:PORT accepts a connection and PID is still alive.
+wait_listening() {
+    local port=$1 pid=$2 name=$3 i
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (see its log in $RUN_DIR)"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$name did not listen on 127.0.0.1:$port within 10 s"
+}
+
+# Starts nginx on PORT with bench/peers/nginx-http.conf; sets NGINX_PID (the master).
+start_nginx() {
+    local port=$1 dir="$RUN_DIR/nginx"
+    mkdir -p "$dir"
+    sed -e "s#@PORT@#$port#g" -e "s#@BODIES@#$BODIES#g" -e "s#@RUNDIR@#$dir#g" \
+        "$ROOT/bench/peers/nginx-http.conf" >"$dir/nginx.conf"
+    NGINX_CMD="taskset -c $SERVER_CORE $NGINX_BIN -c $dir/nginx.conf -p $dir -e $dir/error.log"
+    $NGINX_CMD >"$dir/stdout.log" 2>&1 &
+    NGINX_PID=$!
+    STARTED_PIDS+=("$NGINX_PID")
+    wait_listening "$port" "$NGINX_PID" nginx
+}
+
+# Starts shardcast with one shard on core 0 on PORT; sets SHARDCAST_PID.
+start_shardcast() {
+    local port=$1 dir="$RUN_DIR/shardcast"
+    mkdir -p "$dir"
+    cat >"$dir/shardcast.toml" <<TOML
+[shards]
+cores = [$SERVER_CORE]
+
+[http]
+static_dir = "$BODIES"
+TOML
+    SHARDCAST_CMD="taskset -c $SERVER_CORE $SHARDCAST_BIN serve --shards 1 --http 127.0.0.1:$port --config $dir/shardcast.toml"
+    $SHARDCAST_CMD >"$dir/stdout.log" 2>&1 &
+    SHARDCAST_PID=$!
+    STARTED_PIDS+=("$SHARDCAST_PID")
+    wait_listening "$port" "$SHARDCAST_PID" shardcast
+}
+
+# VmRSS of a process in KiB.
+rss_kib() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+machine_header() {
+    local cpu
+    cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+    cat <<MD
+- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')
+- kernel: $(uname -r)
+- CPU: $cpu, $(nproc) cores
+- core layout: server pinned to core $SERVER_CORE (\`taskset -c $SERVER_CORE\`, one shard / one nginx worker), load generator pinned to core $LOAD_CORE (\`taskset -c $LOAD_CORE\`)
+MD
+}
