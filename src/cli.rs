@@ -174,6 +174,7 @@ fn engine_config(config: &Config) -> EngineConfig {
         max_completions_per_tick: e.max_completions_per_tick,
         listen_backlog: e.listen_backlog,
         shutdown_grace_ms: config.shutdown.grace_ms,
+        io_uring_disable: e.io_uring_disable.clone(),
         ..EngineConfig::default()
     }
 }

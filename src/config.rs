@@ -130,6 +130,10 @@ config_section! {
         max_completions_per_tick: usize = 4096,
         /// Listen backlog for each shard's listener (capped by net.core.somaxconn).
         listen_backlog: i32 = 4096,
+        /// io_uring features not to use even where the kernel has them: any of
+        /// "single_issuer", "defer_taskrun", "coop_taskrun", "send_zc", "msg_ring", or
+        /// "io_uring" to refuse io_uring altogether (auto then picks epoll).
+        io_uring_disable: Vec<String> = Vec::new(),
     }
 }
 
@@ -284,6 +288,17 @@ impl Config {
                 "engine.timer_tick_ms",
                 e.timer_tick_ms,
                 "must be ≥ 1",
+            ));
+        }
+        if let Some(name) = e
+            .io_uring_disable
+            .iter()
+            .find(|n| !shardcast_engine::IO_URING_DISABLE_NAMES.contains(&n.as_str()))
+        {
+            return Err(invalid(
+                "engine.io_uring_disable",
+                name,
+                "unknown feature (io_uring, single_issuer, defer_taskrun, coop_taskrun, send_zc, msg_ring)",
             ));
         }
         if e.mesh_ring_capacity == 0 {

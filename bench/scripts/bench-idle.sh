@@ -150,8 +150,8 @@ write_report() {
         done
         echo '```'
         echo
-        echo "| server | rounds | connections held | RSS before KiB | RSS after KiB | bytes per connection | ratio |"
-        echo "|---|---:|---:|---:|---:|---:|---:|"
+        echo "| server | rounds | connections held | RSS before KiB | RSS after KiB | bytes per connection | ratio | whole RSS per connection |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
         for server in $SERVERS; do
             local held before after bytes ratio="1.00x"
             held=$(median_field "${rows[$server]}" 1)
@@ -165,11 +165,16 @@ write_report() {
             else
                 ratio="n/a"
             fi
-            echo "| $server | $ROUNDS | $held | $before | $after | $bytes | $ratio |"
+            local whole
+            whole=$(awk -v a="$after" -v n="$held" 'BEGIN { if (n > 0) printf "%d", a * 1024 / n; else print "n/a" }')
+            echo "| $server | $ROUNDS | $held | $before | $after | $bytes | $ratio | $whole |"
         done
         echo
         echo "The ratio divides by the first server's bytes per connection (below 1 is better)."
         echo "Kernel socket memory is not in RSS and is the same for both servers."
+        echo "\"whole RSS per connection\" divides the entire RSS after by the connections held: it"
+        echo "counts everything allocated at start as well (for shardcast: the shard's connection tables"
+        echo "sized for http.max_connections_per_shard and its 16 MiB receive buffer pool)."
     } >"$OUT"
 }
 

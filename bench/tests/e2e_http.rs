@@ -465,3 +465,137 @@ fn the_bench_client_gets_every_response_it_asked_for() {
         }
     }
 }
+
+#[test]
+fn io_uring_features_fall_back_one_by_one_and_whole() {
+    let dir = TempDir::new("features");
+    let files = dir.0.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(files.join("big.bin"), &body).unwrap();
+    let off = [
+        "send_zc",
+        "msg_ring",
+        "defer_taskrun",
+        "coop_taskrun",
+        "single_issuer",
+    ];
+    // Each optional feature off on its own, then all of them: io_uring still serves.
+    let mut sets: Vec<Vec<&str>> = off.iter().map(|f| vec![*f]).collect();
+    sets.push(off.to_vec());
+    for set in sets {
+        let list = set
+            .iter()
+            .map(|f| format!("\"{f}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let config = format!(
+            "[engine]\nio_uring_disable = [{list}]\n[http]\nstatic_dir = \"{}\"\n",
+            files.display()
+        );
+        let server = Server::start("uring", 2, &config);
+        let info: serde_json::Value =
+            serde_json::from_slice(&server.get("/api/v1/info").body).unwrap();
+        assert_eq!(info["io"]["backend"], "io_uring");
+        let features = info["io"]["ring_features"].as_array().unwrap();
+        for f in &set {
+            assert!(!features.iter().any(|x| x == f), "{f} still in use: {info}");
+        }
+        let r = server.get("/static/big.bin");
+        assert_eq!(r.status, 200);
+        assert!(r.body == body, "{set:?}: body differs");
+        // Cross-shard wakes (drain) still work without MSG_RING.
+        drop(server);
+    }
+    // io_uring refused: auto falls back to epoll and says why.
+    let server = Server::start("auto", 1, "[engine]\nio_uring_disable = [\"io_uring\"]\n");
+    let info: serde_json::Value = serde_json::from_slice(&server.get("/api/v1/info").body).unwrap();
+    assert_eq!(info["io"]["backend"], "epoll");
+    let reason = info["io"]["reason"].as_str().unwrap();
+    assert!(reason.contains("io_uring unusable"), "{reason}");
+    assert!(
+        server.log().contains("io backend epoll (io_uring unusable"),
+        "{}",
+        server.log()
+    );
+    // And `--io uring` with io_uring refused is a clear start-up error, not a silent fallback.
+    let config_dir = TempDir::new("refuse");
+    let path = config_dir.0.join("c.toml");
+    std::fs::write(&path, "[engine]\nio_uring_disable = [\"io_uring\"]\n").unwrap();
+    let out = std::process::Command::new(common::binary())
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--io",
+            "uring",
+            "--config",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--io uring: disabled by engine.io_uring_disable"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_config_is_a_clear_error() {
+    let dir = TempDir::new("badcfg");
+    for (text, expect) in [
+        (
+            "[http]\nmax_connections = 5\n",
+            "unknown field `max_connections`",
+        ),
+        (
+            "[engine]\nrecv_buffers = 1000\n",
+            "engine.recv_buffers = 1000",
+        ),
+        (
+            "[engine]\nio_uring_disable = [\"warp\"]\n",
+            "engine.io_uring_disable = warp",
+        ),
+        ("[http]\nlisten = \"8080\"\n", "http.listen = 8080"),
+        ("not toml", "invalid config file"),
+    ] {
+        let path = dir.0.join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        // `timeout` bounds the run should a bad file ever be accepted and the server start.
+        let out = std::process::Command::new("timeout")
+            .arg("10")
+            .arg(common::binary())
+            .args(["serve", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expect), "{text}: {stderr}");
+        let check = std::process::Command::new(common::binary())
+            .args(["config", "--check"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!check.status.success(), "{text}");
+    }
+    let printed = std::process::Command::new(common::binary())
+        .args(["config", "--print-default"])
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let path = dir.0.join("defaults.toml");
+    std::fs::write(&path, &printed.stdout).unwrap();
+    let check = std::process::Command::new(common::binary())
+        .args(["config", "--check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

@@ -96,7 +96,13 @@ pub struct EngineConfig {
     pub shutdown_grace_ms: u64,
     /// Iovecs gathered into one send.
     pub max_iovecs_per_send: usize,
+    /// io_uring features not to use even where the kernel has them (names in
+    /// [`IO_URING_DISABLE_NAMES`]); "io_uring" refuses io_uring altogether.
+    pub io_uring_disable: Vec<String>,
 }
+
+/// What `EngineConfig::io_uring_disable` may name.
+pub const IO_URING_DISABLE_NAMES: [&str; 6] = uring::DISABLE_NAMES;
 
 impl EngineConfig {
     /// Total timer capacity.
@@ -123,6 +129,7 @@ impl Default for EngineConfig {
             listen_backlog: 4096,
             shutdown_grace_ms: 10_000,
             max_iovecs_per_send: 64,
+            io_uring_disable: Vec::new(),
         }
     }
 }

@@ -92,7 +92,7 @@ where
     assert!(!cores.is_empty(), "at least one shard");
     assert!(cores.len() <= u16::MAX as usize);
     let shards = cores.len();
-    let (features, backend_reason) = choose_backend(io_choice)?;
+    let (features, backend_reason) = choose_backend(io_choice, &config.io_uring_disable)?;
     let use_uring = features.is_some();
     let backend = if use_uring { "io_uring" } else { "epoll" };
     let mut config = config;
@@ -177,7 +177,7 @@ where
                     &config,
                 );
                 match features {
-                    Some(features) => match UringShard::new(core, &features, listener_fds, shard) {
+                    Some(features) => match UringShard::new(core, &features, listener_fds) {
                         Ok(shard) => {
                             let _ = ready.send(Ok(()));
                             shard.run()
@@ -227,14 +227,17 @@ where
     Ok(runtime)
 }
 
-fn choose_backend(choice: IoChoice) -> io::Result<(Option<uring::Features>, String)> {
+fn choose_backend(
+    choice: IoChoice,
+    disable: &[String],
+) -> io::Result<(Option<uring::Features>, String)> {
     match choice {
         IoChoice::Epoll => Ok((None, "chosen with --io epoll".to_string())),
-        IoChoice::Uring => match uring::probe() {
+        IoChoice::Uring => match uring::probe(disable) {
             Ok(features) => Ok((Some(features), "chosen with --io uring".to_string())),
             Err(why) => Err(io::Error::other(format!("--io uring: {why}"))),
         },
-        IoChoice::Auto => match uring::probe() {
+        IoChoice::Auto => match uring::probe(disable) {
             Ok(features) => Ok((
                 Some(features),
                 "io_uring available with multishot accept/recv, buffer rings and direct descriptors"

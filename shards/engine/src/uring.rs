@@ -9,7 +9,7 @@ use crate::core::Core;
 use crate::counters::ShardCounters;
 use crate::service::{CloseReason, Service};
 use crate::sys::AnonMemory;
-use crate::{ListenerId, ShardId};
+use crate::ListenerId;
 use bytes::Bytes;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use std::collections::VecDeque;
@@ -88,9 +88,13 @@ impl Features {
 
 /// Builds a ring with the best setup flags this kernel takes, falling back one by one.
 fn build_ring(entries: u32, want: &Features) -> io::Result<(IoUring, Features)> {
-    let attempts: [(bool, bool, bool); 4] = [
+    // (single_issuer, defer_taskrun, coop_taskrun), best first; DEFER_TASKRUN needs
+    // SINGLE_ISSUER.
+    let attempts: [(bool, bool, bool); 6] = [
         (true, true, true),
+        (true, true, false),
         (true, false, true),
+        (true, false, false),
         (false, false, true),
         (false, false, false),
     ];
@@ -132,13 +136,27 @@ fn build_ring(entries: u32, want: &Features) -> io::Result<(IoUring, Features)> 
 
 /// Checks that io_uring can run the engine here and finds the optional features. The error
 /// says why not (seccomp, an old kernel, a missing op) so the caller can log it and use epoll.
-pub fn probe() -> Result<Features, String> {
+/// Names `disable` may hold: each optional feature, or "io_uring" to refuse io_uring whole.
+pub const DISABLE_NAMES: [&str; 6] = [
+    "io_uring",
+    "single_issuer",
+    "defer_taskrun",
+    "coop_taskrun",
+    "send_zc",
+    "msg_ring",
+];
+
+pub fn probe(disable: &[String]) -> Result<Features, String> {
+    let off = |name: &str| disable.iter().any(|d| d == name);
+    if off("io_uring") {
+        return Err("disabled by engine.io_uring_disable".to_string());
+    }
     let all = Features {
-        single_issuer: true,
-        defer_taskrun: true,
-        coop_taskrun: true,
-        send_zc: true,
-        msg_ring: true,
+        single_issuer: !off("single_issuer"),
+        defer_taskrun: !off("defer_taskrun") && !off("single_issuer"),
+        coop_taskrun: !off("coop_taskrun"),
+        send_zc: !off("send_zc"),
+        msg_ring: !off("msg_ring"),
     };
     let (ring, mut features) =
         build_ring(8, &all).map_err(|e| format!("io_uring_setup failed: {e}"))?;
@@ -161,8 +179,8 @@ pub fn probe() -> Result<Features, String> {
             ));
         }
     }
-    features.send_zc = probe.is_supported(opcode::SendZc::CODE);
-    features.msg_ring = probe.is_supported(opcode::MsgRingData::CODE);
+    features.send_zc = all.send_zc && probe.is_supported(opcode::SendZc::CODE);
+    features.msg_ring = all.msg_ring && probe.is_supported(opcode::MsgRingData::CODE);
     ring.submitter()
         .register_files_sparse(4)
         .map_err(|e| format!("direct descriptors unavailable: {e}"))?;
@@ -306,12 +324,7 @@ pub(crate) struct UringShard<S: Service> {
 }
 
 impl<S: Service> UringShard<S> {
-    pub fn new(
-        core: Core<S>,
-        features: &Features,
-        listeners: Vec<RawFd>,
-        shard: ShardId,
-    ) -> io::Result<Self> {
+    pub fn new(core: Core<S>, features: &Features, listeners: Vec<RawFd>) -> io::Result<Self> {
         let config = core.config().clone();
         let (ring, features) = build_ring(config.ring_entries, features)?;
         ring.submitter()
@@ -325,7 +338,6 @@ impl<S: Service> UringShard<S> {
         let eventfd = core.cx.mesh.doorbell().eventfd();
         let capacity = config.max_connections as usize;
         let listeners_len = listeners.len();
-        let _ = shard;
         Ok(UringShard {
             ring,
             bufs,
@@ -812,6 +824,13 @@ impl<S: Service> UringShard<S> {
                 .user_data(user_data(KIND_CANCEL_ACCEPT, index as u32, 0, 0));
                 self.push(op)?;
             }
+        }
+        // Cancels run inline at submission, so once this returns no accept holds the
+        // listeners and closing them stops the kernel queueing new connections for us.
+        self.ring.submit()?;
+        for fd in self.listeners.iter_mut() {
+            crate::sys::close_fd(*fd);
+            *fd = -1;
         }
         Ok(())
     }
