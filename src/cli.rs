@@ -256,7 +256,7 @@ fn wait_and_drain(mut runtime: Runtime<()>, grace_ms: u64) -> Result<(), String>
     loop {
         if let Some(signal) = shardcast_engine::sys::wait_termination_signal(200) {
             log::info!(
-                "{} received: draining (grace {grace_ms} ms; a second signal exits at once)",
+                "{} received: draining (grace {grace_ms} ms; another signal after 1 s exits at once)",
                 signal_name(signal)
             );
             break;
@@ -273,8 +273,16 @@ fn wait_and_drain(mut runtime: Runtime<()>, grace_ms: u64) -> Result<(), String>
     while !runtime.is_finished() {
         runtime.flush();
         if let Some(signal) = shardcast_engine::sys::wait_termination_signal(50) {
-            log::warn!("{} received during drain: exiting now", signal_name(signal));
-            std::process::exit(1);
+            // A terminal's Ctrl-C reaches both a wrapper (just, cargo run) and us, and the
+            // wrapper forwards it again: a repeat within the first second is the same request.
+            if started.elapsed() >= SECOND_SIGNAL_AFTER {
+                log::warn!("{} received during drain: exiting now", signal_name(signal));
+                std::process::exit(1);
+            }
+            log::debug!(
+                "{} repeated within 1 s of the first: still draining",
+                signal_name(signal)
+            );
         }
         if started.elapsed() > Duration::from_millis(grace_ms + 5_000) {
             return Err("drain did not finish within the grace period plus 5 s".to_string());
@@ -286,6 +294,9 @@ fn wait_and_drain(mut runtime: Runtime<()>, grace_ms: u64) -> Result<(), String>
     log::info!("drained in {} ms; exiting", started.elapsed().as_millis());
     Ok(())
 }
+
+/// A stop signal this long after the first forces an immediate exit.
+const SECOND_SIGNAL_AFTER: Duration = Duration::from_secs(1);
 
 fn signal_name(signal: i32) -> &'static str {
     match signal {

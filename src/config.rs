@@ -186,7 +186,8 @@ config_section! {
     /// Shutdown behaviour on SIGTERM / SIGINT.
     Shutdown ["shutdown"] {
         /// After a stop signal, listeners close at once and in-flight responses get this long
-        /// to finish before the remaining connections are closed. A second signal exits at once.
+        /// to finish before the remaining connections are closed. Another signal more than 1 s
+        /// after the first exits at once.
         grace_ms: u64 = 10000,
     }
 }
