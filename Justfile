@@ -17,6 +17,7 @@ test: lint
     scripts/setup.sh
     cargo build -p shardcast
     cargo test --workspace
+    node shards/wire/ts/test/roundtrip.mjs
 
 # rustfmt check and clippy with warnings as errors.
 lint:
@@ -31,6 +32,15 @@ fmt:
 bench-http:
     scripts/setup.sh bench
     bench/scripts/bench-http.sh
+
+# Danmaku fan-out against a Node ws and a tokio-tungstenite broadcast server; writes bench/results/ws.md.
+bench-ws:
+    scripts/setup.sh bench
+    bench/scripts/bench-ws.sh
+
+# Regenerate the danmaku protocol code (Rust, TypeScript, JS) from shards/wire/schema/danmaku.fbs.
+gen *ARGS:
+    scripts/gen.sh {{ARGS}}
 
 # Server RSS per idle connection with 19k connections held, shardcast and nginx.
 bench-idle:

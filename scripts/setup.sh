@@ -5,7 +5,7 @@
 #   scripts/setup.sh perf       plus perf and the inferno flame graph tools
 set -euo pipefail
 
-want=(gcc:gcc curl:curl pkg-config:pkg-config)
+want=(gcc:gcc curl:curl pkg-config:pkg-config python3:python3 pip3:python3-pip node:nodejs npm:npm)
 for extra in "$@"; do
   case "$extra" in
     bench) want+=(nginx:nginx-light taskset:util-linux) ;;
@@ -29,6 +29,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
+fi
+
+# The end-to-end tests drive the server with independent WebSocket clients too.
+if ! python3 -c 'import websockets' >/dev/null 2>&1; then
+  echo "setup: installing the Python websockets package"
+  python3 -m pip install --quiet 'websockets==17.4' || python3 -m pip install --quiet --break-system-packages 'websockets==17.4'
 fi
 
 for extra in "$@"; do

@@ -1,6 +1,7 @@
 //! The command line: `shardcast serve`, `shardcast config`.
 
 use crate::config::{parse_addr, Config};
+use crate::danmaku_service::{DanmakuCounters, DanmakuSettings, ShardMsg};
 use crate::http_service::{HttpCounters, HttpService, HttpSettings};
 use crate::static_files::StaticFiles;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -32,6 +33,31 @@ enum Command {
     Serve(ServeArgs),
     /// Inspect configuration.
     Config(ConfigArgs),
+    /// Mint a danmaku token (HMAC-SHA256, signed with auth.secret) and print it.
+    Token(TokenArgs),
+}
+
+#[derive(Parser, Debug)]
+struct TokenArgs {
+    /// The user the token speaks for (shown with their messages).
+    #[arg(long)]
+    user: String,
+    /// The room it is valid in; "*" for every room.
+    #[arg(long, default_value = "*")]
+    room: String,
+    /// viewer (chat, like, gift), speaker (the host: chats at paid priority) or admin (may
+    /// kick).
+    #[arg(long, default_value = "viewer")]
+    role: String,
+    /// Lifetime, e.g. 90s, 15m, 12h, 7d.
+    #[arg(long, default_value = "24h")]
+    ttl: String,
+    /// Configuration file holding auth.secret or auth.secret_file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The secret itself (overrides the config file).
+    #[arg(long)]
+    secret: Option<String>,
 }
 
 #[derive(Parser, Debug)]
@@ -85,7 +111,68 @@ pub fn main() -> i32 {
             }
         },
         Command::Config(args) => config_command(args),
+        Command::Token(args) => match token_command(args) {
+            Ok(token) => {
+                println!("{token}");
+                0
+            }
+            Err(message) => {
+                eprintln!("shardcast token: {message}");
+                1
+            }
+        },
     }
+}
+
+fn token_command(args: TokenArgs) -> Result<String, String> {
+    let config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    let secret = match args.secret {
+        Some(secret) => secret.into_bytes(),
+        None => configured_secret(&config)?.ok_or(
+            "no secret: set auth.secret (or auth.secret_file) in --config FILE, or pass --secret",
+        )?,
+    };
+    let role = crate::auth::Role::parse(&args.role)
+        .ok_or_else(|| format!("--role {}: must be viewer, speaker or admin", args.role))?;
+    let ttl_s = crate::auth::parse_duration_s(&args.ttl)
+        .ok_or_else(|| format!("--ttl {}: expected e.g. 90s, 15m, 12h or 7d", args.ttl))?;
+    if args.user.is_empty() || args.user.len() > 64 {
+        return Err("--user must be 1 to 64 bytes".to_string());
+    }
+    let now = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let claims = crate::auth::Claims {
+        user: args.user,
+        room: args.room,
+        role,
+        expires_unix_s: now + ttl_s,
+    };
+    Ok(crate::auth::TokenKey::new(&secret).mint(&claims))
+}
+
+/// The token secret from auth.secret or auth.secret_file (its first line); `None` when
+/// neither is set.
+pub fn configured_secret(config: &Config) -> Result<Option<Vec<u8>>, String> {
+    if !config.auth.secret_file.is_empty() {
+        let text = std::fs::read_to_string(&config.auth.secret_file)
+            .map_err(|e| format!("auth.secret_file {}: {e}", config.auth.secret_file))?;
+        let line = text.lines().next().unwrap_or("").trim();
+        if line.is_empty() {
+            return Err(format!(
+                "auth.secret_file {} is empty",
+                config.auth.secret_file
+            ));
+        }
+        return Ok(Some(line.as_bytes().to_vec()));
+    }
+    if !config.auth.secret.is_empty() {
+        return Ok(Some(config.auth.secret.as_bytes().to_vec()));
+    }
+    Ok(None)
 }
 
 fn config_command(args: ConfigArgs) -> i32 {
@@ -173,6 +260,7 @@ fn engine_config(config: &Config) -> EngineConfig {
         mesh_ring_capacity: e.mesh_ring_capacity,
         max_completions_per_tick: e.max_completions_per_tick,
         listen_backlog: e.listen_backlog,
+        socket_send_buffer_bytes: e.socket_send_buffer_bytes,
         shutdown_grace_ms: config.shutdown.grace_ms,
         io_uring_disable: e.io_uring_disable.clone(),
         ..EngineConfig::default()
@@ -205,6 +293,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         );
         files
     };
+    let danmaku = Arc::new(danmaku_settings(&config, cores.len())?);
     let h = &config.http;
     let settings = Arc::new(HttpSettings {
         limits: config.http_limits(),
@@ -215,6 +304,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         pipeline_buffer_max_bytes: h.pipeline_buffer_max_bytes,
         static_files: Arc::new(static_files),
         counters: Arc::new((0..cores.len()).map(|_| HttpCounters::default()).collect()),
+        danmaku,
         started: SystemTime::now(),
     });
     let listeners = [ListenerSpec {
@@ -222,7 +312,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         addr: http_addr,
     }];
     let factory_settings = settings.clone();
-    let runtime: Runtime<()> = shardcast_engine::launch(
+    let runtime: Runtime<ShardMsg> = shardcast_engine::launch(
         cores,
         io,
         &listeners,
@@ -252,7 +342,84 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     wait_and_drain(runtime, config.shutdown.grace_ms)
 }
 
-fn wait_and_drain(mut runtime: Runtime<()>, grace_ms: u64) -> Result<(), String> {
+fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, String> {
+    let d = &config.danmaku;
+    let w = &config.ws;
+    let secret = match configured_secret(config)? {
+        Some(secret) => secret,
+        None => {
+            log::warn!(
+                "auth.secret is not set: using a random secret, so no token verifies and every \
+                 danmaku viewer is anonymous (read-only); set auth.secret to enable sending"
+            );
+            let mut secret = vec![0u8; 32];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))
+                .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+            secret
+        }
+    };
+    let filter = if d.word_list.is_empty() {
+        None
+    } else {
+        let text = std::fs::read_to_string(&d.word_list)
+            .map_err(|e| format!("danmaku.word_list {}: {e}", d.word_list))?;
+        let filter = shardcast_danmaku::WordFilter::from_lines(&text)
+            .map_err(|e| format!("danmaku.word_list {}: {e}", d.word_list))?;
+        log::info!(
+            "word filter: {} words from {} ({})",
+            filter.len(),
+            d.word_list,
+            d.filter_mode
+        );
+        Some(filter)
+    };
+    let room = shardcast_danmaku::RoomConfig {
+        history_max: d.history_max,
+        history_s: d.history_s,
+        batch_ms: d.batch_ms,
+        batch_max_bytes: d.batch_max_bytes,
+        stats_ms: d.stats_ms,
+        inbound_max_per_s: d.room_inbound_max_per_s,
+        inbound_burst: d.room_inbound_max_per_s,
+        // A History answer never exceeds the window it is served from.
+        history_request_max: (d.history_request_max as usize).min(d.history_max),
+        replay_max: d.history_max,
+        gift_catalog: shardcast_danmaku::GiftCatalog::new(d.gifts.iter().map(|g| (g.id, g.value))),
+        ..shardcast_danmaku::RoomConfig::default()
+    };
+    room.validate()
+        .map_err(|e| format!("invalid danmaku config: {e}"))?;
+    Ok(DanmakuSettings {
+        ws_limits: shardcast_ws::Limits {
+            frame_max_bytes: w.frame_max_bytes,
+            message_max_bytes: w.message_max_bytes,
+        },
+        verify: shardcast_wire::VerifyLimits::default(),
+        hello_timeout_ms: w.hello_timeout_ms,
+        idle_timeout_ms: w.idle_timeout_ms,
+        ping_interval_ms: w.ping_interval_ms,
+        send_queue_max_bytes: w.send_queue_max_bytes,
+        stall_timeout_ms: w.stall_timeout_ms,
+        room: Arc::new(room),
+        chat_rate_per_s: d.chat_rate_per_s,
+        chat_burst: d.chat_burst,
+        like_rate_per_s: d.like_rate_per_s,
+        like_burst: d.like_burst,
+        text_max_chars: d.text_max_chars,
+        history_request_max: d.history_request_max.min(d.history_max as u32),
+        allow_anonymous: d.allow_anonymous,
+        heartbeat_ms: d.heartbeat_ms,
+        filter,
+        filter_reject: d.filter_mode == "reject",
+        rooms_max_per_shard: d.rooms_max_per_shard,
+        tokens: crate::auth::TokenKey::new(&secret),
+        counters: Arc::new((0..shards).map(|_| DanmakuCounters::default()).collect()),
+        latency: Arc::new((0..shards).map(|_| Default::default()).collect()),
+    })
+}
+
+fn wait_and_drain(mut runtime: Runtime<ShardMsg>, grace_ms: u64) -> Result<(), String> {
     loop {
         if let Some(signal) = shardcast_engine::sys::wait_termination_signal(200) {
             log::info!(

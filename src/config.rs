@@ -77,16 +77,11 @@ macro_rules! config_section {
 }
 
 fn toml_value<T: Serialize>(value: &T) -> String {
-    // A one-field table renders the value with TOML's own quoting rules.
-    #[derive(Serialize)]
-    struct Wrap<'a, T: Serialize> {
-        v: &'a T,
-    }
-    match toml::to_string(&Wrap { v: value }) {
-        Ok(s) => s.trim().trim_start_matches("v = ").to_string(),
-        // `None` has no TOML form: the field is simply left out.
-        Err(_) => "\"\"".to_string(),
-    }
+    // toml::Value renders inline (arrays of tables as `[{ .. }]`), which keeps one field on
+    // one line.
+    toml::Value::try_from(value)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| "\"\"".to_string())
 }
 
 config_section! {
@@ -130,6 +125,10 @@ config_section! {
         max_completions_per_tick: usize = 4096,
         /// Listen backlog for each shard's listener (capped by net.core.somaxconn).
         listen_backlog: i32 = 4096,
+        /// SO_SNDBUF for every connection (set on the listeners, inherited by accepted sockets);
+        /// 0 keeps the kernel's autotuning. A smaller buffer bounds kernel memory per slow
+        /// viewer and makes shardcast's own queue cap (ws.send_queue_max_bytes) act sooner.
+        socket_send_buffer_bytes: u32 = 0,
         /// io_uring features not to use even where the kernel has them: any of
         /// "single_issuer", "defer_taskrun", "coop_taskrun", "send_zc", "msg_ring", or
         /// "io_uring" to refuse io_uring altogether (auto then picks epoll).
@@ -175,6 +174,96 @@ config_section! {
 }
 
 config_section! {
+    /// WebSocket connections (GET /ws, subprotocol shardcast.v1).
+    Ws ["ws"] {
+        /// Largest frame accepted from a client; larger closes with 1009. A partial frame is
+        /// buffered per connection up to this size.
+        frame_max_bytes: usize = 65536,
+        /// Largest message (all fragments) accepted from a client; larger closes with 1009.
+        message_max_bytes: usize = 65536,
+        /// Time a new connection has to send Hello; then it is closed (1008).
+        hello_timeout_ms: u64 = 10000,
+        /// A connection with no traffic from the client for this long is closed (1001).
+        idle_timeout_ms: u64 = 60000,
+        /// The server pings a client that has been quiet this long (its pong is traffic).
+        ping_interval_ms: u64 = 20000,
+        /// Bytes queued to one viewer before its oldest batches are dropped (the viewer sees a
+        /// seq gap and can ask History). Memory: at most this per connection, only while slow.
+        send_queue_max_bytes: usize = 1048576,
+        /// A viewer over send_queue_max_bytes for this long is closed with 1008, so a stalled
+        /// reader cannot hold memory or delay anyone.
+        stall_timeout_ms: u64 = 10000,
+    }
+}
+
+/// A gift in the catalog.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GiftConfig {
+    pub id: u32,
+    pub name: String,
+    /// Value of one gift in the platform's unit.
+    pub value: u64,
+}
+
+config_section! {
+    /// Danmaku rooms: bullet comments, likes, gifts and online counts.
+    Danmaku ["danmaku"] {
+        /// Events kept per room for resume and History. Memory: about 200 B per event.
+        history_max: usize = 1000,
+        /// Events older than this leave the history window.
+        history_s: u64 = 300,
+        /// Batching window: a room's events are sent at most this often.
+        batch_ms: u64 = 50,
+        /// A batch is sent early once its events reach this size.
+        batch_max_bytes: usize = 16384,
+        /// RoomStats (online, likes, heat) are sent this often.
+        stats_ms: u64 = 1000,
+        /// Inbound events per second per room, all priorities; past it chats are shed
+        /// (normal first, then paid), gifts never.
+        room_inbound_max_per_s: u32 = 2000,
+        /// Chats per second per connection (token bucket rate); excess answered with 429.
+        chat_rate_per_s: u32 = 1,
+        /// Chat burst per connection.
+        chat_burst: u32 = 3,
+        /// Like messages per second per connection.
+        like_rate_per_s: u32 = 20,
+        /// Like burst per connection.
+        like_burst: u32 = 50,
+        /// Longest chat text, in characters; longer is answered with 413.
+        text_max_chars: usize = 100,
+        /// Most events one History request returns.
+        history_request_max: u32 = 200,
+        /// Viewers without a token may join and read (never send).
+        allow_anonymous: bool = true,
+        /// Heartbeat interval announced to clients in Welcome.
+        heartbeat_ms: u32 = 25000,
+        /// Sensitive-word list: a file with one word per line (# comments). Empty: no filter.
+        word_list: String = String::new(),
+        /// What the filter does with a match: "mask" (replace with *) or "reject" (422).
+        filter_mode: String = "mask".to_string(),
+        /// Rooms whose home is one shard, at most; a Hello for a new room past it gets 503.
+        rooms_max_per_shard: usize = 100000,
+        /// Gifts that may be sent (id, name, value).
+        gifts: Vec<GiftConfig> = vec![
+            GiftConfig { id: 1, name: "heart".to_string(), value: 1 },
+            GiftConfig { id: 2, name: "rocket".to_string(), value: 100 },
+        ],
+    }
+}
+
+config_section! {
+    /// Token signing (HMAC-SHA256) for danmaku tokens minted by `shardcast token`.
+    Auth ["auth"] {
+        /// The signing secret (32+ random bytes recommended). Empty and no secret_file: a
+        /// random secret is made at start, so no token verifies and everyone is anonymous.
+        secret: String = String::new(),
+        /// A file holding the secret (its first line), instead of `secret`.
+        secret_file: String = String::new(),
+    }
+}
+
+config_section! {
     /// RTMP ingest (served once the media path is enabled).
     Rtmp ["rtmp"] {
         /// Address to listen on. Overridden by `--rtmp`.
@@ -208,6 +297,9 @@ pub struct Config {
     pub shards: Shards,
     pub engine: Engine,
     pub http: Http,
+    pub ws: Ws,
+    pub danmaku: Danmaku,
+    pub auth: Auth,
     pub rtmp: Rtmp,
     pub shutdown: Shutdown,
     pub log: Log,
@@ -236,6 +328,9 @@ impl Config {
         Shards::describe(&mut out);
         Engine::describe(&mut out);
         Http::describe(&mut out);
+        Ws::describe(&mut out);
+        Danmaku::describe(&mut out);
+        Auth::describe(&mut out);
         Rtmp::describe(&mut out);
         Shutdown::describe(&mut out);
         Log::describe(&mut out);
@@ -332,6 +427,52 @@ impl Config {
             .map_err(|e| ConfigError::Limits(e.to_string()))?;
         if h.pipeline_max_responses == 0 {
             return Err(invalid("http.pipeline_max_responses", 0, "must be ≥ 1"));
+        }
+        let w = &self.ws;
+        if w.frame_max_bytes < 1024 || w.message_max_bytes < w.frame_max_bytes {
+            return Err(invalid(
+                "ws.message_max_bytes",
+                w.message_max_bytes,
+                "ws.frame_max_bytes must be ≥ 1024 and ≤ ws.message_max_bytes",
+            ));
+        }
+        if w.ping_interval_ms == 0 || w.idle_timeout_ms <= w.ping_interval_ms {
+            return Err(invalid(
+                "ws.idle_timeout_ms",
+                w.idle_timeout_ms,
+                "must be greater than ws.ping_interval_ms (> 0)",
+            ));
+        }
+        let d = &self.danmaku;
+        if d.batch_ms == 0 || d.stats_ms == 0 {
+            return Err(invalid(
+                "danmaku.batch_ms",
+                d.batch_ms,
+                "batch_ms and stats_ms must be ≥ 1",
+            ));
+        }
+        if d.history_max == 0 || d.chat_burst == 0 || d.like_burst == 0 || d.text_max_chars == 0 {
+            return Err(invalid(
+                "danmaku",
+                "0",
+                "history_max, chat_burst, like_burst and text_max_chars must be ≥ 1",
+            ));
+        }
+        if !matches!(d.filter_mode.as_str(), "mask" | "reject") {
+            return Err(invalid(
+                "danmaku.filter_mode",
+                &d.filter_mode,
+                "must be mask or reject",
+            ));
+        }
+        let mut ids: Vec<u32> = d.gifts.iter().map(|g| g.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err(invalid(
+                "danmaku.gifts",
+                "duplicate id",
+                "gift ids must be unique",
+            ));
         }
         parse_addr("http.listen", &h.listen)?;
         parse_addr("rtmp.listen", &self.rtmp.listen)?;

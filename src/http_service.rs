@@ -8,6 +8,7 @@
 //! Timeouts use one lazily re-armed timer per connection: activity only updates timestamps,
 //! and the timer, when it fires, compares them with the deadlines and re-arms if needed.
 
+use crate::danmaku_service::{Danmaku, DanmakuSettings, ShardMsg, ROOM_TIMER_BIT};
 use crate::metrics;
 use crate::static_files::StaticFiles;
 use bytes::{Bytes, BytesMut};
@@ -16,7 +17,6 @@ use shardcast_http::{
     etag_matches, parse_range, ContentRange, Decoded, HttpDate, HttpDateCache, HttpError, Limits,
     Method, RangeOutcome, RequestDecoder, RequestHead, ResponseHead,
 };
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -37,22 +37,33 @@ pub struct HttpSettings {
     pub static_files: Arc<StaticFiles>,
     /// Every shard's HTTP counters, indexed by shard.
     pub counters: Arc<Vec<HttpCounters>>,
+    /// Danmaku (WebSocket) settings, shared with the metrics page.
+    pub danmaku: Arc<DanmakuSettings>,
     pub started: SystemTime,
 }
 
-/// Per-shard HTTP counters (single writer: the shard).
-#[derive(Default, Debug)]
-#[repr(align(128))]
-pub struct HttpCounters {
-    pub requests: AtomicU64,
-    pub responses_2xx: AtomicU64,
-    pub responses_3xx: AtomicU64,
-    pub responses_4xx: AtomicU64,
-    pub responses_5xx: AtomicU64,
-    pub rejected_over_capacity: AtomicU64,
-    pub bad_requests: AtomicU64,
-    pub header_timeouts: AtomicU64,
-    pub idle_timeouts: AtomicU64,
+crate::service_counters! {
+    /// Per-shard HTTP counters (single writer: the shard).
+    pub struct HttpCounters {
+        /// HTTP requests decoded.
+        requests: "counter",
+        /// HTTP responses with a 2xx status.
+        responses_2xx: "counter",
+        /// HTTP responses with a 3xx status.
+        responses_3xx: "counter",
+        /// HTTP responses with a 4xx status.
+        responses_4xx: "counter",
+        /// HTTP responses with a 5xx status.
+        responses_5xx: "counter",
+        /// Connections answered 503 because the shard was at http.max_connections_per_shard.
+        rejected_over_capacity: "counter",
+        /// Requests refused as malformed or over a cap.
+        bad_requests: "counter",
+        /// Connections answered 408 (request head too slow).
+        header_timeouts: "counter",
+        /// Idle connections closed.
+        idle_timeouts: "counter",
+    }
 }
 
 #[derive(Default)]
@@ -84,6 +95,7 @@ pub struct HttpService {
     out: BytesMut,
     dates: HttpDateCache,
     date_second: u64,
+    danmaku: Danmaku,
 }
 
 impl HttpService {
@@ -92,13 +104,19 @@ impl HttpService {
         let capacity = shard.runtime.engine.max_connections as usize;
         let now = unix_seconds();
         HttpService {
-            settings,
+            settings: settings.clone(),
             info: shard.runtime.clone(),
             shard: shard.shard.index(),
             conns: (0..capacity).map(|_| HttpConn::default()).collect(),
             out: BytesMut::with_capacity(OUT_BUFFER_BYTES),
             dates: HttpDateCache::new(now),
             date_second: now,
+            danmaku: Danmaku::new(
+                settings.danmaku.clone(),
+                shard.shard,
+                shard.runtime.shards(),
+                capacity,
+            ),
         }
     }
 
@@ -113,7 +131,7 @@ impl HttpService {
     }
 
     /// Decodes and answers requests from `buf`; returns how many bytes were consumed.
-    fn process(&mut self, cx: &mut Ctx<()>, conn: ConnId, buf: &[u8]) -> usize {
+    fn process(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, buf: &[u8]) -> usize {
         let slot = conn.slot();
         let mut pos = 0;
         while !self.conns[slot].finished {
@@ -129,6 +147,10 @@ impl HttpService {
                     pos += consumed;
                     self.conns[slot].head_started_ms = None;
                     self.answer(cx, conn, &head);
+                    if self.danmaku.is_ws(slot) {
+                        // Upgraded: what follows belongs to the WebSocket stream.
+                        break;
+                    }
                 }
                 Ok(Decoded::Body { consumed, .. }) => pos += consumed,
                 Ok(Decoded::NeedMore) => {
@@ -146,7 +168,7 @@ impl HttpService {
         pos
     }
 
-    fn refuse(&mut self, cx: &mut Ctx<()>, conn: ConnId, error: &HttpError) {
+    fn refuse(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, error: &HttpError) {
         log::debug!("shard {}: bad request: {error}", self.shard);
         shardcast_engine::ShardCounters::bump(&self.counters().bad_requests, 1);
         let body = format!("{error}\n");
@@ -162,7 +184,7 @@ impl HttpService {
     }
 
     /// Routes one request and queues its response.
-    fn answer(&mut self, cx: &mut Ctx<()>, conn: ConnId, head: &RequestHead<'_>) {
+    fn answer(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, head: &RequestHead<'_>) {
         shardcast_engine::ShardCounters::bump(&self.counters().requests, 1);
         let keep_alive = head.keep_alive() && !cx.is_draining();
         let is_head = head.method() == Method::Head;
@@ -184,6 +206,7 @@ impl HttpService {
             return;
         }
         match head.path() {
+            "/ws" => self.upgrade(cx, conn, head),
             "/healthz" => {
                 let date = self.date();
                 self.queue_response(
@@ -250,9 +273,67 @@ impl HttpService {
         }
     }
 
+    /// Answers `GET /ws`: 101 and a switch to the WebSocket codec, or the refusal.
+    fn upgrade(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, head: &RequestHead<'_>) {
+        if !head.is_websocket_upgrade() {
+            let date = self.date();
+            self.queue_response(
+                cx,
+                conn,
+                ResponseHead::new(426, &date)
+                    .for_request(head)
+                    .keep_alive(false)
+                    .headers(&[
+                        ("Upgrade", "websocket"),
+                        ("Sec-WebSocket-Version", "13"),
+                        ("Content-Type", "text/plain; charset=utf-8"),
+                    ]),
+                Body::Inline(b"websocket upgrade required\n"),
+                head.method() == Method::Head,
+            );
+            return;
+        }
+        match shardcast_ws::accept(head, shardcast_wire::SUBPROTOCOL) {
+            Ok(accept) => {
+                let date = self.date();
+                if self.out.capacity() - self.out.len() < 1024 {
+                    self.out = BytesMut::with_capacity(OUT_BUFFER_BYTES);
+                }
+                accept.write_response(&mut self.out, &date);
+                cx.send(conn, self.out.split().freeze());
+                let state = &mut self.conns[conn.slot()];
+                state.decoder = None;
+                state.head_started_ms = None;
+                if let Some(timer) = state.timer.take() {
+                    cx.timer_cancel(timer);
+                }
+                self.danmaku.open(cx, conn);
+            }
+            Err(error) => {
+                shardcast_engine::ShardCounters::bump(&self.counters().bad_requests, 1);
+                let body = format!("{error}\n");
+                let date = self.date();
+                let mut headers = vec![("Content-Type", "text/plain; charset=utf-8")];
+                if error.status() == 426 {
+                    headers.push(("Sec-WebSocket-Version", "13"));
+                }
+                self.queue_response(
+                    cx,
+                    conn,
+                    ResponseHead::new(error.status(), &date)
+                        .for_request(head)
+                        .keep_alive(false)
+                        .headers(&headers),
+                    Body::Inline(body.as_bytes()),
+                    false,
+                );
+            }
+        }
+    }
+
     fn serve_static(
         &mut self,
-        cx: &mut Ctx<()>,
+        cx: &mut Ctx<ShardMsg>,
         conn: ConnId,
         head: &RequestHead<'_>,
         name: &str,
@@ -357,7 +438,7 @@ impl HttpService {
     #[allow(clippy::too_many_arguments)]
     fn respond_simple(
         &mut self,
-        cx: &mut Ctx<()>,
+        cx: &mut Ctx<ShardMsg>,
         conn: ConnId,
         status: u16,
         content_type: &str,
@@ -383,7 +464,7 @@ impl HttpService {
     /// the head already has one. Closes after flushing when the head says so.
     fn queue_response(
         &mut self,
-        cx: &mut Ctx<()>,
+        cx: &mut Ctx<ShardMsg>,
         conn: ConnId,
         head: ResponseHead<'_>,
         body: Body<'_>,
@@ -433,7 +514,7 @@ impl HttpService {
         }
     }
 
-    fn arm_timer(&mut self, cx: &mut Ctx<()>, conn: ConnId) {
+    fn arm_timer(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
         let state = &mut self.conns[conn.slot()];
         let deadline = match state.head_started_ms {
             Some(started) => started + self.settings.header_timeout_ms,
@@ -473,9 +554,9 @@ fn unix_seconds() -> u64 {
 }
 
 impl Service for HttpService {
-    type Msg = ();
+    type Msg = ShardMsg;
 
-    fn on_accept(&mut self, cx: &mut Ctx<()>, conn: ConnId, _listener: ListenerId) {
+    fn on_accept(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, _listener: ListenerId) {
         let now = cx.now_ms();
         let state = &mut self.conns[conn.slot()];
         debug_assert!(!state.in_use);
@@ -502,8 +583,11 @@ impl Service for HttpService {
         self.arm_timer(cx, conn);
     }
 
-    fn on_recv(&mut self, cx: &mut Ctx<()>, conn: ConnId, data: &[u8]) {
+    fn on_recv(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, data: &[u8]) {
         let slot = conn.slot();
+        if self.danmaku.is_ws(slot) {
+            return self.danmaku.on_recv(cx, conn, data);
+        }
         let state = &mut self.conns[slot];
         if state.finished {
             return;
@@ -512,6 +596,12 @@ impl Service for HttpService {
         state.received_any = true;
         if state.tail.is_empty() {
             let consumed = self.process(cx, conn, data);
+            if self.danmaku.is_ws(slot) {
+                if consumed < data.len() {
+                    self.danmaku.on_recv(cx, conn, &data[consumed..]);
+                }
+                return;
+            }
             if consumed < data.len() && !self.conns[slot].finished {
                 self.conns[slot].tail.extend_from_slice(&data[consumed..]);
             }
@@ -519,6 +609,12 @@ impl Service for HttpService {
             let mut tail = std::mem::take(&mut self.conns[slot].tail);
             tail.extend_from_slice(data);
             let consumed = self.process(cx, conn, &tail);
+            if self.danmaku.is_ws(slot) {
+                if consumed < tail.len() {
+                    self.danmaku.on_recv(cx, conn, &tail[consumed..]);
+                }
+                return;
+            }
             tail.drain(..consumed);
             self.conns[slot].tail = tail;
         }
@@ -540,8 +636,11 @@ impl Service for HttpService {
         }
     }
 
-    fn on_sent(&mut self, cx: &mut Ctx<()>, conn: ConnId) {
+    fn on_sent(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
         let slot = conn.slot();
+        if self.danmaku.is_ws(slot) {
+            return self.danmaku.on_sent(conn);
+        }
         let state = &mut self.conns[slot];
         state.responses_queued = 0;
         state.last_activity_ms = cx.now_ms();
@@ -559,7 +658,8 @@ impl Service for HttpService {
         }
     }
 
-    fn on_close(&mut self, cx: &mut Ctx<()>, conn: ConnId, reason: CloseReason) {
+    fn on_close(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, reason: CloseReason) {
+        self.danmaku.on_close(cx, conn);
         let state = &mut self.conns[conn.slot()];
         if let Some(timer) = state.timer.take() {
             cx.timer_cancel(timer);
@@ -574,8 +674,16 @@ impl Service for HttpService {
         *state = HttpConn::default();
     }
 
-    fn on_timer(&mut self, cx: &mut Ctx<()>, id: TimerId, key: u64) {
+    fn on_timer(&mut self, cx: &mut Ctx<ShardMsg>, id: TimerId, key: u64) {
+        if key & ROOM_TIMER_BIT != 0 {
+            return self
+                .danmaku
+                .on_room_timer(cx, id, (key & !ROOM_TIMER_BIT) as u32);
+        }
         let slot = key as usize;
+        if self.danmaku.is_ws(slot) {
+            return self.danmaku.on_conn_timer(cx, id, slot);
+        }
         let state = &mut self.conns[slot];
         if !state.in_use || state.timer != Some(id) {
             return;
@@ -622,10 +730,15 @@ impl Service for HttpService {
         self.arm_timer(cx, conn);
     }
 
-    fn on_drain(&mut self, cx: &mut Ctx<()>) {
+    fn on_mesh(&mut self, cx: &mut Ctx<ShardMsg>, from: shardcast_engine::ShardId, msg: ShardMsg) {
+        self.danmaku.on_mesh(cx, from, msg);
+    }
+
+    fn on_drain(&mut self, cx: &mut Ctx<ShardMsg>) {
+        self.danmaku.on_drain(cx);
         for slot in 0..self.conns.len() {
             let state = &mut self.conns[slot];
-            if !state.in_use || state.finished {
+            if !state.in_use || state.finished || self.danmaku.is_ws(slot) {
                 continue;
             }
             let Some(conn) = state.conn.filter(|c| cx.is_open(*c)) else {

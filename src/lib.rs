@@ -5,8 +5,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod counters;
+pub mod danmaku_service;
 pub mod http_service;
 pub mod logging;
 pub mod metrics;

@@ -4,89 +4,26 @@
 //! (`shardcast_shard_<name>{shard="i"}`), under different names so that summing a metric never
 //! counts a shard twice.
 
-use crate::http_service::{HttpCounters, HttpSettings};
+use crate::http_service::HttpSettings;
 use shardcast_engine::RuntimeInfo;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
-
-/// The HTTP counters as `(name, help, value per shard)`.
-fn http_series(settings: &HttpSettings) -> Vec<(&'static str, &'static str, Vec<u64>)> {
-    type Pick = fn(&HttpCounters) -> &std::sync::atomic::AtomicU64;
-    let rows: [(&'static str, &'static str, Pick); 9] = [
-        ("http_requests_total", "HTTP requests decoded.", |c| {
-            &c.requests
-        }),
-        (
-            "http_responses_2xx_total",
-            "HTTP responses with a 2xx status.",
-            |c| &c.responses_2xx,
-        ),
-        (
-            "http_responses_3xx_total",
-            "HTTP responses with a 3xx status.",
-            |c| &c.responses_3xx,
-        ),
-        (
-            "http_responses_4xx_total",
-            "HTTP responses with a 4xx status.",
-            |c| &c.responses_4xx,
-        ),
-        (
-            "http_responses_5xx_total",
-            "HTTP responses with a 5xx status.",
-            |c| &c.responses_5xx,
-        ),
-        (
-            "http_rejected_over_capacity_total",
-            "Connections answered 503 because the shard was at http.max_connections_per_shard.",
-            |c| &c.rejected_over_capacity,
-        ),
-        (
-            "http_bad_requests_total",
-            "Requests refused as malformed or over a cap.",
-            |c| &c.bad_requests,
-        ),
-        (
-            "http_header_timeouts_total",
-            "Connections answered 408 (request head too slow).",
-            |c| &c.header_timeouts,
-        ),
-        (
-            "http_idle_timeouts_total",
-            "Idle connections closed.",
-            |c| &c.idle_timeouts,
-        ),
-    ];
-    rows.iter()
-        .map(|(name, help, pick)| {
-            let values = settings
-                .counters
-                .iter()
-                .map(|c| pick(c).load(Ordering::Relaxed))
-                .collect();
-            (*name, *help, values)
-        })
-        .collect()
-}
 
 /// Renders the Prometheus exposition.
 pub fn render(info: &RuntimeInfo, settings: &HttpSettings) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let shards = info.shards();
-    // Engine counters: same names on every shard, in the same order.
-    let snapshots: Vec<_> = info.counters.iter().map(|c| c.snapshot()).collect();
-    for (i, &(name, kind, help, _)) in snapshots[0].iter().enumerate() {
-        let per_shard: Vec<u64> = snapshots.iter().map(|s| s[i].3).collect();
-        let name = if kind == "counter" {
-            format!("engine_{name}_total")
-        } else {
-            format!("engine_{name}")
-        };
-        write_series(&mut out, &name, kind, help.trim(), &per_shard);
-    }
-    for (name, help, per_shard) in http_series(settings) {
-        write_series(&mut out, name, "counter", help, &per_shard);
-    }
+    let engine: Vec<_> = info.counters.iter().map(|c| c.snapshot()).collect();
+    write_block(&mut out, "engine", &engine);
+    let http: Vec<_> = settings.counters.iter().map(|c| c.snapshot()).collect();
+    write_block(&mut out, "http", &http);
+    let danmaku: Vec<_> = settings
+        .danmaku
+        .counters
+        .iter()
+        .map(|c| c.snapshot())
+        .collect();
+    write_block(&mut out, "danmaku", &danmaku);
+    write_latency(&mut out, &settings.danmaku.latency);
     let _ = writeln!(
         out,
         "# HELP shardcast_shards Shards (threads pinned one per core)."
@@ -117,6 +54,50 @@ pub fn render(info: &RuntimeInfo, settings: &HttpSettings) -> String {
     );
     out
 }
+
+/// Counter snapshots of every shard (same names, same order) as `shardcast_{prefix}_*`.
+pub fn write_block(out: &mut String, prefix: &str, snapshots: &[Snapshot]) {
+    let Some(first) = snapshots.first() else {
+        return;
+    };
+    for (i, &(name, kind, help, _)) in first.iter().enumerate() {
+        let per_shard: Vec<u64> = snapshots.iter().map(|s| s[i].3).collect();
+        let name = if kind == "counter" {
+            format!("{prefix}_{name}_total")
+        } else {
+            format!("{prefix}_{name}")
+        };
+        write_series(out, &name, kind, help.trim(), &per_shard);
+    }
+}
+
+/// The home shard → socket latency histogram, merged over shards, in seconds.
+fn write_latency(out: &mut String, shards: &[crate::counters::LatencyHistogram]) {
+    use crate::counters::{HistogramSnapshot, LATENCY_BUCKETS_US};
+    let mut merged = HistogramSnapshot::default();
+    for histogram in shards {
+        histogram.merge_into(&mut merged);
+    }
+    let name = "shardcast_danmaku_delivery_latency_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time from a room's home shard cutting a batch to the batch being queued \
+         on the sockets of a shard with members (once per batch per shard).\n# TYPE {name} histogram"
+    );
+    let mut cumulative = 0;
+    for (i, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
+        cumulative += merged.buckets[i];
+        let le = *bound as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    cumulative += merged.buckets[LATENCY_BUCKETS_US.len()];
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(out, "{name}_sum {}", merged.sum_us as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {}", merged.count);
+}
+
+/// One shard's counters as `(name, kind, help, value)`.
+pub type Snapshot = Vec<(&'static str, &'static str, &'static str, u64)>;
 
 fn write_series(out: &mut String, name: &str, kind: &str, help: &str, per_shard: &[u64]) {
     let total: u64 = per_shard.iter().sum();

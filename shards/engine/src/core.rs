@@ -7,7 +7,7 @@
 
 use crate::counters::ShardCounters;
 use crate::mesh::{Envelope, MeshEndpoint, Wake};
-use crate::sendq::SendQueue;
+use crate::sendq::{SendQueue, Shed};
 use crate::service::{CloseReason, Service};
 use crate::timer::{TimerId, TimerWheel};
 use crate::{ConnId, EngineConfig, ListenerId, ShardId};
@@ -120,6 +120,29 @@ impl<M: Send> Ctx<M> {
             self.dirty.push(conn.slot);
         }
         true
+    }
+
+    /// Queues `data` on `conn` as droppable: [`Ctx::shed_oldest`] may drop it before it is
+    /// written (for broadcast data a slow reader can miss and ask for again).
+    pub fn send_droppable(&mut self, conn: ConnId, data: Bytes) -> bool {
+        let Some(slot) = self.slot_mut(conn) else {
+            return false;
+        };
+        slot.sendq.push_droppable(data);
+        if !slot.dirty {
+            slot.dirty = true;
+            self.dirty.push(conn.slot);
+        }
+        true
+    }
+
+    /// Drops droppable chunks queued on `conn`, oldest first, until at most `target_bytes`
+    /// remain queued (chunks being written are kept whole).
+    pub fn shed_oldest(&mut self, conn: ConnId, target_bytes: usize) -> Shed {
+        match self.slot_mut(conn) {
+            Some(slot) => slot.sendq.shed_oldest(target_bytes),
+            None => Shed::default(),
+        }
     }
 
     /// Bytes queued on `conn` and not yet written (0 for a closed connection).

@@ -28,6 +28,7 @@ mod uring;
 pub use crate::core::Ctx;
 pub use counters::ShardCounters;
 pub use runtime::{launch, IoChoice, ListenerSpec, Runtime, RuntimeInfo, ShardInfo};
+pub use sendq::Shed;
 pub use service::{CloseReason, Service};
 pub use timer::TimerId;
 
@@ -92,6 +93,9 @@ pub struct EngineConfig {
     pub max_timers_per_tick: usize,
     /// Listen backlog per listener.
     pub listen_backlog: i32,
+    /// SO_SNDBUF set on the listeners and so inherited by accepted sockets; 0 leaves the
+    /// kernel's autotuning.
+    pub socket_send_buffer_bytes: u32,
     /// How long a drain waits for in-flight work before closing what is left.
     pub shutdown_grace_ms: u64,
     /// Iovecs gathered into one send.
@@ -127,6 +131,7 @@ impl Default for EngineConfig {
             max_mesh_messages_per_tick: 4096,
             max_timers_per_tick: 4096,
             listen_backlog: 4096,
+            socket_send_buffer_bytes: 0,
             shutdown_grace_ms: 10_000,
             max_iovecs_per_send: 64,
             io_uring_disable: Vec::new(),

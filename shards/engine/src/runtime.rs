@@ -119,10 +119,13 @@ where
     for spec in listeners {
         let mut addr = spec.addr;
         for shard_fds in fds.iter_mut() {
-            let fd = crate::sys::reuseport_listener(addr, config.listen_backlog, !use_uring)
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("bind {} {}: {e}", spec.name, addr))
-                })?;
+            let fd = crate::sys::reuseport_listener(
+                addr,
+                config.listen_backlog,
+                !use_uring,
+                config.socket_send_buffer_bytes,
+            )
+            .map_err(|e| io::Error::new(e.kind(), format!("bind {} {}: {e}", spec.name, addr)))?;
             addr = crate::sys::local_addr(fd)?;
             shard_fds.push(fd);
         }

@@ -145,7 +145,12 @@ pub fn raise_nofile_limit() -> u64 {
 /// Creates a listening TCP socket with SO_REUSEPORT (one per shard per port), TCP_NODELAY
 /// (inherited by accepted sockets on Linux, which matters because direct descriptors cannot
 /// take setsockopt calls) and the given backlog.
-pub fn reuseport_listener(addr: SocketAddr, backlog: i32, nonblocking: bool) -> io::Result<RawFd> {
+pub fn reuseport_listener(
+    addr: SocketAddr,
+    backlog: i32,
+    nonblocking: bool,
+    send_buffer_bytes: u32,
+) -> io::Result<RawFd> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
@@ -156,6 +161,9 @@ pub fn reuseport_listener(addr: SocketAddr, backlog: i32, nonblocking: bool) -> 
         socket.set_only_v6(false).ok();
     }
     socket.set_nonblocking(nonblocking)?;
+    if send_buffer_bytes > 0 {
+        socket.set_send_buffer_size(send_buffer_bytes as usize)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;
     Ok(socket.into_raw_fd())

@@ -637,6 +637,7 @@ impl<S: Service> UringShard<S> {
             self.maybe_release(slot);
             return Ok(());
         }
+        self.core.cx.conns[slot as usize].sendq.set_in_flight(0);
         match uconn
             .send
             .take()
@@ -701,6 +702,7 @@ impl<S: Service> UringShard<S> {
                 .user_data(user_data(KIND_SEND, slot, generation, serial));
             uconn.zc_holds.push_back((serial, chunk));
             uconn.send = Some(Inflight::ZeroCopy);
+            self.core.cx.conns[slot as usize].sendq.set_in_flight(1);
             ShardCounters::bump(&counters.sends_zerocopy, 1);
             return self.push(op);
         }
@@ -719,6 +721,7 @@ impl<S: Service> UringShard<S> {
                 .build()
                 .user_data(user_data(KIND_SEND, slot, generation, 0));
             self.conns[slot as usize].send = Some(Inflight::Single);
+            self.core.cx.conns[slot as usize].sendq.set_in_flight(1);
             return self.push(op);
         }
         let index = match self.free_gathers.pop() {
@@ -747,6 +750,7 @@ impl<S: Service> UringShard<S> {
             .build()
             .user_data(user_data(KIND_SEND, slot, generation, 0));
         self.conns[slot as usize].send = Some(Inflight::Gather(index));
+        self.core.cx.conns[slot as usize].sendq.set_in_flight(count);
         self.push(op)
     }
 

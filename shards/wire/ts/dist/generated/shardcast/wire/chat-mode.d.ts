@@ -1,0 +1,5 @@
+export declare enum ChatMode {
+    Scroll = 0,
+    Top = 1,
+    Bottom = 2
+}
