@@ -37,6 +37,13 @@ if ! python3 -c 'import websockets' >/dev/null 2>&1; then
   python3 -m pip install --quiet 'websockets==17.4' || python3 -m pip install --quiet --break-system-packages 'websockets==17.4'
 fi
 
+# ... and Node's ws package (pinned by bench/tests/interop/package-lock.json).
+interop="$(dirname "$0")/../bench/tests/interop"
+if [ ! -d "$interop/node_modules/ws" ]; then
+  echo "setup: installing the Node ws package for the interop tests"
+  npm ci --prefix "$interop" --no-audit --no-fund --silent
+fi
+
 for extra in "$@"; do
   if [ "$extra" = perf ] && ! command -v inferno-flamegraph >/dev/null 2>&1; then
     cargo install inferno --locked

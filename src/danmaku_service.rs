@@ -97,6 +97,14 @@ crate::service_counters! {
         in_history: "counter",
         /// Kick requests received.
         in_kick: "counter",
+        /// Welcome messages sent.
+        out_welcome: "counter",
+        /// HistoryReply or Resync messages sent (joins with last_seq, History requests).
+        out_history: "counter",
+        /// Pong messages sent.
+        out_pong: "counter",
+        /// GiftAck messages sent.
+        out_gift_ack: "counter",
         /// Requests refused with an Error message (auth, rate, size, filter, shed).
         out_errors: "counter",
         /// Chats refused by the per-connection rate limit.
@@ -257,6 +265,39 @@ pub struct Danmaku {
     scratch: Vec<u8>,
     inbox: Vec<(MessageKindTag, Vec<u8>)>,
     open: u64,
+    log_budget: LogBudget,
+}
+
+/// Caps per-connection log lines (bad frames, bad messages) so a flood of bad clients cannot
+/// flood the log: at most `LINES_PER_S` a second per shard, the rest counted and reported.
+struct LogBudget {
+    window_start_ms: u64,
+    lines: u32,
+    suppressed: u64,
+}
+
+impl LogBudget {
+    const LINES_PER_S: u32 = 10;
+
+    fn allow(&mut self, now_ms: u64) -> bool {
+        if now_ms >= self.window_start_ms + 1000 {
+            if self.suppressed > 0 {
+                log::info!("{} similar log lines suppressed", self.suppressed);
+            }
+            *self = LogBudget {
+                window_start_ms: now_ms,
+                lines: 0,
+                suppressed: 0,
+            };
+        }
+        if self.lines < Self::LINES_PER_S {
+            self.lines += 1;
+            true
+        } else {
+            self.suppressed += 1;
+            false
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -309,6 +350,11 @@ impl Danmaku {
             scratch: Vec::new(),
             inbox: Vec::new(),
             open: 0,
+            log_budget: LogBudget {
+                window_start_ms: 0,
+                lines: 0,
+                suppressed: 0,
+            },
         }
     }
 
@@ -402,7 +448,14 @@ impl Danmaku {
         if let Err(error) = result {
             if self.is_live(slot) {
                 bump(&self.counters().ws_protocol_errors, 1);
-                log::debug!("shard {}: websocket protocol error: {error}", self.shard.0);
+                if self.log_budget.allow(cx.now_ms()) {
+                    log::info!(
+                        "shard {}: closing websocket {}: {error} (close {})",
+                        self.shard.0,
+                        conn.slot(),
+                        error.close_code().get()
+                    );
+                }
                 self.close(cx, conn, error.close_code(), &error.to_string());
             }
         }
@@ -435,7 +488,13 @@ impl Danmaku {
             Ok(message) => message,
             Err(error) => {
                 bump(&self.counters().wire_invalid, 1);
-                log::debug!("shard {}: invalid message: {error}", self.shard.0);
+                if self.log_budget.allow(cx.now_ms()) {
+                    log::info!(
+                        "shard {}: closing websocket {} with 1007: invalid message: {error}",
+                        self.shard.0,
+                        conn.slot()
+                    );
+                }
                 self.close(cx, conn, CloseCode::INVALID_PAYLOAD, "invalid message");
                 return;
             }
@@ -827,11 +886,13 @@ impl Danmaku {
                 let frame = match outcome {
                     GiftOutcome::Accepted { seq, .. } => {
                         bump(&self.counters().gifts, 1);
+                        bump(&self.counters().out_gift_ack, 1);
                         // STORE HOOK: acknowledge only once the store has the gift durable.
                         shardcast_ws::binary_frame(self.encoder.gift_ack(&key, seq))
                     }
                     GiftOutcome::Duplicate { seq } => {
                         bump(&self.counters().gift_duplicates, 1);
+                        bump(&self.counters().out_gift_ack, 1);
                         shardcast_ws::binary_frame(self.encoder.gift_ack(&key, seq))
                     }
                     GiftOutcome::UnknownGift => {
@@ -861,11 +922,14 @@ impl Danmaku {
                         first_seq,
                         events,
                         more,
-                    } => shardcast_ws::binary_frame(self.encoder.history_reply(
-                        first_seq,
-                        events.iter().map(event_view),
-                        more,
-                    )),
+                    } => {
+                        bump(&self.counters().out_history, 1);
+                        shardcast_ws::binary_frame(self.encoder.history_reply(
+                            first_seq,
+                            events.iter().map(event_view),
+                            more,
+                        ))
+                    }
                     HistoryOutcome::Resync { seq } => {
                         bump(&self.counters().resume_misses, 1);
                         shardcast_ws::binary_frame(self.encoder.resync(seq))
@@ -1064,6 +1128,9 @@ impl Danmaku {
             role,
         });
         cx.send(conn, shardcast_ws::binary_frame(welcome));
+        let counters = &self.settings.counters[self.shard.index()];
+        bump(&counters.out_welcome, 1);
+        bump(&counters.out_history, frames.len() as u64);
         for frame in frames {
             cx.send(conn, frame);
         }

@@ -539,3 +539,88 @@ fn upgrade_refusals_are_http_errors() {
     .unwrap();
     assert_eq!(common::read_response(&mut s).unwrap().status, 400);
 }
+
+#[test]
+fn quiet_clients_are_pinged_and_silent_ones_closed() {
+    let server = Server::start(
+        "uring",
+        1,
+        &config("[ws]\nping_interval_ms = 200\nidle_timeout_ms = 700\nhello_timeout_ms = 500\n"),
+    );
+    // No Hello within hello_timeout_ms: 1008.
+    let mut mute = WsClient::connect(server.addr);
+    assert_eq!(mute.read_until_close(), Some(1008));
+    let mut alive = Viewer::join(&server, "r8", "", 0);
+    let mut deaf = Viewer::join(&server, "r8", "", 0);
+    // The live client answers every ping and is still there after twice the idle timeout.
+    let started = Instant::now();
+    let mut pings = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        match alive.ws.try_read_frame(Duration::from_millis(50)) {
+            Ok(Some(Frame::Ping(payload))) => {
+                pings += 1;
+                let pong = alive.ws.frame_bytes(0xa, true, &payload);
+                alive.ws.send_raw(&pong);
+            }
+            Ok(Some(Frame::Close(code, _))) => panic!("live client closed with {code:?}"),
+            Ok(Some(_)) | Err(()) => {}
+            Ok(None) => panic!("live client closed"),
+        }
+    }
+    assert!(pings >= 3, "server pings a quiet client: {pings}");
+    // The deaf client never answered: closed as idle (1001).
+    let mut code = None;
+    while let Some(frame) = deaf.ws.read_frame() {
+        if let Frame::Close(c, _) = frame {
+            code = c;
+            break;
+        }
+    }
+    assert_eq!(code, Some(1001));
+    // And a Heartbeat is answered with Pong.
+    alive.send(|e| e.heartbeat(42).to_vec());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(Instant::now() < deadline);
+        if let Some(Frame::Binary(bytes)) = alive.ws.read_frame() {
+            if let ServerMsg::Pong { client_time_ms, .. } =
+                decode_server(&bytes, &VerifyLimits::server()).unwrap()
+            {
+                assert_eq!(client_time_ms, 42);
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn node_ws_client_with_the_generated_js_module_interoperates() {
+    let server = Server::start("epoll", 2, &config(""));
+    let token = token("nodeuser", "node-room", "speaker");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/ws_node.mjs");
+    let out = std::process::Command::new("timeout")
+        .args(["30", "node", script])
+        .arg(format!("ws://{}/ws", server.addr))
+        .arg(token)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["protocol"], "shardcast.v1");
+    assert_eq!(seen["welcome"]["user"], "nodeuser");
+    assert_eq!(seen["welcome"]["role"], "speaker");
+    assert_eq!(seen["chat"]["user"], "nodeuser");
+    assert_eq!(seen["chat"]["mode"], "top");
+    assert_eq!(seen["chat"]["color"], 0x00ff00);
+    assert_eq!(seen["pong"], 1234);
+    assert_eq!(seen["close_code"], 1000);
+    assert!(
+        seen.get("text").is_none(),
+        "the server sends binary messages only"
+    );
+}

@@ -95,6 +95,34 @@ impl WsClient {
         self.stream.write_all(bytes).unwrap();
     }
 
+    /// Reads one frame, or returns `Err` when nothing arrives within `within`.
+    pub fn try_read_frame(&mut self, within: Duration) -> Result<Option<Frame>, ()> {
+        self.stream.set_read_timeout(Some(within)).unwrap();
+        let mut first = [0u8; 1];
+        let n = match self.stream.peek(&mut first) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                self.stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                return Err(());
+            }
+            Err(_) => 0,
+        };
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(self.read_frame())
+    }
+
     /// Reads one frame; `None` on EOF.
     pub fn read_frame(&mut self) -> Option<Frame> {
         let mut header = [0u8; 2];
