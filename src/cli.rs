@@ -1,14 +1,15 @@
 //! The command line: `shardcast serve`, `shardcast config`.
 
 use crate::config::{parse_addr, Config};
-use crate::danmaku_service::{DanmakuCounters, DanmakuSettings, ShardMsg};
+use crate::danmaku_service::{DanmakuCounters, DanmakuSettings};
 use crate::http_service::{HttpCounters, HttpService, HttpSettings};
+use crate::shard_msg::ShardMsg;
 use crate::static_files::StaticFiles;
 use clap::{Parser, Subcommand, ValueEnum};
 use shardcast_engine::{EngineConfig, IoChoice, ListenerSpec, Runtime};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -339,7 +340,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         "rtmp {} reserved: the ingest service is not part of this build",
         config.rtmp.listen
     );
-    wait_and_drain(runtime, config.shutdown.grace_ms)
+    crate::control::run(runtime, config.shutdown.grace_ms)
 }
 
 fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, String> {
@@ -417,58 +418,4 @@ fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, S
         counters: Arc::new((0..shards).map(|_| DanmakuCounters::default()).collect()),
         latency: Arc::new((0..shards).map(|_| Default::default()).collect()),
     })
-}
-
-fn wait_and_drain(mut runtime: Runtime<ShardMsg>, grace_ms: u64) -> Result<(), String> {
-    loop {
-        if let Some(signal) = shardcast_engine::sys::wait_termination_signal(200) {
-            log::info!(
-                "{} received: draining (grace {grace_ms} ms; another signal after 1 s exits at once)",
-                signal_name(signal)
-            );
-            break;
-        }
-        if runtime.is_finished() {
-            return match runtime.join() {
-                Ok(()) => Err("shards exited unexpectedly".to_string()),
-                Err(e) => Err(format!("a shard failed: {e}")),
-            };
-        }
-    }
-    let started = Instant::now();
-    runtime.drain();
-    while !runtime.is_finished() {
-        runtime.flush();
-        if let Some(signal) = shardcast_engine::sys::wait_termination_signal(50) {
-            // A terminal's Ctrl-C reaches both a wrapper (just, cargo run) and us, and the
-            // wrapper forwards it again: a repeat within the first second is the same request.
-            if started.elapsed() >= SECOND_SIGNAL_AFTER {
-                log::warn!("{} received during drain: exiting now", signal_name(signal));
-                std::process::exit(1);
-            }
-            log::debug!(
-                "{} repeated within 1 s of the first: still draining",
-                signal_name(signal)
-            );
-        }
-        if started.elapsed() > Duration::from_millis(grace_ms + 5_000) {
-            return Err("drain did not finish within the grace period plus 5 s".to_string());
-        }
-    }
-    runtime
-        .join()
-        .map_err(|e| format!("a shard failed while draining: {e}"))?;
-    log::info!("drained in {} ms; exiting", started.elapsed().as_millis());
-    Ok(())
-}
-
-/// A stop signal this long after the first forces an immediate exit.
-const SECOND_SIGNAL_AFTER: Duration = Duration::from_secs(1);
-
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        15 => "SIGTERM",
-        2 => "SIGINT",
-        _ => "signal",
-    }
 }

@@ -14,6 +14,7 @@
 
 use crate::auth::{Role, TokenKey};
 use crate::counters::{bump, set, LatencyHistogram};
+use crate::shard_msg::ShardMsg;
 use bytes::Bytes;
 use shardcast_danmaku::{
     Admission, Batch, ChatIn, EventBody, GiftIn, GiftOutcome, HistoryOutcome, Priority, Replay,
@@ -138,8 +139,8 @@ crate::service_counters! {
     }
 }
 
-/// Messages between shards.
-pub enum ShardMsg {
+/// Danmaku messages between shards.
+pub enum DanmakuMsg {
     /// Viewer shard → home: a connection joins; `members` is the sender's count for the room
     /// including it.
     Join {
@@ -542,7 +543,7 @@ impl Danmaku {
                 }
                 let count = count.clamp(1, LIKES_PER_MESSAGE_MAX);
                 let room = self.local_room_id(joined.expect("joined"));
-                self.send_home(cx, ShardMsg::Like { room, count });
+                self.send_home(cx, DanmakuMsg::Like { room, count });
             }
             ClientMsg::Gift {
                 gift_id,
@@ -565,7 +566,7 @@ impl Danmaku {
                 // STORE HOOK: the home shard makes the gift durable before acknowledging it.
                 self.send_home(
                     cx,
-                    ShardMsg::Gift {
+                    DanmakuMsg::Gift {
                         room,
                         conn,
                         user,
@@ -587,7 +588,7 @@ impl Danmaku {
                 let room = self.local_room_id(joined.expect("joined"));
                 self.send_home(
                     cx,
-                    ShardMsg::History {
+                    DanmakuMsg::History {
                         room,
                         conn,
                         from_seq,
@@ -604,7 +605,7 @@ impl Danmaku {
                 let room = self.local_room_id(joined.expect("joined"));
                 self.send_home(
                     cx,
-                    ShardMsg::Kick {
+                    DanmakuMsg::Kick {
                         room,
                         user: Arc::from(user),
                         reason: Arc::from(reason),
@@ -663,7 +664,7 @@ impl Danmaku {
         ws.session = Session::Joining { local };
         self.send_home(
             cx,
-            ShardMsg::Join {
+            DanmakuMsg::Join {
                 room: room_id,
                 conn,
                 last_seq,
@@ -714,7 +715,7 @@ impl Danmaku {
         let room = self.local_room_id(local);
         self.send_home(
             cx,
-            ShardMsg::Chat {
+            DanmakuMsg::Chat {
                 room,
                 conn,
                 user,
@@ -765,39 +766,39 @@ impl Danmaku {
     }
 
     /// Sends `msg` to the home of the room it names (running it here when that is us).
-    fn send_home(&mut self, cx: &mut Ctx<ShardMsg>, msg: ShardMsg) {
+    fn send_home(&mut self, cx: &mut Ctx<ShardMsg>, msg: DanmakuMsg) {
         let room = match &msg {
-            ShardMsg::Join { room, .. }
-            | ShardMsg::Members { room, .. }
-            | ShardMsg::Chat { room, .. }
-            | ShardMsg::Like { room, .. }
-            | ShardMsg::Gift { room, .. }
-            | ShardMsg::History { room, .. }
-            | ShardMsg::Kick { room, .. } => room,
+            DanmakuMsg::Join { room, .. }
+            | DanmakuMsg::Members { room, .. }
+            | DanmakuMsg::Chat { room, .. }
+            | DanmakuMsg::Like { room, .. }
+            | DanmakuMsg::Gift { room, .. }
+            | DanmakuMsg::History { room, .. }
+            | DanmakuMsg::Kick { room, .. } => room,
             _ => unreachable!("only viewer→home messages go home"),
         };
         let home = home_of(room, self.shards);
         self.send_to(cx, home, msg);
     }
 
-    fn send_to(&mut self, cx: &mut Ctx<ShardMsg>, to: ShardId, msg: ShardMsg) {
+    fn send_to(&mut self, cx: &mut Ctx<ShardMsg>, to: ShardId, msg: DanmakuMsg) {
         if to == self.shard {
             self.on_mesh(cx, to, msg);
         } else {
-            cx.mesh_send(to, msg);
+            cx.mesh_send(to, ShardMsg::Danmaku(msg));
         }
     }
 
     /// A message from another shard (or from this one, for rooms homed here).
-    pub fn on_mesh(&mut self, cx: &mut Ctx<ShardMsg>, from: ShardId, msg: ShardMsg) {
+    pub fn on_mesh(&mut self, cx: &mut Ctx<ShardMsg>, from: ShardId, msg: DanmakuMsg) {
         match msg {
-            ShardMsg::Join {
+            DanmakuMsg::Join {
                 room,
                 conn,
                 last_seq,
                 members,
             } => self.home_join(cx, from, room, conn, last_seq, members),
-            ShardMsg::Members { room, members } => {
+            DanmakuMsg::Members { room, members } => {
                 if let Some(&index) = self.home_index.get(&room) {
                     let now = cx.now_ms();
                     let home = self.homes[index as usize].as_mut().expect("home room");
@@ -805,7 +806,7 @@ impl Danmaku {
                     home.empty_since_ms = (home.room.online() == 0).then_some(now);
                 }
             }
-            ShardMsg::Chat {
+            DanmakuMsg::Chat {
                 room,
                 conn,
                 user,
@@ -841,18 +842,18 @@ impl Danmaku {
                         bump(&self.counters().out_errors, 1);
                         let message = error.to_string();
                         let frame = shardcast_ws::binary_frame(self.encoder.error(400, &message));
-                        self.send_to(cx, from, ShardMsg::Reply { conn, frame });
+                        self.send_to(cx, from, DanmakuMsg::Reply { conn, frame });
                     }
                     Admission::Shed => {
                         bump(&self.counters().shed, 1);
                         let frame = shardcast_ws::binary_frame(
                             self.encoder.error(503, "room busy: chat shed"),
                         );
-                        self.send_to(cx, from, ShardMsg::Reply { conn, frame });
+                        self.send_to(cx, from, DanmakuMsg::Reply { conn, frame });
                     }
                 }
             }
-            ShardMsg::Like { room, count } => {
+            DanmakuMsg::Like { room, count } => {
                 if let Some(index) = self.home_index.get(&room).copied() {
                     let now = cx.now_ms();
                     let home = self.homes[index as usize].as_mut().expect("home room");
@@ -860,7 +861,7 @@ impl Danmaku {
                     self.arm_room_timer(cx, index);
                 }
             }
-            ShardMsg::Gift {
+            DanmakuMsg::Gift {
                 room,
                 conn,
                 user,
@@ -904,10 +905,10 @@ impl Danmaku {
                         shardcast_ws::binary_frame(self.encoder.error(400, &error.to_string()))
                     }
                 };
-                self.send_to(cx, from, ShardMsg::Reply { conn, frame });
+                self.send_to(cx, from, DanmakuMsg::Reply { conn, frame });
                 self.flush_home(cx, index);
             }
-            ShardMsg::History {
+            DanmakuMsg::History {
                 room,
                 conn,
                 from_seq,
@@ -935,9 +936,9 @@ impl Danmaku {
                         shardcast_ws::binary_frame(self.encoder.resync(seq))
                     }
                 };
-                self.send_to(cx, from, ShardMsg::Reply { conn, frame });
+                self.send_to(cx, from, DanmakuMsg::Reply { conn, frame });
             }
-            ShardMsg::Kick { room, user, reason } => {
+            DanmakuMsg::Kick { room, user, reason } => {
                 let Some(index) = self.home_index.get(&room).copied() else {
                     return;
                 };
@@ -952,7 +953,7 @@ impl Danmaku {
                     self.send_to(
                         cx,
                         ShardId(shard),
-                        ShardMsg::Broadcast {
+                        DanmakuMsg::Broadcast {
                             room: room.clone(),
                             frame: frame.clone(),
                             created,
@@ -962,7 +963,7 @@ impl Danmaku {
                 }
                 self.flush_home(cx, index);
             }
-            ShardMsg::Joined {
+            DanmakuMsg::Joined {
                 room,
                 conn,
                 seq,
@@ -970,7 +971,7 @@ impl Danmaku {
                 frames,
                 refused,
             } => self.viewer_joined(cx, room, conn, seq, online, frames, refused),
-            ShardMsg::Reply { conn, frame } => {
+            DanmakuMsg::Reply { conn, frame } => {
                 if self.is_live(conn.slot())
                     && self.conns[conn.slot()]
                         .as_ref()
@@ -979,7 +980,7 @@ impl Danmaku {
                     cx.send(conn, frame);
                 }
             }
-            ShardMsg::Broadcast {
+            DanmakuMsg::Broadcast {
                 room,
                 frame,
                 created,
@@ -1005,7 +1006,7 @@ impl Danmaku {
                 return self.send_to(
                     cx,
                     from,
-                    ShardMsg::Joined {
+                    DanmakuMsg::Joined {
                         room,
                         conn,
                         seq: 0,
@@ -1045,7 +1046,7 @@ impl Danmaku {
         self.send_to(
             cx,
             from,
-            ShardMsg::Joined {
+            DanmakuMsg::Joined {
                 room,
                 conn,
                 seq: outcome.seq,
@@ -1228,7 +1229,7 @@ impl Danmaku {
                     self.send_to(
                         cx,
                         ShardId(shard),
-                        ShardMsg::Broadcast {
+                        DanmakuMsg::Broadcast {
                             room: room.clone(),
                             frame: frame.clone(),
                             created,
@@ -1312,7 +1313,7 @@ impl Danmaku {
         };
         self.conns[slot].as_mut().expect("ws").session = Session::Closing;
         let entry = self.locals[local as usize].as_ref().expect("local room");
-        let msg = ShardMsg::Members {
+        let msg = DanmakuMsg::Members {
             room: entry.room.clone(),
             members: entry.members.len() as u32 + entry.joining,
         };

@@ -8,8 +8,9 @@
 //! Timeouts use one lazily re-armed timer per connection: activity only updates timestamps,
 //! and the timer, when it fires, compares them with the deadlines and re-arms if needed.
 
-use crate::danmaku_service::{Danmaku, DanmakuSettings, ShardMsg, ROOM_TIMER_BIT};
+use crate::danmaku_service::{Danmaku, DanmakuSettings, ROOM_TIMER_BIT};
 use crate::metrics;
+use crate::shard_msg::ShardMsg;
 use crate::static_files::StaticFiles;
 use bytes::{Bytes, BytesMut};
 use shardcast_engine::{CloseReason, ConnId, Ctx, ListenerId, Service, ShardInfo, TimerId};
@@ -731,7 +732,11 @@ impl Service for HttpService {
     }
 
     fn on_mesh(&mut self, cx: &mut Ctx<ShardMsg>, from: shardcast_engine::ShardId, msg: ShardMsg) {
-        self.danmaku.on_mesh(cx, from, msg);
+        match msg {
+            ShardMsg::Danmaku(msg) => self.danmaku.on_mesh(cx, from, msg),
+            ShardMsg::ControlReply(reply) => log::debug!("unexpected control reply: {reply:?}"),
+            ShardMsg::Control(_) => log::warn!("a shard got a control request"),
+        }
     }
 
     fn on_drain(&mut self, cx: &mut Ctx<ShardMsg>) {

@@ -8,9 +8,11 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod counters;
 pub mod danmaku_service;
 pub mod http_service;
 pub mod logging;
 pub mod metrics;
+pub mod shard_msg;
 pub mod static_files;

@@ -189,6 +189,12 @@ impl<M: Send> Ctx<M> {
         self.timers.cancel(id)
     }
 
+    /// Sends `msg` to the control thread (blocking work: webhooks, stores). Never blocks.
+    pub fn mesh_send_control(&mut self, msg: M) {
+        let control = ShardId(self.shards as u16);
+        self.mesh_send(control, msg);
+    }
+
     /// Sends `msg` to shard `to` over the mesh. Never blocks, never drops.
     pub fn mesh_send(&mut self, to: ShardId, msg: M) {
         let wake = self.mesh.send(to.index(), Envelope::User(msg));

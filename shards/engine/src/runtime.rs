@@ -262,6 +262,37 @@ impl<M: Send + 'static> Runtime<M> {
         self.control.send(to.index(), Envelope::User(msg));
     }
 
+    /// Takes up to `budget` messages the shards sent to the control thread.
+    pub fn receive(&mut self, budget: usize, mut f: impl FnMut(ShardId, M)) -> usize {
+        self.control.receive(budget, |from, envelope| {
+            if let Envelope::User(msg) = envelope {
+                f(ShardId(from as u16), msg);
+            }
+        })
+    }
+
+    /// The eventfd that becomes readable when a shard sends to the control thread. Before
+    /// waiting on it, call [`Runtime::park`]; after waking, [`Runtime::unpark`].
+    pub fn doorbell_fd(&self) -> std::os::fd::RawFd {
+        self.control.doorbell().eventfd()
+    }
+
+    /// Marks the control thread parked; false when a message is already waiting.
+    pub fn park(&self) -> bool {
+        self.control.park()
+    }
+
+    /// Clears the parked mark and the doorbell.
+    pub fn unpark(&self) {
+        self.control.unpark();
+        crate::sys::eventfd_drain(self.doorbell_fd());
+    }
+
+    /// The control thread's endpoint id (shards address it with `Ctx::mesh_send_control`).
+    pub fn control_id(&self) -> ShardId {
+        ShardId(self.info.shards() as u16)
+    }
+
     /// Asks every shard to drain: stop accepting, finish in-flight work within
     /// `shutdown_grace_ms`, close what is left, and exit.
     pub fn drain(&mut self) {

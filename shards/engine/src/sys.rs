@@ -119,6 +119,47 @@ pub fn wait_termination_signal(timeout_ms: u64) -> Option<i32> {
     (sig > 0).then_some(sig)
 }
 
+/// A signalfd delivering SIGTERM and SIGINT (which must be blocked, see
+/// [`block_termination_signals`]), non-blocking and close-on-exec.
+pub fn termination_signalfd() -> io::Result<RawFd> {
+    let set = termination_sigset();
+    // SAFETY: a valid sigset; -1 asks for a new descriptor.
+    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Reads one pending signal from a signalfd.
+pub fn read_signalfd(fd: RawFd) -> Option<i32> {
+    // SAFETY: signalfd_siginfo is plain data; the read fills at most its size.
+    unsafe {
+        let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        let n = libc::read(fd, (&mut info as *mut libc::signalfd_siginfo).cast(), size);
+        (n == size as isize).then_some(info.ssi_signo as i32)
+    }
+}
+
+/// Waits up to `timeout_ms` until one of `fds` is readable; returns which are.
+pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> Vec<bool> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `pfds` is a valid array of `len` pollfds.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    if n <= 0 {
+        return vec![false; fds.len()];
+    }
+    pfds.iter().map(|p| p.revents & libc::POLLIN != 0).collect()
+}
+
 /// The soft and hard RLIMIT_NOFILE.
 pub fn nofile_limit() -> (u64, u64) {
     let mut lim = libc::rlimit {
