@@ -5,7 +5,7 @@
 #   scripts/setup.sh perf       plus perf and the inferno flame graph tools
 set -euo pipefail
 
-want=(gcc:gcc curl:curl pkg-config:pkg-config python3:python3 pip3:python3-pip node:nodejs npm:npm)
+want=(gcc:gcc curl:curl pkg-config:pkg-config python3:python3 pip3:python3-pip node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg)
 for extra in "$@"; do
   case "$extra" in
     bench) want+=(nginx:nginx-light taskset:util-linux) ;;
@@ -35,6 +35,13 @@ fi
 if ! python3 -c 'import websockets' >/dev/null 2>&1; then
   echo "setup: installing the Python websockets package"
   python3 -m pip install --quiet 'websockets==17.4' || python3 -m pip install --quiet --break-system-packages 'websockets==17.4'
+fi
+
+# HEVC over Enhanced RTMP needs an ffmpeg newer than Debian's 5.1: the imageio-ffmpeg wheel
+# ships a static one (found by the tests through the package).
+if ! python3 -c 'import imageio_ffmpeg' >/dev/null 2>&1; then
+  echo "setup: installing imageio-ffmpeg (a recent static ffmpeg for HEVC publishing tests)"
+  python3 -m pip install --quiet 'imageio-ffmpeg==0.8.1' || python3 -m pip install --quiet --break-system-packages 'imageio-ffmpeg==0.8.1'
 fi
 
 # ... and Node's ws package (pinned by bench/tests/interop/package-lock.json).

@@ -48,6 +48,10 @@ pub struct Claims {
     pub role: Role,
     #[serde(rename = "exp")]
     pub expires_unix_s: u64,
+    /// A publish token (`shardcast token --publish`): lets an encoder publish the stream named
+    /// by `room`, and is refused everywhere else.
+    #[serde(default, rename = "pub", skip_serializing_if = "std::ops::Not::not")]
+    pub publish: bool,
 }
 
 impl Claims {
@@ -171,6 +175,7 @@ mod tests {
             room: "room-1".into(),
             role: Role::Speaker,
             expires_unix_s: 2_000,
+            publish: false,
         }
     }
 

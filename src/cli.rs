@@ -3,6 +3,7 @@
 use crate::config::{parse_addr, Config};
 use crate::danmaku_service::{DanmakuCounters, DanmakuSettings};
 use crate::http_service::{HttpCounters, HttpService, HttpSettings};
+use crate::media_service::{MediaCounters, MediaSettings};
 use crate::shard_msg::ShardMsg;
 use crate::static_files::StaticFiles;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -56,6 +57,13 @@ struct TokenArgs {
     /// Configuration file holding auth.secret or auth.secret_file.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Mint a publish token for the stream named by --stream (use it as
+    /// rtmp://host/live/STREAM?token=TOKEN); media.publish_tokens must be on.
+    #[arg(long, requires = "stream")]
+    publish: bool,
+    /// The stream a publish token is for.
+    #[arg(long)]
+    stream: Option<String>,
     /// The secret itself (overrides the config file).
     #[arg(long)]
     secret: Option<String>,
@@ -67,8 +75,8 @@ struct ServeArgs {
     /// port, logged at start.
     #[arg(long, value_name = "ADDR:PORT")]
     http: Option<String>,
-    /// RTMP listen address (overrides rtmp.listen; default 0.0.0.0:1935). Reserved for the
-    /// ingest service; nothing listens on it yet.
+    /// RTMP listen address for publishers (overrides rtmp.listen; default 0.0.0.0:1935).
+    /// Port 0 picks a free port, logged at start.
     #[arg(long, value_name = "ADDR:PORT")]
     rtmp: Option<String>,
     /// Number of shards (default: one per core in shards.cores, or every allowed core).
@@ -146,11 +154,23 @@ fn token_command(args: TokenArgs) -> Result<String, String> {
     let now = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    let room = match (&args.stream, args.publish) {
+        (Some(stream), true) => {
+            if !crate::media_service::is_valid_stream_name(stream) {
+                return Err(format!(
+                    "--stream {stream}: letters, digits, -, _ and . only"
+                ));
+            }
+            stream.clone()
+        }
+        _ => args.room,
+    };
     let claims = crate::auth::Claims {
         user: args.user,
-        room: args.room,
+        room,
         role,
         expires_unix_s: now + ttl_s,
+        publish: args.publish,
     };
     Ok(crate::auth::TokenKey::new(&secret).mint(&claims))
 }
@@ -295,6 +315,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         files
     };
     let danmaku = Arc::new(danmaku_settings(&config, cores.len())?);
+    let media = Arc::new(media_settings(&config, cores.len())?);
     let h = &config.http;
     let settings = Arc::new(HttpSettings {
         limits: config.http_limits(),
@@ -306,12 +327,20 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         static_files: Arc::new(static_files),
         counters: Arc::new((0..cores.len()).map(|_| HttpCounters::default()).collect()),
         danmaku,
+        media,
         started: SystemTime::now(),
     });
-    let listeners = [ListenerSpec {
+    let mut listeners = vec![ListenerSpec {
         name: "http".to_string(),
         addr: http_addr,
     }];
+    if !config.rtmp.listen.is_empty() {
+        // The RTMP listener must be index 1 (HttpService routes by listener index).
+        listeners.push(ListenerSpec {
+            name: "rtmp".to_string(),
+            addr: parse_addr("rtmp.listen", &config.rtmp.listen).map_err(|e| e.to_string())?,
+        });
+    }
     let factory_settings = settings.clone();
     let runtime: Runtime<ShardMsg> = shardcast_engine::launch(
         cores,
@@ -336,11 +365,69 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     for (name, addr) in &info.listeners {
         log::info!("{name} listening on {addr}");
     }
-    log::info!(
-        "rtmp {} reserved: the ingest service is not part of this build",
-        config.rtmp.listen
-    );
+    if config.media.publish_keys.is_empty() && !config.media.publish_tokens {
+        log::warn!(
+            "publishing is open: anyone can publish any stream; set media.publish_keys or \
+             media.publish_tokens"
+        );
+    }
     crate::control::run(runtime, config.shutdown.grace_ms)
+}
+
+fn media_settings(config: &Config, shards: usize) -> Result<MediaSettings, String> {
+    let m = &config.media;
+    let r = &config.rtmp;
+    let secret = configured_secret(config)?;
+    let key_for = |on: bool, what: &str| -> Result<Option<crate::auth::TokenKey>, String> {
+        if !on {
+            return Ok(None);
+        }
+        let secret = secret
+            .as_ref()
+            .ok_or_else(|| format!("{what} needs auth.secret (or auth.secret_file)"))?;
+        Ok(Some(crate::auth::TokenKey::new(secret)))
+    };
+    let segmenter = shardcast_media::SegmenterConfig {
+        segment_target_ms: m.segment_target_ms,
+        part_target_ms: m.part_target_ms,
+        ..shardcast_media::SegmenterConfig::DEFAULT
+    };
+    segmenter
+        .validate()
+        .map_err(|e| format!("invalid media config: {e}"))?;
+    let rtmp = shardcast_rtmp::SessionConfig {
+        handshake_timeout_ms: r.handshake_timeout_ms,
+        chunk_size_max: r.chunk_size_max,
+        message_max_bytes: r.message_max_bytes,
+        chunk_streams_max: r.chunk_streams_max,
+        ..shardcast_rtmp::SessionConfig::default()
+    };
+    Ok(MediaSettings {
+        rtmp,
+        app: r.app.clone(),
+        segmenter,
+        ll_hls: m.ll_hls,
+        index: crate::media_index::IndexLimits {
+            window_ms: m.window_s * 1000,
+            stream_max_bytes: m.stream_max_bytes,
+            inits_kept: 4,
+            streams_max: m.streams_max,
+        },
+        failover_ms: m.failover_ms,
+        publish_keys: m
+            .publish_keys
+            .iter()
+            .map(|k| (k.stream.clone(), k.key.clone()))
+            .collect(),
+        publish_tokens: key_for(m.publish_tokens, "media.publish_tokens")?,
+        on_publish: (!m.on_publish.is_empty()).then(|| m.on_publish.clone()),
+        on_unpublish: (!m.on_unpublish.is_empty()).then(|| m.on_unpublish.clone()),
+        webhook_timeout_ms: m.webhook_timeout_ms,
+        playback_tokens: key_for(m.playback_tokens, "media.playback_tokens")?,
+        max_width: m.max_width,
+        max_height: m.max_height,
+        counters: Arc::new((0..shards).map(|_| MediaCounters::default()).collect()),
+    })
 }
 
 fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, String> {

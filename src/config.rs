@@ -264,10 +264,70 @@ config_section! {
 }
 
 config_section! {
-    /// RTMP ingest (served once the media path is enabled).
+    /// RTMP ingest: `rtmp://host:1935/live/{stream}` from OBS or ffmpeg.
     Rtmp ["rtmp"] {
-        /// Address to listen on. Overridden by `--rtmp`.
+        /// Address to listen on. Overridden by `--rtmp`. Empty: no RTMP listener.
         listen: String = "0.0.0.0:1935".to_string(),
+        /// The application publishers use (`rtmp://host/{app}/{stream}`).
+        app: String = "live".to_string(),
+        /// Time for the handshake and `connect`; then the connection is closed.
+        handshake_timeout_ms: u64 = 10000,
+        /// Largest chunk size a publisher may set.
+        chunk_size_max: u32 = 65536,
+        /// Largest RTMP message (a keyframe). Memory: up to this per publisher while a message
+        /// is being reassembled.
+        message_max_bytes: usize = 8388608,
+        /// Chunk streams one connection may use.
+        chunk_streams_max: usize = 64,
+    }
+}
+
+/// A stream key from the config.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PublishKey {
+    pub stream: String,
+    pub key: String,
+}
+
+config_section! {
+    /// Live media: packaging, the segment index, publish auth, failover, playback.
+    Media ["media"] {
+        /// Segments are cut on a keyframe once this much media has accumulated.
+        segment_target_ms: u32 = 2000,
+        /// LL-HLS part duration.
+        part_target_ms: u32 = 500,
+        /// Serve LL-HLS (parts, preload hints, blocking reloads) in media playlists.
+        ll_hls: bool = true,
+        /// Seconds of segments every shard keeps per rendition (the DVR window).
+        window_s: u64 = 600,
+        /// Bytes of media one stream may hold in a shard's index (shared across shards: one
+        /// copy per process); past it the oldest segments go.
+        stream_max_bytes: usize = 536870912,
+        /// Streams one shard indexes at most.
+        streams_max: usize = 1000,
+        /// A backup publisher takes over when the active one sends nothing for this long.
+        failover_ms: u64 = 1000,
+        /// Stream keys: publishing `{stream}?key={key}` is allowed. With neither keys nor
+        /// publish_tokens, publishing is open (a warning is logged at start).
+        publish_keys: Vec<PublishKey> = Vec::new(),
+        /// Accept publish tokens (`shardcast token --publish --stream S`), as `{stream}?token=T`,
+        /// signed with auth.secret.
+        publish_tokens: bool = false,
+        /// Webhook called (HTTP POST, JSON) before a publish is accepted; a 2xx allows it.
+        /// Empty: none. http:// only.
+        on_publish: String = String::new(),
+        /// Webhook called when a publish ends (the answer is ignored). Empty: none.
+        on_unpublish: String = String::new(),
+        /// Webhook timeout; no answer in time refuses the publish.
+        webhook_timeout_ms: u64 = 3000,
+        /// Signed playback URLs: every /live/ request needs `?token=` (a token for the stream,
+        /// from `shardcast token --room STREAM`).
+        playback_tokens: bool = false,
+        /// Largest video accepted, in pixels.
+        max_width: u32 = 7680,
+        /// Largest video accepted, in pixels.
+        max_height: u32 = 4320,
     }
 }
 
@@ -301,6 +361,7 @@ pub struct Config {
     pub danmaku: Danmaku,
     pub auth: Auth,
     pub rtmp: Rtmp,
+    pub media: Media,
     pub shutdown: Shutdown,
     pub log: Log,
 }
@@ -332,6 +393,7 @@ impl Config {
         Danmaku::describe(&mut out);
         Auth::describe(&mut out);
         Rtmp::describe(&mut out);
+        Media::describe(&mut out);
         Shutdown::describe(&mut out);
         Log::describe(&mut out);
         out
@@ -475,7 +537,38 @@ impl Config {
             ));
         }
         parse_addr("http.listen", &h.listen)?;
-        parse_addr("rtmp.listen", &self.rtmp.listen)?;
+        if !self.rtmp.listen.is_empty() {
+            parse_addr("rtmp.listen", &self.rtmp.listen)?;
+        }
+        let m = &self.media;
+        if m.part_target_ms < 100 || m.segment_target_ms < m.part_target_ms {
+            return Err(invalid(
+                "media.part_target_ms",
+                m.part_target_ms,
+                "must be ≥ 100 and ≤ media.segment_target_ms",
+            ));
+        }
+        if m.window_s == 0 || m.streams_max == 0 {
+            return Err(invalid(
+                "media.window_s",
+                m.window_s,
+                "window_s and streams_max must be ≥ 1",
+            ));
+        }
+        for key in &m.publish_keys {
+            if key.key.is_empty() {
+                return Err(invalid("media.publish_keys", &key.stream, "empty key"));
+            }
+        }
+        for url in [&m.on_publish, &m.on_unpublish] {
+            if !url.is_empty() && !url.starts_with("http://") {
+                return Err(invalid(
+                    "media.on_publish",
+                    url,
+                    "webhooks must be http:// URLs",
+                ));
+            }
+        }
         if !matches!(self.shards.io.as_str(), "auto" | "uring" | "epoll") {
             return Err(invalid(
                 "shards.io",

@@ -641,7 +641,11 @@ impl Danmaku {
             (Arc::from(format!("anon-{}-{}", self.shard.0, slot)), None)
         } else {
             match self.settings.tokens.verify(token, wall_s()) {
-                Ok(claims) if claims.allows_room(room) && claims.user.len() <= USER_MAX_BYTES => {
+                Ok(claims)
+                    if claims.allows_room(room)
+                        && !claims.publish
+                        && claims.user.len() <= USER_MAX_BYTES =>
+                {
                     (Arc::from(claims.user), Some(claims.role))
                 }
                 Ok(_) => {

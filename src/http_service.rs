@@ -9,6 +9,7 @@
 //! and the timer, when it fires, compares them with the deadlines and re-arms if needed.
 
 use crate::danmaku_service::{Danmaku, DanmakuSettings, ROOM_TIMER_BIT};
+use crate::media_service::{Media, MediaResponse, MediaSettings, MEDIA_TIMER_BIT};
 use crate::metrics;
 use crate::shard_msg::ShardMsg;
 use crate::static_files::StaticFiles;
@@ -40,6 +41,8 @@ pub struct HttpSettings {
     pub counters: Arc<Vec<HttpCounters>>,
     /// Danmaku (WebSocket) settings, shared with the metrics page.
     pub danmaku: Arc<DanmakuSettings>,
+    /// Live media settings, shared with the metrics page.
+    pub media: Arc<MediaSettings>,
     pub started: SystemTime,
 }
 
@@ -85,6 +88,14 @@ struct HttpConn {
     finished: bool,
     /// Any byte received yet.
     received_any: bool,
+    /// A media request waits for the index; later pipelined requests wait behind it.
+    waiting: Option<Box<WaitingRequest>>,
+}
+
+/// What a waiting media request needs to be answered later.
+struct WaitingRequest {
+    range: Option<String>,
+    version_minor: u8,
 }
 
 /// The service one shard runs.
@@ -97,7 +108,11 @@ pub struct HttpService {
     dates: HttpDateCache,
     date_second: u64,
     danmaku: Danmaku,
+    media: Media,
 }
+
+/// The listener index of the RTMP port (the HTTP port is 0).
+pub const RTMP_LISTENER: u16 = 1;
 
 impl HttpService {
     /// Builds the service for one shard.
@@ -114,6 +129,12 @@ impl HttpService {
             date_second: now,
             danmaku: Danmaku::new(
                 settings.danmaku.clone(),
+                shard.shard,
+                shard.runtime.shards(),
+                capacity,
+            ),
+            media: Media::new(
+                settings.media.clone(),
                 shard.shard,
                 shard.runtime.shards(),
                 capacity,
@@ -135,7 +156,7 @@ impl HttpService {
     fn process(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, buf: &[u8]) -> usize {
         let slot = conn.slot();
         let mut pos = 0;
-        while !self.conns[slot].finished {
+        while !self.conns[slot].finished && self.conns[slot].waiting.is_none() {
             if self.conns[slot].responses_queued >= self.settings.pipeline_max_responses {
                 break;
             }
@@ -241,6 +262,48 @@ impl HttpService {
                     is_head,
                 );
             }
+            "/api/v1/streams" => {
+                let mut json = self.media.streams_json().to_string();
+                json.push('\n');
+                let date = self.date();
+                self.queue_response(
+                    cx,
+                    conn,
+                    ResponseHead::new(200, &date)
+                        .for_request(head)
+                        .keep_alive(keep_alive)
+                        .headers(&[
+                            ("Content-Type", "application/json"),
+                            ("Cache-Control", "no-store"),
+                            ("Access-Control-Allow-Origin", "*"),
+                        ]),
+                    Body::Shared(Bytes::from(json)),
+                    is_head,
+                );
+            }
+            path if path.starts_with("/live/") => {
+                let rest = &path["/live/".len()..];
+                let response =
+                    self.media
+                        .http_request(cx, conn, rest, head.query(), keep_alive, is_head);
+                match response {
+                    MediaResponse::Waiting => {
+                        self.conns[conn.slot()].waiting = Some(Box::new(WaitingRequest {
+                            range: head.range().map(str::to_string),
+                            version_minor: head.version_minor(),
+                        }));
+                    }
+                    response => self.send_media(
+                        cx,
+                        conn,
+                        response,
+                        head.range(),
+                        head.version_minor(),
+                        keep_alive,
+                        is_head,
+                    ),
+                }
+            }
             "/api/v1/info" => {
                 let json = metrics::info_json(&self.info, &self.settings);
                 let date = self.date();
@@ -271,6 +334,92 @@ impl HttpService {
                     !keep_alive,
                 ),
             },
+        }
+    }
+
+    /// Sends a media response (playlist, MPD, init, segment or part), applying a byte range
+    /// to media bodies.
+    #[allow(clippy::too_many_arguments)]
+    fn send_media(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        response: MediaResponse,
+        range: Option<&str>,
+        version_minor: u8,
+        keep_alive: bool,
+        is_head: bool,
+    ) {
+        let date = self.date();
+        match response {
+            MediaResponse::Waiting => unreachable!("waiting responses are parked"),
+            MediaResponse::Status(status, text) => {
+                let body = format!("{text}\n");
+                self.queue_response(
+                    cx,
+                    conn,
+                    ResponseHead::new(status, &date)
+                        .request_version_minor(version_minor)
+                        .keep_alive(keep_alive)
+                        .headers(&[
+                            ("Content-Type", "text/plain; charset=utf-8"),
+                            ("Cache-Control", "no-cache"),
+                            ("Access-Control-Allow-Origin", "*"),
+                        ]),
+                    Body::Inline(body.as_bytes()),
+                    is_head,
+                );
+            }
+            MediaResponse::Body {
+                content_type,
+                cache_control,
+                chunks,
+            } => {
+                let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+                let is_media = content_type == "video/mp4";
+                let outcome = match range {
+                    Some(r) if is_media => parse_range(r, len),
+                    _ => RangeOutcome::Full,
+                };
+                let (status, body, content_range) = match outcome {
+                    RangeOutcome::Full => (200, chunks, None),
+                    RangeOutcome::Partial {
+                        start,
+                        end_inclusive,
+                    } => (
+                        206,
+                        slice_chunks(&chunks, start, end_inclusive),
+                        Some(ContentRange::bytes(start, end_inclusive, len)),
+                    ),
+                    RangeOutcome::Unsatisfiable => {
+                        (416, Vec::new(), Some(ContentRange::unsatisfied(len)))
+                    }
+                };
+                let body_len: u64 = body.iter().map(|c| c.len() as u64).sum();
+                let mut headers = vec![
+                    ("Content-Type", content_type),
+                    ("Cache-Control", cache_control),
+                    ("Access-Control-Allow-Origin", "*"),
+                ];
+                if is_media {
+                    headers.push(("Accept-Ranges", "bytes"));
+                }
+                let content_range_text = content_range.as_ref().map(|c| c.as_str().to_string());
+                if let Some(text) = content_range_text.as_deref() {
+                    headers.push(("Content-Range", text));
+                }
+                self.queue_response(
+                    cx,
+                    conn,
+                    ResponseHead::new(status, &date)
+                        .request_version_minor(version_minor)
+                        .keep_alive(keep_alive)
+                        .content_length(body_len)
+                        .headers(&headers),
+                    Body::Chunks(body),
+                    is_head,
+                );
+            }
         }
     }
 
@@ -483,7 +632,7 @@ impl HttpService {
             self.out = BytesMut::with_capacity(OUT_BUFFER_BYTES);
         }
         head.write_to(&mut self.out);
-        let mut shared = None;
+        let mut shared = Vec::new();
         if !omit_body {
             match body {
                 Body::None => {}
@@ -491,12 +640,13 @@ impl HttpService {
                 Body::Shared(bytes) if bytes.len() <= INLINE_BODY_MAX_BYTES => {
                     self.out.extend_from_slice(&bytes)
                 }
-                Body::Shared(bytes) => shared = Some(bytes),
+                Body::Shared(bytes) => shared.push(bytes),
+                Body::Chunks(chunks) => shared = chunks,
             }
         }
         let chunk = self.out.split().freeze();
         cx.send(conn, chunk);
-        if let Some(bytes) = shared {
+        for bytes in shared {
             cx.send(conn, bytes);
         }
         let counters = self.counters();
@@ -531,6 +681,8 @@ enum Body<'a> {
     None,
     Inline(&'a [u8]),
     Shared(Bytes),
+    /// Several shared chunks sent one after another (a segment: `styp` and its parts).
+    Chunks(Vec<Bytes>),
 }
 
 impl Body<'_> {
@@ -539,8 +691,24 @@ impl Body<'_> {
             Body::None => 0,
             Body::Inline(b) => b.len(),
             Body::Shared(b) => b.len(),
+            Body::Chunks(chunks) => chunks.iter().map(Bytes::len).sum(),
         }
     }
+}
+
+/// The bytes `start..=end_inclusive` of the concatenation of `chunks`, without copying.
+fn slice_chunks(chunks: &[Bytes], start: u64, end_inclusive: u64) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut offset = 0u64;
+    for chunk in chunks {
+        let len = chunk.len() as u64;
+        let (lo, hi) = (start.max(offset), (end_inclusive + 1).min(offset + len));
+        if lo < hi {
+            out.push(chunk.slice((lo - offset) as usize..(hi - offset) as usize));
+        }
+        offset += len;
+    }
+    out
 }
 
 fn conn_key(conn: ConnId) -> u64 {
@@ -557,7 +725,10 @@ fn unix_seconds() -> u64 {
 impl Service for HttpService {
     type Msg = ShardMsg;
 
-    fn on_accept(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, _listener: ListenerId) {
+    fn on_accept(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, listener: ListenerId) {
+        if listener.0 == RTMP_LISTENER {
+            return self.media.rtmp_open(cx, conn);
+        }
         let now = cx.now_ms();
         let state = &mut self.conns[conn.slot()];
         debug_assert!(!state.in_use);
@@ -588,6 +759,9 @@ impl Service for HttpService {
         let slot = conn.slot();
         if self.danmaku.is_ws(slot) {
             return self.danmaku.on_recv(cx, conn, data);
+        }
+        if self.media.is_rtmp(slot) {
+            return self.media.rtmp_recv(cx, conn, data);
         }
         let state = &mut self.conns[slot];
         if state.finished {
@@ -661,6 +835,7 @@ impl Service for HttpService {
 
     fn on_close(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, reason: CloseReason) {
         self.danmaku.on_close(cx, conn);
+        self.media.rtmp_closed(cx, conn);
         let state = &mut self.conns[conn.slot()];
         if let Some(timer) = state.timer.take() {
             cx.timer_cancel(timer);
@@ -681,9 +856,15 @@ impl Service for HttpService {
                 .danmaku
                 .on_room_timer(cx, id, (key & !ROOM_TIMER_BIT) as u32);
         }
+        if key & MEDIA_TIMER_BIT != 0 {
+            return self.media.on_timer(cx, id, key);
+        }
         let slot = key as usize;
         if self.danmaku.is_ws(slot) {
             return self.danmaku.on_conn_timer(cx, id, slot);
+        }
+        if self.media.is_rtmp(slot) {
+            return self.media.rtmp_timer(cx, id, slot);
         }
         let state = &mut self.conns[slot];
         if !state.in_use || state.timer != Some(id) {
@@ -734,16 +915,55 @@ impl Service for HttpService {
     fn on_mesh(&mut self, cx: &mut Ctx<ShardMsg>, from: shardcast_engine::ShardId, msg: ShardMsg) {
         match msg {
             ShardMsg::Danmaku(msg) => self.danmaku.on_mesh(cx, from, msg),
-            ShardMsg::ControlReply(reply) => log::debug!("unexpected control reply: {reply:?}"),
+            ShardMsg::Media(msg) => self.media.on_mesh(cx, from, msg),
+            ShardMsg::ControlReply(reply) => self.media.on_control_reply(cx, reply),
             ShardMsg::Control(_) => log::warn!("a shard got a control request"),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Ctx<ShardMsg>) {
+        for (waiter, response) in self.media.take_ready() {
+            let conn = waiter.conn;
+            let slot = conn.slot();
+            let state = &mut self.conns[slot];
+            if !cx.is_open(conn) || state.conn != Some(conn) {
+                continue;
+            }
+            let Some(waiting) = state.waiting.take() else {
+                continue;
+            };
+            self.media.count_served(&response);
+            self.send_media(
+                cx,
+                conn,
+                response,
+                waiting.range.as_deref(),
+                waiting.version_minor,
+                waiter.keep_alive && !cx.is_draining(),
+                waiter.head_only,
+            );
+            // Requests pipelined behind the one that waited go on now.
+            let state = &mut self.conns[slot];
+            if !state.tail.is_empty() && !state.finished {
+                let tail = std::mem::take(&mut state.tail);
+                let consumed = self.process(cx, conn, &tail);
+                let mut tail = tail;
+                tail.drain(..consumed);
+                self.conns[slot].tail = tail;
+            }
         }
     }
 
     fn on_drain(&mut self, cx: &mut Ctx<ShardMsg>) {
         self.danmaku.on_drain(cx);
+        self.media.on_drain(cx);
         for slot in 0..self.conns.len() {
             let state = &mut self.conns[slot];
-            if !state.in_use || state.finished || self.danmaku.is_ws(slot) {
+            if !state.in_use
+                || state.finished
+                || self.danmaku.is_ws(slot)
+                || self.media.is_rtmp(slot)
+            {
                 continue;
             }
             let Some(conn) = state.conn.filter(|c| cx.is_open(*c)) else {

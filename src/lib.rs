@@ -13,6 +13,8 @@ pub mod counters;
 pub mod danmaku_service;
 pub mod http_service;
 pub mod logging;
+pub mod media_index;
+pub mod media_service;
 pub mod metrics;
 pub mod shard_msg;
 pub mod static_files;

@@ -24,6 +24,13 @@ pub fn render(info: &RuntimeInfo, settings: &HttpSettings) -> String {
         .collect();
     write_block(&mut out, "danmaku", &danmaku);
     write_latency(&mut out, &settings.danmaku.latency);
+    let media: Vec<_> = settings
+        .media
+        .counters
+        .iter()
+        .map(|c| c.snapshot())
+        .collect();
+    write_block(&mut out, "media", &media);
     let _ = writeln!(
         out,
         "# HELP shardcast_shards Shards (threads pinned one per core)."

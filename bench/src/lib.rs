@@ -6,11 +6,15 @@
 //! - [`http::run_http`]: keep-alive HTTP/1.1 requests over many connections, closed or open
 //!   loop, with latency percentiles from an HDR histogram ([`report::HttpReport`]);
 //! - [`hold::run_hold`]: many idle connections held open, to measure the server's memory per
-//!   connection ([`hold::HoldReport`]).
+//!   connection ([`hold::HoldReport`]);
+//! - [`ws::run_ws`]: danmaku over WebSocket (`shardcast.v1`): viewers in rooms, senders posting
+//!   chats at a paced rate, every delivery accounted for (in order, late, duplicated,
+//!   missing) with its latency ([`ws::WsReport`]); optionally spread over worker processes,
+//!   and an idle mode for memory per WebSocket connection.
 //!
-//! Both build their own threads and io_uring runtimes (monoio) and return when their
-//! duration is over. The protocol part, [`parser::ResponseParser`], is sans-io and tested on
-//! its own.
+//! All build their own threads and io_uring runtimes (monoio) and return when their
+//! duration is over. The protocol parts, [`parser::ResponseParser`] and [`ws::codec`], are sans-io
+//! and tested on their own.
 
 #![forbid(unsafe_code)]
 
@@ -21,8 +25,10 @@ pub mod parser;
 pub mod report;
 pub mod target;
 pub mod units;
+pub mod ws;
 
 pub use hold::{run_hold, HoldConfig, HoldReport};
 pub use http::{run_http, HttpLoadConfig, HttpLoadError};
 pub use report::HttpReport;
 pub use target::HttpUrl;
+pub use ws::{run_ws, run_ws_with, WsLoadConfig, WsLoadError, WsReport, WsUrl};

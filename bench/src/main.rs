@@ -13,6 +13,8 @@ use shardcast_bench::http::{run_http, HttpLoadConfig};
 use shardcast_bench::report::{markdown_comparison, HttpReport, MedianRow};
 use shardcast_bench::target::{parse_source_addrs, resolve, HttpUrl};
 use shardcast_bench::units::parse_duration;
+use shardcast_bench::ws::stats::{ws_markdown_comparison, WsMedianRow};
+use shardcast_bench::ws::{run_ws_with, JoinSummary, WsLoadConfig, WsReport, WsUrl};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -36,6 +38,75 @@ enum Command {
     Hold(HoldArgs),
     /// Markdown table of medians from several `http --json` reports per server.
     Table(TableArgs),
+    /// Danmaku over WebSocket: viewers in rooms, paced chats, delivery accounting and latency;
+    /// `--idle` holds joined connections for memory measurements.
+    Ws(WsArgs),
+    /// Markdown table of medians from several `ws --json` reports per server; the last
+    /// server is compared with each of the others.
+    WsTable(TableArgs),
+    /// One worker process of `ws --processes N` (started by `ws` itself).
+    #[command(hide = true)]
+    WsWorker(WsWorkerArgs),
+}
+
+#[derive(Args)]
+struct WsArgs {
+    /// Target ws://HOST:PORT/PATH.
+    #[arg(long)]
+    url: String,
+    /// Connections (viewers) in total; senders are among them.
+    #[arg(long, default_value_t = 100)]
+    connections: u64,
+    /// Rooms bench-0, bench-1, ...; connection i joins room i mod R.
+    #[arg(long, default_value_t = 1)]
+    rooms: u64,
+    /// Connections that also send chats, spread over the rooms [default: 10, 0 with --idle].
+    #[arg(long)]
+    senders: Option<u64>,
+    /// Chats per second over all senders (open loop, evenly paced).
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Measurement window (with --idle: how long to hold after every connection joined).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Sending before the measurement window.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Wait after the send phase before counting what did not arrive as missing
+    /// (default: two 50 ms batching windows plus 1 s).
+    #[arg(long, default_value = "1100ms", value_parser = parse_duration)]
+    grace: Duration,
+    /// Worker processes (each a copy of this program); 1 runs in this process.
+    #[arg(long, default_value_t = 1)]
+    processes: u64,
+    /// Load threads (io_uring runtimes) per process.
+    #[arg(long, default_value_t = 1)]
+    threads: u64,
+    /// Bind client sockets round-robin to these addresses (at most 10000 connections each).
+    #[arg(long)]
+    source_addrs: Option<String>,
+    /// Token of the senders' Hello (`shardcast token ...`); viewers join anonymously.
+    #[arg(long, default_value = "")]
+    token: String,
+    /// New connections per second; 0 opens them as fast as possible.
+    #[arg(long, default_value_t = 5000)]
+    ramp_per_sec: u64,
+    /// Longest wait for connect, upgrade and Welcome of one connection.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    connect_timeout: Duration,
+    /// Hold idle joined connections (anonymous, answering pings) instead of sending.
+    #[arg(long)]
+    idle: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct WsWorkerArgs {
+    /// Which share of the connections this worker owns.
+    #[arg(long)]
+    process: u64,
 }
 
 #[derive(Args)]
@@ -123,6 +194,9 @@ fn main() -> ExitCode {
         Command::Http(args) => http(args),
         Command::Hold(args) => hold(args),
         Command::Table(args) => table(args),
+        Command::Ws(args) => ws(args),
+        Command::WsTable(args) => ws_table(args),
+        Command::WsWorker(args) => shardcast_bench::ws::worker_main(args.process),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -186,6 +260,44 @@ fn hold(args: HoldArgs) -> Result<(), String> {
     write_json(args.json.as_deref(), &report)
 }
 
+fn ws(args: WsArgs) -> Result<(), String> {
+    let url = WsUrl::parse(args.url.trim()).map_err(|e| e.to_string())?;
+    let mut config = WsLoadConfig::new(url);
+    config.connections = args.connections;
+    config.rooms = args.rooms;
+    config.senders = args.senders.unwrap_or(if args.idle { 0 } else { 10 });
+    config.rate_per_sec = args.rate;
+    config.duration = args.duration;
+    config.warmup = args.warmup;
+    config.grace = args.grace;
+    if args.idle {
+        config.warmup = Duration::ZERO;
+        config.grace = Duration::ZERO;
+    }
+    config.processes = args.processes;
+    config.threads = args.threads;
+    config.source_addrs = source_addrs(args.source_addrs.as_deref())?;
+    config.token = args.token;
+    config.ramp_per_sec = args.ramp_per_sec;
+    config.connect_timeout = args.connect_timeout;
+    config.idle = args.idle;
+    let on_joined = Box::new(|summary: &JoinSummary| {
+        // Scripts wait for this line before measuring the server at steady state.
+        println!(
+            "ready: held {} of {} (joined {}, errors {}) after {:.2} s",
+            summary.joined,
+            summary.connections,
+            summary.joined,
+            summary.errors,
+            summary.join_ms as f64 / 1000.0
+        );
+        let _ = std::io::stdout().flush();
+    });
+    let report = run_ws_with(config, Some(on_joined)).map_err(|e| e.to_string())?;
+    print!("{}", report.to_text());
+    write_json(args.json.as_deref(), &report)
+}
+
 fn table(args: TableArgs) -> Result<(), String> {
     let mut rows = Vec::new();
     for server in &args.servers {
@@ -202,6 +314,25 @@ fn table(args: TableArgs) -> Result<(), String> {
         rows.push(MedianRow::from_reports(name, &reports));
     }
     print!("{}", markdown_comparison(&rows));
+    Ok(())
+}
+
+fn ws_table(args: TableArgs) -> Result<(), String> {
+    let mut rows = Vec::new();
+    for server in &args.servers {
+        let (name, files) = server
+            .split_once('=')
+            .ok_or_else(|| format!("`{server}`: expected NAME=FILE[,FILE...]"))?;
+        let reports = files
+            .split(',')
+            .map(|file| {
+                let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+                serde_json::from_str::<WsReport>(&text).map_err(|e| format!("{file}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.push(WsMedianRow::from_reports(name, &reports));
+    }
+    print!("{}", ws_markdown_comparison(&rows));
     Ok(())
 }
 

@@ -35,6 +35,7 @@ pub struct Server {
     child: Option<Child>,
     log_reader: Option<std::thread::JoinHandle<()>>,
     pub addr: SocketAddr,
+    pub rtmp_addr: SocketAddr,
     pub log: Arc<Mutex<String>>,
     _dir: TempDir,
 }
@@ -68,7 +69,16 @@ impl Server {
         let config_path = dir.0.join("shardcast.toml");
         std::fs::write(&config_path, config).unwrap();
         let mut child = Command::new(binary())
-            .args(["serve", "--http", "127.0.0.1:0", "--io", io, "--shards"])
+            .args([
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--rtmp",
+                "127.0.0.1:0",
+                "--io",
+                io,
+                "--shards",
+            ])
             .arg(shards.to_string())
             .arg("--config")
             .arg(&config_path)
@@ -84,11 +94,18 @@ impl Server {
         let sink = log.clone();
         let log_reader = std::thread::spawn(move || {
             let mut tx = Some(tx);
+            let (mut http_addr, mut rtmp_addr) = (None::<String>, None::<String>);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.split("http listening on ").nth(1) {
+                    http_addr = Some(rest.trim().to_string());
+                }
+                if let Some(rest) = line.split("rtmp listening on ").nth(1) {
+                    rtmp_addr = Some(rest.trim().to_string());
+                }
+                if let (Some(http), Some(rtmp)) = (&http_addr, &rtmp_addr) {
                     if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.trim().to_string());
+                        let _ = tx.send((http.clone(), rtmp.clone()));
                     }
                 }
                 let mut log = sink.lock().unwrap();
@@ -96,8 +113,8 @@ impl Server {
                 log.push('\n');
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => addr.parse().unwrap(),
+        let (addr, rtmp_addr) = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok((http, rtmp)) => (http.parse().unwrap(), rtmp.parse().unwrap()),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -108,6 +125,7 @@ impl Server {
             child: Some(child),
             log_reader: Some(log_reader),
             addr,
+            rtmp_addr,
             log,
             _dir: dir,
         }

@@ -35,11 +35,21 @@ pub(crate) struct ConnSlot {
     /// Listed in `closing` already.
     pub close_listed: bool,
     pub close_reason: CloseReason,
+    /// Write side shut down after a flush; reading and discarding until the peer closes or
+    /// the linger time passes (so the peer reads our last bytes instead of a reset).
+    pub lingering: bool,
+    /// The peer has closed its sending side.
+    pub peer_eof: bool,
 }
 
 impl ConnSlot {
     /// Open and not yet asked to close: the service may still act on it.
     fn is_live(&self) -> bool {
+        self.state == SlotState::Open && !self.close_listed && !self.lingering
+    }
+
+    /// Open and not yet asked to close (lingering included).
+    pub(crate) fn is_open_slot(&self) -> bool {
         self.state == SlotState::Open && !self.close_listed
     }
 }
@@ -58,6 +68,11 @@ pub struct Ctx<M> {
     now_ms: u64,
     pub(crate) dirty: Vec<u32>,
     pub(crate) closing: Vec<u32>,
+    /// Connections whose write side the backend must shut down (lingering close).
+    pub(crate) to_shutdown: Vec<u32>,
+    /// Lingering connections by deadline (FIFO: every linger lasts `linger_ms`).
+    linger_queue: std::collections::VecDeque<(u64, u32, u16)>,
+    linger_ms: u64,
     /// Ring fds to post MSG_RING wakes to (io_uring backend only).
     pub(crate) msg_ring_wakes: Vec<i32>,
     pub(crate) draining: bool,
@@ -215,6 +230,41 @@ impl<M: Send> Ctx<M> {
             .filter(|s| s.generation == conn.generation && s.is_live())
     }
 
+    /// Everything queued was written and the connection should close: shut down the write
+    /// side and linger (or close at once when the peer already closed its side).
+    pub(crate) fn finish_after_flush(&mut self, slot: u32) {
+        let now = self.now_ms;
+        let linger_ms = self.linger_ms;
+        let entry = &mut self.conns[slot as usize];
+        if !entry.is_open_slot() || entry.lingering {
+            return;
+        }
+        if entry.peer_eof || linger_ms == 0 {
+            let reason = entry.close_reason;
+            self.list_close(slot, reason);
+            return;
+        }
+        entry.lingering = true;
+        let generation = entry.generation;
+        self.to_shutdown.push(slot);
+        self.linger_queue
+            .push_back((now + linger_ms, slot, generation));
+    }
+
+    /// Closes lingering connections whose time is up.
+    pub(crate) fn expire_lingers(&mut self) {
+        while let Some(&(deadline, slot, generation)) = self.linger_queue.front() {
+            if deadline > self.now_ms {
+                break;
+            }
+            self.linger_queue.pop_front();
+            let entry = &self.conns[slot as usize];
+            if entry.generation == generation && entry.lingering && entry.is_open_slot() {
+                self.list_close(slot, CloseReason::Local);
+            }
+        }
+    }
+
     pub(crate) fn list_close(&mut self, slot: u32, reason: CloseReason) {
         let entry = &mut self.conns[slot as usize];
         if entry.state == SlotState::Open && !entry.close_listed {
@@ -261,6 +311,8 @@ impl<S: Service> Core<S> {
                         dirty: false,
                         close_listed: false,
                         close_reason: CloseReason::Local,
+                        lingering: false,
+                        peer_eof: false,
                     })
                     .collect(),
                 free,
@@ -277,6 +329,9 @@ impl<S: Service> Core<S> {
                 now_ms: 0,
                 dirty: Vec::new(),
                 closing: Vec::new(),
+                to_shutdown: Vec::new(),
+                linger_queue: std::collections::VecDeque::new(),
+                linger_ms: config.linger_ms,
                 msg_ring_wakes: Vec::new(),
                 draining: false,
                 drain_deadline_ms: u64::MAX,
@@ -308,6 +363,9 @@ impl<S: Service> Core<S> {
         entry.close_after_flush = false;
         entry.dirty = false;
         entry.close_listed = false;
+        entry.lingering = false;
+        entry.peer_eof = false;
+        entry.close_reason = CloseReason::Local;
         debug_assert!(entry.sendq.is_empty());
         let conn = ConnId {
             slot,
@@ -333,6 +391,7 @@ impl<S: Service> Core<S> {
     /// Hands received bytes to the service.
     pub fn received(&mut self, slot: u32, data: &[u8]) {
         ShardCounters::bump(&self.cx.counters.bytes_in, data.len() as u64);
+        // A lingering connection's input is read and dropped.
         if let Some(conn) = self.conn_id(slot) {
             self.service.on_recv(&mut self.cx, conn, data);
         }
@@ -351,7 +410,7 @@ impl<S: Service> Core<S> {
         }
         let entry = &self.cx.conns[slot as usize];
         if entry.sendq.is_empty() && entry.close_after_flush {
-            self.cx.list_close(slot, CloseReason::Local);
+            self.cx.finish_after_flush(slot);
         }
     }
 
@@ -359,6 +418,11 @@ impl<S: Service> Core<S> {
     /// a client may half-close after its last request — and then the connection closes.
     pub fn peer_eof(&mut self, slot: u32) {
         let entry = &mut self.cx.conns[slot as usize];
+        entry.peer_eof = true;
+        if entry.lingering && entry.is_open_slot() {
+            self.cx.list_close(slot, CloseReason::Local);
+            return;
+        }
         if !entry.is_live() {
             return;
         }
@@ -370,8 +434,14 @@ impl<S: Service> Core<S> {
         }
     }
 
-    /// Runs due timers (bounded per call).
+    /// The slot is open (lingering included) and not yet asked to close.
+    pub fn is_open_slot(&self, slot: u32) -> bool {
+        self.cx.conns[slot as usize].is_open_slot()
+    }
+
+    /// Runs due timers (bounded per call), and ends lingers whose time is up.
     pub fn run_timers(&mut self) {
+        self.cx.expire_lingers();
         self.expired.clear();
         let budget = self.config.max_timers_per_tick;
         self.cx

@@ -121,7 +121,7 @@ impl<S: Service> EpollShard<S> {
             if self.core.drain_done() {
                 if self.core.cx.open_connections() > 0 {
                     for slot in 0..self.conns.len() as u32 {
-                        if self.core.conn_id(slot).is_some() {
+                        if self.core.is_open_slot(slot) {
                             self.core.peer_closed(slot, CloseReason::Shutdown);
                         }
                     }
@@ -252,7 +252,7 @@ impl<S: Service> EpollShard<S> {
             let fd = self.conns[slot as usize].fd;
             let mut keep = false;
             for _ in 0..READS_PER_TICK {
-                if self.core.conn_id(slot).is_none() {
+                if !self.core.is_open_slot(slot) {
                     break;
                 }
                 // SAFETY: reads into our own buffer of the given length.
@@ -275,7 +275,7 @@ impl<S: Service> EpollShard<S> {
                 break;
             }
             let conn = &mut self.conns[slot as usize];
-            if keep && conn.in_use && self.core.conn_id(slot).is_some() {
+            if keep && conn.in_use && self.core.is_open_slot(slot) {
                 self.ready.push_back(slot);
             } else {
                 conn.in_ready = false;
@@ -285,6 +285,13 @@ impl<S: Service> EpollShard<S> {
 
     fn flush(&mut self) {
         loop {
+            while let Some(slot) = self.core.cx.to_shutdown.pop() {
+                let conn = &self.conns[slot as usize];
+                if conn.in_use {
+                    // SAFETY: shutdown on a descriptor this shard owns.
+                    unsafe { libc::shutdown(conn.fd, libc::SHUT_WR) };
+                }
+            }
             while let Some(slot) = self.core.next_close() {
                 let conn = &mut self.conns[slot as usize];
                 crate::sys::close_fd(conn.fd);
@@ -302,7 +309,10 @@ impl<S: Service> EpollShard<S> {
             }
             dirty.clear();
             self.dirty = dirty;
-            if self.core.cx.closing.is_empty() && self.core.cx.dirty.is_empty() {
+            if self.core.cx.closing.is_empty()
+                && self.core.cx.dirty.is_empty()
+                && self.core.cx.to_shutdown.is_empty()
+            {
                 break;
             }
         }
@@ -323,7 +333,7 @@ impl<S: Service> EpollShard<S> {
             let entry = &self.core.cx.conns[slot as usize];
             if entry.sendq.is_empty() {
                 if entry.close_after_flush {
-                    self.core.cx.list_close(slot, CloseReason::Local);
+                    self.core.cx.finish_after_flush(slot);
                 }
                 return;
             }

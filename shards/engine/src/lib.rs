@@ -100,6 +100,10 @@ pub struct EngineConfig {
     pub shutdown_grace_ms: u64,
     /// Iovecs gathered into one send.
     pub max_iovecs_per_send: usize,
+    /// After a close-after-flush the write side is shut down and input read and dropped for
+    /// up to this long, so the peer reads the last response instead of a reset. 0 closes at
+    /// once.
+    pub linger_ms: u64,
     /// io_uring features not to use even where the kernel has them (names in
     /// [`IO_URING_DISABLE_NAMES`]); "io_uring" refuses io_uring altogether.
     pub io_uring_disable: Vec<String>,
@@ -134,6 +138,7 @@ impl Default for EngineConfig {
             socket_send_buffer_bytes: 0,
             shutdown_grace_ms: 10_000,
             max_iovecs_per_send: 64,
+            linger_ms: 2000,
             io_uring_disable: Vec::new(),
         }
     }

@@ -27,6 +27,7 @@ const KIND_EVENTFD: u8 = 7;
 const KIND_MESH_WAKE: u8 = 8;
 const KIND_MSG_RING_SENT: u8 = 9;
 const KIND_CANCEL_ACCEPT: u8 = 10;
+const KIND_SHUTDOWN: u8 = 11;
 
 /// `IORING_SEND_ZC_REPORT_USAGE`: ask the notification to say whether the kernel copied.
 const SEND_ZC_REPORT_USAGE: u16 = 8;
@@ -287,6 +288,7 @@ struct UConn {
     zc_serial: u8,
     cancel_pending: bool,
     close_pending: bool,
+    shutdown_pending: bool,
     closing: bool,
     in_use: bool,
 }
@@ -298,6 +300,7 @@ impl UConn {
             + self.zc_holds.len()
             + self.cancel_pending as usize
             + self.close_pending as usize
+            + self.shutdown_pending as usize
     }
 }
 
@@ -520,6 +523,11 @@ impl<S: Service> UringShard<S> {
                 self.maybe_release(slot);
                 Ok(())
             }
+            KIND_SHUTDOWN => {
+                self.conns[slot as usize].shutdown_pending = false;
+                self.maybe_release(slot);
+                Ok(())
+            }
             KIND_CLOSE_ORPHAN => {
                 self.orphans_pending -= 1;
                 Ok(())
@@ -602,7 +610,7 @@ impl<S: Service> UringShard<S> {
                             let c = &self.core.cx.counters;
                             ShardCounters::bump(&c.recv_buffer_exhausted, 1);
                         }
-                        if self.core.conn_id(slot).is_some() {
+                        if self.core.is_open_slot(slot) {
                             self.arm_recv(slot)?;
                         }
                     }
@@ -680,7 +688,7 @@ impl<S: Service> UringShard<S> {
         let entry = &self.core.cx.conns[slot as usize];
         let Some(front) = entry.sendq.front() else {
             if entry.close_after_flush {
-                self.core.cx.list_close(slot, CloseReason::Local);
+                self.core.cx.finish_after_flush(slot);
             }
             return Ok(());
         };
@@ -757,6 +765,18 @@ impl<S: Service> UringShard<S> {
     /// Closes what the services asked to close, starts sends for new data, posts wakes.
     fn flush(&mut self) -> io::Result<()> {
         loop {
+            while let Some(slot) = self.core.cx.to_shutdown.pop() {
+                let uconn = &mut self.conns[slot as usize];
+                if uconn.closing || !uconn.in_use {
+                    continue;
+                }
+                uconn.shutdown_pending = true;
+                let generation = self.core.cx.conns[slot as usize].generation;
+                let op = opcode::Shutdown::new(types::Fixed(uconn.fixed), libc::SHUT_WR)
+                    .build()
+                    .user_data(user_data(KIND_SHUTDOWN, slot, generation, 0));
+                self.push(op)?;
+            }
             while let Some(slot) = self.core.next_close() {
                 self.close_slot(slot)?;
             }
@@ -766,7 +786,10 @@ impl<S: Service> UringShard<S> {
                 self.start_send(slot)?;
             }
             self.dirty = dirty;
-            if self.core.cx.closing.is_empty() && self.core.cx.dirty.is_empty() {
+            if self.core.cx.closing.is_empty()
+                && self.core.cx.dirty.is_empty()
+                && self.core.cx.to_shutdown.is_empty()
+            {
                 break;
             }
         }
@@ -841,7 +864,7 @@ impl<S: Service> UringShard<S> {
 
     fn close_all(&mut self, reason: CloseReason) {
         for slot in 0..self.conns.len() as u32 {
-            if self.core.conn_id(slot).is_some() {
+            if self.core.is_open_slot(slot) {
                 self.core.peer_closed(slot, reason);
             }
         }

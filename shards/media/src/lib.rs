@@ -1,0 +1,107 @@
+//! shardcast's media path: sans-io, from FLV tag bodies to CMAF parts and segments.
+//!
+//! This crate sits between an RTMP session (which reassembles audio and video messages) and
+//! the segment index that HTTP delivery serves from. Tag bodies and the caller's wall clock go
+//! in; codec configurations, CMAF headers, LL-HLS parts and segment boundaries come out. There
+//! are no sockets, clocks or threads in here: the same code runs on an ingest shard, on a
+//! transcode thread packaging its encoder's output, in a fuzzer and in a deterministic test.
+//!
+//! The pieces, in the order a publish uses them:
+//!
+//! - [`flv`] parses audio/video tag bodies, legacy and Enhanced RTMP, into sequence headers and
+//!   coded frames, naming any codec it refuses ([`MediaError::UnsupportedCodec`]).
+//! - [`codec`] reads `avcC`, `hvcC`, their SPS (size, profile, level, bit depth, frame rate) and
+//!   the AAC `AudioSpecificConfig`, builds `CODECS` strings, and scans length-prefixed NAL
+//!   units for keyframes.
+//! - [`Demuxer`] ties those together per publish: tag bodies in, [`TrackConfig`]s and
+//!   [`Sample`]s (64-bit track ticks, 32-bit wrap handled by [`TimestampUnwrapper`]) out.
+//! - [`Segmenter`] cuts the samples of a stream into GOP-aligned segments made of LL-HLS parts,
+//!   aligned across audio and video, and reports them as [`Event`]s.
+//! - [`cmaf`] writes the CMAF headers and fragments, one track per file; [`cmaf::inspect`]
+//!   reads them back for tests.
+//! - [`manifest`] writes HLS, LL-HLS and DASH playlists from what the segmenter reported.
+//!
+//! Every `Bytes` that comes out shares memory with what went in or was built once: a coded
+//! frame is copied exactly once, from the RTMP message into the part that carries it.
+
+#![forbid(unsafe_code)]
+
+mod bits;
+pub mod cmaf;
+pub mod codec;
+mod demux;
+mod error;
+pub mod flv;
+pub mod manifest;
+mod sample;
+mod segmenter;
+
+pub use codec::TrackConfig;
+pub use demux::{Demuxed, Demuxer};
+pub use error::{CodecTag, ConfigError, MediaError, SegmenterError};
+pub use sample::{ms_to_ticks, ticks_to_ms, AudioClock, Sample, TimestampUnwrapper};
+pub use segmenter::{
+    Event, Segmenter, SegmenterConfig, SegmenterStats, INTERLEAVE_MAX_SAMPLES_CEILING,
+    PART_MAX_SAMPLES_CEILING, SEGMENT_MAX_BYTES_CEILING,
+};
+
+use std::fmt;
+
+/// Which track of a stream: each stream has at most one video and one audio track, and each
+/// is packaged as its own CMAF track file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TrackKind {
+    /// The video track.
+    Video,
+    /// The audio track.
+    Audio,
+}
+
+impl fmt::Display for TrackKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrackKind::Video => "video",
+            TrackKind::Audio => "audio",
+        })
+    }
+}
+
+/// A fuzzing entry point: parses `data` as a video tag body and as an audio tag body, and
+/// runs whatever configuration or sample comes out through the codec parsers, the muxer and
+/// the segmenter. It must never panic, whatever the input.
+pub fn fuzz_flv(data: &[u8]) {
+    let body = bytes::Bytes::copy_from_slice(data);
+    let mut demuxer = Demuxer::new();
+    let mut segmenter = Segmenter::new(SegmenterConfig::DEFAULT);
+    // Feed the same body as a sequence header first and as a frame second, so that a valid
+    // configuration is in place when the frame parser runs.
+    for timestamp_ms in [0u32, 40] {
+        for result in [
+            demuxer.handle_video(timestamp_ms, &body),
+            demuxer.handle_audio(timestamp_ms, &body),
+        ] {
+            match result {
+                Ok(Demuxed::Config(config)) => {
+                    let _ = config.codec_string();
+                    let _ = cmaf::init_segment(&config);
+                    let _ = segmenter.handle_config(config);
+                }
+                Ok(Demuxed::Sample { track, sample }) => {
+                    let _ = segmenter.handle_sample(track, sample, 0);
+                }
+                Ok(Demuxed::Nothing) | Err(_) => {}
+            }
+        }
+    }
+    segmenter.handle_end();
+    while let Some(event) = segmenter.poll_event() {
+        if let Event::PartReady { bytes, .. } = event {
+            let _ = cmaf::inspect::parse_fragments(&bytes);
+        }
+    }
+    let _ = codec::parse_avcc(&body);
+    let _ = codec::parse_hvcc(&body);
+    let _ = codec::parse_avc_sps(data);
+    let _ = codec::parse_hevc_sps(data);
+    let _ = codec::parse_audio_specific_config(&body);
+}

@@ -1,0 +1,407 @@
+//! The DASH MPD (ISO/IEC 23009-1, DASH-IF IOP live profile) for `/live/{stream}/manifest.mpd`.
+//! The choices it makes are documented on [`write_mpd`].
+
+use super::hls::InitPath;
+use super::model::{RenditionKind, RenditionView, SegmentView, Slices, StreamFacts};
+use super::text::{ticks_to_ms, Iso8601Ms, Text, UriQuery};
+
+/// The `MPD@profiles` value.
+pub const DASH_PROFILES: &str = "urn:mpeg:dash:profile:isoff-live:2011";
+
+/// `suggestedPresentationDelay` as a multiple of the target duration: the same distance from
+/// the live edge as HLS `HOLD-BACK`.
+pub const PRESENTATION_DELAY_TARGET_DURATIONS: u64 = 3;
+
+/// Wall-clock facts for an MPD, all Unix milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MpdClock {
+    /// `availabilityStartTime`: the wall time of presentation time 0, i.e. of media time
+    /// `epoch_ticks` in every rendition. Fixed for the life of the stream. Set it to when that
+    /// media was received plus the time to package a segment, so that a segment's computed
+    /// availability is never earlier than its real one.
+    pub availability_start_ms: u64,
+    /// `publishTime`: when the index last changed (a segment added, the stream ended).
+    pub publish_time_ms: u64,
+    /// The current time, sent as `UTCTiming` so clients need no time server.
+    pub now_ms: u64,
+}
+
+/// Writes the MPD for `renditions` (video ones form one `AdaptationSet`, audio ones another).
+/// Only complete segments are listed; a rendition without any is left out.
+///
+/// Choices, and why:
+///
+/// - **Profile** `urn:mpeg:dash:profile:isoff-live:2011` only. dash.js, Shaka and ffmpeg's
+///   demuxer all accept it; the CMAF profile (`urn:mpeg:dash:profile:cmaf:2019`) would also
+///   promise CMAF brands and constraints in every segment, which is the muxer's contract to
+///   make, not this writer's.
+/// - **Addressing**: `SegmentTemplate` with `$Number$` (the URLs are `{rendition}/{n}.m4s`, n
+///   being the HLS media sequence number) and a `SegmentTimeline` built from the exact tick
+///   times of each segment, rather than `@duration`: GOP-aligned segments vary in length, and a
+///   fixed `@duration` would drift from the media until the player requests the wrong segment.
+///   Equal consecutive durations are folded into `S@r`; a jump in media time starts a new `S`
+///   with an explicit `@t`. Gap segments stay in the timeline so numbers keep matching msns.
+/// - **Template placement**: on the `AdaptationSet` when every representation in it has the
+///   same timescale, epoch, init version and segment times (aligned rungs, the normal case),
+///   else on each `Representation`.
+/// - **Timing**: one `Period` (`id="0"`, `start="PT0S"`) starting at `availabilityStartTime`.
+///   Media time `epoch_ticks` of each rendition is presentation time 0, written as
+///   `presentationTimeOffset` (omitted when 0). `UTCTiming` with the `direct` scheme carries the
+///   caller's `now`, so clients sync their clocks without another request.
+/// - **Refresh and buffers**: `minimumUpdatePeriod` is the latest segment's duration (a client
+///   reloads about when the next segment appears); `minBufferTime` and `maxSegmentDuration` are
+///   the target duration; `suggestedPresentationDelay` is three target durations, as HLS
+///   `HOLD-BACK`; `timeShiftBufferDepth` is the span of the shortest listed window, so every
+///   segment inside it is really there.
+/// - **Discontinuities** do not start a new Period. A discontinuity whose media time keeps
+///   increasing (the segmenter rebases timestamps on failover) is carried in the one timeline.
+///   When the init segment changes or media time goes backwards, the timeline restarts at that
+///   segment: older segments are left out of the MPD (they stay in HLS), so a new client always
+///   gets one init that fits every listed segment. A player already playing across such a
+///   change may have to reload. That is the limitation of a single Period.
+/// - **End of stream**: the MPD stays `type="dynamic"` (so clients keep their position and
+///   the same timing model), `minimumUpdatePeriod` is removed and `mediaPresentationDuration`
+///   is set to the end of the last segment, as DASH-IF IOP prescribes for ending a live
+///   presentation: clients then know the MPD will not change and play to the end.
+/// - **Low-latency DASH** (`availabilityTimeOffset`, chunked transfer) is not advertised.
+pub fn write_mpd(
+    out: &mut String,
+    stream: &StreamFacts,
+    clock: &MpdClock,
+    renditions: &[RenditionView<'_>],
+    uri_query: Option<UriQuery<'_>>,
+) {
+    let runs = || {
+        renditions
+            .iter()
+            .map(Run::of)
+            .filter(|r| !r.segments.is_empty())
+    };
+    let target_ms = u64::from(stream.target_duration_s).max(1) * 1000;
+    // The shortest run bounds the window in which every listed segment is available.
+    let time_shift_ms = runs().map(|r| r.duration_ms()).min().unwrap_or(0);
+    // Reload about when the next segment is due: the latest segment's duration.
+    let update_ms = runs()
+        .filter_map(|r| {
+            r.segments
+                .last()
+                .map(|s| ticks_to_ms(s.duration_ticks, r.timescale()))
+        })
+        .max()
+        .unwrap_or(target_ms)
+        .max(1);
+    let end_ms = runs().map(|r| r.end_ms()).max().unwrap_or(0);
+
+    let mut t = Text::new(out);
+    t.s("<?xml version=\"1.0\" encoding=\"UTF-8\"?>").nl();
+    t.s("<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"")
+        .s(DASH_PROFILES)
+        .s("\" type=\"dynamic\" availabilityStartTime=\"")
+        .display(Iso8601Ms(clock.availability_start_ms))
+        .s("\" publishTime=\"")
+        .display(Iso8601Ms(clock.publish_time_ms))
+        .s("\"");
+    if stream.ended {
+        t.s(" mediaPresentationDuration=\"")
+            .xs_duration_ms(end_ms)
+            .s("\"");
+    } else {
+        t.s(" minimumUpdatePeriod=\"")
+            .xs_duration_ms(update_ms)
+            .s("\"");
+    }
+    t.s(" minBufferTime=\"").xs_duration_ms(target_ms).s("\"");
+    t.s(" timeShiftBufferDepth=\"")
+        .xs_duration_ms(time_shift_ms)
+        .s("\"");
+    t.s(" suggestedPresentationDelay=\"")
+        .xs_duration_ms(PRESENTATION_DELAY_TARGET_DURATIONS * target_ms)
+        .s("\"");
+    t.s(" maxSegmentDuration=\"")
+        .xs_duration_ms(target_ms)
+        .s("\">")
+        .nl();
+    t.s("  <Period id=\"0\" start=\"PT0S\">").nl();
+
+    let mut set_id = 0;
+    for content in [Content::Video, Content::Audio] {
+        let mut members = runs().filter(|r| content.matches(r.view)).peekable();
+        if members.peek().is_none() {
+            continue;
+        }
+        let shared = shared_template(runs().filter(|r| content.matches(r.view)));
+        write_adaptation_set(&mut t, content, set_id, members, shared, uri_query);
+        set_id += 1;
+    }
+
+    t.s("  </Period>").nl();
+    t.s("  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:direct:2014\" value=\"")
+        .display(Iso8601Ms(clock.now_ms))
+        .s("\"/>")
+        .nl();
+    t.s("</MPD>").nl();
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Content {
+    Video,
+    Audio,
+}
+
+impl Content {
+    fn matches(self, view: &RenditionView<'_>) -> bool {
+        matches!(
+            (self, view.info.kind),
+            (Content::Video, RenditionKind::Video { .. })
+                | (Content::Audio, RenditionKind::Audio { .. })
+        )
+    }
+}
+
+/// The part of a rendition's window the MPD lists: from the last init change or media-time
+/// regression on.
+#[derive(Clone, Copy)]
+struct Run<'v, 'a> {
+    view: &'v RenditionView<'a>,
+    segments: Slices<'a, SegmentView>,
+}
+
+impl<'v, 'a> Run<'v, 'a> {
+    fn of(view: &'v RenditionView<'a>) -> Self {
+        let all = view.segments;
+        let mut start = 0;
+        let mut previous: Option<&SegmentView> = None;
+        for (i, s) in all.iter().enumerate() {
+            if let Some(p) = previous {
+                if s.init_version != p.init_version
+                    || s.start_ticks < p.start_ticks + p.duration_ticks
+                {
+                    start = i;
+                }
+            }
+            previous = Some(s);
+        }
+        Run {
+            view,
+            segments: all.skip_to(start),
+        }
+    }
+
+    fn timescale(&self) -> u32 {
+        self.view.info.timescale
+    }
+
+    fn duration_ms(&self) -> u64 {
+        let ticks: u64 = self.segments.iter().map(|s| s.duration_ticks).sum();
+        ticks_to_ms(ticks, self.timescale())
+    }
+
+    /// The presentation time of the end of the last segment.
+    fn end_ms(&self) -> u64 {
+        self.segments.last().map_or(0, |s| {
+            let end = (s.start_ticks + s.duration_ticks).saturating_sub(self.view.info.epoch_ticks);
+            ticks_to_ms(end, self.timescale())
+        })
+    }
+
+    fn init_version(&self) -> u32 {
+        self.segments.first().map_or(0, |s| s.init_version)
+    }
+
+    /// Whether `other` can share this run's `SegmentTemplate`.
+    fn same_template(&self, other: &Run<'_, '_>) -> bool {
+        self.timescale() == other.timescale()
+            && self.view.info.epoch_ticks == other.view.info.epoch_ticks
+            && self.init_version() == other.init_version()
+            && self.segments.len() == other.segments.len()
+            && self
+                .segments
+                .iter()
+                .zip(other.segments.iter())
+                .all(|(a, b)| {
+                    a.msn == b.msn
+                        && a.start_ticks == b.start_ticks
+                        && a.duration_ticks == b.duration_ticks
+                })
+    }
+}
+
+/// The run whose template every member shares, if they all can.
+fn shared_template<'v, 'a>(mut members: impl Iterator<Item = Run<'v, 'a>>) -> Option<Run<'v, 'a>> {
+    let first = members.next()?;
+    members.all(|m| first.same_template(&m)).then_some(first)
+}
+
+fn write_adaptation_set<'v, 'a>(
+    t: &mut Text<'_>,
+    content: Content,
+    id: u32,
+    members: impl Iterator<Item = Run<'v, 'a>>,
+    shared: Option<Run<'v, 'a>>,
+    uri_query: Option<UriQuery<'_>>,
+) {
+    t.s("    <AdaptationSet id=\"").u64(u64::from(id));
+    match content {
+        Content::Video => t.s("\" contentType=\"video\" mimeType=\"video/mp4\""),
+        Content::Audio => t.s("\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"und\""),
+    };
+    t.s(" segmentAlignment=\"true\" startWithSAP=\"1\">").nl();
+    if let Some(run) = shared {
+        write_segment_template(t, "      ", &run, uri_query);
+    }
+    for run in members {
+        write_representation(t, &run, shared.is_none(), uri_query);
+    }
+    t.s("    </AdaptationSet>").nl();
+}
+
+fn write_representation(
+    t: &mut Text<'_>,
+    run: &Run<'_, '_>,
+    own_template: bool,
+    uri_query: Option<UriQuery<'_>>,
+) {
+    let info = &run.view.info;
+    t.s("      <Representation id=\"")
+        .name(info.name)
+        .s("\" bandwidth=\"")
+        .u64(info.bandwidth_bps)
+        .s("\"");
+    let mut children = own_template;
+    match info.kind {
+        RenditionKind::Video {
+            width,
+            height,
+            frame_rate,
+        } => {
+            t.s(" width=\"")
+                .u64(u64::from(width))
+                .s("\" height=\"")
+                .u64(u64::from(height))
+                .s("\" frameRate=\"")
+                .u64(u64::from(frame_rate.num));
+            if frame_rate.den != 1 {
+                t.s("/").u64(u64::from(frame_rate.den));
+            }
+            t.s("\"");
+        }
+        RenditionKind::Audio { sample_rate_hz, .. } => {
+            t.s(" audioSamplingRate=\"")
+                .u64(u64::from(sample_rate_hz))
+                .s("\"");
+            children = true;
+        }
+    }
+    t.s(" codecs=\"").codecs(info.codecs).s("\"");
+    if !children {
+        t.s("/>").nl();
+        return;
+    }
+    t.s(">").nl();
+    if let RenditionKind::Audio { channels, .. } = info.kind {
+        t.s("        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"")
+            .u64(u64::from(channels))
+            .s("\"/>")
+            .nl();
+    }
+    if own_template {
+        write_segment_template(t, "        ", run, uri_query);
+    }
+    t.s("      </Representation>").nl();
+}
+
+fn write_segment_template(
+    t: &mut Text<'_>,
+    indent: &str,
+    run: &Run<'_, '_>,
+    uri_query: Option<UriQuery<'_>>,
+) {
+    let info = &run.view.info;
+    let Some(first) = run.segments.first() else {
+        return;
+    };
+    t.s(indent)
+        .s("<SegmentTemplate timescale=\"")
+        .u64(u64::from(info.timescale))
+        .s("\"");
+    if info.epoch_ticks != 0 {
+        t.s(" presentationTimeOffset=\"")
+            .u64(info.epoch_ticks)
+            .s("\"");
+    }
+    let init = InitPath(run.init_version());
+    t.s(" initialization=\"$RepresentationID$/").display(init);
+    template_query(t, init.has_query(), uri_query);
+    t.s("\" media=\"$RepresentationID$/$Number$.m4s");
+    template_query(t, false, uri_query);
+    t.s("\" startNumber=\"").u64(first.msn).s("\">").nl();
+    t.s(indent).s("  <SegmentTimeline>").nl();
+    write_timeline(t, indent, run.segments);
+    t.s(indent).s("  </SegmentTimeline>").nl();
+    t.s(indent).s("</SegmentTemplate>").nl();
+}
+
+/// The query inside a template attribute: `$` doubled (a literal `$` in a DASH template) and
+/// XML-escaped.
+fn template_query(t: &mut Text<'_>, has_query: bool, uri_query: Option<UriQuery<'_>>) {
+    let Some(query) = uri_query else {
+        return;
+    };
+    t.s(if has_query { "&amp;" } else { "?" });
+    for piece in query.as_str().split_inclusive('$') {
+        match piece.strip_suffix('$') {
+            Some(before) => t.xml(before).s("$$"),
+            None => t.xml(piece),
+        };
+    }
+}
+
+/// `S` elements: a run of segments with equal durations, each starting where the last ended,
+/// becomes one `S` with `r`; `t` is written on the first and wherever media time jumps.
+fn write_timeline(t: &mut Text<'_>, indent: &str, segments: Slices<'_, SegmentView>) {
+    struct Entry {
+        start: u64,
+        duration: u64,
+        repeat: u64,
+        explicit_start: bool,
+    }
+    let flush = |t: &mut Text<'_>, e: &Entry| {
+        t.s(indent).s("    <S");
+        if e.explicit_start {
+            t.s(" t=\"").u64(e.start).s("\"");
+        }
+        t.s(" d=\"").u64(e.duration).s("\"");
+        if e.repeat > 0 {
+            t.s(" r=\"").u64(e.repeat).s("\"");
+        }
+        t.s("/>").nl();
+    };
+    let mut current: Option<Entry> = None;
+    for s in segments.iter() {
+        if let Some(e) = current.as_mut() {
+            let next_start = e.start + e.duration * (e.repeat + 1);
+            if s.start_ticks == next_start && s.duration_ticks == e.duration {
+                e.repeat += 1;
+                continue;
+            }
+            let contiguous = s.start_ticks == next_start;
+            flush(t, e);
+            current = Some(Entry {
+                start: s.start_ticks,
+                duration: s.duration_ticks,
+                repeat: 0,
+                explicit_start: !contiguous,
+            });
+        } else {
+            current = Some(Entry {
+                start: s.start_ticks,
+                duration: s.duration_ticks,
+                repeat: 0,
+                explicit_start: true,
+            });
+        }
+    }
+    if let Some(e) = current {
+        flush(t, &e);
+    }
+}

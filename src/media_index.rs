@@ -1,0 +1,726 @@
+//! One shard's index of live streams: per rendition, the init segments, the window of complete
+//! segments and the LL-HLS parts, as shared `Bytes`. Every shard keeps its own copy, filled from
+//! the stream's home shard over the mesh, and answers playlist, MPD, init, segment and part
+//! requests from it without asking anyone.
+//!
+//! Bounds: a rendition keeps at most `window_ms` of segments (default 600 s), and a stream at
+//! most `stream_max_bytes` (oldest segments go first, whichever rendition they belong to). The
+//! bytes themselves are shared with every other shard's index (one copy per process).
+
+use bytes::Bytes;
+use shardcast_media::manifest::{
+    OpenSegment, PartRef, PartView, RenditionInfo, RenditionKind, RenditionView, SegmentView,
+    Slices, StreamFacts,
+};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// What the home shard publishes about a stream, in order, to every shard.
+#[derive(Clone, Debug)]
+pub enum IndexEvent {
+    /// A stream began (or a new publisher took over: `restart`).
+    Started {
+        started_ms: u64,
+        part_target_ms: Option<u32>,
+        /// Facts for `/api/v1/streams`.
+        info: Arc<StreamInfo>,
+    },
+    /// A rendition's CMAF header, first or after a codec change.
+    Init {
+        rendition: Arc<RenditionMeta>,
+        init: Bytes,
+        discontinuity: bool,
+    },
+    /// One LL-HLS part.
+    Part {
+        rendition: Arc<str>,
+        msn: u64,
+        part_index: u32,
+        start_ticks: u64,
+        duration_ticks: u64,
+        independent: bool,
+        program_date_time_ms: u64,
+        bytes: Bytes,
+    },
+    /// A segment is complete (all its parts were sent before).
+    Segment {
+        rendition: Arc<str>,
+        msn: u64,
+        start_ticks: u64,
+        duration_ticks: u64,
+        bytes: usize,
+        discontinuity: bool,
+        program_date_time_ms: u64,
+    },
+    /// New facts about a rendition (a measured frame rate) without a new header.
+    Meta { rendition: Arc<RenditionMeta> },
+    /// New facts for `/api/v1/streams`.
+    Info(Arc<StreamInfo>),
+    /// The publisher went away; playlists end.
+    Ended,
+}
+
+/// The fixed facts of a rendition.
+#[derive(Clone, Debug)]
+pub struct RenditionMeta {
+    pub name: Arc<str>,
+    pub kind: RenditionKind,
+    pub codecs: String,
+    pub timescale: u32,
+}
+
+/// What `/api/v1/streams` shows about a stream.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct StreamInfo {
+    pub video_codec: String,
+    pub audio_codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    pub publisher: String,
+}
+
+/// Index limits.
+#[derive(Clone, Copy, Debug)]
+pub struct IndexLimits {
+    pub window_ms: u64,
+    pub stream_max_bytes: usize,
+    /// Init versions kept per rendition (players holding an old playlist may still ask).
+    pub inits_kept: usize,
+    /// Streams one shard indexes at most.
+    pub streams_max: usize,
+}
+
+/// The index of one stream.
+pub struct StreamIndex {
+    pub name: Arc<str>,
+    pub started_ms: u64,
+    pub ended: bool,
+    pub part_target_ms: Option<u32>,
+    pub target_duration_s: u32,
+    pub info: Arc<StreamInfo>,
+    renditions: Vec<RenditionIndex>,
+    bytes_held: usize,
+    /// Requests served from this shard's copy (segments, parts, playlists).
+    pub served_segments: u64,
+    pub served_playlists: u64,
+}
+
+struct RenditionIndex {
+    meta: Arc<RenditionMeta>,
+    inits: VecDeque<(u32, Bytes)>,
+    init_version: u32,
+    segments: VecDeque<SegmentView>,
+    segment_bytes: VecDeque<usize>,
+    parts: VecDeque<PartView>,
+    part_bytes: VecDeque<Bytes>,
+    open: Option<OpenSegment>,
+    next_discontinuity: bool,
+    discontinuity_sequence: u64,
+    /// Media time of the first segment ever seen (DASH epoch).
+    epoch_ticks: Option<u64>,
+}
+
+/// How a request for a part or segment resolves.
+pub enum Fetch {
+    /// The bytes, in order (a segment is `styp` followed by its parts).
+    Ready(Vec<Bytes>),
+    /// Not there yet but expected soon: wait for it (LL-HLS preload hints).
+    Soon,
+    /// Not in the window, or never will be.
+    Missing,
+}
+
+/// Every stream this shard indexes.
+pub struct MediaIndex {
+    limits: IndexLimits,
+    streams: HashMap<Arc<str>, StreamIndex>,
+}
+
+impl MediaIndex {
+    pub fn new(limits: IndexLimits) -> Self {
+        MediaIndex {
+            limits,
+            streams: HashMap::new(),
+        }
+    }
+
+    /// Applies one event of `stream`. Returns false when it was refused (too many streams).
+    pub fn apply(&mut self, stream: &Arc<str>, event: IndexEvent) -> bool {
+        if let IndexEvent::Started {
+            started_ms,
+            part_target_ms,
+            info,
+        } = &event
+        {
+            if !self.streams.contains_key(stream) && self.streams.len() >= self.limits.streams_max {
+                self.evict_ended();
+                if self.streams.len() >= self.limits.streams_max {
+                    return false;
+                }
+            }
+            let entry = self
+                .streams
+                .entry(stream.clone())
+                .or_insert_with(|| StreamIndex {
+                    name: stream.clone(),
+                    started_ms: *started_ms,
+                    ended: false,
+                    part_target_ms: *part_target_ms,
+                    target_duration_s: 1,
+                    info: info.clone(),
+                    renditions: Vec::new(),
+                    bytes_held: 0,
+                    served_segments: 0,
+                    served_playlists: 0,
+                });
+            // A stream that restarts keeps its window: numbering continues at the home, and the
+            // next segments carry a discontinuity.
+            entry.ended = false;
+            entry.info = info.clone();
+            entry.part_target_ms = *part_target_ms;
+            return true;
+        }
+        let limits = self.limits;
+        let Some(index) = self.streams.get_mut(stream) else {
+            return false;
+        };
+        index.apply(event, &limits);
+        true
+    }
+
+    fn evict_ended(&mut self) {
+        self.streams.retain(|_, s| !s.ended);
+    }
+
+    /// Forgets a stream (a new publish starts a fresh index).
+    pub fn remove(&mut self, name: &str) {
+        self.streams.remove(name);
+    }
+
+    /// A stream's index.
+    pub fn stream(&self, name: &str) -> Option<&StreamIndex> {
+        self.streams.get(name)
+    }
+
+    /// A stream's index, mutable (for counters).
+    pub fn stream_mut(&mut self, name: &str) -> Option<&mut StreamIndex> {
+        self.streams.get_mut(name)
+    }
+
+    /// Every indexed stream.
+    pub fn streams(&self) -> impl Iterator<Item = &StreamIndex> {
+        self.streams.values()
+    }
+}
+
+impl StreamIndex {
+    fn apply(&mut self, event: IndexEvent, limits: &IndexLimits) {
+        match event {
+            IndexEvent::Started { .. } => unreachable!("handled by MediaIndex"),
+            IndexEvent::Ended => {
+                self.ended = true;
+                for r in &mut self.renditions {
+                    // Parts of an unfinished segment will never complete: drop them.
+                    let open = r.open.take();
+                    if let Some(open) = open {
+                        while r.parts.back().is_some_and(|p| p.msn >= open.msn) {
+                            r.parts.pop_back();
+                            let bytes = r.part_bytes.pop_back().map_or(0, |b| b.len());
+                            self.bytes_held -= bytes;
+                        }
+                    }
+                }
+            }
+            IndexEvent::Info(info) => self.info = info,
+            IndexEvent::Meta { rendition } => {
+                if let Some(i) = self.rendition_index(&rendition.name) {
+                    self.renditions[i].meta = rendition;
+                }
+            }
+            IndexEvent::Init {
+                rendition,
+                init,
+                discontinuity,
+            } => {
+                let r = match self.rendition_index(&rendition.name) {
+                    Some(i) => &mut self.renditions[i],
+                    None => {
+                        self.renditions.push(RenditionIndex {
+                            meta: rendition.clone(),
+                            inits: VecDeque::new(),
+                            init_version: 0,
+                            segments: VecDeque::new(),
+                            segment_bytes: VecDeque::new(),
+                            parts: VecDeque::new(),
+                            part_bytes: VecDeque::new(),
+                            open: None,
+                            next_discontinuity: false,
+                            discontinuity_sequence: 0,
+                            epoch_ticks: None,
+                        });
+                        self.renditions.last_mut().expect("just pushed")
+                    }
+                };
+                let version = if r.inits.is_empty() {
+                    0
+                } else {
+                    r.init_version + 1
+                };
+                r.meta = rendition;
+                r.init_version = version;
+                r.inits.push_back((version, init));
+                while r.inits.len() > limits.inits_kept.max(1) {
+                    r.inits.pop_front();
+                }
+                r.next_discontinuity |= discontinuity;
+            }
+            IndexEvent::Part {
+                rendition,
+                msn,
+                part_index,
+                start_ticks: _,
+                duration_ticks,
+                independent,
+                program_date_time_ms,
+                bytes,
+            } => {
+                let Some(i) = self.rendition_index(&rendition) else {
+                    return;
+                };
+                let r = &mut self.renditions[i];
+                if r.open.is_none_or(|o| o.msn != msn) {
+                    r.open = Some(OpenSegment {
+                        msn,
+                        discontinuity: r.next_discontinuity,
+                        init_version: r.init_version,
+                        program_date_time_ms: Some(program_date_time_ms),
+                    });
+                }
+                self.bytes_held += bytes.len();
+                r.parts.push_back(PartView {
+                    msn,
+                    index: part_index,
+                    duration_ticks,
+                    independent,
+                });
+                r.part_bytes.push_back(bytes);
+            }
+            IndexEvent::Segment {
+                rendition,
+                msn,
+                start_ticks,
+                duration_ticks,
+                bytes,
+                discontinuity,
+                program_date_time_ms,
+            } => {
+                let Some(i) = self.rendition_index(&rendition) else {
+                    return;
+                };
+                let r = &mut self.renditions[i];
+                let discontinuity = discontinuity || r.next_discontinuity;
+                r.next_discontinuity = false;
+                r.epoch_ticks.get_or_insert(start_ticks);
+                r.segments.push_back(SegmentView {
+                    msn,
+                    start_ticks,
+                    duration_ticks,
+                    program_date_time_ms: Some(program_date_time_ms),
+                    discontinuity,
+                    gap: false,
+                    init_version: r.init_version,
+                });
+                r.segment_bytes.push_back(bytes);
+                r.open = None;
+                // EXT-X-TARGETDURATION: every EXTINF rounded to the nearest second is at most it.
+                let timescale = r.meta.timescale.max(1) as u64;
+                let seconds = (duration_ticks + timescale / 2) / timescale;
+                self.target_duration_s = self.target_duration_s.max(seconds.max(1) as u32);
+                self.trim(limits);
+            }
+        }
+    }
+
+    fn rendition_index(&self, name: &str) -> Option<usize> {
+        self.renditions.iter().position(|r| &*r.meta.name == name)
+    }
+
+    /// Drops segments past the window (by time) and, oldest first, past the byte cap.
+    fn trim(&mut self, limits: &IndexLimits) {
+        for r in &mut self.renditions {
+            let timescale = r.meta.timescale.max(1) as u64;
+            let window_ticks = limits.window_ms * timescale / 1000;
+            let total: u64 = r.segments.iter().map(|s| s.duration_ticks).sum();
+            let mut excess = total.saturating_sub(window_ticks);
+            while r.segments.len() > 1 && excess > 0 {
+                let gone = r.segments.front().expect("non-empty").duration_ticks;
+                self.bytes_held -= drop_oldest_segment(r);
+                excess = excess.saturating_sub(gone);
+            }
+        }
+        while self.bytes_held > limits.stream_max_bytes {
+            // The rendition whose oldest segment is oldest gives it up.
+            let victim = self
+                .renditions
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.segments.len() > 1)
+                .min_by_key(|(_, r)| r.segments.front().map(|s| s.msn))
+                .map(|(i, _)| i);
+            let Some(i) = victim else {
+                break;
+            };
+            self.bytes_held -= drop_oldest_segment(&mut self.renditions[i]);
+        }
+    }
+
+    /// Bytes of media held.
+    pub fn bytes_held(&self) -> usize {
+        self.bytes_held
+    }
+
+    /// Rendition names, video first.
+    pub fn rendition_names(&self) -> impl Iterator<Item = &str> {
+        self.renditions.iter().map(|r| &*r.meta.name)
+    }
+
+    /// Facts for the writers.
+    pub fn facts(&self) -> StreamFacts {
+        StreamFacts {
+            target_duration_s: self.target_duration_s,
+            part_target_ms: self.part_target_ms,
+            ended: self.ended,
+        }
+    }
+
+    /// Views of every rendition that has at least one segment or part.
+    pub fn views(&self) -> Vec<RenditionView<'_>> {
+        self.renditions
+            .iter()
+            .filter(|r| !r.segments.is_empty() || !r.parts.is_empty())
+            .map(|r| r.view())
+            .collect()
+    }
+
+    /// The init segment of `rendition`, version `version`.
+    pub fn init(&self, rendition: &str, version: u32) -> Option<Bytes> {
+        let r = &self.renditions[self.rendition_index(rendition)?];
+        r.inits
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, b)| b.clone())
+    }
+
+    /// Whether `rendition` exists.
+    pub fn has_rendition(&self, rendition: &str) -> bool {
+        self.rendition_index(rendition).is_some()
+    }
+
+    /// The bytes of segment `msn` of `rendition`.
+    pub fn segment(&self, rendition: &str, msn: u64) -> Fetch {
+        let Some(i) = self.rendition_index(rendition) else {
+            return Fetch::Missing;
+        };
+        let r = &self.renditions[i];
+        let complete = r.segments.back().map(|s| s.msn);
+        if complete.is_some_and(|last| msn <= last) {
+            if r.segments.front().is_some_and(|first| msn < first.msn) {
+                return Fetch::Missing;
+            }
+            let mut chunks = vec![Bytes::from_static(shardcast_media::cmaf::STYP)];
+            chunks.extend(r.parts_of(msn).map(|(_, b)| b.clone()));
+            return Fetch::Ready(chunks);
+        }
+        // The segment being built, or the next one: a player asks a little ahead.
+        let next = complete.map_or(0, |m| m + 1);
+        if !self.ended && msn <= next + 1 && (complete.is_some() || !r.parts.is_empty()) {
+            Fetch::Soon
+        } else {
+            Fetch::Missing
+        }
+    }
+
+    /// The bytes of part `part_index` of segment `msn` of `rendition`.
+    pub fn part(&self, rendition: &str, msn: u64, part_index: u32) -> Fetch {
+        let Some(i) = self.rendition_index(rendition) else {
+            return Fetch::Missing;
+        };
+        let r = &self.renditions[i];
+        if let Some((_, bytes)) = r.parts_of(msn).find(|(p, _)| p.index == part_index) {
+            return Fetch::Ready(vec![bytes.clone()]);
+        }
+        let Some(last) = r.parts.back() else {
+            return if self.ended {
+                Fetch::Missing
+            } else {
+                Fetch::Soon
+            };
+        };
+        let ahead = PartRef { msn, part_index }
+            > PartRef {
+                msn: last.msn,
+                part_index: last.index,
+            };
+        // The preload hint names the next part; allow a couple of parts of slack.
+        let near = msn <= last.msn + 1;
+        if ahead && near && !self.ended {
+            Fetch::Soon
+        } else {
+            Fetch::Missing
+        }
+    }
+
+    /// The latest part and complete segment of `rendition`, for blocking reloads.
+    pub fn progress(&self, rendition: &str) -> Option<shardcast_media::manifest::Progress> {
+        let r = &self.renditions[self.rendition_index(rendition)?];
+        Some(r.view().progress(self.ended))
+    }
+}
+
+fn drop_oldest_segment(r: &mut RenditionIndex) -> usize {
+    let Some(segment) = r.segments.pop_front() else {
+        return 0;
+    };
+    r.segment_bytes.pop_front();
+    if segment.discontinuity {
+        // The playlist's EXT-X-DISCONTINUITY-SEQUENCE counts discontinuities that left.
+        r.discontinuity_sequence += 1;
+    }
+    let mut freed = 0;
+    while r.parts.front().is_some_and(|p| p.msn <= segment.msn) {
+        r.parts.pop_front();
+        freed += r.part_bytes.pop_front().map_or(0, |b| b.len());
+    }
+    freed
+}
+
+impl RenditionIndex {
+    fn view(&self) -> RenditionView<'_> {
+        let (sh, st) = self.segments.as_slices();
+        let (ph, pt) = self.parts.as_slices();
+        RenditionView {
+            info: RenditionInfo {
+                name: &self.meta.name,
+                kind: self.meta.kind,
+                codecs: &self.meta.codecs,
+                bandwidth_bps: self.peak_bps(),
+                average_bandwidth_bps: self.average_bps(),
+                timescale: self.meta.timescale,
+                epoch_ticks: self.epoch_ticks.unwrap_or(0),
+            },
+            segments: Slices::new(sh, st),
+            parts: Slices::new(ph, pt),
+            open_segment: self.open,
+            discontinuity_sequence: self.discontinuity_sequence,
+        }
+    }
+
+    fn parts_of(&self, msn: u64) -> impl Iterator<Item = (&PartView, &Bytes)> {
+        // Parts are ordered by (msn, index): find the first of `msn` by binary search.
+        let start = self.parts.partition_point(|p| p.msn < msn);
+        self.parts
+            .range(start..)
+            .zip(self.part_bytes.range(start..))
+            .take_while(move |(p, _)| p.msn == msn)
+    }
+
+    fn peak_bps(&self) -> u64 {
+        self.segments
+            .iter()
+            .zip(&self.segment_bytes)
+            .map(|(s, b)| bits_per_second(*b, s.duration_ticks, self.meta.timescale))
+            .max()
+            .unwrap_or(0)
+            .max(1)
+    }
+
+    fn average_bps(&self) -> u64 {
+        let ticks: u64 = self.segments.iter().map(|s| s.duration_ticks).sum();
+        let bytes: usize = self.segment_bytes.iter().sum();
+        bits_per_second(bytes, ticks, self.meta.timescale).max(1)
+    }
+}
+
+fn bits_per_second(bytes: usize, ticks: u64, timescale: u32) -> u64 {
+    if ticks == 0 {
+        return 0;
+    }
+    (bytes as u128 * 8 * timescale as u128 / ticks as u128) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> IndexLimits {
+        IndexLimits {
+            window_ms: 10_000,
+            stream_max_bytes: 1 << 30,
+            inits_kept: 2,
+            streams_max: 4,
+        }
+    }
+
+    fn meta(name: &str) -> Arc<RenditionMeta> {
+        Arc::new(RenditionMeta {
+            name: Arc::from(name),
+            kind: RenditionKind::Audio {
+                sample_rate_hz: 48_000,
+                channels: 2,
+            },
+            codecs: "mp4a.40.2".into(),
+            timescale: 1000,
+        })
+    }
+
+    fn feed_segment(
+        index: &mut MediaIndex,
+        stream: &Arc<str>,
+        msn: u64,
+        parts: u32,
+        part_bytes: usize,
+    ) {
+        for p in 0..parts {
+            index.apply(
+                stream,
+                IndexEvent::Part {
+                    rendition: Arc::from("audio"),
+                    msn,
+                    part_index: p,
+                    start_ticks: msn * 2000 + p as u64 * 500,
+                    duration_ticks: 500,
+                    independent: true,
+                    program_date_time_ms: 0,
+                    bytes: Bytes::from(vec![p as u8; part_bytes]),
+                },
+            );
+        }
+        index.apply(
+            stream,
+            IndexEvent::Segment {
+                rendition: Arc::from("audio"),
+                msn,
+                start_ticks: msn * 2000,
+                duration_ticks: 500 * parts as u64,
+                bytes: part_bytes * parts as usize + shardcast_media::cmaf::STYP.len(),
+                discontinuity: false,
+                program_date_time_ms: 0,
+            },
+        );
+    }
+
+    fn started(index: &mut MediaIndex, stream: &Arc<str>) {
+        assert!(index.apply(
+            stream,
+            IndexEvent::Started {
+                started_ms: 0,
+                part_target_ms: Some(500),
+                info: Arc::new(StreamInfo::default()),
+            },
+        ));
+        index.apply(
+            stream,
+            IndexEvent::Init {
+                rendition: meta("audio"),
+                init: Bytes::from_static(b"init"),
+                discontinuity: false,
+            },
+        );
+    }
+
+    #[test]
+    fn segments_are_styp_then_their_parts_and_the_window_slides() {
+        let mut index = MediaIndex::new(limits());
+        let stream: Arc<str> = Arc::from("s");
+        started(&mut index, &stream);
+        for msn in 0..10 {
+            feed_segment(&mut index, &stream, msn, 4, 100);
+        }
+        let s = index.stream("s").unwrap();
+        // 10 s window of 2 s segments: 5 kept.
+        assert_eq!(s.views()[0].segments.len(), 5);
+        assert!(matches!(s.segment("audio", 4), Fetch::Missing));
+        match s.segment("audio", 7) {
+            Fetch::Ready(chunks) => {
+                assert_eq!(chunks.len(), 5);
+                assert_eq!(&chunks[0][..], shardcast_media::cmaf::STYP);
+                assert_eq!(
+                    chunks[1..].iter().map(|c| c[0]).collect::<Vec<_>>(),
+                    vec![0, 1, 2, 3]
+                );
+            }
+            _ => panic!("segment 7 ready"),
+        }
+        assert!(matches!(s.part("audio", 9, 3), Fetch::Ready(_)));
+        assert!(matches!(s.part("audio", 10, 0), Fetch::Soon));
+        assert!(matches!(s.part("audio", 12, 0), Fetch::Missing));
+        assert!(matches!(s.segment("audio", 10), Fetch::Soon));
+        assert_eq!(s.target_duration_s, 2);
+        assert_eq!(s.bytes_held(), 5 * 4 * 100);
+        assert_eq!(s.init("audio", 0).as_deref(), Some(&b"init"[..]));
+    }
+
+    #[test]
+    fn the_byte_cap_drops_oldest_segments() {
+        let mut index = MediaIndex::new(IndexLimits {
+            stream_max_bytes: 2_000,
+            ..limits()
+        });
+        let stream: Arc<str> = Arc::from("s");
+        started(&mut index, &stream);
+        for msn in 0..4 {
+            feed_segment(&mut index, &stream, msn, 4, 200);
+        }
+        let s = index.stream("s").unwrap();
+        assert!(s.bytes_held() <= 2_000);
+        assert_eq!(s.views()[0].segments.first().unwrap().msn, 2);
+    }
+
+    #[test]
+    fn ending_drops_unfinished_parts_and_stops_waiting() {
+        let mut index = MediaIndex::new(limits());
+        let stream: Arc<str> = Arc::from("s");
+        started(&mut index, &stream);
+        feed_segment(&mut index, &stream, 0, 4, 10);
+        index.apply(
+            &stream,
+            IndexEvent::Part {
+                rendition: Arc::from("audio"),
+                msn: 1,
+                part_index: 0,
+                start_ticks: 2000,
+                duration_ticks: 500,
+                independent: true,
+                program_date_time_ms: 0,
+                bytes: Bytes::from_static(b"p"),
+            },
+        );
+        index.apply(&stream, IndexEvent::Ended);
+        let s = index.stream("s").unwrap();
+        assert!(s.ended);
+        assert!(matches!(s.part("audio", 1, 0), Fetch::Missing));
+        assert!(matches!(s.segment("audio", 1), Fetch::Missing));
+        assert_eq!(s.bytes_held(), 40);
+    }
+
+    #[test]
+    fn stream_count_is_capped_and_ended_streams_make_room() {
+        let mut index = MediaIndex::new(IndexLimits {
+            streams_max: 1,
+            ..limits()
+        });
+        let a: Arc<str> = Arc::from("a");
+        let b: Arc<str> = Arc::from("b");
+        started(&mut index, &a);
+        let info = Arc::new(StreamInfo::default());
+        let start = IndexEvent::Started {
+            started_ms: 0,
+            part_target_ms: None,
+            info,
+        };
+        assert!(!index.apply(&b, start.clone()));
+        index.apply(&a, IndexEvent::Ended);
+        assert!(index.apply(&b, start));
+    }
+}
