@@ -282,6 +282,7 @@ fn engine_config(config: &Config) -> EngineConfig {
         max_completions_per_tick: e.max_completions_per_tick,
         listen_backlog: e.listen_backlog,
         socket_send_buffer_bytes: e.socket_send_buffer_bytes,
+        linger_ms: e.linger_ms,
         shutdown_grace_ms: config.shutdown.grace_ms,
         io_uring_disable: e.io_uring_disable.clone(),
         ..EngineConfig::default()

@@ -129,6 +129,11 @@ config_section! {
         /// 0 keeps the kernel's autotuning. A smaller buffer bounds kernel memory per slow
         /// viewer and makes shardcast's own queue cap (ws.send_queue_max_bytes) act sooner.
         socket_send_buffer_bytes: u32 = 0,
+        /// After a response that ends the connection (an error, `Connection: close`, a
+        /// WebSocket close), the write side is shut down and input drained for up to this long
+        /// before the socket closes, so the peer reads the last bytes instead of a reset.
+        /// 0 closes at once.
+        linger_ms: u64 = 2000,
         /// io_uring features not to use even where the kernel has them: any of
         /// "single_issuer", "defer_taskrun", "coop_taskrun", "send_zc", "msg_ring", or
         /// "io_uring" to refuse io_uring altogether (auto then picks epoll).
@@ -213,7 +218,8 @@ config_section! {
         history_max: usize = 1000,
         /// Events older than this leave the history window.
         history_s: u64 = 300,
-        /// Batching window: a room's events are sent at most this often.
+        /// Batching window: a room sends at most one batch per window; the first event after a
+        /// quiet window goes out at once, later ones wait for the window to close.
         batch_ms: u64 = 50,
         /// A batch is sent early once its events reach this size.
         batch_max_bytes: usize = 16384,

@@ -992,6 +992,15 @@ impl Media {
             return;
         };
         home.publishers[index].last_sample_ms = now;
+        // A primary sending again while a backup is active takes back at its next keyframe.
+        if home.active != Some(index) && !home.publishers[index].backup && home.switch_to.is_none()
+        {
+            if let Some(active) = home.active {
+                if home.publishers[active].backup {
+                    home.switch_to = Some(index);
+                }
+            }
+        }
         let switching_here = home.switch_to == Some(index);
         let audio_only = home.publishers[index].video.is_none();
         if switching_here

@@ -27,11 +27,11 @@
 //!     priority: Priority::Normal,
 //! };
 //! assert_eq!(room.handle_chat(10, 1_700_000_000_010, chat), Admission::Accepted { seq: 1 });
-//! // Home-shard loop: poll until nothing is due, then sleep until `poll_timeout`.
-//! assert!(room.poll_batch(10).is_none());
-//! assert_eq!(room.poll_timeout(), Some(60));
-//! let batch = room.poll_batch(60).expect("batch window elapsed");
+//! // Home-shard loop: poll until nothing is due, then sleep until `poll_timeout`. A quiet
+//! // room's first event goes out at once; later ones wait for the `batch_ms` window.
+//! let batch = room.poll_batch(10).expect("leading edge");
 //! assert_eq!(batch.first_seq, 1);
+//! assert_eq!(room.poll_timeout(), None, "no members yet: no stats due");
 //! // A fresh viewer on shard 3 (its shard reports 1 member): no replay, live from seq 2.
 //! room.handle_members(3, 1);
 //! let join = room.join(61, 0);

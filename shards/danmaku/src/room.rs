@@ -84,7 +84,8 @@ pub struct RoomConfig {
     /// Most events in one History answer, `1..=history_max`; a request's `limit` is capped to
     /// it (and `limit == 0` means this cap).
     pub history_request_max: usize,
-    /// Batching window: pending events are flushed `batch_ms` after the first of them arrived.
+    /// Batching window: at most one batch per `batch_ms`; an event after a quiet window goes
+    /// out at once, later ones wait for the window to close (see `Room::poll_batch`).
     pub batch_ms: u64,
     /// Largest batch, by estimated encoded size ([`Batch::wire_size_bytes`]). Pending events
     /// that reach it are flushed at once. Must hold the largest possible event.
@@ -521,6 +522,8 @@ pub struct Room {
     heat: Heat,
     next_stats_ms: u64,
     counters: RoomCounters,
+    /// When the last batch was cut; `None` before the first.
+    last_batch_ms: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -561,6 +564,7 @@ impl Room {
             heat: Heat::new(config.heat_half_life_s * 1000, now_ms),
             next_stats_ms: now_ms + config.stats_ms,
             counters: RoomCounters::default(),
+            last_batch_ms: None,
             config,
         }
     }
@@ -786,16 +790,20 @@ impl Room {
         }
     }
 
-    /// The next batch, once `batch_ms` has passed since its first event was ordered, or at once
-    /// when pending events reach `batch_max_bytes`. A batch never exceeds `batch_max_bytes`;
+    /// The next batch. Batches go out at most once per `batch_ms` window, on the leading edge:
+    /// an event in a room that has not cut a batch for `batch_ms` goes out at once, and events
+    /// arriving within `batch_ms` of the last batch wait for the window to close — so a quiet
+    /// room adds no delay, a busy one adds at most `batch_ms`, and the fan-out stays at one
+    /// batch per window. Pending events that reach `batch_max_bytes` go out at once. A batch never exceeds `batch_max_bytes`;
     /// events that do not fit stay pending, so call this until it returns `None`. A returned
     /// batch is already in the history window.
     pub fn poll_batch(&mut self, now_ms: u64) -> Option<Batch> {
         let now_ms = self.advance(now_ms);
         let first = self.pending.first()?;
-        if !self.is_full() && now_ms < first.at_ms.saturating_add(self.config.batch_ms) {
+        if !self.is_full() && now_ms < self.batch_due_ms(first.at_ms) {
             return None;
         }
+        self.last_batch_ms = Some(now_ms);
         let mut bytes = BATCH_OVERHEAD_BYTES;
         let mut take = 0;
         for pending in &self.pending {
@@ -864,13 +872,22 @@ impl Room {
             if self.is_full() {
                 first.at_ms
             } else {
-                first.at_ms.saturating_add(self.config.batch_ms)
+                self.batch_due_ms(first.at_ms)
             }
         });
         let stats_deadline_ms = (!self.shards.is_empty()).then_some(self.next_stats_ms);
         match (batch_deadline_ms, stats_deadline_ms) {
             (Some(batch), Some(stats)) => Some(batch.min(stats)),
             (batch, stats) => batch.or(stats),
+        }
+    }
+
+    /// When pending events whose first arrived at `first_at_ms` are due: at once unless a
+    /// batch was cut within the last `batch_ms`, else when that window closes.
+    fn batch_due_ms(&self, first_at_ms: u64) -> u64 {
+        match self.last_batch_ms {
+            None => first_at_ms,
+            Some(last) => first_at_ms.max(last.saturating_add(self.config.batch_ms)),
         }
     }
 

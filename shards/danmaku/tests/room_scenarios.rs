@@ -323,27 +323,36 @@ fn batch_waits_for_the_window_from_its_first_event() {
     assert_eq!(room.poll_timeout(), Some(2_000), "only stats are due");
     assert!(room.poll_batch(1_000).is_none());
 
+    // A quiet room sends at once (leading edge) ...
     accepted(room.handle_chat(1_000, WALL0_MS, chat("a", "one", Priority::Normal)));
-    assert_eq!(room.poll_timeout(), Some(1_050));
+    assert_eq!(room.poll_timeout(), Some(1_000));
+    let batch = room.poll_batch(1_000).expect("leading edge");
+    assert_eq!(seqs(&batch.events), vec![1]);
+
+    // ... and events within batch_ms of that batch wait for the window to close.
     accepted(room.handle_chat(1_030, WALL0_MS, chat("b", "two", Priority::Normal)));
     assert_eq!(
         room.poll_timeout(),
         Some(1_050),
-        "the window runs from the first event"
+        "the window runs from the last batch"
     );
+    accepted(room.handle_chat(1_040, WALL0_MS, chat("c", "three", Priority::Normal)));
+    assert_eq!(room.poll_timeout(), Some(1_050));
     assert!(room.poll_batch(1_049).is_none());
-
     let batch = room.poll_batch(1_050).expect("window elapsed");
-    assert_eq!(batch.first_seq, 1);
-    assert_eq!(seqs(&batch.events), vec![1, 2]);
+    assert_eq!(batch.first_seq, 2);
+    assert_eq!(seqs(&batch.events), vec![2, 3]);
     assert!(room.poll_batch(1_050).is_none());
     assert_eq!(room.poll_timeout(), Some(2_000));
 
-    // The next window starts with the next event, not on a fixed grid.
-    accepted(room.handle_chat(1_200, WALL0_MS, chat("a", "three", Priority::Normal)));
-    assert_eq!(room.poll_timeout(), Some(1_250));
+    // After a quiet window the next event goes out at once again: no fixed grid, and at most
+    // one batch per window.
+    accepted(room.handle_chat(1_200, WALL0_MS, chat("a", "four", Priority::Normal)));
+    assert_eq!(room.poll_timeout(), Some(1_200));
+    assert_eq!(room.poll_batch(1_200).expect("leading edge").first_seq, 4);
+    accepted(room.handle_chat(1_210, WALL0_MS, chat("a", "five", Priority::Normal)));
     assert!(room.poll_batch(1_249).is_none());
-    assert_eq!(room.poll_batch(1_260).expect("late poll").first_seq, 3);
+    assert_eq!(room.poll_batch(1_260).expect("late poll").first_seq, 5);
 }
 
 #[test]
@@ -356,13 +365,16 @@ fn full_batches_flush_at_once_and_never_exceed_the_limit() {
     };
     let mut room = new_room(config, 0);
     let text = "y".repeat(200);
+    // Open a window: a first event goes out at once (leading edge), at time 0.
+    accepted(room.handle_chat(0, WALL0_MS, chat("u", "open", Priority::Normal)));
+    assert!(room.poll_batch(0).is_some());
     let mut sizes = Vec::new();
     // Accumulate events until pending reaches the limit.
     let mut n = 0;
     while room.poll_timeout().is_none_or(|t| t > 10) {
         let seq = accepted(room.handle_chat(10, WALL0_MS, chat("u", &text, Priority::Normal)));
         n += 1;
-        assert_eq!(seq, n);
+        assert_eq!(seq, n + 1);
         sizes.push(seq);
     }
     assert!(n >= 2);
@@ -372,14 +384,15 @@ fn full_batches_flush_at_once_and_never_exceed_the_limit() {
     assert!(batch.wire_size_bytes() <= 1_024);
     // Each event is 288 bytes, so three fit under 1 024 with the 48 bytes of overhead.
     assert_eq!(batch.events.len(), 3);
-    // What did not fit waits for its own window (it was ordered at 10).
+    // What did not fit waits for the window of the last batch (cut at 10).
     let left = room.pending_len();
     assert_eq!(left as u64, n - 3);
     if left > 0 {
         assert_eq!(room.poll_timeout(), Some(60));
         assert!(room.poll_batch(59).is_none());
-        assert_eq!(room.poll_batch(60).expect("window").first_seq, 4);
+        assert_eq!(room.poll_batch(60).expect("window").first_seq, 5);
     }
+    let n = n + 1;
 
     // A burst of many events in one instant comes out as several full batches, in order.
     for _ in 0..20 {
@@ -979,8 +992,8 @@ fn members_and_stats() {
     room.handle_like(500, WALL0_MS, 7);
     assert_eq!(
         room.poll_timeout(),
-        Some(550),
-        "the Like event's window comes first"
+        Some(500),
+        "a Like in a quiet room is due at once"
     );
     assert!(room.poll_stats(999).is_none());
     let stats = room.poll_stats(1_000).expect("due");

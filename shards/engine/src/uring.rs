@@ -290,6 +290,7 @@ struct UConn {
     close_pending: bool,
     shutdown_pending: bool,
     closing: bool,
+    close_issued: bool,
     in_use: bool,
 }
 
@@ -820,16 +821,37 @@ impl<S: Service> UringShard<S> {
                 .user_data(user_data(KIND_CANCEL, slot, generation, 0));
             self.push(op)?;
         }
-        self.conns[slot as usize].close_pending = true;
-        let op = opcode::Close::new(fixed)
+        self.try_close(slot);
+        Ok(())
+    }
+
+    /// Closes the direct descriptor once no op that names it is in flight. An op punted to
+    /// the kernel's workers (a shutdown, say) looks its fixed file up when it runs; closing the
+    /// slot first would let it act on the next connection the kernel puts in that slot.
+    fn try_close(&mut self, slot: u32) {
+        let generation = self.core.cx.conns[slot as usize].generation;
+        let uconn = &mut self.conns[slot as usize];
+        let names_the_file = uconn.recv_armed
+            || uconn.send.is_some()
+            || uconn.cancel_pending
+            || uconn.shutdown_pending;
+        if !uconn.closing || uconn.close_issued || names_the_file {
+            return;
+        }
+        uconn.close_issued = true;
+        uconn.close_pending = true;
+        let op = opcode::Close::new(types::Fixed(uconn.fixed))
             .build()
             .user_data(user_data(KIND_CLOSE, slot, generation, 0));
-        self.push(op)
+        if let Err(e) = self.push(op) {
+            log::error!("cannot submit a close: {e}");
+        }
     }
 
     fn maybe_release(&mut self, slot: u32) {
+        self.try_close(slot);
         let uconn = &mut self.conns[slot as usize];
-        if uconn.in_use && uconn.closing && uconn.pending_ops() == 0 {
+        if uconn.in_use && uconn.closing && uconn.close_issued && uconn.pending_ops() == 0 {
             uconn.in_use = false;
             self.slots_in_use -= 1;
             self.core.release(slot);

@@ -59,10 +59,11 @@ pub struct MpdClock {
 ///   segment: older segments are left out of the MPD (they stay in HLS), so a new client always
 ///   gets one init that fits every listed segment. A player already playing across such a
 ///   change may have to reload. That is the limitation of a single Period.
-/// - **End of stream**: the MPD stays `type="dynamic"` (so clients keep their position and
-///   the same timing model), `minimumUpdatePeriod` is removed and `mediaPresentationDuration`
-///   is set to the end of the last segment, as DASH-IF IOP prescribes for ending a live
-///   presentation: clients then know the MPD will not change and play to the end.
+/// - **End of stream**: the MPD turns `type="static"` (ISO/IEC 23009-1 allows an update to
+///   do so) with `mediaPresentationDuration` set to the end of the last segment and the live
+///   attributes (`minimumUpdatePeriod`, `timeShiftBufferDepth`,
+///   `suggestedPresentationDelay`) removed: players know it will not change, and read the
+///   window from its start to the end.
 /// - **Low-latency DASH** (`availabilityTimeOffset`, chunked transfer) is not advertised.
 pub fn write_mpd(
     out: &mut String,
@@ -96,27 +97,35 @@ pub fn write_mpd(
     t.s("<?xml version=\"1.0\" encoding=\"UTF-8\"?>").nl();
     t.s("<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"")
         .s(DASH_PROFILES)
-        .s("\" type=\"dynamic\" availabilityStartTime=\"")
+        .s(if stream.ended {
+            "\" type=\"static\""
+        } else {
+            "\" type=\"dynamic\""
+        })
+        .s(" availabilityStartTime=\"")
         .display(Iso8601Ms(clock.availability_start_ms))
         .s("\" publishTime=\"")
         .display(Iso8601Ms(clock.publish_time_ms))
         .s("\"");
     if stream.ended {
+        // The presentation is over: a static MPD (ISO/IEC 23009-1 lets an update turn a
+        // dynamic MPD static) of known duration, which players read from the start to the end.
         t.s(" mediaPresentationDuration=\"")
             .xs_duration_ms(end_ms)
             .s("\"");
+        t.s(" minBufferTime=\"").xs_duration_ms(target_ms).s("\"");
     } else {
         t.s(" minimumUpdatePeriod=\"")
             .xs_duration_ms(update_ms)
             .s("\"");
+        t.s(" minBufferTime=\"").xs_duration_ms(target_ms).s("\"");
+        t.s(" timeShiftBufferDepth=\"")
+            .xs_duration_ms(time_shift_ms)
+            .s("\"");
+        t.s(" suggestedPresentationDelay=\"")
+            .xs_duration_ms(PRESENTATION_DELAY_TARGET_DURATIONS * target_ms)
+            .s("\"");
     }
-    t.s(" minBufferTime=\"").xs_duration_ms(target_ms).s("\"");
-    t.s(" timeShiftBufferDepth=\"")
-        .xs_duration_ms(time_shift_ms)
-        .s("\"");
-    t.s(" suggestedPresentationDelay=\"")
-        .xs_duration_ms(PRESENTATION_DELAY_TARGET_DURATIONS * target_ms)
-        .s("\"");
     t.s(" maxSegmentDuration=\"")
         .xs_duration_ms(target_ms)
         .s("\">")

@@ -678,7 +678,8 @@ fn mpd_unaligned_rungs_get_their_own_templates_and_the_end_is_final() {
         "{got}"
     );
     assert!(!got.contains("minimumUpdatePeriod"), "{got}");
-    assert!(got.contains("type=\"dynamic\""), "{got}");
+    assert!(!got.contains("timeShiftBufferDepth"), "{got}");
+    assert!(got.contains("type=\"static\""), "{got}");
     let want_rung = r#"      <Representation id="720p" bandwidth="3000000" width="1280" height="720" frameRate="30" codecs="avc1.64001f">
         <SegmentTemplate timescale="90000" presentationTimeOffset="90000" initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/$Number$.m4s" startNumber="11">
           <SegmentTimeline>

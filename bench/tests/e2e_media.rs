@@ -1,0 +1,599 @@
+//! End-to-end tests of live media: real publishers (`ffmpeg -re` over RTMP), real readers
+//! (`ffprobe`, `ffmpeg` reading HLS and DASH), the real binary on two shards.
+
+mod common;
+
+use common::{read_response, Server, TempDir};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Debian's ffmpeg (H.264/AAC over legacy FLV).
+const FFMPEG: &str = "ffmpeg";
+
+/// An ffmpeg recent enough to publish HEVC over Enhanced RTMP (the imageio-ffmpeg wheel's
+/// static build; `scripts/setup.sh` installs it).
+fn modern_ffmpeg() -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "imageio-ffmpeg is missing (scripts/setup.sh installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+struct Publish {
+    child: Child,
+}
+
+impl Publish {
+    /// Publishes `seconds` of a 640x360 30 fps test pattern and a tone, in real time.
+    fn start(binary: &str, url: &str, seconds: u32, video: &[&str]) -> Publish {
+        // ffmpeg stops by itself after `-t`, and gives up on a stuck socket after
+        // `-rw_timeout`; no wrapper process, so signals reach ffmpeg itself.
+        let mut cmd = Command::new(binary);
+        cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &seconds.to_string()])
+            .args(video)
+            .args([
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+                "-f",
+                "flv",
+                "-rw_timeout",
+                "15000000",
+                url,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        Publish {
+            child: cmd.spawn().expect("ffmpeg"),
+        }
+    }
+
+    /// Waits for ffmpeg; returns (success, stderr).
+    fn wait(mut self) -> (bool, String) {
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut err).unwrap();
+        }
+        (status.success(), err)
+    }
+
+    fn signal(&self, sig: i32) {
+        common::signal(self.child.id() as i32, sig);
+    }
+}
+
+impl Drop for Publish {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const H264: [&str; 10] = [
+    "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "60", "-pix_fmt", "yuv420p",
+];
+const H264_BFRAMES: [&str; 10] = [
+    "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "60", "-pix_fmt", "yuv420p",
+];
+
+fn rtmp_url(server: &Server, stream: &str) -> String {
+    format!("rtmp://{}/live/{stream}", server.rtmp_addr)
+}
+
+fn http(server: &Server, path: &str) -> (u16, Vec<u8>, String) {
+    let mut s = server.connect();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let r = read_response(&mut s).unwrap();
+    let headers = r
+        .headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\n"))
+        .collect::<String>();
+    (r.status, r.body, headers)
+}
+
+fn text(server: &Server, path: &str) -> String {
+    let (status, body, _) = http(server, path);
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    String::from_utf8(body).unwrap()
+}
+
+/// Waits until the media playlist of `stream` lists at least `segments` segments.
+fn wait_for_segments(server: &Server, stream: &str, rendition: &str, segments: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body, _) = http(server, &format!("/live/{stream}/{rendition}/index.m3u8"));
+        if status == 200 {
+            let playlist = String::from_utf8(body).unwrap();
+            if playlist.matches("#EXTINF").count() >= segments {
+                return playlist;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {segments} segments:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn extinfs(playlist: &str) -> Vec<f64> {
+    playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|v| v.trim_end_matches(',').parse().unwrap())
+        .collect()
+}
+
+/// Counts the video frames ffmpeg decodes from `url`.
+fn frames_read(url: &str) -> u64 {
+    let out = Command::new("timeout")
+        .args([
+            "60",
+            FFMPEG,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            url,
+        ])
+        .args(["-map", "0:v:0", "-f", "null", "-", "-progress", "pipe:1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ffmpeg {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("frame="))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn ffprobe(path: &std::path::Path, entries: &str) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries", entries])
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn check_h264_publish(bframes: bool) {
+    let server = Server::start("uring", 2, "");
+    let stream = if bframes { "bframes" } else { "plain" };
+    let video: &[&str] = if bframes { &H264_BFRAMES } else { &H264 };
+    let publisher = Publish::start(FFMPEG, &rtmp_url(&server, stream), 7, video);
+    wait_for_segments(&server, stream, "source", 1);
+
+    // The multivariant playlist names both renditions with codecs and resolution.
+    let master = text(&server, &format!("/live/{stream}/index.m3u8"));
+    assert!(master.contains("RESOLUTION=640x360"), "{master}");
+    assert!(master.contains("CODECS=\"avc1."), "{master}");
+    assert!(master.contains("mp4a.40.2"), "{master}");
+    assert!(master.contains("TYPE=AUDIO"), "{master}");
+
+    let (ok, err) = publisher.wait();
+    assert!(ok, "publisher failed: {err}");
+    // After unpublish the playlists end.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let playlist = loop {
+        let p = text(&server, &format!("/live/{stream}/source/index.m3u8"));
+        if p.contains("#EXT-X-ENDLIST") {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no ENDLIST:\n{p}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Every segment but the last is within 5 % of the 2 s target.
+    let durations = extinfs(&playlist);
+    assert!(durations.len() >= 3, "{playlist}");
+    for d in &durations[..durations.len() - 1] {
+        assert!((d - 2.0).abs() <= 0.1, "segment of {d} s:\n{playlist}");
+    }
+
+    // ffprobe reads the init segment plus a media segment.
+    let dir = TempDir::new("probe");
+    let init = http(&server, &format!("/live/{stream}/source/init.mp4")).1;
+    let seg = http(&server, &format!("/live/{stream}/source/1.m4s")).1;
+    let path = dir.0.join("s1.mp4");
+    std::fs::write(&path, [init, seg].concat()).unwrap();
+    let probe = ffprobe(&path, "stream=codec_name,width,height,nb_read_frames");
+    assert!(probe.contains("codec_name=h264"), "{probe}");
+    assert!(
+        probe.contains("width=640") && probe.contains("height=360"),
+        "{probe}"
+    );
+    assert!(probe.contains("nb_read_frames=60"), "{probe}");
+    let ainit = http(&server, &format!("/live/{stream}/audio/init.mp4")).1;
+    let aseg = http(&server, &format!("/live/{stream}/audio/1.m4s")).1;
+    let apath = dir.0.join("a1.mp4");
+    std::fs::write(&apath, [ainit, aseg].concat()).unwrap();
+    let aprobe = ffprobe(&apath, "stream=codec_name,sample_rate");
+    assert!(
+        aprobe.contains("codec_name=aac") && aprobe.contains("sample_rate=48000"),
+        "{aprobe}"
+    );
+
+    // ffmpeg reads the whole stream through HLS and through DASH: 7 s at 30 fps.
+    let hls = frames_read(&format!("http://{}/live/{stream}/index.m3u8", server.addr));
+    assert!((205..=210).contains(&hls), "HLS frames: {hls}");
+    let dash = frames_read(&format!(
+        "http://{}/live/{stream}/manifest.mpd",
+        server.addr
+    ));
+    assert!((205..=210).contains(&dash), "DASH frames: {dash}");
+
+    // Segments answer Range, with CORS.
+    let mut s = server.connect();
+    write!(
+        s,
+        "GET /live/{stream}/source/1.m4s HTTP/1.1\r\nHost: t\r\nRange: bytes=0-7\r\n\r\n"
+    )
+    .unwrap();
+    let r = read_response(&mut s).unwrap();
+    assert_eq!(r.status, 206);
+    assert_eq!(&r.body[4..8], b"styp");
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let streams: serde_json::Value =
+        serde_json::from_slice(&http(&server, "/api/v1/streams").1).unwrap();
+    let entry = &streams["streams"][0];
+    assert_eq!(entry["stream"], stream);
+    assert_eq!(entry["width"], 640);
+    assert!(entry["video_codec"].as_str().unwrap().starts_with("avc1."));
+    assert!(server.metric("shardcast_media_segments_total") >= 6);
+}
+
+#[test]
+fn h264_aac_without_b_frames_is_playable_over_hls_and_dash() {
+    check_h264_publish(false);
+}
+
+#[test]
+fn h264_aac_with_b_frames_is_playable_over_hls_and_dash() {
+    check_h264_publish(true);
+}
+
+#[test]
+fn hevc_over_enhanced_rtmp_is_packaged_as_hvc1() {
+    let server = Server::start("uring", 2, "");
+    let ffmpeg = modern_ffmpeg();
+    let video = [
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "keyint=60:log-level=error",
+    ];
+    let publisher = Publish::start(&ffmpeg, &rtmp_url(&server, "hevc"), 5, &video);
+    let (ok, err) = publisher.wait();
+    assert!(ok, "{err}");
+    let master = text(&server, "/live/hevc/index.m3u8");
+    assert!(master.contains("CODECS=\"hvc1."), "{master}");
+    let dir = TempDir::new("hevc");
+    let init = http(&server, "/live/hevc/source/init.mp4").1;
+    let seg = http(&server, "/live/hevc/source/0.m4s").1;
+    let path = dir.0.join("h.mp4");
+    std::fs::write(&path, [init, seg].concat()).unwrap();
+    let probe = ffprobe(&path, "stream=codec_name,codec_tag_string,width,height");
+    assert!(probe.contains("codec_name=hevc"), "{probe}");
+    assert!(probe.contains("codec_tag_string=hvc1"), "{probe}");
+    assert!(probe.contains("width=640"), "{probe}");
+    let frames = frames_read(&format!("http://{}/live/hevc/index.m3u8", server.addr));
+    assert!((145..=150).contains(&frames), "HEVC frames: {frames}");
+}
+
+#[test]
+fn ll_hls_blocking_reload_returns_the_part_it_asked_for() {
+    let server = Server::start("uring", 2, "");
+    let _publisher = Publish::start(FFMPEG, &rtmp_url(&server, "ll"), 12, &H264);
+    let playlist = wait_for_segments(&server, "ll", "source", 1);
+    assert!(playlist.contains("CAN-BLOCK-RELOAD=YES"), "{playlist}");
+    assert!(
+        playlist.contains("#EXT-X-PART-INF:PART-TARGET="),
+        "{playlist}"
+    );
+    // The preload hint names the next part: ask for a playlist that contains it.
+    let hint = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+        .expect("preload hint")
+        .trim_end_matches('"')
+        .to_string();
+    let (msn, part) = hint.trim_end_matches(".m4s").split_once('.').unwrap();
+    let started = Instant::now();
+    let query = format!("/live/ll/source/index.m3u8?_HLS_msn={msn}&_HLS_part={part}");
+    let blocked = text(&server, &query);
+    let waited = started.elapsed();
+    assert!(blocked.contains(&format!("URI=\"{hint}\"")), "{blocked}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    // The hinted part itself, asked before it exists, is answered once it does.
+    let (msn, part): (u64, u32) = (msn.parse().unwrap(), part.parse().unwrap());
+    let next_hint = blocked
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    let (status, body, _) = http(&server, &format!("/live/ll/source/{next_hint}"));
+    assert_eq!(status, 200);
+    assert_eq!(&body[4..8], b"moof", "a part is a moof + mdat");
+    let (status, _, _) = http(&server, &format!("/live/ll/source/{msn}.{part}.m4s"));
+    assert_eq!(status, 200);
+    // Malformed directives are 400.
+    let (status, _, _) = http(&server, "/live/ll/source/index.m3u8?_HLS_part=1");
+    assert_eq!(status, 400);
+    let (status, _, _) = http(&server, "/live/ll/source/index.m3u8?_HLS_msn=999999");
+    assert_eq!(status, 400);
+    assert!(server.metric("shardcast_media_blocked_requests_total") >= 2);
+}
+
+#[test]
+fn a_backup_takes_over_from_a_stalled_primary_and_the_primary_takes_back() {
+    let server = Server::start("uring", 2, "[media]\nfailover_ms = 800\n");
+    let primary = Publish::start(FFMPEG, &rtmp_url(&server, "fo"), 40, &H264);
+    wait_for_segments(&server, "fo", "source", 2);
+    let backup_url = format!("{}?role=backup", rtmp_url(&server, "fo"));
+    let backup = Publish::start(FFMPEG, &backup_url, 40, &H264);
+    std::thread::sleep(Duration::from_secs(2));
+    // The primary stalls (stops sending, connection open): the backup takes over.
+    primary.signal(libc::SIGSTOP);
+    let segments_after = |needle: &str, more: usize| {
+        let before = extinfs(&text(&server, "/live/fo/source/index.m3u8")).len();
+        let deadline = Instant::now() + Duration::from_secs(25);
+        loop {
+            let p = text(&server, "/live/fo/source/index.m3u8");
+            if server.log().contains(needle) && extinfs(&p).len() >= before + more {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?}:\n{p}\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let playlist = segments_after("switched to the backup publisher", 3);
+    assert!(playlist.contains("#EXT-X-DISCONTINUITY"), "{playlist}");
+    // The primary comes back: it takes over again at its next keyframe.
+    primary.signal(libc::SIGCONT);
+    let playlist = segments_after("switched to the primary publisher", 2);
+    assert!(!playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    // Numbering never skips, and media time never goes back (DASH keeps one timeline).
+    let uris: Vec<u64> = playlist
+        .lines()
+        .filter(|l| l.ends_with(".m4s") && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches(".m4s").parse().unwrap())
+        .collect();
+    for w in uris.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "segment numbers continue: {uris:?}");
+    }
+    let mpd = text(&server, "/live/fo/manifest.mpd");
+    assert!(mpd.contains("<S t="), "{mpd}");
+    assert!(server.metric("shardcast_media_failovers_total") >= 2);
+    // The backup disconnecting while the primary is active changes nothing for viewers.
+    drop(backup);
+    std::thread::sleep(Duration::from_secs(1));
+    let playlist = text(&server, "/live/fo/source/index.m3u8");
+    assert!(!playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    drop(primary);
+}
+
+#[test]
+fn refused_publishes_get_an_rtmp_error() {
+    let dir = TempDir::new("keys");
+    let config = "[auth]\nsecret = \"media-secret\"\n[media]\npublish_tokens = true\n\
+                  [[media.publish_keys]]\nstream = \"keyed\"\nkey = \"k3y\"\n";
+    let server = Server::start_in(dir, "uring", 1, config);
+    // No key: refused.
+    let (ok, err) = Publish::start(FFMPEG, &rtmp_url(&server, "keyed"), 2, &H264).wait();
+    assert!(!ok, "published without a key");
+    assert!(
+        err.to_lowercase().contains("key") || err.contains("Denied"),
+        "{err}"
+    );
+    // The right key: accepted.
+    let (ok, err) = Publish::start(
+        FFMPEG,
+        &format!("{}?key=k3y", rtmp_url(&server, "keyed")),
+        2,
+        &H264,
+    )
+    .wait();
+    assert!(ok, "{err}");
+    // A publish token for this stream: accepted; a viewer token: refused.
+    let token = |extra: &[&str]| {
+        let out = Command::new(common::binary())
+            .args(["token", "--user", "enc", "--secret", "media-secret"])
+            .args(extra)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let publish = token(&["--publish", "--stream", "tok"]);
+    let url = format!("{}?token={publish}", rtmp_url(&server, "tok"));
+    let (ok, err) = Publish::start(FFMPEG, &url, 2, &H264).wait();
+    assert!(ok, "{err}");
+    let viewer = token(&["--room", "tok"]);
+    let url = format!("{}?token={viewer}", rtmp_url(&server, "tok"));
+    let (ok, _) = Publish::start(FFMPEG, &url, 2, &H264).wait();
+    assert!(!ok, "a viewer token published");
+    // An unsupported codec (Sorenson H.263) is refused by name.
+    let video = ["-c:v", "flv1"];
+    let url = format!("{}?key=k3y", rtmp_url(&server, "keyed"));
+    let (ok, _) = Publish::start(FFMPEG, &url, 2, &video).wait();
+    assert!(!ok, "flv1 was accepted");
+    // ffmpeg only reads server messages between writes, so whether it prints the RTMP error
+    // or just the closed socket varies; the server's side is checked here.
+    assert!(
+        server
+            .log()
+            .contains("unsupported video codec Sorenson H.263"),
+        "{}",
+        server.log()
+    );
+    assert!(server.metric("shardcast_media_unsupported_codecs_total") >= 1);
+    assert!(server.metric("shardcast_media_publishes_refused_total") >= 2);
+}
+
+#[test]
+fn the_on_publish_webhook_decides() {
+    // A tiny webhook server: allows stream "yes", refuses the rest.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen_hook = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let mut stream = stream.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let n = stream.read(&mut buf).unwrap();
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let allow = request.contains("\"stream\":\"yes\"");
+            seen_hook.lock().unwrap().push(request);
+            let status = if allow { "200 OK" } else { "403 Forbidden" };
+            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let config = format!("[media]\non_publish = \"{hook}\"\n");
+    let server = Server::start("epoll", 2, &config);
+    let (ok, err) = Publish::start(FFMPEG, &rtmp_url(&server, "yes"), 2, &H264).wait();
+    assert!(ok, "{err}");
+    let (ok, _) = Publish::start(FFMPEG, &rtmp_url(&server, "no"), 2, &H264).wait();
+    assert!(!ok, "the webhook's 403 was ignored");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(seen[0].starts_with("POST /hook HTTP/1.1"));
+    assert!(seen[0].contains("\"action\":\"publish\""), "{}", seen[0]);
+}
+
+#[test]
+fn signed_playback_urls_are_enforced_and_propagated() {
+    let server = Server::start(
+        "uring",
+        1,
+        "[auth]\nsecret = \"play-secret\"\n[media]\nplayback_tokens = true\n",
+    );
+    let (ok, err) = Publish::start(FFMPEG, &rtmp_url(&server, "paid"), 3, &H264).wait();
+    assert!(ok, "{err}");
+    assert_eq!(http(&server, "/live/paid/index.m3u8").0, 401);
+    assert_eq!(http(&server, "/live/paid/index.m3u8?token=forged").0, 403);
+    let out = Command::new(common::binary())
+        .args([
+            "token",
+            "--user",
+            "v",
+            "--room",
+            "paid",
+            "--secret",
+            "play-secret",
+        ])
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let master = text(&server, &format!("/live/paid/index.m3u8?token={token}"));
+    assert!(
+        master.contains(&format!("source/index.m3u8?token={token}")),
+        "{master}"
+    );
+    let media = text(
+        &server,
+        &format!("/live/paid/source/index.m3u8?token={token}"),
+    );
+    assert!(media.contains(&format!("0.m4s?token={token}")), "{media}");
+    assert_eq!(
+        http(&server, &format!("/live/paid/source/0.m4s?token={token}")).0,
+        200
+    );
+    assert_eq!(http(&server, "/live/paid/source/0.m4s").0, 401);
+}
+
+#[test]
+fn malformed_rtmp_closes_only_that_connection() {
+    let server = Server::start(
+        "uring",
+        1,
+        "[rtmp]\nhandshake_timeout_ms = 1000\nmessage_max_bytes = 1048576\n",
+    );
+    let publisher = Publish::start(FFMPEG, &rtmp_url(&server, "steady"), 8, &H264);
+    wait_for_segments(&server, "steady", "source", 1);
+    let closed = |bytes: &[u8]| {
+        let mut s = TcpStream::connect(server.rtmp_addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(bytes);
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => continue,
+            }
+        }
+    };
+    // A bad version byte.
+    assert!(closed(&[0x06; 1537]));
+    // A handshake that never completes (timeout).
+    assert!(closed(&[0x03]));
+    // A valid C0+C1, then garbage chunks with an oversized message length.
+    let mut bytes = vec![0x03];
+    bytes.extend(vec![0u8; 1536]);
+    bytes.extend(vec![0u8; 1536]); // C2
+    bytes.extend([0x03, 0, 0, 0, 0xff, 0xff, 0xff, 0x14, 0, 0, 0, 0]);
+    bytes.extend(vec![0xab; 4096]);
+    assert!(closed(&bytes));
+    // Pseudo-random byte soup after a valid handshake, many times.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..20 {
+        let mut soup = vec![0x03];
+        soup.extend(vec![0u8; 3072]);
+        for _ in 0..2048 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            soup.push(seed as u8);
+        }
+        assert!(closed(&soup));
+    }
+    // The real publisher was never disturbed.
+    let (ok, err) = publisher.wait();
+    assert!(ok, "{err}");
+    let playlist = text(&server, "/live/steady/source/index.m3u8");
+    assert!(playlist.contains("#EXT-X-ENDLIST"));
+    assert!(extinfs(&playlist).len() >= 3, "{playlist}");
+    assert!(server.metric("shardcast_media_rtmp_errors_total") >= 20);
+}
