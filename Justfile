@@ -38,6 +38,15 @@ bench-ws:
     scripts/setup.sh bench
     bench/scripts/bench-ws.sh
 
+# Fuzz the decoders (RTMP, FLV, wire, WebSocket, HTTP) with cargo fuzz on nightly; FUZZ_SECONDS per target.
+fuzz *TARGETS:
+    scripts/fuzz.sh {{TARGETS}}
+
+# Live media serving against nginx-rtmp (HLS players, LL-HLS, ingest latency); writes bench/results/hls.md.
+bench-hls:
+    scripts/setup.sh bench
+    bench/scripts/bench-hls.sh
+
 # Regenerate the danmaku protocol code (Rust, TypeScript, JS) from shards/wire/schema/danmaku.fbs.
 gen *ARGS:
     scripts/gen.sh {{ARGS}}

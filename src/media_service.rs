@@ -428,6 +428,7 @@ impl Media {
                     rc.state = Ingest::Connected;
                     let conn = rc.conn;
                     log::info!("rtmp conn {slot}: stream {stream} unpublished");
+                    self.notify_unpublish(cx, &stream, "unpublished");
                     self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
                 }
             }
@@ -672,6 +673,26 @@ impl Media {
         }
     }
 
+    /// Tells `media.on_unpublish` (if set) that `stream` stopped; the answer is not awaited.
+    fn notify_unpublish(&self, cx: &mut Ctx<ShardMsg>, stream: &str, reason: &str) {
+        let Some(url) = &self.settings.on_unpublish else {
+            return;
+        };
+        let body = serde_json::json!({
+            "action": "unpublish",
+            "app": self.settings.app,
+            "stream": stream,
+            "reason": reason,
+        })
+        .to_string();
+        cx.mesh_send_control(ShardMsg::Control(ControlRequest::Webhook {
+            url: url.clone(),
+            body,
+            timeout_ms: self.settings.webhook_timeout_ms,
+            token: 0,
+        }));
+    }
+
     fn close_rtmp(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize) {
         if let Some(rc) = self.conns[slot].as_ref() {
             cx.close(rc.conn);
@@ -698,6 +719,7 @@ impl Media {
         match rc.state {
             Ingest::Publishing { stream, home } => {
                 log::info!("rtmp conn {slot}: stream {stream}: publisher disconnected");
+                self.notify_unpublish(cx, &stream, "disconnected");
                 self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
             }
             Ingest::Claiming { stream, .. } => {
@@ -1401,7 +1423,12 @@ impl Media {
                     }
                 };
                 match fetch {
-                    Fetch::Ready(chunks) => self.media_body(chunks),
+                    Fetch::Ready(chunks) => {
+                        if let Some(s) = self.index.stream_mut(stream) {
+                            s.served_segments += 1;
+                        }
+                        self.media_body(chunks)
+                    }
                     Fetch::Missing => MediaResponse::Status(404, "not in the window"),
                     Fetch::Soon => {
                         let timeout = manifest::blocking_reload_timeout_ms(index.target_duration_s);
@@ -1656,6 +1683,7 @@ impl Media {
                     "target_duration_s": s.target_duration_s,
                     "renditions": renditions,
                     "segments_served_this_shard": s.served_segments,
+                    "playlists_served_this_shard": s.served_playlists,
                     "viewer_estimate": viewers,
                     "bytes_held": s.bytes_held(),
                 })

@@ -480,7 +480,7 @@ fn the_on_publish_webhook_decides() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen_hook = seen.clone();
     std::thread::spawn(move || {
-        for stream in listener.incoming().take(2) {
+        for stream in listener.incoming().take(3) {
             let mut stream = stream.unwrap();
             let mut buf = vec![0u8; 8192];
             let n = stream.read(&mut buf).unwrap();
@@ -491,16 +491,30 @@ fn the_on_publish_webhook_decides() {
             let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
         }
     });
-    let config = format!("[media]\non_publish = \"{hook}\"\n");
+    let config = format!("[media]\non_publish = \"{hook}\"\non_unpublish = \"{hook}\"\n");
     let server = Server::start("epoll", 2, &config);
     let (ok, err) = Publish::start(FFMPEG, &rtmp_url(&server, "yes"), 2, &H264).wait();
     assert!(ok, "{err}");
     let (ok, _) = Publish::start(FFMPEG, &rtmp_url(&server, "no"), 2, &H264).wait();
     assert!(!ok, "the webhook's 403 was ignored");
+    // publish "yes", unpublish "yes", publish "no" (refused, so no unpublish).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen.lock().unwrap().len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "webhooks seen: {:?}",
+            seen.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 2);
     assert!(seen[0].starts_with("POST /hook HTTP/1.1"));
     assert!(seen[0].contains("\"action\":\"publish\""), "{}", seen[0]);
+    let unpublish = seen
+        .iter()
+        .filter(|r| r.contains("\"action\":\"unpublish\""))
+        .count();
+    assert_eq!(unpublish, 1, "{seen:?}");
 }
 
 #[test]
