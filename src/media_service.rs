@@ -1464,7 +1464,7 @@ impl Media {
         bump(&self.counters().media_bytes_served, bytes as u64);
         MediaResponse::Body {
             content_type: "video/mp4",
-            cache_control: "public, max-age=600",
+            cache_control: "public, max-age=600, immutable",
             chunks,
         }
     }
@@ -1704,7 +1704,7 @@ fn playlist(text: String, content_type: &'static str) -> MediaResponse {
 fn media_body_static(chunks: Vec<Bytes>) -> MediaResponse {
     MediaResponse::Body {
         content_type: "video/mp4",
-        cache_control: "public, max-age=600",
+        cache_control: "public, max-age=600, immutable",
         chunks,
     }
 }

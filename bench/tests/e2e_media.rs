@@ -269,6 +269,14 @@ fn check_h264_publish(bframes: bool) {
     assert_eq!(r.status, 206);
     assert_eq!(&r.body[4..8], b"styp");
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert!(r.header("cache-control").unwrap().contains("immutable"));
+    let (_, _, playlist_headers) = http(&server, &format!("/live/{stream}/source/index.m3u8"));
+    assert!(
+        playlist_headers
+            .to_lowercase()
+            .contains("cache-control: no-cache"),
+        "{playlist_headers}"
+    );
     let streams: serde_json::Value =
         serde_json::from_slice(&http(&server, "/api/v1/streams").1).unwrap();
     let entry = &streams["streams"][0];
