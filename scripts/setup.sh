@@ -6,6 +6,10 @@
 set -euo pipefail
 
 want=(gcc:gcc curl:curl pkg-config:pkg-config python3:python3 pip3:python3-pip node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg)
+# FFmpeg's development files (transcoding links them) and clang (bindgen reads their headers).
+for pkg in libavcodec-dev libavfilter-dev libswscale-dev libavutil-dev libclang-dev clang; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || want+=("__pkg:$pkg")
+done
 for extra in "$@"; do
   case "$extra" in
     bench) want+=(nginx:nginx-light taskset:util-linux) ;;
@@ -18,7 +22,7 @@ missing=()
 for pair in "${want[@]}"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
-  if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ]; then
+  if [ "$cmd" = __pkg ] || { ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ]; }; then
     missing+=("$pkg")
   fi
 done

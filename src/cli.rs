@@ -37,6 +37,19 @@ enum Command {
     Config(ConfigArgs),
     /// Mint a danmaku token (HMAC-SHA256, signed with auth.secret) and print it.
     Token(TokenArgs),
+    /// Try the video encoders in order (NVENC, QSV, VAAPI, then software) and print which
+    /// opened and why each other failed.
+    Probe(ProbeArgs),
+}
+
+#[derive(Parser, Debug)]
+struct ProbeArgs {
+    /// Probe the HEVC encoders instead of the H.264 ones.
+    #[arg(long)]
+    hevc: bool,
+    /// Try only this encoder (e.g. libx264, h264_nvenc).
+    #[arg(long, value_name = "NAME")]
+    force: Option<String>,
 }
 
 #[derive(Parser, Debug)]
@@ -120,6 +133,19 @@ pub fn main() -> i32 {
             }
         },
         Command::Config(args) => config_command(args),
+        Command::Probe(args) => {
+            let report = if args.hevc {
+                shardcast_native::probe_hevc(args.force.as_deref())
+            } else {
+                shardcast_native::probe_h264(args.force.as_deref())
+            };
+            println!("{report}");
+            if report.chosen.is_some() {
+                0
+            } else {
+                1
+            }
+        }
         Command::Token(args) => match token_command(args) {
             Ok(token) => {
                 println!("{token}");

@@ -117,6 +117,8 @@ pub const RTMP_LISTENER: u16 = 1;
 impl HttpService {
     /// Builds the service for one shard.
     pub fn new(settings: Arc<HttpSettings>, shard: &ShardInfo) -> Self {
+        // FFmpeg runs on transcode threads only: any attempt from this shard panics.
+        shardcast_native::forbid_ffmpeg_on_this_thread();
         let capacity = shard.runtime.engine.max_connections as usize;
         let now = unix_seconds();
         HttpService {

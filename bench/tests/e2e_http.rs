@@ -647,3 +647,27 @@ fn metrics_are_valid_prometheus_text() {
     }
     assert!(samples > 100, "{samples}");
 }
+
+#[test]
+fn probe_falls_back_to_software_and_says_why_each_hardware_encoder_failed() {
+    let out = std::process::Command::new(common::binary())
+        .arg("probe")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    for hw in ["h264_nvenc", "h264_qsv", "h264_vaapi"] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(hw))
+            .unwrap_or_else(|| panic!("{hw} missing:\n{text}"));
+        assert!(line.contains("failed:"), "{line}");
+    }
+    assert!(text.contains("chosen: libx264"), "{text}");
+    let forced = std::process::Command::new(common::binary())
+        .args(["probe", "--force", "no_such_encoder"])
+        .output()
+        .unwrap();
+    assert!(!forced.status.success());
+    assert!(String::from_utf8_lossy(&forced.stdout).contains("not registered"));
+}
