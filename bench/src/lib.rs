@@ -10,7 +10,10 @@
 //! - [`ws::run_ws`]: danmaku over WebSocket (`shardcast.v1`): viewers in rooms, senders posting
 //!   chats at a paced rate, every delivery accounted for (in order, late, duplicated,
 //!   missing) with its latency ([`ws::WsReport`]); optionally spread over worker processes,
-//!   and an idle mode for memory per WebSocket connection.
+//!   and an idle mode for memory per WebSocket connection;
+//! - [`hls::run_hls`]: viewers of a live HLS stream behaving as players (plain reloads and
+//!   whole segments, or LL-HLS blocking reloads and parts), with request latency by kind,
+//!   modelled stalls and ingest latency ([`hls::HlsReport`]).
 //!
 //! All build their own threads and io_uring runtimes (monoio) and return when their
 //! duration is over. The protocol parts, [`parser::ResponseParser`] and [`ws::codec`], are sans-io
@@ -18,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod hls;
 pub mod hold;
 pub mod http;
 pub mod net;
@@ -27,6 +31,7 @@ pub mod target;
 pub mod units;
 pub mod ws;
 
+pub use hls::{run_hls, HlsLoadConfig, HlsLoadError, HlsMode, HlsReport};
 pub use hold::{run_hold, HoldConfig, HoldReport};
 pub use http::{run_http, HttpLoadConfig, HttpLoadError};
 pub use report::HttpReport;

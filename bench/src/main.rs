@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use shardcast_bench::hls::{run_hls, HlsLoadConfig, HlsMode};
 use shardcast_bench::hold::{run_hold, HoldConfig, HoldReport};
 use shardcast_bench::http::{run_http, HttpLoadConfig};
 use shardcast_bench::report::{markdown_comparison, HttpReport, MedianRow};
@@ -36,6 +37,9 @@ enum Command {
     Http(HttpArgs),
     /// Open and hold idle connections (for server memory per connection).
     Hold(HoldArgs),
+    /// Viewers of a live HLS stream (whole segments, or LL-HLS parts with blocking reloads);
+    /// reports req/s, Gbit/s and latency by request kind, stalls and ingest latency.
+    Hls(HlsArgs),
     /// Markdown table of medians from several `http --json` reports per server.
     Table(TableArgs),
     /// Danmaku over WebSocket: viewers in rooms, paced chats, delivery accounting and latency;
@@ -151,6 +155,39 @@ struct HttpArgs {
 }
 
 #[derive(Args)]
+struct HlsArgs {
+    /// Multivariant playlist http://HOST:PORT/live/STREAM/index.m3u8 (the first video variant
+    /// and its audio rendition are followed) or a media playlist.
+    #[arg(long)]
+    url: String,
+    /// Viewers; each holds one connection per followed playlist.
+    #[arg(long, default_value_t = 100)]
+    viewers: usize,
+    /// `segments`: plain reloads every half target duration, whole segments; `parts`: LL-HLS
+    /// blocking reloads for the next part, then the part.
+    #[arg(long, default_value = "segments", value_parser = HlsMode::parse)]
+    mode: HlsMode,
+    /// Measurement window.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Viewers join (over at most 2 s) and fill their buffers before the window.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Load threads, one io_uring runtime each; viewers are split across them.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Bind client sockets round-robin to these addresses, e.g. 127.0.0.2-127.0.0.9.
+    #[arg(long)]
+    source_addrs: Option<String>,
+    /// Longest wait for a response (blocking reloads included) or a connect.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct HoldArgs {
     /// Server HOST:PORT.
     #[arg(long)]
@@ -193,6 +230,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Http(args) => http(args),
         Command::Hold(args) => hold(args),
+        Command::Hls(args) => hls(args),
         Command::Table(args) => table(args),
         Command::Ws(args) => ws(args),
         Command::WsTable(args) => ws_table(args),
@@ -227,6 +265,21 @@ fn http(args: HttpArgs) -> Result<(), String> {
     config.expect_body_bytes = args.expect_body_bytes;
     config.timeout = args.timeout;
     let report = run_http(config).map_err(|e| e.to_string())?;
+    print!("{}", report.to_text());
+    write_json(args.json.as_deref(), &report)
+}
+
+fn hls(args: HlsArgs) -> Result<(), String> {
+    let url = HttpUrl::parse(args.url.trim()).map_err(|e| e.to_string())?;
+    let mut config = HlsLoadConfig::new(url);
+    config.viewers = args.viewers;
+    config.mode = args.mode;
+    config.duration = args.duration;
+    config.warmup = args.warmup;
+    config.threads = args.threads;
+    config.source_addrs = source_addrs(args.source_addrs.as_deref())?;
+    config.timeout = args.timeout;
+    let report = run_hls(config).map_err(|e| e.to_string())?;
     print!("{}", report.to_text());
     write_json(args.json.as_deref(), &report)
 }

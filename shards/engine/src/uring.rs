@@ -276,6 +276,8 @@ enum Inflight {
     Single,
     Gather(usize),
     ZeroCopy,
+    /// A zero-copy gathered send (SENDMSG_ZC) using this gather slot.
+    GatherZeroCopy(usize),
 }
 
 #[derive(Default)]
@@ -283,8 +285,13 @@ struct UConn {
     fixed: u32,
     recv_armed: bool,
     send: Option<Inflight>,
-    /// Chunks under zero-copy sends, kept until the kernel's notification.
+    /// Chunks under zero-copy sends, by send serial, kept until the kernel's notification.
     zc_holds: VecDeque<(u8, Bytes)>,
+    /// Zero-copy notifications still to come (one per zero-copy send whose result said so).
+    zc_notifs_pending: usize,
+    /// The kernel reported copying a zero-copy send on this connection (loopback, a device
+    /// without scatter-gather or checksum offload): zero-copy only costs here, so it stops.
+    zc_copies: bool,
     zc_serial: u8,
     cancel_pending: bool,
     close_pending: bool,
@@ -298,7 +305,7 @@ impl UConn {
     fn pending_ops(&self) -> usize {
         self.recv_armed as usize
             + self.send.is_some() as usize
-            + self.zc_holds.len()
+            + self.zc_notifs_pending
             + self.cancel_pending as usize
             + self.close_pending as usize
             + self.shutdown_pending as usize
@@ -634,13 +641,14 @@ impl<S: Service> UringShard<S> {
         debug_assert_eq!(self.core.cx.conns[slot as usize].generation, generation);
         let uconn = &mut self.conns[slot as usize];
         if cqueue::notif(flags) {
-            let position = uconn
-                .zc_holds
-                .iter()
-                .position(|(s, _)| *s == serial)
-                .expect("notification for an unknown zero-copy send");
-            uconn.zc_holds.remove(position);
+            assert!(
+                uconn.zc_holds.iter().any(|(s, _)| *s == serial),
+                "notification for an unknown zero-copy send"
+            );
+            uconn.zc_holds.retain(|(s, _)| *s != serial);
+            uconn.zc_notifs_pending -= 1;
             if result & NOTIF_USAGE_ZC_COPIED != 0 {
+                uconn.zc_copies = true;
                 ShardCounters::bump(&self.core.cx.counters.sends_zerocopy_copied, 1);
             }
             self.maybe_release(slot);
@@ -653,10 +661,17 @@ impl<S: Service> UringShard<S> {
             .expect("send completion without a send in flight")
         {
             Inflight::Gather(index) => self.free_gathers.push(index),
-            Inflight::ZeroCopy if !cqueue::more(flags) => {
-                uconn.zc_holds.retain(|(s, _)| *s != serial);
+            Inflight::GatherZeroCopy(index) => {
+                self.free_gathers.push(index);
+                if cqueue::more(flags) {
+                    uconn.zc_notifs_pending += 1;
+                } else {
+                    uconn.zc_holds.retain(|(s, _)| *s != serial);
+                }
             }
-            Inflight::ZeroCopy | Inflight::Single => {}
+            Inflight::ZeroCopy if cqueue::more(flags) => uconn.zc_notifs_pending += 1,
+            Inflight::ZeroCopy => uconn.zc_holds.retain(|(s, _)| *s != serial),
+            Inflight::Single => {}
         }
         let closing = self.conns[slot as usize].closing;
         if !closing {
@@ -697,39 +712,46 @@ impl<S: Service> UringShard<S> {
         let fixed = types::Fixed(uconn.fixed);
         let counters = self.core.cx.counters.clone();
         ShardCounters::bump(&counters.sends, 1);
-        let zero_copy = self.features.send_zc && front.len() >= zc_min;
-        if zero_copy && uconn.zc_holds.len() < ZC_HOLDS_MAX {
-            let chunk = front.clone();
-            let uconn = &mut self.conns[slot as usize];
-            let serial = uconn.zc_serial;
-            uconn.zc_serial = uconn.zc_serial.wrapping_add(1);
-            let len = chunk.len().min(SEND_MAX_BYTES) as u32;
-            let op = opcode::SendZc::new(fixed, chunk.as_ptr(), len)
-                .flags(libc::MSG_NOSIGNAL)
-                .zc_flags(SEND_ZC_REPORT_USAGE)
-                .build()
-                .user_data(user_data(KIND_SEND, slot, generation, serial));
-            uconn.zc_holds.push_back((serial, chunk));
-            uconn.send = Some(Inflight::ZeroCopy);
-            self.core.cx.conns[slot as usize].sendq.set_in_flight(1);
+        // Everything queued goes in one op (up to max_iovecs_per_send chunks): a response's
+        // head and body, or a segment's styp and parts, leave together. The op is zero-copy
+        // when it carries zerocopy_min_bytes or more.
+        let count = entry.sendq.len_chunks().min(max_iov);
+        let total: usize = entry.sendq.chunks().take(count).map(Bytes::len).sum();
+        let uconn = &self.conns[slot as usize];
+        let zero_copy = self.features.send_zc
+            && total >= zc_min
+            && !uconn.zc_copies
+            && uconn.zc_notifs_pending < ZC_HOLDS_MAX;
+        let serial = uconn.zc_serial;
+        if zero_copy {
             ShardCounters::bump(&counters.sends_zerocopy, 1);
-            return self.push(op);
+            let uconn = &mut self.conns[slot as usize];
+            uconn.zc_serial = uconn.zc_serial.wrapping_add(1);
+            // The chunks must outlive the kernel's use of them: until the notification.
+            uconn.zc_holds.extend(
+                entry
+                    .sendq
+                    .chunks()
+                    .take(count)
+                    .map(|c| (serial, c.clone())),
+            );
         }
-        // Gather the small chunks at the front; stop before a large one so it goes zero-copy.
-        let count = entry
-            .sendq
-            .chunks()
-            .take(max_iov)
-            .enumerate()
-            .take_while(|(i, c)| *i == 0 || !self.features.send_zc || c.len() < zc_min)
-            .count();
         if count == 1 {
             let len = front.len().min(SEND_MAX_BYTES) as u32;
-            let op = opcode::Send::new(fixed, front.as_ptr(), len)
-                .flags(libc::MSG_NOSIGNAL)
-                .build()
-                .user_data(user_data(KIND_SEND, slot, generation, 0));
-            self.conns[slot as usize].send = Some(Inflight::Single);
+            let op = if zero_copy {
+                self.conns[slot as usize].send = Some(Inflight::ZeroCopy);
+                opcode::SendZc::new(fixed, front.as_ptr(), len)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .zc_flags(SEND_ZC_REPORT_USAGE)
+                    .build()
+                    .user_data(user_data(KIND_SEND, slot, generation, serial))
+            } else {
+                self.conns[slot as usize].send = Some(Inflight::Single);
+                opcode::Send::new(fixed, front.as_ptr(), len)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+                    .user_data(user_data(KIND_SEND, slot, generation, 0))
+            };
             self.core.cx.conns[slot as usize].sendq.set_in_flight(1);
             return self.push(op);
         }
@@ -754,11 +776,20 @@ impl<S: Service> UringShard<S> {
             }));
         gather.msg.msg_iov = gather.iov.as_mut_ptr();
         gather.msg.msg_iovlen = gather.iov.len() as _;
-        let op = opcode::SendMsg::new(fixed, &gather.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
-            .user_data(user_data(KIND_SEND, slot, generation, 0));
-        self.conns[slot as usize].send = Some(Inflight::Gather(index));
+        let op = if zero_copy {
+            self.conns[slot as usize].send = Some(Inflight::GatherZeroCopy(index));
+            opcode::SendMsgZc::new(fixed, &gather.msg)
+                .ioprio(SEND_ZC_REPORT_USAGE)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()
+                .user_data(user_data(KIND_SEND, slot, generation, serial))
+        } else {
+            self.conns[slot as usize].send = Some(Inflight::Gather(index));
+            opcode::SendMsg::new(fixed, &gather.msg)
+                .flags(libc::MSG_NOSIGNAL as u32)
+                .build()
+                .user_data(user_data(KIND_SEND, slot, generation, 0))
+        };
         self.core.cx.conns[slot as usize].sendq.set_in_flight(count);
         self.push(op)
     }

@@ -1,0 +1,8 @@
+//! The HTTP request decoder fed one connection's bytes whole, at fuzzer-chosen cuts and one
+//! byte at a time. See `shardcast_fuzz::http_request` for the input layout and the checks.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    shardcast_fuzz::http_request(data);
+});
