@@ -1046,7 +1046,6 @@ impl Danmaku {
                 frames.push(shardcast_ws::binary_frame(self.encoder.resync(outcome.seq)));
             }
         }
-        let _ = now;
         self.send_to(
             cx,
             from,
@@ -1111,7 +1110,7 @@ impl Danmaku {
         if let Some(frame) = refused {
             cx.send(conn, frame);
             self.conns[slot].as_mut().expect("live").session = Session::AwaitHello;
-            self.leave_local_if_empty(cx, local);
+            self.leave_local_if_empty(local);
             return self.close(cx, conn, CloseCode::TRY_AGAIN_LATER, "too many rooms");
         }
         let position = entry.members.len() as u32;
@@ -1323,11 +1322,10 @@ impl Danmaku {
         };
         let home = entry.home;
         self.send_to(cx, home, msg);
-        self.leave_local_if_empty(cx, local);
+        self.leave_local_if_empty(local);
     }
 
-    fn leave_local_if_empty(&mut self, cx: &mut Ctx<ShardMsg>, local: u32) {
-        let _ = cx;
+    fn leave_local_if_empty(&mut self, local: u32) {
         let entry = self.locals[local as usize].as_ref().expect("local room");
         if entry.members.is_empty() && entry.joining == 0 {
             let room = entry.room.clone();

@@ -786,7 +786,7 @@ impl Media {
                 );
             }
         }
-        self.apply_index(cx, stream, event);
+        self.apply_index(stream, event);
     }
 
     /// A media message from another shard (or this one).
@@ -816,7 +816,7 @@ impl Media {
                 wall_ms,
             } => self.home_sample(cx, &stream, from, conn, track, sample, wall_ms),
             MediaMsg::Unpublish { stream, conn } => self.home_unpublish(cx, &stream, from, conn),
-            MediaMsg::Index { stream, event } => self.apply_index(cx, &stream, event),
+            MediaMsg::Index { stream, event } => self.apply_index(&stream, event),
         }
     }
 
@@ -917,13 +917,15 @@ impl Media {
                 },
             );
         }
+        // A home with no publisher left has ended its last publish (its segmenter is done).
+        let was_idle = home.publishers.is_empty();
         home.publishers.push(publisher);
         let index = home.publishers.len() - 1;
         let mut started = false;
         match home.active {
             None if home.switch_to.is_none() => {
                 home.active = Some(index);
-                started = created || home.segmenter_ended();
+                started = created || was_idle;
             }
             None => {}
             Some(_) if !backup => {
@@ -1274,7 +1276,7 @@ impl Media {
 
     // ------------------------------------------------------------------ the index and HTTP
 
-    fn apply_index(&mut self, cx: &mut Ctx<ShardMsg>, stream: &Arc<str>, event: IndexEvent) {
+    fn apply_index(&mut self, stream: &Arc<str>, event: IndexEvent) {
         let restart = matches!(event, IndexEvent::Started { .. });
         if restart {
             self.index.remove(stream);
@@ -1285,7 +1287,7 @@ impl Media {
                 self.shard.0
             );
         }
-        self.wake_waiters(cx, stream);
+        self.wake_waiters(stream);
     }
 
     /// Answers a `/live/...` request. `path` is after `/live/`.
@@ -1381,8 +1383,7 @@ impl Media {
                     self.count_playlist(stream);
                     return response;
                 }
-                if let Some(version) = file.strip_prefix("init.mp4") {
-                    let _ = version;
+                if file == "init.mp4" {
                     let version = query
                         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("v=")))
                         .and_then(|v| v.parse().ok())
@@ -1529,7 +1530,7 @@ impl Media {
         }
     }
 
-    fn wake_waiters(&mut self, cx: &mut Ctx<ShardMsg>, stream: &Arc<str>) {
+    fn wake_waiters(&mut self, stream: &Arc<str>) {
         if self.waiters.is_empty() {
             return;
         }
@@ -1546,7 +1547,6 @@ impl Media {
                 i += 1;
             }
         }
-        let _ = cx;
     }
 
     /// The answer for a waiter if it can be given now.
@@ -1759,10 +1759,6 @@ impl StreamHome {
         self.publishers
             .iter()
             .position(|p| p.shard == shard && p.conn == conn)
-    }
-
-    fn segmenter_ended(&self) -> bool {
-        self.publishers.len() == 1 && self.active.is_none()
     }
 
     fn remove(&mut self, index: usize) {
