@@ -223,7 +223,8 @@ config_section! {
         batch_ms: u64 = 50,
         /// A batch is sent early once its events reach this size.
         batch_max_bytes: usize = 16384,
-        /// RoomStats (online, likes, heat) are sent this often.
+        /// RoomStats (online, likes, heat) are sent this often, riding with the next batch (one
+        /// write per viewer instead of two) or alone after half an interval without one.
         stats_ms: u64 = 1000,
         /// Inbound events per second per room, all priorities; past it chats are shed
         /// (normal first, then paid), gifts never.

@@ -843,11 +843,24 @@ impl Room {
 
     /// Room stats, every `stats_ms` (the first at creation + `stats_ms`) while the room has
     /// members; with none there is nobody to tell, and stats due meanwhile come out as soon as a
-    /// shard reports members. After a late call the next one is due `stats_ms` later; missed
+    /// shard reports members.
+    ///
+    /// Stats that are due ride with the next batch: call this right after [`Room::poll_batch`]
+    /// and they come out when a batch was cut at `now_ms`, so both reach each viewer in one
+    /// write. A room with no batch for half a `stats_ms` after they are due sends them alone.
+    /// Every stats message is a fan-out to every member; a separate one could hold up the next
+    /// chat behind it in a large room.
+    ///
+    /// The schedule stays on its grid (due at creation + k × `stats_ms`) however late stats ride;
+    /// after a call later than the next due time, the next is due `stats_ms` later. Missed
     /// intervals are not made up.
     pub fn poll_stats(&mut self, now_ms: u64) -> Option<RoomStats> {
         let now_ms = self.advance(now_ms);
-        if now_ms < self.next_stats_ms || self.shards.is_empty() {
+        let rides_with_batch = self.last_batch_ms == Some(now_ms);
+        if now_ms < self.next_stats_ms
+            || self.shards.is_empty()
+            || (!rides_with_batch && now_ms < self.stats_alone_ms())
+        {
             return None;
         }
         self.next_stats_ms += self.config.stats_ms;
@@ -862,11 +875,16 @@ impl Room {
         })
     }
 
+    /// When due stats that found no batch to ride with go out alone.
+    fn stats_alone_ms(&self) -> u64 {
+        self.next_stats_ms + self.config.stats_ms / 2
+    }
+
     /// The time by which [`Room::poll_batch`] / [`Room::poll_stats`] must be called again: the
-    /// earlier of the batch deadline (while events are pending) and the stats deadline (while
-    /// the room has members). A time at or before now means at once (pending events already fill
-    /// a batch, or stats are overdue). `None`: nothing is due until the next input, so an idle
-    /// room with no members needs no timer.
+    /// earlier of the batch deadline (while events are pending) and the time stats go out
+    /// alone (while the room has members). A time at or before now means at once (pending
+    /// events already fill a batch, or stats are overdue). `None`: nothing is due until the
+    /// next input, so an idle room with no members needs no timer.
     pub fn poll_timeout(&self) -> Option<u64> {
         let batch_deadline_ms = self.pending.first().map(|first| {
             if self.is_full() {
@@ -875,7 +893,7 @@ impl Room {
                 self.batch_due_ms(first.at_ms)
             }
         });
-        let stats_deadline_ms = (!self.shards.is_empty()).then_some(self.next_stats_ms);
+        let stats_deadline_ms = (!self.shards.is_empty()).then(|| self.stats_alone_ms());
         match (batch_deadline_ms, stats_deadline_ms) {
             (Some(batch), Some(stats)) => Some(batch.min(stats)),
             (batch, stats) => batch.or(stats),

@@ -320,7 +320,11 @@ fn batch_waits_for_the_window_from_its_first_event() {
         "no members, no events: nothing due"
     );
     room.handle_members(0, 1);
-    assert_eq!(room.poll_timeout(), Some(2_000), "only stats are due");
+    assert_eq!(
+        room.poll_timeout(),
+        Some(2_500),
+        "only stats are due (alone at 2000 + 500)"
+    );
     assert!(room.poll_batch(1_000).is_none());
 
     // A quiet room sends at once (leading edge) ...
@@ -343,7 +347,7 @@ fn batch_waits_for_the_window_from_its_first_event() {
     assert_eq!(batch.first_seq, 2);
     assert_eq!(seqs(&batch.events), vec![2, 3]);
     assert!(room.poll_batch(1_050).is_none());
-    assert_eq!(room.poll_timeout(), Some(2_000));
+    assert_eq!(room.poll_timeout(), Some(2_500));
 
     // After a quiet window the next event goes out at once again: no fixed grid, and at most
     // one batch per window.
@@ -988,25 +992,41 @@ fn members_and_stats() {
     assert_eq!(room.subscribers(), &[0, 5]);
     assert_eq!(room.online(), 6);
 
-    assert_eq!(room.poll_timeout(), Some(1_000));
+    assert_eq!(
+        room.poll_timeout(),
+        Some(1_500),
+        "stats due at 1000 wait half an interval for a batch to ride with"
+    );
     room.handle_like(500, WALL0_MS, 7);
     assert_eq!(
         room.poll_timeout(),
         Some(500),
         "a Like in a quiet room is due at once"
     );
-    assert!(room.poll_stats(999).is_none());
-    let stats = room.poll_stats(1_000).expect("due");
-    assert_eq!((stats.online, stats.likes), (6, 7));
-    assert!(room.poll_batch(1_000).is_some());
-    assert_eq!(room.poll_timeout(), Some(2_000));
-    assert!(room.poll_stats(1_999).is_none());
-    assert!(room.poll_stats(2_000).is_some());
+    assert!(room.poll_batch(500).is_some());
+    assert!(room.poll_stats(500).is_none(), "stats are not due yet");
+    assert_eq!(room.poll_timeout(), Some(1_500));
+    assert!(
+        room.poll_stats(1_000).is_none(),
+        "due, but waiting for a batch"
+    );
+    room.handle_like(1_200, WALL0_MS, 1);
+    assert_eq!(room.poll_timeout(), Some(1_200));
+    assert!(room.poll_batch(1_200).is_some());
+    let stats = room.poll_stats(1_200).expect("rides with the batch");
+    assert_eq!((stats.online, stats.likes), (6, 8));
+    assert_eq!(
+        room.poll_timeout(),
+        Some(2_500),
+        "back on the grid: due at 2000"
+    );
+    assert!(room.poll_stats(2_499).is_none());
+    assert!(room.poll_stats(2_500).is_some(), "no batch came: alone");
     // A late poll does not make up missed intervals.
     assert!(room.poll_stats(4_500).is_some());
     assert!(room.poll_stats(4_600).is_none());
-    assert_eq!(room.poll_timeout(), Some(5_500));
-    assert!(room.poll_stats(5_500).is_some());
+    assert_eq!(room.poll_timeout(), Some(6_000));
+    assert!(room.poll_stats(6_000).is_some());
 
     // Without members nothing is due and no stats come out; stats owed meanwhile come out as
     // soon as a shard reports members again.
@@ -1015,10 +1035,10 @@ fn members_and_stats() {
     assert_eq!(room.poll_timeout(), None);
     assert!(room.poll_stats(9_000).is_none());
     room.handle_members(1, 3);
-    assert_eq!(room.poll_timeout(), Some(6_500));
+    assert_eq!(room.poll_timeout(), Some(7_000));
     let stats = room.poll_stats(9_000).expect("overdue");
     assert_eq!(stats.online, 3);
-    assert_eq!(room.poll_timeout(), Some(10_000));
+    assert_eq!(room.poll_timeout(), Some(10_500));
 }
 
 #[test]
@@ -1026,7 +1046,8 @@ fn heat_weighs_gifts_and_decays() {
     let config = RoomConfig {
         gift_catalog: catalog(),
         heat_half_life_s: 60,
-        stats_ms: 60_000,
+        // Due at 40 s; with no batch to ride with they go out alone at 60 s.
+        stats_ms: 40_000,
         ..RoomConfig::default()
     };
     let mut chats = new_room(config.clone(), 0);
