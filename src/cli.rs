@@ -454,6 +454,7 @@ fn media_settings(config: &Config, shards: usize) -> Result<MediaSettings, Strin
         max_width: m.max_width,
         max_height: m.max_height,
         counters: Arc::new((0..shards).map(|_| MediaCounters::default()).collect()),
+        part_latency: Arc::new((0..shards).map(|_| Default::default()).collect()),
     })
 }
 

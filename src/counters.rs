@@ -47,9 +47,9 @@ pub fn set(counter: &AtomicU64, value: u64) {
 }
 
 /// Upper bounds (microseconds) of the latency histogram's buckets; the last bucket is +Inf.
-pub const LATENCY_BUCKETS_US: [u64; 14] = [
-    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
-    1_000_000, 5_000_000,
+pub const LATENCY_BUCKETS_US: [u64; 20] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000,
+    80_000, 100_000, 150_000, 250_000, 500_000, 1_000_000, 5_000_000,
 ];
 
 /// A fixed-bucket latency histogram (Prometheus `histogram`), single writer.

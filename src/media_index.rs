@@ -41,6 +41,9 @@ pub enum IndexEvent {
         independent: bool,
         program_date_time_ms: u64,
         bytes: Bytes,
+        /// When the part's last sample reached the server (its ingest shard), in
+        /// milliseconds since the Unix epoch, for the part-ready latency.
+        last_received_ms: u64,
     },
     /// A segment is complete (all its parts were sent before).
     Segment {
@@ -284,6 +287,7 @@ impl StreamIndex {
                 independent,
                 program_date_time_ms,
                 bytes,
+                last_received_ms: _,
             } => {
                 let Some(i) = self.rendition_index(&rendition) else {
                     return;
@@ -593,6 +597,7 @@ mod tests {
                     independent: true,
                     program_date_time_ms: 0,
                     bytes: Bytes::from(vec![p as u8; part_bytes]),
+                    last_received_ms: 0,
                 },
             );
         }
@@ -694,6 +699,7 @@ mod tests {
                 independent: true,
                 program_date_time_ms: 0,
                 bytes: Bytes::from_static(b"p"),
+                last_received_ms: 0,
             },
         );
         index.apply(&stream, IndexEvent::Ended);

@@ -13,7 +13,7 @@
 
 use crate::auth::TokenKey;
 use crate::control::{ControlReply, ControlRequest};
-use crate::counters::bump;
+use crate::counters::{bump, LatencyHistogram};
 use crate::media_index::{Fetch, IndexEvent, IndexLimits, MediaIndex, RenditionMeta, StreamInfo};
 use crate::shard_msg::ShardMsg;
 use bytes::Bytes;
@@ -57,6 +57,9 @@ pub struct MediaSettings {
     pub max_width: u32,
     pub max_height: u32,
     pub counters: Arc<Vec<MediaCounters>>,
+    /// Per shard: time from a part's last sample reaching the server to the part being
+    /// servable on that shard.
+    pub part_latency: Arc<Vec<LatencyHistogram>>,
 }
 
 crate::service_counters! {
@@ -207,6 +210,7 @@ struct StreamHome {
     switch_to: Option<usize>,
     /// Last decode time emitted per track (video, audio), in ticks, after offsets.
     last_dts: [Option<u64>; 2],
+
     timer: Option<TimerId>,
     info: Arc<StreamInfo>,
     /// Decode times of the first video samples, to measure the frame rate when the SPS
@@ -880,6 +884,7 @@ impl Media {
                 active: None,
                 switch_to: None,
                 last_dts: [None, None],
+
                 timer: None,
                 info: Arc::new(StreamInfo::default()),
                 video_dts: Vec::new(),
@@ -1080,6 +1085,7 @@ impl Media {
             Some((meta, home.info.clone()))
         });
         self.drain_segmenter(cx, stream);
+
         if let Some((meta, info)) = meta {
             log::info!("stream {stream}: {:.3} fps measured", info.fps);
             self.broadcast(
@@ -1151,6 +1157,7 @@ impl Media {
                     duration_ticks,
                     independent,
                     program_date_time_ms,
+                    last_received_ms,
                     bytes,
                     ..
                 } => {
@@ -1164,6 +1171,7 @@ impl Media {
                         independent,
                         program_date_time_ms,
                         bytes,
+                        last_received_ms,
                     }
                 }
                 shardcast_media::Event::SegmentReady {
@@ -1281,7 +1289,18 @@ impl Media {
         if restart {
             self.index.remove(stream);
         }
-        if !self.index.apply(stream, event) {
+        let part_received_ms = match &event {
+            IndexEvent::Part {
+                last_received_ms, ..
+            } => Some(*last_received_ms),
+            _ => None,
+        };
+        if self.index.apply(stream, event) {
+            if let Some(received_ms) = part_received_ms {
+                let latency_ms = wall_ms().saturating_sub(received_ms);
+                self.settings.part_latency[self.shard.index()].record_us(latency_ms * 1000);
+            }
+        } else {
             log::warn!(
                 "shard {}: index full; stream {stream} not indexed",
                 self.shard.0

@@ -23,7 +23,13 @@ pub fn render(info: &RuntimeInfo, settings: &HttpSettings) -> String {
         .map(|c| c.snapshot())
         .collect();
     write_block(&mut out, "danmaku", &danmaku);
-    write_latency(&mut out, &settings.danmaku.latency);
+    write_histogram(
+        &mut out,
+        "shardcast_danmaku_delivery_latency_seconds",
+        "Time from a room's home shard cutting a batch to the batch being queued on the \
+         sockets of a shard with members (once per batch per shard).",
+        &settings.danmaku.latency,
+    );
     let media: Vec<_> = settings
         .media
         .counters
@@ -31,6 +37,13 @@ pub fn render(info: &RuntimeInfo, settings: &HttpSettings) -> String {
         .map(|c| c.snapshot())
         .collect();
     write_block(&mut out, "media", &media);
+    write_histogram(
+        &mut out,
+        "shardcast_media_part_ready_latency_seconds",
+        "Time from the last sample of an LL-HLS part reaching the server to the part being \
+         servable (once per part per track per shard).",
+        &settings.media.part_latency,
+    );
     let _ = writeln!(
         out,
         "# HELP shardcast_shards Shards (threads pinned one per core)."
@@ -78,19 +91,19 @@ pub fn write_block(out: &mut String, prefix: &str, snapshots: &[Snapshot]) {
     }
 }
 
-/// The home shard → socket latency histogram, merged over shards, in seconds.
-fn write_latency(out: &mut String, shards: &[crate::counters::LatencyHistogram]) {
+/// A latency histogram merged over shards, in seconds.
+fn write_histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    shards: &[crate::counters::LatencyHistogram],
+) {
     use crate::counters::{HistogramSnapshot, LATENCY_BUCKETS_US};
     let mut merged = HistogramSnapshot::default();
     for histogram in shards {
         histogram.merge_into(&mut merged);
     }
-    let name = "shardcast_danmaku_delivery_latency_seconds";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Time from a room's home shard cutting a batch to the batch being queued \
-         on the sockets of a shard with members (once per batch per shard).\n# TYPE {name} histogram"
-    );
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
     let mut cumulative = 0;
     for (i, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
         cumulative += merged.buckets[i];

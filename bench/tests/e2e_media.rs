@@ -284,6 +284,14 @@ fn check_h264_publish(bframes: bool) {
     assert_eq!(entry["width"], 640);
     assert!(entry["video_codec"].as_str().unwrap().starts_with("avc1."));
     assert!(server.metric("shardcast_media_segments_total") >= 6);
+    // Each part (video and audio) is timed once on every shard, from its last sample's
+    // arrival to being servable there.
+    let parts = server.metric("shardcast_media_parts_total");
+    assert!(parts >= 2 * 4 * 3, "parts: {parts}");
+    assert_eq!(
+        server.metric("shardcast_media_part_ready_latency_seconds_count"),
+        parts * server.metric("shardcast_shards")
+    );
 }
 
 #[test]

@@ -207,6 +207,8 @@ pub enum Event {
         independent: bool,
         /// The wall-clock time of its first sample, in milliseconds since the Unix epoch.
         program_date_time_ms: u64,
+        /// When its last sample was received: the `wall_clock_ms` passed with it.
+        last_received_ms: u64,
         /// The part's bytes.
         bytes: Bytes,
     },
@@ -257,6 +259,8 @@ pub struct SegmenterStats {
     pub dts_adjusted: u64,
     /// Part cuts forced by `part_max_samples`.
     pub forced_part_cuts: u64,
+    /// Parts closed right after the sample that filled them (see the part target).
+    pub early_part_cuts: u64,
     /// Segment cuts forced by `segment_max_ms` or `segment_max_bytes`.
     pub forced_segment_cuts: u64,
     /// Times a track was declared stalled and the others went on without it.
@@ -320,6 +324,9 @@ pub struct Segmenter {
     stats: SegmenterStats,
     /// A discontinuity was asked for: cut at the next master keyframe and flag it.
     discontinuity_requested: bool,
+    /// The master track's part was closed early (see `close_full_part`): the other tracks'
+    /// parts close before the master's next sample, as they would have at a regular cut.
+    others_cut_pending: bool,
 }
 
 #[derive(Debug)]
@@ -344,6 +351,12 @@ struct Track {
     fragment_sequence: u32,
     last_duration: u32,
     discontinuity_next: bool,
+    /// Where the last closed part ends when its last sample's duration was estimated: the
+    /// next sample's decode time is moved there when it is that close, so parts stay
+    /// contiguous (see `snap_to_part_end`).
+    part_end_dts: Option<u64>,
+    /// The `wall_clock_ms` of the newest sample in `part`.
+    part_last_received_ms: u64,
 }
 
 #[derive(Debug)]
@@ -391,6 +404,8 @@ impl Track {
             fragment_sequence: 1,
             last_duration: 0,
             discontinuity_next: false,
+            part_end_dts: None,
+            part_last_received_ms: 0,
         }
     }
 
@@ -482,6 +497,7 @@ impl Segmenter {
             anchor: None,
             ended: false,
             discontinuity_requested: false,
+            others_cut_pending: false,
             stats: SegmenterStats::default(),
         }
     }
@@ -715,6 +731,7 @@ impl Segmenter {
                 self.apply_config_change(k, config, &sample, timescale_before);
             }
         }
+        self.snap_to_part_end(k, &mut sample);
         let track = &mut self.tracks[k];
         if let Some(last) = track.part.last() {
             // handle_sample keeps each track's decode times increasing; this only matters
@@ -756,10 +773,16 @@ impl Segmenter {
             }
         } else {
             match self.decide_cut(k, &sample, ns) {
+                Cut::None if k == self.master() && self.others_cut_pending => {
+                    self.close_other_parts(k);
+                }
                 Cut::None => {}
                 Cut::Part => self.cut(k, sample.dts, ns, false),
                 Cut::Segment => self.cut(k, sample.dts, ns, true),
             }
+        }
+        if k == self.master() {
+            self.others_cut_pending = false;
         }
         let pdt = self.program_date_time_ms(ns);
         let msn = self.msn;
@@ -777,7 +800,59 @@ impl Segmenter {
             });
         }
         track.part_bytes += sample.data.len();
+        track.part_last_received_ms = wall_clock_ms;
+        let duration_ns = ticks_to_ns(
+            u64::from(track.fallback_duration(sample.duration)),
+            track.timescale(),
+        );
         track.part.push(sample);
+        self.close_full_part(k, ns + duration_ns, duration_ns);
+    }
+
+    /// Closes the parts now when the master track's part is full: when one more sample of the
+    /// same duration would take it past the part target, which is when the next sample would
+    /// cut it anyway. Closing after the sample that fills a part, rather than when the next one
+    /// arrives, makes the part servable a frame interval sooner. The part's last sample lasts
+    /// as long as the one before it; a segment still ends only when the next keyframe arrives.
+    fn close_full_part(&mut self, k: usize, end_ns: u64, duration_ns: u64) {
+        if k != self.master() {
+            return;
+        }
+        let part_elapsed = end_ns.saturating_sub(self.part_start_ns);
+        let part_target = u64::from(self.config.part_target_ms) * NS_PER_MS;
+        if part_elapsed + duration_ns > part_target + NS_PER_MS {
+            self.stats.early_part_cuts += 1;
+            self.close_part(k, None);
+            self.part_start_ns = end_ns;
+            self.others_cut_pending = true;
+        }
+    }
+
+    /// Moves a sample's decode time to where the track's last part ended, when that part's
+    /// last duration was estimated and the sample is within half that duration of it: the
+    /// parts then tile the timeline with no gap or overlap. Video keeps its presentation time
+    /// (the composition offset absorbs the move); audio moves by at most half a frame, less
+    /// than the millisecond rounding of RTMP timestamps.
+    fn snap_to_part_end(&mut self, k: usize, sample: &mut Sample) {
+        let track = &mut self.tracks[k];
+        let Some(end) = track.part_end_dts.take() else {
+            return;
+        };
+        if !track.part.is_empty() || sample.dts == end {
+            return;
+        }
+        let tolerance = u64::from(track.last_duration / 2);
+        if sample.dts.abs_diff(end) > tolerance {
+            return;
+        }
+        if track.kind == TrackKind::Video {
+            let moved = end as i64 - sample.dts as i64;
+            let Ok(moved) = i32::try_from(moved) else {
+                return;
+            };
+            sample.composition_offset = sample.composition_offset.saturating_sub(moved);
+        }
+        sample.dts = end;
     }
 
     fn apply_config_change(
@@ -798,6 +873,7 @@ impl Segmenter {
         let track = &mut self.tracks[k];
         track.awaiting_keyframe = track.kind == TrackKind::Video;
         track.last_duration = 0;
+        track.part_end_dts = None;
         self.events.push_back(Event::InitReady {
             track: track.kind,
             init: cmaf::init_segment(&config),
@@ -850,6 +926,16 @@ impl Segmenter {
         self.cut_with_next(k, Some(dts), ns, segment);
     }
 
+    /// Closes the parts of the tracks other than `k` (after `k`'s part closed early).
+    fn close_other_parts(&mut self, k: usize) {
+        for other in 0..2 {
+            if other != k && !self.tracks[other].part.is_empty() {
+                let next = self.tracks[other].head_sample().map(|s| s.dts);
+                self.close_part(other, next);
+            }
+        }
+    }
+
     fn cut_with_next(&mut self, k: usize, next_dts: Option<u64>, ns: u64, segment: bool) {
         for other in 0..2 {
             if self.tracks[other].part.is_empty() {
@@ -879,10 +965,20 @@ impl Segmenter {
             track.part[i].duration = u32::try_from(step).unwrap_or(u32::MAX);
         }
         let last = &track.part[count - 1];
-        let last_duration = match next_dts {
-            Some(next) if next > last.dts => u32::try_from(next - last.dts).unwrap_or(u32::MAX),
-            _ => track.fallback_duration(last.duration),
+        let (last_duration, estimated) = match next_dts {
+            Some(next) if next > last.dts => {
+                (u32::try_from(next - last.dts).unwrap_or(u32::MAX), false)
+            }
+            // Unknown: the sample's own duration if the input gave one, else the part's mean
+            // step (steadier than the last step under RTMP's millisecond timestamps), else the
+            // last duration known.
+            _ if last.duration == 0 && count >= 2 => {
+                let mean = (last.dts - track.part[0].dts) / (count as u64 - 1);
+                (u32::try_from(mean).unwrap_or(u32::MAX).max(1), true)
+            }
+            _ => (track.fallback_duration(last.duration), true),
         };
+        track.part_end_dts = estimated.then(|| last.dts + u64::from(last_duration));
         track.part[count - 1].duration = last_duration;
         track.last_duration = last_duration;
 
@@ -902,6 +998,7 @@ impl Segmenter {
         segment.bytes += bytes.len();
         let msn = segment.msn;
         let kind = track.kind;
+        let last_received_ms = track.part_last_received_ms;
         track.part.clear();
         track.part_bytes = 0;
         let pdt = self.program_date_time_ms(ticks_to_ns(start_dts, timescale));
@@ -915,6 +1012,7 @@ impl Segmenter {
             duration_ms: ticks_to_ms(duration_ticks, timescale),
             independent,
             program_date_time_ms: pdt,
+            last_received_ms,
             bytes,
         });
     }

@@ -679,5 +679,94 @@ fn timestamps_unwrap_across_two_to_the_32() {
     assert_eq!(segments[0].start_dts, u64::from(start_ms) * 90);
     let end = segments[2].start_dts + segments[2].duration_ticks;
     assert!(end > (1u64 << 32) * 90, "past the wrap");
-    assert_eq!(end - segments[0].start_dts, 180 * 3000);
+    // The last sample's duration is estimated (no sample follows it) from steps of 33 or
+    // 34 ms: the span is 180 frames to within the 1 ms precision of RTMP timestamps.
+    let span = end - segments[0].start_dts;
+    assert!(span.abs_diff(180 * 3000) <= 90, "span {span}");
+}
+
+/// A part is closed right after the sample that fills it, not when the next sample arrives.
+#[test]
+fn a_full_part_closes_after_its_last_sample() {
+    let mut rng = common::XorShift(11);
+    let mut segmenter = Segmenter::new(SegmenterConfig::DEFAULT);
+    segmenter
+        .handle_config(avc_config("avc_1080p25_baseline.avcc"))
+        .unwrap();
+    let mut events = Vec::new();
+    let mut parts_before = 0;
+    for (n, sample) in video_stream(2, 0, &mut rng).into_iter().enumerate() {
+        segmenter
+            .handle_sample(TrackKind::Video, sample, 0)
+            .unwrap();
+        events.extend(std::iter::from_fn(|| segmenter.poll_event()));
+        let parts = events
+            .iter()
+            .filter(|e| matches!(e, Event::PartReady { .. }))
+            .count();
+        if (n + 1) % 15 == 0 {
+            assert_eq!(parts, (n + 1) / 15, "frame {n} fills a part: it is out");
+        } else {
+            assert_eq!(parts, parts_before, "frame {n} closes nothing");
+        }
+        parts_before = parts;
+    }
+    segmenter.handle_end();
+    events.extend(std::iter::from_fn(|| segmenter.poll_event()));
+    let (parts, segments) = collect(&events, TrackKind::Video);
+    check_track(&parts, &segments, TrackKind::Video);
+    assert_eq!(parts.len(), 8);
+    assert!(parts.iter().all(|p| p.duration_ticks == 15 * FRAME_TICKS));
+    assert_eq!(segments.len(), 2);
+    assert_eq!(segmenter.stats().early_part_cuts, 8);
+}
+
+/// With decode times jittered by up to ±2 ms (a publisher's clock in RTMP's milliseconds),
+/// parts closed early still tile the timeline (the next sample is moved to where the estimate
+/// ended, its presentation time kept), and most parts still close on their last sample.
+#[test]
+fn early_parts_stay_contiguous_under_jitter() {
+    let mut rng = common::XorShift(12);
+    let mut segmenter = Segmenter::new(SegmenterConfig::DEFAULT);
+    segmenter
+        .handle_config(avc_config("avc_1080p25_baseline.avcc"))
+        .unwrap();
+    let mut events = Vec::new();
+    let mut presentation = Vec::new();
+    for (n, mut sample) in video_stream(4, 0, &mut rng).into_iter().enumerate() {
+        let pts = sample.dts as i64 + i64::from(sample.composition_offset);
+        if n > 0 {
+            sample.dts = (sample.dts as i64 + rng.below(360) as i64 - 180) as u64;
+            sample.composition_offset = (pts - sample.dts as i64) as i32;
+        }
+        presentation.push(pts);
+        segmenter
+            .handle_sample(TrackKind::Video, sample, 0)
+            .unwrap();
+        events.extend(std::iter::from_fn(|| segmenter.poll_event()));
+    }
+    segmenter.handle_end();
+    events.extend(std::iter::from_fn(|| segmenter.poll_event()));
+    let (parts, segments) = collect(&events, TrackKind::Video);
+    check_track(&parts, &segments, TrackKind::Video);
+    assert_eq!(segments.len(), 4);
+    assert!(
+        segmenter.stats().early_part_cuts >= 12,
+        "{:?}",
+        segmenter.stats()
+    );
+    // Every frame keeps its presentation time (the decode shift is constant).
+    let mut seen = Vec::new();
+    for part in &parts {
+        for f in inspect::parse_fragments(&part.bytes).unwrap() {
+            let mut dts = f.base_media_decode_time as i64;
+            for s in f.samples {
+                seen.push(dts + s.composition_offset.unwrap());
+                dts += i64::from(s.duration.unwrap());
+            }
+        }
+    }
+    let shift = seen[0] - presentation[0];
+    let shifted: Vec<i64> = presentation.iter().map(|p| p + shift).collect();
+    assert_eq!(seen, shifted);
 }
