@@ -194,11 +194,22 @@ run_server() {
             || die "hls run failed (see $prefix-$mode.txt)"
         grep -E 'req/s|stalls|ingest|errors' "$prefix-$mode.txt" | sed 's/^/    /' >&2
     done
+    if [[ "$server" == shardcast ]]; then
+        # The server's own part-ready histogram, taken while the publisher still runs.
+        curl -sf "http://127.0.0.1:$SHARDCAST_PORT/metrics" >"$prefix-metrics.txt" \
+            || die "GET /metrics failed"
+        log "  part-ready latency: $(part_ready_summary "$prefix-metrics.txt")"
+    fi
     pick_segment "$server"
     echo "$SEGMENT_URL $SEGMENT_BYTES" >"$prefix-segment.txt"
     log "  http on $SEGMENT_URL ($SEGMENT_BYTES bytes), $CONNECTIONS connections"
+    # Both cores' busy time over the middle of the window (after the 2 s warm-up).
+    (sleep 3; cores_busy $(( ${DURATION%s} - 2 )) >"$prefix-cores.txt") &
+    local sampler=$!
     $(throughput_command "$SEGMENT_URL" "$SEGMENT_BYTES" "$prefix-throughput.json") \
         >"$prefix-throughput.txt" || die "throughput run failed (see $prefix-throughput.txt)"
+    wait "$sampler" || true
+    log "  busy: server core, load core (%): $(cat "$prefix-cores.txt")"
     grep -E 'req/s|latency|errors' "$prefix-throughput.txt" | sed 's/^/    /' >&2
     server_rss_kib "$SERVER_PID" >"$prefix-rss.txt"
     stop_pid "$PUBLISHER_PID"
@@ -231,6 +242,25 @@ main() {
 }
 
 # ---- report ----------------------------------------------------------------------------
+
+# "COUNT WITHIN_50MS_PERCENT P50_BOUND_MS P99_BOUND_MS" from the part-ready histogram in a
+# /metrics dump: the quantiles are the upper bounds of the buckets that hold them.
+part_ready_summary() {
+    awk -F'[{}"]+' '
+        /^shardcast_media_part_ready_latency_seconds_bucket/ {
+            n++; le[n] = $3; c[n] = $4 + 0
+        }
+        END {
+            total = c[n]
+            if (total == 0) { print "0 n/a n/a n/a"; exit }
+            for (i = 1; i <= n; i++) {
+                if (le[i] == "0.05") within = c[i]
+                if (p50 == "" && c[i] >= 0.5 * total) p50 = le[i]
+                if (p99 == "" && c[i] >= 0.99 * total) p99 = le[i]
+            }
+            printf "%d %.1f %s %s\n", total, 100 * within / total, p50 == "+Inf" ? p50 : p50 * 1000, p99 == "+Inf" ? p99 : p99 * 1000
+        }' "$1"
+}
 
 # The median of the numbers on stdin ("n/a" for none).
 median() {
@@ -349,6 +379,23 @@ write_report() {
             viewers_table parts part shardcast
             echo
             player_table parts shardcast
+            echo
+            echo "### Part-ready latency, measured by the server"
+            echo
+            echo "From the arrival of a part's last sample (the RTMP message read on the ingest shard) to"
+            echo "the part being in the shard's index, servable (\`shardcast_media_part_ready_latency_seconds\`"
+            echo "in /metrics: every video and audio part, once per shard, over the whole run including"
+            echo "warm-up, with the viewers of a and b loading the shard). Quantiles are the upper bounds of"
+            echo "the histogram buckets that hold them (buckets of 10 ms between 10 and 80 ms)."
+            echo
+            echo "| round | parts timed | within 50 ms | p50 ≤ ms | p99 ≤ ms |"
+            echo "|---:|---:|---:|---:|---:|"
+            local f r
+            for f in "$RUN_DIR"/shardcast-r*-metrics.txt; do
+                r=${f##*-r}; r=${r%%-*}
+                read -r count within p50 p99 <<<"$(part_ready_summary "$f")"
+                echo "| $r | $count | $within % | $p50 | $p99 |"
+            done
         fi
         echo
         echo "## c. Serving one complete segment, $CONNECTIONS connections"
@@ -368,6 +415,15 @@ write_report() {
             args+=(--server "$server=$(ls "$RUN_DIR/$server"-r*-throughput.json | paste -sd, -)")
         done
         "$BENCH_BIN" table "${args[@]}"
+        echo
+        echo "Cores busy during run c (/proc/stat, median over the rounds; the load core also runs"
+        echo "the publisher):"
+        echo
+        echo "| server | server core busy % | load core busy % |"
+        echo "|---|---:|---:|"
+        for server in "${sorted[@]}"; do
+            echo "| $server | $(cut -d' ' -f1 "$RUN_DIR/$server"-r*-cores.txt | median) | $(cut -d' ' -f2 "$RUN_DIR/$server"-r*-cores.txt | median) |"
+        done
         echo
         echo "## Server memory after the runs"
         echo
@@ -393,7 +449,9 @@ write_report() {
         echo "  media, the position advances with wall time, the buffer is the media downloaded on the"
         echo "  least supplied track minus the position; at zero the viewer stalls, and resumes as soon"
         echo "  as more media arrives. Counted when a stall begins inside the window."
-        echo "- Ingest latency: for each segment (a) or part (b) first listed by the server inside the"
+        echo "- Ingest latency (player tables): an estimate from outside, for comparison with any server"
+        echo "  that writes a program date time; the server's own measurement is the part-ready table."
+        echo "  For each segment (a) or part (b) first listed by the server inside the"
         echo "  window, the time the first viewer saw it listed minus the wall-clock time of its last"
         echo "  frame, taken as the segment's EXT-X-PROGRAM-DATE-TIME + the durations of the parts before"
         echo "  it + its own duration. shardcast anchors the program date time to its wall clock when the"
@@ -403,10 +461,16 @@ write_report() {
         echo "  below zero), and the spread between p50 and p99 is the jitter. In (a) a segment is seen at"
         echo "  the next reload of any viewer (viewers reload every half target duration, staggered), in"
         echo "  (b) when a blocking reload returns. nginx-rtmp writes no program date time: n/a."
-        echo "- Loopback copies even for zero-copy sends: a zero-copy send (io_uring SEND_ZC, MSG_ZEROCOPY)"
-        echo "  to a local receiver is copied by the kernel, while nginx's sendfile hands page-cache pages"
-        echo "  to the loopback receiver without a copy on the sending side. The receiver (the load"
-        echo "  generator) copies every byte. Run c therefore understates what zero-copy sends save on a NIC."
+        echo "- What limits run c: the load core. The load generator copies every byte it receives"
+        echo "  (about 60 % of its time in the kernel's copy to user memory) and shares its core with"
+        echo "  the publisher's x264, so the load core is saturated for both servers (table above) and"
+        echo "  neither server core is. The same bytes cost the load generator less from nginx: nginx's"
+        echo "  sendfile hands the loopback receiver references to the segment file's page-cache pages,"
+        echo "  the same 200 KB for every request, hot in the load core's caches; shardcast's sends are"
+        echo "  copied by the kernel into fresh socket buffers on the server core (a zero-copy send,"
+        echo "  io_uring SEND_ZC or MSG_ZEROCOPY, to a local receiver is copied too), which the load core"
+        echo "  then reads cold. On a NIC neither the receiver copy nor the loopback copy exists and"
+        echo "  SEND_ZC sends from shard memory without a copy; this machine has only loopback."
         echo "- The publisher shares core $LOAD_CORE with the load generator (x264 veryfast at 720p30 takes a"
         echo "  good part of it); \"load CPU %\" is the load generator's own CPU (100 = a whole core)."
         echo "- Raw reports: \`${RUN_DIR#"$ROOT"/}\`."

@@ -149,3 +149,19 @@ machine_header() {
 - core layout: server pinned to core $SERVER_CORE (\`taskset -c $SERVER_CORE\`, one shard / one nginx worker), load generator pinned to core $LOAD_CORE (\`taskset -c $LOAD_CORE\`)
 MD
 }
+
+# cores_busy SECONDS: the busy percentage of the server core and of the load core over the
+# next SECONDS, from /proc/stat ("SERVER LOAD").
+cores_busy() {
+    local seconds=$1 before after
+    before=$(grep -E "^cpu($SERVER_CORE|$LOAD_CORE) " /proc/stat)
+    sleep "$seconds"
+    after=$(grep -E "^cpu($SERVER_CORE|$LOAD_CORE) " /proc/stat)
+    awk -v server="cpu$SERVER_CORE" -v load="cpu$LOAD_CORE" '
+        { total = 0; for (i = 2; i <= 9; i++) total += $i; idle = $5 + $6
+          if (NR <= 2) { t0[$1] = total; i0[$1] = idle } else { t1[$1] = total; i1[$1] = idle } }
+        END {
+            for (c in t1) busy[c] = 100 * (1 - (i1[c] - i0[c]) / (t1[c] - t0[c]))
+            printf "%.0f %.0f\n", busy[server], busy[load]
+        }' <(echo "$before"; echo "$after")
+}
