@@ -88,6 +88,34 @@ pub struct VideoConfig {
     /// Put parameter sets in [`CodecContext::extradata`] rather than in every keyframe
     /// (what an fMP4 `avcC`/`hvcC` needs).
     pub global_header: bool,
+    /// Rate control for live delivery: the VBV maximum rate in bits per second (0: unset,
+    /// the encoder's average bit rate mode).
+    pub max_rate_bps: u64,
+    /// The VBV buffer in bits (0: unset).
+    pub buffer_bits: u64,
+    /// Codec threads (0: the codec chooses, usually one per CPU it may run on).
+    pub threads: u32,
+}
+
+impl VideoConfig {
+    /// A software encoder's setup: `width`×`height` YUV 4:2:0, timestamps in 1/90000 s,
+    /// no B-frames, parameter sets out of band, rate control off. Set the rest by field.
+    pub fn new(width: u32, height: u32, frame_rate: Rational, bit_rate_bps: u64) -> VideoConfig {
+        VideoConfig {
+            width,
+            height,
+            pixel_format: PixelFormat::YUV420P,
+            time_base: Rational::new(1, 90_000),
+            frame_rate,
+            gop_size: 250,
+            bit_rate_bps,
+            max_b_frames: 0,
+            global_header: true,
+            max_rate_bps: 0,
+            buffer_bits: 0,
+            threads: 0,
+        }
+    }
 }
 
 /// An owned `AVCodecContext` bound to one decoder or encoder.
@@ -202,11 +230,24 @@ impl CodecContext {
         ctx.gop_size = i32::try_from(config.gop_size).expect("gop_size fits i32");
         ctx.bit_rate = i64::try_from(config.bit_rate_bps).expect("bit rate fits i64");
         ctx.max_b_frames = i32::try_from(config.max_b_frames).expect("max_b_frames fits i32");
+        if config.max_rate_bps > 0 {
+            ctx.rc_max_rate = i64::try_from(config.max_rate_bps).expect("max rate fits i64");
+        }
+        if config.buffer_bits > 0 {
+            ctx.rc_buffer_size = i32::try_from(config.buffer_bits).unwrap_or(i32::MAX);
+        }
+        ctx.thread_count = i32::try_from(config.threads).unwrap_or(0);
         if config.global_header {
             ctx.flags |= ffi::AV_CODEC_FLAG_GLOBAL_HEADER as i32;
         } else {
             ctx.flags &= !(ffi::AV_CODEC_FLAG_GLOBAL_HEADER as i32);
         }
+    }
+
+    /// Sets how many threads the codec may use (0: it chooses). Before `open` only.
+    pub fn set_threads(&mut self, threads: u32) {
+        self.assert_not_open();
+        self.raw_mut().thread_count = i32::try_from(threads).unwrap_or(0);
     }
 
     /// Gives a decoder its out-of-band configuration (the `AVCDecoderConfigurationRecord` or

@@ -15,6 +15,16 @@ pub enum Error {
     /// `AVERROR_EOF`: the codec has been drained and will produce no more output.
     #[error("end of stream")]
     Eof,
+    /// `AVERROR_INVALIDDATA`: the input is corrupt or not what the codec expects. A decoder
+    /// refusing one access unit is not fatal to the stream.
+    #[error("invalid data found when processing input")]
+    InvalidData,
+    /// An encoder's out-of-band header lacks what packaging needs.
+    #[error("encoder header unusable: {what}")]
+    BadHeader {
+        /// What is missing.
+        what: &'static str,
+    },
     /// Any other negative FFmpeg return code, with FFmpeg's own description of it.
     #[error("{message} (AVERROR {code})")]
     Ffmpeg {
@@ -75,6 +85,8 @@ impl Error {
             Error::Again
         } else if code == ffi::AVERROR_EOF {
             Error::Eof
+        } else if code == ffi::AVERROR_INVALIDDATA {
+            Error::InvalidData
         } else {
             Error::Ffmpeg {
                 code,

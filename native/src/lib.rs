@@ -38,10 +38,12 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod annexb;
 mod codec;
 mod error;
 mod frame;
 mod hw;
+mod ladder;
 mod live;
 mod log;
 mod options;
@@ -49,10 +51,12 @@ mod packet;
 mod probe;
 mod scaler;
 
+pub use annexb::{avcc_from_annexb, nal_units, to_length_prefixed};
 pub use codec::{CodecContext, CodecId, Rational, VideoConfig};
 pub use error::Error;
 pub use frame::{Frame, PixelFormat, VideoFormat};
 pub use hw::{HwDevice, HwDeviceKind, HwFrames};
+pub use ladder::{rung_size, ActiveRung, Ladder, LadderConfig, LadderStats, RungPacket, RungSpec};
 pub use live::{forbid_ffmpeg_on_this_thread, live_owners, LiveOwners};
 pub use options::Options;
 pub use packet::Packet;

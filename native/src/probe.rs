@@ -165,6 +165,9 @@ fn try_encoder(codec: CodecId, name: &str) -> ProbeOutcome {
         bit_rate_bps: PROBE_BIT_RATE_BPS,
         max_b_frames: 0,
         global_header: true,
+        max_rate_bps: 0,
+        buffer_bits: 0,
+        threads: 1,
     });
     if kind == Some(HwDeviceKind::Vaapi) {
         if let Err(reason) = attach_vaapi(&mut ctx) {

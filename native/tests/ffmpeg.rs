@@ -42,6 +42,9 @@ fn x264_config(global_header: bool) -> VideoConfig {
         bit_rate_bps: 400_000,
         max_b_frames: 0,
         global_header,
+        max_rate_bps: 0,
+        buffer_bits: 0,
+        threads: 1,
     }
 }
 

@@ -212,6 +212,19 @@ pub enum Event {
         /// The part's bytes.
         bytes: Bytes,
     },
+    /// A video sample was placed (only with [`Segmenter::set_report_placed_video`]): what a
+    /// transcoder needs to encode rungs whose segments start exactly where this stream's do.
+    VideoPlaced {
+        /// The sample as packaged: decode time on this segmenter's timeline (a keyframe's
+        /// decode time equals its presentation time), composition offset, keyframe flag, data.
+        sample: Sample,
+        /// The media sequence number of the segment it went into.
+        msn: u64,
+        /// It starts that segment.
+        segment_start: bool,
+        /// That segment starts a new timeline section.
+        discontinuity: bool,
+    },
     /// A track's segment is complete: every one of its parts has been reported.
     ///
     /// The segment's bytes are exactly [`cmaf::STYP`] followed by its parts' bytes in
@@ -261,6 +274,8 @@ pub struct SegmenterStats {
     pub forced_part_cuts: u64,
     /// Parts closed right after the sample that filled them (see the part target).
     pub early_part_cuts: u64,
+    /// Follower segments whose requested number was not ahead of the current one.
+    pub follower_misaligned: u64,
     /// Segment cuts forced by `segment_max_ms` or `segment_max_bytes`.
     pub forced_segment_cuts: u64,
     /// Times a track was declared stalled and the others went on without it.
@@ -327,6 +342,12 @@ pub struct Segmenter {
     /// The master track's part was closed early (see `close_full_part`): the other tracks'
     /// parts close before the master's next sample, as they would have at a regular cut.
     others_cut_pending: bool,
+    /// Report every placed video sample as [`Event::VideoPlaced`].
+    report_placed_video: bool,
+    /// Segments start only where [`Segmenter::start_segment`] says (and at the caps).
+    follower: bool,
+    /// The segment to start at the next master keyframe: (msn, discontinuity).
+    forced_segment: Option<(u64, bool)>,
 }
 
 #[derive(Debug)]
@@ -498,6 +519,9 @@ impl Segmenter {
             ended: false,
             discontinuity_requested: false,
             others_cut_pending: false,
+            report_placed_video: false,
+            follower: false,
+            forced_segment: None,
             stats: SegmenterStats::default(),
         }
     }
@@ -565,6 +589,28 @@ impl Segmenter {
     /// taking over the same stream — a backup publisher — whose timeline and encoding differ
     /// even when its configuration is identical. Decode times must keep increasing across it
     /// (the caller re-bases the new encoder's timestamps).
+    /// Reports every video sample as it is placed ([`Event::VideoPlaced`]), with the segment it
+    /// went into: what a transcoder follows so that its rungs cut where this stream cuts.
+    pub fn set_report_placed_video(&mut self, on: bool) {
+        self.report_placed_video = on;
+    }
+
+    /// Makes this a follower: segments no longer start at keyframes on their own, only where
+    /// [`Segmenter::start_segment`] says (and where `segment_max_ms` / `segment_max_bytes`
+    /// force a cut). Parts are still cut by the part target. For the rungs of a ladder, whose
+    /// segments must carry the same numbers and start at the same instants as the source's.
+    pub fn set_follower(&mut self) {
+        self.follower = true;
+    }
+
+    /// In follower mode: the next master keyframe starts segment `msn` (a discontinuity when
+    /// `discontinuity`). Segment numbers never go back: an `msn` at or below the current one
+    /// (after a forced cut) starts the next number instead, counted in
+    /// [`SegmenterStats::follower_misaligned`].
+    pub fn start_segment(&mut self, msn: u64, discontinuity: bool) {
+        self.forced_segment = Some((msn, discontinuity));
+    }
+
     pub fn handle_discontinuity(&mut self) {
         if !self.ended && self.started {
             self.discontinuity_requested = true;
@@ -753,6 +799,11 @@ impl Segmenter {
             track.awaiting_keyframe = false;
         }
         let ns = ticks_to_ns(sample.dts, track.timescale());
+        let forced = if self.follower && k == self.master() && sample.keyframe {
+            self.forced_segment.take()
+        } else {
+            None
+        };
         if !self.started {
             if k != self.master() {
                 self.stats.samples_dropped += 1;
@@ -762,6 +813,21 @@ impl Segmenter {
             self.segment_start_ns = ns;
             self.part_start_ns = ns;
             self.anchor = Some((wall_clock_ms, ns));
+            if let Some((msn, _)) = forced {
+                self.msn = self.msn.max(msn);
+            }
+        } else if let Some((msn, discontinuity)) = forced {
+            self.cut(k, sample.dts, ns, true);
+            if discontinuity {
+                for track in &mut self.tracks {
+                    track.discontinuity_next = true;
+                }
+            }
+            if msn >= self.msn {
+                self.msn = msn;
+            } else {
+                self.stats.follower_misaligned += 1;
+            }
         } else if self.discontinuity_requested
             && k == self.master()
             && (sample.keyframe || self.tracks[k].kind == TrackKind::Audio)
@@ -801,6 +867,15 @@ impl Segmenter {
         }
         track.part_bytes += sample.data.len();
         track.part_last_received_ms = wall_clock_ms;
+        if self.report_placed_video && track.kind == TrackKind::Video {
+            let segment = track.segment.as_ref().expect("opened above");
+            self.events.push_back(Event::VideoPlaced {
+                sample: sample.clone(),
+                msn: segment.msn,
+                segment_start: segment.parts == 0 && track.part.is_empty(),
+                discontinuity: segment.discontinuity,
+            });
+        }
         let duration_ns = ticks_to_ns(
             u64::from(track.fallback_duration(sample.duration)),
             track.timescale(),
@@ -895,7 +970,7 @@ impl Segmenter {
         if k == self.master() {
             let target = u64::from(config.segment_target_ms) * NS_PER_MS;
             let part_target = u64::from(config.part_target_ms) * NS_PER_MS;
-            if sample.keyframe && segment_elapsed + duration_ns / 2 >= target {
+            if !self.follower && sample.keyframe && segment_elapsed + duration_ns / 2 >= target {
                 cut = Cut::Segment;
             } else if part_elapsed + duration_ns > part_target + NS_PER_MS {
                 cut = Cut::Part;

@@ -770,3 +770,100 @@ fn early_parts_stay_contiguous_under_jitter() {
     let shifted: Vec<i64> = presentation.iter().map(|p| p + shift).collect();
     assert_eq!(seen, shifted);
 }
+
+/// A follower (a transcoded rung) fed from the source's placed video samples cuts its segments
+/// where the source did, with the same numbers and the same start times, even when its input
+/// has no B-frames and its own keyframes would not have chosen those cuts.
+#[test]
+fn a_follower_cuts_where_the_source_cut() {
+    let mut rng = common::XorShift(21);
+    let mut source = Segmenter::new(SegmenterConfig::DEFAULT);
+    source.set_report_placed_video(true);
+    source
+        .handle_config(avc_config("avc_1080p25_baseline.avcc"))
+        .unwrap();
+    let mut source_events = Vec::new();
+    for sample in video_stream(4, 0, &mut rng) {
+        source
+            .handle_sample(TrackKind::Video, sample, WALL_START_MS)
+            .unwrap();
+        source_events.extend(std::iter::from_fn(|| source.poll_event()));
+    }
+    source.handle_end();
+    source_events.extend(std::iter::from_fn(|| source.poll_event()));
+
+    let placed: Vec<(Sample, u64, bool, bool)> = source_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::VideoPlaced {
+                sample,
+                msn,
+                segment_start,
+                discontinuity,
+            } => Some((sample.clone(), *msn, *segment_start, *discontinuity)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(placed.len(), 4 * 60);
+    let starts: Vec<(u64, u64)> = placed
+        .iter()
+        .filter(|p| p.2)
+        .map(|p| (p.1, p.0.dts))
+        .collect();
+    let (_, source_segments) = collect(&source_events, TrackKind::Video);
+    assert_eq!(
+        starts,
+        source_segments
+            .iter()
+            .map(|s| (s.msn, s.start_dts))
+            .collect::<Vec<_>>(),
+        "segment starts are reported on the samples that start them"
+    );
+    assert!(
+        placed.iter().all(|p| !p.2 || p.0.keyframe),
+        "segments start on keyframes"
+    );
+
+    // The rung: the same pictures in presentation order without B-frames, a keyframe on every
+    // source keyframe, and a keyframe every 20 frames more that must not cut a segment.
+    let mut rung = Segmenter::new(SegmenterConfig::DEFAULT);
+    rung.set_follower();
+    rung.handle_config(avc_config("avc_1080p25_baseline.avcc"))
+        .unwrap();
+    let mut pictures: Vec<(u64, bool, Option<u64>)> = placed
+        .iter()
+        .map(|(s, msn, start, _)| {
+            let pts = (s.dts as i64 + i64::from(s.composition_offset)) as u64;
+            (pts, s.keyframe, start.then_some(*msn))
+        })
+        .collect();
+    pictures.sort_by_key(|p| p.0);
+    let mut rung_events = Vec::new();
+    for (n, (pts, keyframe, start)) in pictures.into_iter().enumerate() {
+        if let Some(msn) = start {
+            rung.start_segment(msn, false);
+        }
+        let sample = Sample {
+            dts: pts,
+            composition_offset: 0,
+            duration: 0,
+            keyframe: keyframe || n % 20 == 0,
+            data: Bytes::from(vec![n as u8; 300]),
+        };
+        rung.handle_sample(TrackKind::Video, sample, WALL_START_MS)
+            .unwrap();
+        rung_events.extend(std::iter::from_fn(|| rung.poll_event()));
+    }
+    rung.handle_end();
+    rung_events.extend(std::iter::from_fn(|| rung.poll_event()));
+    let (rung_parts, rung_segments) = collect(&rung_events, TrackKind::Video);
+    check_track(&rung_parts, &rung_segments, TrackKind::Video);
+    let shape = |segments: &[SegmentSeen]| -> Vec<(u64, u64, u64)> {
+        segments
+            .iter()
+            .map(|s| (s.msn, s.start_dts, s.duration_ticks))
+            .collect()
+    };
+    assert_eq!(shape(&rung_segments), shape(&source_segments));
+    assert_eq!(rung.stats().follower_misaligned, 0);
+}

@@ -1,0 +1,422 @@
+//! The ABR ladder of one stream: decode once, scale once per rung, encode each rung.
+//!
+//! A [`Ladder`] takes the source's access units in decode order ([`Ladder::push`]) and hands
+//! back each rung's encoded access units ([`RungPacket`]): 4-byte-length-prefixed H.264 with
+//! the parameter sets in the rung's `avcC` ([`ActiveRung::avcc`]), timestamps in the source's
+//! 1/90000 s. Every source keyframe becomes an IDR in every rung at the same presentation time,
+//! and nowhere else (scene-cut detection is off), so the rungs' segments can start exactly
+//! where the source's do.
+//!
+//! Rungs never upscale: a rung taller (or, when it names a width, wider) than the source is not
+//! encoded. When the source's picture size changes mid-stream, the ladder is planned again:
+//! rungs whose output size is unchanged keep their encoder (only the scaler is replaced), the
+//! others are drained and replaced, and their [`ActiveRung::generation`] goes up, which tells
+//! the packager to start a new header with a discontinuity.
+
+use crate::annexb::{avcc_from_annexb, to_length_prefixed};
+use crate::{
+    CodecContext, CodecId, Error, Frame, Options, Packet, PixelFormat, Rational, Scaler,
+    VideoConfig, VideoFormat,
+};
+use std::collections::VecDeque;
+
+/// One rung as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RungSpec {
+    /// The rendition name (`720p`).
+    pub name: String,
+    /// Output width; 0 keeps the source's aspect ratio at `height`.
+    pub width: u32,
+    /// Output height.
+    pub height: u32,
+    /// Target bit rate (CBR with a one-second VBV buffer).
+    pub bit_rate_bps: u64,
+}
+
+/// How a ladder encodes.
+#[derive(Clone, Debug)]
+pub struct LadderConfig {
+    /// The encoder, by FFmpeg name (what the probe chose, e.g. `libx264`).
+    pub encoder: String,
+    /// The libx264 preset (`veryfast`); ignored by other encoders.
+    pub preset: String,
+    /// The rungs, in any order.
+    pub rungs: Vec<RungSpec>,
+    /// The source's nominal frame rate, for rate control (timestamps drive timing).
+    pub frame_rate: Rational,
+    /// Threads per codec (decoder and each encoder); 0 lets FFmpeg choose.
+    pub threads: u32,
+}
+
+/// The size rung `spec` encodes at for a `src_width`×`src_height` source, or `None` when that
+/// would upscale. Sizes are even (4:2:0 chroma).
+pub fn rung_size(spec: &RungSpec, src_width: u32, src_height: u32) -> Option<(u32, u32)> {
+    if spec.height == 0 || src_width == 0 || src_height == 0 {
+        return None;
+    }
+    if spec.height > src_height || spec.width > src_width {
+        return None;
+    }
+    let height = (spec.height & !1).max(2);
+    let width = if spec.width > 0 {
+        spec.width
+    } else {
+        // The nearest even width: round(src_width × height / src_height / 2) × 2.
+        let twice = 2 * u64::from(src_height);
+        let halves = (u64::from(src_width) * u64::from(height) + twice / 2) / twice;
+        u32::try_from(halves * 2).ok()?
+    };
+    Some(((width & !1).max(2), height))
+}
+
+/// One encoded access unit of one rung.
+#[derive(Debug)]
+pub struct RungPacket {
+    /// Index of the rung in [`LadderConfig::rungs`].
+    pub rung: usize,
+    /// The [`ActiveRung::generation`] of the encoder that made it.
+    pub generation: u32,
+    /// Length-prefixed NAL units.
+    pub data: Vec<u8>,
+    /// Presentation time, 1/90000 s.
+    pub pts: i64,
+    /// Decode time, 1/90000 s.
+    pub dts: i64,
+    /// An IDR.
+    pub keyframe: bool,
+}
+
+/// A rung being encoded.
+#[derive(Debug)]
+pub struct ActiveRung {
+    /// Index in [`LadderConfig::rungs`].
+    pub spec: usize,
+    /// Output width.
+    pub width: u32,
+    /// Output height.
+    pub height: u32,
+    /// The `AVCDecoderConfigurationRecord` of this encoder's output.
+    pub avcc: Vec<u8>,
+    /// Bumped each time the rung gets a new encoder (a new header).
+    pub generation: u32,
+    encoder: CodecContext,
+    scaler: Scaler,
+    scaled: Frame,
+    packet: Packet,
+}
+
+/// Counters of one ladder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LadderStats {
+    /// Access units decoded into pictures.
+    pub frames_decoded: u64,
+    /// Pictures sent to each active rung's encoder, summed.
+    pub frames_encoded: u64,
+    /// Access units the decoder refused (corrupt input); the ladder goes on.
+    pub decode_errors: u64,
+    /// Times the ladder was planned again for a new source size.
+    pub replans: u64,
+}
+
+/// One stream's decoder and rungs.
+pub struct Ladder {
+    config: LadderConfig,
+    decoder: CodecContext,
+    decoded: Frame,
+    source: Option<VideoFormat>,
+    rungs: Vec<Option<ActiveRung>>,
+    /// Presentation times of source keyframes not yet decoded, ascending.
+    keyframes: VecDeque<i64>,
+    next_generation: u32,
+    stats: LadderStats,
+}
+
+impl std::fmt::Debug for Ladder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ladder")
+            .field("source", &self.source)
+            .field("rungs", &self.rungs)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// Source keyframes remembered while the decoder holds their pictures.
+const KEYFRAMES_PENDING_MAX: usize = 64;
+
+impl Ladder {
+    /// A ladder for a `codec` source whose decoder configuration record is `extradata`.
+    /// Encoders open when the first picture is decoded (its size picks the rungs).
+    pub fn new(codec: CodecId, extradata: &[u8], config: LadderConfig) -> Result<Ladder, Error> {
+        let mut decoder = CodecContext::decoder(codec)?;
+        decoder.set_extradata(extradata)?;
+        decoder.set_threads(config.threads);
+        decoder.open(None)?;
+        Ok(Ladder {
+            rungs: (0..config.rungs.len()).map(|_| None).collect(),
+            config,
+            decoder,
+            decoded: Frame::new()?,
+            source: None,
+            keyframes: VecDeque::new(),
+            next_generation: 0,
+            stats: LadderStats::default(),
+        })
+    }
+
+    /// The rungs being encoded (none before the first picture).
+    pub fn rungs(&self) -> impl Iterator<Item = &ActiveRung> {
+        self.rungs.iter().flatten()
+    }
+
+    /// The source picture format, once known.
+    pub fn source(&self) -> Option<VideoFormat> {
+        self.source
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> LadderStats {
+        self.stats
+    }
+
+    /// Decodes one source access unit (decode order) and encodes the pictures that come out,
+    /// appending each rung's packets to `out`. A source `keyframe` makes the same picture an
+    /// IDR in every rung. A corrupt access unit is counted and skipped.
+    pub fn push(
+        &mut self,
+        data: &[u8],
+        pts: i64,
+        dts: i64,
+        keyframe: bool,
+        out: &mut Vec<RungPacket>,
+    ) -> Result<(), Error> {
+        if keyframe {
+            self.keyframes.push_back(pts);
+            while self.keyframes.len() > KEYFRAMES_PENDING_MAX {
+                self.keyframes.pop_front();
+            }
+        }
+        let mut packet = Packet::copy_from(data)?;
+        packet.set_pts(Some(pts));
+        packet.set_dts(Some(dts));
+        packet.set_key(keyframe);
+        loop {
+            match self.decoder.send_packet(&packet) {
+                Ok(()) => break,
+                Err(Error::Again) => self.drain_decoder(out)?,
+                Err(Error::InvalidData) => {
+                    self.stats.decode_errors += 1;
+                    return Ok(());
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        self.drain_decoder(out)
+    }
+
+    /// Drains the decoder and every encoder (end of stream), appending the last packets.
+    pub fn finish(&mut self, out: &mut Vec<RungPacket>) -> Result<(), Error> {
+        match self.decoder.send_eof() {
+            Ok(()) | Err(Error::Eof) => {}
+            Err(error) => return Err(error),
+        }
+        self.drain_decoder(out)?;
+        for rung in self.rungs.iter_mut().flatten() {
+            drain_encoder(rung, true, out)?;
+        }
+        Ok(())
+    }
+
+    fn drain_decoder(&mut self, out: &mut Vec<RungPacket>) -> Result<(), Error> {
+        loop {
+            match self.decoder.receive_frame(&mut self.decoded) {
+                Ok(()) => {
+                    self.stats.frames_decoded += 1;
+                    self.encode_decoded(out)?;
+                }
+                Err(Error::Again | Error::Eof) => return Ok(()),
+                Err(Error::InvalidData) => self.stats.decode_errors += 1,
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn encode_decoded(&mut self, out: &mut Vec<RungPacket>) -> Result<(), Error> {
+        let Some(format) = self.decoded.format() else {
+            return Ok(());
+        };
+        if self.source != Some(format) {
+            self.plan(format, out)?;
+        }
+        let Some(pts) = self.decoded.pts() else {
+            return Ok(());
+        };
+        while self.keyframes.front().is_some_and(|&k| k < pts) {
+            self.keyframes.pop_front();
+        }
+        let force = self.keyframes.front() == Some(&pts);
+        if force {
+            self.keyframes.pop_front();
+        }
+        for rung in self.rungs.iter_mut().flatten() {
+            rung.scaler.scale_into(&self.decoded, &mut rung.scaled)?;
+            rung.scaled.set_pts(Some(pts));
+            rung.scaled.set_force_keyframe(force);
+            loop {
+                match rung.encoder.send_frame(&rung.scaled) {
+                    Ok(()) => break,
+                    Err(Error::Again) => drain_encoder(rung, false, out)?,
+                    Err(error) => return Err(error),
+                }
+            }
+            self.stats.frames_encoded += 1;
+            drain_encoder(rung, false, out)?;
+        }
+        Ok(())
+    }
+
+    /// (Re)plans the rungs for a source of `format`.
+    fn plan(&mut self, format: VideoFormat, out: &mut Vec<RungPacket>) -> Result<(), Error> {
+        if self.source.is_some() {
+            self.stats.replans += 1;
+        }
+        self.source = Some(format);
+        for index in 0..self.config.rungs.len() {
+            let size = rung_size(&self.config.rungs[index], format.width, format.height);
+            let keep = match (&self.rungs[index], size) {
+                (Some(rung), Some((w, h))) => rung.width == w && rung.height == h,
+                _ => false,
+            };
+            if keep {
+                let rung = self.rungs[index].as_mut().expect("kept");
+                rung.scaler = Scaler::new(format, rung.scaler.dst())?;
+                continue;
+            }
+            if let Some(mut old) = self.rungs[index].take() {
+                drain_encoder(&mut old, true, out)?;
+            }
+            if let Some((width, height)) = size {
+                let generation = self.next_generation;
+                self.next_generation += 1;
+                self.rungs[index] = Some(self.open_rung(index, format, width, height, generation)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn open_rung(
+        &self,
+        index: usize,
+        source: VideoFormat,
+        width: u32,
+        height: u32,
+        generation: u32,
+    ) -> Result<ActiveRung, Error> {
+        let spec = &self.config.rungs[index];
+        let mut encoder = CodecContext::encoder_by_name(&self.config.encoder)?;
+        let mut video = VideoConfig::new(width, height, self.config.frame_rate, spec.bit_rate_bps);
+        // Keyframes come from the source (forced); this only bounds a source that sends none.
+        video.gop_size = 600;
+        video.max_rate_bps = spec.bit_rate_bps;
+        video.buffer_bits = spec.bit_rate_bps;
+        video.threads = self.config.threads;
+        encoder.configure_video(&video);
+        let mut options = Options::new();
+        options.set("forced-idr", "1")?;
+        if self.config.encoder == "libx264" {
+            options.set("preset", &self.config.preset)?;
+            options.set("tune", "zerolatency")?;
+            options.set("x264-params", "scenecut=0:open-gop=0")?;
+        }
+        encoder.open(Some(&mut options))?;
+        let extradata = encoder.extradata();
+        let avcc = if extradata.first() == Some(&1) {
+            extradata.to_vec()
+        } else {
+            avcc_from_annexb(extradata).ok_or(Error::BadHeader {
+                what: "no SPS and PPS",
+            })?
+        };
+        let target = VideoFormat {
+            width,
+            height,
+            pixel_format: PixelFormat::YUV420P,
+        };
+        Ok(ActiveRung {
+            spec: index,
+            width,
+            height,
+            avcc,
+            generation,
+            encoder,
+            scaler: Scaler::new(source, target)?,
+            scaled: Frame::video(target)?,
+            packet: Packet::new()?,
+        })
+    }
+}
+
+/// Takes every packet `rung`'s encoder has ready (all of them after end of input when
+/// `finish`).
+fn drain_encoder(
+    rung: &mut ActiveRung,
+    finish: bool,
+    out: &mut Vec<RungPacket>,
+) -> Result<(), Error> {
+    if finish {
+        match rung.encoder.send_eof() {
+            Ok(()) | Err(Error::Eof) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    loop {
+        match rung.encoder.receive_packet(&mut rung.packet) {
+            Ok(()) => {
+                let Some(pts) = rung.packet.pts() else {
+                    continue;
+                };
+                out.push(RungPacket {
+                    rung: rung.spec,
+                    generation: rung.generation,
+                    data: to_length_prefixed(rung.packet.data()),
+                    pts,
+                    dts: rung.packet.dts().unwrap_or(pts),
+                    keyframe: rung.packet.is_key(),
+                });
+            }
+            Err(Error::Again | Error::Eof) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(width: u32, height: u32) -> RungSpec {
+        RungSpec {
+            name: format!("{height}p"),
+            width,
+            height,
+            bit_rate_bps: 1_000_000,
+        }
+    }
+
+    #[test]
+    fn rungs_keep_the_aspect_and_never_upscale() {
+        assert_eq!(rung_size(&spec(0, 720), 1920, 1080), Some((1280, 720)));
+        assert_eq!(rung_size(&spec(0, 480), 1920, 1080), Some((854, 480)));
+        assert_eq!(rung_size(&spec(0, 360), 1920, 1080), Some((640, 360)));
+        assert_eq!(rung_size(&spec(0, 720), 1280, 720), Some((1280, 720)));
+        assert_eq!(rung_size(&spec(0, 720), 854, 480), None, "would upscale");
+        assert_eq!(rung_size(&spec(400, 400), 1920, 1080), Some((400, 400)));
+        assert_eq!(rung_size(&spec(720, 720), 640, 360), None);
+        assert_eq!(
+            rung_size(&spec(0, 361), 1920, 1080),
+            Some((640, 360)),
+            "even"
+        );
+        assert_eq!(rung_size(&spec(0, 0), 1920, 1080), None);
+    }
+}
