@@ -27,7 +27,9 @@ mod uring;
 
 pub use crate::core::Ctx;
 pub use counters::ShardCounters;
-pub use runtime::{launch, IoChoice, ListenerSpec, Runtime, RuntimeInfo, ShardInfo};
+pub use runtime::{
+    launch, IoChoice, ListenerSpec, Runtime, RuntimeInfo, ShardInfo, WorkerEndpoint, WorkerInbox,
+};
 pub use sendq::Shed;
 pub use service::{CloseReason, Service};
 pub use timer::TimerId;
@@ -107,6 +109,9 @@ pub struct EngineConfig {
     /// io_uring features not to use even where the kernel has them (names in
     /// [`IO_URING_DISABLE_NAMES`]); "io_uring" refuses io_uring altogether.
     pub io_uring_disable: Vec<String>,
+    /// Mesh endpoints for threads the caller runs itself (transcode workers), after the
+    /// shards and the control thread; take them with [`Runtime::take_workers`].
+    pub worker_endpoints: usize,
 }
 
 /// What `EngineConfig::io_uring_disable` may name.
@@ -140,6 +145,7 @@ impl Default for EngineConfig {
             max_iovecs_per_send: 64,
             linger_ms: 2000,
             io_uring_disable: Vec::new(),
+            worker_endpoints: 0,
         }
     }
 }

@@ -61,6 +61,12 @@ impl RuntimeInfo {
     pub fn shards(&self) -> usize {
         self.cores.len()
     }
+
+    /// The mesh address of worker `index` (see [`EngineConfig::worker_endpoints`]).
+    pub fn worker_id(&self, index: usize) -> ShardId {
+        assert!(index < self.engine.worker_endpoints, "no worker {index}");
+        ShardId((self.shards() + 1 + index) as u16)
+    }
 }
 
 /// What a service factory learns about the shard it builds a service for.
@@ -72,6 +78,8 @@ pub struct ShardInfo {
 /// The running shards and the control thread's end of the mesh.
 pub struct Runtime<M: Send + 'static> {
     control: MeshEndpoint<M>,
+    /// Worker endpoints not yet taken.
+    workers: Vec<MeshEndpoint<M>>,
     threads: Vec<JoinHandle<io::Result<()>>>,
     info: Arc<RuntimeInfo>,
 }
@@ -145,7 +153,12 @@ where
         engine: config.clone(),
     });
 
-    let mut endpoints = mesh::build::<S::Msg>(shards + 1, config.mesh_ring_capacity)?;
+    assert!(shards + 1 + config.worker_endpoints <= u16::MAX as usize);
+    let mut endpoints = mesh::build::<S::Msg>(
+        shards + 1 + config.worker_endpoints,
+        config.mesh_ring_capacity,
+    )?;
+    let workers = endpoints.split_off(shards + 1);
     let control = endpoints.pop().expect("control endpoint");
     let factory = Arc::new(factory);
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
@@ -213,6 +226,7 @@ where
     drop(ready_tx);
     let mut runtime = Runtime {
         control,
+        workers,
         threads,
         info,
     };
@@ -294,11 +308,25 @@ impl<M: Send + 'static> Runtime<M> {
     }
 
     /// Asks every shard to drain: stop accepting, finish in-flight work within
-    /// `shutdown_grace_ms`, close what is left, and exit.
+    /// `shutdown_grace_ms`, close what is left, and exit. Workers get
+    /// [`WorkerInbox::Drain`].
     pub fn drain(&mut self) {
         for shard in 0..self.info.shards() {
             self.control.send(shard, Envelope::Drain);
         }
+        for index in 0..self.info.engine.worker_endpoints {
+            self.control
+                .send(self.info.worker_id(index).index(), Envelope::Drain);
+        }
+    }
+
+    /// The worker endpoints, in order (once; later calls return none).
+    pub fn take_workers(&mut self) -> Vec<WorkerEndpoint<M>> {
+        let shards = self.info.shards();
+        std::mem::take(&mut self.workers)
+            .into_iter()
+            .map(|mesh| WorkerEndpoint { mesh, shards })
+            .collect()
     }
 
     /// Retries messages the control thread could not yet place on a full ring.
@@ -324,5 +352,66 @@ impl<M: Send + 'static> Runtime<M> {
             }
         }
         result
+    }
+}
+
+/// What a worker takes from its inboxes.
+pub enum WorkerInbox<M> {
+    /// A message from a shard (or the control thread, or another worker).
+    Msg(ShardId, M),
+    /// The runtime is shutting down: finish and exit.
+    Drain,
+}
+
+/// A thread outside the engine on the mesh (a transcode worker): it sends to shards and
+/// receives from them like a shard does, and sleeps on its doorbell when idle.
+pub struct WorkerEndpoint<M> {
+    mesh: MeshEndpoint<M>,
+    shards: usize,
+}
+
+impl<M: Send> WorkerEndpoint<M> {
+    /// This worker's mesh address.
+    pub fn id(&self) -> ShardId {
+        ShardId(self.mesh.id() as u16)
+    }
+
+    /// Number of shards (addresses `0..shards`).
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// Sends `msg` to `to`. Never blocks, never drops: a full ring keeps it in an overflow
+    /// list that [`WorkerEndpoint::flush`] retries.
+    pub fn send(&mut self, to: ShardId, msg: M) {
+        self.mesh.send(to.index(), Envelope::User(msg));
+    }
+
+    /// Retries messages held back by full rings.
+    pub fn flush(&mut self) {
+        let mut wakes = Vec::new();
+        self.mesh.flush_overflow(&mut wakes);
+    }
+
+    /// Messages held back by full rings.
+    pub fn overflow_len(&self) -> usize {
+        self.mesh.overflow_len()
+    }
+
+    /// Takes up to `budget` messages.
+    pub fn receive(&mut self, budget: usize, mut f: impl FnMut(WorkerInbox<M>)) -> usize {
+        self.mesh.receive(budget, |from, envelope| match envelope {
+            Envelope::User(msg) => f(WorkerInbox::Msg(ShardId(from as u16), msg)),
+            Envelope::Drain => f(WorkerInbox::Drain),
+        })
+    }
+
+    /// Sleeps until a message arrives or `timeout_ms` passes (returns at once when one is
+    /// already waiting).
+    pub fn wait(&self, timeout_ms: i32) {
+        if self.mesh.park() {
+            crate::sys::eventfd_wait(self.mesh.doorbell().eventfd(), timeout_ms);
+        }
+        self.mesh.unpark();
     }
 }
