@@ -270,7 +270,22 @@ fn load_config(args: &ServeArgs) -> Result<Config, String> {
 fn shard_cores(config: &Config, shards: Option<usize>) -> Result<Vec<Option<usize>>, String> {
     let allowed = shardcast_engine::sys::allowed_cores();
     let cores = if config.shards.cores.is_empty() {
-        allowed.clone()
+        let transcode = if config.transcode.enabled {
+            &config.transcode.cores[..]
+        } else {
+            &[]
+        };
+        let rest: Vec<usize> = allowed
+            .iter()
+            .copied()
+            .filter(|c| !transcode.contains(c))
+            .collect();
+        if rest.is_empty() {
+            return Err(format!(
+                "transcode.cores {transcode:?} leaves no core for shards (allowed: {allowed:?})"
+            ));
+        }
+        rest
     } else {
         for core in &config.shards.cores {
             if !allowed.contains(core) {
@@ -318,6 +333,7 @@ fn engine_config(config: &Config) -> EngineConfig {
 fn serve(args: ServeArgs) -> Result<(), String> {
     let config = load_config(&args)?;
     crate::logging::init(&config.log.level);
+    shardcast_native::route_ffmpeg_log();
     let cores = shard_cores(&config, args.shards)?;
     let http_addr = parse_addr("http.listen", &config.http.listen).map_err(|e| e.to_string())?;
     let io = match config.shards.io.as_str() {
@@ -342,7 +358,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         files
     };
     let danmaku = Arc::new(danmaku_settings(&config, cores.len())?);
-    let media = Arc::new(media_settings(&config, cores.len())?);
+    let transcode = transcode_settings(&config, segmenter_config(&config)?)?;
+    let media = Arc::new(media_settings(&config, cores.len(), transcode.clone())?);
     let h = &config.http;
     let settings = Arc::new(HttpSettings {
         limits: config.http_limits(),
@@ -369,11 +386,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         });
     }
     let factory_settings = settings.clone();
-    let runtime: Runtime<ShardMsg> = shardcast_engine::launch(
+    let mut runtime: Runtime<ShardMsg> = shardcast_engine::launch(
         cores,
         io,
         &listeners,
-        engine_config(&config),
+        EngineConfig {
+            worker_endpoints: transcode.as_ref().map_or(0, |t| t.cores.len()),
+            ..engine_config(&config)
+        },
         move |shard| HttpService::new(factory_settings.clone(), shard),
     )
     .map_err(|e| format!("cannot start shards: {e}"))?;
@@ -398,10 +418,118 @@ fn serve(args: ServeArgs) -> Result<(), String> {
              media.publish_tokens"
         );
     }
-    crate::control::run(runtime, config.shutdown.grace_ms)
+    let workers: Vec<_> = runtime
+        .take_workers()
+        .into_iter()
+        .enumerate()
+        .map(|(index, endpoint)| {
+            let settings = transcode.clone().expect("workers only with a ladder");
+            std::thread::Builder::new()
+                .name(format!("transcode-{index}"))
+                .spawn(move || crate::transcode::run_worker(index, endpoint, settings))
+                .map_err(|e| format!("cannot start transcode thread {index}: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let result = crate::control::run(runtime, config.shutdown.grace_ms);
+    for worker in workers {
+        if worker.join().is_err() {
+            log::error!("a transcode thread panicked");
+        }
+    }
+    result
 }
 
-fn media_settings(config: &Config, shards: usize) -> Result<MediaSettings, String> {
+/// The source's segmenter settings (the rungs use the same).
+fn segmenter_config(config: &Config) -> Result<shardcast_media::SegmenterConfig, String> {
+    let segmenter = shardcast_media::SegmenterConfig {
+        segment_target_ms: config.media.segment_target_ms,
+        part_target_ms: config.media.part_target_ms,
+        ..shardcast_media::SegmenterConfig::DEFAULT
+    };
+    segmenter
+        .validate()
+        .map_err(|e| format!("invalid media config: {e}"))?;
+    Ok(segmenter)
+}
+
+/// The ladder's settings, with the encoder chosen by probing (or forced); `None` when
+/// transcoding is off or the ladder is empty.
+fn transcode_settings(
+    config: &Config,
+    segmenter: shardcast_media::SegmenterConfig,
+) -> Result<Option<Arc<crate::transcode::TranscodeSettings>>, String> {
+    let t = &config.transcode;
+    if !t.enabled || t.ladder.is_empty() {
+        log::info!("transcoding off: only the source rendition is served");
+        return Ok(None);
+    }
+    let allowed = shardcast_engine::sys::allowed_cores();
+    if let Some(core) = t.cores.iter().find(|c| !allowed.contains(c)) {
+        return Err(format!(
+            "transcode.cores names core {core}, which this process may not run on (allowed: {allowed:?})"
+        ));
+    }
+    let force = (t.encoder != "auto").then_some(t.encoder.as_str());
+    let report = shardcast_native::probe_h264(force);
+    for (name, outcome) in &report.attempts {
+        match outcome {
+            shardcast_native::ProbeOutcome::Opened => log::info!("transcode: {name} opens"),
+            shardcast_native::ProbeOutcome::Failed { reason } => {
+                log::info!("transcode: {name} not used: {reason}")
+            }
+        }
+    }
+    let encoder = report.chosen.ok_or_else(|| {
+        format!(
+            "transcode: no H.264 encoder opens (transcode.encoder = {:?}; see `shardcast probe`); \
+             set transcode.enabled = false to serve the source only",
+            t.encoder
+        )
+    })?;
+    let cores: Vec<Option<usize>> = if t.cores.is_empty() {
+        vec![None]
+    } else {
+        t.cores.iter().map(|&c| Some(c)).collect()
+    };
+    log::info!(
+        "transcode: {} rungs ({}) with {encoder} on {} thread(s), cores {:?}",
+        t.ladder.len(),
+        t.ladder
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        cores.len(),
+        t.cores
+    );
+    Ok(Some(Arc::new(crate::transcode::TranscodeSettings {
+        ladder: t
+            .ladder
+            .iter()
+            .map(|r| shardcast_native::RungSpec {
+                name: r.name.clone(),
+                width: r.width,
+                height: r.height,
+                bit_rate_bps: u64::from(r.bitrate_kbps) * 1000,
+            })
+            .collect(),
+        encoder,
+        preset: t.preset.clone(),
+        codec_threads: t.codec_threads,
+        queue_max_ms: t.queue_max_ms,
+        queue_max_samples: t.queue_max_samples,
+        segmenter,
+        load: Arc::new(cores.iter().map(|_| Default::default()).collect()),
+        counters: Arc::new(cores.iter().map(|_| Default::default()).collect()),
+        cores,
+    })))
+}
+
+fn media_settings(
+    config: &Config,
+    shards: usize,
+    transcode: Option<Arc<crate::transcode::TranscodeSettings>>,
+) -> Result<MediaSettings, String> {
     let m = &config.media;
     let r = &config.rtmp;
     let secret = configured_secret(config)?;
@@ -414,14 +542,7 @@ fn media_settings(config: &Config, shards: usize) -> Result<MediaSettings, Strin
             .ok_or_else(|| format!("{what} needs auth.secret (or auth.secret_file)"))?;
         Ok(Some(crate::auth::TokenKey::new(secret)))
     };
-    let segmenter = shardcast_media::SegmenterConfig {
-        segment_target_ms: m.segment_target_ms,
-        part_target_ms: m.part_target_ms,
-        ..shardcast_media::SegmenterConfig::DEFAULT
-    };
-    segmenter
-        .validate()
-        .map_err(|e| format!("invalid media config: {e}"))?;
+    let segmenter = segmenter_config(config)?;
     let rtmp = shardcast_rtmp::SessionConfig {
         handshake_timeout_ms: r.handshake_timeout_ms,
         chunk_size_max: r.chunk_size_max,
@@ -455,6 +576,7 @@ fn media_settings(config: &Config, shards: usize) -> Result<MediaSettings, Strin
         max_height: m.max_height,
         counters: Arc::new((0..shards).map(|_| MediaCounters::default()).collect()),
         part_latency: Arc::new((0..shards).map(|_| Default::default()).collect()),
+        transcode,
     })
 }
 

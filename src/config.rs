@@ -338,6 +338,53 @@ config_section! {
     }
 }
 
+/// One rung of the transcode ladder.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RungConfig {
+    /// Rendition name: the URL path component (`/live/{stream}/{name}/…`).
+    pub name: String,
+    /// Output width; 0 keeps the source's aspect ratio.
+    #[serde(default)]
+    pub width: u32,
+    /// Output height. A rung taller (or wider) than the source is not encoded.
+    pub height: u32,
+    /// Target bit rate, CBR with a one-second VBV buffer.
+    pub bitrate_kbps: u32,
+}
+
+config_section! {
+    /// Transcoding: the ABR ladder, encoded on dedicated threads through FFmpeg.
+    Transcode ["transcode"] {
+        /// Encode the ladder for every stream. Off: only the source rendition is served.
+        enabled: bool = true,
+        /// Cores for transcode threads, one pinned thread per core; shards then default to
+        /// the other cores. Empty: one transcode thread, not pinned (it shares the cores).
+        cores: Vec<usize> = Vec::new(),
+        /// "auto" (the first of h264_nvenc, h264_qsv, h264_vaapi, libx264 that opens, see
+        /// `shardcast probe`) or an encoder's FFmpeg name to force it.
+        encoder: String = "auto".to_string(),
+        /// libx264 preset (ultrafast … veryslow); other encoders ignore it.
+        preset: String = "veryfast".to_string(),
+        /// Threads per decoder and per encoder (0: FFmpeg chooses).
+        codec_threads: u32 = 1,
+        /// The rungs, besides the `source` rendition (passed through). Memory per stream and
+        /// rung: the encoder's lookahead and reference frames (a few frames at the rung's size).
+        ladder: Vec<RungConfig> = vec![
+            RungConfig { name: "720p".into(), width: 0, height: 720, bitrate_kbps: 2500 },
+            RungConfig { name: "480p".into(), width: 0, height: 480, bitrate_kbps: 1200 },
+            RungConfig { name: "360p".into(), width: 0, height: 360, bitrate_kbps: 600 },
+        ],
+        /// A stream whose oldest waiting access unit is this much older than the newest (its
+        /// transcode thread is behind real time) skips to keyframes: it drops pictures until
+        /// the next keyframe, counted and logged, and never holds up ingest.
+        queue_max_ms: u64 = 2000,
+        /// Access units one stream may have waiting on its transcode thread, whatever their
+        /// age (a bound on memory: about one compressed picture each).
+        queue_max_samples: usize = 1024,
+    }
+}
+
 config_section! {
     /// Shutdown behaviour on SIGTERM / SIGINT.
     Shutdown ["shutdown"] {
@@ -369,6 +416,7 @@ pub struct Config {
     pub auth: Auth,
     pub rtmp: Rtmp,
     pub media: Media,
+    pub transcode: Transcode,
     pub shutdown: Shutdown,
     pub log: Log,
 }
@@ -401,6 +449,7 @@ impl Config {
         Auth::describe(&mut out);
         Rtmp::describe(&mut out);
         Media::describe(&mut out);
+        Transcode::describe(&mut out);
         Shutdown::describe(&mut out);
         Log::describe(&mut out);
         out
@@ -575,6 +624,56 @@ impl Config {
                     "webhooks must be http:// URLs",
                 ));
             }
+        }
+        let t = &self.transcode;
+        let mut names: Vec<&str> = vec!["source", "audio"];
+        for rung in &t.ladder {
+            if !shardcast_media::manifest::is_valid_name(&rung.name)
+                || names.contains(&rung.name.as_str())
+            {
+                return Err(invalid(
+                    "transcode.ladder.name",
+                    &rung.name,
+                    "rung names must be unique, not source or audio, and only ASCII letters, \
+                     digits, '-', '_' and '.'",
+                ));
+            }
+            names.push(&rung.name);
+            if rung.height < 2 || rung.height > 4320 || rung.width > 7680 {
+                return Err(invalid(
+                    "transcode.ladder.height",
+                    rung.height,
+                    "height must be 2..=4320 and width at most 7680",
+                ));
+            }
+            if rung.bitrate_kbps < 50 || rung.bitrate_kbps > 100_000 {
+                return Err(invalid(
+                    "transcode.ladder.bitrate_kbps",
+                    rung.bitrate_kbps,
+                    "must be 50..=100000",
+                ));
+            }
+        }
+        if t.ladder.len() > 8 {
+            return Err(invalid(
+                "transcode.ladder",
+                t.ladder.len(),
+                "at most 8 rungs",
+            ));
+        }
+        if t.queue_max_ms == 0 || t.queue_max_samples == 0 {
+            return Err(invalid(
+                "transcode.queue_max_ms",
+                t.queue_max_ms,
+                "queue_max_ms and queue_max_samples must be ≥ 1",
+            ));
+        }
+        if t.cores.iter().any(|c| self.shards.cores.contains(c)) {
+            return Err(invalid(
+                "transcode.cores",
+                format!("{:?}", t.cores),
+                "a core runs either shards or transcode threads, not both",
+            ));
         }
         if !matches!(self.shards.io.as_str(), "auto" | "uring" | "epoll") {
             return Err(invalid(

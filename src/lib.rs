@@ -18,3 +18,4 @@ pub mod media_service;
 pub mod metrics;
 pub mod shard_msg;
 pub mod static_files;
+pub mod transcode;

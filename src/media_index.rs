@@ -81,6 +81,32 @@ pub struct StreamInfo {
     pub height: u32,
     pub fps: f64,
     pub publisher: String,
+    /// The transcoded rungs, as their worker last reported them.
+    pub rungs: Vec<RungInfo>,
+}
+
+/// One transcoded rung, for `/api/v1/streams` and `/metrics`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RungInfo {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub bitrate_kbps: u32,
+    /// The FFmpeg encoder.
+    pub encoder: String,
+    /// Pictures encoded per second over the last second.
+    pub fps: f64,
+    /// Media time transcoded per second of wall time since the stream started (1.0 keeps
+    /// up with a live source).
+    pub speed: f64,
+    /// Access units waiting on the worker.
+    pub queue: usize,
+    /// Pictures encoded.
+    pub frames: u64,
+    /// Source access units skipped to catch up.
+    pub skipped: u64,
+    /// The transcode worker's index.
+    pub worker: usize,
 }
 
 /// Index limits.

@@ -14,8 +14,10 @@
 use crate::auth::TokenKey;
 use crate::control::{ControlReply, ControlRequest};
 use crate::counters::{bump, LatencyHistogram};
+use crate::media_index::RungInfo;
 use crate::media_index::{Fetch, IndexEvent, IndexLimits, MediaIndex, RenditionMeta, StreamInfo};
 use crate::shard_msg::ShardMsg;
+use crate::transcode::TranscodeSettings;
 use bytes::Bytes;
 use shardcast_engine::{ConnId, Ctx, ShardId, TimerId};
 use shardcast_media::manifest::{self, FrameRate, RenditionKind};
@@ -60,6 +62,8 @@ pub struct MediaSettings {
     /// Per shard: time from a part's last sample reaching the server to the part being
     /// servable on that shard.
     pub part_latency: Arc<Vec<LatencyHistogram>>,
+    /// The ladder and its workers; `None` when transcoding is off.
+    pub transcode: Option<Arc<TranscodeSettings>>,
 }
 
 crate::service_counters! {
@@ -133,6 +137,39 @@ pub enum MediaMsg {
     Unpublish { stream: Arc<str>, conn: ConnId },
     /// Home → every shard: an index update.
     Index { stream: Arc<str>, event: IndexEvent },
+    /// Home → transcode worker: transcode `stream` (session `epoch`) from this source video
+    /// configuration (again when it changes).
+    TranscodeStart {
+        stream: Arc<str>,
+        epoch: u64,
+        config: TrackConfig,
+    },
+    /// Home → transcode worker: a source video sample as the source's segmenter placed it.
+    TranscodeSample {
+        stream: Arc<str>,
+        epoch: u64,
+        sample: Sample,
+        msn: u64,
+        segment_start: bool,
+        discontinuity: bool,
+        wall_ms: u64,
+    },
+    /// Home → transcode worker: the stream ended; flush and answer with `RungEnded`.
+    TranscodeEnd { stream: Arc<str>, epoch: u64 },
+    /// Transcode worker → home: a rung's header, part or segment.
+    RungEvent {
+        stream: Arc<str>,
+        epoch: u64,
+        event: IndexEvent,
+    },
+    /// Transcode worker → home: the rungs' facts (every second).
+    RungStats {
+        stream: Arc<str>,
+        epoch: u64,
+        rungs: Vec<RungInfo>,
+    },
+    /// Transcode worker → home: everything of session `epoch` has been sent.
+    RungEnded { stream: Arc<str>, epoch: u64 },
 }
 
 /// The home of `stream`.
@@ -217,7 +254,18 @@ struct StreamHome {
     /// does not say.
     video_dts: Vec<u64>,
     fps_known: bool,
+    /// The publish session (bumped at each start), so a worker's late output of an earlier
+    /// session is recognised and dropped.
+    epoch: u64,
+    /// The transcode worker of this session.
+    transcode: Option<ShardId>,
+    /// The stream ended and its worker is flushing; `Ended` goes out when it is done (or
+    /// after `TRANSCODE_END_WAIT_MS`).
+    ending_since_ms: Option<u64>,
 }
+
+/// How long an ended stream waits for its transcode worker to flush the rungs.
+const TRANSCODE_END_WAIT_MS: u64 = 5000;
 
 /// Video samples used to measure a frame rate.
 const FPS_SAMPLES: usize = 90;
@@ -821,6 +869,13 @@ impl Media {
             } => self.home_sample(cx, &stream, from, conn, track, sample, wall_ms),
             MediaMsg::Unpublish { stream, conn } => self.home_unpublish(cx, &stream, from, conn),
             MediaMsg::Index { stream, event } => self.apply_index(&stream, event),
+            msg @ (MediaMsg::RungEvent { .. }
+            | MediaMsg::RungStats { .. }
+            | MediaMsg::RungEnded { .. }) => self.home_rung_message(cx, msg),
+            // Worker-bound messages never reach a shard.
+            MediaMsg::TranscodeStart { .. }
+            | MediaMsg::TranscodeSample { .. }
+            | MediaMsg::TranscodeEnd { .. } => {}
         }
     }
 
@@ -879,7 +934,7 @@ impl Media {
             .homes
             .entry(stream.clone())
             .or_insert_with(|| StreamHome {
-                segmenter: Segmenter::new(settings.segmenter),
+                segmenter: source_segmenter(&settings),
                 publishers: Vec::new(),
                 active: None,
                 switch_to: None,
@@ -889,6 +944,9 @@ impl Media {
                 info: Arc::new(StreamInfo::default()),
                 video_dts: Vec::new(),
                 fps_known: false,
+                epoch: 0,
+                transcode: None,
+                ending_since_ms: None,
             });
         let publisher = Publisher {
             shard: from,
@@ -941,8 +999,15 @@ impl Media {
         }
         if started && !created {
             // The previous publish ended: a fresh segmenter, and shards start a fresh index.
-            home.segmenter = Segmenter::new(settings.segmenter);
+            home.segmenter = source_segmenter(&settings);
             home.last_dts = [None, None];
+            home.epoch += 1;
+            home.ending_since_ms = None;
+            if let Some(worker) = home.transcode.take() {
+                let epoch = home.epoch - 1;
+                let stream = stream.clone();
+                self.send_to(cx, worker, MediaMsg::TranscodeEnd { stream, epoch });
+            }
         }
         self.send_to(
             cx,
@@ -1124,17 +1189,83 @@ impl Media {
         home.segmenter.handle_end();
         self.drain_segmenter(cx, stream);
         log::info!("stream {stream}: ended");
-        self.broadcast(cx, stream, IndexEvent::Ended);
+        let Some(home) = self.homes.get_mut(stream) else {
+            return;
+        };
+        if let Some(worker) = home.transcode.take() {
+            // The rungs' last parts and segments come from the worker; then `Ended`.
+            home.ending_since_ms = Some(cx.now_ms());
+            let epoch = home.epoch;
+            let stream = stream.clone();
+            self.send_to(cx, worker, MediaMsg::TranscodeEnd { stream, epoch });
+        } else {
+            self.broadcast(cx, stream, IndexEvent::Ended);
+        }
     }
 
-    /// Sends every segmenter event of `stream` to every shard.
+    /// A transcode worker's message about a stream homed here.
+    fn home_rung_message(&mut self, cx: &mut Ctx<ShardMsg>, msg: MediaMsg) {
+        let (stream, epoch) = match &msg {
+            MediaMsg::RungEvent { stream, epoch, .. }
+            | MediaMsg::RungStats { stream, epoch, .. }
+            | MediaMsg::RungEnded { stream, epoch } => (stream.clone(), *epoch),
+            _ => return,
+        };
+        let Some(home) = self.homes.get_mut(&stream) else {
+            return;
+        };
+        if home.epoch != epoch {
+            return;
+        }
+        match msg {
+            MediaMsg::RungEvent { event, .. } => self.broadcast(cx, &stream, event),
+            MediaMsg::RungStats { rungs, .. } => {
+                let mut info = (*home.info).clone();
+                info.rungs = rungs;
+                home.info = Arc::new(info);
+                let info = home.info.clone();
+                self.broadcast(cx, &stream, IndexEvent::Info(info));
+            }
+            MediaMsg::RungEnded { .. } => {
+                if home.ending_since_ms.take().is_some() && home.publishers.is_empty() {
+                    self.broadcast(cx, &stream, IndexEvent::Ended);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends every segmenter event of `stream` to every shard, and the video to its transcode
+    /// worker.
     fn drain_segmenter(&mut self, cx: &mut Ctx<ShardMsg>, stream: &Arc<str>) {
         let mut events = Vec::new();
+        let mut to_worker = Vec::new();
+        let transcode = self.settings.transcode.clone();
+        let shards = self.shards;
         let Some(home) = self.homes.get_mut(stream) else {
             return;
         };
         while let Some(event) = home.segmenter.poll_event() {
             let index_event = match event {
+                shardcast_media::Event::VideoPlaced {
+                    sample,
+                    msn,
+                    segment_start,
+                    discontinuity,
+                } => {
+                    if home.transcode.is_some() {
+                        to_worker.push(MediaMsg::TranscodeSample {
+                            stream: stream.clone(),
+                            epoch: home.epoch,
+                            sample,
+                            msn,
+                            segment_start,
+                            discontinuity,
+                            wall_ms: wall_ms(),
+                        });
+                    }
+                    continue;
+                }
                 shardcast_media::Event::InitReady {
                     track,
                     init,
@@ -1143,6 +1274,19 @@ impl Media {
                     let Some(config) = home.segmenter.track_config(track).cloned() else {
                         continue;
                     };
+                    if let (TrackKind::Video, Some(transcode)) = (track, &transcode) {
+                        if !transcode.ladder.is_empty() {
+                            let worker = *home.transcode.get_or_insert_with(|| {
+                                ShardId((shards + 1 + transcode.least_loaded()) as u16)
+                            });
+                            log::debug!("stream {stream}: transcoded by worker {}", worker.0);
+                            to_worker.push(MediaMsg::TranscodeStart {
+                                stream: stream.clone(),
+                                epoch: home.epoch,
+                                config: config.clone(),
+                            });
+                        }
+                    }
                     IndexEvent::Init {
                         rendition: Arc::new(rendition_meta(&config)),
                         init,
@@ -1197,6 +1341,12 @@ impl Media {
                 }
             };
             events.push(index_event);
+        }
+        let worker = self.homes.get(stream).and_then(|h| h.transcode);
+        if let Some(worker) = worker {
+            for msg in to_worker {
+                cx.mesh_send(worker, ShardMsg::Media(msg));
+            }
         }
         for event in events {
             self.broadcast(cx, stream, event);
@@ -1253,6 +1403,17 @@ impl Media {
         }
         home.timer = None;
         if home.publishers.is_empty() {
+            if let Some(since) = home.ending_since_ms {
+                if now.saturating_sub(since) < TRANSCODE_END_WAIT_MS {
+                    return self.arm_home_timer(cx, &stream);
+                }
+                log::warn!(
+                    "stream {stream}: the transcode worker did not finish in {TRANSCODE_END_WAIT_MS} ms; \
+                     ending without the rungs' last segments"
+                );
+                home.ending_since_ms = None;
+                self.broadcast(cx, &stream, IndexEvent::Ended);
+            }
             // Ended: keep the home (and its numbering) only while shards may still serve it.
             self.homes.remove(&stream);
             self.home_timer_keys[index] = None;
@@ -1672,16 +1833,25 @@ impl Media {
                 let renditions: Vec<serde_json::Value> = views
                     .iter()
                     .map(|v| {
-                        serde_json::json!({
+                        let mut rendition = serde_json::json!({
                             "name": v.info.name,
                             "codecs": v.info.codecs,
                             "bandwidth_bps": v.info.bandwidth_bps,
                             "average_bandwidth_bps": v.info.average_bandwidth_bps,
                             "segments": v.segments.len(),
-                        })
+                        });
+                        if let Some(rung) = s.info.rungs.iter().find(|r| r.name == v.info.name) {
+                            rendition["transcode"] = serde_json::to_value(rung).unwrap_or_default();
+                        }
+                        rendition
                     })
                     .collect();
-                let bitrate_in: u64 = views.iter().map(|v| v.info.average_bandwidth_bps).sum();
+                // What the publisher sends: the source video and the audio, not the rungs.
+                let bitrate_in: u64 = views
+                    .iter()
+                    .filter(|v| matches!(v.info.name, "source" | "audio"))
+                    .map(|v| v.info.average_bandwidth_bps)
+                    .sum();
                 // Viewers: playlist requests on this shard per target duration, times shards,
                 // since the start (a rough estimate; players reload once per target duration).
                 let uptime_s = now.saturating_sub(s.started_ms) / 1000;
@@ -1744,6 +1914,11 @@ fn rendition_name(track: TrackKind) -> Arc<str> {
 }
 
 fn rendition_meta(config: &TrackConfig) -> RenditionMeta {
+    rendition_meta_named(config, rendition_name(config.kind()))
+}
+
+/// A rendition's facts from its track configuration, under `name`.
+pub(crate) fn rendition_meta_named(config: &TrackConfig, name: Arc<str>) -> RenditionMeta {
     let kind = match (config.video(), config.audio()) {
         (Some(video), _) => {
             let rate = video
@@ -1766,7 +1941,7 @@ fn rendition_meta(config: &TrackConfig) -> RenditionMeta {
         (None, None) => unreachable!("a track config is video or audio"),
     };
     RenditionMeta {
-        name: rendition_name(config.kind()),
+        name,
         kind,
         codecs: config.codec_string(),
         timescale: config.timescale(),
@@ -1842,4 +2017,16 @@ impl StreamHome {
         }
         self.info = Arc::new(info);
     }
+}
+
+/// The source's segmenter: it reports placed video samples when a ladder is configured.
+fn source_segmenter(settings: &MediaSettings) -> Segmenter {
+    let mut segmenter = Segmenter::new(settings.segmenter);
+    segmenter.set_report_placed_video(
+        settings
+            .transcode
+            .as_ref()
+            .is_some_and(|t| !t.ladder.is_empty()),
+    );
+    segmenter
 }

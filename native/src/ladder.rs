@@ -326,7 +326,12 @@ impl Ladder {
         if self.config.encoder == "libx264" {
             options.set("preset", &self.config.preset)?;
             options.set("tune", "zerolatency")?;
-            options.set("x264-params", "scenecut=0:open-gop=0")?;
+            // nal-hrd=cbr: constant bit rate with filler, so every rung keeps its budget even
+            // when the picture is easy; scene cuts off so keyframes come only from the source.
+            options.set(
+                "x264-params",
+                "scenecut=0:open-gop=0:nal-hrd=cbr:force-cfr=1",
+            )?;
         }
         encoder.open(Some(&mut options))?;
         let extradata = encoder.extradata();

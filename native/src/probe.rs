@@ -11,9 +11,9 @@ use std::path::Path;
 
 use crate::codec::{CodecContext, CodecId, Rational, VideoConfig};
 use crate::error::Error;
+use crate::ffmpeg_log;
 use crate::frame::PixelFormat;
 use crate::hw::{HwDevice, HwDeviceKind};
-use crate::log;
 use crate::options::Options;
 
 /// The DRM render node VAAPI encoders are opened on.
@@ -180,9 +180,9 @@ fn try_encoder(codec: CodecId, name: &str) -> ProbeOutcome {
         let quiet = options.set("x265-params", "log-level=error");
         debug_assert!(quiet.is_ok());
     }
-    let (opened, log) = log::capture(|| ctx.open(Some(&mut options)));
+    let (opened, log) = ffmpeg_log::capture(|| ctx.open(Some(&mut options)));
     // Closing logs encoder statistics; they mean nothing for a probe.
-    log::capture(|| drop(ctx));
+    ffmpeg_log::capture(|| drop(ctx));
     match opened {
         Ok(()) => ProbeOutcome::Opened,
         Err(error) => failed(ProbeFailure::OpenFailed { error, log }),
@@ -196,7 +196,7 @@ fn attach_vaapi(ctx: &mut CodecContext) -> Result<(), ProbeFailure> {
             path: VAAPI_RENDER_NODE.to_owned(),
         });
     }
-    let (result, log) = log::capture(|| {
+    let (result, log) = ffmpeg_log::capture(|| {
         let device = HwDevice::create(HwDeviceKind::Vaapi, Some(VAAPI_RENDER_NODE))?;
         let frames = device.frames(
             PixelFormat::NV12,

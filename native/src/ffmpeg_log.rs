@@ -2,15 +2,21 @@
 //! encoder failed to open ("Cannot load libcuda.so.1") rather than only FFmpeg's generic error
 //! code.
 //!
-//! FFmpeg's log callback is process-wide. The one installed here forwards every line to
-//! FFmpeg's default callback (so logging behaves as before) unless the line comes from a
-//! thread that is inside [`capture`]; those lines are collected instead of printed.
+//! FFmpeg's log callback is process-wide. The one installed here sends every line to the `log`
+//! crate under the target `ffmpeg` (errors as warnings — the caller reports what failed —,
+//! warnings as info, FFmpeg's info as debug, the rest as trace), unless the line comes from a
+//! thread that is inside [`capture`]; those lines are collected instead.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::sync::Once;
 
 use ffmpeg_sys_next as ffi;
+
+/// Routes FFmpeg's log lines into the `log` crate (see the module documentation). Idempotent.
+pub fn route_ffmpeg_log() {
+    install();
+}
 
 /// Runs `f`, returning its result and the FFmpeg error lines logged on this thread meanwhile.
 pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
@@ -48,17 +54,22 @@ unsafe extern "C" fn callback(
     let capturing = CAPTURED
         .try_with(|c| c.try_borrow().is_ok_and(|c| c.is_some()))
         .unwrap_or(false);
-    if !capturing {
-        // SAFETY: forwarding FFmpeg's own arguments unchanged to its default callback.
-        unsafe { ffi::av_log_default_callback(avcl, level, fmt, args) };
+    let routed = match level {
+        l if l <= ffi::AV_LOG_ERROR => log::Level::Warn,
+        l if l <= ffi::AV_LOG_WARNING => log::Level::Info,
+        l if l <= ffi::AV_LOG_INFO => log::Level::Debug,
+        _ => log::Level::Trace,
+    };
+    if !capturing && !log::log_enabled!(target: "ffmpeg", routed) {
         return;
     }
-    if level > ffi::AV_LOG_ERROR {
+    if capturing && level > ffi::AV_LOG_ERROR {
         return;
     }
     let mut line = [0 as c_char; LINE_MAX_BYTES];
-    // No "[h264_nvenc @ 0x…]" prefix: the caller knows which codec it was opening.
-    let mut print_prefix: c_int = 0;
+    // A captured line gets no "[h264_nvenc @ 0x…]" prefix (the caller knows which codec it
+    // was opening); a routed one keeps it, to say which codec logged.
+    let mut print_prefix: c_int = c_int::from(!capturing);
     // SAFETY: `line` is a writable buffer of `LINE_MAX_BYTES` bytes that FFmpeg fills and
     // NUL-terminates (truncating); the other arguments are FFmpeg's own, passed through.
     unsafe {
@@ -76,6 +87,10 @@ unsafe extern "C" fn callback(
     let text = unsafe { CStr::from_ptr(line.as_ptr()) }.to_string_lossy();
     let text = text.trim();
     if text.is_empty() {
+        return;
+    }
+    if !capturing {
+        log::log!(target: "ffmpeg", routed, "{text}");
         return;
     }
     let _ = CAPTURED.try_with(|c| {

@@ -1,0 +1,778 @@
+//! Transcode workers: threads (pinned to `transcode.cores`) that run each stream's ABR ladder
+//! through FFmpeg and package every rung.
+//!
+//! A stream's home shard sends its worker the source's video configuration
+//! ([`MediaMsg::TranscodeStart`]) and every source video sample as its segmenter placed it
+//! ([`MediaMsg::TranscodeSample`]: the segment it went into and whether it started it). The
+//! worker decodes once, scales and encodes each rung ([`shardcast_native::Ladder`]: an IDR on
+//! every source keyframe, nowhere else) and feeds each rung's packets to a follower
+//! [`Segmenter`] that starts a segment exactly where the source's did, with the same number. The
+//! rungs' headers, parts and segments go back to the home ([`MediaMsg::RungEvent`]), which
+//! publishes them to every shard like the source's, so one home orders everything a shard's
+//! index learns about a stream.
+//!
+//! A worker never touches a socket and never blocks a shard: the mesh does not block its
+//! senders, and a stream whose worker falls behind real time skips to keyframes (its waiting
+//! pictures are dropped up to the next keyframe, counted and logged), so its queue stays within
+//! `transcode.queue_max_ms` and `transcode.queue_max_samples`.
+
+use crate::counters::{bump, set};
+use crate::media_index::{IndexEvent, RungInfo};
+use crate::media_service::{rendition_meta_named, MediaMsg};
+use crate::shard_msg::ShardMsg;
+use bytes::Bytes;
+use shardcast_engine::{ShardId, WorkerEndpoint, WorkerInbox};
+use shardcast_media::codec::parse_avcc;
+use shardcast_media::{Event, Sample, Segmenter, SegmenterConfig, TrackConfig, TrackKind};
+use shardcast_native::{CodecId, Ladder, LadderConfig, Rational, RungPacket, RungSpec};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Settings shared by the workers and the shards that assign streams to them.
+pub struct TranscodeSettings {
+    /// The rungs, besides `source`.
+    pub ladder: Vec<RungSpec>,
+    /// The FFmpeg encoder every rung uses (from the probe, or forced).
+    pub encoder: String,
+    pub preset: String,
+    pub codec_threads: u32,
+    pub queue_max_ms: u64,
+    pub queue_max_samples: usize,
+    /// The source's segmenter settings; rungs use the same part target.
+    pub segmenter: SegmenterConfig,
+    /// Workers, and the core each is pinned to.
+    pub cores: Vec<Option<usize>>,
+    /// Per worker: the pixel rate (width × height × fps) of the streams it runs. Written
+    /// only by that worker; shards read it to pick the least loaded.
+    pub load: Arc<Vec<AtomicU64>>,
+    pub counters: Arc<Vec<TranscodeCounters>>,
+}
+
+impl TranscodeSettings {
+    /// The index of the least loaded worker (ties: the lowest index).
+    pub fn least_loaded(&self) -> usize {
+        (0..self.load.len())
+            .min_by_key(|&i| (self.load[i].load(Ordering::Relaxed), i))
+            .unwrap_or(0)
+    }
+}
+
+crate::service_counters! {
+    /// Per-worker transcode counters.
+    pub struct TranscodeCounters {
+        /// Streams this worker transcodes.
+        streams: "gauge",
+        /// Source access units taken in.
+        samples_in: "counter",
+        /// Source pictures decoded.
+        frames_decoded: "counter",
+        /// Pictures encoded, summed over rungs.
+        frames_encoded: "counter",
+        /// Source access units dropped to catch up with real time (skipping to keyframes).
+        samples_skipped: "counter",
+        /// Access units waiting, summed over streams.
+        queue_depth: "gauge",
+        /// Microseconds spent decoding, scaling and encoding.
+        busy_us: "counter",
+        /// Streams whose ladder failed (an FFmpeg error); the source goes on.
+        failures: "counter",
+    }
+}
+
+/// One source access unit waiting for the ladder.
+struct Queued {
+    sample: Sample,
+    msn: u64,
+    segment_start: bool,
+    discontinuity: bool,
+    wall_ms: u64,
+}
+
+/// One rung's packaging.
+struct RungOut {
+    name: Arc<str>,
+    segmenter: Segmenter,
+    /// The generation whose header the segmenter has.
+    generation: Option<u32>,
+    /// Source segment starts not yet reached by this rung: (pts, msn, discontinuity).
+    starts: VecDeque<(u64, u64, bool)>,
+    width: u32,
+    height: u32,
+    bit_rate_kbps: u32,
+    frames: u64,
+}
+
+/// One stream on this worker.
+struct Job {
+    home: ShardId,
+    epoch: u64,
+    config: TrackConfig,
+    ladder: Option<Ladder>,
+    rungs: Vec<RungOut>,
+    queue: VecDeque<Queued>,
+    /// Dropping pictures until the next keyframe.
+    skipping: bool,
+    skipped: u64,
+    /// Media time (ticks) of the first and the latest access unit processed, for the speed.
+    media_first: Option<u64>,
+    media_last: u64,
+    started: Instant,
+    frames_window: u64,
+    window_start: Instant,
+    fps: f64,
+    load: u64,
+    failed: bool,
+}
+
+/// How often each stream's rung facts go to its home.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs worker `index` until the runtime drains.
+pub fn run_worker(
+    index: usize,
+    mut endpoint: WorkerEndpoint<ShardMsg>,
+    settings: Arc<TranscodeSettings>,
+) {
+    if let Some(core) = settings.cores[index] {
+        if let Err(error) = shardcast_engine::sys::pin_to_core(core) {
+            log::warn!("transcode {index}: could not pin to core {core}: {error}");
+        }
+    }
+    let mut worker = Worker {
+        index,
+        settings,
+        jobs: HashMap::new(),
+        order: Vec::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    let mut last_stats = Instant::now();
+    let mut draining = false;
+    loop {
+        let mut inbox = Vec::new();
+        endpoint.receive(1024, |message| match message {
+            WorkerInbox::Msg(from, ShardMsg::Media(msg)) => inbox.push((from, msg)),
+            WorkerInbox::Msg(..) => {}
+            WorkerInbox::Drain => draining = true,
+        });
+        for (from, msg) in inbox {
+            worker.on_message(from, msg, &mut endpoint);
+        }
+        if draining {
+            worker.finish_all(&mut endpoint);
+            while endpoint.overflow_len() > 0 {
+                endpoint.flush();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            log::debug!("transcode {index}: stopped");
+            return;
+        }
+        let worked = worker.step(&mut endpoint);
+        if last_stats.elapsed() >= STATS_EVERY {
+            last_stats = Instant::now();
+            worker.report(&mut endpoint);
+        }
+        endpoint.flush();
+        if !worked {
+            endpoint.wait(if endpoint.overflow_len() > 0 { 1 } else { 100 });
+        }
+    }
+}
+
+struct Worker {
+    index: usize,
+    settings: Arc<TranscodeSettings>,
+    jobs: HashMap<Arc<str>, Job>,
+    /// Round-robin order of the jobs.
+    order: Vec<Arc<str>>,
+    next: usize,
+    out: Vec<RungPacket>,
+}
+
+impl Worker {
+    fn counters(&self) -> &TranscodeCounters {
+        &self.settings.counters[self.index]
+    }
+
+    fn on_message(
+        &mut self,
+        from: ShardId,
+        msg: MediaMsg,
+        endpoint: &mut WorkerEndpoint<ShardMsg>,
+    ) {
+        match msg {
+            MediaMsg::TranscodeStart {
+                stream,
+                epoch,
+                config,
+            } => self.start(from, stream, epoch, config, endpoint),
+            MediaMsg::TranscodeSample {
+                stream,
+                epoch,
+                sample,
+                msn,
+                segment_start,
+                discontinuity,
+                wall_ms,
+            } => self.enqueue(
+                &stream,
+                epoch,
+                Queued {
+                    sample,
+                    msn,
+                    segment_start,
+                    discontinuity,
+                    wall_ms,
+                },
+            ),
+            MediaMsg::TranscodeEnd { stream, epoch } => {
+                if self.jobs.get(&stream).is_some_and(|j| j.epoch == epoch) {
+                    self.end(&stream, endpoint);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A stream's (new) source configuration: a fresh ladder; rungs keep their packaging, so
+    /// a new encoder header becomes a discontinuity in the same rendition.
+    fn start(
+        &mut self,
+        home: ShardId,
+        stream: Arc<str>,
+        epoch: u64,
+        config: TrackConfig,
+        endpoint: &mut WorkerEndpoint<ShardMsg>,
+    ) {
+        if self.jobs.get(&stream).is_some_and(|j| j.epoch != epoch) {
+            // A new publish session of the same stream: the old one is over.
+            self.end(&stream, endpoint);
+        }
+        if let Some(job) = self.jobs.get_mut(&stream) {
+            if job.config == config {
+                return;
+            }
+            // Process what is queued under the old configuration, then switch.
+            while let Some(queued) = job.queue.pop_front() {
+                process(
+                    &self.settings,
+                    self.index,
+                    &stream,
+                    job,
+                    queued,
+                    &mut self.out,
+                    endpoint,
+                );
+            }
+            finish_ladder(&stream, job, &mut self.out, endpoint);
+            job.config = config;
+            job.failed = false;
+            return;
+        }
+        let rungs = self
+            .settings
+            .ladder
+            .iter()
+            .map(|spec| {
+                let mut segmenter = Segmenter::new(self.settings.segmenter);
+                segmenter.set_follower();
+                RungOut {
+                    name: Arc::from(spec.name.as_str()),
+                    segmenter,
+                    generation: None,
+                    starts: VecDeque::new(),
+                    width: 0,
+                    height: 0,
+                    bit_rate_kbps: (spec.bit_rate_bps / 1000) as u32,
+                    frames: 0,
+                }
+            })
+            .collect();
+        log::info!(
+            "transcode {}: stream {stream}: ladder of {} rungs with {}",
+            self.index,
+            self.settings.ladder.len(),
+            self.settings.encoder
+        );
+        self.jobs.insert(
+            stream.clone(),
+            Job {
+                home,
+                epoch,
+                config,
+                ladder: None,
+                rungs,
+                queue: VecDeque::new(),
+                skipping: false,
+                skipped: 0,
+                media_first: None,
+                media_last: 0,
+                started: Instant::now(),
+                frames_window: 0,
+                window_start: Instant::now(),
+                fps: 0.0,
+                load: 0,
+                failed: false,
+            },
+        );
+        self.order.push(stream);
+        self.update_gauges();
+    }
+
+    fn enqueue(&mut self, stream: &Arc<str>, epoch: u64, queued: Queued) {
+        let settings = self.settings.clone();
+        let Some(job) = self.jobs.get_mut(stream) else {
+            return;
+        };
+        if job.epoch != epoch {
+            return;
+        }
+        let counters = &settings.counters[self.index];
+        bump(&counters.samples_in, 1);
+        if job.failed {
+            return;
+        }
+        let limit_ticks = settings.queue_max_ms * 90;
+        let span = |queue: &VecDeque<Queued>| {
+            queue.front().map_or(0, |oldest| {
+                queued.sample.dts.saturating_sub(oldest.sample.dts)
+            })
+        };
+        if !job.skipping
+            && (span(&job.queue) > limit_ticks || job.queue.len() >= settings.queue_max_samples)
+        {
+            // Behind real time: drop what waits except keyframes (so every segment start
+            // still reaches the rungs), and take only keyframes until caught up.
+            job.skipping = true;
+            let before = job.queue.len();
+            job.queue.retain(|q| q.sample.keyframe);
+            let dropped = (before - job.queue.len()) as u64;
+            job.skipped += dropped;
+            bump(&counters.samples_skipped, dropped);
+            log::warn!(
+                "transcode {}: stream {stream} fell {} ms behind real time: skipping to \
+                 keyframes ({} pictures skipped so far)",
+                self.index,
+                span(&job.queue).max(limit_ticks) / 90,
+                job.skipped
+            );
+        }
+        if job.skipping {
+            if !queued.sample.keyframe {
+                job.skipped += 1;
+                bump(&counters.samples_skipped, 1);
+                return;
+            }
+            if span(&job.queue) <= limit_ticks / 2 {
+                job.skipping = false;
+                log::info!("transcode {}: stream {stream} caught up", self.index);
+            }
+        }
+        if job.queue.len() >= settings.queue_max_samples {
+            // Only keyframes wait, and still too many: the oldest goes.
+            job.queue.pop_front();
+            job.skipped += 1;
+            bump(&counters.samples_skipped, 1);
+        }
+        job.queue.push_back(queued);
+    }
+
+    fn end(&mut self, stream: &Arc<str>, endpoint: &mut WorkerEndpoint<ShardMsg>) {
+        let Some(mut job) = self.jobs.remove(stream) else {
+            return;
+        };
+        while let Some(queued) = job.queue.pop_front() {
+            process(
+                &self.settings,
+                self.index,
+                stream,
+                &mut job,
+                queued,
+                &mut self.out,
+                endpoint,
+            );
+        }
+        finish_ladder(stream, &mut job, &mut self.out, endpoint);
+        for rung in &mut job.rungs {
+            rung.segmenter.handle_end();
+            drain_rung(stream, job.home, job.epoch, rung, endpoint);
+        }
+        endpoint.send(
+            job.home,
+            ShardMsg::Media(MediaMsg::RungEnded {
+                stream: stream.clone(),
+                epoch: job.epoch,
+            }),
+        );
+        self.order.retain(|s| s != stream);
+        log::info!(
+            "transcode {}: stream {stream}: ended ({} pictures skipped)",
+            self.index,
+            job.skipped
+        );
+        drop(job);
+        self.update_gauges();
+    }
+
+    fn finish_all(&mut self, endpoint: &mut WorkerEndpoint<ShardMsg>) {
+        let streams: Vec<Arc<str>> = self.order.clone();
+        for stream in streams {
+            self.end(&stream, endpoint);
+        }
+    }
+
+    /// Processes one access unit of the next stream with work; false when none had any.
+    fn step(&mut self, endpoint: &mut WorkerEndpoint<ShardMsg>) -> bool {
+        for _ in 0..self.order.len() {
+            self.next = (self.next + 1) % self.order.len();
+            let stream = self.order[self.next].clone();
+            let job = self.jobs.get_mut(&stream).expect("ordered jobs exist");
+            if let Some(queued) = job.queue.pop_front() {
+                process(
+                    &self.settings,
+                    self.index,
+                    &stream,
+                    job,
+                    queued,
+                    &mut self.out,
+                    endpoint,
+                );
+                self.update_gauges();
+                return true;
+            }
+        }
+        false
+    }
+
+    fn update_gauges(&self) {
+        let counters = self.counters();
+        set(&counters.streams, self.jobs.len() as u64);
+        set(
+            &counters.queue_depth,
+            self.jobs.values().map(|j| j.queue.len() as u64).sum(),
+        );
+        let load: u64 = self.jobs.values().map(|j| j.load.max(1)).sum();
+        self.settings.load[self.index].store(load, Ordering::Relaxed);
+    }
+
+    /// Sends each stream's rung facts to its home.
+    fn report(&mut self, endpoint: &mut WorkerEndpoint<ShardMsg>) {
+        for (stream, job) in &mut self.jobs {
+            let window = job.window_start.elapsed().as_secs_f64();
+            if window > 0.0 {
+                job.fps = job.frames_window as f64 / window;
+            }
+            job.frames_window = 0;
+            job.window_start = Instant::now();
+            let media_s = job.media_first.map_or(0.0, |first| {
+                job.media_last.saturating_sub(first) as f64 / 90_000.0
+            });
+            let wall_s = job.started.elapsed().as_secs_f64();
+            let speed = if wall_s > 0.0 { media_s / wall_s } else { 0.0 };
+            let rungs = job
+                .rungs
+                .iter()
+                .filter(|r| r.generation.is_some())
+                .map(|r| RungInfo {
+                    name: r.name.to_string(),
+                    width: r.width,
+                    height: r.height,
+                    bitrate_kbps: r.bit_rate_kbps,
+                    encoder: self.settings.encoder.clone(),
+                    fps: (job.fps * 10.0).round() / 10.0,
+                    speed: (speed * 100.0).round() / 100.0,
+                    queue: job.queue.len(),
+                    frames: r.frames,
+                    skipped: job.skipped,
+                    worker: self.index,
+                })
+                .collect();
+            endpoint.send(
+                job.home,
+                ShardMsg::Media(MediaMsg::RungStats {
+                    stream: stream.clone(),
+                    epoch: job.epoch,
+                    rungs,
+                }),
+            );
+        }
+    }
+}
+
+/// Runs one access unit through the stream's ladder and packages what comes out.
+fn process(
+    settings: &TranscodeSettings,
+    index: usize,
+    stream: &Arc<str>,
+    job: &mut Job,
+    queued: Queued,
+    out: &mut Vec<RungPacket>,
+    endpoint: &mut WorkerEndpoint<ShardMsg>,
+) {
+    if job.failed {
+        return;
+    }
+    let counters = &settings.counters[index];
+    let began = Instant::now();
+    if job.ladder.is_none() {
+        match new_ladder(settings, &job.config) {
+            Ok(ladder) => job.ladder = Some(ladder),
+            Err(error) => {
+                fail(
+                    index,
+                    stream,
+                    job,
+                    &format!("cannot open the decoder: {error}"),
+                );
+                bump(&counters.failures, 1);
+                return;
+            }
+        }
+    }
+    let sample = &queued.sample;
+    let pts = (sample.dts as i64 + i64::from(sample.composition_offset)).max(0) as u64;
+    if queued.segment_start {
+        for rung in &mut job.rungs {
+            rung.starts
+                .push_back((pts, queued.msn, queued.discontinuity));
+        }
+    }
+    job.media_first.get_or_insert(sample.dts);
+    job.media_last = job.media_last.max(sample.dts);
+    let ladder = job.ladder.as_mut().expect("opened above");
+    let before = ladder.stats();
+    let result = ladder.push(
+        &sample.data,
+        pts as i64,
+        sample.dts as i64,
+        sample.keyframe,
+        out,
+    );
+    let after = ladder.stats();
+    bump(
+        &counters.frames_decoded,
+        after.frames_decoded - before.frames_decoded,
+    );
+    bump(
+        &counters.frames_encoded,
+        after.frames_encoded - before.frames_encoded,
+    );
+    job.frames_window += after.frames_decoded - before.frames_decoded;
+    if let Err(error) = result {
+        fail(index, stream, job, &format!("ladder error: {error}"));
+        bump(&counters.failures, 1);
+        return;
+    }
+    package(stream, job, out, queued.wall_ms, endpoint);
+    bump(&counters.busy_us, began.elapsed().as_micros() as u64);
+}
+
+fn new_ladder(settings: &TranscodeSettings, config: &TrackConfig) -> Result<Ladder, String> {
+    let codec = match config {
+        TrackConfig::Avc(_) => CodecId::H264,
+        TrackConfig::Hevc(_) => CodecId::Hevc,
+        TrackConfig::Aac(_) => return Err("not a video configuration".into()),
+    };
+    let frame_rate = config
+        .video()
+        .and_then(|v| v.frame_rate)
+        .map_or(Rational::new(30, 1), |f| {
+            Rational::new(f.numerator as i32, f.denominator as i32)
+        });
+    Ladder::new(
+        codec,
+        config.record(),
+        LadderConfig {
+            encoder: settings.encoder.clone(),
+            preset: settings.preset.clone(),
+            rungs: settings.ladder.clone(),
+            frame_rate,
+            threads: settings.codec_threads,
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Drains the ladder at the end of a stream or configuration.
+fn finish_ladder(
+    stream: &Arc<str>,
+    job: &mut Job,
+    out: &mut Vec<RungPacket>,
+    endpoint: &mut WorkerEndpoint<ShardMsg>,
+) {
+    if let Some(mut ladder) = job.ladder.take() {
+        if !job.failed {
+            if let Err(error) = ladder.finish(out) {
+                log::warn!("stream {stream}: draining the ladder: {error}");
+            }
+        }
+        package(stream, job, out, wall_ms(), endpoint);
+    }
+}
+
+fn fail(index: usize, stream: &Arc<str>, job: &mut Job, why: &str) {
+    log::error!("transcode {index}: stream {stream}: {why}; the rungs stop, the source goes on");
+    job.failed = true;
+    job.queue.clear();
+}
+
+/// Feeds each rung's new packets to its segmenter and sends the results home.
+fn package(
+    stream: &Arc<str>,
+    job: &mut Job,
+    out: &mut Vec<RungPacket>,
+    wall_ms: u64,
+    endpoint: &mut WorkerEndpoint<ShardMsg>,
+) {
+    let ladder = job.ladder.as_ref();
+    for packet in out.drain(..) {
+        let rung = &mut job.rungs[packet.rung];
+        if rung.generation != Some(packet.generation) {
+            let Some(active) = ladder.and_then(|l| {
+                l.rungs()
+                    .find(|r| r.spec == packet.rung && r.generation == packet.generation)
+            }) else {
+                continue;
+            };
+            let config = match parse_avcc(&Bytes::copy_from_slice(&active.avcc)) {
+                Ok(avc) => TrackConfig::Avc(avc),
+                Err(error) => {
+                    log::warn!(
+                        "stream {stream}: rung {}: bad encoder header: {error}",
+                        rung.name
+                    );
+                    continue;
+                }
+            };
+            rung.width = active.width;
+            rung.height = active.height;
+            if rung.segmenter.handle_config(config).is_err() {
+                continue;
+            }
+            rung.generation = Some(packet.generation);
+        }
+        let pts = packet.pts.max(0) as u64;
+        while rung
+            .starts
+            .front()
+            .is_some_and(|&(start, _, _)| start < pts)
+        {
+            rung.starts.pop_front();
+        }
+        if packet.keyframe {
+            if let Some(&(start, msn, discontinuity)) = rung.starts.front() {
+                if start == pts {
+                    rung.segmenter.start_segment(msn, discontinuity);
+                    rung.starts.pop_front();
+                }
+            }
+        }
+        let dts = packet.dts.max(0) as u64;
+        let sample = Sample {
+            dts,
+            composition_offset: i32::try_from(packet.pts - packet.dts).unwrap_or(0),
+            duration: 0,
+            keyframe: packet.keyframe,
+            data: Bytes::from(packet.data),
+        };
+        if let Err(error) = rung
+            .segmenter
+            .handle_sample(TrackKind::Video, sample, wall_ms)
+        {
+            log::debug!(
+                "stream {stream}: rung {}: sample refused: {error}",
+                rung.name
+            );
+        }
+        rung.frames += 1;
+        drain_rung(stream, job.home, job.epoch, rung, endpoint);
+    }
+    if let Some(ladder) = job.ladder.as_ref() {
+        if let Some(source) = ladder.source() {
+            job.load = u64::from(source.width) * u64::from(source.height) * 30;
+        }
+    }
+}
+
+/// Sends a rung segmenter's events to the stream's home.
+fn drain_rung(
+    stream: &Arc<str>,
+    home: ShardId,
+    epoch: u64,
+    rung: &mut RungOut,
+    endpoint: &mut WorkerEndpoint<ShardMsg>,
+) {
+    while let Some(event) = rung.segmenter.poll_event() {
+        let index_event = match event {
+            Event::InitReady {
+                init,
+                discontinuity,
+                ..
+            } => {
+                let Some(config) = rung.segmenter.track_config(TrackKind::Video) else {
+                    continue;
+                };
+                IndexEvent::Init {
+                    rendition: Arc::new(rendition_meta_named(config, rung.name.clone())),
+                    init,
+                    discontinuity,
+                }
+            }
+            Event::PartReady {
+                msn,
+                part_index,
+                start_dts,
+                duration_ticks,
+                independent,
+                program_date_time_ms,
+                last_received_ms,
+                bytes,
+                ..
+            } => IndexEvent::Part {
+                rendition: rung.name.clone(),
+                msn,
+                part_index,
+                start_ticks: start_dts,
+                duration_ticks,
+                independent,
+                program_date_time_ms,
+                bytes,
+                last_received_ms,
+            },
+            Event::SegmentReady {
+                msn,
+                start_dts,
+                duration_ticks,
+                bytes,
+                discontinuity,
+                program_date_time_ms,
+                ..
+            } => IndexEvent::Segment {
+                rendition: rung.name.clone(),
+                msn,
+                start_ticks: start_dts,
+                duration_ticks,
+                bytes,
+                discontinuity,
+                program_date_time_ms,
+            },
+            Event::VideoPlaced { .. } => continue,
+        };
+        endpoint.send(
+            home,
+            ShardMsg::Media(MediaMsg::RungEvent {
+                stream: stream.clone(),
+                epoch,
+                event: index_event,
+            }),
+        );
+    }
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
