@@ -248,7 +248,7 @@ impl HttpService {
                 );
             }
             "/metrics" => {
-                let text = metrics::render(&self.info, &self.settings);
+                let text = metrics::render(&self.info, &self.settings, &self.media.rungs());
                 let date = self.date();
                 self.queue_response(
                     cx,

@@ -42,8 +42,9 @@ pub enum IndexEvent {
         program_date_time_ms: u64,
         bytes: Bytes,
         /// When the part's last sample reached the server (its ingest shard), in
-        /// milliseconds since the Unix epoch, for the part-ready latency.
-        last_received_ms: u64,
+        /// milliseconds since the Unix epoch, for the part-ready latency; `None` for parts
+        /// that are not timed (transcoded rungs).
+        last_received_ms: Option<u64>,
     },
     /// A segment is complete (all its parts were sent before).
     Segment {
@@ -623,7 +624,7 @@ mod tests {
                     independent: true,
                     program_date_time_ms: 0,
                     bytes: Bytes::from(vec![p as u8; part_bytes]),
-                    last_received_ms: 0,
+                    last_received_ms: None,
                 },
             );
         }
@@ -725,7 +726,7 @@ mod tests {
                 independent: true,
                 program_date_time_ms: 0,
                 bytes: Bytes::from_static(b"p"),
-                last_received_ms: 0,
+                last_received_ms: None,
             },
         );
         index.apply(&stream, IndexEvent::Ended);

@@ -1226,10 +1226,11 @@ impl Media {
                 let info = home.info.clone();
                 self.broadcast(cx, &stream, IndexEvent::Info(info));
             }
-            MediaMsg::RungEnded { .. } => {
-                if home.ending_since_ms.take().is_some() && home.publishers.is_empty() {
-                    self.broadcast(cx, &stream, IndexEvent::Ended);
-                }
+            MediaMsg::RungEnded { .. }
+                if home.publishers.is_empty() && home.ending_since_ms.is_some() =>
+            {
+                home.ending_since_ms = None;
+                self.broadcast(cx, &stream, IndexEvent::Ended);
             }
             _ => {}
         }
@@ -1315,7 +1316,7 @@ impl Media {
                         independent,
                         program_date_time_ms,
                         bytes,
-                        last_received_ms,
+                        last_received_ms: Some(last_received_ms),
                     }
                 }
                 shardcast_media::Event::SegmentReady {
@@ -1453,7 +1454,7 @@ impl Media {
         let part_received_ms = match &event {
             IndexEvent::Part {
                 last_received_ms, ..
-            } => Some(*last_received_ms),
+            } => *last_received_ms,
             _ => None,
         };
         if self.index.apply(stream, event) {
@@ -1823,6 +1824,15 @@ impl Media {
     }
 
     /// `/api/v1/streams` as JSON, from this shard's index.
+    /// Every transcoded rung of the streams this shard indexes: (stream, rung).
+    pub fn rungs(&self) -> Vec<(Arc<str>, RungInfo)> {
+        self.index
+            .streams()
+            .filter(|s| !s.ended)
+            .flat_map(|s| s.info.rungs.iter().map(|r| (s.name.clone(), r.clone())))
+            .collect()
+    }
+
     pub fn streams_json(&self) -> serde_json::Value {
         let now = wall_ms();
         let streams: Vec<serde_json::Value> = self

@@ -9,7 +9,11 @@ use shardcast_engine::RuntimeInfo;
 use std::fmt::Write as _;
 
 /// Renders the Prometheus exposition.
-pub fn render(info: &RuntimeInfo, settings: &HttpSettings) -> String {
+pub fn render(
+    info: &RuntimeInfo,
+    settings: &HttpSettings,
+    rungs: &[(std::sync::Arc<str>, crate::media_index::RungInfo)],
+) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let shards = info.shards();
     let engine: Vec<_> = info.counters.iter().map(|c| c.snapshot()).collect();
@@ -44,6 +48,19 @@ pub fn render(info: &RuntimeInfo, settings: &HttpSettings) -> String {
          servable (once per part per track per shard).",
         &settings.media.part_latency,
     );
+    if let Some(transcode) = &settings.media.transcode {
+        let workers: Vec<_> = transcode.counters.iter().map(|c| c.snapshot()).collect();
+        write_block_labelled(&mut out, "transcode", "worker", &workers);
+        write_rungs(&mut out, rungs);
+    }
+    let owners = shardcast_native::live_owners();
+    let _ = writeln!(
+        out,
+        "# HELP shardcast_ffmpeg_live_owners FFmpeg objects (codec contexts, frames, packets, \
+         scalers, ...) alive in the process.\n# TYPE shardcast_ffmpeg_live_owners gauge\n\
+         shardcast_ffmpeg_live_owners {}",
+        owners.total()
+    );
     let _ = writeln!(
         out,
         "# HELP shardcast_shards Shards (threads pinned one per core)."
@@ -77,6 +94,11 @@ pub fn render(info: &RuntimeInfo, settings: &HttpSettings) -> String {
 
 /// Counter snapshots of every shard (same names, same order) as `shardcast_{prefix}_*`.
 pub fn write_block(out: &mut String, prefix: &str, snapshots: &[Snapshot]) {
+    write_block_labelled(out, prefix, "shard", snapshots);
+}
+
+/// [`write_block`] for threads that are not shards: per-thread series carry `{label="i"}`.
+pub fn write_block_labelled(out: &mut String, prefix: &str, label: &str, snapshots: &[Snapshot]) {
     let Some(first) = snapshots.first() else {
         return;
     };
@@ -87,7 +109,7 @@ pub fn write_block(out: &mut String, prefix: &str, snapshots: &[Snapshot]) {
         } else {
             format!("{prefix}_{name}")
         };
-        write_series(out, &name, kind, help.trim(), &per_shard);
+        write_series(out, &name, kind, help.trim(), label, &per_shard);
     }
 }
 
@@ -119,16 +141,94 @@ fn write_histogram(
 /// One shard's counters as `(name, kind, help, value)`.
 pub type Snapshot = Vec<(&'static str, &'static str, &'static str, u64)>;
 
-fn write_series(out: &mut String, name: &str, kind: &str, help: &str, per_shard: &[u64]) {
-    let total: u64 = per_shard.iter().sum();
+fn write_series(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    label: &str,
+    per_thread: &[u64],
+) {
+    let total: u64 = per_thread.iter().sum();
     let _ = writeln!(out, "# HELP shardcast_{name} {help}");
     let _ = writeln!(out, "# TYPE shardcast_{name} {kind}");
     let _ = writeln!(out, "shardcast_{name} {total}");
-    let _ = writeln!(out, "# HELP shardcast_shard_{name} {help} Per shard.");
-    let _ = writeln!(out, "# TYPE shardcast_shard_{name} {kind}");
-    for (shard, value) in per_shard.iter().enumerate() {
-        let _ = writeln!(out, "shardcast_shard_{name}{{shard=\"{shard}\"}} {value}");
+    let _ = writeln!(out, "# HELP shardcast_{label}_{name} {help} Per {label}.");
+    let _ = writeln!(out, "# TYPE shardcast_{label}_{name} {kind}");
+    for (index, value) in per_thread.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "shardcast_{label}_{name}{{{label}=\"{index}\"}} {value}"
+        );
     }
+}
+
+/// Per live stream and rung: fps, speed, queue depth and the encoder (as a label of an info
+/// series), from the rung facts the workers last reported.
+fn write_rungs(out: &mut String, rungs: &[(std::sync::Arc<str>, crate::media_index::RungInfo)]) {
+    type Value = fn(&crate::media_index::RungInfo) -> f64;
+    let series: [(&str, &str, Value); 4] = [
+        (
+            "fps",
+            "Pictures encoded per second over the last second.",
+            |r| r.fps,
+        ),
+        (
+            "speed",
+            "Media time transcoded per second of wall time (1 keeps up with a live source).",
+            |r| r.speed,
+        ),
+        (
+            "queue_depth",
+            "Source access units waiting on the worker.",
+            |r| r.queue as f64,
+        ),
+        (
+            "skipped",
+            "Source access units skipped to catch up with real time.",
+            |r| r.skipped as f64,
+        ),
+    ];
+    for (name, help, value) in series {
+        let _ = writeln!(
+            out,
+            "# HELP shardcast_rung_{name} {help}\n# TYPE shardcast_rung_{name} gauge"
+        );
+        for (stream, rung) in rungs {
+            let _ = writeln!(
+                out,
+                "shardcast_rung_{name}{{stream=\"{}\",rung=\"{}\"}} {}",
+                escape_label(stream),
+                escape_label(&rung.name),
+                value(rung)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP shardcast_rung_info A transcoded rung: its encoder and size.\n\
+         # TYPE shardcast_rung_info gauge"
+    );
+    for (stream, rung) in rungs {
+        let _ = writeln!(
+            out,
+            "shardcast_rung_info{{stream=\"{}\",rung=\"{}\",encoder=\"{}\",width=\"{}\",height=\"{}\",worker=\"{}\"}} 1",
+            escape_label(stream),
+            escape_label(&rung.name),
+            escape_label(&rung.encoder),
+            rung.width,
+            rung.height,
+            rung.worker
+        );
+    }
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Renders `/api/v1/info`.

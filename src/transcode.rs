@@ -227,10 +227,10 @@ impl Worker {
                     wall_ms,
                 },
             ),
-            MediaMsg::TranscodeEnd { stream, epoch } => {
-                if self.jobs.get(&stream).is_some_and(|j| j.epoch == epoch) {
-                    self.end(&stream, endpoint);
-                }
+            MediaMsg::TranscodeEnd { stream, epoch }
+                if self.jobs.get(&stream).is_some_and(|j| j.epoch == epoch) =>
+            {
+                self.end(&stream, endpoint);
             }
             _ => {}
         }
@@ -269,6 +269,11 @@ impl Worker {
             finish_ladder(&stream, job, &mut self.out, endpoint);
             job.config = config;
             job.failed = false;
+            // The next ladder's encoders start their generations afresh: every rung takes
+            // the new header from its first packet.
+            for rung in &mut job.rungs {
+                rung.generation = None;
+            }
             return;
         }
         let rungs = self
@@ -727,7 +732,6 @@ fn drain_rung(
                 duration_ticks,
                 independent,
                 program_date_time_ms,
-                last_received_ms,
                 bytes,
                 ..
             } => IndexEvent::Part {
@@ -739,7 +743,8 @@ fn drain_rung(
                 independent,
                 program_date_time_ms,
                 bytes,
-                last_received_ms,
+                // Timed for the source only: a rung's latency is the transcode's.
+                last_received_ms: None,
             },
             Event::SegmentReady {
                 msn,

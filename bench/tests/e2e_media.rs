@@ -139,6 +139,24 @@ fn wait_for_segments(server: &Server, stream: &str, rendition: &str, segments: u
     }
 }
 
+/// Waits (bounded) until a media playlist ends (`#EXT-X-ENDLIST`) and returns it. The end
+/// comes once the stream's transcode worker has flushed its rungs.
+fn wait_for_end(server: &Server, stream: &str, rendition: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = text(server, &format!("/live/{stream}/{rendition}/index.m3u8"));
+        if p.contains("#EXT-X-ENDLIST") {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ENDLIST:\n{p}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn extinfs(playlist: &str) -> Vec<f64> {
     playlist
         .lines()
@@ -210,15 +228,7 @@ fn check_h264_publish(bframes: bool) {
     let (ok, err) = publisher.wait();
     assert!(ok, "publisher failed: {err}");
     // After unpublish the playlists end.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let playlist = loop {
-        let p = text(&server, &format!("/live/{stream}/source/index.m3u8"));
-        if p.contains("#EXT-X-ENDLIST") {
-            break p;
-        }
-        assert!(Instant::now() < deadline, "no ENDLIST:\n{p}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let playlist = wait_for_end(&server, stream, "source");
     // Every segment but the last is within 5 % of the 2 s target.
     let durations = extinfs(&playlist);
     assert!(durations.len() >= 3, "{playlist}");
@@ -622,8 +632,7 @@ fn malformed_rtmp_closes_only_that_connection() {
     // The real publisher was never disturbed.
     let (ok, err) = publisher.wait();
     assert!(ok, "{err}");
-    let playlist = text(&server, "/live/steady/source/index.m3u8");
-    assert!(playlist.contains("#EXT-X-ENDLIST"));
+    let playlist = wait_for_end(&server, "steady", "source");
     assert!(extinfs(&playlist).len() >= 3, "{playlist}");
     assert!(server.metric("shardcast_media_rtmp_errors_total") >= 20);
 }

@@ -1023,9 +1023,12 @@ impl Segmenter {
             };
             self.close_part(other, next);
         }
+        // Cutting where no segment is open (a configuration change right before a forced
+        // start) numbers nothing.
         if segment {
-            self.close_segments();
-            self.msn += 1;
+            if self.close_segments() {
+                self.msn += 1;
+            }
             self.segment_start_ns = ns;
         }
         self.part_start_ns = ns;
@@ -1092,7 +1095,9 @@ impl Segmenter {
         });
     }
 
-    fn close_segments(&mut self) {
+    /// Reports every open segment; true when there was one (the next gets a new number).
+    fn close_segments(&mut self) -> bool {
+        let mut closed = false;
         for track in &mut self.tracks {
             let Some(segment) = track.segment.take() else {
                 continue;
@@ -1101,6 +1106,7 @@ impl Segmenter {
             if segment.parts == 0 {
                 continue;
             }
+            closed = true;
             let timescale = track.timescale();
             self.events.push_back(Event::SegmentReady {
                 track: track.kind,
@@ -1116,6 +1122,7 @@ impl Segmenter {
                 program_date_time_ms: segment.program_date_time_ms,
             });
         }
+        closed
     }
 
     fn program_date_time_ms(&self, ns: u64) -> u64 {

@@ -867,3 +867,40 @@ fn a_follower_cuts_where_the_source_cut() {
     assert_eq!(shape(&rung_segments), shape(&source_segments));
     assert_eq!(rung.stats().follower_misaligned, 0);
 }
+
+/// A follower whose header changes right where a segment is forced to start numbers that
+/// segment as asked: the change's own cut and the forced start are one cut, not two.
+#[test]
+fn a_follower_header_change_at_a_forced_start_keeps_the_numbering() {
+    let mut rung = Segmenter::new(SegmenterConfig::DEFAULT);
+    rung.set_follower();
+    rung.handle_config(avc_config("avc_1080p25_baseline.avcc"))
+        .unwrap();
+    let frame = |n: u64, keyframe: bool| Sample {
+        dts: n * FRAME_TICKS,
+        composition_offset: 0,
+        duration: 0,
+        keyframe,
+        data: Bytes::from(vec![n as u8; 200]),
+    };
+    let mut events = Vec::new();
+    for n in 0..120 {
+        if n % 60 == 0 {
+            rung.start_segment(n / 60, false);
+        }
+        if n == 60 {
+            // A new encoder (another header) for the second segment.
+            rung.handle_config(avc_config("avc_360p_high444.avcc"))
+                .unwrap();
+        }
+        rung.handle_sample(TrackKind::Video, frame(n, n % 60 == 0), WALL_START_MS)
+            .unwrap();
+        events.extend(std::iter::from_fn(|| rung.poll_event()));
+    }
+    rung.handle_end();
+    events.extend(std::iter::from_fn(|| rung.poll_event()));
+    let (_, segments) = collect(&events, TrackKind::Video);
+    let numbers: Vec<(u64, bool)> = segments.iter().map(|s| (s.msn, s.discontinuity)).collect();
+    assert_eq!(numbers, [(0, false), (1, true)]);
+    assert_eq!(rung.stats().follower_misaligned, 0);
+}
