@@ -37,11 +37,16 @@ struct Publish {
 impl Publish {
     /// Publishes `seconds` of a 640x360 30 fps test pattern and a tone, in real time.
     fn start(binary: &str, url: &str, seconds: u32, video: &[&str]) -> Publish {
+        Publish::start_sized(binary, url, seconds, "640x360", video)
+    }
+
+    /// [`Publish::start`] with a picture of `size` (`WxH`).
+    fn start_sized(binary: &str, url: &str, seconds: u32, size: &str, video: &[&str]) -> Publish {
         // ffmpeg stops by itself after `-t`, and gives up on a stuck socket after
         // `-rw_timeout`; no wrapper process, so signals reach ffmpeg itself.
         let mut cmd = Command::new(binary);
         cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc=size=640x360:rate=30"])
+            .args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=30")])
             .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
             .args(["-t", &seconds.to_string()])
             .args(video)
@@ -635,4 +640,366 @@ fn malformed_rtmp_closes_only_that_connection() {
     let playlist = wait_for_end(&server, "steady", "source");
     assert!(extinfs(&playlist).len() >= 3, "{playlist}");
     assert!(server.metric("shardcast_media_rtmp_errors_total") >= 20);
+}
+
+// ---------------------------------------------------------------------------- transcoding
+
+/// The segments of a media playlist: (msn, EXTINF text, URI), and whether a discontinuity
+/// precedes each.
+fn segments_of(playlist: &str) -> Vec<(u64, String, String, bool)> {
+    let mut msn: u64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut out = Vec::new();
+    let mut extinf = None;
+    let mut discontinuity = false;
+    for line in playlist.lines() {
+        if let Some(d) = line.strip_prefix("#EXTINF:") {
+            extinf = Some(d.trim_end_matches(',').to_string());
+        } else if line == "#EXT-X-DISCONTINUITY" {
+            discontinuity = true;
+        } else if !line.starts_with('#') && !line.is_empty() {
+            if let Some(d) = extinf.take() {
+                out.push((msn, d, line.to_string(), discontinuity));
+                msn += 1;
+                discontinuity = false;
+            }
+        }
+    }
+    out
+}
+
+/// The `baseMediaDecodeTime` of a segment's first fragment (its first `tfdt` box).
+fn first_tfdt(segment: &[u8]) -> u64 {
+    let at = segment
+        .windows(4)
+        .position(|w| w == b"tfdt")
+        .expect("a tfdt box");
+    let version = segment[at + 4];
+    let body = &segment[at + 8..];
+    if version == 1 {
+        u64::from_be_bytes(body[..8].try_into().unwrap())
+    } else {
+        u64::from(u32::from_be_bytes(body[..4].try_into().unwrap()))
+    }
+}
+
+/// (pts_time, keyframe) of the first packet ffprobe reads from `init` + `segment`.
+fn first_packet(dir: &TempDir, name: &str, init: &[u8], segment: &[u8]) -> (String, bool) {
+    let path = dir.0.join(name);
+    std::fs::write(&path, [init, segment].concat()).unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args([
+            "packet=pts_time,flags",
+            "-of",
+            "csv=p=0",
+            "-read_intervals",
+            "%+#1",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().next().unwrap_or_default();
+    let (pts, flags) = line.split_once(',').unwrap_or((line, ""));
+    (pts.to_string(), flags.starts_with('K'))
+}
+
+#[test]
+fn a_1080p_source_yields_every_rung_aligned_with_the_source() {
+    let server = Server::start("uring", 2, "[transcode]\npreset = \"ultrafast\"\n");
+    let stream = "ladder";
+    let publisher = Publish::start_sized(
+        FFMPEG,
+        &rtmp_url(&server, stream),
+        7,
+        "1920x1080",
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "2",
+            "-g",
+            "60",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    wait_for_segments(&server, stream, "360p", 1);
+    let master = text(&server, &format!("/live/{stream}/index.m3u8"));
+    for (rendition, resolution) in [
+        ("source", "1920x1080"),
+        ("720p", "1280x720"),
+        ("480p", "854x480"),
+        ("360p", "640x360"),
+    ] {
+        let variant = master
+            .lines()
+            .zip(master.lines().skip(1))
+            .find(|(_, uri)| *uri == format!("{rendition}/index.m3u8"))
+            .map(|(inf, _)| inf)
+            .unwrap_or_else(|| panic!("no variant {rendition}:\n{master}"));
+        assert!(
+            variant.contains(&format!("RESOLUTION={resolution}")),
+            "{variant}"
+        );
+        assert!(variant.contains("CODECS=\"avc1."), "{variant}");
+        assert!(variant.contains("BANDWIDTH="), "{variant}");
+    }
+    let mpd = text(&server, &format!("/live/{stream}/manifest.mpd"));
+    for rung in ["720p", "480p", "360p"] {
+        assert!(mpd.contains(&format!("id=\"{rung}\"")), "{mpd}");
+    }
+    let (ok, err) = publisher.wait();
+    assert!(ok, "publisher failed: {err}");
+
+    let source = segments_of(&wait_for_end(&server, stream, "source"));
+    assert!(source.len() >= 3, "{source:?}");
+    let dir = TempDir::new("ladder");
+    for (rung, width, height, kbps) in [
+        ("720p", 1280, 720, 2500.0),
+        ("480p", 854, 480, 1200.0),
+        ("360p", 640, 360, 600.0),
+    ] {
+        // Same segments as the source: numbers, durations and (below) first pictures.
+        let segments = segments_of(&wait_for_end(&server, stream, rung));
+        let shape = |s: &[(u64, String, String, bool)]| -> Vec<(u64, String)> {
+            s.iter().map(|(n, d, _, _)| (*n, d.clone())).collect()
+        };
+        assert_eq!(shape(&segments), shape(&source), "{rung}");
+        let init = http(&server, &format!("/live/{stream}/{rung}/init.mp4")).1;
+        let mut bytes = 0usize;
+        let mut seconds = 0.0;
+        for (i, (n, duration, uri, _)) in segments.iter().enumerate() {
+            let body = http(&server, &format!("/live/{stream}/{rung}/{uri}")).1;
+            let source_body = http(&server, &format!("/live/{stream}/source/{}", source[i].2)).1;
+            let (_, key) = first_packet(&dir, &format!("{rung}-{n}.mp4"), &init, &body);
+            assert!(key, "{rung} segment {n} starts with a keyframe");
+            // Both start with the keyframe, whose decode time is its presentation time.
+            assert_eq!(
+                first_tfdt(&body),
+                first_tfdt(&source_body),
+                "{rung} segment {n} starts where the source's does"
+            );
+            if i + 1 < segments.len() {
+                bytes += body.len();
+                seconds += duration.parse::<f64>().unwrap();
+            }
+            if i == 1 {
+                let path = dir.0.join(format!("{rung}-probe.mp4"));
+                std::fs::write(&path, [&init[..], &body].concat()).unwrap();
+                let probe = ffprobe(&path, "stream=codec_name,width,height,nb_read_frames");
+                assert!(probe.contains("codec_name=h264"), "{probe}");
+                assert!(probe.contains(&format!("width={width}")), "{probe}");
+                assert!(probe.contains(&format!("height={height}")), "{probe}");
+                assert!(probe.contains("nb_read_frames=60"), "{rung}: {probe}");
+            }
+        }
+        let measured_kbps = bytes as f64 * 8.0 / seconds / 1000.0;
+        assert!(
+            (measured_kbps - kbps).abs() <= 0.15 * kbps,
+            "{rung}: {measured_kbps:.0} kb/s for a {kbps} kb/s target"
+        );
+    }
+    // The whole ladder reads to the end through HLS: 7 s at 30 fps on the lowest rung.
+    let frames = frames_read(&format!(
+        "http://{}/live/{stream}/360p/index.m3u8",
+        server.addr
+    ));
+    assert!((205..=210).contains(&frames), "360p frames: {frames}");
+    assert_eq!(
+        server.metric("shardcast_transcode_samples_skipped_total"),
+        0
+    );
+    assert!(server.metric("shardcast_transcode_frames_encoded_total") >= 3 * 205);
+    // Every FFmpeg object of the stream was freed when it ended.
+    assert_eq!(server.metric("shardcast_ffmpeg_live_owners"), 0);
+    // No GPU here: the probe says why each hardware encoder was passed over.
+    let log = server.log();
+    for encoder in ["h264_nvenc", "h264_qsv", "h264_vaapi"] {
+        assert!(
+            log.contains(&format!("transcode: {encoder} not used: ")),
+            "{log}"
+        );
+    }
+    assert!(log.contains("transcode: libx264 opens"), "{log}");
+}
+
+/// The FLV tags of a file: (type, timestamp ms, body).
+fn flv_tags(path: &std::path::Path) -> Vec<(u8, u32, Vec<u8>)> {
+    let data = std::fs::read(path).unwrap();
+    assert_eq!(&data[..3], b"FLV");
+    let mut at = u32::from_be_bytes(data[5..9].try_into().unwrap()) as usize + 4;
+    let mut tags = Vec::new();
+    while at + 11 <= data.len() {
+        let kind = data[at];
+        let size = u32::from_be_bytes([0, data[at + 1], data[at + 2], data[at + 3]]) as usize;
+        let ts = u32::from_be_bytes([data[at + 7], data[at + 4], data[at + 5], data[at + 6]]);
+        let body = data[at + 11..at + 11 + size].to_vec();
+        tags.push((kind, ts, body));
+        at += 11 + size + 4;
+    }
+    tags
+}
+
+/// Publishes the tags of `files` one after the other on one RTMP session, at real-time pace,
+/// each file's timestamps following the previous file's.
+fn publish_flv_files(server: &Server, stream: &str, files: &[std::path::PathBuf]) {
+    use shardcast_rtmp::{ClientConfig, ClientSession};
+    let mut tcp = TcpStream::connect(server.rtmp_addr).unwrap();
+    tcp.set_nodelay(true).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    let mut client = ClientSession::new(ClientConfig::new("live", stream));
+    let mut buf = vec![0u8; 65536];
+    let mut pump = |client: &mut ClientSession, tcp: &mut TcpStream| {
+        while let Some(out) = client.poll_transmit() {
+            tcp.write_all(&out).unwrap();
+        }
+        match tcp.read(&mut buf) {
+            Ok(0) => panic!("server closed the publishing connection"),
+            Ok(n) => client.handle_input(&buf[..n]).unwrap(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !client.is_publishing() {
+        assert!(Instant::now() < deadline, "publish not accepted");
+        pump(&mut client, &mut tcp);
+    }
+    let start = Instant::now();
+    let mut offset = 0u32;
+    for file in files {
+        let tags = flv_tags(file);
+        let mut last = 0;
+        for (kind, ts, body) in tags {
+            let at = offset + ts;
+            last = last.max(ts);
+            while start.elapsed() < Duration::from_millis(u64::from(at)) {
+                pump(&mut client, &mut tcp);
+            }
+            match kind {
+                8 => client.send_audio(at, &body).unwrap(),
+                9 => client.send_video(at, &body).unwrap(),
+                _ => {}
+            }
+        }
+        offset += last + 34;
+    }
+    client.unpublish();
+    for _ in 0..20 {
+        pump(&mut client, &mut tcp);
+    }
+}
+
+#[test]
+fn a_mid_stream_resolution_change_survives_in_every_rung() {
+    let server = Server::start(
+        "uring",
+        2,
+        "[transcode]\npreset = \"ultrafast\"\nladder = [\n  \
+         { name = \"180p\", height = 180, bitrate_kbps = 300 },\n  \
+         { name = \"144p\", height = 144, bitrate_kbps = 200 },\n]\n",
+    );
+    let dir = TempDir::new("resize");
+    let mut files = Vec::new();
+    // 16:9 then 4:3: every rung changes size.
+    for (name, size) in [("first.flv", "640x360"), ("second.flv", "320x240")] {
+        let path = dir.0.join(name);
+        let out = Command::new(FFMPEG)
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=30")])
+            .args(["-f", "lavfi", "-i", "sine=sample_rate=48000"])
+            .args([
+                "-t",
+                "4",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "60",
+            ])
+            .args([
+                "-bf", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        files.push(path);
+    }
+    let stream = "resize";
+    publish_flv_files(&server, stream, &files);
+
+    let source = segments_of(&wait_for_end(&server, stream, "source"));
+    assert!(
+        source.iter().filter(|s| s.3).count() == 1,
+        "one discontinuity at the change: {source:?}"
+    );
+    for (rung, sizes) in [
+        ("180p", ["320x180", "240x180"]),
+        ("144p", ["256x144", "192x144"]),
+    ] {
+        let playlist = wait_for_end(&server, stream, rung);
+        let segments = segments_of(&playlist);
+        let shape = |s: &[(u64, String, String, bool)]| -> Vec<(u64, String, bool)> {
+            s.iter()
+                .map(|(n, d, _, disc)| (*n, d.clone(), *disc))
+                .collect()
+        };
+        assert_eq!(shape(&segments), shape(&source), "{rung}:\n{playlist}");
+        // The first and the last segment, each with the header the playlist names for it (a
+        // new one when the new encoder's differs).
+        let map_of = |uri: &str| -> String {
+            let mut map = String::new();
+            for line in playlist.lines() {
+                if let Some(m) = line.strip_prefix("#EXT-X-MAP:URI=\"") {
+                    map = m.trim_end_matches('"').to_string();
+                } else if line == uri {
+                    return map;
+                }
+            }
+            panic!("{uri} not in\n{playlist}");
+        };
+        let ends = [&segments[0], segments.last().unwrap()];
+        for (i, segment) in ends.into_iter().enumerate() {
+            let map = map_of(&segment.2);
+            let init = http(&server, &format!("/live/{stream}/{rung}/{map}")).1;
+            let body = http(&server, &format!("/live/{stream}/{rung}/{}", segment.2)).1;
+            let path = dir.0.join(format!("{rung}-{i}.mp4"));
+            std::fs::write(&path, [init, body].concat()).unwrap();
+            let probe = ffprobe(&path, "stream=width,height");
+            let (w, h) = sizes[i].split_once('x').unwrap();
+            assert!(
+                probe.contains(&format!("width={w}")) && probe.contains(&format!("height={h}")),
+                "{rung} segment {i}: {probe}"
+            );
+        }
+        // A player reads the rung across the change to the end: 8 s at 30 fps.
+        let frames = frames_read(&format!(
+            "http://{}/live/{stream}/{rung}/index.m3u8",
+            server.addr
+        ));
+        assert!((235..=242).contains(&frames), "{rung} frames: {frames}");
+    }
+    assert_eq!(server.metric("shardcast_ffmpeg_live_owners"), 0);
 }
