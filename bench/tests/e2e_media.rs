@@ -834,6 +834,30 @@ fn a_1080p_source_yields_every_rung_aligned_with_the_source() {
     assert!(log.contains("transcode: libx264 opens"), "{log}");
 }
 
+/// Generates `seconds` of a `size` test pattern with a tone as an FLV file (keyframes every
+/// 2 s).
+fn flv_file(dir: &TempDir, name: &str, size: &str, seconds: u32) -> std::path::PathBuf {
+    let path = dir.0.join(name);
+    let out = Command::new(FFMPEG)
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=30")])
+        .args(["-f", "lavfi", "-i", "sine=sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60"])
+        .args([
+            "-bf", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
 /// The FLV tags of a file: (type, timestamp ms, body).
 fn flv_tags(path: &std::path::Path) -> Vec<(u8, u32, Vec<u8>)> {
     let data = std::fs::read(path).unwrap();
@@ -851,9 +875,10 @@ fn flv_tags(path: &std::path::Path) -> Vec<(u8, u32, Vec<u8>)> {
     tags
 }
 
-/// Publishes the tags of `files` one after the other on one RTMP session, at real-time pace,
-/// each file's timestamps following the previous file's.
-fn publish_flv_files(server: &Server, stream: &str, files: &[std::path::PathBuf]) {
+/// Publishes the tags of `files` one after the other on one RTMP session, each file's
+/// timestamps following the previous file's; at real-time pace when `paced`, else as fast as
+/// the connection takes them.
+fn publish_flv_files(server: &Server, stream: &str, files: &[std::path::PathBuf], paced: bool) {
     use shardcast_rtmp::{ClientConfig, ClientSession};
     let mut tcp = TcpStream::connect(server.rtmp_addr).unwrap();
     tcp.set_nodelay(true).unwrap();
@@ -889,7 +914,7 @@ fn publish_flv_files(server: &Server, stream: &str, files: &[std::path::PathBuf]
         for (kind, ts, body) in tags {
             let at = offset + ts;
             last = last.max(ts);
-            while start.elapsed() < Duration::from_millis(u64::from(at)) {
+            while paced && start.elapsed() < Duration::from_millis(u64::from(at)) {
                 pump(&mut client, &mut tcp);
             }
             match kind {
@@ -916,39 +941,13 @@ fn a_mid_stream_resolution_change_survives_in_every_rung() {
          { name = \"144p\", height = 144, bitrate_kbps = 200 },\n]\n",
     );
     let dir = TempDir::new("resize");
-    let mut files = Vec::new();
     // 16:9 then 4:3: every rung changes size.
-    for (name, size) in [("first.flv", "640x360"), ("second.flv", "320x240")] {
-        let path = dir.0.join(name);
-        let out = Command::new(FFMPEG)
-            .args(["-hide_banner", "-loglevel", "error", "-y"])
-            .args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=30")])
-            .args(["-f", "lavfi", "-i", "sine=sample_rate=48000"])
-            .args([
-                "-t",
-                "4",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-g",
-                "60",
-            ])
-            .args([
-                "-bf", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
-            ])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        files.push(path);
-    }
+    let files = [
+        flv_file(&dir, "first.flv", "640x360", 4),
+        flv_file(&dir, "second.flv", "320x240", 4),
+    ];
     let stream = "resize";
-    publish_flv_files(&server, stream, &files);
+    publish_flv_files(&server, stream, &files, true);
 
     let source = segments_of(&wait_for_end(&server, stream, "source"));
     assert!(
@@ -1001,5 +1000,54 @@ fn a_mid_stream_resolution_change_survives_in_every_rung() {
         ));
         assert!((235..=242).contains(&frames), "{rung} frames: {frames}");
     }
+    assert_eq!(server.metric("shardcast_ffmpeg_live_owners"), 0);
+}
+
+/// A publisher far ahead of real time (a burst of 12 s of media) puts the stream's worker
+/// behind: it skips to keyframes, counted, and every rung still has every segment, numbered
+/// like the source's, while the source itself loses nothing.
+#[test]
+fn a_worker_behind_real_time_skips_to_keyframes() {
+    let server = Server::start(
+        "uring",
+        2,
+        "[transcode]\npreset = \"ultrafast\"\nqueue_max_ms = 300\nladder = [\n  \
+         { name = \"180p\", height = 180, bitrate_kbps = 300 },\n]\n",
+    );
+    let dir = TempDir::new("burst");
+    let file = flv_file(&dir, "burst.flv", "640x360", 12);
+    publish_flv_files(&server, "burst", &[file], false);
+    let source = segments_of(&wait_for_end(&server, "burst", "source"));
+    let rung = segments_of(&wait_for_end(&server, "burst", "180p"));
+    let numbers = |s: &[(u64, String, String, bool)]| s.iter().map(|x| x.0).collect::<Vec<_>>();
+    assert_eq!(numbers(&rung), numbers(&source));
+    assert_eq!(source.len(), 6);
+    let skipped = server.metric("shardcast_transcode_samples_skipped_total");
+    assert!(skipped > 0, "the worker never fell behind");
+    assert!(
+        server.log().contains("skipping to keyframes"),
+        "{}",
+        server.log()
+    );
+    // The source kept every picture: 12 s at 30 fps.
+    let frames = frames_read(&format!(
+        "http://{}/live/burst/source/index.m3u8",
+        server.addr
+    ));
+    assert!((355..=361).contains(&frames), "source frames: {frames}");
+    // The rung kept at least every keyframe, and fewer pictures than the source.
+    let rung_frames = frames_read(&format!(
+        "http://{}/live/burst/180p/index.m3u8",
+        server.addr
+    ));
+    assert!(
+        rung_frames >= 6 && rung_frames < frames,
+        "rung frames: {rung_frames}"
+    );
+    assert_eq!(
+        server.metric("shardcast_transcode_samples_in_total"),
+        360,
+        "every source picture reached the worker"
+    );
     assert_eq!(server.metric("shardcast_ffmpeg_live_owners"), 0);
 }
