@@ -47,6 +47,11 @@ bench-hls:
     scripts/setup.sh bench
     bench/scripts/bench-hls.sh
 
+# Transcoding: shardcast's ladder against the ffmpeg CLI doing the same ladder on one core; writes bench/results/transcode.md.
+bench-transcode:
+    scripts/setup.sh bench
+    bench/scripts/bench-transcode.sh
+
 # Regenerate the danmaku protocol code (Rust, TypeScript, JS) from shards/wire/schema/danmaku.fbs.
 gen *ARGS:
     scripts/gen.sh {{ARGS}}

@@ -12,7 +12,7 @@ for pkg in libavcodec-dev libavfilter-dev libswscale-dev libavutil-dev libclang-
 done
 for extra in "$@"; do
   case "$extra" in
-    bench) want+=(nginx:nginx-light taskset:util-linux) ;;
+    bench) want+=(nginx:nginx-light taskset:util-linux /usr/bin/time:time) ;;
     perf) want+=(perf:linux-perf) ;;
     *) echo "setup.sh: unknown extra '$extra' (bench, perf)" >&2; exit 2 ;;
   esac

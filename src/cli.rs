@@ -40,6 +40,26 @@ enum Command {
     /// Try the video encoders in order (NVENC, QSV, VAAPI, then software) and print which
     /// opened and why each other failed.
     Probe(ProbeArgs),
+    /// Run the configured transcode ladder ([transcode] and [media] of --config) over the
+    /// video of a recorded FLV file as fast as one thread goes, packaging every rung as a live
+    /// stream would, and report the speed and CPU time (what `just bench-transcode` measures).
+    Ladder(LadderArgs),
+}
+
+#[derive(Parser, Debug)]
+struct LadderArgs {
+    /// The FLV file (e.g. `ffmpeg ... -f flv FILE`).
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// Configuration file (TOML); without it, the defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Write each rung's init.mp4 and {n}.m4s under DIR/{rung}/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Parser, Debug)]
@@ -146,6 +166,13 @@ pub fn main() -> i32 {
                 1
             }
         }
+        Command::Ladder(args) => match ladder_command(args) {
+            Ok(()) => 0,
+            Err(message) => {
+                eprintln!("shardcast ladder: {message}");
+                1
+            }
+        },
         Command::Token(args) => match token_command(args) {
             Ok(token) => {
                 println!("{token}");
@@ -157,6 +184,38 @@ pub fn main() -> i32 {
             }
         },
     }
+}
+
+fn ladder_command(args: LadderArgs) -> Result<(), String> {
+    let config = match &args.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    crate::logging::init(&config.log.level);
+    shardcast_native::route_ffmpeg_log();
+    let settings = transcode_settings(&config, segmenter_config(&config)?)?
+        .ok_or("transcoding is off in this configuration (transcode.enabled, transcode.ladder)")?;
+    let data = std::fs::read(&args.input)
+        .map_err(|e| format!("cannot read {}: {e}", args.input.display()))?;
+    let run = crate::transcode::transcode_flv(&data, settings, args.out.as_deref())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&run).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    println!(
+        "{:.1} s of media in {:.2} s ({:.2}x real time) with {}; {:.2} CPU s, {:.2} CPU s per output minute",
+        run.media_s, run.wall_s, run.speed, run.encoder, run.cpu_s, run.cpu_s_per_output_min
+    );
+    for rung in &run.rungs {
+        println!(
+            "  {:<8} {:>4} segments {:>5} parts {:>10} bytes {:>8.0} kb/s",
+            rung.name, rung.segments, rung.parts, rung.bytes, rung.kbps
+        );
+    }
+    Ok(())
 }
 
 fn token_command(args: TokenArgs) -> Result<String, String> {
@@ -486,6 +545,26 @@ fn transcode_settings(
             t.encoder
         )
     })?;
+    let mut watermarks = Vec::new();
+    for w in &t.watermarks {
+        let filter = crate::transcode::watermark_filter(w)?;
+        // Build it once now, so a bad filter, font or image stops the start with a reason.
+        shardcast_native::FilterGraph::new(
+            shardcast_native::VideoFormat {
+                width: 640,
+                height: 360,
+                pixel_format: shardcast_native::PixelFormat::YUV420P,
+            },
+            shardcast_native::Rational::new(1, 90_000),
+            &filter,
+        )
+        .map_err(|e| format!("transcode.watermarks for {:?}: {filter:?}: {e}", w.stream))?;
+        log::info!(
+            "transcode: stream {:?} watermarked with {filter:?}",
+            w.stream
+        );
+        watermarks.push((w.stream.clone(), filter));
+    }
     let cores: Vec<Option<usize>> = if t.cores.is_empty() {
         vec![None]
     } else {
@@ -519,6 +598,7 @@ fn transcode_settings(
         queue_max_ms: t.queue_max_ms,
         queue_max_samples: t.queue_max_samples,
         segmenter,
+        watermarks,
         load: Arc::new(cores.iter().map(|_| Default::default()).collect()),
         counters: Arc::new(cores.iter().map(|_| Default::default()).collect()),
         cores,

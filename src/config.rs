@@ -353,6 +353,23 @@ pub struct RungConfig {
     pub bitrate_kbps: u32,
 }
 
+/// A picture overlay on the rungs of the streams it names.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WatermarkConfig {
+    /// The stream name, or "*" for every stream.
+    pub stream: String,
+    /// Text drawn at the top right (libavfilter drawtext, the system's default font).
+    #[serde(default)]
+    pub text: String,
+    /// An image file (PNG, …) overlaid at the top right.
+    #[serde(default)]
+    pub image: String,
+    /// Any libavfilter chain with one video input and output; overrides text and image.
+    #[serde(default)]
+    pub filter: String,
+}
+
 config_section! {
     /// Transcoding: the ABR ladder, encoded on dedicated threads through FFmpeg.
     Transcode ["transcode"] {
@@ -382,6 +399,10 @@ config_section! {
         /// Access units one stream may have waiting on its transcode thread, whatever their
         /// age (a bound on memory: about one compressed picture each).
         queue_max_samples: usize = 1024,
+        /// Overlays on the rungs (the source passes through untouched), e.g.
+        /// [{ stream = "*", text = "shardcast" }]; the first entry naming a stream (or "*")
+        /// applies to it. Checked at start: a filter that does not build refuses to start.
+        watermarks: Vec<WatermarkConfig> = Vec::new(),
     }
 }
 

@@ -42,6 +42,8 @@ pub struct TranscodeSettings {
     pub queue_max_samples: usize,
     /// The source's segmenter settings; rungs use the same part target.
     pub segmenter: SegmenterConfig,
+    /// (stream or "*", libavfilter description): the first match is a stream's watermark.
+    pub watermarks: Vec<(String, String)>,
     /// Workers, and the core each is pinned to.
     pub cores: Vec<Option<usize>>,
     /// Per worker: the pixel rate (width × height × fps) of the streams it runs. Written
@@ -51,6 +53,14 @@ pub struct TranscodeSettings {
 }
 
 impl TranscodeSettings {
+    /// The picture filter (watermark) of `stream`, if any.
+    pub fn watermark(&self, stream: &str) -> Option<&str> {
+        self.watermarks
+            .iter()
+            .find(|(name, _)| name == stream || name == "*")
+            .map(|(_, filter)| filter.as_str())
+    }
+
     /// The index of the least loaded worker (ties: the lowest index).
     pub fn least_loaded(&self) -> usize {
         (0..self.load.len())
@@ -126,6 +136,17 @@ struct Job {
     failed: bool,
 }
 
+/// Where a worker's messages go: the mesh, or (for `shardcast ladder`) a collector.
+pub trait Sink {
+    fn send(&mut self, to: ShardId, msg: ShardMsg);
+}
+
+impl Sink for WorkerEndpoint<ShardMsg> {
+    fn send(&mut self, to: ShardId, msg: ShardMsg) {
+        WorkerEndpoint::send(self, to, msg);
+    }
+}
+
 /// How often each stream's rung facts go to its home.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
@@ -196,12 +217,7 @@ impl Worker {
         &self.settings.counters[self.index]
     }
 
-    fn on_message(
-        &mut self,
-        from: ShardId,
-        msg: MediaMsg,
-        endpoint: &mut WorkerEndpoint<ShardMsg>,
-    ) {
+    fn on_message(&mut self, from: ShardId, msg: MediaMsg, endpoint: &mut dyn Sink) {
         match msg {
             MediaMsg::TranscodeStart {
                 stream,
@@ -244,7 +260,7 @@ impl Worker {
         stream: Arc<str>,
         epoch: u64,
         config: TrackConfig,
-        endpoint: &mut WorkerEndpoint<ShardMsg>,
+        endpoint: &mut dyn Sink,
     ) {
         if self.jobs.get(&stream).is_some_and(|j| j.epoch != epoch) {
             // A new publish session of the same stream: the old one is over.
@@ -384,7 +400,7 @@ impl Worker {
         job.queue.push_back(queued);
     }
 
-    fn end(&mut self, stream: &Arc<str>, endpoint: &mut WorkerEndpoint<ShardMsg>) {
+    fn end(&mut self, stream: &Arc<str>, endpoint: &mut dyn Sink) {
         let Some(mut job) = self.jobs.remove(stream) else {
             return;
         };
@@ -421,7 +437,7 @@ impl Worker {
         self.update_gauges();
     }
 
-    fn finish_all(&mut self, endpoint: &mut WorkerEndpoint<ShardMsg>) {
+    fn finish_all(&mut self, endpoint: &mut dyn Sink) {
         let streams: Vec<Arc<str>> = self.order.clone();
         for stream in streams {
             self.end(&stream, endpoint);
@@ -429,7 +445,7 @@ impl Worker {
     }
 
     /// Processes one access unit of the next stream with work; false when none had any.
-    fn step(&mut self, endpoint: &mut WorkerEndpoint<ShardMsg>) -> bool {
+    fn step(&mut self, endpoint: &mut dyn Sink) -> bool {
         for _ in 0..self.order.len() {
             self.next = (self.next + 1) % self.order.len();
             let stream = self.order[self.next].clone();
@@ -463,7 +479,7 @@ impl Worker {
     }
 
     /// Sends each stream's rung facts to its home.
-    fn report(&mut self, endpoint: &mut WorkerEndpoint<ShardMsg>) {
+    fn report(&mut self, endpoint: &mut dyn Sink) {
         for (stream, job) in &mut self.jobs {
             let window = job.window_start.elapsed().as_secs_f64();
             if window > 0.0 {
@@ -514,7 +530,7 @@ fn process(
     job: &mut Job,
     queued: Queued,
     out: &mut Vec<RungPacket>,
-    endpoint: &mut WorkerEndpoint<ShardMsg>,
+    endpoint: &mut dyn Sink,
 ) {
     if job.failed {
         return;
@@ -522,7 +538,7 @@ fn process(
     let counters = &settings.counters[index];
     let began = Instant::now();
     if job.ladder.is_none() {
-        match new_ladder(settings, &job.config) {
+        match new_ladder(settings, &job.config, settings.watermark(stream)) {
             Ok(ladder) => job.ladder = Some(ladder),
             Err(error) => {
                 fail(
@@ -574,7 +590,11 @@ fn process(
     bump(&counters.busy_us, began.elapsed().as_micros() as u64);
 }
 
-fn new_ladder(settings: &TranscodeSettings, config: &TrackConfig) -> Result<Ladder, String> {
+fn new_ladder(
+    settings: &TranscodeSettings,
+    config: &TrackConfig,
+    watermark: Option<&str>,
+) -> Result<Ladder, String> {
     let codec = match config {
         TrackConfig::Avc(_) => CodecId::H264,
         TrackConfig::Hevc(_) => CodecId::Hevc,
@@ -595,6 +615,7 @@ fn new_ladder(settings: &TranscodeSettings, config: &TrackConfig) -> Result<Ladd
             rungs: settings.ladder.clone(),
             frame_rate,
             threads: settings.codec_threads,
+            filter: watermark.map(str::to_owned),
         },
     )
     .map_err(|e| e.to_string())
@@ -605,7 +626,7 @@ fn finish_ladder(
     stream: &Arc<str>,
     job: &mut Job,
     out: &mut Vec<RungPacket>,
-    endpoint: &mut WorkerEndpoint<ShardMsg>,
+    endpoint: &mut dyn Sink,
 ) {
     if let Some(mut ladder) = job.ladder.take() {
         if !job.failed {
@@ -629,7 +650,7 @@ fn package(
     job: &mut Job,
     out: &mut Vec<RungPacket>,
     wall_ms: u64,
-    endpoint: &mut WorkerEndpoint<ShardMsg>,
+    endpoint: &mut dyn Sink,
 ) {
     let ladder = job.ladder.as_ref();
     for packet in out.drain(..) {
@@ -707,7 +728,7 @@ fn drain_rung(
     home: ShardId,
     epoch: u64,
     rung: &mut RungOut,
-    endpoint: &mut WorkerEndpoint<ShardMsg>,
+    endpoint: &mut dyn Sink,
 ) {
     while let Some(event) = rung.segmenter.poll_event() {
         let index_event = match event {
@@ -780,4 +801,360 @@ fn wall_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+// ------------------------------------------------------------------ the ladder on a file
+
+/// What one run of the ladder over a file did (`shardcast ladder`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileRun {
+    /// Media time of the source video, seconds.
+    pub media_s: f64,
+    /// Wall time spent transcoding and packaging (reading the file excluded), seconds.
+    pub wall_s: f64,
+    /// CPU time of this thread over the same span, seconds.
+    pub cpu_s: f64,
+    /// Media time per wall time.
+    pub speed: f64,
+    /// CPU seconds per minute of output (one minute of the whole ladder).
+    pub cpu_s_per_output_min: f64,
+    pub encoder: String,
+    pub rungs: Vec<FileRung>,
+}
+
+/// One rung of a [`FileRun`].
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FileRung {
+    pub name: String,
+    pub segments: u64,
+    pub parts: u64,
+    pub bytes: u64,
+    /// Bytes of the segments × 8 / their media time.
+    pub kbps: f64,
+}
+
+/// Collects what the worker would send home.
+#[derive(Default)]
+struct Collect {
+    rungs: Vec<FileRung>,
+    ticks: Vec<u64>,
+    out_dir: Option<std::path::PathBuf>,
+    error: Option<String>,
+}
+
+impl Collect {
+    fn rung(&mut self, name: &str) -> usize {
+        match self.rungs.iter().position(|r| r.name == name) {
+            Some(i) => i,
+            None => {
+                self.rungs.push(FileRung {
+                    name: name.to_string(),
+                    ..FileRung::default()
+                });
+                self.ticks.push(0);
+                self.rungs.len() - 1
+            }
+        }
+    }
+
+    fn write(&mut self, rendition: &str, file: &str, bytes: &[u8], append: bool) {
+        let Some(dir) = &self.out_dir else {
+            return;
+        };
+        let dir = dir.join(rendition);
+        let result = std::fs::create_dir_all(&dir).and_then(|()| {
+            use std::io::Write as _;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(append)
+                .write(true)
+                .truncate(!append)
+                .open(dir.join(file))
+                .and_then(|mut f| f.write_all(bytes))
+        });
+        if let Err(error) = result {
+            self.error
+                .get_or_insert(format!("writing {}: {error}", dir.display()));
+        }
+    }
+}
+
+impl Sink for Collect {
+    fn send(&mut self, _to: ShardId, msg: ShardMsg) {
+        let ShardMsg::Media(MediaMsg::RungEvent { event, .. }) = msg else {
+            return;
+        };
+        match event {
+            IndexEvent::Init {
+                rendition, init, ..
+            } => {
+                self.rung(&rendition.name);
+                self.write(&rendition.name, "init.mp4", &init, false);
+            }
+            IndexEvent::Part {
+                rendition,
+                msn,
+                part_index,
+                bytes,
+                ..
+            } => {
+                let i = self.rung(&rendition);
+                self.rungs[i].parts += 1;
+                self.rungs[i].bytes += bytes.len() as u64;
+                let file = format!("{msn}.m4s");
+                if part_index == 0 {
+                    self.write(&rendition, &file, shardcast_media::cmaf::STYP, false);
+                }
+                self.write(&rendition, &file, &bytes, true);
+            }
+            IndexEvent::Segment {
+                rendition,
+                duration_ticks,
+                ..
+            } => {
+                let i = self.rung(&rendition);
+                self.rungs[i].segments += 1;
+                self.ticks[i] += duration_ticks;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Seconds of CPU this thread has used.
+fn thread_cpu_s() -> f64 {
+    shardcast_engine::sys::thread_cpu_time().as_secs_f64()
+}
+
+/// Runs the ladder over the video of a recorded FLV file (an RTMP publish saved by ffmpeg)
+/// as fast as this thread goes, packaging every rung as a live stream would, and reports the
+/// time it took. With `out_dir`, each rung's `init.mp4` and `{n}.m4s` are written there.
+pub fn transcode_flv(
+    data: &[u8],
+    settings: Arc<TranscodeSettings>,
+    out_dir: Option<&std::path::Path>,
+) -> Result<FileRun, String> {
+    if data.len() < 13 || &data[..3] != b"FLV" {
+        return Err("not an FLV file".into());
+    }
+    let header = u32::from_be_bytes([data[5], data[6], data[7], data[8]]) as usize;
+    let mut tags = Vec::new();
+    let mut at = header + 4;
+    while at + 11 <= data.len() {
+        let kind = data[at];
+        let size = u32::from_be_bytes([0, data[at + 1], data[at + 2], data[at + 3]]) as usize;
+        let ts = u32::from_be_bytes([data[at + 7], data[at + 4], data[at + 5], data[at + 6]]);
+        let end = at + 11 + size;
+        if end > data.len() {
+            break;
+        }
+        if kind == 9 {
+            tags.push((ts, Bytes::copy_from_slice(&data[at + 11..end])));
+        }
+        at = end + 4;
+    }
+    if tags.is_empty() {
+        return Err("no video in the file".into());
+    }
+    let stream: Arc<str> = Arc::from("file");
+    let mut demuxer = shardcast_media::Demuxer::new();
+    let mut source = Segmenter::new(settings.segmenter);
+    source.set_report_placed_video(true);
+    let mut worker = Worker {
+        index: 0,
+        settings: settings.clone(),
+        jobs: HashMap::new(),
+        order: Vec::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    let mut collect = Collect {
+        out_dir: out_dir.map(|d| d.to_path_buf()),
+        ..Collect::default()
+    };
+    let (mut first_dts, mut last_dts) = (None, 0u64);
+    let wall = Instant::now();
+    let cpu = thread_cpu_s();
+    let mut feed = |source: &mut Segmenter, worker: &mut Worker, collect: &mut Collect| {
+        while let Some(event) = source.poll_event() {
+            match event {
+                Event::InitReady {
+                    track: TrackKind::Video,
+                    ..
+                } => {
+                    if let Some(config) = source.track_config(TrackKind::Video).cloned() {
+                        worker.start(ShardId(0), stream.clone(), 0, config, collect);
+                    }
+                }
+                Event::VideoPlaced {
+                    sample,
+                    msn,
+                    segment_start,
+                    discontinuity,
+                } => {
+                    first_dts.get_or_insert(sample.dts);
+                    last_dts = last_dts.max(sample.dts + u64::from(sample.duration.max(3000)));
+                    worker.enqueue(
+                        &stream,
+                        0,
+                        Queued {
+                            sample,
+                            msn,
+                            segment_start,
+                            discontinuity,
+                            wall_ms: wall_ms(),
+                        },
+                    );
+                    while worker.step(collect) {}
+                }
+                _ => {}
+            }
+        }
+    };
+    for (ts, body) in tags {
+        match demuxer.handle_video(ts, &body) {
+            Ok(shardcast_media::Demuxed::Config(config)) => {
+                source.handle_config(config).map_err(|e| e.to_string())?;
+            }
+            Ok(shardcast_media::Demuxed::Sample { track, sample }) => {
+                source
+                    .handle_sample(track, sample, wall_ms())
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(shardcast_media::Demuxed::Nothing) => {}
+            Err(error) => return Err(format!("video tag at {ts} ms: {error}")),
+        }
+        feed(&mut source, &mut worker, &mut collect);
+    }
+    source.handle_end();
+    feed(&mut source, &mut worker, &mut collect);
+    worker.end(&stream, &mut collect);
+    let wall_s = wall.elapsed().as_secs_f64();
+    let cpu_s = thread_cpu_s() - cpu;
+    if let Some(error) = collect.error {
+        return Err(error);
+    }
+    if worker.counters().failures.load(Ordering::Relaxed) > 0 {
+        return Err("the ladder failed (see the log)".into());
+    }
+    let media_s = last_dts.saturating_sub(first_dts.unwrap_or(0)) as f64 / 90_000.0;
+    let mut rungs = collect.rungs;
+    for (rung, ticks) in rungs.iter_mut().zip(&collect.ticks) {
+        if *ticks > 0 {
+            rung.kbps = rung.bytes as f64 * 8.0 / (*ticks as f64 / 90_000.0) / 1000.0;
+        }
+    }
+    Ok(FileRun {
+        media_s,
+        wall_s,
+        cpu_s,
+        speed: if wall_s > 0.0 { media_s / wall_s } else { 0.0 },
+        cpu_s_per_output_min: if media_s > 0.0 {
+            cpu_s / (media_s / 60.0)
+        } else {
+            0.0
+        },
+        encoder: settings.encoder.clone(),
+        rungs,
+    })
+}
+
+/// The libavfilter description of a configured watermark.
+pub fn watermark_filter(w: &crate::config::WatermarkConfig) -> Result<String, String> {
+    // Two levels of escaping: an option value escapes `\`, `'` and `:` with a backslash;
+    // the graph then takes the value in single quotes (inside which only `'` is special,
+    // written as `'\''`).
+    let value = |raw: &str| -> String {
+        let mut option = String::with_capacity(raw.len() + 8);
+        for c in raw.chars() {
+            if matches!(c, '\\' | '\'' | ':') {
+                option.push('\\');
+            }
+            option.push(c);
+        }
+        format!("'{}'", option.replace('\'', "'\\''"))
+    };
+    if !w.filter.is_empty() {
+        Ok(w.filter.clone())
+    } else if !w.image.is_empty() {
+        Ok(format!(
+            "movie=filename={}[wm];[in][wm]overlay=W-w-20:20",
+            value(&w.image)
+        ))
+    } else if !w.text.is_empty() {
+        Ok(format!(
+            "drawtext=text={}:expansion=none:fontcolor=white@0.85:fontsize=h/18:\
+             x=w-tw-20:y=20:box=1:boxcolor=black@0.4:boxborderw=8",
+            value(&w.text)
+        ))
+    } else {
+        Err(format!(
+            "transcode.watermarks: the entry for {:?} has no text, image or filter",
+            w.stream
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WatermarkConfig;
+
+    fn builds(filter: &str) -> bool {
+        shardcast_native::FilterGraph::new(
+            shardcast_native::VideoFormat {
+                width: 320,
+                height: 180,
+                pixel_format: shardcast_native::PixelFormat::YUV420P,
+            },
+            Rational::new(1, 90_000),
+            filter,
+        )
+        .is_ok()
+    }
+
+    #[test]
+    fn watermark_text_survives_quotes_colons_and_backslashes() {
+        for text in ["live", "it's 10:30", r"a\b 'c' : d;e,f[g]", "100% [on air]"] {
+            let w = WatermarkConfig {
+                stream: "*".into(),
+                text: text.into(),
+                image: String::new(),
+                filter: String::new(),
+            };
+            let filter = watermark_filter(&w).unwrap();
+            assert!(builds(&filter), "{text:?} → {filter}");
+        }
+        let empty = WatermarkConfig {
+            stream: "s".into(),
+            text: String::new(),
+            image: String::new(),
+            filter: String::new(),
+        };
+        assert!(watermark_filter(&empty).is_err());
+    }
+
+    #[test]
+    fn the_first_watermark_naming_a_stream_applies() {
+        let settings = TranscodeSettings {
+            ladder: Vec::new(),
+            encoder: "libx264".into(),
+            preset: "ultrafast".into(),
+            codec_threads: 1,
+            queue_max_ms: 1000,
+            queue_max_samples: 10,
+            segmenter: SegmenterConfig::DEFAULT,
+            watermarks: vec![
+                ("news".into(), "drawbox".into()),
+                ("*".into(), "hflip".into()),
+                ("sports".into(), "vflip".into()),
+            ],
+            cores: vec![None],
+            load: Arc::new(vec![AtomicU64::new(0)]),
+            counters: Arc::new(vec![TranscodeCounters::default()]),
+        };
+        assert_eq!(settings.watermark("news"), Some("drawbox"));
+        assert_eq!(settings.watermark("sports"), Some("hflip"));
+        assert_eq!(settings.least_loaded(), 0);
+    }
 }

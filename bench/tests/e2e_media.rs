@@ -1051,3 +1051,104 @@ fn a_worker_behind_real_time_skips_to_keyframes() {
     );
     assert_eq!(server.metric("shardcast_ffmpeg_live_owners"), 0);
 }
+
+/// The luma of the first picture of `init` + `segment` at (x, y), and the picture's width.
+fn luma_at(dir: &TempDir, name: &str, init: &[u8], segment: &[u8], x: usize, y: usize) -> u8 {
+    let path = dir.0.join(name);
+    std::fs::write(&path, [init, segment].concat()).unwrap();
+    let width: usize = ffprobe(&path, "stream=width")
+        .trim()
+        .trim_start_matches("width=")
+        .parse()
+        .unwrap();
+    let out = Command::new(FFMPEG)
+        .args(["-hide_banner", "-loglevel", "error", "-i"])
+        .arg(&path)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout[y * width + x]
+}
+
+/// A configured watermark is drawn on the rungs of the streams it names, not on the source
+/// (passed through) and not on other streams.
+#[test]
+fn watermarks_mark_the_rungs_of_the_streams_they_name() {
+    let server = Server::start(
+        "uring",
+        2,
+        "[transcode]\npreset = \"ultrafast\"\nladder = [\n  \
+         { name = \"180p\", height = 180, bitrate_kbps = 300 },\n]\nwatermarks = [\n  \
+         { stream = \"marked\", filter = \"drawbox=x=0:y=0:w=96:h=96:color=white:t=fill\" },\n  \
+         { stream = \"other\", text = \"shardcast: live\" },\n]\n",
+    );
+    let log = server.log();
+    assert!(log.contains("stream \"marked\" watermarked"), "{log}");
+    let dir = TempDir::new("watermark");
+    let file = flv_file(&dir, "wm.flv", "640x360", 3);
+    for stream in ["marked", "plain"] {
+        publish_flv_files(&server, stream, std::slice::from_ref(&file), true);
+    }
+    for (stream, rendition, expect_white) in [
+        ("marked", "180p", true),
+        ("marked", "source", false),
+        ("plain", "180p", false),
+    ] {
+        let playlist = segments_of(&wait_for_end(&server, stream, rendition));
+        let init = http(&server, &format!("/live/{stream}/{rendition}/init.mp4")).1;
+        let body = http(
+            &server,
+            &format!("/live/{stream}/{rendition}/{}", playlist[0].2),
+        )
+        .1;
+        let luma = luma_at(
+            &dir,
+            &format!("{stream}-{rendition}.mp4"),
+            &init,
+            &body,
+            10,
+            10,
+        );
+        assert_eq!(
+            luma > 200,
+            expect_white,
+            "{stream}/{rendition}: luma {luma}"
+        );
+    }
+    assert_eq!(server.metric("shardcast_ffmpeg_live_owners"), 0);
+}
+
+/// A watermark that cannot be built (a missing image) stops the start with the reason.
+#[test]
+fn a_broken_watermark_refuses_to_start() {
+    let dir = TempDir::new("badwm");
+    let config = dir.0.join("shardcast.toml");
+    std::fs::write(
+        &config,
+        "[transcode]\nwatermarks = [{ stream = \"*\", image = \"/nonexistent/logo.png\" }]\n",
+    )
+    .unwrap();
+    let out = Command::new(common::binary())
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--rtmp",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("transcode.watermarks") && err.contains("logo.png"),
+        "{err}"
+    );
+}

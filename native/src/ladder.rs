@@ -15,8 +15,8 @@
 
 use crate::annexb::{avcc_from_annexb, to_length_prefixed};
 use crate::{
-    CodecContext, CodecId, Error, Frame, Options, Packet, PixelFormat, Rational, Scaler,
-    VideoConfig, VideoFormat,
+    CodecContext, CodecId, Error, FilterGraph, Frame, Options, Packet, PixelFormat, Rational,
+    Scaler, VideoConfig, VideoFormat,
 };
 use std::collections::VecDeque;
 
@@ -46,6 +46,9 @@ pub struct LadderConfig {
     pub frame_rate: Rational,
     /// Threads per codec (decoder and each encoder); 0 lets FFmpeg choose.
     pub threads: u32,
+    /// A libavfilter description applied to every decoded picture before the rungs are
+    /// scaled from it (a watermark: `drawtext=…`, `movie=logo.png[wm];[in][wm]overlay=…`).
+    pub filter: Option<String>,
 }
 
 /// The size rung `spec` encodes at for a `src_width`×`src_height` source, or `None` when that
@@ -99,6 +102,9 @@ pub struct ActiveRung {
     pub avcc: Vec<u8>,
     /// Bumped each time the rung gets a new encoder (a new header).
     pub generation: u32,
+    /// The larger rung this one is scaled from (a cascade: 1080p → 720p → 480p reads 720p
+    /// pictures, not 1080p ones); `None`: from the source.
+    pub parent: Option<usize>,
     encoder: CodecContext,
     scaler: Scaler,
     scaled: Frame,
@@ -125,6 +131,12 @@ pub struct Ladder {
     decoded: Frame,
     source: Option<VideoFormat>,
     rungs: Vec<Option<ActiveRung>>,
+    /// Active rungs (indices into `rungs`), largest picture first: the order they are
+    /// scaled and encoded in.
+    order: Vec<usize>,
+    /// The picture filter for the current source format, and its output picture.
+    filter: Option<FilterGraph>,
+    filtered: Frame,
     /// Presentation times of source keyframes not yet decoded, ascending.
     keyframes: VecDeque<i64>,
     next_generation: u32,
@@ -158,6 +170,9 @@ impl Ladder {
             decoder,
             decoded: Frame::new()?,
             source: None,
+            order: Vec::new(),
+            filter: None,
+            filtered: Frame::new()?,
             keyframes: VecDeque::new(),
             next_generation: 0,
             stats: LadderStats::default(),
@@ -248,6 +263,13 @@ impl Ladder {
         if self.source != Some(format) {
             self.plan(format, out)?;
         }
+        if let Some(filter) = self.filter.as_mut() {
+            match filter.filter(&self.decoded, &mut self.filtered) {
+                Ok(()) => std::mem::swap(&mut self.decoded, &mut self.filtered),
+                Err(Error::Again) => return Ok(()),
+                Err(error) => return Err(error),
+            }
+        }
         let Some(pts) = self.decoded.pts() else {
             return Ok(());
         };
@@ -258,8 +280,24 @@ impl Ladder {
         if force {
             self.keyframes.pop_front();
         }
-        for rung in self.rungs.iter_mut().flatten() {
-            rung.scaler.scale_into(&self.decoded, &mut rung.scaled)?;
+        for k in 0..self.order.len() {
+            let index = self.order[k];
+            // Scale from the parent rung's picture of this instant when there is one (it was
+            // scaled just before: the order is by size, largest first), else the source.
+            let parent = self.rungs[index].as_ref().and_then(|r| r.parent);
+            let (source, rung) = match parent {
+                Some(p) => {
+                    let (parent, child) = pair_mut(&mut self.rungs, p, index);
+                    (&parent.scaled, child)
+                }
+                None => (
+                    &self.decoded,
+                    self.rungs[index]
+                        .as_mut()
+                        .expect("ordered rungs are active"),
+                ),
+            };
+            rung.scaler.scale_into(source, &mut rung.scaled)?;
             rung.scaled.set_pts(Some(pts));
             rung.scaled.set_force_keyframe(force);
             loop {
@@ -281,6 +319,14 @@ impl Ladder {
             self.stats.replans += 1;
         }
         self.source = Some(format);
+        self.filter = match &self.config.filter {
+            Some(description) => Some(FilterGraph::new(
+                format,
+                Rational::new(1, 90_000),
+                description,
+            )?),
+            None => None,
+        };
         for index in 0..self.config.rungs.len() {
             let size = rung_size(&self.config.rungs[index], format.width, format.height);
             let keep = match (&self.rungs[index], size) {
@@ -301,6 +347,45 @@ impl Ladder {
                 self.rungs[index] = Some(self.open_rung(index, format, width, height, generation)?);
             }
         }
+        self.plan_cascade(format)
+    }
+
+    /// Orders the active rungs largest first and gives each the smallest larger rung (at least
+    /// as wide and as tall) as the picture it scales from, or the source.
+    fn plan_cascade(&mut self, source: VideoFormat) -> Result<(), Error> {
+        let size = |r: &ActiveRung| (r.width, r.height);
+        let mut order: Vec<usize> = (0..self.rungs.len())
+            .filter(|&i| self.rungs[i].is_some())
+            .collect();
+        order.sort_by_key(|&i| {
+            let (w, h) = size(self.rungs[i].as_ref().expect("active"));
+            std::cmp::Reverse(u64::from(w) * u64::from(h))
+        });
+        for k in 0..order.len() {
+            let index = order[k];
+            let (w, h) = size(self.rungs[index].as_ref().expect("active"));
+            let parent = order[..k].iter().rev().copied().find(|&p| {
+                let (pw, ph) = size(self.rungs[p].as_ref().expect("active"));
+                pw >= w && ph >= h && (pw, ph) != (w, h)
+            });
+            let from = match parent {
+                Some(p) => {
+                    let (pw, ph) = size(self.rungs[p].as_ref().expect("active"));
+                    VideoFormat {
+                        width: pw,
+                        height: ph,
+                        pixel_format: PixelFormat::YUV420P,
+                    }
+                }
+                None => source,
+            };
+            let rung = self.rungs[index].as_mut().expect("active");
+            rung.parent = parent;
+            if rung.scaler.src() != from {
+                rung.scaler = Scaler::new(from, rung.scaler.dst())?;
+            }
+        }
+        self.order = order;
         Ok(())
     }
 
@@ -353,6 +438,7 @@ impl Ladder {
             height,
             avcc,
             generation,
+            parent: None,
             encoder,
             scaler: Scaler::new(source, target)?,
             scaled: Frame::video(target)?,
@@ -423,5 +509,27 @@ mod tests {
             "even"
         );
         assert_eq!(rung_size(&spec(0, 0), 1920, 1080), None);
+    }
+}
+
+/// Borrows `rungs[a]` and `rungs[b]` (both active, `a != b`) at once.
+fn pair_mut(
+    rungs: &mut [Option<ActiveRung>],
+    a: usize,
+    b: usize,
+) -> (&ActiveRung, &mut ActiveRung) {
+    assert_ne!(a, b);
+    if a < b {
+        let (left, right) = rungs.split_at_mut(b);
+        (
+            left[a].as_ref().expect("active parent"),
+            right[0].as_mut().expect("active rung"),
+        )
+    } else {
+        let (left, right) = rungs.split_at_mut(a);
+        (
+            right[0].as_ref().expect("active parent"),
+            left[b].as_mut().expect("active rung"),
+        )
     }
 }

@@ -14,6 +14,7 @@
 //! | [`HwDevice`] | `AVBufferRef` of an `AVHWDeviceContext` | `av_buffer_unref` |
 //! | [`HwFrames`] | `AVBufferRef` of an `AVHWFramesContext` | `av_buffer_unref` |
 //! | [`Options`] | `AVDictionary` | `av_dict_free` |
+//! | [`FilterGraph`] | `AVFilterGraph` (and its filter contexts) | `avfilter_graph_free` |
 //!
 //! Each owner holds its C pointer privately and frees it in `Drop`; views into an owner (a
 //! frame's plane, a packet's bytes, an option's value) borrow it, so they cannot outlive it.
@@ -42,6 +43,7 @@ mod annexb;
 mod codec;
 mod error;
 mod ffmpeg_log;
+mod filter;
 mod frame;
 mod hw;
 mod ladder;
@@ -55,6 +57,7 @@ pub use annexb::{avcc_from_annexb, nal_units, to_length_prefixed};
 pub use codec::{CodecContext, CodecId, Rational, VideoConfig};
 pub use error::Error;
 pub use ffmpeg_log::route_ffmpeg_log;
+pub use filter::FilterGraph;
 pub use frame::{Frame, PixelFormat, VideoFormat};
 pub use hw::{HwDevice, HwDeviceKind, HwFrames};
 pub use ladder::{rung_size, ActiveRung, Ladder, LadderConfig, LadderStats, RungPacket, RungSpec};

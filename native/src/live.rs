@@ -24,6 +24,8 @@ pub struct LiveOwners {
     pub hw_frames: usize,
     /// Live [`crate::Options`].
     pub options: usize,
+    /// Live [`crate::FilterGraph`]s.
+    pub filter_graphs: usize,
 }
 
 impl LiveOwners {
@@ -36,6 +38,7 @@ impl LiveOwners {
             + self.hw_devices
             + self.hw_frames
             + self.options
+            + self.filter_graphs
     }
 }
 
@@ -51,6 +54,7 @@ pub fn live_owners() -> LiveOwners {
         hw_devices: get(Kind::HwDevice),
         hw_frames: get(Kind::HwFrames),
         options: get(Kind::Options),
+        filter_graphs: get(Kind::FilterGraph),
     }
 }
 
@@ -83,10 +87,11 @@ pub(crate) enum Kind {
     HwDevice,
     HwFrames,
     Options,
+    FilterGraph,
 }
 
-const KINDS: usize = 7;
-const _: () = assert!(Kind::Options as usize + 1 == KINDS);
+const KINDS: usize = 8;
+const _: () = assert!(Kind::FilterGraph as usize + 1 == KINDS);
 
 static COUNTS: [AtomicUsize; KINDS] = [const { AtomicUsize::new(0) }; KINDS];
 

@@ -425,3 +425,43 @@ fn owners_are_send() {
     send::<HwDevice>();
     send::<Options>();
 }
+
+#[test]
+fn a_filter_graph_draws_on_pictures_and_keeps_their_format_and_time() {
+    serial(|| {
+        let format = yuv420p(W, H);
+        let mut graph = shardcast_native::FilterGraph::new(
+            format,
+            Rational::new(1, 90_000),
+            "drawbox=x=0:y=0:w=32:h=32:color=white:t=fill",
+        )
+        .unwrap();
+        assert_eq!(graph.format(), format);
+        let mut out = Frame::new().unwrap();
+        for pts in [0, 3000, 6000] {
+            let input = synthetic(format, 40, pts);
+            graph.filter(&input, &mut out).unwrap();
+            assert_eq!(out.format(), Some(format));
+            assert_eq!(out.pts(), Some(pts));
+            let stride = out.stride(0).unwrap();
+            let plane = out.plane(0).unwrap();
+            assert!(plane[0] > 200 && plane[31] > 200, "inside the box: white");
+            assert!(plane[16 * stride + 31] > 200);
+            assert_eq!(plane[40 * stride + 40], 40, "outside the box: untouched");
+            // The input is not modified.
+            assert_eq!(input.plane(0).unwrap()[0], 40);
+        }
+        let refused = shardcast_native::FilterGraph::new(
+            format,
+            Rational::new(1, 90_000),
+            "no_such_filter=1",
+        );
+        assert!(refused.is_err());
+        let refused = shardcast_native::FilterGraph::new(
+            format,
+            Rational::new(1, 90_000),
+            "movie=/nonexistent/logo.png[wm];[in][wm]overlay=10:10",
+        );
+        assert!(refused.is_err());
+    });
+}

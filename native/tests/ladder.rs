@@ -140,6 +140,7 @@ fn every_rung_gets_every_picture_with_idrs_on_the_source_keyframes() {
             ],
             frame_rate: Rational::new(30, 1),
             threads: 1,
+            filter: None,
         };
         let mut ladder = Ladder::new(CodecId::H264, &src.avcc, config).unwrap();
         let mut out = Vec::new();
@@ -155,6 +156,13 @@ fn every_rung_gets_every_picture_with_idrs_on_the_source_keyframes() {
             active,
             [(1, 640, 360), (2, 426, 240), (3, 320, 180), (4, 200, 200)],
             "720p would upscale"
+        );
+        // Each rung scales from the smallest larger one (the source for the largest).
+        let parents: Vec<(usize, Option<usize>)> =
+            ladder.rungs().map(|r| (r.spec, r.parent)).collect();
+        assert_eq!(
+            parents,
+            [(1, None), (2, Some(1)), (3, Some(2)), (4, Some(2))]
         );
         assert_eq!(ladder.stats().frames_decoded, frames as u64);
         assert_eq!(ladder.stats().frames_encoded, 4 * frames as u64);
@@ -209,6 +217,7 @@ fn a_new_source_size_replans_the_rungs() {
             rungs: vec![rung("360p", 0, 360, 600), rung("180p", 0, 180, 200)],
             frame_rate: Rational::new(30, 1),
             threads: 1,
+            filter: None,
         };
         let mut ladder = Ladder::new(CodecId::H264, &first.avcc, config).unwrap();
         let mut out = Vec::new();

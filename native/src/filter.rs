@@ -1,0 +1,176 @@
+//! [`FilterGraph`]: an owned libavfilter graph with one video input and one video output, for
+//! per-stream picture effects such as a watermark (`drawtext`, `movie` + `overlay`, `drawbox`).
+
+use std::ffi::CString;
+use std::ptr::{self, NonNull};
+
+use ffmpeg_sys_next as ffi;
+
+use crate::error::{c_string, check};
+use crate::live::{assert_ffmpeg_allowed, Kind, LiveGuard};
+use crate::{Error, Frame, Rational, VideoFormat};
+
+/// An owned `AVFilterGraph` set up as `buffer → DESCRIPTION → format → buffersink`: pictures
+/// of one [`VideoFormat`] in, pictures of the same format out (the graph's last step converts
+/// back to it). The graph owns its filter contexts; `avfilter_graph_free` frees them all.
+#[derive(Debug)]
+pub struct FilterGraph {
+    graph: NonNull<ffi::AVFilterGraph>,
+    /// The `buffer` source and `buffersink` sink, owned by `graph`.
+    source: NonNull<ffi::AVFilterContext>,
+    sink: NonNull<ffi::AVFilterContext>,
+    format: VideoFormat,
+    _live: LiveGuard,
+}
+
+// SAFETY: the graph and every filter context in it are exclusively owned by this value and
+// only used through `&mut self`; libavfilter graphs are not tied to the thread that built them.
+// Not `Sync`.
+unsafe impl Send for FilterGraph {}
+
+impl FilterGraph {
+    /// Builds `description` (libavfilter's graph syntax, one unlabelled input and output, e.g.
+    /// `drawbox=x=10:y=10:w=100:h=50:color=white:t=fill`) for pictures of `format` with
+    /// timestamps in `time_base`. Errors name what libavfilter refused.
+    pub fn new(
+        format: VideoFormat,
+        time_base: Rational,
+        description: &str,
+    ) -> Result<FilterGraph, Error> {
+        assert_ffmpeg_allowed();
+        // SAFETY: plain allocation; NULL is handled below.
+        let raw = unsafe { ffi::avfilter_graph_alloc() };
+        let graph = NonNull::new(raw).ok_or(Error::OutOfMemory {
+            what: "AVFilterGraph",
+        })?;
+        // From here on `owner` frees the graph (and every context created in it) on error.
+        let mut owner = FilterGraph {
+            graph,
+            source: NonNull::dangling(),
+            sink: NonNull::dangling(),
+            format,
+            _live: LiveGuard::new(Kind::FilterGraph),
+        };
+        // SAFETY: single-threaded filtering: the graph must not start worker threads of its
+        // own on a transcode core. The graph is live and not yet configured.
+        unsafe { (*graph.as_ptr()).nb_threads = 1 };
+        let args = c_string(&format!(
+            "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect=1/1",
+            format.width,
+            format.height,
+            format.pixel_format.to_raw() as i32,
+            time_base.num,
+            time_base.den
+        ))?;
+        owner.source = owner.create("buffer", "in", Some(&args))?;
+        owner.sink = owner.create("buffersink", "out", None)?;
+        let full = c_string(&format!(
+            "{description},format={}",
+            format.pixel_format.name()
+        ))?;
+        // SAFETY: `avfilter_inout_alloc` returns owned lists (or NULL); they are filled with
+        // the graph's own contexts and a duplicated name, handed to `avfilter_graph_parse_ptr`
+        // (which may replace them) and freed with `avfilter_inout_free` on every path.
+        unsafe {
+            let mut outputs = ffi::avfilter_inout_alloc();
+            let mut inputs = ffi::avfilter_inout_alloc();
+            if outputs.is_null() || inputs.is_null() {
+                ffi::avfilter_inout_free(&mut outputs);
+                ffi::avfilter_inout_free(&mut inputs);
+                return Err(Error::OutOfMemory {
+                    what: "AVFilterInOut",
+                });
+            }
+            (*outputs).name = ffi::av_strdup(c"in".as_ptr());
+            (*outputs).filter_ctx = owner.source.as_ptr();
+            (*outputs).pad_idx = 0;
+            (*outputs).next = ptr::null_mut();
+            (*inputs).name = ffi::av_strdup(c"out".as_ptr());
+            (*inputs).filter_ctx = owner.sink.as_ptr();
+            (*inputs).pad_idx = 0;
+            (*inputs).next = ptr::null_mut();
+            let ret = ffi::avfilter_graph_parse_ptr(
+                owner.graph.as_ptr(),
+                full.as_ptr(),
+                &mut inputs,
+                &mut outputs,
+                ptr::null_mut(),
+            );
+            ffi::avfilter_inout_free(&mut inputs);
+            ffi::avfilter_inout_free(&mut outputs);
+            check(ret)?;
+            check(ffi::avfilter_graph_config(
+                owner.graph.as_ptr(),
+                ptr::null_mut(),
+            ))?;
+        }
+        Ok(owner)
+    }
+
+    fn create(
+        &mut self,
+        filter: &str,
+        name: &str,
+        args: Option<&CString>,
+    ) -> Result<NonNull<ffi::AVFilterContext>, Error> {
+        let filter_name = c_string(filter)?;
+        let instance = c_string(name)?;
+        // SAFETY: lookup in libavfilter's static table with a NUL-terminated name.
+        let kind = unsafe { ffi::avfilter_get_by_name(filter_name.as_ptr()) };
+        if kind.is_null() {
+            return Err(Error::NotRegistered {
+                name: filter.to_owned(),
+            });
+        }
+        let mut context = ptr::null_mut();
+        // SAFETY: the graph is live; `kind` is a static filter; the strings are NUL-terminated
+        // and outlive the call; the new context belongs to the graph.
+        check(unsafe {
+            ffi::avfilter_graph_create_filter(
+                &mut context,
+                kind,
+                instance.as_ptr(),
+                args.map_or(ptr::null(), |a| a.as_ptr()),
+                ptr::null_mut(),
+                self.graph.as_ptr(),
+            )
+        })?;
+        NonNull::new(context).ok_or(Error::OutOfMemory {
+            what: "AVFilterContext",
+        })
+    }
+
+    /// The picture format in and out.
+    pub fn format(&self) -> VideoFormat {
+        self.format
+    }
+
+    /// Runs one picture through the graph into `out` (replacing what it held), timestamps
+    /// kept. [`Error::Again`] when the graph holds the picture back (filters that need more
+    /// than one).
+    pub fn filter(&mut self, input: &Frame, out: &mut Frame) -> Result<(), Error> {
+        // SAFETY: the source context is live (owned by the graph); KEEP_REF makes libavfilter
+        // take its own reference, so `input` is only read.
+        check(unsafe {
+            ffi::av_buffersrc_add_frame_flags(
+                self.source.as_ptr(),
+                input.as_ptr().cast_mut(),
+                ffi::AV_BUFFERSRC_FLAG_KEEP_REF as i32,
+            )
+        })?;
+        // SAFETY: the sink context is live; `out` is exclusively borrowed and is unreferenced
+        // by FFmpeg before being filled.
+        unsafe { ffi::av_frame_unref(out.as_mut_ptr()) };
+        check(unsafe { ffi::av_buffersink_get_frame(self.sink.as_ptr(), out.as_mut_ptr()) })
+            .map(drop)
+    }
+}
+
+impl Drop for FilterGraph {
+    fn drop(&mut self) {
+        let mut raw = self.graph.as_ptr();
+        // SAFETY: the graph is owned by this value and freed once, with every filter context
+        // in it; `source` and `sink` are not used afterwards.
+        unsafe { ffi::avfilter_graph_free(&mut raw) };
+    }
+}
