@@ -481,6 +481,28 @@ fn drain_encoder(
     }
 }
 
+/// Borrows `rungs[a]` and `rungs[b]` (both active, `a != b`) at once.
+fn pair_mut(
+    rungs: &mut [Option<ActiveRung>],
+    a: usize,
+    b: usize,
+) -> (&ActiveRung, &mut ActiveRung) {
+    assert_ne!(a, b);
+    if a < b {
+        let (left, right) = rungs.split_at_mut(b);
+        (
+            left[a].as_ref().expect("active parent"),
+            right[0].as_mut().expect("active rung"),
+        )
+    } else {
+        let (left, right) = rungs.split_at_mut(a);
+        (
+            right[0].as_ref().expect("active parent"),
+            left[b].as_mut().expect("active rung"),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,27 +531,5 @@ mod tests {
             "even"
         );
         assert_eq!(rung_size(&spec(0, 0), 1920, 1080), None);
-    }
-}
-
-/// Borrows `rungs[a]` and `rungs[b]` (both active, `a != b`) at once.
-fn pair_mut(
-    rungs: &mut [Option<ActiveRung>],
-    a: usize,
-    b: usize,
-) -> (&ActiveRung, &mut ActiveRung) {
-    assert_ne!(a, b);
-    if a < b {
-        let (left, right) = rungs.split_at_mut(b);
-        (
-            left[a].as_ref().expect("active parent"),
-            right[0].as_mut().expect("active rung"),
-        )
-    } else {
-        let (left, right) = rungs.split_at_mut(a);
-        (
-            right[0].as_ref().expect("active parent"),
-            left[b].as_mut().expect("active rung"),
-        )
     }
 }
