@@ -158,9 +158,11 @@ impl FilterGraph {
                 ffi::AV_BUFFERSRC_FLAG_KEEP_REF as i32,
             )
         })?;
-        // SAFETY: the sink context is live; `out` is exclusively borrowed and is unreferenced
-        // by FFmpeg before being filled.
+        // SAFETY: `out` is a live frame, exclusively borrowed; unreferencing drops what it
+        // held so the sink can fill it.
         unsafe { ffi::av_frame_unref(out.as_mut_ptr()) };
+        // SAFETY: the sink context is live (owned by the graph) and `out` is an empty frame
+        // exclusively borrowed for the call.
         check(unsafe { ffi::av_buffersink_get_frame(self.sink.as_ptr(), out.as_mut_ptr()) })
             .map(drop)
     }
