@@ -438,6 +438,19 @@ fn a_backup_takes_over_from_a_stalled_primary_and_the_primary_takes_back() {
     let mpd = text(&server, "/live/fo/manifest.mpd");
     assert!(mpd.contains("<S t="), "{mpd}");
     assert!(server.metric("shardcast_media_failovers_total") >= 2);
+    // The transcoded rung follows: the same segments, discontinuities where the source has
+    // them (it may trail the source by a segment while the worker finishes one).
+    let source = segments_of(&playlist);
+    let rung = segments_of(&text(&server, "/live/fo/360p/index.m3u8"));
+    assert!(rung.len() + 1 >= source.len(), "{rung:?}\n{source:?}");
+    assert!(rung.iter().any(|r| r.3), "{rung:?}");
+    for r in &rung {
+        let s = source
+            .iter()
+            .find(|s| s.0 == r.0)
+            .unwrap_or_else(|| panic!("rung segment {} not in the source: {source:?}", r.0));
+        assert_eq!((&r.1, r.3), (&s.1, s.3), "segment {}", r.0);
+    }
     // The backup disconnecting while the primary is active changes nothing for viewers.
     drop(backup);
     std::thread::sleep(Duration::from_secs(1));
