@@ -529,7 +529,17 @@ fn transcode_settings(
         ));
     }
     let force = (t.encoder != "auto").then_some(t.encoder.as_str());
-    let report = shardcast_native::probe_h264(force);
+    let (codec, report) = if t.codec == "hevc" {
+        (
+            shardcast_native::CodecId::Hevc,
+            shardcast_native::probe_hevc(force),
+        )
+    } else {
+        (
+            shardcast_native::CodecId::H264,
+            shardcast_native::probe_h264(force),
+        )
+    };
     for (name, outcome) in &report.attempts {
         match outcome {
             shardcast_native::ProbeOutcome::Opened => log::info!("transcode: {name} opens"),
@@ -540,9 +550,9 @@ fn transcode_settings(
     }
     let encoder = report.chosen.ok_or_else(|| {
         format!(
-            "transcode: no H.264 encoder opens (transcode.encoder = {:?}; see `shardcast probe`); \
+            "transcode: no {} encoder opens (transcode.encoder = {:?}; see `shardcast probe`); \
              set transcode.enabled = false to serve the source only",
-            t.encoder
+            t.codec, t.encoder
         )
     })?;
     let mut watermarks = Vec::new();
@@ -582,6 +592,7 @@ fn transcode_settings(
         t.cores
     );
     Ok(Some(Arc::new(crate::transcode::TranscodeSettings {
+        codec,
         ladder: t
             .ladder
             .iter()

@@ -378,8 +378,12 @@ config_section! {
         /// Cores for transcode threads, one pinned thread per core; shards then default to
         /// the other cores. Empty: one transcode thread, not pinned (it shares the cores).
         cores: Vec<usize> = Vec::new(),
-        /// "auto" (the first of h264_nvenc, h264_qsv, h264_vaapi, libx264 that opens, see
-        /// `shardcast probe`) or an encoder's FFmpeg name to force it.
+        /// What the rungs are encoded as: "h264", or "hevc" (H.265: smaller rungs for players
+        /// that decode it; the source keeps its own codec).
+        codec: String = "h264".to_string(),
+        /// "auto" (the first of h264_nvenc, h264_qsv, h264_vaapi, libx264 that opens — for
+        /// hevc: hevc_nvenc, hevc_qsv, hevc_vaapi, libx265 —, see `shardcast probe`) or an
+        /// encoder's FFmpeg name to force it.
         encoder: String = "auto".to_string(),
         /// libx264 preset (ultrafast … veryslow); other encoders ignore it.
         preset: String = "veryfast".to_string(),
@@ -674,6 +678,9 @@ impl Config {
                     "must be 50..=100000",
                 ));
             }
+        }
+        if !matches!(t.codec.as_str(), "h264" | "hevc") {
+            return Err(invalid("transcode.codec", &t.codec, "must be h264 or hevc"));
         }
         if t.ladder.len() > 8 {
             return Err(invalid(

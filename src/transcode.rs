@@ -22,7 +22,7 @@ use crate::media_service::{rendition_meta_named, MediaMsg};
 use crate::shard_msg::ShardMsg;
 use bytes::Bytes;
 use shardcast_engine::{ShardId, WorkerEndpoint, WorkerInbox};
-use shardcast_media::codec::parse_avcc;
+use shardcast_media::codec::{parse_avcc, parse_hvcc};
 use shardcast_media::{Event, Sample, Segmenter, SegmenterConfig, TrackConfig, TrackKind};
 use shardcast_native::{CodecId, Ladder, LadderConfig, Rational, RungPacket, RungSpec};
 use std::collections::{HashMap, VecDeque};
@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 pub struct TranscodeSettings {
     /// The rungs, besides `source`.
     pub ladder: Vec<RungSpec>,
+    /// What the rungs are encoded as (H.264 or H.265).
+    pub codec: CodecId,
     /// The FFmpeg encoder every rung uses (from the probe, or forced).
     pub encoder: String,
     pub preset: String,
@@ -610,6 +612,7 @@ fn new_ladder(
         codec,
         config.record(),
         LadderConfig {
+            codec: settings.codec,
             encoder: settings.encoder.clone(),
             preset: settings.preset.clone(),
             rungs: settings.ladder.clone(),
@@ -653,6 +656,7 @@ fn package(
     endpoint: &mut dyn Sink,
 ) {
     let ladder = job.ladder.as_ref();
+    let settings_codec = ladder.map_or(CodecId::H264, Ladder::codec);
     for packet in out.drain(..) {
         let rung = &mut job.rungs[packet.rung];
         if rung.generation != Some(packet.generation) {
@@ -662,8 +666,13 @@ fn package(
             }) else {
                 continue;
             };
-            let config = match parse_avcc(&Bytes::copy_from_slice(&active.avcc)) {
-                Ok(avc) => TrackConfig::Avc(avc),
+            let record = Bytes::copy_from_slice(&active.record);
+            let parsed = match settings_codec {
+                CodecId::Hevc => parse_hvcc(&record).map(TrackConfig::Hevc),
+                _ => parse_avcc(&record).map(TrackConfig::Avc),
+            };
+            let config = match parsed {
+                Ok(config) => config,
                 Err(error) => {
                     log::warn!(
                         "stream {stream}: rung {}: bad encoder header: {error}",
@@ -1138,6 +1147,7 @@ mod tests {
     fn the_first_watermark_naming_a_stream_applies() {
         let settings = TranscodeSettings {
             ladder: Vec::new(),
+            codec: CodecId::H264,
             encoder: "libx264".into(),
             preset: "ultrafast".into(),
             codec_threads: 1,

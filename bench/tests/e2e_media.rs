@@ -1165,3 +1165,52 @@ fn a_broken_watermark_refuses_to_start() {
         "{err}"
     );
 }
+
+/// `transcode.codec = "hevc"`: the rungs are H.265 (`hvc1`, an hvcC built from the encoder's
+/// parameter sets), aligned with an H.264 source like H.264 rungs are.
+#[test]
+fn hevc_rungs_from_an_h264_source() {
+    let server = Server::start(
+        "uring",
+        2,
+        "[transcode]\ncodec = \"hevc\"\npreset = \"ultrafast\"\nladder = [\n  \
+         { name = \"180p\", height = 180, bitrate_kbps = 250 },\n]\n",
+    );
+    assert!(
+        server.log().contains("transcode: libx265 opens"),
+        "{}",
+        server.log()
+    );
+    let dir = TempDir::new("hevcrungs");
+    let file = flv_file(&dir, "h264.flv", "640x360", 5);
+    publish_flv_files(&server, "hevcr", &[file], true);
+    let source = segments_of(&wait_for_end(&server, "hevcr", "source"));
+    let rung = segments_of(&wait_for_end(&server, "hevcr", "180p"));
+    let shape = |s: &[(u64, String, String, bool)]| -> Vec<(u64, String)> {
+        s.iter().map(|(n, d, _, _)| (*n, d.clone())).collect()
+    };
+    assert_eq!(shape(&rung), shape(&source));
+    let master = text(&server, "/live/hevcr/index.m3u8");
+    assert!(master.contains("CODECS=\"hvc1."), "{master}");
+    assert!(master.contains("RESOLUTION=320x180"), "{master}");
+    let init = http(&server, "/live/hevcr/180p/init.mp4").1;
+    let body = http(&server, &format!("/live/hevcr/180p/{}", rung[0].2)).1;
+    let path = dir.0.join("rung.mp4");
+    std::fs::write(&path, [init, body].concat()).unwrap();
+    let probe = ffprobe(
+        &path,
+        "stream=codec_name,codec_tag_string,width,height,nb_read_frames",
+    );
+    assert!(probe.contains("codec_name=hevc"), "{probe}");
+    assert!(probe.contains("codec_tag_string=hvc1"), "{probe}");
+    assert!(
+        probe.contains("width=320") && probe.contains("height=180"),
+        "{probe}"
+    );
+    assert!(probe.contains("nb_read_frames=60"), "{probe}");
+    let frames = frames_read(&format!(
+        "http://{}/live/hevcr/180p/index.m3u8",
+        server.addr
+    ));
+    assert!((148..=151).contains(&frames), "frames: {frames}");
+}

@@ -1,6 +1,8 @@
-//! H.264 bitstream framing: encoders with a global header hand out Annex B (start codes), CMAF
-//! wants NAL units prefixed by their length and an `avcC` record for the parameter sets.
-//! Pure byte handling, no FFmpeg calls.
+//! H.264 and H.265 bitstream framing: encoders with a global header hand out Annex B (start
+//! codes), CMAF wants NAL units prefixed by their length and an `avcC` / `hvcC` record for the
+//! parameter sets. Pure byte handling, no FFmpeg calls.
+
+use crate::CodecId;
 
 /// The NAL units of an Annex B stream (start codes `00 00 01` or `00 00 00 01` removed),
 /// in order. Trailing zero bytes before a start code belong to no unit and are dropped.
@@ -32,11 +34,17 @@ fn trim_trailing_zeros(unit: &[u8]) -> &[u8] {
 }
 
 /// Rewrites an Annex B access unit as 4-byte-length-prefixed NAL units (ISO/IEC 14496-15),
-/// leaving out parameter sets and access unit delimiters (they live in the `avcC`).
-pub fn to_length_prefixed(data: &[u8]) -> Vec<u8> {
+/// leaving out parameter sets and access unit delimiters (they live in the `avcC` / `hvcC`).
+pub fn to_length_prefixed(data: &[u8], codec: CodecId) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 16);
     for unit in nal_units(data) {
-        if matches!(unit[0] & 0x1f, 7..=9) {
+        let out_of_band = match codec {
+            // SPS, PPS, access unit delimiter.
+            CodecId::H264 => matches!(unit[0] & 0x1f, 7..=9),
+            // VPS, SPS, PPS, access unit delimiter.
+            _ => matches!((unit[0] >> 1) & 0x3f, 32..=35),
+        };
+        if out_of_band {
             continue;
         }
         out.extend_from_slice(&(unit.len() as u32).to_be_bytes());
@@ -75,6 +83,60 @@ pub fn avcc_from_annexb(extradata: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A `HEVCDecoderConfigurationRecord` from Annex B parameter sets (an encoder's extradata):
+/// `None` without a VPS, an SPS and a PPS. The profile, tier, level and constraint flags come
+/// from the SPS; chroma format and bit depths are 4:2:0 and 8 bits, what the ladder encodes.
+pub fn hvcc_from_annexb(extradata: &[u8]) -> Option<Vec<u8>> {
+    let units = nal_units(extradata);
+    let of_type = |t: u8| -> Vec<&[u8]> {
+        units
+            .iter()
+            .copied()
+            .filter(|u| u.len() > 2 && (u[0] >> 1) & 0x3f == t)
+            .collect()
+    };
+    let (vps, sps, pps) = (of_type(32), of_type(33), of_type(34));
+    let first = sps.first()?;
+    if vps.is_empty() || pps.is_empty() {
+        return None;
+    }
+    // The SPS payload without emulation prevention: header (2 bytes), then one byte of
+    // vps id / max sub-layers / nesting, then the 12 bytes of the general profile_tier_level.
+    let mut rbsp = Vec::with_capacity(16);
+    let mut zeros = 0;
+    for &b in &first[2..] {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        rbsp.push(b);
+        if rbsp.len() == 13 {
+            break;
+        }
+    }
+    if rbsp.len() < 13 {
+        return None;
+    }
+    let ptl = &rbsp[1..13];
+    let mut out = vec![1];
+    out.extend_from_slice(ptl);
+    out.extend_from_slice(&[0xf0, 0x00, 0xfc, 0xfc | 1, 0xf8, 0xf8, 0, 0]);
+    let temporal_nesting = rbsp[0] & 1;
+    let sub_layers = ((rbsp[0] >> 1) & 0x7) + 1;
+    out.push((sub_layers << 3) | (temporal_nesting << 2) | 3);
+    out.push(3);
+    for (kind, sets) in [(32u8, &vps), (33, &sps), (34, &pps)] {
+        out.push(0x80 | kind);
+        out.extend_from_slice(&u16::try_from(sets.len()).ok()?.to_be_bytes());
+        for set in sets.iter() {
+            out.extend_from_slice(&u16::try_from(set.len()).ok()?.to_be_bytes());
+            out.extend_from_slice(set);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,8 +169,24 @@ mod tests {
         let sei: &[u8] = &[0x06, 0x05, 0x01];
         let data = annexb(&[&[0x09, 0xf0], &SPS, &PPS, sei, idr], true);
         assert_eq!(
-            to_length_prefixed(&data),
+            to_length_prefixed(&data, CodecId::H264),
             [&[0, 0, 0, 3][..], sei, &[0, 0, 0, 3], idr].concat()
+        );
+        // H.265: VPS (32), SPS (33), PPS (34) and AUD (35) go; an IDR (19) stays.
+        let idr: &[u8] = &[0x26, 0x01, 0xaf];
+        let hevc = annexb(
+            &[
+                &[0x46, 0x01, 0x50],
+                &[0x40, 0x01, 0x0c],
+                &[0x42, 0x01],
+                &[0x44, 0x01],
+                idr,
+            ],
+            true,
+        );
+        assert_eq!(
+            to_length_prefixed(&hevc, CodecId::Hevc),
+            [&[0, 0, 0, 3][..], idr].concat()
         );
     }
 

@@ -13,7 +13,7 @@
 //! others are drained and replaced, and their [`ActiveRung::generation`] goes up, which tells
 //! the packager to start a new header with a discontinuity.
 
-use crate::annexb::{avcc_from_annexb, to_length_prefixed};
+use crate::annexb::{avcc_from_annexb, hvcc_from_annexb, to_length_prefixed};
 use crate::{
     CodecContext, CodecId, Error, FilterGraph, Frame, Options, Packet, PixelFormat, Rational,
     Scaler, VideoConfig, VideoFormat,
@@ -36,9 +36,11 @@ pub struct RungSpec {
 /// How a ladder encodes.
 #[derive(Clone, Debug)]
 pub struct LadderConfig {
-    /// The encoder, by FFmpeg name (what the probe chose, e.g. `libx264`).
+    /// What the rungs are: [`CodecId::H264`] or [`CodecId::Hevc`].
+    pub codec: CodecId,
+    /// The encoder, by FFmpeg name (what the probe chose, e.g. `libx264`, `libx265`).
     pub encoder: String,
-    /// The libx264 preset (`veryfast`); ignored by other encoders.
+    /// The libx264 / libx265 preset (`veryfast`); ignored by other encoders.
     pub preset: String,
     /// The rungs, in any order.
     pub rungs: Vec<RungSpec>,
@@ -98,13 +100,15 @@ pub struct ActiveRung {
     pub width: u32,
     /// Output height.
     pub height: u32,
-    /// The `AVCDecoderConfigurationRecord` of this encoder's output.
-    pub avcc: Vec<u8>,
+    /// The decoder configuration record of this encoder's output (`avcC` for H.264, `hvcC`
+    /// for H.265).
+    pub record: Vec<u8>,
     /// Bumped each time the rung gets a new encoder (a new header).
     pub generation: u32,
     /// The larger rung this one is scaled from (a cascade: 1080p → 720p → 480p reads 720p
     /// pictures, not 1080p ones); `None`: from the source.
     pub parent: Option<usize>,
+    codec: CodecId,
     encoder: CodecContext,
     scaler: Scaler,
     scaled: Frame,
@@ -182,6 +186,11 @@ impl Ladder {
     /// The rungs being encoded (none before the first picture).
     pub fn rungs(&self) -> impl Iterator<Item = &ActiveRung> {
         self.rungs.iter().flatten()
+    }
+
+    /// What the rungs are encoded as.
+    pub fn codec(&self) -> CodecId {
+        self.config.codec
     }
 
     /// The source picture format, once known.
@@ -408,20 +417,36 @@ impl Ladder {
         encoder.configure_video(&video);
         let mut options = Options::new();
         options.set("forced-idr", "1")?;
-        if self.config.encoder == "libx264" {
-            options.set("preset", &self.config.preset)?;
-            options.set("tune", "zerolatency")?;
-            // nal-hrd=cbr: constant bit rate with filler, so every rung keeps its budget even
-            // when the picture is easy; scene cuts off so keyframes come only from the source.
-            options.set(
-                "x264-params",
-                "scenecut=0:open-gop=0:nal-hrd=cbr:force-cfr=1",
-            )?;
+        match self.config.encoder.as_str() {
+            "libx264" => {
+                options.set("preset", &self.config.preset)?;
+                options.set("tune", "zerolatency")?;
+                // nal-hrd=cbr: constant bit rate with filler, so every rung keeps its budget
+                // even when the picture is easy; scene cuts off so keyframes come only from
+                // the source.
+                options.set(
+                    "x264-params",
+                    "scenecut=0:open-gop=0:nal-hrd=cbr:force-cfr=1",
+                )?;
+            }
+            "libx265" => {
+                options.set("preset", &self.config.preset)?;
+                options.set("tune", "zerolatency")?;
+                options.set(
+                    "x265-params",
+                    "scenecut=0:open-gop=0:strict-cbr=1:repeat-headers=0:log-level=warning",
+                )?;
+            }
+            _ => {}
         }
         encoder.open(Some(&mut options))?;
         let extradata = encoder.extradata();
-        let avcc = if extradata.first() == Some(&1) {
+        let record = if extradata.first() == Some(&1) {
             extradata.to_vec()
+        } else if self.config.codec == CodecId::Hevc {
+            hvcc_from_annexb(extradata).ok_or(Error::BadHeader {
+                what: "no VPS, SPS and PPS",
+            })?
         } else {
             avcc_from_annexb(extradata).ok_or(Error::BadHeader {
                 what: "no SPS and PPS",
@@ -436,9 +461,10 @@ impl Ladder {
             spec: index,
             width,
             height,
-            avcc,
+            record,
             generation,
             parent: None,
+            codec: self.config.codec,
             encoder,
             scaler: Scaler::new(source, target)?,
             scaled: Frame::video(target)?,
@@ -469,7 +495,7 @@ fn drain_encoder(
                 out.push(RungPacket {
                     rung: rung.spec,
                     generation: rung.generation,
-                    data: to_length_prefixed(rung.packet.data()),
+                    data: to_length_prefixed(rung.packet.data(), rung.codec),
                     pts,
                     dts: rung.packet.dts().unwrap_or(pts),
                     keyframe: rung.packet.is_key(),

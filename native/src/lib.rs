@@ -53,7 +53,7 @@ mod packet;
 mod probe;
 mod scaler;
 
-pub use annexb::{avcc_from_annexb, nal_units, to_length_prefixed};
+pub use annexb::{avcc_from_annexb, hvcc_from_annexb, nal_units, to_length_prefixed};
 pub use codec::{CodecContext, CodecId, Rational, VideoConfig};
 pub use error::Error;
 pub use ffmpeg_log::route_ffmpeg_log;

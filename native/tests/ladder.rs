@@ -55,7 +55,7 @@ fn source(width: u32, height: u32, frames: i64) -> Source {
     let mut drain = |enc: &mut CodecContext, units: &mut Vec<_>| loop {
         match enc.receive_packet(&mut packet) {
             Ok(()) => units.push((
-                shardcast_native::to_length_prefixed(packet.data()),
+                shardcast_native::to_length_prefixed(packet.data(), CodecId::H264),
                 packet.pts().unwrap(),
                 packet.dts().unwrap(),
                 packet.is_key(),
@@ -92,9 +92,9 @@ fn rung(name: &str, width: u32, height: u32, kbps: u64) -> RungSpec {
 }
 
 /// Decodes one rung's packets with its avcC; returns the pictures' (width, height, pts).
-fn decode(avcc: &[u8], packets: &[&RungPacket]) -> Vec<(u32, u32, i64)> {
-    let mut dec = CodecContext::decoder(CodecId::H264).unwrap();
-    dec.set_extradata(avcc).unwrap();
+fn decode(codec: CodecId, record: &[u8], packets: &[&RungPacket]) -> Vec<(u32, u32, i64)> {
+    let mut dec = CodecContext::decoder(codec).unwrap();
+    dec.set_extradata(record).unwrap();
     dec.open(None).unwrap();
     let mut frame = Frame::new().unwrap();
     let mut out = Vec::new();
@@ -129,6 +129,7 @@ fn every_rung_gets_every_picture_with_idrs_on_the_source_keyframes() {
         assert_eq!(source_keys, [0, 30 * FRAME_TICKS, 60 * FRAME_TICKS]);
 
         let config = LadderConfig {
+            codec: CodecId::H264,
             encoder: "libx264".into(),
             preset: "ultrafast".into(),
             rungs: vec![
@@ -191,7 +192,7 @@ fn every_rung_gets_every_picture_with_idrs_on_the_source_keyframes() {
                 }
                 assert_eq!(at, p.data.len());
             }
-            let pictures = decode(&r.avcc, &packets);
+            let pictures = decode(CodecId::H264, &r.record, &packets);
             assert_eq!(pictures.len(), frames as usize);
             assert!(pictures
                 .iter()
@@ -212,6 +213,7 @@ fn a_new_source_size_replans_the_rungs() {
         let first = source(640, 360, 30);
         let second = source(320, 180, 30);
         let config = LadderConfig {
+            codec: CodecId::H264,
             encoder: "libx264".into(),
             preset: "ultrafast".into(),
             rungs: vec![rung("360p", 0, 360, 600), rung("180p", 0, 180, 200)],
@@ -265,5 +267,57 @@ fn a_new_source_size_replans_the_rungs() {
         assert_eq!(rung360.len(), 30, "360p drained at the change");
         let rung180 = out.iter().filter(|p| p.rung == 1).count();
         assert_eq!(rung180, 60);
+    });
+}
+
+#[test]
+fn hevc_rungs_carry_an_hvcc_and_idrs_on_the_source_keyframes() {
+    serial(|| {
+        let frames = 60;
+        let src = source(640, 360, frames);
+        let config = LadderConfig {
+            codec: CodecId::Hevc,
+            encoder: "libx265".into(),
+            preset: "ultrafast".into(),
+            rungs: vec![rung("360p", 0, 360, 500), rung("180p", 0, 180, 200)],
+            frame_rate: Rational::new(30, 1),
+            threads: 1,
+            filter: None,
+        };
+        let mut ladder = Ladder::new(CodecId::H264, &src.avcc, config).unwrap();
+        let mut out = Vec::new();
+        for (data, pts, dts, key) in &src.units {
+            ladder.push(data, *pts, *dts, *key, &mut out).unwrap();
+        }
+        ladder.finish(&mut out).unwrap();
+        let source_keys: Vec<i64> = src.units.iter().filter(|u| u.3).map(|u| u.1).collect();
+        for r in ladder.rungs() {
+            // hvcC: version 1, then VPS, SPS and PPS arrays.
+            assert_eq!(r.record[0], 1);
+            assert_eq!(r.record[22], 3, "three parameter set arrays");
+            let packets: Vec<&RungPacket> = out.iter().filter(|p| p.rung == r.spec).collect();
+            assert_eq!(packets.len(), frames as usize);
+            let keys: Vec<i64> = packets
+                .iter()
+                .filter(|p| p.keyframe)
+                .map(|p| p.pts)
+                .collect();
+            assert_eq!(keys, source_keys, "rung {}", r.spec);
+            for p in &packets {
+                let mut at = 0;
+                while at < p.data.len() {
+                    let len = u32::from_be_bytes(p.data[at..at + 4].try_into().unwrap()) as usize;
+                    let kind = (p.data[at + 4] >> 1) & 0x3f;
+                    assert!(!(32..=35).contains(&kind), "parameter set in band");
+                    at += 4 + len;
+                }
+                assert_eq!(at, p.data.len());
+            }
+            let pictures = decode(CodecId::Hevc, &r.record, &packets);
+            assert_eq!(pictures.len(), frames as usize);
+            assert!(pictures
+                .iter()
+                .all(|&(w, h, _)| (w, h) == (r.width, r.height)));
+        }
     });
 }
