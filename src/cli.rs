@@ -548,6 +548,33 @@ fn transcode_settings(
             }
         }
     }
+    // The ladder feeds pictures from system memory; VAAPI encoders take only hardware
+    // surfaces, so they fall back to the software encoder unless forced (then it is an error).
+    let report = match report.chosen.as_deref() {
+        Some(name) if shardcast_native::system_memory_format(name).is_none() => {
+            if force.is_some() {
+                return Err(format!(
+                    "transcode.encoder = {name}: the ladder does not upload pictures to VAAPI \
+                     surfaces yet; use auto, an NVENC/QSV encoder or a software one"
+                ));
+            }
+            let software = if codec == shardcast_native::CodecId::Hevc {
+                "libx265"
+            } else {
+                "libx264"
+            };
+            log::info!(
+                "transcode: {name} opens, but the ladder does not upload pictures to VAAPI \
+                 surfaces yet: using {software}"
+            );
+            if codec == shardcast_native::CodecId::Hevc {
+                shardcast_native::probe_hevc(Some(software))
+            } else {
+                shardcast_native::probe_h264(Some(software))
+            }
+        }
+        _ => report,
+    };
     let encoder = report.chosen.ok_or_else(|| {
         format!(
             "transcode: no {} encoder opens (transcode.encoder = {:?}; see `shardcast probe`); \

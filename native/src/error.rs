@@ -19,6 +19,12 @@ pub enum Error {
     /// refusing one access unit is not fatal to the stream.
     #[error("invalid data found when processing input")]
     InvalidData,
+    /// Something this crate does not do (yet), with what it is.
+    #[error("not supported: {what}")]
+    Unsupported {
+        /// What was asked for.
+        what: &'static str,
+    },
     /// An encoder's out-of-band header lacks what packaging needs.
     #[error("encoder header unusable: {what}")]
     BadHeader {

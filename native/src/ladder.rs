@@ -15,8 +15,8 @@
 
 use crate::annexb::{avcc_from_annexb, hvcc_from_annexb, to_length_prefixed};
 use crate::{
-    CodecContext, CodecId, Error, FilterGraph, Frame, Options, Packet, PixelFormat, Rational,
-    Scaler, VideoConfig, VideoFormat,
+    CodecContext, CodecId, Error, FilterGraph, Frame, Options, Packet, Rational, Scaler,
+    VideoConfig, VideoFormat,
 };
 use std::collections::VecDeque;
 
@@ -378,14 +378,7 @@ impl Ladder {
                 pw >= w && ph >= h && (pw, ph) != (w, h)
             });
             let from = match parent {
-                Some(p) => {
-                    let (pw, ph) = size(self.rungs[p].as_ref().expect("active"));
-                    VideoFormat {
-                        width: pw,
-                        height: ph,
-                        pixel_format: PixelFormat::YUV420P,
-                    }
-                }
+                Some(p) => self.rungs[p].as_ref().expect("active").scaler.dst(),
                 None => source,
             };
             let rung = self.rungs[index].as_mut().expect("active");
@@ -407,8 +400,13 @@ impl Ladder {
         generation: u32,
     ) -> Result<ActiveRung, Error> {
         let spec = &self.config.rungs[index];
+        let pixel_format =
+            crate::system_memory_format(&self.config.encoder).ok_or(Error::Unsupported {
+                what: "an encoder that takes only hardware surfaces (VAAPI) in the ladder",
+            })?;
         let mut encoder = CodecContext::encoder_by_name(&self.config.encoder)?;
         let mut video = VideoConfig::new(width, height, self.config.frame_rate, spec.bit_rate_bps);
+        video.pixel_format = pixel_format;
         // Keyframes come from the source (forced); this only bounds a source that sends none.
         video.gop_size = 600;
         video.max_rate_bps = spec.bit_rate_bps;
@@ -455,7 +453,7 @@ impl Ladder {
         let target = VideoFormat {
             width,
             height,
-            pixel_format: PixelFormat::YUV420P,
+            pixel_format,
         };
         Ok(ActiveRung {
             spec: index,

@@ -65,6 +65,7 @@ pub use live::{forbid_ffmpeg_on_this_thread, live_owners, LiveOwners};
 pub use options::Options;
 pub use packet::Packet;
 pub use probe::{
-    probe_h264, probe_hevc, ProbeFailure, ProbeOutcome, ProbeReport, VAAPI_RENDER_NODE,
+    probe_h264, probe_hevc, system_memory_format, ProbeFailure, ProbeOutcome, ProbeReport,
+    VAAPI_RENDER_NODE,
 };
 pub use scaler::Scaler;

@@ -210,6 +210,17 @@ fn attach_vaapi(ctx: &mut CodecContext) -> Result<(), ProbeFailure> {
 }
 
 /// The hardware API an encoder name implies, by FFmpeg's naming convention.
+/// The system-memory picture format encoder `name` takes: NV12 for NVENC and QSV (they upload
+/// it themselves), YUV 4:2:0 planar for software encoders, `None` for VAAPI, which takes only
+/// hardware surfaces.
+pub fn system_memory_format(name: &str) -> Option<PixelFormat> {
+    match hardware_kind(name) {
+        None => Some(PixelFormat::YUV420P),
+        Some(HwDeviceKind::Cuda | HwDeviceKind::Qsv) => Some(PixelFormat::NV12),
+        Some(HwDeviceKind::Vaapi) => None,
+    }
+}
+
 fn hardware_kind(name: &str) -> Option<HwDeviceKind> {
     if name.ends_with("_nvenc") {
         Some(HwDeviceKind::Cuda)

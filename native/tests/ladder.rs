@@ -321,3 +321,47 @@ fn hevc_rungs_carry_an_hvcc_and_idrs_on_the_source_keyframes() {
         }
     });
 }
+
+#[test]
+fn encoders_that_take_only_hardware_surfaces_are_refused_clearly() {
+    serial(|| {
+        assert_eq!(
+            shardcast_native::system_memory_format("libx264"),
+            Some(PixelFormat::YUV420P)
+        );
+        assert_eq!(
+            shardcast_native::system_memory_format("h264_nvenc"),
+            Some(PixelFormat::NV12)
+        );
+        assert_eq!(
+            shardcast_native::system_memory_format("hevc_qsv"),
+            Some(PixelFormat::NV12)
+        );
+        assert_eq!(shardcast_native::system_memory_format("h264_vaapi"), None);
+        let src = source(320, 180, 2);
+        let config = LadderConfig {
+            codec: CodecId::H264,
+            encoder: "h264_vaapi".into(),
+            preset: "ultrafast".into(),
+            rungs: vec![rung("180p", 0, 180, 200)],
+            frame_rate: Rational::new(30, 1),
+            threads: 1,
+            filter: None,
+        };
+        let mut ladder = Ladder::new(CodecId::H264, &src.avcc, config).unwrap();
+        let mut out = Vec::new();
+        let mut refused = None;
+        for (data, pts, dts, key) in &src.units {
+            if let Err(error) = ladder.push(data, *pts, *dts, *key, &mut out) {
+                refused = Some(error);
+                break;
+            }
+        }
+        let refused = refused.or_else(|| ladder.finish(&mut out).err());
+        assert!(
+            matches!(refused, Some(Error::Unsupported { .. })),
+            "{refused:?}"
+        );
+        assert!(out.is_empty());
+    });
+}
