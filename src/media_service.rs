@@ -1929,7 +1929,7 @@ fn rendition_meta(config: &TrackConfig) -> RenditionMeta {
 
 /// A rendition's facts from its track configuration, under `name`.
 pub(crate) fn rendition_meta_named(config: &TrackConfig, name: Arc<str>) -> RenditionMeta {
-    let kind = match (config.video(), config.audio()) {
+    let kind = match (config.video(), config.audio_format()) {
         (Some(video), _) => {
             let rate = video
                 .frame_rate
@@ -1944,9 +1944,9 @@ pub(crate) fn rendition_meta_named(config: &TrackConfig, name: Arc<str>) -> Rend
                 frame_rate: rate,
             }
         }
-        (None, Some(audio)) => RenditionKind::Audio {
-            sample_rate_hz: audio.sample_rate,
-            channels: audio.channel_config.max(1),
+        (None, Some((sample_rate_hz, channels))) => RenditionKind::Audio {
+            sample_rate_hz,
+            channels,
         },
         (None, None) => unreachable!("a track config is video or audio"),
     };

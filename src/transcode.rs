@@ -600,7 +600,9 @@ fn new_ladder(
     let codec = match config {
         TrackConfig::Avc(_) => CodecId::H264,
         TrackConfig::Hevc(_) => CodecId::Hevc,
-        TrackConfig::Aac(_) => return Err("not a video configuration".into()),
+        TrackConfig::Aac(_) | TrackConfig::Opus(_) => {
+            return Err("not a video configuration".into())
+        }
     };
     let frame_rate = config
         .video()

@@ -218,6 +218,26 @@ impl CodecContext {
         unsafe { ffi::avcodec_is_open(self.ptr.as_ptr()) != 0 }
     }
 
+    /// Sets an audio encoder up for interleaved 32-bit float samples at `sample_rate` with the
+    /// default layout of `channels`, timestamps in 1/`sample_rate` s. Before `open` only.
+    pub fn configure_audio(&mut self, sample_rate: u32, channels: u8, bit_rate_bps: u64) {
+        self.assert_not_open();
+        let ctx = self.raw_mut();
+        ctx.sample_rate = i32::try_from(sample_rate).expect("sample rate fits i32");
+        ctx.sample_fmt = ffi::AVSampleFormat::AV_SAMPLE_FMT_FLT;
+        ctx.bit_rate = i64::try_from(bit_rate_bps).expect("bit rate fits i64");
+        ctx.time_base = Rational::new(1, ctx.sample_rate).to_raw();
+        // SAFETY: the context is live and not open; the default layout for a channel count is
+        // written into its (plain-data, unallocated) `ch_layout`.
+        unsafe { ffi::av_channel_layout_default(&mut ctx.ch_layout, i32::from(channels)) };
+    }
+
+    /// An open audio encoder's frame size: the samples per channel every frame but the last
+    /// must carry (0: any).
+    pub fn frame_size(&self) -> usize {
+        usize::try_from(self.raw().frame_size).unwrap_or(0)
+    }
+
     /// Sets a video encoder's geometry, format, timing and rate control. Before `open` only.
     pub fn configure_video(&mut self, config: &VideoConfig) {
         self.assert_not_open();

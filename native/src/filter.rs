@@ -10,9 +10,10 @@ use crate::error::{c_string, check};
 use crate::live::{assert_ffmpeg_allowed, Kind, LiveGuard};
 use crate::{Error, Frame, Rational, VideoFormat};
 
-/// An owned `AVFilterGraph` set up as `buffer → DESCRIPTION → format → buffersink`: pictures
-/// of one [`VideoFormat`] in, pictures of the same format out (the graph's last step converts
-/// back to it). The graph owns its filter contexts; `avfilter_graph_free` frees them all.
+/// An owned `AVFilterGraph` with one input and one output. For pictures
+/// ([`FilterGraph::new`]): `buffer → DESCRIPTION → format → buffersink`, pictures of one
+/// [`VideoFormat`] in and out. For audio ([`FilterGraph::audio`]): `abuffer → DESCRIPTION →
+/// abuffersink`. The graph owns its filter contexts; `avfilter_graph_free` frees them all.
 #[derive(Debug)]
 pub struct FilterGraph {
     graph: NonNull<ffi::AVFilterGraph>,
@@ -37,6 +38,45 @@ impl FilterGraph {
         time_base: Rational,
         description: &str,
     ) -> Result<FilterGraph, Error> {
+        let args = format!(
+            "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect=1/1",
+            format.width,
+            format.height,
+            format.pixel_format.to_raw() as i32,
+            time_base.num,
+            time_base.den
+        );
+        let full = format!("{description},format={}", format.pixel_format.name());
+        FilterGraph::build(("buffer", "buffersink"), &args, &full, format)
+    }
+
+    /// An audio graph for frames like `example` (its sample rate, sample format and channel
+    /// layout) with timestamps in `time_base`, running `description` (e.g.
+    /// `aresample=48000,aformat=sample_fmts=flt,asetnsamples=n=960`). Feed it with
+    /// [`FilterGraph::push`] and drain it with [`FilterGraph::pull`].
+    pub fn audio(
+        example: &Frame,
+        time_base: Rational,
+        description: &str,
+    ) -> Result<FilterGraph, Error> {
+        let args = example.abuffer_args().ok_or(Error::Unsupported {
+            what: "an audio filter graph for a frame that is not audio",
+        })?;
+        let args = format!("{args}:time_base={}/{}", time_base.num, time_base.den);
+        let none = VideoFormat {
+            width: 0,
+            height: 0,
+            pixel_format: crate::PixelFormat::YUV420P,
+        };
+        FilterGraph::build(("abuffer", "abuffersink"), &args, description, none)
+    }
+
+    fn build(
+        (source_filter, sink_filter): (&str, &str),
+        args: &str,
+        full: &str,
+        format: VideoFormat,
+    ) -> Result<FilterGraph, Error> {
         assert_ffmpeg_allowed();
         // SAFETY: plain allocation; NULL is handled below.
         let raw = unsafe { ffi::avfilter_graph_alloc() };
@@ -54,20 +94,10 @@ impl FilterGraph {
         // SAFETY: single-threaded filtering: the graph must not start worker threads of its
         // own on a transcode core. The graph is live and not yet configured.
         unsafe { (*graph.as_ptr()).nb_threads = 1 };
-        let args = c_string(&format!(
-            "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect=1/1",
-            format.width,
-            format.height,
-            format.pixel_format.to_raw() as i32,
-            time_base.num,
-            time_base.den
-        ))?;
-        owner.source = owner.create("buffer", "in", Some(&args))?;
-        owner.sink = owner.create("buffersink", "out", None)?;
-        let full = c_string(&format!(
-            "{description},format={}",
-            format.pixel_format.name()
-        ))?;
+        let args = c_string(args)?;
+        owner.source = owner.create(source_filter, "in", Some(&args))?;
+        owner.sink = owner.create(sink_filter, "out", None)?;
+        let full = c_string(full)?;
         // SAFETY: `avfilter_inout_alloc` returns owned lists (or NULL); they are filled with
         // the graph's own contexts and a duplicated name, handed to `avfilter_graph_parse_ptr`
         // (which may replace them) and freed with `avfilter_inout_free` on every path.
@@ -140,9 +170,43 @@ impl FilterGraph {
         })
     }
 
-    /// The picture format in and out.
+    /// The picture format in and out (a video graph).
     pub fn format(&self) -> VideoFormat {
         self.format
+    }
+
+    /// The time base of what [`FilterGraph::pull`] returns.
+    pub fn output_time_base(&self) -> Rational {
+        // SAFETY: the sink context is live and configured (the graph was configured in the
+        // constructor).
+        let tb = unsafe { ffi::av_buffersink_get_time_base(self.sink.as_ptr()) };
+        Rational::new(tb.num, tb.den)
+    }
+
+    /// Feeds one frame (`None`: end of input, so the graph flushes what it holds).
+    pub fn push(&mut self, input: Option<&Frame>) -> Result<(), Error> {
+        let frame = input.map_or(ptr::null_mut(), |f| f.as_ptr().cast_mut());
+        // SAFETY: the source context is live; `frame` is NULL (end of input) or a live frame
+        // that libavfilter references (KEEP_REF) without modifying it.
+        check(unsafe {
+            ffi::av_buffersrc_add_frame_flags(
+                self.source.as_ptr(),
+                frame,
+                ffi::AV_BUFFERSRC_FLAG_KEEP_REF as i32,
+            )
+        })
+        .map(drop)
+    }
+
+    /// Takes the next output frame into `out`. [`Error::Again`]: feed more;
+    /// [`Error::Eof`]: flushed after end of input.
+    pub fn pull(&mut self, out: &mut Frame) -> Result<(), Error> {
+        // SAFETY: `out` is a live frame, exclusively borrowed; unreferencing drops what it
+        // held so the sink can fill it.
+        unsafe { ffi::av_frame_unref(out.as_mut_ptr()) };
+        // SAFETY: the sink context is live and `out` is an empty frame exclusively borrowed.
+        check(unsafe { ffi::av_buffersink_get_frame(self.sink.as_ptr(), out.as_mut_ptr()) })
+            .map(drop)
     }
 
     /// Runs one picture through the graph into `out` (replacing what it held), timestamps

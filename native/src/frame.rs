@@ -182,6 +182,38 @@ impl Frame {
         })
     }
 
+    /// Audio samples per channel (0 for a picture or an empty frame).
+    pub fn samples(&self) -> usize {
+        usize::try_from(self.raw().nb_samples).unwrap_or(0)
+    }
+
+    /// The `abuffer` arguments describing this audio frame's format (sample rate, sample
+    /// format, channel layout), `None` for a frame that is not audio.
+    pub(crate) fn abuffer_args(&self) -> Option<String> {
+        let raw = self.raw();
+        if raw.nb_samples <= 0 || raw.sample_rate <= 0 {
+            return None;
+        }
+        let name = sample_format_name(raw.format)?;
+        let mut layout = [0 as std::ffi::c_char; 64];
+        // SAFETY: the frame's channel layout is live; `layout` is a writable buffer of its
+        // stated size that FFmpeg NUL-terminates.
+        let written = unsafe {
+            ffi::av_channel_layout_describe(&raw.ch_layout, layout.as_mut_ptr(), layout.len())
+        };
+        if written <= 0 {
+            return None;
+        }
+        // SAFETY: NUL-terminated by `av_channel_layout_describe` above.
+        let layout = unsafe { std::ffi::CStr::from_ptr(layout.as_ptr()) }
+            .to_str()
+            .ok()?;
+        Some(format!(
+            "sample_rate={}:sample_fmt={name}:channel_layout={layout}",
+            raw.sample_rate
+        ))
+    }
+
     /// Presentation timestamp, if set.
     pub fn pts(&self) -> Option<i64> {
         ts(self.raw().pts)
@@ -333,4 +365,27 @@ mod tests {
         assert_eq!(PixelFormat::from_raw(0), Some(PixelFormat::YUV420P));
         assert_eq!(PixelFormat::from_raw(i32::MAX), None);
     }
+}
+
+/// FFmpeg's name of a sample format value (what `abuffer` takes), `None` for others.
+fn sample_format_name(format: i32) -> Option<&'static str> {
+    use ffi::AVSampleFormat as S;
+    let names = [
+        (S::AV_SAMPLE_FMT_U8, "u8"),
+        (S::AV_SAMPLE_FMT_S16, "s16"),
+        (S::AV_SAMPLE_FMT_S32, "s32"),
+        (S::AV_SAMPLE_FMT_FLT, "flt"),
+        (S::AV_SAMPLE_FMT_DBL, "dbl"),
+        (S::AV_SAMPLE_FMT_U8P, "u8p"),
+        (S::AV_SAMPLE_FMT_S16P, "s16p"),
+        (S::AV_SAMPLE_FMT_S32P, "s32p"),
+        (S::AV_SAMPLE_FMT_FLTP, "fltp"),
+        (S::AV_SAMPLE_FMT_DBLP, "dblp"),
+        (S::AV_SAMPLE_FMT_S64, "s64"),
+        (S::AV_SAMPLE_FMT_S64P, "s64p"),
+    ];
+    names
+        .iter()
+        .find(|(f, _)| *f as i32 == format)
+        .map(|(_, name)| *name)
 }

@@ -40,6 +40,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod annexb;
+mod audio;
 mod codec;
 mod error;
 mod ffmpeg_log;
@@ -54,6 +55,7 @@ mod probe;
 mod scaler;
 
 pub use annexb::{avcc_from_annexb, hvcc_from_annexb, nal_units, to_length_prefixed};
+pub use audio::{AacToOpus, OpusPacket};
 pub use codec::{CodecContext, CodecId, Rational, VideoConfig};
 pub use error::Error;
 pub use ffmpeg_log::route_ffmpeg_log;

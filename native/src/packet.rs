@@ -89,6 +89,11 @@ impl Packet {
         self.raw_mut().dts = dts.unwrap_or(ffi::AV_NOPTS_VALUE);
     }
 
+    /// The packet's duration in its time base (0: unknown).
+    pub fn duration(&self) -> i64 {
+        self.raw().duration
+    }
+
     /// Whether the packet starts with a keyframe.
     pub fn is_key(&self) -> bool {
         self.raw().flags & ffi::AV_PKT_FLAG_KEY != 0

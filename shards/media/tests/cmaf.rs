@@ -4,7 +4,9 @@ mod common;
 
 use bytes::Bytes;
 use shardcast_media::cmaf::{self, inspect};
-use shardcast_media::codec::{parse_audio_specific_config, parse_avcc, parse_hvcc};
+use shardcast_media::codec::{
+    parse_audio_specific_config, parse_avcc, parse_hvcc, parse_opus_head,
+};
 use shardcast_media::{Sample, TrackConfig, TrackKind};
 
 fn avc() -> TrackConfig {
@@ -17,6 +19,12 @@ fn hevc() -> TrackConfig {
 
 fn aac() -> TrackConfig {
     TrackConfig::Aac(parse_audio_specific_config(&Bytes::from_static(&[0x11, 0x90])).unwrap())
+}
+
+fn opus() -> TrackConfig {
+    let mut head = b"OpusHead".to_vec();
+    head.extend_from_slice(&[1, 2, 0x38, 0x01, 0x44, 0xac, 0, 0, 0, 0, 0]);
+    TrackConfig::Opus(parse_opus_head(&head).unwrap())
 }
 
 fn u32_at(body: &[u8], at: usize) -> u32 {
@@ -33,6 +41,7 @@ fn init_segments_have_the_cmaf_header_boxes() {
         (avc(), "avc1(avcC colr pasp)", "vmhd", b"vide"),
         (hevc(), "hvc1(hvcC colr pasp)", "vmhd", b"vide"),
         (aac(), "mp4a(esds)", "smhd", b"soun"),
+        (opus(), "Opus(dOps)", "smhd", b"soun"),
     ];
     for (config, entry, media_header, handler) in cases {
         let init = cmaf::init_segment(&config);
@@ -85,6 +94,14 @@ fn init_segments_have_the_cmaf_header_boxes() {
                     .unwrap();
                 assert_eq!(&esds.body[dsi_at + 5..dsi_at + 7], &[0x11, 0x90]);
                 assert!(esds.body.windows(2).any(|w| w == [0x40, 0x15]));
+            }
+            TrackConfig::Opus(_) => {
+                assert_eq!(u16_at(sample_entry.body, 16), 2, "channels");
+                assert_eq!(u32_at(sample_entry.body, 24), 48_000 << 16);
+                let dops = sample_entry.children().unwrap().unwrap()[0];
+                // Version 0, 2 channels, pre-skip 312, input rate 44100, gain 0, family 0.
+                assert_eq!(dops.body, [0, 2, 0x01, 0x38, 0, 0, 0xac, 0x44, 0, 0, 0]);
+                assert_eq!(config.codec_string(), "opus");
             }
         }
     }

@@ -67,7 +67,7 @@ pub fn children_offset(kind: &[u8; 4]) -> Option<usize> {
         // VisualSampleEntry fields before its boxes.
         b"avc1" | b"avc3" | b"hvc1" | b"hev1" => Some(78),
         // AudioSampleEntry fields before its boxes.
-        b"mp4a" => Some(28),
+        b"mp4a" | b"Opus" => Some(28),
         _ => None,
     }
 }

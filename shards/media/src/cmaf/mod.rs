@@ -141,6 +141,7 @@ pub fn init_segment(config: &TrackConfig) -> Bytes {
             write_visual_entry(&mut w, b"hvc1", b"hvcC", &hevc.record, &hevc.sps_info.video)
         }
         TrackConfig::Aac(aac) => write_mp4a(&mut w, aac),
+        TrackConfig::Opus(opus) => write_opus(&mut w, opus),
     }
     w.close();
     for kind in [b"stts", b"stsc", b"stco"] {
@@ -308,6 +309,22 @@ fn write_mp4a(w: &mut BoxWriter, aac: &AacConfig) {
     };
     w.u32(rate);
     write_esds(w, &aac.record);
+    w.close();
+}
+
+/// The `Opus` sample entry with its `dOps` box (Opus in ISOBMFF §4.3).
+fn write_opus(w: &mut BoxWriter, opus: &crate::codec::OpusConfig) {
+    w.open(b"Opus");
+    w.zeros(6);
+    w.u16(1); // data_reference_index
+    w.zeros(8); // reserved
+    w.u16(u16::from(opus.channels));
+    w.u16(16); // samplesize
+    w.zeros(4); // pre_defined, reserved
+    w.u32(crate::codec::OPUS_SAMPLE_RATE << 16);
+    w.open(b"dOps");
+    w.bytes(&opus.record);
+    w.close();
     w.close();
 }
 

@@ -13,12 +13,14 @@ mod aac;
 mod avc;
 mod hevc;
 mod nal;
+mod opus;
 
 pub use crate::bits::BitReader;
 pub use aac::{parse_audio_specific_config, AacConfig};
 pub use avc::{parse_avc_sps, parse_avcc, AvcConfig, AvcSps};
 pub use hevc::{parse_hevc_sps, parse_hvcc, HevcConfig, HevcSps, ProfileTierLevel};
 pub use nal::{avc_nal_type, hevc_nal_type, is_random_access, scan_sample, NalUnits};
+pub use opus::{parse_opus_head, OpusConfig, OPUS_SAMPLE_RATE};
 
 use bytes::Bytes;
 
@@ -189,6 +191,8 @@ pub enum TrackConfig {
     Hevc(HevcConfig),
     /// AAC audio.
     Aac(AacConfig),
+    /// Opus audio (transcoded renditions).
+    Opus(OpusConfig),
 }
 
 /// The timescale of every video track, in ticks per second: 90 kHz, so that millisecond RTMP
@@ -201,7 +205,7 @@ impl TrackConfig {
     pub fn kind(&self) -> TrackKind {
         match self {
             TrackConfig::Avc(_) | TrackConfig::Hevc(_) => TrackKind::Video,
-            TrackConfig::Aac(_) => TrackKind::Audio,
+            TrackConfig::Aac(_) | TrackConfig::Opus(_) => TrackKind::Audio,
         }
     }
 
@@ -211,6 +215,7 @@ impl TrackConfig {
         match self {
             TrackConfig::Avc(_) | TrackConfig::Hevc(_) => VIDEO_TIMESCALE,
             TrackConfig::Aac(aac) => aac.sample_rate,
+            TrackConfig::Opus(_) => OPUS_SAMPLE_RATE,
         }
     }
 
@@ -220,6 +225,7 @@ impl TrackConfig {
             TrackConfig::Avc(avc) => avc.codec_string(),
             TrackConfig::Hevc(hevc) => hevc.codec_string(),
             TrackConfig::Aac(aac) => aac.codec_string(),
+            TrackConfig::Opus(opus) => opus.codec_string(),
         }
     }
 
@@ -229,6 +235,7 @@ impl TrackConfig {
             TrackConfig::Avc(avc) => &avc.record,
             TrackConfig::Hevc(hevc) => &hevc.record,
             TrackConfig::Aac(aac) => &aac.record,
+            TrackConfig::Opus(opus) => &opus.record,
         }
     }
 
@@ -237,7 +244,7 @@ impl TrackConfig {
         match self {
             TrackConfig::Avc(avc) => Some(&avc.sps_info.video),
             TrackConfig::Hevc(hevc) => Some(&hevc.sps_info.video),
-            TrackConfig::Aac(_) => None,
+            TrackConfig::Aac(_) | TrackConfig::Opus(_) => None,
         }
     }
 
@@ -246,14 +253,23 @@ impl TrackConfig {
         match self {
             TrackConfig::Avc(avc) => Some((VideoCodec::Avc, avc.nal_length_size)),
             TrackConfig::Hevc(hevc) => Some((VideoCodec::Hevc, hevc.nal_length_size)),
-            TrackConfig::Aac(_) => None,
+            TrackConfig::Aac(_) | TrackConfig::Opus(_) => None,
         }
     }
 
-    /// The AAC configuration, for audio.
+    /// The AAC configuration, for AAC audio.
     pub fn audio(&self) -> Option<&AacConfig> {
         match self {
             TrackConfig::Aac(aac) => Some(aac),
+            _ => None,
+        }
+    }
+
+    /// The output sample rate and channel count, for audio.
+    pub fn audio_format(&self) -> Option<(u32, u8)> {
+        match self {
+            TrackConfig::Aac(aac) => Some((aac.sample_rate, aac.channel_config.max(1))),
+            TrackConfig::Opus(opus) => Some((OPUS_SAMPLE_RATE, opus.channels)),
             _ => None,
         }
     }

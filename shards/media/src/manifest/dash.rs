@@ -26,7 +26,8 @@ pub struct MpdClock {
     pub now_ms: u64,
 }
 
-/// Writes the MPD for `renditions` (video ones form one `AdaptationSet`, audio ones another).
+/// Writes the MPD for `renditions` (video ones form one `AdaptationSet`, audio ones one per
+/// codec family: AAC and Opus renditions are alternatives a player chooses between by codec).
 /// Only complete segments are listed; a rendition without any is left out.
 ///
 /// Choices, and why:
@@ -132,8 +133,17 @@ pub fn write_mpd(
         .nl();
     t.s("  <Period id=\"0\" start=\"PT0S\">").nl();
 
+    let mut contents = vec![Content::Video];
+    for run in runs() {
+        if let RenditionKind::Audio { .. } = run.view.info.kind {
+            let family = codec_family(run.view.info.codecs);
+            if !contents.contains(&Content::Audio(family)) {
+                contents.push(Content::Audio(family));
+            }
+        }
+    }
     let mut set_id = 0;
-    for content in [Content::Video, Content::Audio] {
+    for content in contents {
         let mut members = runs().filter(|r| content.matches(r.view)).peekable();
         if members.peek().is_none() {
             continue;
@@ -151,20 +161,28 @@ pub fn write_mpd(
     t.s("</MPD>").nl();
 }
 
+/// What an `AdaptationSet` holds: the video renditions, or the audio ones of one codec family.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Content {
+enum Content<'c> {
     Video,
-    Audio,
+    Audio(&'c str),
 }
 
-impl Content {
+impl Content<'_> {
     fn matches(self, view: &RenditionView<'_>) -> bool {
-        matches!(
-            (self, view.info.kind),
-            (Content::Video, RenditionKind::Video { .. })
-                | (Content::Audio, RenditionKind::Audio { .. })
-        )
+        match (self, view.info.kind) {
+            (Content::Video, RenditionKind::Video { .. }) => true,
+            (Content::Audio(family), RenditionKind::Audio { .. }) => {
+                codec_family(view.info.codecs) == family
+            }
+            _ => false,
+        }
     }
+}
+
+/// The codec family of a `CODECS` value: what comes before the first dot (`mp4a`, `opus`).
+pub(crate) fn codec_family(codecs: &str) -> &str {
+    codecs.split('.').next().unwrap_or(codecs)
 }
 
 /// The part of a rendition's window the MPD lists: from the last init change or media-time
@@ -243,7 +261,7 @@ fn shared_template<'v, 'a>(mut members: impl Iterator<Item = Run<'v, 'a>>) -> Op
 
 fn write_adaptation_set<'v, 'a>(
     t: &mut Text<'_>,
-    content: Content,
+    content: Content<'_>,
     id: u32,
     members: impl Iterator<Item = Run<'v, 'a>>,
     shared: Option<Run<'v, 'a>>,
@@ -252,7 +270,7 @@ fn write_adaptation_set<'v, 'a>(
     t.s("    <AdaptationSet id=\"").u64(u64::from(id));
     match content {
         Content::Video => t.s("\" contentType=\"video\" mimeType=\"video/mp4\""),
-        Content::Audio => t.s("\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"und\""),
+        Content::Audio(_) => t.s("\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"und\""),
     };
     t.s(" segmentAlignment=\"true\" startWithSAP=\"1\">").nl();
     if let Some(run) = shared {

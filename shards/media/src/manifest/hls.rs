@@ -332,8 +332,9 @@ fn split_parts(
 
 /// Writes the multivariant playlist for `renditions`.
 ///
-/// Audio renditions form the `AUDIO` group `"audio"` (`EXT-X-MEDIA`, the first is the default);
-/// each video rendition is one variant, highest `BANDWIDTH` first. A variant's `BANDWIDTH`
+/// Audio renditions form `AUDIO` groups (`EXT-X-MEDIA`, the first of each is its default), one
+/// per codec family: `"audio"` for the first, `"audio-{family}"` for others; each video
+/// rendition is one variant per group, highest `BANDWIDTH` first. A variant's `BANDWIDTH`
 /// and `AVERAGE-BANDWIDTH` add the largest audio rendition's, since the spec defines them over
 /// every rendition played together, and its `CODECS` lists the video codec and every distinct
 /// audio codec of the group. A stream without video gets one audio-only variant per audio
@@ -367,62 +368,93 @@ pub fn write_multivariant_playlist(
         return;
     }
 
-    for (i, a) in audio().enumerate() {
-        let RenditionKind::Audio { channels, .. } = a.kind else {
-            unreachable!("filtered to audio");
-        };
-        let default = if i == 0 { "YES" } else { "NO" };
-        t.s("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"")
-            .name(a.name)
-            .s("\",DEFAULT=")
-            .s(default)
-            .s(",AUTOSELECT=YES,CHANNELS=\"")
-            .u64(u64::from(channels))
-            .s("\",URI=\"")
-            .name(a.name)
-            .s("/index.m3u8")
-            .query(false, uri_query)
-            .s("\"")
-            .nl();
+    // One AUDIO group per codec family: "audio" for the first (the publisher's AAC),
+    // "audio-{family}" for each other (a transcoded Opus). Every video rendition is a variant
+    // of every group, so a player that cannot decode a family skips the variants naming it.
+    let mut groups: Vec<(&str, String)> = Vec::new();
+    for a in audio() {
+        let family = super::dash::codec_family(a.codecs);
+        if !groups.iter().any(|(f, _)| *f == family) {
+            let id = if groups.is_empty() {
+                "audio".to_string()
+            } else {
+                format!("audio-{family}")
+            };
+            groups.push((family, id));
+        }
     }
-    let audio_peak_bps = audio().map(|a| a.bandwidth_bps).max();
-    let audio_average_bps = audio().map(|a| a.average_bandwidth_bps).max();
-
-    for v in videos_by_bandwidth(renditions) {
-        let RenditionKind::Video {
-            width,
-            height,
-            frame_rate,
-        } = v.kind
-        else {
-            unreachable!("videos_by_bandwidth yields video");
-        };
-        t.s("#EXT-X-STREAM-INF:BANDWIDTH=")
-            .u64(v.bandwidth_bps.saturating_add(audio_peak_bps.unwrap_or(0)))
-            .s(",AVERAGE-BANDWIDTH=")
-            .u64(
-                v.average_bandwidth_bps
-                    .saturating_add(audio_average_bps.unwrap_or(0)),
-            )
-            .s(",CODECS=\"")
-            .codecs(v.codecs);
-        for (i, a) in audio().enumerate() {
-            let seen_before = audio().take(i).any(|b| b.codecs == a.codecs);
-            if !seen_before {
-                t.s(",").codecs(a.codecs);
+    let in_group = |family: &str| {
+        let family = family.to_string();
+        audio().filter(move |a| super::dash::codec_family(a.codecs) == family)
+    };
+    for (family, id) in &groups {
+        for (i, a) in in_group(family).enumerate() {
+            let RenditionKind::Audio { channels, .. } = a.kind else {
+                unreachable!("filtered to audio");
+            };
+            let default = if i == 0 { "YES" } else { "NO" };
+            t.s("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"")
+                .s(id)
+                .s("\",NAME=\"")
+                .name(a.name)
+                .s("\",DEFAULT=")
+                .s(default)
+                .s(",AUTOSELECT=YES,CHANNELS=\"")
+                .u64(u64::from(channels))
+                .s("\",URI=\"")
+                .name(a.name)
+                .s("/index.m3u8")
+                .query(false, uri_query)
+                .s("\"")
+                .nl();
+        }
+    }
+    let no_audio = [("", String::new())];
+    let variant_groups: &[(&str, String)] = if groups.is_empty() {
+        &no_audio
+    } else {
+        &groups
+    };
+    for (family, id) in variant_groups {
+        let members = || in_group(family);
+        let audio_peak_bps = members().map(|a| a.bandwidth_bps).max();
+        let audio_average_bps = members().map(|a| a.average_bandwidth_bps).max();
+        for v in videos_by_bandwidth(renditions) {
+            let RenditionKind::Video {
+                width,
+                height,
+                frame_rate,
+            } = v.kind
+            else {
+                unreachable!("videos_by_bandwidth yields video");
+            };
+            t.s("#EXT-X-STREAM-INF:BANDWIDTH=")
+                .u64(v.bandwidth_bps.saturating_add(audio_peak_bps.unwrap_or(0)))
+                .s(",AVERAGE-BANDWIDTH=")
+                .u64(
+                    v.average_bandwidth_bps
+                        .saturating_add(audio_average_bps.unwrap_or(0)),
+                )
+                .s(",CODECS=\"")
+                .codecs(v.codecs);
+            for (i, a) in members().enumerate() {
+                let seen_before = members().take(i).any(|b| b.codecs == a.codecs);
+                if !seen_before {
+                    t.s(",").codecs(a.codecs);
+                }
             }
+            t.s("\",RESOLUTION=")
+                .u64(u64::from(width))
+                .s("x")
+                .u64(u64::from(height))
+                .s(",FRAME-RATE=")
+                .frame_rate_decimal(frame_rate.num, frame_rate.den);
+            if audio_peak_bps.is_some() {
+                t.s(",AUDIO=\"").s(id).s("\"");
+            }
+            t.nl();
+            t.name(v.name).s("/index.m3u8").query(false, uri_query).nl();
         }
-        t.s("\",RESOLUTION=")
-            .u64(u64::from(width))
-            .s("x")
-            .u64(u64::from(height))
-            .s(",FRAME-RATE=")
-            .frame_rate_decimal(frame_rate.num, frame_rate.den);
-        if audio_peak_bps.is_some() {
-            t.s(",AUDIO=\"audio\"");
-        }
-        t.nl();
-        t.name(v.name).s("/index.m3u8").query(false, uri_query).nl();
     }
 }
 

@@ -543,6 +543,39 @@ source/index.m3u8?token=abc
 }
 
 #[test]
+fn an_opus_rendition_gets_its_own_group_and_variants() {
+    let infos = [
+        video("source", 1280, 720, 3_000_000),
+        audio("audio"),
+        RenditionInfo {
+            codecs: "opus",
+            bandwidth_bps: 66_000,
+            average_bandwidth_bps: 64_000,
+            ..audio("audio-opus")
+        },
+        video("360p", 640, 360, 700_000),
+    ];
+    let mut got = String::new();
+    write_multivariant_playlist(&mut got, &infos, None);
+    let want = "\
+#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/index.m3u8\"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio-opus\",NAME=\"audio-opus\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio-opus/index.m3u8\"
+#EXT-X-STREAM-INF:BANDWIDTH=3132000,AVERAGE-BANDWIDTH=2528000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720,FRAME-RATE=30.000,AUDIO=\"audio\"
+source/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=832000,AVERAGE-BANDWIDTH=688000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=640x360,FRAME-RATE=30.000,AUDIO=\"audio\"
+360p/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=3066000,AVERAGE-BANDWIDTH=2464000,CODECS=\"avc1.64001f,opus\",RESOLUTION=1280x720,FRAME-RATE=30.000,AUDIO=\"audio-opus\"
+source/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=766000,AVERAGE-BANDWIDTH=624000,CODECS=\"avc1.64001f,opus\",RESOLUTION=640x360,FRAME-RATE=30.000,AUDIO=\"audio-opus\"
+360p/index.m3u8
+";
+    assert_eq!(got, want);
+}
+
+#[test]
 fn multivariant_without_audio_golden() {
     let infos = [video("source", 1280, 720, 3_000_000)];
     let mut got = String::new();
@@ -650,6 +683,36 @@ fn mpd_golden() {
 "#;
     assert_eq!(got, want);
     check_xml(&got);
+}
+
+#[test]
+fn mpd_puts_each_audio_codec_family_in_its_own_adaptation_set() {
+    let (source, sound) = ll_indexes();
+    let mut opus = Index {
+        info: sound.info,
+        segments: sound.segments.clone(),
+        parts: Vec::new(),
+        open: None,
+        discontinuity_sequence: 0,
+    };
+    opus.info.name = "audio-opus";
+    opus.info.codecs = "opus";
+    let got = mpd(
+        &live(Some(500)),
+        &[source.view(), sound.view(), opus.view()],
+        None,
+    );
+    check_xml(&got);
+    let sets: Vec<&str> = got
+        .lines()
+        .filter(|l| l.contains("<AdaptationSet") || l.contains("<Representation"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(sets.len(), 6, "{got}");
+    assert!(sets[2].starts_with("<AdaptationSet id=\"1\" contentType=\"audio\""));
+    assert!(sets[3].contains("id=\"audio\"") && sets[3].contains("mp4a.40.2"));
+    assert!(sets[4].starts_with("<AdaptationSet id=\"2\" contentType=\"audio\""));
+    assert!(sets[5].contains("id=\"audio-opus\"") && sets[5].contains("codecs=\"opus\""));
 }
 
 #[test]
