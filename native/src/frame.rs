@@ -321,6 +321,29 @@ fn too_big() -> Error {
     }
 }
 
+/// FFmpeg's name of a sample format value (what `abuffer` takes), `None` for others.
+fn sample_format_name(format: i32) -> Option<&'static str> {
+    use ffi::AVSampleFormat as S;
+    let names = [
+        (S::AV_SAMPLE_FMT_U8, "u8"),
+        (S::AV_SAMPLE_FMT_S16, "s16"),
+        (S::AV_SAMPLE_FMT_S32, "s32"),
+        (S::AV_SAMPLE_FMT_FLT, "flt"),
+        (S::AV_SAMPLE_FMT_DBL, "dbl"),
+        (S::AV_SAMPLE_FMT_U8P, "u8p"),
+        (S::AV_SAMPLE_FMT_S16P, "s16p"),
+        (S::AV_SAMPLE_FMT_S32P, "s32p"),
+        (S::AV_SAMPLE_FMT_FLTP, "fltp"),
+        (S::AV_SAMPLE_FMT_DBLP, "dblp"),
+        (S::AV_SAMPLE_FMT_S64, "s64"),
+        (S::AV_SAMPLE_FMT_S64P, "s64p"),
+    ];
+    names
+        .iter()
+        .find(|(f, _)| *f as i32 == format)
+        .map(|(_, name)| *name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,27 +388,4 @@ mod tests {
         assert_eq!(PixelFormat::from_raw(0), Some(PixelFormat::YUV420P));
         assert_eq!(PixelFormat::from_raw(i32::MAX), None);
     }
-}
-
-/// FFmpeg's name of a sample format value (what `abuffer` takes), `None` for others.
-fn sample_format_name(format: i32) -> Option<&'static str> {
-    use ffi::AVSampleFormat as S;
-    let names = [
-        (S::AV_SAMPLE_FMT_U8, "u8"),
-        (S::AV_SAMPLE_FMT_S16, "s16"),
-        (S::AV_SAMPLE_FMT_S32, "s32"),
-        (S::AV_SAMPLE_FMT_FLT, "flt"),
-        (S::AV_SAMPLE_FMT_DBL, "dbl"),
-        (S::AV_SAMPLE_FMT_U8P, "u8p"),
-        (S::AV_SAMPLE_FMT_S16P, "s16p"),
-        (S::AV_SAMPLE_FMT_S32P, "s32p"),
-        (S::AV_SAMPLE_FMT_FLTP, "fltp"),
-        (S::AV_SAMPLE_FMT_DBLP, "dblp"),
-        (S::AV_SAMPLE_FMT_S64, "s64"),
-        (S::AV_SAMPLE_FMT_S64P, "s64p"),
-    ];
-    names
-        .iter()
-        .find(|(f, _)| *f as i32 == format)
-        .map(|(_, name)| *name)
 }
