@@ -518,7 +518,7 @@ fn transcode_settings(
     segmenter: shardcast_media::SegmenterConfig,
 ) -> Result<Option<Arc<crate::transcode::TranscodeSettings>>, String> {
     let t = &config.transcode;
-    if !t.enabled || t.ladder.is_empty() {
+    if !t.enabled || (t.ladder.is_empty() && t.opus_kbps == 0) {
         log::info!("transcoding off: only the source rendition is served");
         return Ok(None);
     }
@@ -620,6 +620,7 @@ fn transcode_settings(
     );
     Ok(Some(Arc::new(crate::transcode::TranscodeSettings {
         codec,
+        opus_bps: u64::from(t.opus_kbps) * 1000,
         ladder: t
             .ladder
             .iter()

@@ -389,6 +389,9 @@ config_section! {
         preset: String = "veryfast".to_string(),
         /// Threads per decoder and per encoder (0: FFmpeg chooses).
         codec_threads: u32 = 1,
+        /// An Opus rendition (`audio-opus`, its own HLS audio group and DASH adaptation set)
+        /// encoded from the source's AAC at this bit rate; 0: none (the AAC is served as is).
+        opus_kbps: u32 = 0,
         /// The rungs, besides the `source` rendition (passed through). Memory per stream and
         /// rung: the encoder's lookahead and reference frames (a few frames at the rung's size).
         ladder: Vec<RungConfig> = vec![
@@ -678,6 +681,13 @@ impl Config {
                     "must be 50..=100000",
                 ));
             }
+        }
+        if t.opus_kbps != 0 && !(6..=510).contains(&t.opus_kbps) {
+            return Err(invalid(
+                "transcode.opus_kbps",
+                t.opus_kbps,
+                "must be 0 (no Opus) or 6..=510",
+            ));
         }
         if !matches!(t.codec.as_str(), "h264" | "hevc") {
             return Err(invalid("transcode.codec", &t.codec, "must be h264 or hevc"));

@@ -154,6 +154,17 @@ pub enum MediaMsg {
         discontinuity: bool,
         wall_ms: u64,
     },
+    /// Home → transcode worker: a source audio sample as the source's segmenter placed it
+    /// (for the Opus rendition).
+    TranscodeAudio {
+        stream: Arc<str>,
+        epoch: u64,
+        sample: Sample,
+        msn: u64,
+        segment_start: bool,
+        discontinuity: bool,
+        wall_ms: u64,
+    },
     /// Home → transcode worker: the stream ended; flush and answer with `RungEnded`.
     TranscodeEnd { stream: Arc<str>, epoch: u64 },
     /// Transcode worker → home: a rung's header, part or segment.
@@ -875,6 +886,7 @@ impl Media {
             // Worker-bound messages never reach a shard.
             MediaMsg::TranscodeStart { .. }
             | MediaMsg::TranscodeSample { .. }
+            | MediaMsg::TranscodeAudio { .. }
             | MediaMsg::TranscodeEnd { .. } => {}
         }
     }
@@ -1267,6 +1279,25 @@ impl Media {
                     }
                     continue;
                 }
+                shardcast_media::Event::AudioPlaced {
+                    sample,
+                    msn,
+                    segment_start,
+                    discontinuity,
+                } => {
+                    if home.transcode.is_some() {
+                        to_worker.push(MediaMsg::TranscodeAudio {
+                            stream: stream.clone(),
+                            epoch: home.epoch,
+                            sample,
+                            msn,
+                            segment_start,
+                            discontinuity,
+                            wall_ms: wall_ms(),
+                        });
+                    }
+                    continue;
+                }
                 shardcast_media::Event::InitReady {
                     track,
                     init,
@@ -1275,8 +1306,12 @@ impl Media {
                     let Some(config) = home.segmenter.track_config(track).cloned() else {
                         continue;
                     };
-                    if let (TrackKind::Video, Some(transcode)) = (track, &transcode) {
-                        if !transcode.ladder.is_empty() {
+                    if let Some(transcode) = &transcode {
+                        let wanted = match track {
+                            TrackKind::Video => !transcode.ladder.is_empty(),
+                            TrackKind::Audio => transcode.opus_bps > 0,
+                        };
+                        if wanted {
                             let worker = *home.transcode.get_or_insert_with(|| {
                                 ShardId((shards + 1 + transcode.least_loaded()) as u16)
                             });
@@ -2032,11 +2067,9 @@ impl StreamHome {
 /// The source's segmenter: it reports placed video samples when a ladder is configured.
 fn source_segmenter(settings: &MediaSettings) -> Segmenter {
     let mut segmenter = Segmenter::new(settings.segmenter);
-    segmenter.set_report_placed_video(
-        settings
-            .transcode
-            .as_ref()
-            .is_some_and(|t| !t.ladder.is_empty()),
-    );
+    if let Some(transcode) = &settings.transcode {
+        segmenter.set_report_placed_video(!transcode.ladder.is_empty());
+        segmenter.set_report_placed_audio(transcode.opus_bps > 0);
+    }
     segmenter
 }

@@ -22,9 +22,11 @@ use crate::media_service::{rendition_meta_named, MediaMsg};
 use crate::shard_msg::ShardMsg;
 use bytes::Bytes;
 use shardcast_engine::{ShardId, WorkerEndpoint, WorkerInbox};
-use shardcast_media::codec::{parse_avcc, parse_hvcc};
+use shardcast_media::codec::{parse_avcc, parse_hvcc, parse_opus_head, OPUS_SAMPLE_RATE};
 use shardcast_media::{Event, Sample, Segmenter, SegmenterConfig, TrackConfig, TrackKind};
-use shardcast_native::{CodecId, Ladder, LadderConfig, Rational, RungPacket, RungSpec};
+use shardcast_native::{
+    AacToOpus, CodecId, Ladder, LadderConfig, OpusPacket, Rational, RungPacket, RungSpec,
+};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,6 +38,8 @@ pub struct TranscodeSettings {
     pub ladder: Vec<RungSpec>,
     /// What the rungs are encoded as (H.264 or H.265).
     pub codec: CodecId,
+    /// Bit rate of the Opus rendition; 0: none.
+    pub opus_bps: u64,
     /// The FFmpeg encoder every rung uses (from the probe, or forced).
     pub encoder: String,
     pub preset: String,
@@ -120,7 +124,10 @@ struct RungOut {
 struct Job {
     home: ShardId,
     epoch: u64,
-    config: TrackConfig,
+    /// The source's video configuration (none yet when its audio came first).
+    config: Option<TrackConfig>,
+    /// The Opus rendition, when configured and the source has AAC.
+    opus: Option<OpusOut>,
     ladder: Option<Ladder>,
     rungs: Vec<RungOut>,
     queue: VecDeque<Queued>,
@@ -148,6 +155,21 @@ impl Sink for WorkerEndpoint<ShardMsg> {
         WorkerEndpoint::send(self, to, msg);
     }
 }
+
+/// The Opus rendition of a stream: its AAC decoded and encoded again, packaged as a follower
+/// of the source's audio segments.
+struct OpusOut {
+    aac: TrackConfig,
+    pipeline: Option<AacToOpus>,
+    rung: RungOut,
+    packets: Vec<OpusPacket>,
+    failed: bool,
+    /// A segment has been started (packets before the first are dropped).
+    started: bool,
+}
+
+/// The name of the Opus rendition.
+pub const OPUS_RENDITION: &str = "audio-opus";
 
 /// How often each stream's rung facts go to its home.
 const STATS_EVERY: Duration = Duration::from_secs(1);
@@ -245,6 +267,26 @@ impl Worker {
                     wall_ms,
                 },
             ),
+            MediaMsg::TranscodeAudio {
+                stream,
+                epoch,
+                sample,
+                msn,
+                segment_start,
+                discontinuity,
+                wall_ms,
+            } => self.audio(
+                &stream,
+                epoch,
+                Queued {
+                    sample,
+                    msn,
+                    segment_start,
+                    discontinuity,
+                    wall_ms,
+                },
+                endpoint,
+            ),
             MediaMsg::TranscodeEnd { stream, epoch }
                 if self.jobs.get(&stream).is_some_and(|j| j.epoch == epoch) =>
             {
@@ -268,8 +310,11 @@ impl Worker {
             // A new publish session of the same stream: the old one is over.
             self.end(&stream, endpoint);
         }
+        if config.kind() == TrackKind::Audio {
+            return self.start_audio(home, stream, epoch, config, endpoint);
+        }
         if let Some(job) = self.jobs.get_mut(&stream) {
-            if job.config == config {
+            if job.config.as_ref() == Some(&config) {
                 return;
             }
             // Process what is queued under the old configuration, then switch.
@@ -285,7 +330,7 @@ impl Worker {
                 );
             }
             finish_ladder(&stream, job, &mut self.out, endpoint);
-            job.config = config;
+            job.config = Some(config);
             job.failed = false;
             // The next ladder's encoders start their generations afresh: every rung takes
             // the new header from its first packet.
@@ -294,6 +339,16 @@ impl Worker {
             }
             return;
         }
+        self.new_job(home, stream, epoch, Some(config));
+    }
+
+    fn new_job(
+        &mut self,
+        home: ShardId,
+        stream: Arc<str>,
+        epoch: u64,
+        config: Option<TrackConfig>,
+    ) {
         let rungs = self
             .settings
             .ladder
@@ -325,6 +380,7 @@ impl Worker {
                 home,
                 epoch,
                 config,
+                opus: None,
                 ladder: None,
                 rungs,
                 queue: VecDeque::new(),
@@ -342,6 +398,123 @@ impl Worker {
         );
         self.order.push(stream);
         self.update_gauges();
+    }
+
+    /// The source's audio configuration: an Opus rendition (again when it changes).
+    fn start_audio(
+        &mut self,
+        home: ShardId,
+        stream: Arc<str>,
+        epoch: u64,
+        config: TrackConfig,
+        endpoint: &mut dyn Sink,
+    ) {
+        if self.settings.opus_bps == 0 || config.audio().is_none() {
+            return;
+        }
+        if !self.jobs.contains_key(&stream) {
+            self.new_job(home, stream.clone(), epoch, None);
+        }
+        let job = self.jobs.get_mut(&stream).expect("made above");
+        if let Some(opus) = job.opus.as_mut() {
+            if opus.aac == config {
+                return;
+            }
+            finish_opus(&stream, job.home, job.epoch, opus, endpoint);
+            opus.aac = config;
+            opus.pipeline = None;
+            opus.failed = false;
+            opus.rung.generation = None;
+            return;
+        }
+        let mut segmenter = Segmenter::new(self.settings.segmenter);
+        segmenter.set_follower();
+        job.opus = Some(OpusOut {
+            aac: config,
+            pipeline: None,
+            rung: RungOut {
+                name: Arc::from(OPUS_RENDITION),
+                segmenter,
+                generation: None,
+                starts: VecDeque::new(),
+                width: 0,
+                height: 0,
+                bit_rate_kbps: (self.settings.opus_bps / 1000) as u32,
+                frames: 0,
+            },
+            packets: Vec::new(),
+            failed: false,
+            started: false,
+        });
+    }
+
+    /// A source AAC sample: encoded into the Opus rendition at once (audio is cheap; it is not
+    /// queued or skipped).
+    fn audio(&mut self, stream: &Arc<str>, epoch: u64, queued: Queued, endpoint: &mut dyn Sink) {
+        let settings = self.settings.clone();
+        let Some(job) = self.jobs.get_mut(stream) else {
+            return;
+        };
+        let (home, job_epoch) = (job.home, job.epoch);
+        let Some(opus) = job.opus.as_mut().filter(|o| !o.failed) else {
+            return;
+        };
+        if job_epoch != epoch {
+            return;
+        }
+        let Some(aac) = opus.aac.audio() else {
+            return;
+        };
+        let rate = aac.sample_rate;
+        if opus.pipeline.is_none() {
+            let made = AacToOpus::new(
+                opus.aac.record(),
+                rate,
+                aac.channel_config.clamp(1, 2),
+                settings.opus_bps,
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|pipeline| {
+                let config = parse_opus_head(pipeline.opus_head())
+                    .map_err(|e| format!("Opus header: {e}"))?;
+                Ok((pipeline, config))
+            });
+            match made {
+                Ok((pipeline, config)) => {
+                    if opus
+                        .rung
+                        .segmenter
+                        .handle_config(TrackConfig::Opus(config))
+                        .is_err()
+                    {
+                        opus.failed = true;
+                        return;
+                    }
+                    opus.rung.generation = Some(0);
+                    opus.pipeline = Some(pipeline);
+                }
+                Err(error) => {
+                    log::error!("stream {stream}: no Opus rendition: {error}");
+                    opus.failed = true;
+                    return;
+                }
+            }
+        }
+        let sample = &queued.sample;
+        let pts = sample.dts as i64 + i64::from(sample.composition_offset);
+        if queued.segment_start {
+            let pts48 = (pts.max(0) as u64) * u64::from(OPUS_SAMPLE_RATE) / u64::from(rate.max(1));
+            opus.rung
+                .starts
+                .push_back((pts48, queued.msn, queued.discontinuity));
+        }
+        let pipeline = opus.pipeline.as_mut().expect("made above");
+        if let Err(error) = pipeline.push(&sample.data, pts, &mut opus.packets) {
+            log::error!("stream {stream}: Opus rendition stopped: {error}");
+            opus.failed = true;
+            return;
+        }
+        package_opus(stream, home, epoch, opus, queued.wall_ms, endpoint);
     }
 
     fn enqueue(&mut self, stream: &Arc<str>, epoch: u64, queued: Queued) {
@@ -421,6 +594,11 @@ impl Worker {
         for rung in &mut job.rungs {
             rung.segmenter.handle_end();
             drain_rung(stream, job.home, job.epoch, rung, endpoint);
+        }
+        if let Some(opus) = job.opus.as_mut() {
+            finish_opus(stream, job.home, job.epoch, opus, endpoint);
+            opus.rung.segmenter.handle_end();
+            drain_rung(stream, job.home, job.epoch, &mut opus.rung, endpoint);
         }
         endpoint.send(
             job.home,
@@ -540,7 +718,10 @@ fn process(
     let counters = &settings.counters[index];
     let began = Instant::now();
     if job.ladder.is_none() {
-        match new_ladder(settings, &job.config, settings.watermark(stream)) {
+        let Some(config) = job.config.as_ref() else {
+            return;
+        };
+        match new_ladder(settings, config, settings.watermark(stream)) {
             Ok(ladder) => job.ladder = Some(ladder),
             Err(error) => {
                 fail(
@@ -744,11 +925,11 @@ fn drain_rung(
     while let Some(event) = rung.segmenter.poll_event() {
         let index_event = match event {
             Event::InitReady {
+                track,
                 init,
                 discontinuity,
-                ..
             } => {
-                let Some(config) = rung.segmenter.track_config(TrackKind::Video) else {
+                let Some(config) = rung.segmenter.track_config(track) else {
                     continue;
                 };
                 IndexEvent::Init {
@@ -795,7 +976,7 @@ fn drain_rung(
                 discontinuity,
                 program_date_time_ms,
             },
-            Event::VideoPlaced { .. } => continue,
+            Event::VideoPlaced { .. } | Event::AudioPlaced { .. } => continue,
         };
         endpoint.send(
             home,
@@ -1106,6 +1287,73 @@ pub fn watermark_filter(w: &crate::config::WatermarkConfig) -> Result<String, St
     }
 }
 
+/// Feeds the Opus packets made so far to the Opus rendition's segmenter: a segment starts at
+/// the first packet at or after each source audio segment start.
+fn package_opus(
+    stream: &Arc<str>,
+    home: ShardId,
+    epoch: u64,
+    opus: &mut OpusOut,
+    wall_ms: u64,
+    endpoint: &mut dyn Sink,
+) {
+    for packet in opus.packets.drain(..) {
+        let pts = packet.pts.max(0) as u64;
+        let mut start = None;
+        while let Some(&(at, msn, discontinuity)) = opus.rung.starts.front() {
+            if at > pts {
+                break;
+            }
+            start = Some((msn, discontinuity));
+            opus.rung.starts.pop_front();
+        }
+        match start {
+            Some((msn, discontinuity)) => {
+                opus.started = true;
+                opus.rung.segmenter.start_segment(msn, discontinuity);
+            }
+            // Before the source's first audio segment (the encoder's priming): dropped, so
+            // the rendition starts where the source's audio does.
+            None if !opus.started => continue,
+            None => {}
+        }
+        let sample = Sample {
+            dts: pts,
+            composition_offset: 0,
+            duration: packet.duration,
+            keyframe: true,
+            data: Bytes::from(packet.data),
+        };
+        if let Err(error) = opus
+            .rung
+            .segmenter
+            .handle_sample(TrackKind::Audio, sample, wall_ms)
+        {
+            log::debug!("stream {stream}: Opus packet refused: {error}");
+        }
+        opus.rung.frames += 1;
+        drain_rung(stream, home, epoch, &mut opus.rung, endpoint);
+    }
+}
+
+/// Drains the Opus pipeline (end of stream or of an AAC configuration).
+fn finish_opus(
+    stream: &Arc<str>,
+    home: ShardId,
+    epoch: u64,
+    opus: &mut OpusOut,
+    endpoint: &mut dyn Sink,
+) {
+    if let Some(mut pipeline) = opus.pipeline.take() {
+        if !opus.failed {
+            if let Err(error) = pipeline.finish(&mut opus.packets) {
+                log::warn!("stream {stream}: draining the Opus encoder: {error}");
+            }
+        }
+        package_opus(stream, home, epoch, opus, wall_ms(), endpoint);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1150,6 +1398,7 @@ mod tests {
         let settings = TranscodeSettings {
             ladder: Vec::new(),
             codec: CodecId::H264,
+            opus_bps: 0,
             encoder: "libx264".into(),
             preset: "ultrafast".into(),
             codec_threads: 1,

@@ -1214,3 +1214,66 @@ fn hevc_rungs_from_an_h264_source() {
     ));
     assert!((148..=151).contains(&frames), "frames: {frames}");
 }
+
+/// `transcode.opus_kbps`: an Opus rendition encoded from the source's AAC, in its own HLS audio
+/// group and DASH adaptation set, with the source audio's segment numbers.
+#[test]
+fn an_opus_rendition_follows_the_source_audio() {
+    let server = Server::start(
+        "uring",
+        2,
+        "[transcode]\npreset = \"ultrafast\"\nopus_kbps = 64\nladder = [\n  \
+         { name = \"180p\", height = 180, bitrate_kbps = 250 },\n]\n",
+    );
+    let dir = TempDir::new("opus");
+    let file = flv_file(&dir, "tone.flv", "640x360", 5);
+    publish_flv_files(&server, "opus", &[file], true);
+    let aac = segments_of(&wait_for_end(&server, "opus", "audio"));
+    let opus = segments_of(&wait_for_end(&server, "opus", "audio-opus"));
+    let numbers = |s: &[(u64, String, String, bool)]| s.iter().map(|x| x.0).collect::<Vec<_>>();
+    assert_eq!(numbers(&opus), numbers(&aac));
+    for (a, o) in aac.iter().zip(&opus) {
+        let (a, o): (f64, f64) = (a.1.parse().unwrap(), o.1.parse().unwrap());
+        assert!((a - o).abs() <= 0.045, "segment durations {a} and {o}");
+    }
+    let master = text(&server, "/live/opus/index.m3u8");
+    assert!(
+        master.contains("GROUP-ID=\"audio-opus\",NAME=\"audio-opus\""),
+        "{master}"
+    );
+    assert!(master.contains("CODECS=\"avc1.42c00d,opus\""), "{master}");
+    assert!(
+        master.contains("CODECS=\"avc1.42c00d,mp4a.40.2\""),
+        "{master}"
+    );
+    let mpd = text(&server, "/live/opus/manifest.mpd");
+    assert!(mpd.contains("codecs=\"opus\""), "{mpd}");
+    // Every Opus packet of the rendition, read by ffprobe: 5 s in 20 ms packets.
+    let mut file = http(&server, "/live/opus/audio-opus/init.mp4").1;
+    for segment in &opus {
+        file.extend(http(&server, &format!("/live/opus/audio-opus/{}", segment.2)).1);
+    }
+    let path = dir.0.join("opus.mp4");
+    std::fs::write(&path, file).unwrap();
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-show_entries"])
+        .args([
+            "stream=codec_name,sample_rate,nb_read_packets",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let probe = String::from_utf8_lossy(&out.stdout);
+    assert!(probe.contains("codec_name=opus"), "{probe}");
+    assert!(probe.contains("sample_rate=48000"), "{probe}");
+    let packets: u64 = probe
+        .lines()
+        .find_map(|l| l.strip_prefix("nb_read_packets="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((245..=252).contains(&packets), "{probe}");
+    assert_eq!(server.metric("shardcast_ffmpeg_live_owners"), 0);
+}

@@ -225,6 +225,18 @@ pub enum Event {
         /// That segment starts a new timeline section.
         discontinuity: bool,
     },
+    /// An audio sample was placed (only with [`Segmenter::set_report_placed_audio`]), with the
+    /// same facts as [`Event::VideoPlaced`]: what an audio transcoder follows.
+    AudioPlaced {
+        /// The sample as packaged (the track's timescale).
+        sample: Sample,
+        /// The media sequence number of the segment it went into.
+        msn: u64,
+        /// It starts that segment (of the audio track).
+        segment_start: bool,
+        /// That segment starts a new timeline section.
+        discontinuity: bool,
+    },
     /// A track's segment is complete: every one of its parts has been reported.
     ///
     /// The segment's bytes are exactly [`cmaf::STYP`] followed by its parts' bytes in
@@ -344,6 +356,8 @@ pub struct Segmenter {
     others_cut_pending: bool,
     /// Report every placed video sample as [`Event::VideoPlaced`].
     report_placed_video: bool,
+    /// Report every placed audio sample as [`Event::AudioPlaced`].
+    report_placed_audio: bool,
     /// Segments start only where [`Segmenter::start_segment`] says (and at the caps).
     follower: bool,
     /// The segment to start at the next master keyframe: (msn, discontinuity).
@@ -520,6 +534,7 @@ impl Segmenter {
             discontinuity_requested: false,
             others_cut_pending: false,
             report_placed_video: false,
+            report_placed_audio: false,
             follower: false,
             forced_segment: None,
             stats: SegmenterStats::default(),
@@ -593,6 +608,11 @@ impl Segmenter {
     /// went into: what a transcoder follows so that its rungs cut where this stream cuts.
     pub fn set_report_placed_video(&mut self, on: bool) {
         self.report_placed_video = on;
+    }
+
+    /// Reports every audio sample as it is placed ([`Event::AudioPlaced`]).
+    pub fn set_report_placed_audio(&mut self, on: bool) {
+        self.report_placed_audio = on;
     }
 
     /// Makes this a follower: segments no longer start at keyframes on their own, only where
@@ -867,13 +887,31 @@ impl Segmenter {
         }
         track.part_bytes += sample.data.len();
         track.part_last_received_ms = wall_clock_ms;
-        if self.report_placed_video && track.kind == TrackKind::Video {
+        let report = match track.kind {
+            TrackKind::Video => self.report_placed_video,
+            TrackKind::Audio => self.report_placed_audio,
+        };
+        if report {
             let segment = track.segment.as_ref().expect("opened above");
-            self.events.push_back(Event::VideoPlaced {
-                sample: sample.clone(),
-                msn: segment.msn,
-                segment_start: segment.parts == 0 && track.part.is_empty(),
-                discontinuity: segment.discontinuity,
+            let (msn, segment_start, discontinuity) = (
+                segment.msn,
+                segment.parts == 0 && track.part.is_empty(),
+                segment.discontinuity,
+            );
+            let sample = sample.clone();
+            self.events.push_back(match track.kind {
+                TrackKind::Video => Event::VideoPlaced {
+                    sample,
+                    msn,
+                    segment_start,
+                    discontinuity,
+                },
+                TrackKind::Audio => Event::AudioPlaced {
+                    sample,
+                    msn,
+                    segment_start,
+                    discontinuity,
+                },
             });
         }
         let duration_ns = ticks_to_ns(

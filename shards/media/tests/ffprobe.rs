@@ -174,7 +174,9 @@ fn ffprobe_decodes_what_the_segmenter_wrote() {
                 };
                 files.current.extend_from_slice(&bytes);
             }
-            Event::VideoPlaced { .. } => unreachable!("not asked for"),
+            Event::VideoPlaced { .. } | Event::AudioPlaced { .. } => {
+                unreachable!("not asked for")
+            }
             Event::SegmentReady { track, bytes, .. } => {
                 let files = if track == TrackKind::Video {
                     &mut video
