@@ -144,21 +144,12 @@ pub enum MediaMsg {
         epoch: u64,
         config: TrackConfig,
     },
-    /// Home → transcode worker: a source video sample as the source's segmenter placed it.
+    /// Home → transcode worker: a source sample as the source's segmenter placed it (video
+    /// for the ladder, audio for the Opus rendition).
     TranscodeSample {
         stream: Arc<str>,
         epoch: u64,
-        sample: Sample,
-        msn: u64,
-        segment_start: bool,
-        discontinuity: bool,
-        wall_ms: u64,
-    },
-    /// Home → transcode worker: a source audio sample as the source's segmenter placed it
-    /// (for the Opus rendition).
-    TranscodeAudio {
-        stream: Arc<str>,
-        epoch: u64,
+        track: TrackKind,
         sample: Sample,
         msn: u64,
         segment_start: bool,
@@ -886,7 +877,6 @@ impl Media {
             // Worker-bound messages never reach a shard.
             MediaMsg::TranscodeStart { .. }
             | MediaMsg::TranscodeSample { .. }
-            | MediaMsg::TranscodeAudio { .. }
             | MediaMsg::TranscodeEnd { .. } => {}
         }
     }
@@ -1259,8 +1249,9 @@ impl Media {
             return;
         };
         while let Some(event) = home.segmenter.poll_event() {
-            let index_event = match event {
-                shardcast_media::Event::VideoPlaced {
+            let event = match event {
+                shardcast_media::Event::Placed {
+                    track,
                     sample,
                     msn,
                     segment_start,
@@ -1270,6 +1261,7 @@ impl Media {
                         to_worker.push(MediaMsg::TranscodeSample {
                             stream: stream.clone(),
                             epoch: home.epoch,
+                            track,
                             sample,
                             msn,
                             segment_start,
@@ -1279,104 +1271,44 @@ impl Media {
                     }
                     continue;
                 }
-                shardcast_media::Event::AudioPlaced {
-                    sample,
-                    msn,
-                    segment_start,
-                    discontinuity,
-                } => {
-                    if home.transcode.is_some() {
-                        to_worker.push(MediaMsg::TranscodeAudio {
-                            stream: stream.clone(),
-                            epoch: home.epoch,
-                            sample,
-                            msn,
-                            segment_start,
-                            discontinuity,
-                            wall_ms: wall_ms(),
-                        });
-                    }
-                    continue;
-                }
-                shardcast_media::Event::InitReady {
-                    track,
-                    init,
-                    discontinuity,
-                } => {
-                    let Some(config) = home.segmenter.track_config(track).cloned() else {
-                        continue;
-                    };
-                    if let Some(transcode) = &transcode {
-                        let wanted = match track {
-                            TrackKind::Video => !transcode.ladder.is_empty(),
-                            TrackKind::Audio => transcode.opus_bps > 0,
-                        };
-                        if wanted {
-                            let worker = *home.transcode.get_or_insert_with(|| {
-                                ShardId((shards + 1 + transcode.least_loaded()) as u16)
-                            });
-                            log::debug!("stream {stream}: transcoded by worker {}", worker.0);
-                            to_worker.push(MediaMsg::TranscodeStart {
-                                stream: stream.clone(),
-                                epoch: home.epoch,
-                                config: config.clone(),
-                            });
-                        }
-                    }
-                    IndexEvent::Init {
-                        rendition: Arc::new(rendition_meta(&config)),
-                        init,
-                        discontinuity,
-                    }
-                }
-                shardcast_media::Event::PartReady {
-                    track,
-                    msn,
-                    part_index,
-                    start_dts,
-                    duration_ticks,
-                    independent,
-                    program_date_time_ms,
-                    last_received_ms,
-                    bytes,
-                    ..
-                } => {
-                    bump(&self.settings.counters[self.shard.index()].parts, 1);
-                    IndexEvent::Part {
-                        rendition: rendition_name(track),
-                        msn,
-                        part_index,
-                        start_ticks: start_dts,
-                        duration_ticks,
-                        independent,
-                        program_date_time_ms,
-                        bytes,
-                        last_received_ms: Some(last_received_ms),
-                    }
-                }
-                shardcast_media::Event::SegmentReady {
-                    track,
-                    msn,
-                    start_dts,
-                    duration_ticks,
-                    bytes,
-                    discontinuity,
-                    program_date_time_ms,
-                    ..
-                } => {
-                    bump(&self.settings.counters[self.shard.index()].segments, 1);
-                    IndexEvent::Segment {
-                        rendition: rendition_name(track),
-                        msn,
-                        start_ticks: start_dts,
-                        duration_ticks,
-                        bytes,
-                        discontinuity,
-                        program_date_time_ms,
-                    }
-                }
+                other => other,
             };
-            events.push(index_event);
+            let counters = &self.settings.counters[self.shard.index()];
+            let (track, config) = match &event {
+                shardcast_media::Event::InitReady { track, .. } => {
+                    (*track, home.segmenter.track_config(*track).cloned())
+                }
+                shardcast_media::Event::PartReady { track, .. } => {
+                    bump(&counters.parts, 1);
+                    (*track, None)
+                }
+                shardcast_media::Event::SegmentReady { track, .. } => {
+                    bump(&counters.segments, 1);
+                    (*track, None)
+                }
+                shardcast_media::Event::Placed { .. } => unreachable!("handled above"),
+            };
+            // A (new) header of the source: its transcode worker (re)starts from it.
+            if let (Some(config), Some(transcode)) = (&config, &transcode) {
+                let wanted = match track {
+                    TrackKind::Video => !transcode.ladder.is_empty(),
+                    TrackKind::Audio => transcode.opus_bps > 0,
+                };
+                if wanted {
+                    let worker = *home.transcode.get_or_insert_with(|| {
+                        ShardId((shards + 1 + transcode.least_loaded()) as u16)
+                    });
+                    log::debug!("stream {stream}: transcoded by worker {}", worker.0);
+                    to_worker.push(MediaMsg::TranscodeStart {
+                        stream: stream.clone(),
+                        epoch: home.epoch,
+                        config: config.clone(),
+                    });
+                }
+            }
+            if let Some(event) = index_event(event, rendition_name(track), config.as_ref(), true) {
+                events.push(event);
+            }
         }
         let worker = self.homes.get(stream).and_then(|h| h.transcode);
         if let Some(worker) = worker {
@@ -2062,6 +1994,68 @@ impl StreamHome {
         }
         self.info = Arc::new(info);
     }
+}
+
+/// The index update for a segmenter's header, part or segment event, for rendition `name`
+/// (`config`: the track's configuration, needed for a header). Parts carry their last
+/// sample's arrival when `timed` (the source's; a transcoded rung's latency is the
+/// transcode's). `None` for the other events.
+pub(crate) fn index_event(
+    event: shardcast_media::Event,
+    name: Arc<str>,
+    config: Option<&TrackConfig>,
+    timed: bool,
+) -> Option<IndexEvent> {
+    Some(match event {
+        shardcast_media::Event::InitReady {
+            init,
+            discontinuity,
+            ..
+        } => IndexEvent::Init {
+            rendition: Arc::new(rendition_meta_named(config?, name)),
+            init,
+            discontinuity,
+        },
+        shardcast_media::Event::PartReady {
+            msn,
+            part_index,
+            start_dts,
+            duration_ticks,
+            independent,
+            program_date_time_ms,
+            last_received_ms,
+            bytes,
+            ..
+        } => IndexEvent::Part {
+            rendition: name,
+            msn,
+            part_index,
+            start_ticks: start_dts,
+            duration_ticks,
+            independent,
+            program_date_time_ms,
+            bytes,
+            last_received_ms: timed.then_some(last_received_ms),
+        },
+        shardcast_media::Event::SegmentReady {
+            msn,
+            start_dts,
+            duration_ticks,
+            bytes,
+            discontinuity,
+            program_date_time_ms,
+            ..
+        } => IndexEvent::Segment {
+            rendition: name,
+            msn,
+            start_ticks: start_dts,
+            duration_ticks,
+            bytes,
+            discontinuity,
+            program_date_time_ms,
+        },
+        shardcast_media::Event::Placed { .. } => return None,
+    })
 }
 
 /// The source's segmenter: it reports placed video samples when a ladder is configured.

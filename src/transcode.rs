@@ -18,7 +18,7 @@
 
 use crate::counters::{bump, set};
 use crate::media_index::{IndexEvent, RungInfo};
-use crate::media_service::{rendition_meta_named, MediaMsg};
+use crate::media_service::{index_event, MediaMsg};
 use crate::shard_msg::ShardMsg;
 use bytes::Bytes;
 use shardcast_engine::{ShardId, WorkerEndpoint, WorkerInbox};
@@ -251,42 +251,25 @@ impl Worker {
             MediaMsg::TranscodeSample {
                 stream,
                 epoch,
+                track,
                 sample,
                 msn,
                 segment_start,
                 discontinuity,
                 wall_ms,
-            } => self.enqueue(
-                &stream,
-                epoch,
-                Queued {
+            } => {
+                let queued = Queued {
                     sample,
                     msn,
                     segment_start,
                     discontinuity,
                     wall_ms,
-                },
-            ),
-            MediaMsg::TranscodeAudio {
-                stream,
-                epoch,
-                sample,
-                msn,
-                segment_start,
-                discontinuity,
-                wall_ms,
-            } => self.audio(
-                &stream,
-                epoch,
-                Queued {
-                    sample,
-                    msn,
-                    segment_start,
-                    discontinuity,
-                    wall_ms,
-                },
-                endpoint,
-            ),
+                };
+                match track {
+                    TrackKind::Video => self.enqueue(&stream, epoch, queued),
+                    TrackKind::Audio => self.audio(&stream, epoch, queued, endpoint),
+                }
+            }
             MediaMsg::TranscodeEnd { stream, epoch }
                 if self.jobs.get(&stream).is_some_and(|j| j.epoch == epoch) =>
             {
@@ -923,60 +906,13 @@ fn drain_rung(
     endpoint: &mut dyn Sink,
 ) {
     while let Some(event) = rung.segmenter.poll_event() {
-        let index_event = match event {
-            Event::InitReady {
-                track,
-                init,
-                discontinuity,
-            } => {
-                let Some(config) = rung.segmenter.track_config(track) else {
-                    continue;
-                };
-                IndexEvent::Init {
-                    rendition: Arc::new(rendition_meta_named(config, rung.name.clone())),
-                    init,
-                    discontinuity,
-                }
-            }
-            Event::PartReady {
-                msn,
-                part_index,
-                start_dts,
-                duration_ticks,
-                independent,
-                program_date_time_ms,
-                bytes,
-                ..
-            } => IndexEvent::Part {
-                rendition: rung.name.clone(),
-                msn,
-                part_index,
-                start_ticks: start_dts,
-                duration_ticks,
-                independent,
-                program_date_time_ms,
-                bytes,
-                // Timed for the source only: a rung's latency is the transcode's.
-                last_received_ms: None,
-            },
-            Event::SegmentReady {
-                msn,
-                start_dts,
-                duration_ticks,
-                bytes,
-                discontinuity,
-                program_date_time_ms,
-                ..
-            } => IndexEvent::Segment {
-                rendition: rung.name.clone(),
-                msn,
-                start_ticks: start_dts,
-                duration_ticks,
-                bytes,
-                discontinuity,
-                program_date_time_ms,
-            },
-            Event::VideoPlaced { .. } | Event::AudioPlaced { .. } => continue,
+        let config = match &event {
+            Event::InitReady { track, .. } => rung.segmenter.track_config(*track),
+            _ => None,
+        };
+        // Timed for the source only: a rung's latency is the transcode's.
+        let Some(index_event) = index_event(event, rung.name.clone(), config, false) else {
+            continue;
         };
         endpoint.send(
             home,
@@ -1178,7 +1114,8 @@ pub fn transcode_flv(
                         worker.start(ShardId(0), stream.clone(), 0, config, collect);
                     }
                 }
-                Event::VideoPlaced {
+                Event::Placed {
+                    track: TrackKind::Video,
                     sample,
                     msn,
                     segment_start,

@@ -212,27 +212,20 @@ pub enum Event {
         /// The part's bytes.
         bytes: Bytes,
     },
-    /// A video sample was placed (only with [`Segmenter::set_report_placed_video`]): what a
-    /// transcoder needs to encode rungs whose segments start exactly where this stream's do.
-    VideoPlaced {
-        /// The sample as packaged: decode time on this segmenter's timeline (a keyframe's
-        /// decode time equals its presentation time), composition offset, keyframe flag, data.
+    /// A sample was placed (only for tracks asked for with
+    /// [`Segmenter::set_report_placed_video`] / [`Segmenter::set_report_placed_audio`]): what a
+    /// transcoder needs to encode renditions whose segments start exactly where this stream's
+    /// do.
+    Placed {
+        /// The track.
+        track: TrackKind,
+        /// The sample as packaged: decode time on this segmenter's timeline (a video
+        /// keyframe's decode time equals its presentation time), composition offset, keyframe
+        /// flag, data.
         sample: Sample,
         /// The media sequence number of the segment it went into.
         msn: u64,
-        /// It starts that segment.
-        segment_start: bool,
-        /// That segment starts a new timeline section.
-        discontinuity: bool,
-    },
-    /// An audio sample was placed (only with [`Segmenter::set_report_placed_audio`]), with the
-    /// same facts as [`Event::VideoPlaced`]: what an audio transcoder follows.
-    AudioPlaced {
-        /// The sample as packaged (the track's timescale).
-        sample: Sample,
-        /// The media sequence number of the segment it went into.
-        msn: u64,
-        /// It starts that segment (of the audio track).
+        /// It starts that segment (of its track).
         segment_start: bool,
         /// That segment starts a new timeline section.
         discontinuity: bool,
@@ -354,9 +347,9 @@ pub struct Segmenter {
     /// The master track's part was closed early (see `close_full_part`): the other tracks'
     /// parts close before the master's next sample, as they would have at a regular cut.
     others_cut_pending: bool,
-    /// Report every placed video sample as [`Event::VideoPlaced`].
+    /// Report every placed video sample as [`Event::Placed`].
     report_placed_video: bool,
-    /// Report every placed audio sample as [`Event::AudioPlaced`].
+    /// Report every placed audio sample as [`Event::Placed`].
     report_placed_audio: bool,
     /// Segments start only where [`Segmenter::start_segment`] says (and at the caps).
     follower: bool,
@@ -604,13 +597,13 @@ impl Segmenter {
     /// taking over the same stream — a backup publisher — whose timeline and encoding differ
     /// even when its configuration is identical. Decode times must keep increasing across it
     /// (the caller re-bases the new encoder's timestamps).
-    /// Reports every video sample as it is placed ([`Event::VideoPlaced`]), with the segment it
+    /// Reports every video sample as it is placed ([`Event::Placed`]), with the segment it
     /// went into: what a transcoder follows so that its rungs cut where this stream cuts.
     pub fn set_report_placed_video(&mut self, on: bool) {
         self.report_placed_video = on;
     }
 
-    /// Reports every audio sample as it is placed ([`Event::AudioPlaced`]).
+    /// Reports every audio sample as it is placed ([`Event::Placed`]).
     pub fn set_report_placed_audio(&mut self, on: bool) {
         self.report_placed_audio = on;
     }
@@ -893,25 +886,12 @@ impl Segmenter {
         };
         if report {
             let segment = track.segment.as_ref().expect("opened above");
-            let (msn, segment_start, discontinuity) = (
-                segment.msn,
-                segment.parts == 0 && track.part.is_empty(),
-                segment.discontinuity,
-            );
-            let sample = sample.clone();
-            self.events.push_back(match track.kind {
-                TrackKind::Video => Event::VideoPlaced {
-                    sample,
-                    msn,
-                    segment_start,
-                    discontinuity,
-                },
-                TrackKind::Audio => Event::AudioPlaced {
-                    sample,
-                    msn,
-                    segment_start,
-                    discontinuity,
-                },
+            self.events.push_back(Event::Placed {
+                track: track.kind,
+                sample: sample.clone(),
+                msn: segment.msn,
+                segment_start: segment.parts == 0 && track.part.is_empty(),
+                discontinuity: segment.discontinuity,
             });
         }
         let duration_ns = ticks_to_ns(

@@ -174,9 +174,7 @@ fn ffprobe_decodes_what_the_segmenter_wrote() {
                 };
                 files.current.extend_from_slice(&bytes);
             }
-            Event::VideoPlaced { .. } | Event::AudioPlaced { .. } => {
-                unreachable!("not asked for")
-            }
+            Event::Placed { .. } => unreachable!("not asked for"),
             Event::SegmentReady { track, bytes, .. } => {
                 let files = if track == TrackKind::Video {
                     &mut video

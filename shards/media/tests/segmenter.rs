@@ -795,7 +795,8 @@ fn a_follower_cuts_where_the_source_cut() {
     let placed: Vec<(Sample, u64, bool, bool)> = source_events
         .iter()
         .filter_map(|e| match e {
-            Event::VideoPlaced {
+            Event::Placed {
+                track: TrackKind::Video,
                 sample,
                 msn,
                 segment_start,
