@@ -385,7 +385,7 @@ config_section! {
         /// hevc: hevc_nvenc, hevc_qsv, hevc_vaapi, libx265 —, see `shardcast probe`) or an
         /// encoder's FFmpeg name to force it.
         encoder: String = "auto".to_string(),
-        /// libx264 preset (ultrafast … veryslow); other encoders ignore it.
+        /// libx264 / libx265 preset (ultrafast … veryslow); other encoders ignore it.
         preset: String = "veryfast".to_string(),
         /// Threads per decoder and per encoder (0: FFmpeg chooses).
         codec_threads: u32 = 1,
