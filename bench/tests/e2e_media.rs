@@ -656,6 +656,10 @@ fn malformed_rtmp_closes_only_that_connection() {
 }
 
 // ---------------------------------------------------------------------------- transcoding
+//
+// The transcoding tests count pictures, so they give each stream a deep queue
+// (`queue_max_ms = 30000`): on a loaded machine a worker may run slower than real time for a
+// while, and skipping to keyframes is the subject of its own test.
 
 /// The segments of a media playlist: (msn, EXTINF text, URI), and whether a discontinuity
 /// precedes each.
@@ -727,7 +731,11 @@ fn first_packet(dir: &TempDir, name: &str, init: &[u8], segment: &[u8]) -> (Stri
 
 #[test]
 fn a_1080p_source_yields_every_rung_aligned_with_the_source() {
-    let server = Server::start("uring", 2, "[transcode]\npreset = \"ultrafast\"\n");
+    let server = Server::start(
+        "uring",
+        2,
+        "[transcode]\npreset = \"ultrafast\"\nqueue_max_ms = 30000\n",
+    );
     let stream = "ladder";
     let publisher = Publish::start_sized(
         FFMPEG,
@@ -949,7 +957,7 @@ fn a_mid_stream_resolution_change_survives_in_every_rung() {
     let server = Server::start(
         "uring",
         2,
-        "[transcode]\npreset = \"ultrafast\"\nladder = [\n  \
+        "[transcode]\npreset = \"ultrafast\"\nqueue_max_ms = 30000\nladder = [\n  \
          { name = \"180p\", height = 180, bitrate_kbps = 300 },\n  \
          { name = \"144p\", height = 144, bitrate_kbps = 200 },\n]\n",
     );
@@ -1095,7 +1103,7 @@ fn watermarks_mark_the_rungs_of_the_streams_they_name() {
     let server = Server::start(
         "uring",
         2,
-        "[transcode]\npreset = \"ultrafast\"\nladder = [\n  \
+        "[transcode]\npreset = \"ultrafast\"\nqueue_max_ms = 30000\nladder = [\n  \
          { name = \"180p\", height = 180, bitrate_kbps = 300 },\n]\nwatermarks = [\n  \
          { stream = \"marked\", filter = \"drawbox=x=0:y=0:w=96:h=96:color=white:t=fill\" },\n  \
          { stream = \"other\", text = \"shardcast: live\" },\n]\n",
@@ -1173,7 +1181,7 @@ fn hevc_rungs_from_an_h264_source() {
     let server = Server::start(
         "uring",
         2,
-        "[transcode]\ncodec = \"hevc\"\npreset = \"ultrafast\"\nladder = [\n  \
+        "[transcode]\ncodec = \"hevc\"\npreset = \"ultrafast\"\nqueue_max_ms = 30000\nladder = [\n  \
          { name = \"180p\", height = 180, bitrate_kbps = 250 },\n]\n",
     );
     assert!(
@@ -1222,7 +1230,7 @@ fn an_opus_rendition_follows_the_source_audio() {
     let server = Server::start(
         "uring",
         2,
-        "[transcode]\npreset = \"ultrafast\"\nopus_kbps = 64\nladder = [\n  \
+        "[transcode]\npreset = \"ultrafast\"\nqueue_max_ms = 30000\nopus_kbps = 64\nladder = [\n  \
          { name = \"180p\", height = 180, bitrate_kbps = 250 },\n]\n",
     );
     let dir = TempDir::new("opus");
