@@ -26,8 +26,9 @@ pub struct MpdClock {
     pub now_ms: u64,
 }
 
-/// Writes the MPD for `renditions` (video ones form one `AdaptationSet`, audio ones one per
-/// codec family: AAC and Opus renditions are alternatives a player chooses between by codec).
+/// Writes the MPD for `renditions`: one `AdaptationSet` per kind (video, audio) and codec
+/// family, since a player switches representations within a set through one decoder (an H.265
+/// source with H.264 rungs is two video sets; AAC and Opus two audio sets).
 /// Only complete segments are listed; a rendition without any is left out.
 ///
 /// Choices, and why:
@@ -133,12 +134,17 @@ pub fn write_mpd(
         .nl();
     t.s("  <Period id=\"0\" start=\"PT0S\">").nl();
 
-    let mut contents = vec![Content::Video];
-    for run in runs() {
-        if let RenditionKind::Audio { .. } = run.view.info.kind {
+    let mut contents = Vec::new();
+    for video in [true, false] {
+        for run in runs() {
             let family = codec_family(run.view.info.codecs);
-            if !contents.contains(&Content::Audio(family)) {
-                contents.push(Content::Audio(family));
+            let content = match run.view.info.kind {
+                RenditionKind::Video { .. } if video => Content::Video(family),
+                RenditionKind::Audio { .. } if !video => Content::Audio(family),
+                _ => continue,
+            };
+            if !contents.contains(&content) {
+                contents.push(content);
             }
         }
     }
@@ -161,18 +167,18 @@ pub fn write_mpd(
     t.s("</MPD>").nl();
 }
 
-/// What an `AdaptationSet` holds: the video renditions, or the audio ones of one codec family.
+/// What an `AdaptationSet` holds: the video or the audio renditions of one codec family.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Content<'c> {
-    Video,
+    Video(&'c str),
     Audio(&'c str),
 }
 
 impl Content<'_> {
     fn matches(self, view: &RenditionView<'_>) -> bool {
         match (self, view.info.kind) {
-            (Content::Video, RenditionKind::Video { .. }) => true,
-            (Content::Audio(family), RenditionKind::Audio { .. }) => {
+            (Content::Video(family), RenditionKind::Video { .. })
+            | (Content::Audio(family), RenditionKind::Audio { .. }) => {
                 codec_family(view.info.codecs) == family
             }
             _ => false,
@@ -269,7 +275,7 @@ fn write_adaptation_set<'v, 'a>(
 ) {
     t.s("    <AdaptationSet id=\"").u64(u64::from(id));
     match content {
-        Content::Video => t.s("\" contentType=\"video\" mimeType=\"video/mp4\""),
+        Content::Video(_) => t.s("\" contentType=\"video\" mimeType=\"video/mp4\""),
         Content::Audio(_) => t.s("\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"und\""),
     };
     t.s(" segmentAlignment=\"true\" startWithSAP=\"1\">").nl();

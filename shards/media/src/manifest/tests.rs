@@ -716,6 +716,44 @@ fn mpd_puts_each_audio_codec_family_in_its_own_adaptation_set() {
 }
 
 #[test]
+fn mpd_splits_video_of_different_codec_families() {
+    let (source, sound) = ll_indexes();
+    let mut hevc = Index {
+        info: video("source", 1920, 1080, 6_000_000),
+        segments: source.segments.clone(),
+        parts: Vec::new(),
+        open: None,
+        discontinuity_sequence: 0,
+    };
+    hevc.info.codecs = "hvc1.1.6.L120.B0";
+    let mut rung = Index {
+        info: video("720p", 1280, 720, 3_000_000),
+        segments: source.segments.clone(),
+        parts: Vec::new(),
+        open: None,
+        discontinuity_sequence: 0,
+    };
+    rung.info.codecs = "avc1.64001f";
+    let got = mpd(
+        &live(Some(500)),
+        &[hevc.view(), rung.view(), sound.view()],
+        None,
+    );
+    check_xml(&got);
+    let sets: Vec<&str> = got
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("<AdaptationSet") || l.starts_with("<Representation"))
+        .collect();
+    assert_eq!(sets.len(), 6, "{got}");
+    assert!(sets[0].contains("id=\"0\" contentType=\"video\""));
+    assert!(sets[1].contains("id=\"source\"") && sets[1].contains("hvc1"));
+    assert!(sets[2].contains("id=\"1\" contentType=\"video\""));
+    assert!(sets[3].contains("id=\"720p\"") && sets[3].contains("avc1"));
+    assert!(sets[4].contains("id=\"2\" contentType=\"audio\""));
+}
+
+#[test]
 fn mpd_unaligned_rungs_get_their_own_templates_and_the_end_is_final() {
     let (source, _) = ll_indexes();
     let mut rung = Index {
