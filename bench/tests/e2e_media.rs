@@ -780,6 +780,37 @@ fn a_1080p_source_yields_every_rung_aligned_with_the_source() {
     for rung in ["720p", "480p", "360p"] {
         assert!(mpd.contains(&format!("id=\"{rung}\"")), "{mpd}");
     }
+    // While live, every rung's facts (reported every second by its worker) are in /metrics
+    // and /api/v1/streams.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        let m = text(&server, "/metrics");
+        if m.contains("shardcast_rung_fps{stream=\"ladder\",rung=\"360p\"}") {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no rung metrics:\n{m}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for series in ["fps", "speed", "queue_depth", "skipped"] {
+        for rung in ["720p", "480p", "360p"] {
+            let name = format!("shardcast_rung_{series}{{stream=\"ladder\",rung=\"{rung}\"}} ");
+            assert!(metrics.contains(&name), "{name}");
+        }
+    }
+    assert!(
+        metrics.contains(
+            "shardcast_rung_info{stream=\"ladder\",rung=\"720p\",encoder=\"libx264\",\
+             width=\"1280\",height=\"720\""
+        ),
+        "{metrics}"
+    );
+    let streams: serde_json::Value =
+        serde_json::from_slice(&http(&server, "/api/v1/streams").1).unwrap();
+    let renditions = streams["streams"][0]["renditions"].as_array().unwrap();
+    let rung = renditions.iter().find(|r| r["name"] == "480p").unwrap();
+    assert_eq!(rung["transcode"]["encoder"], "libx264");
+    assert_eq!(rung["transcode"]["width"], 854);
+    assert!(rung["transcode"]["fps"].as_f64().unwrap() > 0.0, "{rung}");
     let (ok, err) = publisher.wait();
     assert!(ok, "publisher failed: {err}");
 
