@@ -111,7 +111,10 @@ start_nginx_rtmp() {
 start_shardcast_media() {
     local dir="$RUN_DIR/shardcast"
     mkdir -p "$dir"
-    printf '[shards]\ncores = [%s]\n' "$SERVER_CORE" >"$dir/shardcast.toml"
+    # No ladder: nginx-rtmp does not transcode, and this compares ingest, packaging and
+    # serving on one core (bench-transcode measures the ladder).
+    printf '[shards]\ncores = [%s]\n\n[transcode]\nenabled = false\n' "$SERVER_CORE" \
+        >"$dir/shardcast.toml"
     SHARDCAST_CMD="taskset -c $SERVER_CORE $SHARDCAST_BIN serve --shards 1 --http 127.0.0.1:$SHARDCAST_PORT --rtmp 127.0.0.1:$SHARDCAST_RTMP_PORT --config $dir/shardcast.toml"
     $SHARDCAST_CMD >>"$dir/stdout.log" 2>&1 &
     SERVER_PID=$!
