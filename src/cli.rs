@@ -236,9 +236,7 @@ fn token_command(args: TokenArgs) -> Result<String, String> {
     if args.user.is_empty() || args.user.len() > 64 {
         return Err("--user must be 1 to 64 bytes".to_string());
     }
-    let now = SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::clock::wall_s();
     let room = match (&args.stream, args.publish) {
         (Some(stream), true) => {
             if !crate::media_service::is_valid_stream_name(stream) {

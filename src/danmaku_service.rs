@@ -13,6 +13,7 @@
 //! fill with History; one that stays over for `ws.stall_timeout_ms` is closed with 1008.
 
 use crate::auth::{Role, TokenKey};
+use crate::clock::{wall_ms, wall_s};
 use crate::counters::{bump, set, LatencyHistogram};
 use crate::shard_msg::ShardMsg;
 use bytes::Bytes;
@@ -24,9 +25,8 @@ use shardcast_engine::{ConnId, Ctx, ShardId, TimerId};
 use shardcast_wire::{ClientMsg, EventBodyView, EventView, VerifyLimits};
 use shardcast_ws::{CloseCode, Event as WsEvent, MessageKind};
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Timer keys with this bit set are room timers (the low bits index the home room table);
 /// other keys are connection slots.
@@ -310,22 +310,24 @@ enum MessageKindTag {
     Close(Option<u16>),
 }
 
+/// Puts `value` in a free slot of `slots` (one listed in `free`, else a new one) and returns
+/// its index.
+fn slab_insert<T>(slots: &mut Vec<Option<T>>, free: &mut Vec<u32>, value: T) -> u32 {
+    match free.pop() {
+        Some(index) => {
+            slots[index as usize] = Some(value);
+            index
+        }
+        None => {
+            slots.push(Some(value));
+            slots.len() as u32 - 1
+        }
+    }
+}
+
 /// The home shard of `room`.
 pub fn home_of(room: &RoomId, shards: usize) -> ShardId {
-    // SipHash with fixed keys: the same room maps to the same shard in every thread.
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    room.as_str().hash(&mut hasher);
-    ShardId((hasher.finish() % shards as u64) as u16)
-}
-
-fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn wall_s() -> u64 {
-    wall_ms() / 1000
+    crate::shard_msg::home_shard("room", room.as_str(), shards)
 }
 
 impl Danmaku {
@@ -754,16 +756,7 @@ impl Danmaku {
             members: Vec::new(),
             joining: 0,
         };
-        let index = match self.free_locals.pop() {
-            Some(index) => {
-                self.locals[index as usize] = Some(entry);
-                index
-            }
-            None => {
-                self.locals.push(Some(entry));
-                self.locals.len() as u32 - 1
-            }
-        };
+        let index = slab_insert(&mut self.locals, &mut self.free_locals, entry);
         self.local_index.insert(room, index);
         set(&self.counters().rooms_local, self.local_index.len() as u64);
         index
@@ -1068,16 +1061,7 @@ impl Danmaku {
             timer: None,
             empty_since_ms: None,
         };
-        let index = match self.free_homes.pop() {
-            Some(index) => {
-                self.homes[index as usize] = Some(home);
-                index
-            }
-            None => {
-                self.homes.push(Some(home));
-                self.homes.len() as u32 - 1
-            }
-        };
+        let index = slab_insert(&mut self.homes, &mut self.free_homes, home);
         self.home_index.insert(id, index);
         set(&self.counters().rooms_home, self.home_index.len() as u64);
         index

@@ -20,7 +20,7 @@ use shardcast_http::{
     Method, RangeOutcome, RequestDecoder, RequestHead, ResponseHead,
 };
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Bodies at or under this size are copied next to their head so the response is one chunk
 /// (one send); larger bodies are queued as a shared `Bytes` (no copy).
@@ -120,7 +120,7 @@ impl HttpService {
         // FFmpeg runs on transcode threads only: any attempt from this shard panics.
         shardcast_native::forbid_ffmpeg_on_this_thread();
         let capacity = shard.runtime.engine.max_connections as usize;
-        let now = unix_seconds();
+        let now = crate::clock::wall_s();
         HttpService {
             settings: settings.clone(),
             info: shard.runtime.clone(),
@@ -149,7 +149,7 @@ impl HttpService {
     }
 
     fn date(&mut self) -> HttpDate {
-        let now = unix_seconds();
+        let now = crate::clock::wall_s();
         self.date_second = now;
         *self.dates.at(now)
     }
@@ -267,21 +267,7 @@ impl HttpService {
             "/api/v1/streams" => {
                 let mut json = self.media.streams_json().to_string();
                 json.push('\n');
-                let date = self.date();
-                self.queue_response(
-                    cx,
-                    conn,
-                    ResponseHead::new(200, &date)
-                        .for_request(head)
-                        .keep_alive(keep_alive)
-                        .headers(&[
-                            ("Content-Type", "application/json"),
-                            ("Cache-Control", "no-store"),
-                            ("Access-Control-Allow-Origin", "*"),
-                        ]),
-                    Body::Shared(Bytes::from(json)),
-                    is_head,
-                );
+                self.respond_json(cx, conn, head, keep_alive, is_head, json);
             }
             path if path.starts_with("/live/") => {
                 let rest = &path["/live/".len()..];
@@ -308,21 +294,7 @@ impl HttpService {
             }
             "/api/v1/info" => {
                 let json = metrics::info_json(&self.info, &self.settings);
-                let date = self.date();
-                self.queue_response(
-                    cx,
-                    conn,
-                    ResponseHead::new(200, &date)
-                        .for_request(head)
-                        .keep_alive(keep_alive)
-                        .headers(&[
-                            ("Content-Type", "application/json"),
-                            ("Cache-Control", "no-store"),
-                            ("Access-Control-Allow-Origin", "*"),
-                        ]),
-                    Body::Shared(Bytes::from(json)),
-                    is_head,
-                );
+                self.respond_json(cx, conn, head, keep_alive, is_head, json);
             }
             path => match path.strip_prefix("/static/") {
                 Some(name) => self.serve_static(cx, conn, head, name, keep_alive),
@@ -586,6 +558,33 @@ impl HttpService {
         }
     }
 
+    /// Queues a 200 JSON answer of the API (not cached, readable from any origin).
+    fn respond_json(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        request: &RequestHead<'_>,
+        keep_alive: bool,
+        is_head: bool,
+        json: String,
+    ) {
+        let date = self.date();
+        self.queue_response(
+            cx,
+            conn,
+            ResponseHead::new(200, &date)
+                .for_request(request)
+                .keep_alive(keep_alive)
+                .headers(&[
+                    ("Content-Type", "application/json"),
+                    ("Cache-Control", "no-store"),
+                    ("Access-Control-Allow-Origin", "*"),
+                ]),
+            Body::Shared(Bytes::from(json)),
+            is_head,
+        );
+    }
+
     /// Queues a small response with a body (omitted for HEAD) and optionally closes after.
     #[allow(clippy::too_many_arguments)]
     fn respond_simple(
@@ -716,12 +715,6 @@ fn slice_chunks(chunks: &[Bytes], start: u64, end_inclusive: u64) -> Vec<Bytes> 
 fn conn_key(conn: ConnId) -> u64 {
     // The slot identifies the connection; the stored timer id guards against stale fires.
     conn.slot() as u64
-}
-
-fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl Service for HttpService {

@@ -12,6 +12,7 @@
 //! own index, and LL-HLS blocking requests wait on the shard that received them.
 
 use crate::auth::TokenKey;
+use crate::clock::wall_ms;
 use crate::control::{ControlReply, ControlRequest};
 use crate::counters::{bump, LatencyHistogram};
 use crate::media_index::RungInfo;
@@ -28,7 +29,6 @@ use shardcast_rtmp::{Event as RtmpEvent, ServerSession, SessionConfig};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Timer keys with this bit are media timers (home stream checks and waiting requests).
 pub const MEDIA_TIMER_BIT: u64 = 1 << 62;
@@ -176,9 +176,7 @@ pub enum MediaMsg {
 
 /// The home of `stream`.
 pub fn home_of(stream: &str, shards: usize) -> ShardId {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    ("stream", stream).hash(&mut hasher);
-    ShardId((hasher.finish() % shards as u64) as u16)
+    crate::shard_msg::home_shard("stream", stream, shards)
 }
 
 /// True for names made of letters, digits, `-`, `_` and `.` (not starting with `.`).
@@ -189,12 +187,6 @@ pub fn is_valid_stream_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Debug)]

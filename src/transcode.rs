@@ -16,6 +16,7 @@
 //! pictures are dropped up to the next keyframe, counted and logged), so its queue stays within
 //! `transcode.queue_max_ms` and `transcode.queue_max_samples`.
 
+use crate::clock::wall_ms;
 use crate::counters::{bump, set};
 use crate::media_index::{IndexEvent, RungInfo};
 use crate::media_service::{index_event, MediaMsg};
@@ -141,7 +142,6 @@ struct Job {
     frames_window: u64,
     window_start: Instant,
     fps: f64,
-    load: u64,
     failed: bool,
 }
 
@@ -170,6 +170,9 @@ struct OpusOut {
 
 /// The name of the Opus rendition.
 pub const OPUS_RENDITION: &str = "audio-opus";
+
+/// How long a draining worker keeps retrying messages the shards' full rings held back.
+const DRAIN_FLUSH: Duration = Duration::from_secs(2);
 
 /// How often each stream's rung facts go to its home.
 const STATS_EVERY: Duration = Duration::from_secs(1);
@@ -207,9 +210,18 @@ pub fn run_worker(
         }
         if draining {
             worker.finish_all(&mut endpoint);
-            while endpoint.overflow_len() > 0 {
+            // Shards drain too and stop reading their rings: what still does not fit after a
+            // moment has nobody left to read it.
+            let deadline = Instant::now() + DRAIN_FLUSH;
+            while endpoint.overflow_len() > 0 && Instant::now() < deadline {
                 endpoint.flush();
                 std::thread::sleep(Duration::from_millis(1));
+            }
+            if endpoint.overflow_len() > 0 {
+                log::warn!(
+                    "transcode {index}: {} messages not delivered at shutdown",
+                    endpoint.overflow_len()
+                );
             }
             log::debug!("transcode {index}: stopped");
             return;
@@ -375,7 +387,6 @@ impl Worker {
                 frames_window: 0,
                 window_start: Instant::now(),
                 fps: 0.0,
-                load: 0,
                 failed: false,
             },
         );
@@ -637,7 +648,18 @@ impl Worker {
             &counters.queue_depth,
             self.jobs.values().map(|j| j.queue.len() as u64).sum(),
         );
-        let load: u64 = self.jobs.values().map(|j| j.load.max(1)).sum();
+        // A stream weighs its source's pixel rate (at a nominal 30 fps), 1 before its first
+        // picture.
+        let load: u64 = self
+            .jobs
+            .values()
+            .map(|j| {
+                j.ladder
+                    .as_ref()
+                    .and_then(Ladder::source)
+                    .map_or(1, |s| u64::from(s.width) * u64::from(s.height) * 30)
+            })
+            .sum();
         self.settings.load[self.index].store(load, Ordering::Relaxed);
     }
 
@@ -890,11 +912,6 @@ fn package(
         rung.frames += 1;
         drain_rung(stream, job.home, job.epoch, rung, endpoint);
     }
-    if let Some(ladder) = job.ladder.as_ref() {
-        if let Some(source) = ladder.source() {
-            job.load = u64::from(source.width) * u64::from(source.height) * 30;
-        }
-    }
 }
 
 /// Sends a rung segmenter's events to the stream's home.
@@ -923,12 +940,6 @@ fn drain_rung(
             }),
         );
     }
-}
-
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 // ------------------------------------------------------------------ the ladder on a file

@@ -108,7 +108,7 @@ impl AacToOpus {
             Ok(()) | Err(Error::Eof) => {}
             Err(error) => return Err(error),
         }
-        self.drain_encoder(out)
+        Self::take_packets(&mut self.encoder, &mut self.packet, out)
     }
 
     fn drain_decoder(&mut self, out: &mut Vec<OpusPacket>) -> Result<(), Error> {
@@ -167,10 +167,6 @@ impl AacToOpus {
                 Err(error) => return Err(error),
             }
         }
-    }
-
-    fn drain_encoder(&mut self, out: &mut Vec<OpusPacket>) -> Result<(), Error> {
-        Self::take_packets(&mut self.encoder, &mut self.packet, out)
     }
 
     fn take_packets(

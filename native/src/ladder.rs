@@ -343,8 +343,7 @@ impl Ladder {
                 _ => false,
             };
             if keep {
-                let rung = self.rungs[index].as_mut().expect("kept");
-                rung.scaler = Scaler::new(format, rung.scaler.dst())?;
+                // Same size, same encoder; `plan_cascade` gives it a scaler for the new source.
                 continue;
             }
             if let Some(mut old) = self.rungs[index].take() {

@@ -911,14 +911,18 @@ impl Segmenter {
         if k != self.master() {
             return;
         }
-        let part_elapsed = end_ns.saturating_sub(self.part_start_ns);
-        let part_target = u64::from(self.config.part_target_ms) * NS_PER_MS;
-        if part_elapsed + duration_ns > part_target + NS_PER_MS {
+        if self.part_overflows(end_ns.saturating_sub(self.part_start_ns), duration_ns) {
             self.stats.early_part_cuts += 1;
             self.close_part(k, None);
             self.part_start_ns = end_ns;
             self.others_cut_pending = true;
         }
+    }
+
+    /// Whether a sample of `duration_ns` after `part_elapsed` ns of the current part would take
+    /// the part past its target (with 1 ms for rounding).
+    fn part_overflows(&self, part_elapsed: u64, duration_ns: u64) -> bool {
+        part_elapsed + duration_ns > u64::from(self.config.part_target_ms) * NS_PER_MS + NS_PER_MS
     }
 
     /// Moves a sample's decode time to where the track's last part ended, when that part's
@@ -987,10 +991,9 @@ impl Segmenter {
         let mut cut = Cut::None;
         if k == self.master() {
             let target = u64::from(config.segment_target_ms) * NS_PER_MS;
-            let part_target = u64::from(config.part_target_ms) * NS_PER_MS;
             if !self.follower && sample.keyframe && segment_elapsed + duration_ns / 2 >= target {
                 cut = Cut::Segment;
-            } else if part_elapsed + duration_ns > part_target + NS_PER_MS {
+            } else if self.part_overflows(part_elapsed, duration_ns) {
                 cut = Cut::Part;
             }
         }
