@@ -6,21 +6,23 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
+# Install what is missing (Debian packages, Python and Node test peers); `just setup bench` or `perf` adds those extras.
+setup *EXTRAS:
+    scripts/setup.sh {{EXTRAS}}
+
 # Install what is missing, build (release) and serve with embedded defaults on :8080.
-run *ARGS:
-    scripts/setup.sh
+run *ARGS: setup
     cargo build --release -p shardcast
     target/release/shardcast serve {{ARGS}}
 
-# The whole test suite: lint, unit tests, end-to-end tests against the real binary.
-test: lint
-    scripts/setup.sh
+# The whole test suite: setup first (clippy compiles the FFmpeg bindings), then lint, unit tests, end-to-end tests against the real binary.
+test: setup lint
     cargo build -p shardcast
     cargo test --workspace
     node shards/wire/ts/test/roundtrip.mjs
 
-# rustfmt check and clippy with warnings as errors.
-lint:
+# rustfmt check and clippy with warnings as errors (after setup: clippy compiles the FFmpeg bindings).
+lint: setup
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
@@ -29,13 +31,11 @@ fmt:
     cargo fmt --all
 
 # Benchmark HTTP serving against nginx (1 core each, load on the other); writes bench/results/http.md.
-bench-http:
-    scripts/setup.sh bench
+bench-http: (setup "bench")
     bench/scripts/bench-http.sh
 
 # Danmaku fan-out against a Node ws and a tokio-tungstenite broadcast server; writes bench/results/ws.md.
-bench-ws:
-    scripts/setup.sh bench
+bench-ws: (setup "bench")
     bench/scripts/bench-ws.sh
 
 # Fuzz the decoders (RTMP, FLV, wire, WebSocket, HTTP) with cargo fuzz on nightly; FUZZ_SECONDS per target.
@@ -43,13 +43,11 @@ fuzz *TARGETS:
     scripts/fuzz.sh {{TARGETS}}
 
 # Live media serving against nginx-rtmp (HLS players, LL-HLS, ingest latency); writes bench/results/hls.md.
-bench-hls:
-    scripts/setup.sh bench
+bench-hls: (setup "bench")
     bench/scripts/bench-hls.sh
 
 # Transcoding: shardcast's ladder against the ffmpeg CLI doing the same ladder on one core; writes bench/results/transcode.md.
-bench-transcode:
-    scripts/setup.sh bench
+bench-transcode: (setup "bench")
     bench/scripts/bench-transcode.sh
 
 # Regenerate the danmaku protocol code (Rust, TypeScript, JS) from shards/wire/schema/danmaku.fbs.
@@ -57,18 +55,15 @@ gen *ARGS:
     scripts/gen.sh {{ARGS}}
 
 # Server RSS per idle connection with 19k connections held, shardcast and nginx.
-bench-idle:
-    scripts/setup.sh bench
+bench-idle: (setup "bench")
     bench/scripts/bench-idle.sh
 
 # Record a running shardcast and write a flame graph to perf/out/.
-flamegraph *ARGS:
-    scripts/setup.sh perf
+flamegraph *ARGS: (setup "perf")
     perf/flamegraph.sh {{ARGS}}
 
 # perf stat on a running shardcast (IPC, syscalls, io_uring enters).
-perf-stat *ARGS:
-    scripts/setup.sh perf
+perf-stat *ARGS: (setup "perf")
     perf/perf-stat.sh {{ARGS}}
 
 # Compare this host's kernel settings and NIC IRQ affinity with what shardcast recommends.
