@@ -6,7 +6,7 @@
 //! `Service::poll` → [`Core::take_closes`] / [`Core::take_dirty`] → submit and wait.
 
 use crate::counters::ShardCounters;
-use crate::mesh::{Envelope, MeshEndpoint, Wake};
+use crate::mesh::{Envelope, MeshPort, Wake};
 use crate::sendq::{SendQueue, Shed};
 use crate::service::{CloseReason, Service};
 use crate::timer::{TimerId, TimerWheel};
@@ -62,10 +62,11 @@ pub struct Ctx<M> {
     free: Vec<u32>,
     open: usize,
     pub(crate) timers: TimerWheel,
-    pub(crate) mesh: MeshEndpoint<M>,
+    pub(crate) mesh: MeshPort<M>,
     pub(crate) counters: Arc<ShardCounters>,
     start: Instant,
     now_ms: u64,
+    wall_ms: u64,
     pub(crate) dirty: Vec<u32>,
     pub(crate) closing: Vec<u32>,
     /// Connections whose write side the backend must shut down (lingering close).
@@ -95,6 +96,13 @@ impl<M: Send> Ctx<M> {
     /// iteration.
     pub fn now_ms(&self) -> u64 {
         self.now_ms
+    }
+
+    /// Milliseconds since the Unix epoch, read once per loop iteration with [`Ctx::now_ms`].
+    /// For what leaves the process or must agree across threads (program date times, token
+    /// expiry); timeouts use `now_ms`, which never jumps.
+    pub fn wall_ms(&self) -> u64 {
+        self.wall_ms
     }
 
     /// Connections open on this shard.
@@ -212,7 +220,7 @@ impl<M: Send> Ctx<M> {
 
     /// Sends `msg` to shard `to` over the mesh. Never blocks, never drops.
     pub fn mesh_send(&mut self, to: ShardId, msg: M) {
-        let wake = self.mesh.send(to.index(), Envelope::User(msg));
+        let wake = self.mesh.send(to.index(), msg);
         if let Wake::MsgRing(fd) = wake {
             self.msg_ring_wakes.push(fd);
         }
@@ -289,7 +297,7 @@ impl<S: Service> Core<S> {
         service: S,
         shard: ShardId,
         shards: usize,
-        mesh: MeshEndpoint<S::Msg>,
+        mesh: MeshPort<S::Msg>,
         counters: Arc<ShardCounters>,
         config: &EngineConfig,
     ) -> Self {
@@ -327,6 +335,7 @@ impl<S: Service> Core<S> {
                 counters,
                 start: Instant::now(),
                 now_ms: 0,
+                wall_ms: 0,
                 dirty: Vec::new(),
                 closing: Vec::new(),
                 to_shutdown: Vec::new(),
@@ -349,7 +358,18 @@ impl<S: Service> Core<S> {
 
     /// Refreshes the loop's notion of now.
     pub fn tick_clock(&mut self) {
-        self.cx.now_ms = self.cx.start.elapsed().as_millis() as u64;
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.set_clock(self.cx.start.elapsed().as_millis() as u64, wall_ms);
+    }
+
+    /// Sets the loop's notion of now (the test harness's virtual clock). `now_ms` never goes
+    /// back.
+    pub fn set_clock(&mut self, now_ms: u64, wall_ms: u64) {
+        debug_assert!(now_ms >= self.cx.now_ms, "the monotonic clock went back");
+        self.cx.now_ms = now_ms;
+        self.cx.wall_ms = wall_ms;
     }
 
     /// Takes a free slot for a newly accepted connection and tells the service; `None` when

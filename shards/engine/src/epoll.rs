@@ -76,7 +76,7 @@ impl<S: Service> EpollShard<S> {
                 TAG_LISTENER | index as u64,
             )?;
         }
-        let eventfd = core.cx.mesh.doorbell().eventfd();
+        let eventfd = core.cx.mesh.ring().doorbell().eventfd();
         ctl(
             epfd,
             libc::EPOLL_CTL_ADD,
@@ -134,7 +134,7 @@ impl<S: Service> EpollShard<S> {
             } else {
                 match self.core.next_wait_ms().unwrap_or(1000).min(1000) {
                     0 => 0,
-                    ms if self.core.cx.mesh.park() => ms as i32,
+                    ms if self.core.cx.mesh.ring().park() => ms as i32,
                     _ => 0,
                 }
             };
@@ -154,7 +154,7 @@ impl<S: Service> EpollShard<S> {
                 timeout_ms,
             )
         };
-        self.core.cx.mesh.unpark();
+        self.core.cx.mesh.ring().unpark();
         if n < 0 {
             if errno() == libc::EINTR {
                 return Ok(());

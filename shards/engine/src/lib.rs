@@ -22,6 +22,7 @@ mod runtime;
 pub mod sendq;
 pub mod service;
 pub mod sys;
+pub mod testing;
 pub mod timer;
 mod uring;
 

@@ -288,6 +288,107 @@ impl<M: Send> MeshEndpoint<M> {
     }
 }
 
+/// A shard's way onto the mesh: an endpoint of the real rings, or, under the test harness
+/// ([`crate::testing`]), two queues that the harness routes by hand so that a test can see,
+/// hold back and reorder every message.
+pub(crate) enum MeshPort<M> {
+    /// An endpoint of the rings (a running shard).
+    Ring(MeshEndpoint<M>),
+    /// The harness's queues.
+    Test(TestPort<M>),
+}
+
+/// The test harness's end of a shard: what the shard sent, not yet routed, and what was
+/// routed to it, not yet received.
+pub(crate) struct TestPort<M> {
+    pub outbox: Vec<(usize, M)>,
+    pub inbox: VecDeque<(usize, Envelope<M>)>,
+    pub stats: MeshStats,
+}
+
+impl<M: Send> MeshPort<M> {
+    /// A port for the test harness.
+    pub fn test() -> Self {
+        MeshPort::Test(TestPort {
+            outbox: Vec::new(),
+            inbox: VecDeque::new(),
+            stats: MeshStats::default(),
+        })
+    }
+
+    /// Sends `msg` to endpoint `to` (see [`MeshEndpoint::send`]).
+    pub fn send(&mut self, to: usize, msg: M) -> Wake {
+        match self {
+            MeshPort::Ring(endpoint) => endpoint.send(to, Envelope::User(msg)),
+            MeshPort::Test(port) => {
+                port.stats.sent += 1;
+                port.outbox.push((to, msg));
+                Wake::None
+            }
+        }
+    }
+
+    /// Takes up to `budget` messages (see [`MeshEndpoint::receive`]).
+    pub fn receive(&mut self, budget: usize, mut f: impl FnMut(usize, Envelope<M>)) -> usize {
+        match self {
+            MeshPort::Ring(endpoint) => endpoint.receive(budget, f),
+            MeshPort::Test(port) => {
+                let mut taken = 0;
+                while taken < budget {
+                    let Some((from, envelope)) = port.inbox.pop_front() else {
+                        break;
+                    };
+                    taken += 1;
+                    f(from, envelope);
+                }
+                port.stats.received += taken as u64;
+                taken
+            }
+        }
+    }
+
+    /// Retries overflowed messages (see [`MeshEndpoint::flush_overflow`]); the test port has
+    /// no rings and so never overflows.
+    pub fn flush_overflow(&mut self, wakes: &mut Vec<Wake>) {
+        if let MeshPort::Ring(endpoint) = self {
+            endpoint.flush_overflow(wakes);
+        }
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> MeshStats {
+        match self {
+            MeshPort::Ring(endpoint) => endpoint.stats(),
+            MeshPort::Test(port) => port.stats,
+        }
+    }
+
+    /// Messages held in overflow lists.
+    pub fn overflow_len(&self) -> usize {
+        match self {
+            MeshPort::Ring(endpoint) => endpoint.overflow_len(),
+            MeshPort::Test(_) => 0,
+        }
+    }
+
+    /// The ring endpoint. Backends own sockets and rings and run only shards built with a
+    /// ring port; the harness never starts a backend.
+    pub fn ring(&self) -> &MeshEndpoint<M> {
+        match self {
+            MeshPort::Ring(endpoint) => endpoint,
+            MeshPort::Test(_) => unreachable!("a backend runs only shards with a ring port"),
+        }
+    }
+
+    /// The ring endpoint, mutable (see [`MeshPort::ring`]).
+    pub fn ring_mut(&mut self) -> &mut MeshEndpoint<M> {
+        match self {
+            MeshPort::Ring(endpoint) => endpoint,
+            MeshPort::Test(_) => unreachable!("a backend runs only shards with a ring port"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use crate::core::Core;
 use crate::counters::ShardCounters;
 use crate::epoll::EpollShard;
-use crate::mesh::{self, Envelope, MeshEndpoint};
+use crate::mesh::{self, Envelope, MeshEndpoint, MeshPort};
 use crate::service::Service;
 use crate::uring::{self, UringShard};
 use crate::{EngineConfig, ShardId};
@@ -188,7 +188,7 @@ where
                     service,
                     shard,
                     shards,
-                    endpoint,
+                    MeshPort::Ring(endpoint),
                     info.counters[index].clone(),
                     &config,
                 );

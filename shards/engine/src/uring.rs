@@ -342,11 +342,11 @@ impl<S: Service> UringShard<S> {
             .register_files_sparse(config.max_connections + crate::runtime::DIRECT_TABLE_SPARE)?;
         let bufs = BufRing::new(&ring, config.recv_buffers, config.recv_buffer_bytes)?;
         let mut core = core;
-        core.cx.mesh.doorbell().set_ring_fd(ring.as_raw_fd());
+        core.cx.mesh.ring().doorbell().set_ring_fd(ring.as_raw_fd());
         if features.msg_ring {
-            core.cx.mesh.enable_msg_ring();
+            core.cx.mesh.ring_mut().enable_msg_ring();
         }
-        let eventfd = core.cx.mesh.doorbell().eventfd();
+        let eventfd = core.cx.mesh.ring().doorbell().eventfd();
         let capacity = config.max_connections as usize;
         let listeners_len = listeners.len();
         Ok(UringShard {
@@ -415,11 +415,11 @@ impl<S: Service> UringShard<S> {
             return self.submit(0, None);
         }
         let timeout_ms = self.core.next_wait_ms().unwrap_or(1000).min(1000);
-        if timeout_ms == 0 || !self.core.cx.mesh.park() {
+        if timeout_ms == 0 || !self.core.cx.mesh.ring().park() {
             return self.submit(0, None);
         }
         let result = self.submit(1, Some(timeout_ms));
-        self.core.cx.mesh.unpark();
+        self.core.cx.mesh.ring().unpark();
         result
     }
 
