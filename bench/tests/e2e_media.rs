@@ -912,19 +912,21 @@ fn flv_file(dir: &TempDir, name: &str, size: &str, seconds: u32) -> std::path::P
 
 /// The FLV tags of a file: (type, timestamp ms, body).
 fn flv_tags(path: &std::path::Path) -> Vec<(u8, u32, Vec<u8>)> {
-    let data = std::fs::read(path).unwrap();
-    assert_eq!(&data[..3], b"FLV");
-    let mut at = u32::from_be_bytes(data[5..9].try_into().unwrap()) as usize + 4;
-    let mut tags = Vec::new();
-    while at + 11 <= data.len() {
-        let kind = data[at];
-        let size = u32::from_be_bytes([0, data[at + 1], data[at + 2], data[at + 3]]) as usize;
-        let ts = u32::from_be_bytes([data[at + 7], data[at + 4], data[at + 5], data[at + 6]]);
-        let body = data[at + 11..at + 11 + size].to_vec();
-        tags.push((kind, ts, body));
-        at += 11 + size + 4;
-    }
-    tags
+    use shardcast_media::flv::TagKind;
+    let data = bytes::Bytes::from(std::fs::read(path).unwrap());
+    shardcast_media::flv::read_file(&data)
+        .expect("an FLV file")
+        .into_iter()
+        .map(|tag| {
+            let kind = match tag.kind {
+                TagKind::Audio => 8,
+                TagKind::Video => 9,
+                TagKind::Script => 18,
+                TagKind::Other(kind) => kind,
+            };
+            (kind, tag.timestamp_ms, tag.body.to_vec())
+        })
+        .collect()
 }
 
 /// Publishes the tags of `files` one after the other on one RTMP session, each file's

@@ -6,22 +6,20 @@ use std::process::Command;
 
 /// (AudioSpecificConfig, [(timestamp ms, raw AAC frame)]) of an FLV file's audio.
 fn aac_of_flv(data: &[u8]) -> (Vec<u8>, Vec<(u32, Vec<u8>)>) {
-    let mut at = u32::from_be_bytes(data[5..9].try_into().unwrap()) as usize + 4;
+    let file = bytes::Bytes::copy_from_slice(data);
     let mut asc = Vec::new();
     let mut frames = Vec::new();
-    while at + 11 <= data.len() {
-        let kind = data[at];
-        let size = u32::from_be_bytes([0, data[at + 1], data[at + 2], data[at + 3]]) as usize;
-        let ts = u32::from_be_bytes([data[at + 7], data[at + 4], data[at + 5], data[at + 6]]);
-        let body = &data[at + 11..at + 11 + size];
-        if kind == 8 && body.len() > 2 && body[0] >> 4 == 10 {
-            if body[1] == 0 {
-                asc = body[2..].to_vec();
-            } else {
-                frames.push((ts, body[2..].to_vec()));
-            }
+    for tag in shardcast_media::flv::read_file(&file).expect("an FLV file") {
+        let body = &tag.body;
+        let is_aac = body.len() > 2 && body[0] >> 4 == 10;
+        if tag.kind != shardcast_media::flv::TagKind::Audio || !is_aac {
+            continue;
         }
-        at += 11 + size + 4;
+        if body[1] == 0 {
+            asc = body[2..].to_vec();
+        } else {
+            frames.push((tag.timestamp_ms, body[2..].to_vec()));
+        }
     }
     (asc, frames)
 }

@@ -1,5 +1,7 @@
 //! FLV audio and video tag bodies, as they arrive in RTMP audio (type 8) and video (type 9)
-//! messages: legacy FLV (Adobe FLV 10.1, Annex E) and Enhanced RTMP v1/v2 (veovera).
+//! messages: legacy FLV (Adobe FLV 10.1, Annex E) and Enhanced RTMP v1/v2 (veovera). Also FLV
+//! files ([`FileReader`], [`read_file`]): a header, then tags, each carrying what one RTMP
+//! message would, for tests, benchmarks and offline transcoding.
 //!
 //! Parsing borrows nothing: payloads come out as [`Bytes`] slices of the message body, so a
 //! coded frame travels from the RTMP reassembly buffer to the CMAF part without a copy.
@@ -393,5 +395,285 @@ pub fn audio_fourcc_name(fourcc: [u8; 4]) -> &'static str {
         b"ac-3" => "AC-3",
         b"ec-3" => "E-AC-3",
         _ => "unknown audio codec",
+    }
+}
+
+/// The FLV file header: `FLV`, version, flags, and the header size (`DataOffset`).
+const FILE_HEADER_BYTES: usize = 9;
+
+/// An FLV tag header: type, body size (24 bits), timestamp (24 bits and an extension byte),
+/// stream id (24 bits, always 0).
+const TAG_HEADER_BYTES: usize = 11;
+
+/// The `PreviousTagSize` field that follows the file header and every tag.
+const PREVIOUS_TAG_SIZE_BYTES: usize = 4;
+
+/// [`FileReader::position`] once the iteration is over.
+const STOPPED: usize = usize::MAX;
+
+/// What an FLV file tag carries: the `TagType` field, with the filter (encryption) bit and
+/// the reserved bits masked off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TagKind {
+    /// 8: an audio tag body, for [`parse_audio`].
+    Audio,
+    /// 9: a video tag body, for [`parse_video`].
+    Video,
+    /// 18: script data (AMF0 `onMetaData`).
+    Script,
+    /// Any other type, which the FLV specification reserves.
+    Other(u8),
+}
+
+impl TagKind {
+    /// The kind of a `TagType` byte.
+    pub fn from_type(tag_type: u8) -> TagKind {
+        match tag_type & 0x1F {
+            8 => TagKind::Audio,
+            9 => TagKind::Video,
+            18 => TagKind::Script,
+            other => TagKind::Other(other),
+        }
+    }
+}
+
+/// One tag of an FLV file: what one RTMP message would carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileTag {
+    /// What the body is.
+    pub kind: TagKind,
+    /// The tag timestamp in milliseconds, its extension byte included (the upper 8 bits).
+    pub timestamp_ms: u32,
+    /// The tag body, a slice of the file (no copy).
+    pub body: Bytes,
+}
+
+/// The tags of an FLV file, in file order: an iterator over a shared copy of the file.
+///
+/// The header is checked when the reader is made. Each tag comes out once its body is
+/// complete; the `PreviousTagSize` fields are skipped without being checked (muxers disagree
+/// on them, and nothing here needs them), and a missing one after the last tag is not an
+/// error. A truncated last tag (the file ends inside its header or body) ends the iteration
+/// quietly after the complete tags; [`is_truncated`](FileReader::is_truncated) then says so
+/// (as it does for a header that claims more bytes than the file has).
+#[derive(Clone, Debug)]
+pub struct FileReader {
+    file: Bytes,
+    /// Where the next tag header starts; may be past the end of the file.
+    position: usize,
+    truncated: bool,
+}
+
+impl FileReader {
+    /// A reader of `file`, positioned on its first tag.
+    ///
+    /// Refused with [`MediaError::Invalid`] when the file does not start with `FLV` or its
+    /// header size is below 9 bytes, and with [`MediaError::Truncated`] when it ends inside
+    /// the 9-byte header.
+    pub fn new(file: Bytes) -> Result<FileReader, MediaError> {
+        if !file.starts_with(b"FLV") {
+            return Err(MediaError::Invalid {
+                what: "FLV file signature",
+            });
+        }
+        let Some(header) = file.get(..FILE_HEADER_BYTES) else {
+            return Err(MediaError::Truncated {
+                what: "FLV file header",
+            });
+        };
+        let data_offset = u32::from_be_bytes([header[5], header[6], header[7], header[8]]);
+        // A u32 always fits: the crate does not build for 16-bit targets.
+        let data_offset = data_offset as usize;
+        if data_offset < FILE_HEADER_BYTES {
+            return Err(MediaError::Invalid {
+                what: "FLV file header size",
+            });
+        }
+        Ok(FileReader {
+            position: data_offset.saturating_add(PREVIOUS_TAG_SIZE_BYTES),
+            file,
+            truncated: false,
+        })
+    }
+
+    /// Whether the iteration stopped at a truncation: bytes are left after the last complete
+    /// tag that do not make a whole one, or the header says it is longer than the file. False
+    /// until the iterator has returned `None`.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+impl Iterator for FileReader {
+    type Item = FileTag;
+
+    fn next(&mut self) -> Option<FileTag> {
+        if self.position == STOPPED {
+            return None;
+        }
+        let at = self.position;
+        let Some(header) = self
+            .file
+            .get(at..)
+            .and_then(|rest| rest.get(..TAG_HEADER_BYTES))
+        else {
+            self.stop();
+            return None;
+        };
+        let kind = TagKind::from_type(header[0]);
+        let size = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
+        let timestamp_ms = u32::from_be_bytes([header[7], header[4], header[5], header[6]]);
+        let start = at + TAG_HEADER_BYTES;
+        let end = start + size;
+        if end > self.file.len() {
+            self.stop();
+            return None;
+        }
+        self.position = end + PREVIOUS_TAG_SIZE_BYTES;
+        Some(FileTag {
+            kind,
+            timestamp_ms,
+            body: self.file.slice(start..end),
+        })
+    }
+}
+
+impl std::iter::FusedIterator for FileReader {}
+
+impl FileReader {
+    /// The iteration is over: note whether it stopped inside a tag (some of it is there) or
+    /// inside the header (it says it is longer than the file), and stay stopped.
+    fn stop(&mut self) {
+        let len = self.file.len();
+        let inside_tag = self.position < len;
+        let inside_header = self.position.saturating_sub(PREVIOUS_TAG_SIZE_BYTES) > len;
+        self.truncated = inside_tag || inside_header;
+        self.position = STOPPED;
+    }
+}
+
+/// Every complete tag of an FLV file, in order (see [`FileReader`]): a truncated last tag is
+/// left out without an error. Use [`FileReader`] to learn whether there was one.
+pub fn read_file(file: &Bytes) -> Result<Vec<FileTag>, MediaError> {
+    Ok(FileReader::new(file.clone())?.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An FLV file of `tags` (type, timestamp, body), each followed by its PreviousTagSize.
+    fn file(tags: &[(u8, u32, &[u8])]) -> Vec<u8> {
+        let mut out = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
+        for &(tag_type, timestamp_ms, body) in tags {
+            let size = (body.len() as u32).to_be_bytes();
+            let ts = timestamp_ms.to_be_bytes();
+            out.push(tag_type);
+            out.extend_from_slice(&size[1..]);
+            out.extend_from_slice(&[ts[1], ts[2], ts[3], ts[0]]);
+            out.extend_from_slice(&[0, 0, 0]);
+            out.extend_from_slice(body);
+            out.extend_from_slice(&((TAG_HEADER_BYTES + body.len()) as u32).to_be_bytes());
+        }
+        out
+    }
+
+    fn sample() -> Vec<u8> {
+        file(&[
+            (18, 0, b"meta"),
+            (9, 0, &[0x17, 0, 0, 0, 0, 1]),
+            (8, 0x0100_0002, &[0xAF, 1, 0x21]),
+            (0x29, 3, b""),
+        ])
+    }
+
+    #[test]
+    fn tags_come_out_as_slices_of_the_file_with_their_timestamps() {
+        let bytes = Bytes::from(sample());
+        let mut reader = FileReader::new(bytes.clone()).unwrap();
+        let tags: Vec<FileTag> = reader.by_ref().collect();
+        assert!(!reader.is_truncated());
+        let kinds: Vec<TagKind> = tags.iter().map(|t| t.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                TagKind::Script,
+                TagKind::Video,
+                TagKind::Audio,
+                TagKind::Video
+            ],
+            "0x29 is a video tag with the filter bit"
+        );
+        assert_eq!(&tags[0].body[..], b"meta");
+        assert_eq!(
+            tags[2].timestamp_ms, 0x0100_0002,
+            "the extension byte is the top"
+        );
+        assert!(tags[3].body.is_empty());
+        let range = bytes.as_ptr_range();
+        assert!(range.contains(&tags[1].body.as_ptr()), "no copy");
+        assert_eq!(read_file(&bytes).unwrap(), tags);
+        assert_eq!(TagKind::from_type(7), TagKind::Other(7));
+    }
+
+    #[test]
+    fn a_truncated_last_tag_ends_the_tags_quietly() {
+        let whole = sample();
+        let complete = read_file(&Bytes::from(whole.clone())).unwrap();
+        // Cut everywhere: the complete tags before the cut come out, and a cut inside a tag
+        // (not in a trailing PreviousTagSize) is reported.
+        for len in FILE_HEADER_BYTES..whole.len() {
+            let mut reader = FileReader::new(Bytes::copy_from_slice(&whole[..len])).unwrap();
+            let tags: Vec<FileTag> = reader.by_ref().collect();
+            assert_eq!(tags[..], complete[..tags.len()], "cut at {len}");
+            assert!(reader.next().is_none(), "fused");
+            let mut ends = vec![FILE_HEADER_BYTES + PREVIOUS_TAG_SIZE_BYTES];
+            let mut end = ends[0];
+            for tag in &complete {
+                end += TAG_HEADER_BYTES + tag.body.len() + PREVIOUS_TAG_SIZE_BYTES;
+                ends.push(end);
+            }
+            let at_boundary = ends
+                .iter()
+                .any(|&e| (e - PREVIOUS_TAG_SIZE_BYTES..=e).contains(&len));
+            assert_eq!(reader.is_truncated(), !at_boundary, "cut at {len}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_flv_is_refused() {
+        for bad in [&b""[..], b"FL", b"GIF89a", b"flv\x01\x05\x00\x00\x00\x09"] {
+            assert_eq!(
+                FileReader::new(Bytes::from_static(bad)).unwrap_err(),
+                MediaError::Invalid {
+                    what: "FLV file signature"
+                },
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            read_file(&Bytes::from_static(b"FLV\x01\x05")).unwrap_err(),
+            MediaError::Truncated {
+                what: "FLV file header"
+            }
+        );
+        assert_eq!(
+            read_file(&Bytes::from_static(b"FLV\x01\x05\x00\x00\x00\x08")).unwrap_err(),
+            MediaError::Invalid {
+                what: "FLV file header size"
+            }
+        );
+    }
+
+    #[test]
+    fn a_header_size_past_the_end_gives_no_tags() {
+        let mut bytes = sample();
+        bytes[5..9].copy_from_slice(&u32::MAX.to_be_bytes());
+        let mut reader = FileReader::new(Bytes::from(bytes)).unwrap();
+        assert!(reader.next().is_none());
+        assert!(reader.is_truncated(), "the file ends inside its header");
+        // A header-only file has no tags and is complete.
+        let header = Bytes::from_static(b"FLV\x01\x05\x00\x00\x00\x09");
+        assert!(read_file(&header).unwrap().is_empty());
     }
 }

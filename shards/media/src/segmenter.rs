@@ -680,7 +680,9 @@ impl Segmenter {
             if sample.dts <= previous {
                 let tolerance =
                     ms_to_ticks(u64::from(config.dts_backwards_max_ms), state.timescale());
-                if previous - sample.dts > tolerance {
+                // At the end of the 64-bit timeline nothing can follow: refused as well,
+                // rather than given a zero duration.
+                if previous - sample.dts > tolerance || previous == u64::MAX {
                     return Err(SegmenterError::DtsBackwards {
                         track,
                         previous,
@@ -797,7 +799,11 @@ impl Segmenter {
             // when configurations with different timescales were replaced before any of their
             // samples arrived, and keeps every sample duration above zero regardless.
             if sample.dts <= last.dts {
-                let adjusted = last.dts.saturating_add(1);
+                let Some(adjusted) = last.dts.checked_add(1) else {
+                    // The end of the 64-bit timeline: a zero duration cannot be written.
+                    self.stats.samples_dropped += 1;
+                    return;
+                };
                 let moved = i32::try_from(adjusted - sample.dts).unwrap_or(i32::MAX);
                 sample.composition_offset = sample.composition_offset.saturating_sub(moved);
                 sample.dts = adjusted;
@@ -899,7 +905,7 @@ impl Segmenter {
             track.timescale(),
         );
         track.part.push(sample);
-        self.close_full_part(k, ns + duration_ns, duration_ns);
+        self.close_full_part(k, ns.saturating_add(duration_ns), duration_ns);
     }
 
     /// Closes the parts now when the master track's part is full: when one more sample of the
@@ -922,7 +928,8 @@ impl Segmenter {
     /// Whether a sample of `duration_ns` after `part_elapsed` ns of the current part would take
     /// the part past its target (with 1 ms for rounding).
     fn part_overflows(&self, part_elapsed: u64, duration_ns: u64) -> bool {
-        part_elapsed + duration_ns > u64::from(self.config.part_target_ms) * NS_PER_MS + NS_PER_MS
+        part_elapsed.saturating_add(duration_ns)
+            > u64::from(self.config.part_target_ms) * NS_PER_MS + NS_PER_MS
     }
 
     /// Moves a sample's decode time to where the track's last part ended, when that part's
@@ -991,7 +998,10 @@ impl Segmenter {
         let mut cut = Cut::None;
         if k == self.master() {
             let target = u64::from(config.segment_target_ms) * NS_PER_MS;
-            if !self.follower && sample.keyframe && segment_elapsed + duration_ns / 2 >= target {
+            if !self.follower
+                && sample.keyframe
+                && segment_elapsed.saturating_add(duration_ns / 2) >= target
+            {
                 cut = Cut::Segment;
             } else if self.part_overflows(part_elapsed, duration_ns) {
                 cut = Cut::Part;
@@ -1004,7 +1014,8 @@ impl Segmenter {
             + track.part_bytes
             + sample.data.len()
             + cmaf::fragment_overhead(track.kind, track.part.len() + 1);
-        if segment_elapsed + duration_ns > u64::from(config.segment_max_ms) * NS_PER_MS
+        if segment_elapsed.saturating_add(duration_ns)
+            > u64::from(config.segment_max_ms) * NS_PER_MS
             || segment_bytes > config.segment_max_bytes
         {
             self.stats.forced_segment_cuts += 1;
@@ -1077,7 +1088,7 @@ impl Segmenter {
             }
             _ => (track.fallback_duration(last.duration), true),
         };
-        track.part_end_dts = estimated.then(|| last.dts + u64::from(last_duration));
+        track.part_end_dts = estimated.then(|| last.dts.saturating_add(u64::from(last_duration)));
         track.part[count - 1].duration = last_duration;
         track.last_duration = last_duration;
 

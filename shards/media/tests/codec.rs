@@ -227,7 +227,7 @@ fn audio_specific_configs() {
     let tags = common::read_flv(&common::fixture("avc_aac.flv"));
     let record = tags
         .iter()
-        .filter(|t| t.tag_type == 8)
+        .filter(|t| t.kind == common::TagKind::Audio)
         .find_map(|t| match parse_audio(&t.body) {
             Ok(AudioPacket::SequenceStart { record }) => Some(record),
             _ => None,

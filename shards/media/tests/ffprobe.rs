@@ -106,7 +106,7 @@ fn ffprobe_decodes_what_the_segmenter_wrote() {
     // The presentation times x264 wrote (timestamp + composition time), in 90 kHz ticks.
     let mut expected_video_pts: Vec<i64> = tags
         .iter()
-        .filter(|t| t.tag_type == 9)
+        .filter(|t| t.kind == common::TagKind::Video)
         .filter_map(|t| match parse_video(&t.body).unwrap().packet {
             VideoPacket::CodedFrames {
                 composition_time_ms,
@@ -127,9 +127,9 @@ fn ffprobe_decodes_what_the_segmenter_wrote() {
     let mut audio_dts = Vec::new();
     let mut events = Vec::new();
     for tag in &tags {
-        let demuxed = match tag.tag_type {
-            9 => demuxer.handle_video(tag.timestamp_ms, &tag.body).unwrap(),
-            8 => demuxer.handle_audio(tag.timestamp_ms, &tag.body).unwrap(),
+        let demuxed = match tag.kind {
+            common::TagKind::Video => demuxer.handle_video(tag.timestamp_ms, &tag.body).unwrap(),
+            common::TagKind::Audio => demuxer.handle_audio(tag.timestamp_ms, &tag.body).unwrap(),
             _ => continue,
         };
         match demuxed {

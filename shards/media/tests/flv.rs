@@ -337,8 +337,8 @@ fn real_flv_file_tags_parse() {
     let tags = common::read_flv(&file);
     let (mut video_frames, mut keyframes, mut audio_frames, mut headers) = (0, 0, 0, 0);
     for tag in &tags {
-        match tag.tag_type {
-            9 => match parse_video(&tag.body).unwrap().packet {
+        match tag.kind {
+            common::TagKind::Video => match parse_video(&tag.body).unwrap().packet {
                 VideoPacket::SequenceStart { .. } => headers += 1,
                 VideoPacket::CodedFrames { .. } => {
                     video_frames += 1;
@@ -348,7 +348,7 @@ fn real_flv_file_tags_parse() {
                 }
                 _ => {}
             },
-            8 => match parse_audio(&tag.body).unwrap() {
+            common::TagKind::Audio => match parse_audio(&tag.body).unwrap() {
                 AudioPacket::SequenceStart { .. } => headers += 1,
                 AudioPacket::CodedFrames { .. } => audio_frames += 1,
                 _ => {}
@@ -362,5 +362,31 @@ fn real_flv_file_tags_parse() {
     assert!(
         (90..=96).contains(&audio_frames),
         "{audio_frames} AAC frames in 2 s"
+    );
+}
+
+#[test]
+fn a_cut_flv_file_gives_its_complete_tags() {
+    let file = common::fixture("avc_aac.flv");
+    let whole = common::read_flv(&file);
+    assert_eq!(
+        whole.len(),
+        shardcast_media::flv::read_file(&file).unwrap().len()
+    );
+    let mut truncated = 0;
+    for len in (9..file.len()).step_by(97) {
+        let mut reader = shardcast_media::flv::FileReader::new(file.slice(..len)).unwrap();
+        let tags: Vec<_> = reader.by_ref().collect();
+        assert_eq!(tags[..], whole[..tags.len()], "cut at {len}");
+        assert!(tags.len() < whole.len());
+        truncated += usize::from(reader.is_truncated());
+    }
+    assert!(truncated > 0);
+    // Not an FLV file: a typed refusal, not a panic.
+    assert_eq!(
+        shardcast_media::flv::read_file(&common::fixture("avc_576p_high10.avcc")),
+        Err(shardcast_media::MediaError::Invalid {
+            what: "FLV file signature"
+        })
     );
 }

@@ -1,6 +1,7 @@
-//! Deterministic fuzz loops (xorshift): FLV tag parsing, avcC/hvcC/SPS/ASC parsing and the
-//! segmenter must never panic, whatever they are fed. A `cargo fuzz` target can call
-//! `shardcast_media::fuzz_flv` with the same contract.
+//! Deterministic fuzz loops (xorshift): FLV tag and file parsing, avcC/hvcC/SPS/ASC parsing,
+//! the segmenter and the stream home must never panic, whatever they are fed. A `cargo fuzz`
+//! target can call `shardcast_media::fuzz_flv` or `shardcast_media::fuzz_flv_file` with the
+//! same contract.
 
 mod common;
 
@@ -12,7 +13,7 @@ use shardcast_media::codec::{
 };
 use shardcast_media::flv::{parse_audio, parse_video};
 use shardcast_media::{
-    fuzz_flv, Event, Sample, Segmenter, SegmenterConfig, TrackConfig, TrackKind,
+    fuzz_flv, fuzz_flv_file, Event, Sample, Segmenter, SegmenterConfig, TrackConfig, TrackKind,
 };
 
 fn mutate(rng: &mut XorShift, seed: &[u8]) -> Vec<u8> {
@@ -89,6 +90,32 @@ fn flv_tags_never_panic() {
         let _ = parse_video(&body);
         let _ = parse_audio(&body);
         fuzz_flv(&data);
+    }
+}
+
+#[test]
+fn flv_files_never_panic() {
+    let mut rng = XorShift(0xF11E_F11E);
+    let file = common::fixture("avc_aac.flv");
+    fuzz_flv_file(&file);
+    for _ in 0..300 {
+        let mut data = mutate(&mut rng, &file);
+        // Mutations that reach past the header: flip bytes anywhere in the file.
+        for _ in 0..rng.below(8) {
+            let at = rng.below(data.len() as u64 + 1) as usize;
+            if let Some(byte) = data.get_mut(at) {
+                *byte = rng.next_u64() as u8;
+            }
+        }
+        fuzz_flv_file(&data);
+    }
+    for _ in 0..300 {
+        let len = rng.below(64) as usize;
+        let mut data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        if rng.below(2) == 0 {
+            data.splice(0..0, *b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00");
+        }
+        fuzz_flv_file(&data);
     }
 }
 

@@ -905,3 +905,41 @@ fn a_follower_header_change_at_a_forced_start_keeps_the_numbering() {
     assert_eq!(numbers, [(0, false), (1, true)]);
     assert_eq!(rung.stats().follower_misaligned, 0);
 }
+
+#[test]
+fn the_end_of_the_64_bit_timeline_is_refused_not_given_zero_durations() {
+    let mut segmenter = Segmenter::new(SegmenterConfig::DEFAULT);
+    segmenter.handle_config(aac_config()).unwrap();
+    let frame = |dts: u64| Sample {
+        dts,
+        composition_offset: 0,
+        duration: AAC_FRAME as u32,
+        keyframe: true,
+        data: Bytes::from_static(&[0xA0; 8]),
+    };
+    segmenter
+        .handle_sample(TrackKind::Audio, frame(u64::MAX - 1), WALL_START_MS)
+        .unwrap();
+    segmenter
+        .handle_sample(TrackKind::Audio, frame(u64::MAX), WALL_START_MS)
+        .unwrap();
+    // Nothing can follow the last tick: not even the same decode time moved forward.
+    assert_eq!(
+        segmenter.handle_sample(TrackKind::Audio, frame(u64::MAX), WALL_START_MS),
+        Err(SegmenterError::DtsBackwards {
+            track: TrackKind::Audio,
+            previous: u64::MAX,
+            dts: u64::MAX,
+        })
+    );
+    segmenter.handle_end();
+    let mut parts = 0;
+    while let Some(event) = segmenter.poll_event() {
+        if let Event::PartReady { bytes, .. } = event {
+            let fragments = inspect::parse_fragments(&bytes).unwrap();
+            assert!(fragments[0].samples.iter().all(|s| s.duration.unwrap() > 0));
+            parts += 1;
+        }
+    }
+    assert_eq!(parts, 1);
+}

@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: fixtures and a minimal FLV file reader.
+//! Helpers shared by the integration tests: fixtures, FLV files, record wrappers, a PRNG.
 
 #![allow(dead_code)]
 
@@ -19,44 +19,23 @@ pub fn fixture(name: &str) -> Bytes {
     Bytes::from(std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
 
-/// One tag of an FLV file: what an RTMP message would carry.
-#[derive(Clone, Debug)]
-pub struct FlvTag {
-    /// 8 audio, 9 video, 18 script data.
-    pub tag_type: u8,
-    /// The tag timestamp, extended byte included.
-    pub timestamp_ms: u32,
-    /// The tag body, a slice of the file.
-    pub body: Bytes,
-}
+/// One tag of an FLV file.
+pub use shardcast_media::flv::{FileTag as FlvTag, TagKind};
 
-/// Reads the tags of an FLV file (header, then tag / previous-tag-size pairs).
+/// Reads the tags of a fixture FLV file, which must be whole.
 pub fn read_flv(file: &Bytes) -> Vec<FlvTag> {
-    assert_eq!(&file[..3], b"FLV", "not an FLV file");
-    let header_len = u32::from_be_bytes([file[5], file[6], file[7], file[8]]) as usize;
-    let mut pos = header_len + 4;
-    let mut tags = Vec::new();
-    while pos + 11 <= file.len() {
-        let tag_type = file[pos] & 0x1F;
-        let size = u32::from_be_bytes([0, file[pos + 1], file[pos + 2], file[pos + 3]]) as usize;
-        let timestamp_ms =
-            u32::from_be_bytes([file[pos + 7], file[pos + 4], file[pos + 5], file[pos + 6]]);
-        let start = pos + 11;
-        assert!(start + size <= file.len(), "truncated FLV tag");
-        tags.push(FlvTag {
-            tag_type,
-            timestamp_ms,
-            body: file.slice(start..start + size),
-        });
-        pos = start + size + 4;
-    }
+    let mut reader = shardcast_media::flv::FileReader::new(file.clone()).expect("an FLV file");
+    let tags = reader.by_ref().collect();
+    assert!(!reader.is_truncated(), "truncated FLV file");
     tags
 }
 
 /// The sequence header (decoder configuration record) of the first video tag that has one.
 pub fn first_video_sequence_header(tags: &[FlvTag]) -> Bytes {
     tags.iter()
-        .find(|t| t.tag_type == 9 && t.body.len() > 5 && t.body[0] & 0x0F == 7 && t.body[1] == 0)
+        .find(|t| {
+            t.kind == TagKind::Video && t.body.len() > 5 && t.body[0] & 0x0F == 7 && t.body[1] == 0
+        })
         .map(|t| t.body.slice(5..))
         .expect("no AVC sequence header")
 }
