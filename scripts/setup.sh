@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what shardcast needs on a Debian/Ubuntu machine, only where it is missing.
-#   scripts/setup.sh            build and test needs (a C toolchain, curl, pkg-config)
+#   scripts/setup.sh            build and test needs (the README's table lists each one)
 #   scripts/setup.sh bench      plus the benchmark peers (nginx)
 #   scripts/setup.sh perf       plus perf and the inferno flame graph tools
 set -euo pipefail
@@ -23,7 +23,8 @@ for pair in "${want[@]}"; do
   cmd=${pair%%:*}
   pkg=${pair#*:}
   if [ "$cmd" = __pkg ] || { ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ]; }; then
-    missing+=("$pkg")
+    # One package can provide several commands (ffmpeg, ffprobe): list it once.
+    case " ${missing[*]} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
   fi
 done
 

@@ -1,22 +1,17 @@
 //! shardcast: a live-streaming backend built thread-per-core on io_uring.
 //!
-//! This crate is the wiring: configuration and CLI, the shard bootstrap, and the services
-//! that drive the sans-io protocol crates (`shards/*`) on the engine (`shards/engine`).
+//! This crate wires the engine (`shards/engine`), the sans-io protocol crates (`shards/*`)
+//! and the transcode threads (`native/`) together. One folder per service; see the README's
+//! "Where code lives" for what each owns and must never do.
 
 #![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines, clippy::fn_params_excessive_bools)]
 
-pub mod auth;
-pub mod cli;
-pub mod clock;
-pub mod config;
+pub mod boot;
+pub mod common;
 pub mod control;
-pub mod counters;
-pub mod danmaku_service;
-pub mod http_service;
-pub mod logging;
-pub mod media_index;
-pub mod media_service;
-pub mod metrics;
-pub mod shard_msg;
-pub mod static_files;
+pub mod danmaku;
+pub mod http;
+pub mod media;
+pub mod shard;
 pub mod transcode;

@@ -7,5 +7,5 @@ fn main() {
     // Stop signals are taken by the main thread only (sigtimedwait); block them before any
     // shard thread exists so every thread inherits the mask.
     shardcast_engine::sys::block_termination_signals();
-    std::process::exit(shardcast::cli::main());
+    std::process::exit(shardcast::boot::cli::main());
 }

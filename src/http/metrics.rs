@@ -4,7 +4,7 @@
 //! (`shardcast_shard_<name>{shard="i"}`), under different names so that summing a metric never
 //! counts a shard twice.
 
-use crate::http_service::HttpSettings;
+use super::settings::HttpSettings;
 use shardcast_engine::RuntimeInfo;
 use std::fmt::Write as _;
 
@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 pub fn render(
     info: &RuntimeInfo,
     settings: &HttpSettings,
-    rungs: &[(std::sync::Arc<str>, crate::media_index::RungInfo)],
+    rungs: &[(std::sync::Arc<str>, shardcast_media::RungInfo)],
 ) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let shards = info.shards();
@@ -118,9 +118,9 @@ fn write_histogram(
     out: &mut String,
     name: &str,
     help: &str,
-    shards: &[crate::counters::LatencyHistogram],
+    shards: &[crate::common::counters::LatencyHistogram],
 ) {
-    use crate::counters::{HistogramSnapshot, LATENCY_BUCKETS_US};
+    use crate::common::counters::{HistogramSnapshot, LATENCY_BUCKETS_US};
     let mut merged = HistogramSnapshot::default();
     for histogram in shards {
         histogram.merge_into(&mut merged);
@@ -165,8 +165,8 @@ fn write_series(
 
 /// Per live stream and rung: fps, speed, queue depth and the encoder (as a label of an info
 /// series), from the rung facts the workers last reported.
-fn write_rungs(out: &mut String, rungs: &[(std::sync::Arc<str>, crate::media_index::RungInfo)]) {
-    type Value = fn(&crate::media_index::RungInfo) -> f64;
+fn write_rungs(out: &mut String, rungs: &[(std::sync::Arc<str>, shardcast_media::RungInfo)]) {
+    type Value = fn(&shardcast_media::RungInfo) -> f64;
     let series: [(&str, &str, Value); 4] = [
         (
             "fps",

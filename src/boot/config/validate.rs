@@ -1,0 +1,291 @@
+//! Checks of ranges and relations that the types alone do not express.
+
+use super::{parse_addr, Config, ConfigError};
+
+fn invalid(field: &'static str, value: impl ToString, why: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        value: value.to_string(),
+        why,
+    }
+}
+
+impl Config {
+    /// Checks every section; the first error wins.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_engine()?;
+        self.validate_http()?;
+        self.validate_ws()?;
+        self.validate_danmaku()?;
+        parse_addr("http.listen", &self.http.listen)?;
+        if !self.rtmp.listen.is_empty() {
+            parse_addr("rtmp.listen", &self.rtmp.listen)?;
+        }
+        self.validate_media()?;
+        self.validate_transcode()?;
+        self.validate_process()
+    }
+
+    fn validate_engine(&self) -> Result<(), ConfigError> {
+        let e = &self.engine;
+        if !e.recv_buffers.is_power_of_two() || e.recv_buffers > 32768 {
+            return Err(invalid(
+                "engine.recv_buffers",
+                e.recv_buffers,
+                "must be a power of two ≤ 32768",
+            ));
+        }
+        if e.recv_buffer_bytes < 512 {
+            return Err(invalid(
+                "engine.recv_buffer_bytes",
+                e.recv_buffer_bytes,
+                "must be ≥ 512",
+            ));
+        }
+        if !(8..=32768).contains(&e.ring_entries) {
+            return Err(invalid(
+                "engine.ring_entries",
+                e.ring_entries,
+                "must be in 8..=32768",
+            ));
+        }
+        if e.timer_tick_ms == 0 {
+            return Err(invalid(
+                "engine.timer_tick_ms",
+                e.timer_tick_ms,
+                "must be ≥ 1",
+            ));
+        }
+        if let Some(name) = e
+            .io_uring_disable
+            .iter()
+            .find(|n| !shardcast_engine::IO_URING_DISABLE_NAMES.contains(&n.as_str()))
+        {
+            return Err(invalid(
+                "engine.io_uring_disable",
+                name,
+                "unknown feature (io_uring, single_issuer, defer_taskrun, coop_taskrun, send_zc, msg_ring)",
+            ));
+        }
+        if e.mesh_ring_capacity == 0 {
+            return Err(invalid("engine.mesh_ring_capacity", 0, "must be ≥ 1"));
+        }
+        Ok(())
+    }
+
+    fn validate_http(&self) -> Result<(), ConfigError> {
+        let h = &self.http;
+        if h.max_connections_per_shard == 0 || h.max_connections_per_shard > 1_000_000 {
+            return Err(invalid(
+                "http.max_connections_per_shard",
+                h.max_connections_per_shard,
+                "must be in 1..=1000000",
+            ));
+        }
+        if h.request_line_max_bytes < 64 || h.request_line_max_bytes > h.head_max_bytes {
+            return Err(invalid(
+                "http.request_line_max_bytes",
+                h.request_line_max_bytes,
+                "must be ≥ 64 and ≤ http.head_max_bytes",
+            ));
+        }
+        if h.headers_max_count == 0 || h.headers_max_count > shardcast_http::HEADERS_MAX_COUNT {
+            return Err(invalid(
+                "http.headers_max_count",
+                h.headers_max_count,
+                "must be in 1..=128",
+            ));
+        }
+        self.http_limits()
+            .validate()
+            .map_err(|e| ConfigError::Limits(e.to_string()))?;
+        if h.pipeline_max_responses == 0 {
+            return Err(invalid("http.pipeline_max_responses", 0, "must be ≥ 1"));
+        }
+        Ok(())
+    }
+
+    fn validate_ws(&self) -> Result<(), ConfigError> {
+        let w = &self.ws;
+        if w.frame_max_bytes < 1024 || w.message_max_bytes < w.frame_max_bytes {
+            return Err(invalid(
+                "ws.message_max_bytes",
+                w.message_max_bytes,
+                "ws.frame_max_bytes must be ≥ 1024 and ≤ ws.message_max_bytes",
+            ));
+        }
+        if w.ping_interval_ms == 0 || w.idle_timeout_ms <= w.ping_interval_ms {
+            return Err(invalid(
+                "ws.idle_timeout_ms",
+                w.idle_timeout_ms,
+                "must be greater than ws.ping_interval_ms (> 0)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_danmaku(&self) -> Result<(), ConfigError> {
+        let d = &self.danmaku;
+        if d.batch_ms == 0 || d.stats_ms == 0 {
+            return Err(invalid(
+                "danmaku.batch_ms",
+                d.batch_ms,
+                "batch_ms and stats_ms must be ≥ 1",
+            ));
+        }
+        if d.history_max == 0 || d.chat_burst == 0 || d.like_burst == 0 || d.text_max_chars == 0 {
+            return Err(invalid(
+                "danmaku",
+                "0",
+                "history_max, chat_burst, like_burst and text_max_chars must be ≥ 1",
+            ));
+        }
+        if !matches!(d.filter_mode.as_str(), "mask" | "reject") {
+            return Err(invalid(
+                "danmaku.filter_mode",
+                &d.filter_mode,
+                "must be mask or reject",
+            ));
+        }
+        let mut ids: Vec<u32> = d.gifts.iter().map(|g| g.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err(invalid(
+                "danmaku.gifts",
+                "duplicate id",
+                "gift ids must be unique",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_media(&self) -> Result<(), ConfigError> {
+        let m = &self.media;
+        if m.part_target_ms < 100 || m.segment_target_ms < m.part_target_ms {
+            return Err(invalid(
+                "media.part_target_ms",
+                m.part_target_ms,
+                "must be ≥ 100 and ≤ media.segment_target_ms",
+            ));
+        }
+        if m.window_s == 0 || m.streams_max == 0 {
+            return Err(invalid(
+                "media.window_s",
+                m.window_s,
+                "window_s and streams_max must be ≥ 1",
+            ));
+        }
+        for key in &m.publish_keys {
+            if key.key.is_empty() {
+                return Err(invalid("media.publish_keys", &key.stream, "empty key"));
+            }
+        }
+        for url in [&m.on_publish, &m.on_unpublish] {
+            if !url.is_empty() && !url.starts_with("http://") {
+                return Err(invalid(
+                    "media.on_publish",
+                    url,
+                    "webhooks must be http:// URLs",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_transcode(&self) -> Result<(), ConfigError> {
+        let t = &self.transcode;
+        if let Some(w) = t
+            .watermarks
+            .iter()
+            .find(|w| w.text.is_empty() && w.image.is_empty() && w.filter.is_empty())
+        {
+            return Err(invalid(
+                "transcode.watermarks",
+                &w.stream,
+                "an entry needs a text, an image or a filter",
+            ));
+        }
+        let mut names: Vec<&str> = vec!["source", "audio"];
+        for rung in &t.ladder {
+            if !shardcast_media::manifest::is_valid_name(&rung.name)
+                || names.contains(&rung.name.as_str())
+            {
+                return Err(invalid(
+                    "transcode.ladder.name",
+                    &rung.name,
+                    "rung names must be unique, not source or audio, and only ASCII letters, \
+                     digits, '-', '_' and '.'",
+                ));
+            }
+            names.push(&rung.name);
+            if rung.height < 2 || rung.height > 4320 || rung.width > 7680 {
+                return Err(invalid(
+                    "transcode.ladder.height",
+                    rung.height,
+                    "height must be 2..=4320 and width at most 7680",
+                ));
+            }
+            if rung.bitrate_kbps < 50 || rung.bitrate_kbps > 100_000 {
+                return Err(invalid(
+                    "transcode.ladder.bitrate_kbps",
+                    rung.bitrate_kbps,
+                    "must be 50..=100000",
+                ));
+            }
+        }
+        if t.opus_kbps != 0 && !(6..=510).contains(&t.opus_kbps) {
+            return Err(invalid(
+                "transcode.opus_kbps",
+                t.opus_kbps,
+                "must be 0 (no Opus) or 6..=510",
+            ));
+        }
+        if !matches!(t.codec.as_str(), "h264" | "hevc") {
+            return Err(invalid("transcode.codec", &t.codec, "must be h264 or hevc"));
+        }
+        if t.ladder.len() > 8 {
+            return Err(invalid(
+                "transcode.ladder",
+                t.ladder.len(),
+                "at most 8 rungs",
+            ));
+        }
+        if t.queue_max_ms == 0 || t.queue_max_samples == 0 {
+            return Err(invalid(
+                "transcode.queue_max_ms",
+                t.queue_max_ms,
+                "queue_max_ms and queue_max_samples must be ≥ 1",
+            ));
+        }
+        if t.cores.iter().any(|c| self.shards.cores.contains(c)) {
+            return Err(invalid(
+                "transcode.cores",
+                format!("{:?}", t.cores),
+                "a core runs either shards or transcode threads, not both",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Process-wide fields: the I/O backend and the log level.
+    fn validate_process(&self) -> Result<(), ConfigError> {
+        if !matches!(self.shards.io.as_str(), "auto" | "uring" | "epoll") {
+            return Err(invalid(
+                "shards.io",
+                &self.shards.io,
+                "must be auto, uring or epoll",
+            ));
+        }
+        if !matches!(
+            self.log.level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            return Err(invalid(
+                "log.level",
+                &self.log.level,
+                "must be error, warn, info, debug or trace",
+            ));
+        }
+        Ok(())
+    }
+}

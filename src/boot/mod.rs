@@ -1,0 +1,9 @@
+//! Boot: what runs once on the main thread before the shards start, and only then — the
+//! command line, the configuration (sections and validation), logging, and building every
+//! service's settings. Nothing here runs on a shard or sits on the data path.
+
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod serve;
+pub mod settings;

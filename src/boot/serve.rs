@@ -1,0 +1,119 @@
+//! `shardcast serve`: configuration → settings → shards, transcode threads and the control
+//! thread, until a stop signal and the drain that follows.
+
+use super::config::Config;
+use super::settings;
+use crate::shard::msg::ShardMsg;
+use crate::shard::router::ShardService;
+use crate::transcode::settings::TranscodeSettings;
+use shardcast_engine::{EngineConfig, Runtime, RuntimeInfo};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// What the command line overrides.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub http: Option<String>,
+    pub rtmp: Option<String>,
+    pub shards: Option<usize>,
+    pub io: Option<&'static str>,
+    pub config: Option<PathBuf>,
+}
+
+/// Serves until SIGTERM/SIGINT and a graceful drain.
+pub fn serve(overrides: Overrides) -> Result<(), String> {
+    let config = load_config(&overrides)?;
+    super::logging::init(&config.log.level);
+    shardcast_native::route_ffmpeg_log();
+    let cores = settings::shard_cores(&config, overrides.shards)?;
+    let transcode = settings::transcode_settings(&config, settings::segmenter_config(&config)?)?;
+    let (shard_settings, listeners) =
+        settings::shard_settings(&config, cores.len(), transcode.clone())?;
+    let engine = EngineConfig {
+        worker_endpoints: transcode.as_ref().map_or(0, |t| t.cores.len()),
+        ..settings::engine_config(&config)
+    };
+    let factory_settings = shard_settings.clone();
+    let io = settings::io_choice(&config);
+    let mut runtime: Runtime<ShardMsg> =
+        shardcast_engine::launch(cores, io, &listeners, engine, move |shard| {
+            let wall_s = crate::common::clock::wall_s();
+            ShardService::new(factory_settings.clone(), shard, wall_s)
+        })
+        .map_err(|e| format!("cannot start shards: {e}"))?;
+    log_start(runtime.info(), &config);
+    let workers = start_workers(&mut runtime, transcode)?;
+    let result = crate::control::run(runtime, config.shutdown.grace_ms);
+    for worker in workers {
+        if worker.join().is_err() {
+            log::error!("a transcode thread panicked");
+        }
+    }
+    result
+}
+
+/// The configuration file (or the defaults) with the command line's overrides, validated.
+fn load_config(overrides: &Overrides) -> Result<Config, String> {
+    let mut config = match &overrides.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(http) = &overrides.http {
+        config.http.listen = http.clone();
+    }
+    if let Some(rtmp) = &overrides.rtmp {
+        config.rtmp.listen = rtmp.clone();
+    }
+    if let Some(io) = overrides.io {
+        config.shards.io = io.to_string();
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+/// What was started and how, in the log (tests read the listening addresses from it).
+fn log_start(info: &RuntimeInfo, config: &Config) {
+    log::info!(
+        "shardcast {} serving: {} shards on cores {:?}, io backend {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        info.shards(),
+        info.cores.iter().flatten().collect::<Vec<_>>(),
+        info.backend,
+        info.backend_reason
+    );
+    if !info.features.is_empty() {
+        log::info!("io_uring features: {}", info.features.join(", "));
+    }
+    for (name, addr) in &info.listeners {
+        log::info!("{name} listening on {addr}");
+    }
+    if config.media.publish_keys.is_empty() && !config.media.publish_tokens {
+        log::warn!(
+            "publishing is open: anyone can publish any stream; set media.publish_keys or \
+             media.publish_tokens"
+        );
+    }
+}
+
+/// One thread per transcode worker endpoint, pinned as configured.
+fn start_workers(
+    runtime: &mut Runtime<ShardMsg>,
+    transcode: Option<Arc<TranscodeSettings>>,
+) -> Result<Vec<JoinHandle<()>>, String> {
+    let endpoints = runtime.take_workers();
+    let Some(transcode) = transcode else {
+        return Ok(Vec::new());
+    };
+    endpoints
+        .into_iter()
+        .enumerate()
+        .map(|(index, endpoint)| {
+            let settings = transcode.clone();
+            std::thread::Builder::new()
+                .name(format!("transcode-{index}"))
+                .spawn(move || crate::transcode::run_worker(index, endpoint, settings))
+                .map_err(|e| format!("cannot start transcode thread {index}: {e}"))
+        })
+        .collect()
+}

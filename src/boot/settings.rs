@@ -1,0 +1,469 @@
+//! Each service's settings, built once from the configuration at start and shared (read
+//! only) by every shard and worker.
+
+use super::config::{parse_addr, Config};
+use crate::common::auth::TokenKey;
+use crate::danmaku::settings::{DanmakuCounters, DanmakuSettings, FilterMode};
+use crate::http::settings::{HttpCounters, HttpSettings};
+use crate::http::static_files::StaticFiles;
+use crate::media::settings::{MediaCounters, MediaSettings};
+use crate::shard::router::{Protocol, ShardSettings};
+use crate::transcode::settings::TranscodeSettings;
+use shardcast_engine::{EngineConfig, IoChoice, ListenerSpec};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// The token secret from auth.secret or auth.secret_file (its first line); `None` when
+/// neither is set.
+pub fn configured_secret(config: &Config) -> Result<Option<Vec<u8>>, String> {
+    if !config.auth.secret_file.is_empty() {
+        let text = std::fs::read_to_string(&config.auth.secret_file)
+            .map_err(|e| format!("auth.secret_file {}: {e}", config.auth.secret_file))?;
+        let line = text.lines().next().unwrap_or("").trim();
+        if line.is_empty() {
+            return Err(format!(
+                "auth.secret_file {} is empty",
+                config.auth.secret_file
+            ));
+        }
+        return Ok(Some(line.as_bytes().to_vec()));
+    }
+    if !config.auth.secret.is_empty() {
+        return Ok(Some(config.auth.secret.as_bytes().to_vec()));
+    }
+    Ok(None)
+}
+
+/// Shard *i* runs on `cores[i]`. `--shards N` beyond the cores given wraps around (and says so).
+pub fn shard_cores(config: &Config, shards: Option<usize>) -> Result<Vec<Option<usize>>, String> {
+    let allowed = shardcast_engine::sys::allowed_cores();
+    let cores = if config.shards.cores.is_empty() {
+        let transcode = if config.transcode.enabled {
+            &config.transcode.cores[..]
+        } else {
+            &[]
+        };
+        let rest: Vec<usize> = allowed
+            .iter()
+            .copied()
+            .filter(|c| !transcode.contains(c))
+            .collect();
+        if rest.is_empty() {
+            return Err(format!(
+                "transcode.cores {transcode:?} leaves no core for shards (allowed: {allowed:?})"
+            ));
+        }
+        rest
+    } else {
+        for core in &config.shards.cores {
+            if !allowed.contains(core) {
+                return Err(format!(
+                    "shards.cores names core {core}, which this process may not run on (allowed: {allowed:?})"
+                ));
+            }
+        }
+        config.shards.cores.clone()
+    };
+    let count = shards.unwrap_or(cores.len());
+    if count == 0 || count > 1024 {
+        return Err(format!("--shards {count}: must be in 1..=1024"));
+    }
+    if count > cores.len() {
+        log::warn!(
+            "{count} shards on {} cores: shards will share cores, which defeats thread-per-core",
+            cores.len()
+        );
+    }
+    Ok((0..count).map(|i| Some(cores[i % cores.len()])).collect())
+}
+
+pub fn engine_config(config: &Config) -> EngineConfig {
+    let e = &config.engine;
+    EngineConfig {
+        ring_entries: e.ring_entries,
+        recv_buffer_bytes: e.recv_buffer_bytes,
+        recv_buffers: e.recv_buffers,
+        zerocopy_min_bytes: e.zerocopy_min_bytes,
+        max_connections: config.http.max_connections_per_shard + e.connection_reserve,
+        timer_tick_ms: e.timer_tick_ms,
+        timer_slots: e.timer_slots,
+        mesh_ring_capacity: e.mesh_ring_capacity,
+        max_completions_per_tick: e.max_completions_per_tick,
+        listen_backlog: e.listen_backlog,
+        socket_send_buffer_bytes: e.socket_send_buffer_bytes,
+        linger_ms: e.linger_ms,
+        shutdown_grace_ms: config.shutdown.grace_ms,
+        io_uring_disable: e.io_uring_disable.clone(),
+        ..EngineConfig::default()
+    }
+}
+
+/// The source's segmenter settings (the rungs use the same).
+pub fn segmenter_config(config: &Config) -> Result<shardcast_media::SegmenterConfig, String> {
+    let segmenter = shardcast_media::SegmenterConfig {
+        segment_target_ms: config.media.segment_target_ms,
+        part_target_ms: config.media.part_target_ms,
+        ..shardcast_media::SegmenterConfig::DEFAULT
+    };
+    segmenter
+        .validate()
+        .map_err(|e| format!("invalid media config: {e}"))?;
+    Ok(segmenter)
+}
+
+/// The ladder's settings, with the encoder chosen by probing (or forced); `None` when
+/// transcoding is off or there is nothing to encode.
+pub fn transcode_settings(
+    config: &Config,
+    segmenter: shardcast_media::SegmenterConfig,
+) -> Result<Option<Arc<TranscodeSettings>>, String> {
+    let t = &config.transcode;
+    if !t.enabled || (t.ladder.is_empty() && t.opus_kbps == 0) {
+        log::info!("transcoding off: only the source rendition is served");
+        return Ok(None);
+    }
+    let allowed = shardcast_engine::sys::allowed_cores();
+    if let Some(core) = t.cores.iter().find(|c| !allowed.contains(c)) {
+        return Err(format!(
+            "transcode.cores names core {core}, which this process may not run on (allowed: {allowed:?})"
+        ));
+    }
+    let (codec, encoder) = choose_encoder(config)?;
+    let watermarks = watermarks(config)?;
+    let cores: Vec<Option<usize>> = if t.cores.is_empty() {
+        vec![None]
+    } else {
+        t.cores.iter().map(|&c| Some(c)).collect()
+    };
+    log::info!(
+        "transcode: {} rungs ({}) with {encoder} on {} thread(s), cores {:?}",
+        t.ladder.len(),
+        t.ladder
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        cores.len(),
+        t.cores
+    );
+    Ok(Some(Arc::new(TranscodeSettings {
+        codec,
+        opus_bps: u64::from(t.opus_kbps) * 1000,
+        ladder: t
+            .ladder
+            .iter()
+            .map(|r| shardcast_native::RungSpec {
+                name: r.name.clone(),
+                width: r.width,
+                height: r.height,
+                bit_rate_bps: u64::from(r.bitrate_kbps) * 1000,
+            })
+            .collect(),
+        encoder,
+        preset: t.preset.clone(),
+        codec_threads: t.codec_threads,
+        queue_max_ms: t.queue_max_ms,
+        queue_max_samples: t.queue_max_samples,
+        segmenter,
+        watermarks,
+        load: Arc::new(cores.iter().map(|_| Default::default()).collect()),
+        counters: Arc::new(cores.iter().map(|_| Default::default()).collect()),
+        cores,
+    })))
+}
+
+/// The rungs' codec and the encoder that opens for it (probed in order, or forced), with the
+/// probe's reasons logged.
+fn choose_encoder(config: &Config) -> Result<(shardcast_native::CodecId, String), String> {
+    use shardcast_native::{probe_h264, probe_hevc, CodecId, ProbeOutcome};
+    let t = &config.transcode;
+    let force = (t.encoder != "auto").then_some(t.encoder.as_str());
+    let (codec, probe): (CodecId, fn(Option<&str>) -> shardcast_native::ProbeReport) =
+        if t.codec == "hevc" {
+            (CodecId::Hevc, probe_hevc)
+        } else {
+            (CodecId::H264, probe_h264)
+        };
+    let report = probe(force);
+    for (name, outcome) in &report.attempts {
+        match outcome {
+            ProbeOutcome::Opened => log::info!("transcode: {name} opens"),
+            ProbeOutcome::Failed { reason } => log::info!("transcode: {name} not used: {reason}"),
+        }
+    }
+    // The ladder feeds pictures from system memory; VAAPI encoders take only hardware
+    // surfaces, so they fall back to the software encoder unless forced (then it is an error).
+    let report = match report.chosen.as_deref() {
+        Some(name) if shardcast_native::system_memory_format(name).is_none() => {
+            if force.is_some() {
+                return Err(format!(
+                    "transcode.encoder = {name}: the ladder does not upload pictures to VAAPI \
+                     surfaces yet; use auto, an NVENC/QSV encoder or a software one"
+                ));
+            }
+            let software = if codec == CodecId::Hevc {
+                "libx265"
+            } else {
+                "libx264"
+            };
+            log::info!(
+                "transcode: {name} opens, but the ladder does not upload pictures to VAAPI \
+                 surfaces yet: using {software}"
+            );
+            probe(Some(software))
+        }
+        _ => report,
+    };
+    let encoder = report.chosen.ok_or_else(|| {
+        format!(
+            "transcode: no {} encoder opens (transcode.encoder = {:?}; see `shardcast probe`); \
+             set transcode.enabled = false to serve the source only",
+            t.codec, t.encoder
+        )
+    })?;
+    Ok((codec, encoder))
+}
+
+/// Each configured watermark as (stream, filter), built once now so that a bad filter, font
+/// or image stops the start with a reason.
+fn watermarks(config: &Config) -> Result<Vec<(String, String)>, String> {
+    let mut watermarks = Vec::new();
+    for w in &config.transcode.watermarks {
+        use crate::transcode::watermark::{watermark_filter, Overlay};
+        let overlay = if !w.filter.is_empty() {
+            Overlay::Filter(&w.filter)
+        } else if !w.image.is_empty() {
+            Overlay::Image(&w.image)
+        } else if !w.text.is_empty() {
+            Overlay::Text(&w.text)
+        } else {
+            return Err(format!(
+                "transcode.watermarks: the entry for {:?} has no text, image or filter",
+                w.stream
+            ));
+        };
+        let filter = watermark_filter(overlay);
+        shardcast_native::FilterGraph::new(
+            shardcast_native::VideoFormat {
+                width: 640,
+                height: 360,
+                pixel_format: shardcast_native::PixelFormat::YUV420P,
+            },
+            shardcast_native::Rational::new(1, 90_000),
+            &filter,
+        )
+        .map_err(|e| format!("transcode.watermarks for {:?}: {filter:?}: {e}", w.stream))?;
+        log::info!(
+            "transcode: stream {:?} watermarked with {filter:?}",
+            w.stream
+        );
+        watermarks.push((w.stream.clone(), filter));
+    }
+    Ok(watermarks)
+}
+
+/// Every shard's service settings, and the listeners in the order their protocols are
+/// listed.
+pub fn shard_settings(
+    config: &Config,
+    shards: usize,
+    transcode: Option<Arc<TranscodeSettings>>,
+) -> Result<(Arc<ShardSettings>, Vec<ListenerSpec>), String> {
+    let danmaku = Arc::new(danmaku_settings(config, shards)?);
+    let media = Arc::new(media_settings(config, shards, transcode)?);
+    let h = &config.http;
+    let http = Arc::new(HttpSettings {
+        limits: config.http_limits(),
+        max_connections_per_shard: h.max_connections_per_shard as usize,
+        header_timeout_ms: h.header_timeout_ms,
+        idle_timeout_ms: h.idle_timeout_ms,
+        pipeline_max_responses: h.pipeline_max_responses,
+        pipeline_buffer_max_bytes: h.pipeline_buffer_max_bytes,
+        static_files: Arc::new(static_files(config)?),
+        counters: Arc::new((0..shards).map(|_| HttpCounters::default()).collect()),
+        danmaku: danmaku.clone(),
+        media: media.clone(),
+        started: SystemTime::now(),
+    });
+    let mut listeners = vec![ListenerSpec {
+        name: "http".to_string(),
+        addr: parse_addr("http.listen", &h.listen).map_err(|e| e.to_string())?,
+    }];
+    let mut protocols = vec![Protocol::Http];
+    if !config.rtmp.listen.is_empty() {
+        listeners.push(ListenerSpec {
+            name: "rtmp".to_string(),
+            addr: parse_addr("rtmp.listen", &config.rtmp.listen).map_err(|e| e.to_string())?,
+        });
+        protocols.push(Protocol::Rtmp);
+    }
+    let settings = ShardSettings {
+        http,
+        danmaku,
+        media,
+        listeners: protocols,
+    };
+    Ok((Arc::new(settings), listeners))
+}
+
+/// `http.static_dir`, loaded into memory.
+fn static_files(config: &Config) -> Result<StaticFiles, String> {
+    let h = &config.http;
+    if h.static_dir.is_empty() {
+        return Ok(StaticFiles::default());
+    }
+    let files = StaticFiles::load(h.static_dir.as_ref(), h.static_max_bytes)
+        .map_err(|e| format!("http.static_dir {}: {e}", h.static_dir))?;
+    log::info!(
+        "static: {} files, {} bytes from {} under /static/",
+        files.len(),
+        files.total_bytes(),
+        h.static_dir
+    );
+    Ok(files)
+}
+
+/// `shards.io` as the engine's choice.
+pub fn io_choice(config: &Config) -> IoChoice {
+    match config.shards.io.as_str() {
+        "uring" => IoChoice::Uring,
+        "epoll" => IoChoice::Epoll,
+        _ => IoChoice::Auto,
+    }
+}
+
+fn media_settings(
+    config: &Config,
+    shards: usize,
+    transcode: Option<Arc<TranscodeSettings>>,
+) -> Result<MediaSettings, String> {
+    let m = &config.media;
+    let r = &config.rtmp;
+    let secret = configured_secret(config)?;
+    let key_for = |on: bool, what: &str| -> Result<Option<TokenKey>, String> {
+        if !on {
+            return Ok(None);
+        }
+        let secret = secret
+            .as_ref()
+            .ok_or_else(|| format!("{what} needs auth.secret (or auth.secret_file)"))?;
+        Ok(Some(TokenKey::new(secret)))
+    };
+    let segmenter = segmenter_config(config)?;
+    let rtmp = shardcast_rtmp::SessionConfig {
+        handshake_timeout_ms: r.handshake_timeout_ms,
+        chunk_size_max: r.chunk_size_max,
+        message_max_bytes: r.message_max_bytes,
+        chunk_streams_max: r.chunk_streams_max,
+        ..shardcast_rtmp::SessionConfig::default()
+    };
+    Ok(MediaSettings {
+        rtmp,
+        app: r.app.clone(),
+        segmenter,
+        ll_hls: m.ll_hls,
+        index: shardcast_media::IndexLimits {
+            window_ms: m.window_s * 1000,
+            stream_max_bytes: m.stream_max_bytes,
+            inits_kept: 4,
+            streams_max: m.streams_max,
+        },
+        failover_ms: m.failover_ms,
+        publish_keys: m
+            .publish_keys
+            .iter()
+            .map(|k| (k.stream.clone(), k.key.clone()))
+            .collect(),
+        publish_tokens: key_for(m.publish_tokens, "media.publish_tokens")?,
+        on_publish: (!m.on_publish.is_empty()).then(|| m.on_publish.clone()),
+        on_unpublish: (!m.on_unpublish.is_empty()).then(|| m.on_unpublish.clone()),
+        webhook_timeout_ms: m.webhook_timeout_ms,
+        playback_tokens: key_for(m.playback_tokens, "media.playback_tokens")?,
+        max_width: m.max_width,
+        max_height: m.max_height,
+        counters: Arc::new((0..shards).map(|_| MediaCounters::default()).collect()),
+        part_latency: Arc::new((0..shards).map(|_| Default::default()).collect()),
+        transcode,
+    })
+}
+
+fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, String> {
+    let d = &config.danmaku;
+    let w = &config.ws;
+    let secret = match configured_secret(config)? {
+        Some(secret) => secret,
+        None => {
+            log::warn!(
+                "auth.secret is not set: using a random secret, so no token verifies and every \
+                 danmaku viewer is anonymous (read-only); set auth.secret to enable sending"
+            );
+            let mut secret = vec![0u8; 32];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))
+                .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+            secret
+        }
+    };
+    let filter = if d.word_list.is_empty() {
+        None
+    } else {
+        let text = std::fs::read_to_string(&d.word_list)
+            .map_err(|e| format!("danmaku.word_list {}: {e}", d.word_list))?;
+        let filter = shardcast_danmaku::WordFilter::from_lines(&text)
+            .map_err(|e| format!("danmaku.word_list {}: {e}", d.word_list))?;
+        log::info!(
+            "word filter: {} words from {} ({})",
+            filter.len(),
+            d.word_list,
+            d.filter_mode
+        );
+        Some(filter)
+    };
+    let room = shardcast_danmaku::RoomConfig {
+        history_max: d.history_max,
+        history_s: d.history_s,
+        batch_ms: d.batch_ms,
+        batch_max_bytes: d.batch_max_bytes,
+        stats_ms: d.stats_ms,
+        inbound_max_per_s: d.room_inbound_max_per_s,
+        inbound_burst: d.room_inbound_max_per_s,
+        // A History answer never exceeds the window it is served from.
+        history_request_max: (d.history_request_max as usize).min(d.history_max),
+        replay_max: d.history_max,
+        gift_catalog: shardcast_danmaku::GiftCatalog::new(d.gifts.iter().map(|g| (g.id, g.value))),
+        ..shardcast_danmaku::RoomConfig::default()
+    };
+    room.validate()
+        .map_err(|e| format!("invalid danmaku config: {e}"))?;
+    Ok(DanmakuSettings {
+        ws_limits: shardcast_ws::Limits {
+            frame_max_bytes: w.frame_max_bytes,
+            message_max_bytes: w.message_max_bytes,
+        },
+        verify: shardcast_wire::VerifyLimits::default(),
+        hello_timeout_ms: w.hello_timeout_ms,
+        idle_timeout_ms: w.idle_timeout_ms,
+        ping_interval_ms: w.ping_interval_ms,
+        send_queue_max_bytes: w.send_queue_max_bytes,
+        stall_timeout_ms: w.stall_timeout_ms,
+        room: Arc::new(room),
+        chat_rate_per_s: d.chat_rate_per_s,
+        chat_burst: d.chat_burst,
+        like_rate_per_s: d.like_rate_per_s,
+        like_burst: d.like_burst,
+        text_max_chars: d.text_max_chars,
+        history_request_max: d.history_request_max.min(d.history_max as u32),
+        allow_anonymous: d.allow_anonymous,
+        heartbeat_ms: d.heartbeat_ms,
+        filter,
+        filter_mode: if d.filter_mode == "reject" {
+            FilterMode::Reject
+        } else {
+            FilterMode::Mask
+        },
+        rooms_max_per_shard: d.rooms_max_per_shard,
+        tokens: TokenKey::new(&secret),
+        counters: Arc::new((0..shards).map(|_| DanmakuCounters::default()).collect()),
+        latency: Arc::new((0..shards).map(|_| Default::default()).collect()),
+    })
+}

@@ -1,0 +1,386 @@
+//! The rooms whose home is this shard: each orders its room's events (`shardcast-danmaku`'s
+//! `Room`), answers joins and History, and every batching window sends one encoded frame to
+//! every shard with members. An empty room is kept `danmaku.history_s` for returning
+//! viewers, then retired.
+
+use super::encode::{encode_batch, event_view};
+use super::msg::{BroadcastMsg, ChatMsg, ChatPriority, DanmakuMsg, GiftMsg, JoinedMsg};
+use super::{Danmaku, MeshError};
+use crate::common::counters::{bump, set};
+use crate::shard::msg::ShardMsg;
+use crate::shard::timer::TimerKey;
+use bytes::Bytes;
+use shardcast_danmaku::{
+    Admission, ChatIn, GiftIn, GiftOutcome, HistoryOutcome, Priority, Replay, Room, RoomId,
+};
+use shardcast_engine::{ConnId, Ctx, ShardId, TimerId};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A room whose home is this shard.
+pub(super) struct HomeRoom {
+    room: Room,
+    timer: Option<TimerId>,
+    /// Since when nobody is subscribed (the room is retired after `history_s`).
+    empty_since_ms: Option<u64>,
+}
+
+impl Danmaku {
+    /// A viewer on shard `from` joins `room` (created here on first join, within
+    /// `danmaku.rooms_max_per_shard`).
+    pub(super) fn home_join(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        from: ShardId,
+        room: RoomId,
+        conn: ConnId,
+        last_seq: u64,
+        members: u32,
+    ) {
+        let index = match self.homes.find(&room) {
+            Some(index) => index,
+            None if self.homes.len() >= self.settings.rooms_max_per_shard => {
+                let refused = shardcast_ws::binary_frame(self.encoder.error(503, "too many rooms"));
+                let joined = JoinedMsg {
+                    room,
+                    conn,
+                    seq: 0,
+                    online: 0,
+                    frames: Vec::new(),
+                    refused: Some(refused),
+                };
+                return self.send_to(cx, from, DanmakuMsg::Joined(Box::new(joined)));
+            }
+            None => self.create_home(cx, room.clone()),
+        };
+        let now = cx.now_ms();
+        let Some(home) = self.homes.get_mut(index) else {
+            return;
+        };
+        home.room.handle_members(from.0, members);
+        home.empty_since_ms = None;
+        let outcome = home.room.join(now, last_seq);
+        let online = home.room.online();
+        let frames = self.replay_frames(outcome.replay, outcome.seq);
+        let joined = JoinedMsg {
+            room,
+            conn,
+            seq: outcome.seq,
+            online,
+            frames,
+            refused: None,
+        };
+        self.send_to(cx, from, DanmakuMsg::Joined(Box::new(joined)));
+        self.arm_room_timer(cx, index);
+    }
+
+    /// The frames that follow a Welcome: what the viewer missed, or a Resync.
+    fn replay_frames(&mut self, replay: Replay, seq: u64) -> Vec<Bytes> {
+        match replay {
+            Replay::None => Vec::new(),
+            Replay::Events(events) => {
+                bump(&self.counters().resume_hits, 1);
+                let Some(first) = events.first() else {
+                    return Vec::new();
+                };
+                let reply =
+                    self.encoder
+                        .history_reply(first.seq, events.iter().map(event_view), false);
+                vec![shardcast_ws::binary_frame(reply)]
+            }
+            Replay::Resync => {
+                bump(&self.counters().resume_misses, 1);
+                vec![shardcast_ws::binary_frame(self.encoder.resync(seq))]
+            }
+        }
+    }
+
+    fn create_home(&mut self, cx: &mut Ctx<ShardMsg>, id: RoomId) -> usize {
+        let home = HomeRoom {
+            room: Room::new(id.clone(), self.settings.room.clone(), cx.now_ms()),
+            timer: None,
+            empty_since_ms: None,
+        };
+        let index = self.homes.insert(id, home);
+        set(&self.counters().rooms_home, self.homes.len() as u64);
+        index
+    }
+
+    /// Shard `from` has `members` in `room` now.
+    pub(super) fn home_members(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        from: ShardId,
+        room: &RoomId,
+        members: u32,
+    ) -> Result<(), MeshError> {
+        let index = self.homed(room)?;
+        let now = cx.now_ms();
+        if let Some(home) = self.homes.get_mut(index) {
+            home.room.handle_members(from.0, members);
+            home.empty_since_ms = (home.room.online() == 0).then_some(now);
+        }
+        self.arm_room_timer(cx, index);
+        Ok(())
+    }
+
+    pub(super) fn home_chat(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        from: ShardId,
+        chat: ChatMsg,
+    ) -> Result<(), MeshError> {
+        let index = self.homed(&chat.room)?;
+        let Some(home) = self.homes.get_mut(index) else {
+            return Ok(());
+        };
+        let priority = match chat.priority {
+            ChatPriority::Paid => Priority::Paid,
+            ChatPriority::Normal => Priority::Normal,
+        };
+        let chat_in = ChatIn {
+            user: chat.user,
+            text: chat.text,
+            color: chat.color,
+            mode: chat.mode,
+            priority,
+        };
+        let (message, counter) = match home.room.handle_chat(cx.now_ms(), cx.wall_ms(), chat_in) {
+            Admission::Accepted { .. } => {
+                self.flush_home(cx, index);
+                return Ok(());
+            }
+            Admission::Rejected(error) => ((400, error.to_string()), &self.counters().out_errors),
+            Admission::Shed => ((503, "room busy: chat shed".into()), &self.counters().shed),
+        };
+        bump(counter, 1);
+        let frame = shardcast_ws::binary_frame(self.encoder.error(message.0, &message.1));
+        let conn = chat.conn;
+        self.send_to(cx, from, DanmakuMsg::Reply { conn, frame });
+        Ok(())
+    }
+
+    pub(super) fn home_like(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        room: &RoomId,
+        count: u32,
+    ) -> Result<(), MeshError> {
+        let index = self.homed(room)?;
+        if let Some(home) = self.homes.get_mut(index) {
+            home.room.handle_like(cx.now_ms(), cx.wall_ms(), count);
+        }
+        self.arm_room_timer(cx, index);
+        Ok(())
+    }
+
+    pub(super) fn home_gift(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        from: ShardId,
+        gift: GiftMsg,
+    ) -> Result<(), MeshError> {
+        let index = self.homed(&gift.room)?;
+        let Some(home) = self.homes.get_mut(index) else {
+            return Ok(());
+        };
+        let key = gift.key.clone();
+        let gift_in = GiftIn {
+            user: gift.user,
+            gift_id: gift.gift_id,
+            count: gift.count,
+            idempotency_key: gift.key,
+        };
+        let outcome = home.room.handle_gift(cx.now_ms(), cx.wall_ms(), gift_in);
+        let counters = &self.settings.counters[self.shard.index()];
+        let frame = match outcome {
+            GiftOutcome::Accepted { seq, .. } => {
+                bump(&counters.gifts, 1);
+                bump(&counters.out_gift_ack, 1);
+                // STORE HOOK: acknowledge only once the store has the gift durable.
+                self.encoder.gift_ack(&key, seq)
+            }
+            GiftOutcome::Duplicate { seq } => {
+                bump(&counters.gift_duplicates, 1);
+                bump(&counters.out_gift_ack, 1);
+                self.encoder.gift_ack(&key, seq)
+            }
+            GiftOutcome::UnknownGift => {
+                bump(&counters.out_errors, 1);
+                self.encoder.error(404, "unknown gift")
+            }
+            GiftOutcome::Rejected(error) => {
+                bump(&counters.out_errors, 1);
+                self.encoder.error(400, &error.to_string())
+            }
+        };
+        let frame = shardcast_ws::binary_frame(frame);
+        self.send_to(
+            cx,
+            from,
+            DanmakuMsg::Reply {
+                conn: gift.conn,
+                frame,
+            },
+        );
+        self.flush_home(cx, index);
+        Ok(())
+    }
+
+    pub(super) fn home_history(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        from: ShardId,
+        room: &RoomId,
+        conn: ConnId,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<(), MeshError> {
+        let index = self.homed(room)?;
+        let Some(home) = self.homes.get(index) else {
+            return Ok(());
+        };
+        let frame = match home.room.history(cx.now_ms(), from_seq, limit) {
+            HistoryOutcome::Events {
+                first_seq,
+                events,
+                more,
+            } => {
+                bump(&self.settings.counters[self.shard.index()].out_history, 1);
+                let events = events.iter().map(event_view);
+                self.encoder.history_reply(first_seq, events, more)
+            }
+            HistoryOutcome::Resync { seq } => {
+                bump(&self.settings.counters[self.shard.index()].resume_misses, 1);
+                self.encoder.resync(seq)
+            }
+        };
+        let frame = shardcast_ws::binary_frame(frame);
+        self.send_to(cx, from, DanmakuMsg::Reply { conn, frame });
+        Ok(())
+    }
+
+    /// An admin kicks `user`: a notice in the room, and a Kick to the user's connections on
+    /// every shard.
+    pub(super) fn home_kick(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        room: &RoomId,
+        user: Arc<str>,
+        reason: &str,
+    ) -> Result<(), MeshError> {
+        let index = self.homed(room)?;
+        let Some(home) = self.homes.get_mut(index) else {
+            return Ok(());
+        };
+        let notice = Arc::from(format!("{user} was removed"));
+        home.room.handle_system(cx.now_ms(), cx.wall_ms(), notice);
+        let subscribers = home.room.subscribers().to_vec();
+        let frame = shardcast_ws::binary_frame(self.encoder.kick(reason));
+        let created = Instant::now();
+        for shard in subscribers {
+            let broadcast = BroadcastMsg {
+                room: room.clone(),
+                frame: frame.clone(),
+                created,
+                kick_user: Some(user.clone()),
+            };
+            self.send_to(
+                cx,
+                ShardId(shard),
+                DanmakuMsg::Broadcast(Box::new(broadcast)),
+            );
+        }
+        self.flush_home(cx, index);
+        Ok(())
+    }
+
+    /// Cuts due batches and stats of a home room, sends them, and re-arms its timer.
+    fn flush_home(&mut self, cx: &mut Ctx<ShardMsg>, index: usize) {
+        let now = cx.now_ms();
+        let Some((room, home)) = self.homes.entry_mut(index) else {
+            return;
+        };
+        let room = room.clone();
+        let mut out: Vec<Bytes> = Vec::new();
+        let (mut batches, mut events) = (0, 0);
+        while let Some(batch) = home.room.poll_batch(now) {
+            batches += 1;
+            events += batch.events.len() as u64;
+            out.push(encode_batch(&mut self.encoder, &batch));
+        }
+        if let Some(stats) = home.room.poll_stats(now) {
+            let frame = self
+                .encoder
+                .room_stats(stats.online, stats.likes, stats.heat);
+            out.push(shardcast_ws::binary_frame(frame));
+        }
+        let subscribers = home.room.subscribers().to_vec();
+        bump(&self.counters().batches, batches);
+        bump(&self.counters().events, events);
+        if !out.is_empty() {
+            let created = Instant::now();
+            for &shard in &subscribers {
+                for frame in &out {
+                    let broadcast = BroadcastMsg {
+                        room: room.clone(),
+                        frame: frame.clone(),
+                        created,
+                        kick_user: None,
+                    };
+                    self.send_to(
+                        cx,
+                        ShardId(shard),
+                        DanmakuMsg::Broadcast(Box::new(broadcast)),
+                    );
+                }
+            }
+        }
+        self.arm_room_timer(cx, index);
+    }
+
+    fn arm_room_timer(&mut self, cx: &mut Ctx<ShardMsg>, index: usize) {
+        let now = cx.now_ms();
+        let history_ms = self.settings.room.history_s * 1000;
+        let Some(home) = self.homes.get_mut(index) else {
+            return;
+        };
+        if let Some(timer) = home.timer.take() {
+            cx.timer_cancel(timer);
+        }
+        // An empty room is kept (its history serves returning viewers) until history_s passes.
+        let retire_at = home.empty_since_ms.map(|since| since + history_ms);
+        let deadline = match (home.room.poll_timeout(), retire_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(deadline) = deadline {
+            let key = TimerKey::Room {
+                index: index as u32,
+            };
+            home.timer = cx.timer_after(deadline.saturating_sub(now), key.into());
+        }
+    }
+
+    /// A room timer fired: flush, or retire a room empty for `history_s`.
+    pub fn on_room_timer(&mut self, cx: &mut Ctx<ShardMsg>, id: TimerId, index: usize) {
+        let now = cx.now_ms();
+        let history_ms = self.settings.room.history_s * 1000;
+        let Some(home) = self.homes.get_mut(index) else {
+            return;
+        };
+        if home.timer != Some(id) {
+            return;
+        }
+        home.timer = None;
+        if home
+            .empty_since_ms
+            .is_some_and(|since| now >= since + history_ms)
+        {
+            self.homes.remove(index);
+            set(&self.counters().rooms_home, self.homes.len() as u64);
+            return;
+        }
+        self.flush_home(cx, index);
+    }
+}

@@ -1,0 +1,120 @@
+//! What every shard's danmaku service is configured with, and its counters.
+
+use crate::common::auth::TokenKey;
+use crate::common::counters::LatencyHistogram;
+use shardcast_danmaku::{RoomConfig, WordFilter};
+use shardcast_wire::VerifyLimits;
+use std::sync::Arc;
+
+/// Settings shared by every shard.
+pub struct DanmakuSettings {
+    pub ws_limits: shardcast_ws::Limits,
+    pub verify: VerifyLimits,
+    pub hello_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub ping_interval_ms: u64,
+    pub send_queue_max_bytes: usize,
+    pub stall_timeout_ms: u64,
+    pub room: Arc<RoomConfig>,
+    pub chat_rate_per_s: u32,
+    pub chat_burst: u32,
+    pub like_rate_per_s: u32,
+    pub like_burst: u32,
+    pub text_max_chars: usize,
+    pub history_request_max: u32,
+    pub allow_anonymous: bool,
+    pub heartbeat_ms: u32,
+    pub filter: Option<WordFilter>,
+    pub filter_mode: FilterMode,
+    pub rooms_max_per_shard: usize,
+    pub tokens: TokenKey,
+    /// Every shard's counters, by shard.
+    pub counters: Arc<Vec<DanmakuCounters>>,
+    /// Every shard's home → socket latency histogram, by shard.
+    pub latency: Arc<Vec<LatencyHistogram>>,
+}
+
+/// What the word filter does with a chat that matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterMode {
+    /// Replace the matched words with `*`.
+    Mask,
+    /// Refuse the chat (422).
+    Reject,
+}
+
+crate::service_counters! {
+    /// Per-shard danmaku counters.
+    pub struct DanmakuCounters {
+        /// WebSocket connections open on this shard.
+        ws_connections: "gauge",
+        /// WebSocket upgrades accepted.
+        ws_upgrades: "counter",
+        /// Connections closed for a protocol error (bad frames, oversize, bad UTF-8).
+        ws_protocol_errors: "counter",
+        /// Messages that failed FlatBuffers verification (closed with 1007).
+        wire_invalid: "counter",
+        /// Rooms whose home is this shard.
+        rooms_home: "gauge",
+        /// Rooms with members on this shard.
+        rooms_local: "gauge",
+        /// Hello messages received.
+        in_hello: "counter",
+        /// Chat messages received.
+        in_chat: "counter",
+        /// Like messages received.
+        in_like: "counter",
+        /// Gift messages received.
+        in_gift: "counter",
+        /// Heartbeat messages received.
+        in_heartbeat: "counter",
+        /// History requests received.
+        in_history: "counter",
+        /// Kick requests received.
+        in_kick: "counter",
+        /// Welcome messages sent.
+        out_welcome: "counter",
+        /// HistoryReply or Resync messages sent (joins with last_seq, History requests).
+        out_history: "counter",
+        /// Pong messages sent.
+        out_pong: "counter",
+        /// GiftAck messages sent.
+        out_gift_ack: "counter",
+        /// Requests refused with an Error message (auth, rate, size, filter, shed).
+        out_errors: "counter",
+        /// Chats refused by the per-connection rate limit.
+        rate_limited: "counter",
+        /// Chats masked by the word filter.
+        filter_masked: "counter",
+        /// Chats rejected by the word filter.
+        filter_rejected: "counter",
+        /// Batches cut by rooms whose home is this shard.
+        batches: "counter",
+        /// Events ordered by rooms whose home is this shard.
+        events: "counter",
+        /// Chats shed by room admission (normal and paid).
+        shed: "counter",
+        /// Frames queued on member connections (one per member per broadcast).
+        deliveries: "counter",
+        /// Broadcast frames dropped from slow viewers' queues.
+        dropped: "counter",
+        /// Slow viewers closed after ws.stall_timeout_ms over the queue cap.
+        stalled_closed: "counter",
+        /// Connections dropped because their close frame was not read within
+        /// ws.stall_timeout_ms.
+        close_timeouts: "counter",
+        /// Joins with last_seq answered from the history window.
+        resume_hits: "counter",
+        /// Joins or History requests answered with Resync.
+        resume_misses: "counter",
+        /// Gifts accepted.
+        gifts: "counter",
+        /// Gift retries recognised by idempotency key.
+        gift_duplicates: "counter",
+        /// Connections kicked by an admin.
+        kicked: "counter",
+        /// Mesh messages this shard could not act on (a viewer's message for a room that is
+        /// not homed here); each is logged at debug level. Always 0 unless there is a bug.
+        mesh_errors: "counter",
+    }
+}

@@ -1,0 +1,271 @@
+//! Danmaku scenarios on the engine's harness: several shards, no sockets, a virtual clock.
+
+use super::home_of;
+use crate::common::auth::Role;
+use crate::shard::testing::{self, in_flight_kinds, token, Got, Viewer};
+use shardcast_danmaku::RoomId;
+use shardcast_engine::{CloseReason, ShardId};
+use std::sync::atomic::Ordering::Relaxed;
+
+/// A room name whose home is `shard` of `shards`.
+fn room_homed_on(shard: u16, shards: usize) -> String {
+    (0..)
+        .map(|i| format!("room-{i}"))
+        .find(|name| home_of(&RoomId::new(name).unwrap(), shards) == ShardId(shard))
+        .unwrap()
+}
+
+fn member(
+    t: &mut shardcast_engine::testing::TestShards<crate::shard::router::ShardService>,
+    shard: u16,
+    room: &str,
+    user: &str,
+) -> Viewer {
+    let mut viewer = Viewer::connect(t, ShardId(shard));
+    viewer.hello(t, room, &token(user, room, Role::Viewer), 0);
+    let got = viewer.received(t);
+    assert!(matches!(got.first(), Some(Got::Welcome { .. })), "{got:?}");
+    viewer
+}
+
+#[test]
+fn a_viewer_joins_on_one_shard_a_room_homed_on_another() {
+    let config = testing::config("");
+    let mut t = testing::shards(2, &config, 0);
+    let room = room_homed_on(1, 2);
+    let mut viewer = Viewer::connect(&mut t, ShardId(0));
+    t.hold_mesh(true);
+    viewer.hello(&mut t, &room, &token("ann", &room, Role::Viewer), 0);
+    assert_eq!(in_flight_kinds(&t), [(ShardId(0), ShardId(1), "join")]);
+    assert!(
+        viewer.received(&mut t).is_empty(),
+        "no Welcome before the home answers"
+    );
+    t.hold_mesh(false);
+    let got = viewer.received(&mut t);
+    assert_eq!(
+        got,
+        [Got::Welcome {
+            user: "ann".into(),
+            seq: 0,
+            online: 1
+        }]
+    );
+    assert_eq!(t.service(ShardId(1)).danmaku().rooms_homed(), 1);
+    assert_eq!(t.service(ShardId(0)).danmaku().rooms_homed(), 0);
+}
+
+#[test]
+fn a_batch_goes_once_to_each_shard_and_once_to_each_member_in_seq_order() {
+    let config = testing::config("");
+    let mut t = testing::shards(2, &config, 0);
+    let room = room_homed_on(1, 2);
+    let mut viewers = vec![
+        member(&mut t, 0, &room, "a"),
+        member(&mut t, 0, &room, "b"),
+        member(&mut t, 1, &room, "c"),
+    ];
+    for viewer in &mut viewers {
+        viewer.received(&mut t);
+    }
+    t.hold_mesh(true);
+    viewers[0].chat(&mut t, "one");
+    assert_eq!(in_flight_kinds(&t), [(ShardId(0), ShardId(1), "chat")]);
+    t.hold_mesh(false);
+    // The first chat after a quiet window goes out at once; the next two wait for the window.
+    viewers[2].chat(&mut t, "two");
+    viewers[1].chat(&mut t, "three");
+    t.advance(config.danmaku.batch_ms);
+    let expected: Vec<(u64, String)> =
+        vec![(1, "one".into()), (2, "two".into()), (3, "three".into())];
+    for viewer in &mut viewers {
+        assert_eq!(viewer.chats(&mut t), expected);
+    }
+    let home = t.service(ShardId(1)).danmaku().counters();
+    assert_eq!(
+        home.batches.load(Relaxed),
+        2,
+        "one batch at once, one after the window"
+    );
+    assert_eq!(home.events.load(Relaxed), 3);
+    let (shard0, shard1) = (
+        t.service(ShardId(0)).danmaku().counters(),
+        t.service(ShardId(1)).danmaku().counters(),
+    );
+    // Two batches: queued on two members on shard 0 and one on shard 1 each time.
+    assert_eq!(shard0.deliveries.load(Relaxed), 4);
+    assert_eq!(shard1.deliveries.load(Relaxed), 2);
+}
+
+#[test]
+fn a_stalled_viewer_loses_its_oldest_batches_and_is_closed_while_others_get_everything() {
+    let config = testing::config(
+        "[ws]\nsend_queue_max_bytes = 4096\nstall_timeout_ms = 1000\n\
+         [danmaku]\nchat_rate_per_s = 1000\nchat_burst = 1000\nbatch_ms = 10\n",
+    );
+    let mut t = testing::shards(1, &config, 0);
+    let room = "r";
+    let mut talker = member(&mut t, 0, room, "talker");
+    let mut healthy = member(&mut t, 0, room, "healthy");
+    let stalled = member(&mut t, 0, room, "stalled");
+    t.set_read_window(ShardId(0), stalled.conn, Some(0));
+    let text = "x".repeat(90);
+    let mut got = Vec::new();
+    let mut sent = 0;
+    for _ in 0..200 {
+        talker.chat(&mut t, &text);
+        sent += 1;
+        t.advance(10);
+        got.extend(healthy.chats(&mut t));
+        talker.received(&mut t);
+        let queued = t.queued_bytes(ShardId(0), stalled.conn);
+        // The cap, plus the one batch that went over it (shed down to the cap right after).
+        assert!(queued <= 4096 + 512, "queue bounded: {queued}");
+    }
+    assert_eq!(got.len(), sent, "the healthy viewer lost nothing");
+    assert!(
+        got.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "in order, no gap"
+    );
+    let counters = t.service(ShardId(0)).danmaku().counters();
+    assert!(
+        counters.dropped.load(Relaxed) > 0,
+        "the stalled viewer's batches were shed"
+    );
+    assert_eq!(counters.stalled_closed.load(Relaxed), 1);
+    // It never reads its close frame either: dropped once that has had its time.
+    t.advance(config.ws.stall_timeout_ms);
+    assert_eq!(t.closed(ShardId(0), stalled.conn), Some(CloseReason::Local));
+    let counters = t.service(ShardId(0)).danmaku().counters();
+    assert_eq!(counters.close_timeouts.load(Relaxed), 1);
+    assert_eq!(t.closed(ShardId(0), healthy.conn), None);
+}
+
+#[test]
+fn a_viewer_that_leaves_while_joining_is_not_counted() {
+    let config = testing::config("");
+    let mut t = testing::shards(2, &config, 0);
+    let room = room_homed_on(1, 2);
+    let leaver = {
+        let mut viewer = Viewer::connect(&mut t, ShardId(0));
+        t.hold_mesh(true);
+        viewer.hello(&mut t, &room, &token("leaver", &room, Role::Viewer), 0);
+        viewer
+    };
+    t.reset(ShardId(0), leaver.conn, libc_econnreset());
+    t.hold_mesh(false);
+    let shard0 = t.service(ShardId(0)).danmaku().counters();
+    assert_eq!(
+        shard0.rooms_local.load(Relaxed),
+        0,
+        "nothing left of the room on shard 0"
+    );
+    let mut second = Viewer::connect(&mut t, ShardId(1));
+    second.hello(&mut t, &room, "", 0);
+    let got = second.received(&mut t);
+    assert!(
+        matches!(got.first(), Some(Got::Welcome { online: 1, .. })),
+        "only the second viewer is online: {got:?}"
+    );
+}
+
+#[test]
+fn a_returning_viewer_gets_what_it_missed_and_an_old_one_a_resync() {
+    let config =
+        testing::config("[danmaku]\nhistory_max = 2\nchat_rate_per_s = 100\nchat_burst = 100\n");
+    let mut t = testing::shards(2, &config, 0);
+    let room = room_homed_on(0, 2);
+    let mut talker = member(&mut t, 1, &room, "talker");
+    for text in ["a", "b", "c"] {
+        talker.chat(&mut t, text);
+        t.advance(config.danmaku.batch_ms);
+    }
+    let mut back = Viewer::connect(&mut t, ShardId(1));
+    back.hello(&mut t, &room, "", 1);
+    let got = back.received(&mut t);
+    assert!(matches!(got[0], Got::Welcome { seq: 3, .. }), "{got:?}");
+    assert_eq!(
+        got[1],
+        Got::History {
+            events: vec![(2, "b".into()), (3, "c".into())],
+            more: false
+        }
+    );
+    let mut old = Viewer::connect(&mut t, ShardId(0));
+    old.hello(&mut t, &room, "", 0);
+    old.received(&mut t);
+    old.history(&mut t, 1, 10);
+    assert_eq!(old.received(&mut t), [Got::Resync { seq: 3 }]);
+}
+
+#[test]
+fn a_viewer_message_for_a_room_not_homed_here_is_counted_not_fatal() {
+    let config = testing::config("");
+    let mut t = testing::shards(2, &config, 0);
+    let room = RoomId::new(&room_homed_on(1, 2)).unwrap();
+    let msg = super::msg::DanmakuMsg::Like { room, count: 1 };
+    t.inject(ShardId(0), ShardId(1), msg.into());
+    let counters = t.service(ShardId(1)).danmaku().counters();
+    assert_eq!(counters.mesh_errors.load(Relaxed), 1);
+}
+
+#[test]
+fn a_viewer_that_never_says_hello_is_closed_with_1008() {
+    let config = testing::config("");
+    let mut t = testing::shards(1, &config, 0);
+    let mut viewer = Viewer::connect(&mut t, ShardId(0));
+    t.advance(config.ws.hello_timeout_ms - 10);
+    assert!(viewer.received(&mut t).is_empty());
+    t.advance(20);
+    assert_eq!(viewer.received(&mut t), [Got::Close(Some(1008))]);
+    assert!(
+        t.write_shut(ShardId(0), viewer.conn),
+        "closed after the frame"
+    );
+}
+
+fn libc_econnreset() -> i32 {
+    104
+}
+
+#[test]
+fn a_gift_is_acknowledged_once_per_key_across_shards_and_shown_to_everyone() {
+    let config = testing::config("");
+    let mut t = testing::shards(2, &config, 0);
+    let room = room_homed_on(1, 2);
+    let mut giver = member(&mut t, 0, &room, "giver");
+    let mut watcher = member(&mut t, 1, &room, "watcher");
+    giver.received(&mut t);
+    watcher.received(&mut t);
+    giver.gift(&mut t, 2, "key-1");
+    giver.gift(&mut t, 2, "key-1");
+    t.advance(config.danmaku.batch_ms);
+    let got = giver.received(&mut t);
+    let acks: Vec<&Got> = got
+        .iter()
+        .filter(|g| matches!(g, Got::GiftAck { .. }))
+        .collect();
+    assert_eq!(
+        acks,
+        [
+            &Got::GiftAck {
+                key: "key-1".into(),
+                seq: 1
+            },
+            &Got::GiftAck {
+                key: "key-1".into(),
+                seq: 1
+            }
+        ],
+        "the retry answers the original seq"
+    );
+    assert_eq!(
+        watcher.chats(&mut t),
+        [(1, "gift 2 from giver".to_string())]
+    );
+    let home = t.service(ShardId(1)).danmaku().counters();
+    assert_eq!(
+        (home.gifts.load(Relaxed), home.gift_duplicates.load(Relaxed)),
+        (1, 1)
+    );
+}

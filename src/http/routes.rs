@@ -1,0 +1,191 @@
+//! The route table: which path is answered by whom.
+//!
+//! | path | answered by |
+//! |---|---|
+//! | `/healthz`, `/metrics`, `/api/v1/info`, `/static/…` | here |
+//! | `/api/v1/streams`, `/live/…` | media (this shard's index) |
+//! | `/ws` | here (the 101), then danmaku owns the connection |
+//!
+//! Only GET and HEAD are served; anything else is 405.
+
+use super::respond::{Body, Reply};
+use super::{metrics, Http, Phase, Waiting};
+use crate::common::query::Query;
+use crate::media::{Media, MediaResponse};
+use crate::shard::msg::ShardMsg;
+use shardcast_engine::{ConnId, Ctx, ShardCounters};
+use shardcast_http::{etag_matches, parse_range, ContentRange, Method, RangeOutcome, RequestHead};
+
+/// How long browsers may cache static files.
+const STATIC_CACHE_CONTROL: &str = "public, max-age=3600";
+
+impl Http {
+    /// Routes one request and queues its response (or parks it, or upgrades).
+    pub(super) fn answer(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        head: &RequestHead<'_>,
+        media: &mut Media,
+    ) {
+        ShardCounters::bump(&self.counters().requests, 1);
+        let reply = Reply::for_request(head, cx);
+        if !matches!(head.method(), Method::Get | Method::Head) {
+            let headers = [
+                ("Allow", "GET, HEAD"),
+                ("Content-Type", "text/plain; charset=utf-8"),
+            ];
+            let body = Body::Inline(b"method not allowed\n");
+            return self.respond(cx, conn, 405, &headers, body, reply);
+        }
+        let query = Query::new(head.query().unwrap_or(""));
+        match head.path() {
+            "/ws" => self.upgrade(cx, conn, head),
+            "/healthz" => {
+                let headers = [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Cache-Control", "no-store"),
+                ];
+                self.respond(cx, conn, 200, &headers, Body::Inline(b"ok\n"), reply);
+            }
+            "/metrics" => {
+                let text = metrics::render(&self.info, &self.settings, &media.rungs());
+                let headers = [
+                    ("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
+                    ("Cache-Control", "no-store"),
+                ];
+                let body = Body::Shared(bytes::Bytes::from(text));
+                self.respond(cx, conn, 200, &headers, body, reply);
+            }
+            "/api/v1/info" => {
+                let json = metrics::info_json(&self.info, &self.settings);
+                self.respond_json(cx, conn, json, reply);
+            }
+            "/api/v1/streams" => {
+                let mut json = media.streams_json(cx.wall_ms()).to_string();
+                json.push('\n');
+                self.respond_json(cx, conn, json, reply);
+            }
+            path => match (path.strip_prefix("/live/"), path.strip_prefix("/static/")) {
+                (Some(rest), _) => self.live(cx, conn, head, rest, query, media),
+                (_, Some(name)) => self.serve_static(cx, conn, head, name, reply),
+                _ => self.respond_text(cx, conn, 404, b"not found\n", reply),
+            },
+        }
+    }
+
+    /// `/live/…`: media answers now, or the request waits for the index.
+    fn live(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        head: &RequestHead<'_>,
+        rest: &str,
+        query: Query<'_>,
+        media: &mut Media,
+    ) {
+        let reply = Reply::for_request(head, cx);
+        match media.http_request(cx, conn, rest, query) {
+            MediaResponse::Waiting => {
+                self.conns[conn.slot()].phase = Phase::Waiting(Box::new(Waiting {
+                    reply,
+                    range: head.range().map(str::to_string),
+                }));
+            }
+            response => self.send_media(cx, conn, response, head.range(), reply),
+        }
+    }
+
+    /// `GET /ws`: 101 and a switch to the WebSocket codec, or the refusal.
+    fn upgrade(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, head: &RequestHead<'_>) {
+        let reply = Reply::for_request(head, cx).and_close();
+        if !head.is_websocket_upgrade() {
+            let headers = [
+                ("Upgrade", "websocket"),
+                ("Sec-WebSocket-Version", "13"),
+                ("Content-Type", "text/plain; charset=utf-8"),
+            ];
+            let body = Body::Inline(b"websocket upgrade required\n");
+            return self.respond(cx, conn, 426, &headers, body, reply);
+        }
+        match shardcast_ws::accept(head, shardcast_wire::SUBPROTOCOL) {
+            Ok(accept) => {
+                let date = self.date(cx);
+                self.queue_raw(cx, conn, |out| accept.write_response(out, &date));
+                self.release(cx, conn);
+            }
+            Err(error) => {
+                ShardCounters::bump(&self.counters().bad_requests, 1);
+                let body = format!("{error}\n");
+                let mut headers = vec![("Content-Type", "text/plain; charset=utf-8")];
+                if error.status() == 426 {
+                    headers.push(("Sec-WebSocket-Version", "13"));
+                }
+                let reply = Reply {
+                    body: super::respond::BodyMode::Send,
+                    ..reply
+                };
+                let body = Body::Inline(body.as_bytes());
+                self.respond(cx, conn, error.status(), &headers, body, reply);
+            }
+        }
+    }
+
+    /// `/static/{name}`: a file loaded at start, with ETag, `If-None-Match` and one `Range`.
+    fn serve_static(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        head: &RequestHead<'_>,
+        name: &str,
+        reply: Reply,
+    ) {
+        let files = self.settings.static_files.clone();
+        let Some(file) = files
+            .get(name)
+            .filter(|_| !name.split('/').any(|s| s == ".."))
+        else {
+            return self.respond_text(cx, conn, 404, b"not found\n", reply);
+        };
+        if head
+            .if_none_match()
+            .is_some_and(|v| etag_matches(v, &file.etag))
+        {
+            let headers = [
+                ("ETag", file.etag.as_str()),
+                ("Cache-Control", STATIC_CACHE_CONTROL),
+            ];
+            return self.respond(cx, conn, 304, &headers, Body::None, reply.without_body());
+        }
+        let len = file.body.len() as u64;
+        let range = head
+            .range()
+            .map_or(RangeOutcome::Full, |r| parse_range(r, len));
+        let (status, body, content_range) = match range {
+            RangeOutcome::Full => (200, file.body.clone(), None),
+            RangeOutcome::Partial {
+                start,
+                end_inclusive,
+            } => (
+                206,
+                file.body.slice(start as usize..=end_inclusive as usize),
+                Some(ContentRange::bytes(start, end_inclusive, len)),
+            ),
+            RangeOutcome::Unsatisfiable => {
+                let content_range = ContentRange::unsatisfied(len);
+                let headers = [("Content-Range", content_range.as_str())];
+                return self.respond(cx, conn, 416, &headers, Body::None, reply.without_body());
+            }
+        };
+        let mut headers = vec![
+            ("Content-Type", file.content_type),
+            ("ETag", file.etag.as_str()),
+            ("Cache-Control", STATIC_CACHE_CONTROL),
+        ];
+        match content_range.as_ref() {
+            Some(content_range) => headers.push(("Content-Range", content_range.as_str())),
+            None => headers.push(("Accept-Ranges", "bytes")),
+        }
+        self.respond(cx, conn, status, &headers, Body::Shared(body), reply);
+    }
+}

@@ -1,0 +1,347 @@
+//! The streams whose home is this shard: the glue between the mesh and each stream's
+//! `StreamHome` (`shardcast_media::home`, sans-io). Publishers' messages go in; index
+//! updates go to every shard, transcode messages to the stream's worker, and what happened to
+//! the log and counters. The home's deadline becomes one timer.
+
+use super::msg::{MediaMsg, PublishRole, SampleMsg};
+use super::Media;
+use crate::common::counters::{bump, set};
+use crate::shard::msg::ShardMsg;
+use crate::shard::timer::TimerKey;
+use crate::transcode::msg::{PlacedSample, TranscodeMsg};
+use shardcast_engine::{ConnId, Ctx, ShardId, TimerId};
+use shardcast_media::home::{
+    PUBLISHERS_MAX_DEFAULT, STALL_CHECK_MS_DEFAULT, TRANSCODE_END_WAIT_MS_DEFAULT,
+};
+use shardcast_media::{
+    HomeConfig, HomeEvent, IndexEvent, RungInfo, StreamHome, TrackConfig, TranscodeEvent,
+};
+use std::sync::Arc;
+
+/// A publisher as the home knows it: its ingest shard and connection there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Publisher {
+    shard: ShardId,
+    conn: ConnId,
+}
+
+/// A stream homed here.
+pub(super) struct StreamSlot {
+    home: StreamHome<Publisher>,
+    /// The transcode worker of the current epoch, from its first Start to its End.
+    worker: Option<ShardId>,
+    /// The armed timer and its deadline.
+    timer: Option<(TimerId, u64)>,
+}
+
+impl Media {
+    fn stream_home_config(&self) -> HomeConfig {
+        let settings = &self.settings;
+        let transcode = settings.transcode.as_deref();
+        HomeConfig {
+            segmenter: settings.segmenter,
+            ll_hls: settings.ll_hls,
+            failover_ms: settings.failover_ms,
+            publishers_max: PUBLISHERS_MAX_DEFAULT,
+            stall_check_ms: STALL_CHECK_MS_DEFAULT,
+            transcode_video: transcode.is_some_and(|t| !t.ladder.is_empty()),
+            transcode_audio: transcode.is_some_and(|t| t.opus_bps > 0),
+            transcode_end_wait_ms: TRANSCODE_END_WAIT_MS_DEFAULT,
+        }
+    }
+
+    /// A publisher on shard `from` asks to publish `stream`.
+    pub(super) fn home_publish(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        from: ShardId,
+        stream: Arc<str>,
+        conn: ConnId,
+        role: PublishRole,
+        remote: Arc<str>,
+    ) {
+        let index = match self.homes.find(&stream) {
+            Some(index) => index,
+            None => {
+                let slot = StreamSlot {
+                    home: StreamHome::new(self.stream_home_config()),
+                    worker: None,
+                    timer: None,
+                };
+                let index = self.homes.insert(stream, slot);
+                set(&self.counters().streams_home, self.homes.len() as u64);
+                index
+            }
+        };
+        let role = match role {
+            PublishRole::Primary => shardcast_media::Role::Primary,
+            PublishRole::Backup => shardcast_media::Role::Backup,
+        };
+        let (now_ms, wall_ms) = (cx.now_ms(), cx.wall_ms());
+        let publisher = Publisher { shard: from, conn };
+        let Some(slot) = self.homes.get_mut(index) else {
+            return;
+        };
+        let decision = slot
+            .home
+            .handle_publish(now_ms, wall_ms, publisher, role, remote)
+            .map_err(|refusal| refusal.reason());
+        self.send_to(cx, from, MediaMsg::PublishDecision { conn, decision });
+        self.drive(cx, index);
+    }
+
+    /// Applies `event` to the home of `stream`, then drives it. Returns false (and changes
+    /// nothing) when the stream is not homed here.
+    fn with_home(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        stream: &str,
+        event: impl FnOnce(&mut StreamHome<Publisher>, u64),
+    ) -> bool {
+        let Some(index) = self.homes.find(stream) else {
+            return false;
+        };
+        let now_ms = cx.now_ms();
+        if let Some(slot) = self.homes.get_mut(index) {
+            event(&mut slot.home, now_ms);
+        }
+        self.drive(cx, index);
+        true
+    }
+
+    pub(super) fn home_config(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        stream: &Arc<str>,
+        from: ShardId,
+        conn: ConnId,
+        config: TrackConfig,
+    ) {
+        let publisher = Publisher { shard: from, conn };
+        if !self.with_home(cx, stream, |home, _| home.handle_config(publisher, config)) {
+            self.mesh_error(
+                cx,
+                from,
+                "a codec configuration for a stream not homed here",
+            );
+        }
+    }
+
+    pub(super) fn home_sample(&mut self, cx: &mut Ctx<ShardMsg>, from: ShardId, msg: SampleMsg) {
+        let publisher = Publisher {
+            shard: from,
+            conn: msg.conn,
+        };
+        let found = self.with_home(cx, &msg.stream, |home, now_ms| {
+            home.handle_sample(
+                now_ms,
+                publisher,
+                msg.track,
+                msg.sample,
+                msg.received_wall_ms,
+            );
+        });
+        if !found {
+            self.mesh_error(cx, from, "a sample for a stream not homed here");
+        }
+    }
+
+    /// A publisher stopped. (For a stream no longer homed here this is a publisher whose
+    /// claim was refused or that never got to publish: nothing to do.)
+    pub(super) fn home_unpublish(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        stream: &Arc<str>,
+        from: ShardId,
+        conn: ConnId,
+    ) {
+        let publisher = Publisher { shard: from, conn };
+        self.with_home(cx, stream, |home, now_ms| {
+            home.handle_unpublish(now_ms, publisher);
+        });
+    }
+
+    /// A transcode worker's rung header, part or segment. (A stream gone from here means a
+    /// late answer of an ended session: dropped, as are the stats and end below.)
+    pub(super) fn home_rung_event(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        stream: &Arc<str>,
+        epoch: u64,
+        event: IndexEvent,
+    ) {
+        self.with_home(cx, stream, |home, _| home.handle_rung_event(epoch, event));
+    }
+
+    pub(super) fn home_rung_stats(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        stream: &Arc<str>,
+        epoch: u64,
+        rungs: Vec<RungInfo>,
+    ) {
+        self.with_home(cx, stream, |home, _| home.handle_rung_stats(epoch, rungs));
+    }
+
+    pub(super) fn home_rung_ended(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        stream: &Arc<str>,
+        epoch: u64,
+    ) {
+        self.with_home(cx, stream, |home, _| home.handle_rung_ended(epoch));
+    }
+
+    /// A stream home's timer fired.
+    pub fn on_stream_timer(&mut self, cx: &mut Ctx<ShardMsg>, id: TimerId, index: usize) {
+        let now_ms = cx.now_ms();
+        let Some(slot) = self.homes.get_mut(index) else {
+            return;
+        };
+        if slot.timer.is_none_or(|(timer, _)| timer != id) {
+            return;
+        }
+        slot.timer = None;
+        slot.home.handle_timeout(now_ms);
+        self.drive(cx, index);
+    }
+
+    /// Routes everything home `index` reported, re-arms its timer, and drops it once it is
+    /// finished. Source parts and segments are counted here; the rungs' (`RungIndex`) are the
+    /// workers'.
+    fn drive(&mut self, cx: &mut Ctx<ShardMsg>, index: usize) {
+        let Some((stream, _)) = self.homes.entry(index) else {
+            return;
+        };
+        let stream = stream.clone();
+        loop {
+            let Some(event) = self.homes.get_mut(index).and_then(|s| s.home.poll_event()) else {
+                break;
+            };
+            self.home_event(cx, index, &stream, event);
+        }
+        let Some(slot) = self.homes.get_mut(index) else {
+            return;
+        };
+        if slot.home.is_finished() {
+            if let Some((timer, _)) = slot.timer.take() {
+                cx.timer_cancel(timer);
+            }
+            self.homes.remove(index);
+            set(&self.counters().streams_home, self.homes.len() as u64);
+            return;
+        }
+        let deadline = slot.home.poll_timeout();
+        if slot.timer.map(|(_, at)| at) == deadline {
+            return;
+        }
+        if let Some((timer, _)) = slot.timer.take() {
+            cx.timer_cancel(timer);
+        }
+        if let Some(at) = deadline {
+            let key = TimerKey::Stream {
+                index: index as u32,
+            };
+            let timer = cx.timer_after(at.saturating_sub(cx.now_ms()), key.into());
+            slot.timer = timer.map(|timer| (timer, at));
+        }
+    }
+
+    fn home_event(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        index: usize,
+        stream: &Arc<str>,
+        event: HomeEvent<Publisher>,
+    ) {
+        match event {
+            HomeEvent::Index(event) => {
+                match &event {
+                    IndexEvent::Part { .. } => bump(&self.counters().parts, 1),
+                    IndexEvent::Segment { .. } => bump(&self.counters().segments, 1),
+                    IndexEvent::Ended => log::info!("stream {stream}: ended"),
+                    _ => {}
+                }
+                self.broadcast(cx, stream, event);
+            }
+            HomeEvent::RungIndex(event) => self.broadcast(cx, stream, event),
+            HomeEvent::Transcode(event) => self.send_to_worker(cx, index, stream, event),
+            HomeEvent::Switched { role, remote, .. } => {
+                bump(&self.counters().failovers, 1);
+                log::info!("stream {stream}: switched to the {role} publisher ({remote}) at a keyframe");
+            }
+            HomeEvent::Stalled { stalled_for_ms } => log::warn!(
+                "stream {stream}: active publisher stalled for {stalled_for_ms} ms; switching at the next keyframe"
+            ),
+            HomeEvent::FrameRateMeasured { fps } => {
+                log::info!("stream {stream}: {fps:.3} fps measured")
+            }
+            HomeEvent::Rejected { error } => log::debug!("stream {stream}: {error}"),
+            HomeEvent::EndedWithoutRungs => log::warn!(
+                "stream {stream}: the transcode worker did not finish in time; ending without \
+                 the rungs' last segments"
+            ),
+        }
+    }
+
+    /// Sends a transcode event to the stream's worker, picking the least loaded one at the
+    /// first Start of an epoch.
+    fn send_to_worker(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        index: usize,
+        stream: &Arc<str>,
+        event: TranscodeEvent,
+    ) {
+        let Some(transcode) = self.settings.transcode.clone() else {
+            return;
+        };
+        let shards = self.shards;
+        let Some(slot) = self.homes.get_mut(index) else {
+            return;
+        };
+        let stream = stream.clone();
+        let msg = match event {
+            TranscodeEvent::Start { epoch, config } => {
+                let worker = *slot
+                    .worker
+                    .get_or_insert_with(|| ShardId((shards + 1 + transcode.least_loaded()) as u16));
+                log::debug!("stream {stream}: transcoded by worker {}", worker.0);
+                let config = Box::new(config);
+                TranscodeMsg::Start {
+                    stream,
+                    epoch,
+                    config,
+                }
+            }
+            TranscodeEvent::Sample {
+                epoch,
+                track,
+                sample,
+                msn,
+                segment_start,
+                discontinuity,
+                wall_ms,
+            } => TranscodeMsg::Sample(Box::new(PlacedSample {
+                stream,
+                epoch,
+                track,
+                sample,
+                msn,
+                segment_start,
+                discontinuity,
+                wall_ms,
+            })),
+            TranscodeEvent::End { epoch } => {
+                let Some(worker) = slot.worker.take() else {
+                    return;
+                };
+                cx.mesh_send(worker, TranscodeMsg::End { stream, epoch }.into());
+                return;
+            }
+        };
+        if let Some(worker) = slot.worker {
+            cx.mesh_send(worker, msg.into());
+        }
+    }
+}

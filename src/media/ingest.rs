@@ -1,0 +1,590 @@
+//! RTMP publishers connected to this shard: the session (`shardcast-rtmp`, sans-io), publish
+//! auth (stream keys, publish tokens, the `on_publish` webhook), the FLV demuxer, checks at
+//! the door (codec, picture size), and the samples forwarded to the stream's home.
+
+use super::msg::{MediaMsg, PublishRole, SampleMsg};
+use super::names::{home_of, is_valid_stream_name};
+use super::Media;
+use crate::common::counters::{bump, set};
+use crate::common::query::Query;
+use crate::control::msg::{ControlRequest, Verdict, Webhook};
+use crate::shard::msg::ShardMsg;
+use crate::shard::timer::TimerKey;
+use bytes::Bytes;
+use shardcast_engine::{ConnId, Ctx, ShardId, TimerId};
+use shardcast_media::{Demuxed, Demuxer, TrackConfig, TrackKind};
+use shardcast_rtmp::{Event as RtmpEvent, ServerSession};
+use std::sync::Arc;
+
+/// Where a publisher is in its life.
+#[derive(Debug)]
+enum Ingest {
+    /// Handshake and connect.
+    Connecting,
+    /// Connected; no publish yet.
+    Connected,
+    /// Waiting for the on_publish webhook answer carrying `token`.
+    Authorizing { request: PublishRequest, token: u64 },
+    /// Waiting for the home's decision.
+    Claiming { stream: Arc<str>, stream_id: u32 },
+    /// Publishing: media goes to the home.
+    Publishing { stream: Arc<str>, home: ShardId },
+    /// A fatal answer was queued; closing after it is written.
+    Closing,
+}
+
+/// A publish the session asked for.
+#[derive(Clone, Debug)]
+struct PublishRequest {
+    stream: Arc<str>,
+    /// The RTMP message stream it was asked on (the answer goes there).
+    stream_id: u32,
+    role: PublishRole,
+}
+
+/// One RTMP connection.
+pub(super) struct RtmpConn {
+    pub conn: ConnId,
+    session: ServerSession,
+    state: Ingest,
+    demuxer: Demuxer,
+    timer: Option<TimerId>,
+    remote: Arc<str>,
+    saw_keyframe: bool,
+}
+
+impl Media {
+    /// A connection arrived on an RTMP listener.
+    pub fn rtmp_open(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
+        self.conns[conn.slot()] = Some(RtmpConn {
+            conn,
+            session: ServerSession::new(self.settings.rtmp, cx.now_ms()),
+            state: Ingest::Connecting,
+            demuxer: Demuxer::new(),
+            timer: None,
+            remote: Arc::from(format!("shard {} conn {}", self.shard.0, conn.slot())),
+            saw_keyframe: false,
+        });
+        self.open_rtmp += 1;
+        set(&self.counters().rtmp_connections, self.open_rtmp);
+        self.arm_rtmp_timer(cx, conn.slot());
+    }
+
+    /// Bytes arrived on an RTMP connection.
+    pub fn rtmp_recv(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, data: &[u8]) {
+        let slot = conn.slot();
+        let Some(rc) = self.conns[slot].as_mut().filter(|rc| rc.conn == conn) else {
+            return;
+        };
+        if matches!(rc.state, Ingest::Closing) {
+            return;
+        }
+        let result = rc.session.handle_input(cx.now_ms(), data);
+        self.pump(cx, slot);
+        if let Err(error) = result {
+            bump(&self.counters().rtmp_errors, 1);
+            if self.log_budget.allow(cx.now_ms()) {
+                log::info!("rtmp {}: closing: {error}", self.describe(slot));
+            }
+            self.close_rtmp(cx, slot);
+        }
+    }
+
+    fn describe(&self, slot: usize) -> String {
+        match self.conns[slot].as_ref().map(|rc| &rc.state) {
+            Some(Ingest::Publishing { stream, .. })
+            | Some(Ingest::Claiming { stream, .. })
+            | Some(Ingest::Authorizing {
+                request: PublishRequest { stream, .. },
+                ..
+            }) => format!("stream {stream} (conn {slot})"),
+            _ => format!("conn {slot}"),
+        }
+    }
+
+    /// Sends what the session queued and handles what it reported.
+    fn pump(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize) {
+        loop {
+            let Some(rc) = self.conns[slot].as_mut() else {
+                return;
+            };
+            while let Some(bytes) = rc.session.poll_transmit() {
+                cx.send(rc.conn, bytes);
+            }
+            let Some(event) = rc.session.poll_event() else {
+                break;
+            };
+            self.rtmp_event(cx, slot, event);
+        }
+        let finished = self.conns[slot]
+            .as_ref()
+            .is_some_and(|rc| rc.session.is_finished());
+        if finished {
+            // The session ended itself (a refusal, an error it answered): its last message
+            // goes out first.
+            self.close_rtmp_after_flush(cx, slot);
+        }
+    }
+
+    fn rtmp_event(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize, event: RtmpEvent) {
+        let Some(rc) = self.conns[slot].as_mut() else {
+            return;
+        };
+        match event {
+            RtmpEvent::Connected { app, flash_ver, .. } => {
+                let app_name = app.split('?').next().unwrap_or("");
+                if app_name != self.settings.app {
+                    log::info!(
+                        "rtmp conn {slot}: unknown application {app:?} (expected {:?})",
+                        self.settings.app
+                    );
+                    rc.session.error_and_close("unknown application");
+                    rc.state = Ingest::Closing;
+                    return;
+                }
+                log::debug!("rtmp conn {slot}: connected ({flash_ver})");
+                rc.state = Ingest::Connected;
+            }
+            RtmpEvent::PublishRequested {
+                stream_id, name, ..
+            } => self.publish_requested(cx, slot, stream_id, &name),
+            RtmpEvent::Metadata { .. } => {}
+            RtmpEvent::Video {
+                timestamp_ms,
+                payload,
+                ..
+            } => self.media_message(cx, slot, TrackKind::Video, timestamp_ms, payload),
+            RtmpEvent::Audio {
+                timestamp_ms,
+                payload,
+                ..
+            } => self.media_message(cx, slot, TrackKind::Audio, timestamp_ms, payload),
+            RtmpEvent::Unpublished { .. } => {
+                if let Ingest::Publishing { stream, home } = &rc.state {
+                    let (stream, home, conn) = (stream.clone(), *home, rc.conn);
+                    rc.state = Ingest::Connected;
+                    log::info!("rtmp conn {slot}: stream {stream} unpublished");
+                    self.notify_unpublish(cx, &stream, "unpublished");
+                    self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
+                }
+            }
+        }
+    }
+
+    /// `publish STREAM?key=…&role=backup`: checks the name and the key or token, then asks
+    /// the webhook (when configured) or claims the stream at its home.
+    fn publish_requested(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        slot: usize,
+        stream_id: u32,
+        name: &str,
+    ) {
+        let Some(rc) = self.conns[slot].as_mut() else {
+            return;
+        };
+        if !matches!(rc.state, Ingest::Connected) {
+            let _ = rc.session.reject_publish(
+                stream_id,
+                "NetStream.Publish.BadName",
+                "already publishing",
+            );
+            return;
+        }
+        let (stream, query) = Query::split(name);
+        let role = match query.get("role").as_deref() {
+            Some("backup") => PublishRole::Backup,
+            _ => PublishRole::Primary,
+        };
+        if let Err((code, why)) = self.publish_allowed(cx, stream, query) {
+            bump(&self.counters().publishes_refused, 1);
+            log::info!("rtmp conn {slot}: publish {stream:?} refused: {why}");
+            if let Some(rc) = self.conns[slot].as_mut() {
+                let _ = rc.session.reject_publish(stream_id, code, why);
+                rc.state = Ingest::Closing;
+            }
+            return;
+        }
+        let request = PublishRequest {
+            stream: Arc::from(stream),
+            stream_id,
+            role,
+        };
+        match self.settings.on_publish.clone() {
+            Some(url) => self.ask_webhook(cx, slot, request, query, url),
+            None => self.claim(cx, slot, request),
+        }
+    }
+
+    /// Whether `stream` may be published with `query`'s key or token: `Err((RTMP status
+    /// code, reason))` when not.
+    fn publish_allowed(
+        &self,
+        cx: &Ctx<ShardMsg>,
+        stream: &str,
+        query: Query<'_>,
+    ) -> Result<(), (&'static str, &'static str)> {
+        if !is_valid_stream_name(stream) {
+            return Err(("NetStream.Publish.BadName", "invalid stream name"));
+        }
+        let settings = &self.settings;
+        if settings.publish_keys.is_empty() && settings.publish_tokens.is_none() {
+            return Ok(());
+        }
+        let key_ok = query
+            .get("key")
+            .is_some_and(|k| settings.publish_keys.get(stream).map(String::as_str) == Some(&*k));
+        let token_ok = match (&settings.publish_tokens, query.get("token")) {
+            (Some(key), Some(token)) => key
+                .verify(&token, cx.wall_ms() / 1000)
+                .is_ok_and(|c| c.publish && c.allows_room(stream)),
+            _ => false,
+        };
+        if key_ok || token_ok {
+            Ok(())
+        } else {
+            Err(("NetStream.Publish.Denied", "bad or missing stream key"))
+        }
+    }
+
+    /// Asks the `on_publish` webhook (on the control thread) before claiming the stream.
+    fn ask_webhook(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        slot: usize,
+        request: PublishRequest,
+        query: Query<'_>,
+        url: String,
+    ) {
+        self.webhooks_sent += 1;
+        // The slot in the low bits finds the connection; the count tells a stale answer (for
+        // an earlier connection in the slot) from the awaited one.
+        let token = self.webhooks_sent << 32 | slot as u64;
+        let body = serde_json::json!({
+            "action": "publish",
+            "app": self.settings.app,
+            "stream": &*request.stream,
+            "role": match request.role {
+                PublishRole::Backup => "backup",
+                PublishRole::Primary => "primary",
+            },
+            "query": query.as_str(),
+        })
+        .to_string();
+        if let Some(rc) = self.conns[slot].as_mut() {
+            rc.state = Ingest::Authorizing { request, token };
+        }
+        let webhook = Webhook {
+            url,
+            body,
+            timeout_ms: self.settings.webhook_timeout_ms,
+            token: Some(token),
+        };
+        cx.mesh_send_control(ControlRequest::Webhook(Box::new(webhook)).into());
+    }
+
+    /// Asks the stream's home to let this connection publish.
+    fn claim(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize, request: PublishRequest) {
+        let Some(rc) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let PublishRequest {
+            stream,
+            stream_id,
+            role,
+        } = request;
+        rc.state = Ingest::Claiming {
+            stream: stream.clone(),
+            stream_id,
+        };
+        let (conn, remote) = (rc.conn, rc.remote.clone());
+        let home = home_of(&stream, self.shards);
+        let msg = MediaMsg::Publish {
+            stream,
+            conn,
+            role,
+            remote,
+        };
+        self.send_to(cx, home, msg);
+    }
+
+    /// The `on_publish` webhook answered.
+    pub(super) fn webhook_answered(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        token: u64,
+        verdict: Verdict,
+        detail: &str,
+    ) {
+        let slot = (token & 0xffff_ffff) as usize;
+        let Some(rc) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let Ingest::Authorizing {
+            request,
+            token: awaited,
+        } = &rc.state
+        else {
+            return;
+        };
+        if *awaited != token {
+            return;
+        }
+        let request = request.clone();
+        if verdict == Verdict::Allowed {
+            return self.claim(cx, slot, request);
+        }
+        let stream = &request.stream;
+        log::info!("rtmp conn {slot}: publish {stream} refused by on_publish: {detail}");
+        bump(
+            &self.settings.counters[self.shard.index()].publishes_refused,
+            1,
+        );
+        let _ = rc.session.reject_publish(
+            request.stream_id,
+            "NetStream.Publish.Denied",
+            "refused by on_publish",
+        );
+        rc.state = Ingest::Closing;
+        self.pump(cx, slot);
+        self.close_rtmp_after_flush(cx, slot);
+    }
+
+    /// The home answered a claim.
+    pub(super) fn publish_decision(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        decision: Result<(), &'static str>,
+    ) {
+        let slot = conn.slot();
+        let Some(rc) = self.conns[slot].as_mut().filter(|rc| rc.conn == conn) else {
+            return;
+        };
+        let Ingest::Claiming { stream, stream_id } = &rc.state else {
+            return;
+        };
+        let (stream, stream_id) = (stream.clone(), *stream_id);
+        match decision {
+            Ok(()) => {
+                let _ = rc.session.accept_publish(stream_id);
+                rc.state = Ingest::Publishing {
+                    home: home_of(&stream, self.shards),
+                    stream: stream.clone(),
+                };
+                bump(&self.counters().publishes, 1);
+                log::info!("rtmp conn {slot}: publishing stream {stream}");
+                self.pump(cx, slot);
+            }
+            Err(reason) => {
+                let _ = rc
+                    .session
+                    .reject_publish(stream_id, "NetStream.Publish.BadName", reason);
+                rc.state = Ingest::Closing;
+                bump(&self.counters().publishes_refused, 1);
+                log::info!("rtmp conn {slot}: publish {stream} refused: {reason}");
+                self.pump(cx, slot);
+                self.close_rtmp_after_flush(cx, slot);
+            }
+        }
+    }
+
+    /// An audio or video message of a publishing connection: demuxed, checked, forwarded home.
+    fn media_message(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        slot: usize,
+        track: TrackKind,
+        timestamp_ms: u32,
+        payload: Bytes,
+    ) {
+        let Some(rc) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let Ingest::Publishing { stream, home } = &rc.state else {
+            return;
+        };
+        let (stream, home, conn) = (stream.clone(), *home, rc.conn);
+        let demuxed = match track {
+            TrackKind::Video => rc.demuxer.handle_video(timestamp_ms, &payload),
+            TrackKind::Audio => rc.demuxer.handle_audio(timestamp_ms, &payload),
+        };
+        bump(&self.counters().ingest_bytes, payload.len() as u64);
+        let demuxed = match demuxed {
+            Ok(demuxed) => demuxed,
+            Err(error) => {
+                if matches!(error, shardcast_media::MediaError::UnsupportedCodec { .. }) {
+                    bump(&self.counters().unsupported_codecs, 1);
+                }
+                return self.refuse_media(cx, slot, &error.to_string());
+            }
+        };
+        match demuxed {
+            Demuxed::Nothing => {}
+            Demuxed::Config(config) => {
+                if let Err(why) = self.check_config(&config) {
+                    return self.refuse_media(cx, slot, &why);
+                }
+                let config = Box::new(config);
+                self.send_to(
+                    cx,
+                    home,
+                    MediaMsg::Config {
+                        stream,
+                        conn,
+                        config,
+                    },
+                );
+            }
+            Demuxed::Sample { track, sample } => {
+                if let Some(rc) = self.conns[slot].as_mut() {
+                    if track == TrackKind::Video && sample.keyframe && !rc.saw_keyframe {
+                        rc.saw_keyframe = true;
+                        log::info!("rtmp conn {slot}: stream {stream}: first keyframe");
+                    }
+                }
+                let sample = SampleMsg {
+                    stream,
+                    conn,
+                    track,
+                    sample,
+                    received_wall_ms: cx.wall_ms(),
+                };
+                self.send_to(cx, home, MediaMsg::Sample(Box::new(sample)));
+            }
+        }
+    }
+
+    /// Checks a configuration at the door: the picture size within `media.max_width` ×
+    /// `media.max_height`.
+    fn check_config(&self, config: &TrackConfig) -> Result<(), String> {
+        let Some(video) = config.video() else {
+            return Ok(());
+        };
+        let (max_width, max_height) = (self.settings.max_width, self.settings.max_height);
+        if video.width == 0
+            || video.height == 0
+            || video.width > max_width
+            || video.height > max_height
+        {
+            return Err(format!(
+                "video {}x{} outside 1x1..{max_width}x{max_height}",
+                video.width, video.height
+            ));
+        }
+        Ok(())
+    }
+
+    /// Ends a publish whose media cannot be taken: an RTMP error naming why, the home told,
+    /// and the connection closed once the error is written.
+    fn refuse_media(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize, why: &str) {
+        let Some(rc) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let Ingest::Publishing { stream, home } = &rc.state else {
+            return;
+        };
+        let (stream, home, conn) = (stream.clone(), *home, rc.conn);
+        log::warn!("rtmp conn {slot}: stream {stream}: {why}; closing");
+        rc.session.error_and_close(why);
+        rc.state = Ingest::Closing;
+        self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
+        self.pump(cx, slot);
+        self.close_rtmp_after_flush(cx, slot);
+    }
+
+    /// Tells `media.on_unpublish` (if set) that `stream` stopped; the answer is not awaited.
+    fn notify_unpublish(&self, cx: &mut Ctx<ShardMsg>, stream: &str, reason: &str) {
+        let Some(url) = &self.settings.on_unpublish else {
+            return;
+        };
+        let body = serde_json::json!({
+            "action": "unpublish",
+            "app": self.settings.app,
+            "stream": stream,
+            "reason": reason,
+        })
+        .to_string();
+        let webhook = Webhook {
+            url: url.clone(),
+            body,
+            timeout_ms: self.settings.webhook_timeout_ms,
+            token: None,
+        };
+        cx.mesh_send_control(ControlRequest::Webhook(Box::new(webhook)).into());
+    }
+
+    fn close_rtmp(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize) {
+        if let Some(rc) = self.conns[slot].as_ref() {
+            cx.close(rc.conn);
+        }
+    }
+
+    fn close_rtmp_after_flush(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize) {
+        if let Some(rc) = self.conns[slot].as_ref() {
+            cx.close_after_flush(rc.conn);
+        }
+    }
+
+    /// The engine closed an RTMP connection.
+    pub fn rtmp_closed(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
+        let slot = conn.slot();
+        if self.conns[slot].as_ref().is_none_or(|rc| rc.conn != conn) {
+            return;
+        }
+        let Some(rc) = self.conns[slot].take() else {
+            return;
+        };
+        if let Some(timer) = rc.timer {
+            cx.timer_cancel(timer);
+        }
+        self.open_rtmp -= 1;
+        set(&self.counters().rtmp_connections, self.open_rtmp);
+        match rc.state {
+            Ingest::Publishing { stream, home } => {
+                log::info!("rtmp conn {slot}: stream {stream}: publisher disconnected");
+                self.notify_unpublish(cx, &stream, "disconnected");
+                self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
+            }
+            Ingest::Claiming { stream, .. } => {
+                let home = home_of(&stream, self.shards);
+                self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
+            }
+            _ => {}
+        }
+    }
+
+    fn arm_rtmp_timer(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize) {
+        let now = cx.now_ms();
+        let Some(rc) = self.conns[slot].as_mut() else {
+            return;
+        };
+        if let Some(timer) = rc.timer.take() {
+            cx.timer_cancel(timer);
+        }
+        if let Some(deadline) = rc.session.poll_timeout() {
+            let key = TimerKey::Conn { slot: slot as u32 };
+            rc.timer = cx.timer_after(deadline.saturating_sub(now).max(1), key.into());
+        }
+    }
+
+    /// An RTMP connection's timer fired (the handshake timeout).
+    pub fn rtmp_timer(&mut self, cx: &mut Ctx<ShardMsg>, id: TimerId, slot: usize) {
+        let now = cx.now_ms();
+        let Some(rc) = self.conns[slot].as_mut() else {
+            return;
+        };
+        if rc.timer != Some(id) {
+            return;
+        }
+        rc.timer = None;
+        if let Err(error) = rc.session.handle_timeout(now) {
+            bump(&self.counters().rtmp_errors, 1);
+            log::info!("rtmp conn {slot}: {error}; closing");
+            self.close_rtmp(cx, slot);
+            return;
+        }
+        self.pump(cx, slot);
+        self.arm_rtmp_timer(cx, slot);
+    }
+}

@@ -1,0 +1,224 @@
+//! Live media on a shard: RTMP publishers accepted here ([`ingest`]), the streams whose home
+//! is this shard ([`home`]), and this shard's copy of every stream's segment index, served
+//! over HTTP ([`serve`], with LL-HLS requests that wait in [`waiters`]). It owns those and
+//! nothing else; it never blocks, and FFmpeg never runs here (transcode workers do that).
+//!
+//! A publisher connects to any shard. That shard runs the RTMP session and the FLV demuxer and
+//! forwards codec configurations and samples to the stream's **home** shard
+//! (`hash(stream) % shards`), whose `StreamHome` (`shardcast_media::home`, sans-io) owns the
+//! segmenter. The home, not the ingest shard, packages the stream so that a backup publisher
+//! on another shard can take over with continuous segment numbering and media time. Every
+//! init, part and segment the home produces goes to every shard over the mesh as `Bytes`;
+//! each shard serves playlists, MPDs and media from its own index.
+
+mod api;
+mod home;
+mod ingest;
+pub mod msg;
+pub mod names;
+mod serve;
+pub mod settings;
+#[cfg(test)]
+mod tests;
+mod waiters;
+
+use crate::common::counters::bump;
+use crate::common::log_budget::LogBudget;
+use crate::common::table::Table;
+use crate::control::msg::ControlReply;
+use crate::shard::msg::ShardMsg;
+use bytes::Bytes;
+use home::StreamSlot;
+use ingest::RtmpConn;
+use msg::MediaMsg;
+use settings::{MediaCounters, MediaSettings};
+use shardcast_engine::{ConnId, Ctx, ShardId};
+use shardcast_media::{IndexEvent, MediaIndex};
+use std::sync::Arc;
+use waiters::Waiters;
+
+/// A response the HTTP layer sends for the media routes.
+#[derive(Debug)]
+pub enum MediaResponse {
+    /// 200 (or 206 with the range applied by the caller) with these chunks.
+    Body {
+        content_type: &'static str,
+        cache_control: &'static str,
+        chunks: Vec<Bytes>,
+    },
+    /// An error status with a short text.
+    Status(u16, &'static str),
+    /// The request waits; the caller must stop reading this connection until the router
+    /// hands it the answer (from [`Media::take_ready`]).
+    Waiting,
+}
+
+/// The media state of one shard.
+pub struct Media {
+    settings: Arc<MediaSettings>,
+    shard: ShardId,
+    shards: usize,
+    /// RTMP connections, by connection slot.
+    conns: Vec<Option<RtmpConn>>,
+    open_rtmp: u64,
+    /// Webhook calls made, for matching their answers.
+    webhooks_sent: u64,
+    /// Streams whose home is this shard.
+    homes: Table<Arc<str>, StreamSlot>,
+    /// This shard's copy of every stream's index.
+    index: MediaIndex,
+    waiters: Waiters,
+    log_budget: LogBudget,
+}
+
+impl Media {
+    pub fn new(
+        settings: Arc<MediaSettings>,
+        shard: ShardId,
+        shards: usize,
+        capacity: usize,
+    ) -> Self {
+        let index = MediaIndex::new(settings.index);
+        Media {
+            settings,
+            shard,
+            shards,
+            conns: (0..capacity).map(|_| None).collect(),
+            open_rtmp: 0,
+            webhooks_sent: 0,
+            homes: Table::default(),
+            index,
+            waiters: Waiters::default(),
+            log_budget: LogBudget::default(),
+        }
+    }
+
+    /// This shard's counters.
+    pub fn counters(&self) -> &MediaCounters {
+        &self.settings.counters[self.shard.index()]
+    }
+
+    /// This shard's index.
+    pub fn index(&self) -> &MediaIndex {
+        &self.index
+    }
+
+    /// Streams homed here.
+    pub fn streams_homed(&self) -> usize {
+        self.homes.len()
+    }
+
+    /// Sends `msg` to shard `to` over the mesh, or handles it here when `to` is this shard.
+    fn send_to(&mut self, cx: &mut Ctx<ShardMsg>, to: ShardId, msg: MediaMsg) {
+        if to == self.shard {
+            self.on_mesh(cx, to, msg);
+        } else {
+            cx.mesh_send(to, msg.into());
+        }
+    }
+
+    /// A media message from another shard, a transcode worker, or this shard.
+    pub fn on_mesh(&mut self, cx: &mut Ctx<ShardMsg>, from: ShardId, msg: MediaMsg) {
+        match msg {
+            MediaMsg::Publish {
+                stream,
+                conn,
+                role,
+                remote,
+            } => self.home_publish(cx, from, stream, conn, role, remote),
+            MediaMsg::PublishDecision { conn, decision } => {
+                self.publish_decision(cx, conn, decision)
+            }
+            MediaMsg::Config {
+                stream,
+                conn,
+                config,
+            } => self.home_config(cx, &stream, from, conn, *config),
+            MediaMsg::Sample(sample) => self.home_sample(cx, from, *sample),
+            MediaMsg::Unpublish { stream, conn } => self.home_unpublish(cx, &stream, from, conn),
+            MediaMsg::Index { stream, event } => self.apply_index(cx, &stream, *event),
+            MediaMsg::RungEvent {
+                stream,
+                epoch,
+                event,
+            } => self.home_rung_event(cx, &stream, epoch, *event),
+            MediaMsg::RungStats {
+                stream,
+                epoch,
+                rungs,
+            } => self.home_rung_stats(cx, &stream, epoch, rungs),
+            MediaMsg::RungEnded { stream, epoch } => self.home_rung_ended(cx, &stream, epoch),
+        }
+    }
+
+    /// A message this shard cannot act on: counted and logged.
+    pub fn mesh_error(&mut self, cx: &Ctx<ShardMsg>, from: ShardId, what: &str) {
+        bump(&self.counters().mesh_errors, 1);
+        if self.log_budget.allow(cx.now_ms()) {
+            log::warn!("shard {}: {what} from thread {}", self.shard.0, from.0);
+        }
+    }
+
+    /// Sends an index update of `stream` to every shard (this one included).
+    fn broadcast(&mut self, cx: &mut Ctx<ShardMsg>, stream: &Arc<str>, event: IndexEvent) {
+        for shard in (0..self.shards).map(|s| ShardId(s as u16)) {
+            if shard != self.shard {
+                let msg = MediaMsg::Index {
+                    stream: stream.clone(),
+                    event: Box::new(event.clone()),
+                };
+                cx.mesh_send(shard, msg.into());
+            }
+        }
+        self.apply_index(cx, stream, event);
+    }
+
+    /// Applies an index update to this shard's copy, and wakes the requests it satisfies.
+    fn apply_index(&mut self, cx: &mut Ctx<ShardMsg>, stream: &Arc<str>, event: IndexEvent) {
+        if matches!(event, IndexEvent::Started { .. }) {
+            // A new publish session starts a fresh index.
+            self.index.remove(stream);
+        }
+        let part_received_ms = match &event {
+            IndexEvent::Part {
+                last_received_ms, ..
+            } => *last_received_ms,
+            _ => None,
+        };
+        if self.index.apply(stream, event) {
+            if let Some(received_ms) = part_received_ms {
+                let latency_ms = cx.wall_ms().saturating_sub(received_ms);
+                self.settings.part_latency[self.shard.index()].record_us(latency_ms * 1000);
+            }
+        } else if self.log_budget.allow(cx.now_ms()) {
+            log::warn!(
+                "shard {}: index full; stream {stream} not indexed",
+                self.shard.0
+            );
+        }
+        self.wake_waiters(stream);
+    }
+
+    /// The control thread answered a webhook.
+    pub fn on_control_reply(&mut self, cx: &mut Ctx<ShardMsg>, reply: ControlReply) {
+        let ControlReply::Webhook {
+            token,
+            verdict,
+            detail,
+        } = reply;
+        self.webhook_answered(cx, token, verdict, &detail);
+    }
+
+    /// Closes publishers (and answers waiting requests) when the shard drains.
+    pub fn on_drain(&mut self, cx: &mut Ctx<ShardMsg>) {
+        for rc in self.conns.iter().flatten() {
+            cx.close(rc.conn);
+        }
+        self.waiters.drain_all();
+    }
+
+    /// Responses for waiting connections that became ready; the router hands them to HTTP.
+    pub fn take_ready(&mut self) -> Vec<(ConnId, MediaResponse)> {
+        self.waiters.take_ready()
+    }
+}

@@ -1,0 +1,78 @@
+//! What live media sends between shards: ingest shard ↔ a stream's home shard, home → every
+//! shard (index updates), and transcode worker → home (the rungs).
+//!
+//! Media payloads (samples, parts, init segments) travel as shared `Bytes`: publishing a part
+//! to every shard copies a pointer per shard, never the bytes. Large variants are boxed so
+//! that the mesh ring's slot stays small (see `shard::msg`).
+
+use shardcast_engine::ConnId;
+use shardcast_media::{IndexEvent, RungInfo, Sample, TrackConfig, TrackKind};
+use std::sync::Arc;
+
+/// Largest media message, in bytes (asserted below).
+pub const MEDIA_MSG_MAX_BYTES: usize = 56;
+const _: () = assert!(std::mem::size_of::<MediaMsg>() <= MEDIA_MSG_MAX_BYTES);
+
+/// Media messages between shards (and from transcode workers).
+pub enum MediaMsg {
+    /// Ingest → home: a publisher asks to publish.
+    Publish {
+        stream: Arc<str>,
+        conn: ConnId,
+        role: PublishRole,
+        remote: Arc<str>,
+    },
+    /// Home → ingest: the answer.
+    PublishDecision {
+        conn: ConnId,
+        decision: Result<(), &'static str>,
+    },
+    /// Ingest → home: a codec configuration from `conn`.
+    Config {
+        stream: Arc<str>,
+        conn: ConnId,
+        config: Box<TrackConfig>,
+    },
+    /// Ingest → home: a sample from `conn`.
+    Sample(Box<SampleMsg>),
+    /// Ingest → home: `conn` stopped publishing.
+    Unpublish { stream: Arc<str>, conn: ConnId },
+    /// Home → every shard: an index update.
+    Index {
+        stream: Arc<str>,
+        event: Box<IndexEvent>,
+    },
+    /// Transcode worker → home: a rung's header, part or segment.
+    RungEvent {
+        stream: Arc<str>,
+        epoch: u64,
+        event: Box<IndexEvent>,
+    },
+    /// Transcode worker → home: the rungs' facts (every second).
+    RungStats {
+        stream: Arc<str>,
+        epoch: u64,
+        rungs: Vec<RungInfo>,
+    },
+    /// Transcode worker → home: everything of session `epoch` has been sent.
+    RungEnded { stream: Arc<str>, epoch: u64 },
+}
+
+/// Which role a publisher asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublishRole {
+    /// The stream's encoder.
+    Primary,
+    /// A stand-by that takes over when the active publisher stalls.
+    Backup,
+}
+
+/// A sample on its way home.
+pub struct SampleMsg {
+    pub stream: Arc<str>,
+    pub conn: ConnId,
+    pub track: TrackKind,
+    pub sample: Sample,
+    /// When the RTMP message carrying it was read, in milliseconds since the Unix epoch.
+    pub received_wall_ms: u64,
+}

@@ -1,0 +1,77 @@
+//! What every shard's media service is configured with, and its counters.
+
+use crate::common::auth::TokenKey;
+use crate::common::counters::LatencyHistogram;
+use crate::transcode::settings::TranscodeSettings;
+use shardcast_media::{IndexLimits, SegmenterConfig};
+use shardcast_rtmp::SessionConfig;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Settings shared by every shard.
+pub struct MediaSettings {
+    pub rtmp: SessionConfig,
+    /// The RTMP application publishers use (`rtmp://host/{app}/{stream}`).
+    pub app: String,
+    pub segmenter: SegmenterConfig,
+    pub ll_hls: bool,
+    pub index: IndexLimits,
+    pub failover_ms: u64,
+    pub publish_keys: HashMap<String, String>,
+    /// Publish tokens (`shardcast token --publish`) verify with this key.
+    pub publish_tokens: Option<TokenKey>,
+    pub on_publish: Option<String>,
+    pub on_unpublish: Option<String>,
+    pub webhook_timeout_ms: u64,
+    /// Signed playback URLs: `?token=` required on every /live/ request.
+    pub playback_tokens: Option<TokenKey>,
+    pub max_width: u32,
+    pub max_height: u32,
+    pub counters: Arc<Vec<MediaCounters>>,
+    /// Per shard: time from a part's last sample reaching the server to the part being
+    /// servable on that shard.
+    pub part_latency: Arc<Vec<LatencyHistogram>>,
+    /// The ladder and its workers; `None` when transcoding is off.
+    pub transcode: Option<Arc<TranscodeSettings>>,
+}
+
+crate::service_counters! {
+    /// Per-shard media counters.
+    pub struct MediaCounters {
+        /// RTMP connections open on this shard.
+        rtmp_connections: "gauge",
+        /// RTMP connections closed for a protocol error or a cap.
+        rtmp_errors: "counter",
+        /// Publishes accepted.
+        publishes: "counter",
+        /// Publishes refused (auth, webhook, busy stream, bad input).
+        publishes_refused: "counter",
+        /// Publishes refused for an unsupported codec.
+        unsupported_codecs: "counter",
+        /// Failovers from one publisher to another.
+        failovers: "counter",
+        /// Streams whose home is this shard.
+        streams_home: "gauge",
+        /// Media bytes received from publishers.
+        ingest_bytes: "counter",
+        /// Parts produced by streams homed here.
+        parts: "counter",
+        /// Segments produced by streams homed here.
+        segments: "counter",
+        /// Playlists and MPDs served.
+        playlists_served: "counter",
+        /// Segments, parts and init segments served.
+        media_served: "counter",
+        /// Media bytes served.
+        media_bytes_served: "counter",
+        /// Requests that waited (blocking reloads, preload hints).
+        blocked_requests: "counter",
+        /// Waiting requests that timed out.
+        blocked_timeouts: "counter",
+        /// Requests refused for a missing or bad playback token.
+        token_refusals: "counter",
+        /// Mesh messages this shard could not act on (sent to the wrong thread); each is
+        /// logged. Always 0 unless there is a bug.
+        mesh_errors: "counter",
+    }
+}

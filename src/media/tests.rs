@@ -1,0 +1,267 @@
+//! Live media scenarios on the engine's harness: RTMP publishers, stream homes on other
+//! shards, failover and takeback, the end of a stream, the transcode hand-off and LL-HLS
+//! requests that wait — on a virtual clock, without sockets.
+
+use super::names::home_of;
+use crate::shard::testing::{self, fixture_tags, get, Publisher, HTTP};
+use crate::transcode::msg::TranscodeMsg;
+use shardcast_engine::ShardId;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// A stream name whose home is `shard` of `shards`.
+fn stream_homed_on(shard: u16, shards: usize) -> String {
+    (0..)
+        .map(|i| format!("s{i}"))
+        .find(|name| home_of(name, shards) == ShardId(shard))
+        .unwrap()
+}
+
+/// The `#EXTINF`-listed segment URIs of a media playlist, with their discontinuity marks.
+fn segments(playlist: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut discontinuity = false;
+    let mut in_segment = false;
+    for line in playlist.lines() {
+        if line == "#EXT-X-DISCONTINUITY" {
+            discontinuity = true;
+        } else if line.starts_with("#EXTINF:") {
+            in_segment = true;
+        } else if in_segment && !line.starts_with('#') {
+            out.push((line.to_string(), discontinuity));
+            discontinuity = false;
+            in_segment = false;
+        }
+    }
+    out
+}
+
+#[test]
+fn a_publish_on_one_shard_is_packaged_by_its_home_and_served_by_every_shard() {
+    let config = testing::config("");
+    let mut t = testing::shards(2, &config, 0);
+    let stream = stream_homed_on(1, 2);
+    let tags = fixture_tags();
+    let mut publisher = Publisher::connect(&mut t, ShardId(0), &stream);
+    assert!(publisher.is_publishing(), "{:?}", publisher.events);
+    publisher.send(&mut t, &tags, 0..u32::MAX, 0);
+    publisher.unpublish(&mut t);
+    let home = t.service(ShardId(1)).media().counters();
+    assert!(
+        home.segments.load(Relaxed) >= 2,
+        "source video and audio segments"
+    );
+    assert!(home.parts.load(Relaxed) >= 4);
+    for shard in [ShardId(0), ShardId(1)] {
+        let (status, body) = get(&mut t, shard, &format!("/live/{stream}/source/index.m3u8"));
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("#EXT-X-ENDLIST"), "{body}");
+        let first = &segments(&body)[0].0;
+        let (status, media) = get(&mut t, shard, &format!("/live/{stream}/source/{first}"));
+        assert_eq!(status, 200, "{media}");
+        assert!(media.contains("Content-Type: video/mp4"));
+        let (status, _) = get(&mut t, shard, &format!("/live/{stream}/manifest.mpd"));
+        assert_eq!(status, 200);
+    }
+}
+
+#[test]
+fn a_backup_takes_over_at_its_keyframe_when_the_primary_stalls_and_the_primary_takes_back() {
+    let config = testing::config("[media]\nfailover_ms = 1000\n");
+    let mut t = testing::shards(2, &config, 0);
+    let stream = stream_homed_on(1, 2);
+    let tags = fixture_tags();
+    let mut primary = Publisher::connect(&mut t, ShardId(0), &stream);
+    let mut backup = Publisher::connect(&mut t, ShardId(1), &format!("{stream}?role=backup"));
+    assert!(primary.is_publishing() && backup.is_publishing());
+    let refused = Publisher::connect(&mut t, ShardId(0), &stream);
+    assert!(!refused.is_publishing(), "a second primary is refused");
+    // The primary sends its first second at once and goes quiet; the backup keeps sending
+    // in real time.
+    primary.send(&mut t, &tags, 0..1000, 0);
+    for step in 0..10 {
+        backup.send(&mut t, &tags, step * 100..step * 100 + 100, 0);
+        t.advance(100);
+    }
+    t.advance(200);
+    let home = t.service(ShardId(1)).media().counters();
+    assert_eq!(
+        home.failovers.load(Relaxed),
+        0,
+        "no keyframe from the backup yet"
+    );
+    // The backup's keyframe at 1 s: the switch.
+    backup.send(&mut t, &tags, 1000..2000, 0);
+    let home = t.service(ShardId(1)).media().counters();
+    assert_eq!(home.failovers.load(Relaxed), 1);
+    // The primary comes back: it takes back at its next keyframe.
+    primary.send(&mut t, &tags, 0..2000, 2000);
+    let home = t.service(ShardId(1)).media().counters();
+    assert_eq!(home.failovers.load(Relaxed), 2);
+    primary.unpublish(&mut t);
+    backup.unpublish(&mut t);
+    let (_, playlist) = get(
+        &mut t,
+        ShardId(0),
+        &format!("/live/{stream}/source/index.m3u8"),
+    );
+    let marks: Vec<bool> = segments(&playlist).iter().map(|s| s.1).collect();
+    assert_eq!(
+        marks.iter().filter(|&&d| d).count(),
+        2,
+        "two switches:\n{playlist}"
+    );
+    assert!(!marks[0], "{playlist}");
+}
+
+#[test]
+fn an_ended_stream_is_dropped_and_a_new_publish_starts_a_fresh_session() {
+    let config = testing::config("");
+    let mut t = testing::shards(2, &config, 0);
+    let stream = stream_homed_on(0, 2);
+    let tags = fixture_tags();
+    let mut first = Publisher::connect(&mut t, ShardId(1), &stream);
+    first.send(&mut t, &tags, 0..u32::MAX, 0);
+    first.unpublish(&mut t);
+    assert_eq!(t.service(ShardId(0)).media().streams_homed(), 1);
+    t.advance(200);
+    assert_eq!(
+        t.service(ShardId(0)).media().streams_homed(),
+        0,
+        "ended homes go"
+    );
+    let mut second = Publisher::connect(&mut t, ShardId(1), &stream);
+    assert!(second.is_publishing(), "{:?}", second.events);
+    second.send(&mut t, &tags, 0..1000, 0);
+    let (status, playlist) = get(
+        &mut t,
+        ShardId(1),
+        &format!("/live/{stream}/source/index.m3u8"),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        !playlist.contains("#EXT-X-ENDLIST"),
+        "live again:\n{playlist}"
+    );
+}
+
+#[test]
+fn the_transcode_worker_gets_the_placed_source_and_the_end_waits_for_its_flush() {
+    let config = testing::config("[media]\nll_hls = true\n");
+    let transcode = crate::transcode::settings::tests::settings_for_tests(1);
+    let mut t = testing::shards_with(2, &config, 1, Some(Arc::new(transcode)));
+    let worker = t.worker_id(0);
+    let stream = stream_homed_on(1, 2);
+    let tags = fixture_tags();
+    let mut publisher = Publisher::connect(&mut t, ShardId(0), &stream);
+    publisher.send(&mut t, &tags, 0..u32::MAX, 0);
+    let sent = t.take_outside(worker);
+    let starts = sent
+        .iter()
+        .filter(|(_, m)| {
+            matches!(
+                m,
+                crate::shard::msg::ShardMsg::Transcode(TranscodeMsg::Start { .. })
+            )
+        })
+        .count();
+    let samples = sent
+        .iter()
+        .filter(|(from, m)| {
+            *from == ShardId(1)
+                && matches!(
+                    m,
+                    crate::shard::msg::ShardMsg::Transcode(TranscodeMsg::Sample(_))
+                )
+        })
+        .count();
+    assert_eq!(starts, 1, "the source video's header");
+    assert_eq!(samples, 60, "every source picture, from the home");
+    publisher.unpublish(&mut t);
+    let end = t.take_outside(worker);
+    let epoch = match end.as_slice() {
+        [(_, crate::shard::msg::ShardMsg::Transcode(TranscodeMsg::End { epoch, .. }))] => *epoch,
+        _ => panic!("one End"),
+    };
+    let path = format!("/live/{stream}/source/index.m3u8");
+    let (_, playlist) = get(&mut t, ShardId(0), &path);
+    assert!(
+        !playlist.contains("#EXT-X-ENDLIST"),
+        "waits for the worker:\n{playlist}"
+    );
+    let ended = super::msg::MediaMsg::RungEnded {
+        stream: Arc::from(stream.as_str()),
+        epoch,
+    };
+    t.send_from_outside(worker, ShardId(1), ended.into());
+    let (_, playlist) = get(&mut t, ShardId(0), &path);
+    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+}
+
+#[test]
+fn a_blocking_playlist_reload_waits_for_its_part_and_one_that_cannot_be_met_times_out() {
+    let config = testing::config("");
+    let mut t = testing::shards(1, &config, 0);
+    let stream = "live1";
+    let tags = fixture_tags();
+    let mut publisher = Publisher::connect(&mut t, ShardId(0), stream);
+    publisher.send(&mut t, &tags, 0..1000, 0);
+    let next_msn = preload_hint_msn(&mut t, stream);
+    let conn = t.connect(ShardId(0), HTTP).unwrap();
+    let request = format!(
+        "GET /live/{stream}/source/index.m3u8?_HLS_msn={}&_HLS_part=0 HTTP/1.1\r\nHost: t\r\n\r\n",
+        next_msn + 1
+    );
+    t.write(ShardId(0), conn, request.as_bytes());
+    assert!(t.read(ShardId(0), conn).is_empty(), "it waits");
+    publisher.send(&mut t, &tags, 1000..2000, 0);
+    publisher.send(&mut t, &tags, 0..1000, 2000);
+    let answer = String::from_utf8_lossy(&t.read(ShardId(0), conn)).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Ahead of what the publisher will send: waits until its deadline, then 503.
+    let request = format!(
+        "GET /live/{stream}/source/index.m3u8?_HLS_msn={}&_HLS_part=0 HTTP/1.1\r\nHost: t\r\n\r\n",
+        preload_hint_msn(&mut t, stream) + 1
+    );
+    t.write(ShardId(0), conn, request.as_bytes());
+    assert!(t.read(ShardId(0), conn).is_empty());
+    t.advance(10_000);
+    let answer = String::from_utf8_lossy(&t.read(ShardId(0), conn)).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let counters = t.service(ShardId(0)).media().counters();
+    assert_eq!(counters.blocked_requests.load(Relaxed), 2);
+    assert_eq!(counters.blocked_timeouts.load(Relaxed), 1);
+}
+
+/// The segment number of the preload hint of `stream`'s source playlist (the open segment).
+fn preload_hint_msn(
+    t: &mut shardcast_engine::testing::TestShards<crate::shard::router::ShardService>,
+    stream: &str,
+) -> u64 {
+    let (_, playlist) = get(t, ShardId(0), &format!("/live/{stream}/source/index.m3u8"));
+    playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+        .and_then(|uri| uri.split('.').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a preload hint:\n{playlist}"))
+}
+
+#[test]
+fn a_publisher_that_is_not_allowed_is_refused_with_the_reason() {
+    let config = testing::config("[media]\npublish_keys = [{ stream = \"cam\", key = \"k1\" }]\n");
+    let mut t = testing::shards(1, &config, 0);
+    let bad = Publisher::connect(&mut t, ShardId(0), "cam?key=nope");
+    assert!(!bad.is_publishing());
+    assert!(
+        bad.events.iter().any(|e| matches!(e,
+            shardcast_rtmp::ClientEvent::Status { code, .. } if code == "NetStream.Publish.Denied")),
+        "{:?}",
+        bad.events
+    );
+    let good = Publisher::connect(&mut t, ShardId(0), "cam?key=k1");
+    assert!(good.is_publishing(), "{:?}", good.events);
+    let counters = t.service(ShardId(0)).media().counters();
+    assert_eq!(counters.publishes_refused.load(Relaxed), 1);
+    assert_eq!(counters.publishes.load(Relaxed), 1);
+}

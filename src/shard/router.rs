@@ -1,0 +1,225 @@
+//! The shard's router: which service owns each connection, timer and mesh message.
+//!
+//! | event | goes to |
+//! |---|---|
+//! | accept on a listener | the listener's [`Protocol`]: HTTP or RTMP (media ingest) |
+//! | bytes, sent, close | the connection's [`ConnKind`]: HTTP, WebSocket (danmaku) or RTMP (media) |
+//! | a connection timer | the connection's kind, by slot |
+//! | a room timer / a stream timer / the waiters' sweep | danmaku / media / media |
+//! | `ShardMsg::Danmaku` / `Media` / `ControlReply` | danmaku / media / media (webhooks) |
+//!
+//! A connection changes kind once at most: HTTP → WebSocket, when HTTP answers an upgrade.
+
+use super::msg::ShardMsg;
+use super::timer::TimerKey;
+use crate::danmaku::settings::DanmakuSettings;
+use crate::danmaku::Danmaku;
+use crate::http::settings::HttpSettings;
+use crate::http::{Http, Input};
+use crate::media::settings::MediaSettings;
+use crate::media::Media;
+use shardcast_engine::{
+    CloseReason, ConnId, Ctx, ListenerId, Service, ShardId, ShardInfo, TimerId,
+};
+use std::sync::Arc;
+
+/// What a listener speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 (and WebSocket upgrades).
+    Http,
+    /// RTMP publishing.
+    Rtmp,
+}
+
+/// What every shard's router is built from.
+pub struct ShardSettings {
+    pub http: Arc<HttpSettings>,
+    pub danmaku: Arc<DanmakuSettings>,
+    pub media: Arc<MediaSettings>,
+    /// What each listener speaks, by listener index (the order given to `launch`).
+    pub listeners: Vec<Protocol>,
+}
+
+/// Who owns a connection slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnKind {
+    /// No connection.
+    Free,
+    Http,
+    /// Upgraded from HTTP: danmaku's.
+    WebSocket,
+    /// Media ingest's.
+    Rtmp,
+}
+
+/// The service a shard runs.
+pub struct ShardService {
+    settings: Arc<ShardSettings>,
+    shard: ShardId,
+    kinds: Vec<ConnKind>,
+    http: Http,
+    danmaku: Danmaku,
+    media: Media,
+}
+
+impl ShardService {
+    /// The router and its services for one shard.
+    pub fn new(settings: Arc<ShardSettings>, shard: &ShardInfo, wall_s: u64) -> Self {
+        // FFmpeg runs on transcode threads only: any attempt from this shard panics.
+        shardcast_native::forbid_ffmpeg_on_this_thread();
+        let capacity = shard.runtime.engine.max_connections as usize;
+        let shards = shard.runtime.shards();
+        ShardService {
+            http: Http::new(settings.http.clone(), shard, wall_s),
+            danmaku: Danmaku::new(settings.danmaku.clone(), shard.shard, shards, capacity),
+            media: Media::new(settings.media.clone(), shard.shard, shards, capacity),
+            kinds: vec![ConnKind::Free; capacity],
+            shard: shard.shard,
+            settings,
+        }
+    }
+
+    /// Who owns connection slot `slot`.
+    pub fn kind(&self, slot: usize) -> ConnKind {
+        self.kinds[slot]
+    }
+
+    /// This shard's danmaku.
+    pub fn danmaku(&self) -> &Danmaku {
+        &self.danmaku
+    }
+
+    /// This shard's media.
+    pub fn media(&self) -> &Media {
+        &self.media
+    }
+
+    /// This shard's HTTP counters.
+    pub fn http_counters(&self) -> &crate::http::settings::HttpCounters {
+        &self.settings.http.counters[self.shard.index()]
+    }
+
+    /// HTTP let `conn` go after an upgrade: it is danmaku's from now on.
+    fn after_http(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, input: Input) {
+        if let Input::Upgraded { leftover } = input {
+            self.kinds[conn.slot()] = ConnKind::WebSocket;
+            self.danmaku.open(cx, conn);
+            if !leftover.is_empty() {
+                self.danmaku.on_recv(cx, conn, &leftover);
+            }
+        }
+    }
+}
+
+impl Service for ShardService {
+    type Msg = ShardMsg;
+
+    fn on_accept(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, listener: ListenerId) {
+        match self.settings.listeners.get(usize::from(listener.0)) {
+            Some(Protocol::Http) => {
+                self.kinds[conn.slot()] = ConnKind::Http;
+                self.http.open(cx, conn);
+            }
+            Some(Protocol::Rtmp) => {
+                self.kinds[conn.slot()] = ConnKind::Rtmp;
+                self.media.rtmp_open(cx, conn);
+            }
+            None => {
+                // Every listener bound at start has a protocol: this is our bug.
+                debug_assert!(false, "listener {listener:?} has no protocol");
+                log::error!(
+                    "shard {}: accept on unknown listener {listener:?}",
+                    self.shard.0
+                );
+                cx.close(conn);
+            }
+        }
+    }
+
+    fn on_recv(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, data: &[u8]) {
+        match self.kinds[conn.slot()] {
+            ConnKind::Http => {
+                let input = self.http.on_recv(cx, conn, data, &mut self.media);
+                self.after_http(cx, conn, input);
+            }
+            ConnKind::WebSocket => self.danmaku.on_recv(cx, conn, data),
+            ConnKind::Rtmp => self.media.rtmp_recv(cx, conn, data),
+            ConnKind::Free => {}
+        }
+    }
+
+    fn on_sent(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
+        match self.kinds[conn.slot()] {
+            ConnKind::Http => {
+                let input = self.http.on_sent(cx, conn, &mut self.media);
+                self.after_http(cx, conn, input);
+            }
+            ConnKind::WebSocket => self.danmaku.on_sent(conn),
+            ConnKind::Rtmp | ConnKind::Free => {}
+        }
+    }
+
+    fn on_close(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, reason: CloseReason) {
+        match self.kinds[conn.slot()] {
+            ConnKind::Http => self.http.on_close(cx, conn, reason),
+            ConnKind::WebSocket => self.danmaku.on_close(cx, conn),
+            ConnKind::Rtmp => self.media.rtmp_closed(cx, conn),
+            ConnKind::Free => {}
+        }
+        self.kinds[conn.slot()] = ConnKind::Free;
+    }
+
+    fn on_timer(&mut self, cx: &mut Ctx<ShardMsg>, id: TimerId, key: u64) {
+        let Some(key) = TimerKey::decode(key) else {
+            debug_assert!(false, "a timer key this shard did not make: {key:#x}");
+            return;
+        };
+        match key {
+            TimerKey::Conn { slot } => {
+                let slot = slot as usize;
+                match self.kinds.get(slot).copied().unwrap_or(ConnKind::Free) {
+                    ConnKind::Http => self.http.on_timer(cx, id, slot),
+                    ConnKind::WebSocket => self.danmaku.on_conn_timer(cx, id, slot),
+                    ConnKind::Rtmp => self.media.rtmp_timer(cx, id, slot),
+                    // The connection closed and its timer was cancelled; a late fire is stale.
+                    ConnKind::Free => {}
+                }
+            }
+            TimerKey::Room { index } => self.danmaku.on_room_timer(cx, id, index as usize),
+            TimerKey::Stream { index } => self.media.on_stream_timer(cx, id, index as usize),
+            TimerKey::Waiters => self.media.on_waiters_timer(cx, id),
+        }
+    }
+
+    fn on_mesh(&mut self, cx: &mut Ctx<ShardMsg>, from: ShardId, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Danmaku(msg) => self.danmaku.on_mesh(cx, from, msg),
+            ShardMsg::Media(msg) => self.media.on_mesh(cx, from, msg),
+            ShardMsg::ControlReply(reply) => self.media.on_control_reply(cx, reply),
+            ShardMsg::Transcode(_) | ShardMsg::Control(_) => self.media.mesh_error(
+                cx,
+                from,
+                "a message meant for a worker or the control thread",
+            ),
+        }
+    }
+
+    fn poll(&mut self, cx: &mut Ctx<ShardMsg>) {
+        for (conn, response) in self.media.take_ready() {
+            if self.kinds[conn.slot()] != ConnKind::Http {
+                continue;
+            }
+            let input = self
+                .http
+                .answer_waiting(cx, conn, response, &mut self.media);
+            self.after_http(cx, conn, input);
+        }
+    }
+
+    fn on_drain(&mut self, cx: &mut Ctx<ShardMsg>) {
+        self.danmaku.on_drain(cx);
+        self.media.on_drain(cx);
+        self.http.on_drain(cx);
+    }
+}

@@ -1,0 +1,40 @@
+//! What a stream's home shard sends its transcode worker. The worker answers with
+//! `MediaMsg::{RungEvent, RungStats, RungEnded}` (see `media::msg`).
+
+use shardcast_media::{Sample, TrackConfig, TrackKind};
+use std::sync::Arc;
+
+/// Largest transcode message, in bytes (asserted below).
+pub const TRANSCODE_MSG_MAX_BYTES: usize = 40;
+const _: () = assert!(std::mem::size_of::<TranscodeMsg>() <= TRANSCODE_MSG_MAX_BYTES);
+
+/// Home → transcode worker.
+pub enum TranscodeMsg {
+    /// Transcode `stream` (session `epoch`) from this source configuration (again when it
+    /// changes): video feeds the ladder, audio the Opus rendition.
+    Start {
+        stream: Arc<str>,
+        epoch: u64,
+        config: Box<TrackConfig>,
+    },
+    /// A source sample as the source's segmenter placed it.
+    Sample(Box<PlacedSample>),
+    /// The stream ended: flush and answer with `RungEnded`.
+    End { stream: Arc<str>, epoch: u64 },
+}
+
+/// A source sample and where the source's segmenter put it.
+pub struct PlacedSample {
+    pub stream: Arc<str>,
+    pub epoch: u64,
+    pub track: TrackKind,
+    pub sample: Sample,
+    /// The source segment it went into.
+    pub msn: u64,
+    /// It started that segment.
+    pub segment_start: bool,
+    /// That segment follows a discontinuity.
+    pub discontinuity: bool,
+    /// When it reached the server, in milliseconds since the Unix epoch.
+    pub wall_ms: u64,
+}

@@ -1,0 +1,117 @@
+//! What every transcode worker (and the shards that assign streams to them) is configured
+//! with, and the workers' counters.
+
+use shardcast_media::SegmenterConfig;
+use shardcast_native::{CodecId, RungSpec};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Settings shared by the workers and the shards that assign streams to them.
+pub struct TranscodeSettings {
+    /// The rungs, besides `source`.
+    pub ladder: Vec<RungSpec>,
+    /// What the rungs are encoded as (H.264 or H.265).
+    pub codec: CodecId,
+    /// Bit rate of the Opus rendition; 0: none.
+    pub opus_bps: u64,
+    /// The FFmpeg encoder every rung uses (from the probe, or forced).
+    pub encoder: String,
+    pub preset: String,
+    pub codec_threads: u32,
+    pub queue_max_ms: u64,
+    pub queue_max_samples: usize,
+    /// The source's segmenter settings; rungs use the same part target.
+    pub segmenter: SegmenterConfig,
+    /// (stream or "*", libavfilter description): the first match is a stream's watermark.
+    pub watermarks: Vec<(String, String)>,
+    /// Workers, and the core each is pinned to.
+    pub cores: Vec<Option<usize>>,
+    /// Per worker: the pixel rate (width × height × fps) of the streams it runs. Written
+    /// only by that worker; shards read it to pick the least loaded.
+    pub load: Arc<Vec<AtomicU64>>,
+    pub counters: Arc<Vec<TranscodeCounters>>,
+}
+
+impl TranscodeSettings {
+    /// The picture filter (watermark) of `stream`, if any.
+    pub fn watermark(&self, stream: &str) -> Option<&str> {
+        self.watermarks
+            .iter()
+            .find(|(name, _)| name == stream || name == "*")
+            .map(|(_, filter)| filter.as_str())
+    }
+
+    /// The index of the least loaded worker (ties: the lowest index).
+    pub fn least_loaded(&self) -> usize {
+        (0..self.load.len())
+            .min_by_key(|&i| (self.load[i].load(Ordering::Relaxed), i))
+            .unwrap_or(0)
+    }
+}
+
+crate::service_counters! {
+    /// Per-worker transcode counters.
+    pub struct TranscodeCounters {
+        /// Streams this worker transcodes.
+        streams: "gauge",
+        /// Source access units taken in.
+        samples_in: "counter",
+        /// Source pictures decoded.
+        frames_decoded: "counter",
+        /// Pictures encoded, summed over rungs.
+        frames_encoded: "counter",
+        /// Source access units dropped to catch up with real time (skipping to keyframes).
+        samples_skipped: "counter",
+        /// Access units waiting, summed over streams.
+        queue_depth: "gauge",
+        /// Microseconds spent decoding, scaling and encoding.
+        busy_us: "counter",
+        /// Streams whose ladder failed (an FFmpeg error); the source goes on.
+        failures: "counter",
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Settings for `workers` workers with one 144p H.264 rung (nothing is encoded unless a
+    /// worker runs).
+    pub(crate) fn settings_for_tests(workers: usize) -> TranscodeSettings {
+        TranscodeSettings {
+            ladder: vec![RungSpec {
+                name: "144p".into(),
+                width: 0,
+                height: 144,
+                bit_rate_bps: 200_000,
+            }],
+            codec: CodecId::H264,
+            opus_bps: 0,
+            encoder: "libx264".into(),
+            preset: "ultrafast".into(),
+            codec_threads: 1,
+            queue_max_ms: 1000,
+            queue_max_samples: 10,
+            segmenter: SegmenterConfig::DEFAULT,
+            watermarks: Vec::new(),
+            cores: vec![None; workers],
+            load: Arc::new((0..workers).map(|_| AtomicU64::new(0)).collect()),
+            counters: Arc::new((0..workers).map(|_| TranscodeCounters::default()).collect()),
+        }
+    }
+
+    #[test]
+    fn the_first_watermark_naming_a_stream_applies_and_the_least_loaded_worker_is_picked() {
+        let mut settings = settings_for_tests(2);
+        settings.watermarks = vec![
+            ("news".into(), "drawbox".into()),
+            ("*".into(), "hflip".into()),
+            ("sports".into(), "vflip".into()),
+        ];
+        assert_eq!(settings.watermark("news"), Some("drawbox"));
+        assert_eq!(settings.watermark("sports"), Some("hflip"));
+        assert_eq!(settings.least_loaded(), 0);
+        settings.load[0].store(10, Ordering::Relaxed);
+        assert_eq!(settings.least_loaded(), 1);
+    }
+}
