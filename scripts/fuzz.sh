@@ -21,7 +21,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-all_targets=(rtmp_server flv wire_client ws_decoder http_request)
+all_targets=(rtmp_server flv flv_file wire_client ws_decoder http_request)
 seconds="${FUZZ_SECONDS:-60}"
 read -r -a extra_args <<<"${FUZZ_ARGS:-}"
 

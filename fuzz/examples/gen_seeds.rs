@@ -25,6 +25,10 @@ fn main() {
         flv_seeds(&root.join("shards/media/tests/fixtures")),
     );
     write(
+        &seeds.join("flv_file"),
+        flv_file_seeds(&root.join("shards/media/tests/fixtures")),
+    );
+    write(
         &seeds.join("wire_client"),
         copy_dir(&root.join("shards/wire/tests/fixtures/client")),
     );
@@ -181,6 +185,38 @@ fn flv_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
     aac.extend_from_slice(&[0x12, 0x10]);
     seeds.push(("enhanced_aac_sequence_start".into(), aac));
     seeds
+}
+
+/// Whole files cut from the FLV fixture at tag boundaries: the header alone, the header with
+/// the first tags (sequence headers and the first frames) up to the seed size cap, and the
+/// same with the second half of its tags' timestamps going backwards.
+fn flv_file_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
+    let file = fs::read(fixtures.join("avc_aac.flv")).expect("FLV fixture");
+    let header_len = u32::from_be_bytes([file[5], file[6], file[7], file[8]]) as usize;
+    let mut tag_ends = Vec::new();
+    let mut pos = header_len + 4;
+    while pos + 11 <= file.len() {
+        let size = u32::from_be_bytes([0, file[pos + 1], file[pos + 2], file[pos + 3]]) as usize;
+        pos += 11 + size + 4;
+        if pos > 8 << 10 {
+            break;
+        }
+        tag_ends.push(pos);
+    }
+    let head = file[..header_len + 4].to_vec();
+    let first_tags = file[..*tag_ends.last().expect("the fixture has tags")].to_vec();
+    let mut backwards = first_tags.clone();
+    let mut start = tag_ends[tag_ends.len() / 2];
+    for &end in &tag_ends[tag_ends.len() / 2 + 1..] {
+        // Timestamp bytes 4..7 of the tag header: set to 1 ms, before every earlier tag.
+        backwards[start + 4..start + 8].copy_from_slice(&[0, 0, 1, 0]);
+        start = end;
+    }
+    vec![
+        ("header_only".into(), head),
+        ("first_tags".into(), first_tags),
+        ("timestamps_backwards".into(), backwards),
+    ]
 }
 
 /// A masked client frame, as a browser sends it.
