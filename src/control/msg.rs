@@ -2,7 +2,7 @@
 //! its answers.
 
 /// Largest control message, in bytes (asserted below).
-pub const CONTROL_MSG_MAX_BYTES: usize = 56;
+pub const CONTROL_MSG_MAX_BYTES: usize = 32;
 const _: () = assert!(std::mem::size_of::<ControlRequest>() <= CONTROL_MSG_MAX_BYTES);
 const _: () = assert!(std::mem::size_of::<ControlReply>() <= CONTROL_MSG_MAX_BYTES);
 

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 /// Largest danmaku message, in bytes (asserted below; the mesh ring's slot size follows the
 /// largest message of any service, see `shard::msg`).
-pub const DANMAKU_MSG_MAX_BYTES: usize = 72;
+pub const DANMAKU_MSG_MAX_BYTES: usize = 56;
 const _: () = assert!(std::mem::size_of::<DanmakuMsg>() <= DANMAKU_MSG_MAX_BYTES);
 
 /// Danmaku messages between shards.
