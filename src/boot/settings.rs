@@ -87,6 +87,11 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         max_connections: config.http.max_connections_per_shard + e.connection_reserve,
         timer_tick_ms: e.timer_tick_ms,
         timer_slots: e.timer_slots,
+        timers_per_connection: 1,
+        other_timers: crate::shard::timer::other_timers(
+            config.danmaku.rooms_max_per_shard,
+            config.media.streams_max,
+        ),
         mesh_ring_capacity: e.mesh_ring_capacity,
         max_completions_per_tick: e.max_completions_per_tick,
         listen_backlog: e.listen_backlog,

@@ -103,6 +103,9 @@ crate::service_counters! {
         /// Connections dropped because their close frame was not read within
         /// ws.stall_timeout_ms.
         close_timeouts: "counter",
+        /// Viewers closed because no timer was free for them (the wheel is sized from the
+        /// connection and room limits, so this stays 0 while they hold).
+        timer_refusals: "counter",
         /// Joins with last_seq answered from the history window.
         resume_hits: "counter",
         /// Joins or History requests answered with Resync.

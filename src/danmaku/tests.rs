@@ -269,3 +269,43 @@ fn a_gift_is_acknowledged_once_per_key_across_shards_and_shown_to_everyone() {
         (1, 1)
     );
 }
+
+#[test]
+fn an_anonymous_room_flood_leaves_every_new_connection_its_timeouts() {
+    // Rooms outlive their members (danmaku.history_s) and each home room holds a timer. The
+    // wheel is sized from the connection and room limits, so a flood of rooms made by
+    // anonymous viewers that come and go cannot starve new connections of their timeouts.
+    let config = testing::config("");
+    let mut t = testing::shards(1, &config, 0);
+    let rooms = 1500;
+    for i in 0..rooms {
+        let mut viewer = Viewer::connect(&mut t, ShardId(0));
+        viewer.hello(&mut t, &format!("flood-{i}"), "", 0);
+        assert!(
+            matches!(viewer.received(&mut t).first(), Some(Got::Welcome { .. })),
+            "room {i} made"
+        );
+        t.reset(ShardId(0), viewer.conn, 104);
+    }
+    assert_eq!(t.service(ShardId(0)).danmaku().rooms_homed(), rooms);
+    // A new HTTP connection that never sends a request still gets its header timeout, and a
+    // new viewer that never says Hello its hello timeout.
+    let idle = t.connect(ShardId(0), testing::HTTP).expect("a free slot");
+    let mut silent = Viewer::connect(&mut t, ShardId(0));
+    t.advance(
+        config
+            .http
+            .header_timeout_ms
+            .max(config.ws.hello_timeout_ms)
+            + 100,
+    );
+    assert!(t.closed(ShardId(0), idle).is_some(), "header timeout ran");
+    assert!(
+        silent
+            .received(&mut t)
+            .iter()
+            .any(|got| matches!(got, Got::Close(_))),
+        "hello timeout ran"
+    );
+    assert_eq!(t.counters(ShardId(0)).timers_refused.load(Relaxed), 0);
+}

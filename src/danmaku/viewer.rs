@@ -578,6 +578,13 @@ impl Danmaku {
         }
         let key = TimerKey::Conn { slot: slot as u32 };
         viewer.timer = cx.timer_after(deadline.saturating_sub(now).max(1), key.into());
+        if viewer.timer.is_none() {
+            // The wheel is sized so this cannot happen while the limits hold; a viewer is
+            // never run without its timeouts.
+            let conn = viewer.conn;
+            bump(&self.counters().timer_refusals, 1);
+            cx.close(conn);
+        }
     }
 
     /// A connection timer fired: hello timeout, ping, idle timeout or stall.

@@ -139,6 +139,13 @@ impl Http {
             return;
         }
         self.arm_timer(cx, conn);
+        if self.conns[conn.slot()].timer.is_none() {
+            // The wheel is sized so this cannot happen while the limits hold; a connection
+            // is never run without its header timeout.
+            ShardCounters::bump(&self.counters().rejected_over_capacity, 1);
+            let body = b"server busy: no timer free\n";
+            self.respond_text(cx, conn, 503, body, Reply::closing());
+        }
     }
 
     /// Bytes arrived on an HTTP connection.

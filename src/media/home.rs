@@ -50,6 +50,14 @@ impl Media {
         }
     }
 
+    /// True when a new stream would pass `media.streams_max`: counted here (homes, bounding
+    /// this shard's timers) and in the index (live streams of every shard, as far as this
+    /// shard has heard).
+    fn streams_full(&self) -> bool {
+        let max = self.settings.index.streams_max;
+        self.homes.len() >= max || self.index.streams().filter(|s| !s.ended).count() >= max
+    }
+
     /// A publisher on shard `from` asks to publish `stream`.
     pub(super) fn home_publish(
         &mut self,
@@ -62,6 +70,13 @@ impl Media {
     ) {
         let index = match self.homes.find(&stream) {
             Some(index) => index,
+            None if self.streams_full() => {
+                // `media.streams_max` bounds the live streams of the server (every shard
+                // indexes each) and so the streams homed here (each holds a timer and, with a
+                // ladder, a transcode).
+                let decision = Err("too many streams on this server (media.streams_max)");
+                return self.send_to(cx, from, MediaMsg::PublishDecision { conn, decision });
+            }
             None => {
                 let slot = StreamSlot {
                     home: StreamHome::new(self.stream_home_config()),

@@ -565,6 +565,13 @@ impl Media {
         if let Some(deadline) = rc.session.poll_timeout() {
             let key = TimerKey::Conn { slot: slot as u32 };
             rc.timer = cx.timer_after(deadline.saturating_sub(now).max(1), key.into());
+            if rc.timer.is_none() {
+                // The wheel is sized so this cannot happen while the limits hold; an RTMP
+                // session is never run without its timeouts.
+                let conn = rc.conn;
+                bump(&self.counters().rtmp_errors, 1);
+                cx.close(conn);
+            }
         }
     }
 

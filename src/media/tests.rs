@@ -265,3 +265,25 @@ fn a_publisher_that_is_not_allowed_is_refused_with_the_reason() {
     assert_eq!(counters.publishes_refused.load(Relaxed), 1);
     assert_eq!(counters.publishes.load(Relaxed), 1);
 }
+
+#[test]
+fn a_new_stream_past_streams_max_is_refused_with_the_reason_and_a_live_one_is_not() {
+    let config = testing::config("[media]\nstreams_max = 2\n");
+    let mut t = testing::shards(1, &config, 0);
+    let a = Publisher::connect(&mut t, ShardId(0), "a");
+    let b = Publisher::connect(&mut t, ShardId(0), "b");
+    assert!(a.is_publishing() && b.is_publishing());
+    let c = Publisher::connect(&mut t, ShardId(0), "c");
+    assert!(!c.is_publishing());
+    assert!(
+        c.events.iter().any(|e| matches!(e,
+            shardcast_rtmp::ClientEvent::Status { level, description, .. }
+                if level == "error" && description.contains("streams_max"))),
+        "{:?}",
+        c.events
+    );
+    // A backup of a stream that is already there is not a new stream.
+    let backup = Publisher::connect(&mut t, ShardId(0), "a?role=backup");
+    assert!(backup.is_publishing(), "{:?}", backup.events);
+    assert_eq!(t.service(ShardId(0)).media().streams_homed(), 2);
+}

@@ -15,6 +15,14 @@ pub enum TimerKey {
     Waiters,
 }
 
+/// Timers a shard may hold that are not a connection's: one per room homed here (at most
+/// `danmaku.rooms_max_per_shard`), one per stream homed here (at most `media.streams_max`),
+/// and the waiters' sweep. Every connection holds at most one (`TimerKey::Conn`). The engine's
+/// wheel is sized from both, so arming a timer never fails while each limit holds.
+pub fn other_timers(rooms_max: usize, streams_max: usize) -> usize {
+    rooms_max + streams_max + 1
+}
+
 const TAG_SHIFT: u32 = 56;
 const CONN: u64 = 1;
 const ROOM: u64 = 2;

@@ -84,8 +84,13 @@ pub struct EngineConfig {
     pub timer_tick_ms: u64,
     /// Timer wheel slots.
     pub timer_slots: usize,
-    /// Timers per connection slot (the wheel holds `max_connections × this + 1024`).
+    /// Timers per connection slot. The wheel holds `max_connections × this + other_timers`
+    /// (32 bytes each, allocated at start), so a service that keeps within both never sees
+    /// `timer_after` refuse.
     pub timers_per_connection: usize,
+    /// Timers not tied to a connection that the service may hold at once (its rooms,
+    /// streams and sweeps, each bounded by its own limit).
+    pub other_timers: usize,
     /// Messages each mesh ring holds before the sender's overflow list takes over.
     pub mesh_ring_capacity: usize,
     /// Completions handled per loop iteration before other work gets a turn.
@@ -121,7 +126,7 @@ pub const IO_URING_DISABLE_NAMES: [&str; 6] = uring::DISABLE_NAMES;
 impl EngineConfig {
     /// Total timer capacity.
     pub fn timers_max(&self) -> usize {
-        self.max_connections as usize * self.timers_per_connection + 1024
+        self.max_connections as usize * self.timers_per_connection + self.other_timers
     }
 }
 
@@ -135,7 +140,8 @@ impl Default for EngineConfig {
             max_connections: 20_000,
             timer_tick_ms: 10,
             timer_slots: 1024,
-            timers_per_connection: 2,
+            timers_per_connection: 1,
+            other_timers: 1024,
             mesh_ring_capacity: 4096,
             max_completions_per_tick: 4096,
             max_mesh_messages_per_tick: 4096,

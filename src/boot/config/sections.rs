@@ -37,7 +37,11 @@ config_section! {
         connection_reserve: u32 = 256,
         /// Timer wheel tick. Timeouts are accurate to one tick.
         timer_tick_ms: u64 = 10,
-        /// Timer wheel slots (one rotation = slots × tick).
+        /// Timer wheel slots (one rotation = slots × tick). The wheel's entries are sized at
+        /// start so it never runs out: one per connection slot, one per room
+        /// (`danmaku.rooms_max_per_shard`) and one per stream (`media.streams_max`), 36 B
+        /// each (entry and slot index); defaults: (19,756 + 100,000 + 1,001) × 36 B ≈ 4.3 MB
+        /// per shard.
         timer_slots: usize = 1024,
         /// Messages per mesh ring (one ring per ordered pair of threads: shards, the control
         /// thread and transcode threads); past it the sender holds messages in an overflow
@@ -173,6 +177,8 @@ config_section! {
         /// What the filter does with a match: "mask" (replace with *) or "reject" (422).
         filter_mode: String = "mask".to_string(),
         /// Rooms whose home is one shard, at most; a Hello for a new room past it gets 503.
+        /// Each holds one timer (36 B, reserved at start) and its state and history while it
+        /// lives, which is until `history_s` after its last member left.
         rooms_max_per_shard: usize = 100000,
         /// Gifts that may be sent (id, name, value).
         gifts: Vec<GiftConfig> = vec![
@@ -234,7 +240,9 @@ config_section! {
         /// Bytes of media one stream may hold in a shard's index (shared across shards: one
         /// copy per process); past it the oldest segments go.
         stream_max_bytes: usize = 536870912,
-        /// Streams one shard indexes at most.
+        /// Live streams at most, on the whole server (every shard indexes each); a publish of
+        /// a new stream past it is refused with an RTMP error that says so. Each stream holds
+        /// one timer on its home shard and, with a ladder, one transcode.
         streams_max: usize = 1000,
         /// A backup publisher takes over when the active one sends nothing for this long.
         failover_ms: u64 = 1000,
