@@ -392,6 +392,26 @@ fn media_settings(
     })
 }
 
+/// The sensitive-word filter of `danmaku.word_list`, if one is set.
+fn word_filter(
+    d: &crate::boot::config::Danmaku,
+) -> Result<Option<shardcast_danmaku::WordFilter>, String> {
+    if d.word_list.is_empty() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&d.word_list)
+        .map_err(|e| format!("danmaku.word_list {}: {e}", d.word_list))?;
+    let filter = shardcast_danmaku::WordFilter::from_lines(&text)
+        .map_err(|e| format!("danmaku.word_list {}: {e}", d.word_list))?;
+    log::info!(
+        "word filter: {} words from {} ({})",
+        filter.len(),
+        d.word_list,
+        d.filter_mode
+    );
+    Ok(Some(filter))
+}
+
 fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, String> {
     let d = &config.danmaku;
     let w = &config.ws;
@@ -409,21 +429,7 @@ fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, S
             secret
         }
     };
-    let filter = if d.word_list.is_empty() {
-        None
-    } else {
-        let text = std::fs::read_to_string(&d.word_list)
-            .map_err(|e| format!("danmaku.word_list {}: {e}", d.word_list))?;
-        let filter = shardcast_danmaku::WordFilter::from_lines(&text)
-            .map_err(|e| format!("danmaku.word_list {}: {e}", d.word_list))?;
-        log::info!(
-            "word filter: {} words from {} ({})",
-            filter.len(),
-            d.word_list,
-            d.filter_mode
-        );
-        Some(filter)
-    };
+    let filter = word_filter(d)?;
     let room = shardcast_danmaku::RoomConfig {
         history_max: d.history_max,
         history_s: d.history_s,
@@ -456,6 +462,10 @@ fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, S
         chat_burst: d.chat_burst,
         like_rate_per_s: d.like_rate_per_s,
         like_burst: d.like_burst,
+        gift_rate_per_s: d.gift_rate_per_s,
+        gift_burst: d.gift_burst,
+        history_rate_per_s: d.history_rate_per_s,
+        history_burst: d.history_burst,
         text_max_chars: d.text_max_chars,
         history_request_max: d.history_request_max.min(d.history_max as u32),
         allow_anonymous: d.allow_anonymous,

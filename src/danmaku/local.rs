@@ -107,11 +107,12 @@ impl Danmaku {
             heartbeat_ms: self.settings.heartbeat_ms,
             role,
         });
-        cx.send(conn, shardcast_ws::binary_frame(welcome));
+        let welcome = shardcast_ws::binary_frame(welcome);
+        self.reply(cx, conn, welcome);
         bump(&self.counters().out_welcome, 1);
         bump(&self.counters().out_history, joined.frames.len() as u64);
         for frame in joined.frames {
-            cx.send(conn, frame);
+            self.reply(cx, conn, frame);
         }
     }
 

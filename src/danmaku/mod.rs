@@ -162,11 +162,7 @@ impl Danmaku {
             } => self.home_history(cx, from, &room, conn, from_seq, limit)?,
             DanmakuMsg::Kick { room, user, reason } => self.home_kick(cx, &room, user, &reason)?,
             DanmakuMsg::Joined(joined) => self.viewer_joined(cx, *joined),
-            DanmakuMsg::Reply { conn, frame } => {
-                if self.viewer(conn).is_some() {
-                    cx.send(conn, frame);
-                }
-            }
+            DanmakuMsg::Reply { conn, frame } => self.reply(cx, conn, frame),
             DanmakuMsg::Broadcast(broadcast) => self.deliver(cx, *broadcast),
         }
         Ok(())

@@ -20,6 +20,10 @@ pub struct DanmakuSettings {
     pub chat_burst: u32,
     pub like_rate_per_s: u32,
     pub like_burst: u32,
+    pub gift_rate_per_s: u32,
+    pub gift_burst: u32,
+    pub history_rate_per_s: u32,
+    pub history_burst: u32,
     pub text_max_chars: usize,
     pub history_request_max: u32,
     pub allow_anonymous: bool,
@@ -106,6 +110,9 @@ crate::service_counters! {
         /// Viewers closed because no timer was free for them (the wheel is sized from the
         /// connection and room limits, so this stays 0 while they hold).
         timer_refusals: "counter",
+        /// Viewers closed because their replies (pongs, errors, history) passed
+        /// ws.send_queue_max_bytes: they ask and do not read.
+        reply_overflows: "counter",
         /// Joins with last_seq answered from the history window.
         resume_hits: "counter",
         /// Joins or History requests answered with Resync.

@@ -309,3 +309,82 @@ fn an_anonymous_room_flood_leaves_every_new_connection_its_timeouts() {
     );
     assert_eq!(t.counters(ShardId(0)).timers_refused.load(Relaxed), 0);
 }
+
+/// The ping frame of a client (masked) with a full 125-byte payload.
+fn big_ping() -> Vec<u8> {
+    testing::masked_frame(0x9, &[b'p'; 125])
+}
+
+#[test]
+fn a_ping_flood_that_never_reads_is_closed_at_the_queue_cap_while_others_are_served() {
+    let config = testing::config(
+        "[ws]\nsend_queue_max_bytes = 8192\nstall_timeout_ms = 1000\n\
+         [danmaku]\nchat_rate_per_s = 100\nchat_burst = 100\n",
+    );
+    let mut t = testing::shards(1, &config, 0);
+    let mut honest = member(&mut t, 0, "r", "honest");
+    let mut talker = member(&mut t, 0, "r", "talker");
+    // No Hello needed: the flood starts right after the upgrade.
+    let flooder = Viewer::connect(&mut t, ShardId(0));
+    t.set_read_window(ShardId(0), flooder.conn, Some(0));
+    let ping = big_ping();
+    for round in 0..1000 {
+        if t.closed(ShardId(0), flooder.conn).is_none() {
+            t.write(ShardId(0), flooder.conn, &ping.repeat(10));
+        }
+        let queued = t.queued_bytes(ShardId(0), flooder.conn);
+        // The cap, one pong over it, and the close frame.
+        assert!(queued <= 8192 + 127 + 64, "round {round}: queue bounded at {queued}");
+        talker.chat(&mut t, &format!("m{round}"));
+        t.advance(config.danmaku.batch_ms);
+    }
+    let got = honest.chats(&mut t);
+    assert_eq!(got.len(), 1000, "the honest viewer got every chat");
+    let counters = t.service(ShardId(0)).danmaku().counters();
+    assert_eq!(counters.reply_overflows.load(Relaxed), 1);
+    // It read nothing, not even the close frame: dropped once that had its time.
+    assert!(t.closed(ShardId(0), flooder.conn).is_some());
+    assert_eq!(counters.close_timeouts.load(Relaxed), 1);
+    talker.received(&mut t);
+}
+
+#[test]
+fn history_requests_and_gifts_are_rate_limited_per_connection() {
+    let config = testing::config(
+        "[danmaku]\nhistory_rate_per_s = 1\nhistory_burst = 3\ngift_rate_per_s = 2\n\
+         gift_burst = 5\nchat_rate_per_s = 1000\nchat_burst = 1000\n",
+    );
+    let mut t = testing::shards(1, &config, 0);
+    let mut honest = member(&mut t, 0, "r", "honest");
+    let mut attacker = member(&mut t, 0, "r", "attacker");
+    for i in 0..20 {
+        attacker.history(&mut t, 0, 200);
+        attacker.gift(&mut t, 1, &format!("k{i}"));
+    }
+    honest.chat(&mut t, "still here");
+    t.advance(config.danmaku.batch_ms);
+    let got = attacker.received(&mut t);
+    let count = |f: &dyn Fn(&Got) -> bool| got.iter().filter(|g| f(g)).count();
+    assert_eq!(count(&|g| matches!(g, Got::History { .. })), 3, "the burst");
+    assert_eq!(count(&|g| matches!(g, Got::GiftAck { .. })), 5, "the burst");
+    assert_eq!(
+        count(&|g| matches!(g, Got::Error { code: 429, .. })),
+        17 + 15,
+        "{got:?}"
+    );
+    assert!(honest
+        .chats(&mut t)
+        .iter()
+        .any(|(_, text)| text == "still here"));
+    // A second later the buckets have one history request and two gifts again.
+    t.advance(1000);
+    for i in 0..3 {
+        attacker.history(&mut t, 0, 10);
+        attacker.gift(&mut t, 1, &format!("later{i}"));
+    }
+    t.advance(config.danmaku.batch_ms);
+    let got = attacker.received(&mut t);
+    let count = |f: &dyn Fn(&Got) -> bool| got.iter().filter(|g| f(g)).count();
+    assert_eq!(count(&|g| matches!(g, Got::History { .. })), 1);
+    assert_eq!(count(&|g| matches!(g, Got::GiftAck { .. })), 2);
+}

@@ -9,6 +9,7 @@ use crate::common::auth::Role;
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
 use crate::shard::timer::TimerKey;
+use bytes::Bytes;
 use shardcast_danmaku::{RoomId, TokenBucket};
 use shardcast_engine::{ConnId, Ctx, TimerId};
 use shardcast_wire::ClientMsg;
@@ -46,6 +47,8 @@ pub(super) struct Viewer {
     pub role: Option<Role>,
     chat_bucket: TokenBucket,
     like_bucket: TokenBucket,
+    gift_bucket: TokenBucket,
+    history_bucket: TokenBucket,
     last_rx_ms: u64,
     ping_outstanding: bool,
     /// Since when the connection's queue has been over `ws.send_queue_max_bytes`.
@@ -103,6 +106,8 @@ impl Danmaku {
             role: None,
             chat_bucket: TokenBucket::new(s.chat_rate_per_s, s.chat_burst),
             like_bucket: TokenBucket::new(s.like_rate_per_s, s.like_burst),
+            gift_bucket: TokenBucket::new(s.gift_rate_per_s, s.gift_burst),
+            history_bucket: TokenBucket::new(s.history_rate_per_s, s.history_burst),
             last_rx_ms: cx.now_ms(),
             ping_outstanding: false,
             over_cap_since_ms: None,
@@ -182,7 +187,7 @@ impl Danmaku {
                 );
             }
             MessageKindTag::Ping => {
-                cx.send(conn, shardcast_ws::pong_frame(payload));
+                self.reply(cx, conn, shardcast_ws::pong_frame(payload));
             }
             MessageKindTag::Pong => {}
             MessageKindTag::Close(code) => {
@@ -230,7 +235,29 @@ impl Danmaku {
     pub(super) fn error(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, code: u16, message: &str) {
         bump(&self.counters().out_errors, 1);
         let frame = shardcast_ws::binary_frame(self.encoder.error(code, message));
+        self.reply(cx, conn, frame);
+    }
+
+    /// Queues a reply to what the viewer sent (a pong, an error, a heartbeat answer, history).
+    ///
+    /// Replies cannot be shed like batches, so they are bounded the other way: a viewer whose
+    /// queue passes `ws.send_queue_max_bytes` is not reading what it asks for, and is closed
+    /// (`reply_overflows`). Its queue holds at most the cap, one reply and the close frame,
+    /// and it gets `ws.stall_timeout_ms` to read them before it is dropped.
+    pub(super) fn reply(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, frame: Bytes) {
+        if self.viewer(conn).is_none() {
+            return;
+        }
         cx.send(conn, frame);
+        if cx.queued_bytes(conn) > self.settings.send_queue_max_bytes {
+            bump(&self.counters().reply_overflows, 1);
+            self.close(
+                cx,
+                conn,
+                CloseCode::POLICY_VIOLATION,
+                "not reading: send queue full",
+            );
+        }
     }
 
     fn on_message(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, payload: &[u8]) {
@@ -308,6 +335,14 @@ impl Danmaku {
             }
             ClientMsg::History { from_seq, limit } => {
                 bump(&self.counters().in_history, 1);
+                let now = cx.now_ms();
+                if !self
+                    .viewer_mut(conn)
+                    .is_some_and(|v| v.history_bucket.try_take(now, 1))
+                {
+                    bump(&self.counters().rate_limited, 1);
+                    return self.error(cx, conn, 429, "too many history requests");
+                }
                 let limit = limit.clamp(1, self.settings.history_request_max);
                 let msg = DanmakuMsg::History {
                     room,
@@ -331,8 +366,9 @@ impl Danmaku {
             }
             ClientMsg::Heartbeat { client_time_ms } => {
                 bump(&self.counters().in_heartbeat, 1);
-                let frame = self.encoder.pong(client_time_ms, cx.wall_ms());
-                cx.send(conn, shardcast_ws::binary_frame(frame));
+                let frame =
+                    shardcast_ws::binary_frame(self.encoder.pong(client_time_ms, cx.wall_ms()));
+                self.reply(cx, conn, frame);
             }
             // Answered by `on_message` whatever the session.
             ClientMsg::Hello { .. } => {}
@@ -522,6 +558,17 @@ impl Danmaku {
         if count == 0 || count > GIFTS_PER_MESSAGE_MAX {
             return self.error(cx, conn, 400, "gift count must be 1 to 10000");
         }
+        let now = cx.now_ms();
+        if !self
+            .viewer_mut(conn)
+            .is_some_and(|v| v.gift_bucket.try_take(now, 1))
+        {
+            bump(&self.counters().rate_limited, 1);
+            return self.error(cx, conn, 429, "too many gifts");
+        }
+        let Some(viewer) = self.viewer(conn) else {
+            return;
+        };
         // STORE HOOK: the home shard makes the gift durable before acknowledging it.
         let gift = GiftMsg {
             room,

@@ -164,6 +164,15 @@ config_section! {
         like_rate_per_s: u32 = 20,
         /// Like burst per connection.
         like_burst: u32 = 50,
+        /// Gifts per second per connection (over it: 429, and the gift is not taken).
+        gift_rate_per_s: u32 = 5,
+        /// Gift burst per connection.
+        gift_burst: u32 = 10,
+        /// History requests per second per connection. One request can return
+        /// `history_request_max` events (up to ~90 KB), encoded on the room's home shard.
+        history_rate_per_s: u32 = 1,
+        /// History request burst per connection.
+        history_burst: u32 = 3,
         /// Longest chat text, in characters; longer is answered with 413.
         text_max_chars: usize = 100,
         /// Most events one History request returns.

@@ -133,11 +133,13 @@ impl Config {
                 "batch_ms and stats_ms must be ≥ 1",
             ));
         }
-        if d.history_max == 0 || d.chat_burst == 0 || d.like_burst == 0 || d.text_max_chars == 0 {
+        let bursts = [d.chat_burst, d.like_burst, d.gift_burst, d.history_burst];
+        if d.history_max == 0 || bursts.contains(&0) || d.text_max_chars == 0 {
             return Err(invalid(
                 "danmaku",
                 "0",
-                "history_max, chat_burst, like_burst and text_max_chars must be ≥ 1",
+                "history_max, chat_burst, like_burst, gift_burst, history_burst and \
+                 text_max_chars must be ≥ 1",
             ));
         }
         if !matches!(d.filter_mode.as_str(), "mask" | "reject") {
