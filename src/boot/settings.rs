@@ -6,7 +6,7 @@ use crate::common::auth::TokenKey;
 use crate::danmaku::settings::{DanmakuCounters, DanmakuSettings, FilterMode};
 use crate::http::settings::{HttpCounters, HttpSettings};
 use crate::http::static_files::StaticFiles;
-use crate::media::settings::{MediaCounters, MediaSettings};
+use crate::media::settings::{MediaCounters, MediaSettings, RtmpLimits};
 use crate::shard::router::{Protocol, ShardSettings};
 use crate::transcode::settings::TranscodeSettings;
 use shardcast_engine::{EngineConfig, IoChoice, ListenerSpec};
@@ -364,6 +364,11 @@ fn media_settings(
     };
     Ok(MediaSettings {
         rtmp,
+        rtmp_limits: RtmpLimits {
+            publish_timeout_ms: r.publish_timeout_ms,
+            idle_timeout_ms: r.idle_timeout_ms,
+            max_connections_per_shard: r.max_connections_per_shard,
+        },
         app: r.app.clone(),
         segmenter,
         ll_hls: m.ll_hls,

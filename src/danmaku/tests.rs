@@ -334,7 +334,10 @@ fn a_ping_flood_that_never_reads_is_closed_at_the_queue_cap_while_others_are_ser
         }
         let queued = t.queued_bytes(ShardId(0), flooder.conn);
         // The cap, one pong over it, and the close frame.
-        assert!(queued <= 8192 + 127 + 64, "round {round}: queue bounded at {queued}");
+        assert!(
+            queued <= 8192 + 127 + 64,
+            "round {round}: queue bounded at {queued}"
+        );
         talker.chat(&mut t, &format!("m{round}"));
         t.advance(config.danmaku.batch_ms);
     }

@@ -51,11 +51,35 @@ pub(super) struct RtmpConn {
     timer: Option<TimerId>,
     remote: Arc<str>,
     saw_keyframe: bool,
+    /// When the connection arrived (the publish deadline counts from here).
+    opened_ms: u64,
+    /// When bytes last arrived (the idle deadline counts from here).
+    last_rx_ms: u64,
+    /// Set by a close after flush: past it the connection is dropped unflushed (a peer that
+    /// does not read cannot hold its slot).
+    flush_deadline_ms: Option<u64>,
 }
+
+/// How long a closing RTMP connection may take to read its last message.
+const CLOSE_FLUSH_MS: u64 = 5000;
 
 impl Media {
     /// A connection arrived on an RTMP listener.
     pub fn rtmp_open(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
+        if self.open_rtmp >= u64::from(self.settings.rtmp_limits.max_connections_per_shard) {
+            // RTMP has nothing to say before the handshake: the connection is closed.
+            bump(&self.counters().rtmp_refused, 1);
+            if self.log_budget.allow(cx.now_ms()) {
+                log::warn!(
+                    "shard {}: refusing an RTMP connection: rtmp.max_connections_per_shard ({}) \
+                     reached",
+                    self.shard.0,
+                    self.settings.rtmp_limits.max_connections_per_shard
+                );
+            }
+            return cx.close(conn);
+        }
+        let now = cx.now_ms();
         self.conns[conn.slot()] = Some(RtmpConn {
             conn,
             session: ServerSession::new(self.settings.rtmp, cx.now_ms()),
@@ -64,6 +88,9 @@ impl Media {
             timer: None,
             remote: Arc::from(format!("shard {} conn {}", self.shard.0, conn.slot())),
             saw_keyframe: false,
+            opened_ms: now,
+            last_rx_ms: now,
+            flush_deadline_ms: None,
         });
         self.open_rtmp += 1;
         set(&self.counters().rtmp_connections, self.open_rtmp);
@@ -79,6 +106,7 @@ impl Media {
         if matches!(rc.state, Ingest::Closing) {
             return;
         }
+        rc.last_rx_ms = cx.now_ms();
         let result = rc.session.handle_input(cx.now_ms(), data);
         self.pump(cx, slot);
         if let Err(error) = result {
@@ -375,6 +403,8 @@ impl Media {
                 bump(&self.counters().publishes, 1);
                 log::info!("rtmp conn {slot}: publishing stream {stream}");
                 self.pump(cx, slot);
+                // From the publish deadline to the idle one.
+                self.arm_rtmp_timer(cx, slot);
             }
             Err(reason) => {
                 let _ = rc
@@ -521,9 +551,12 @@ impl Media {
     }
 
     fn close_rtmp_after_flush(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize) {
-        if let Some(rc) = self.conns[slot].as_ref() {
+        let now = cx.now_ms();
+        if let Some(rc) = self.conns[slot].as_mut() {
             cx.close_after_flush(rc.conn);
+            rc.flush_deadline_ms = Some(now + CLOSE_FLUSH_MS);
         }
+        self.arm_rtmp_timer(cx, slot);
     }
 
     /// The engine closed an RTMP connection.
@@ -562,7 +595,19 @@ impl Media {
         if let Some(timer) = rc.timer.take() {
             cx.timer_cancel(timer);
         }
-        if let Some(deadline) = rc.session.poll_timeout() {
+        let limits = self.settings.rtmp_limits;
+        let deadline = match (rc.flush_deadline_ms, &rc.state) {
+            (Some(flush), _) => flush,
+            (None, Ingest::Closing) => return,
+            (None, state) => {
+                let own = match state {
+                    Ingest::Publishing { .. } => rc.last_rx_ms + limits.idle_timeout_ms,
+                    _ => rc.opened_ms + limits.publish_timeout_ms,
+                };
+                rc.session.poll_timeout().map_or(own, |d| d.min(own))
+            }
+        };
+        {
             let key = TimerKey::Conn { slot: slot as u32 };
             rc.timer = cx.timer_after(deadline.saturating_sub(now).max(1), key.into());
             if rc.timer.is_none() {
@@ -585,9 +630,37 @@ impl Media {
             return;
         }
         rc.timer = None;
+        if rc.flush_deadline_ms.is_some_and(|d| now >= d) {
+            bump(&self.counters().rtmp_timeouts, 1);
+            log::info!("rtmp conn {slot}: its last message was not read in time; dropping it");
+            self.close_rtmp(cx, slot);
+            return;
+        }
+        if rc.flush_deadline_ms.is_some() {
+            return self.arm_rtmp_timer(cx, slot);
+        }
         if let Err(error) = rc.session.handle_timeout(now) {
             bump(&self.counters().rtmp_errors, 1);
             log::info!("rtmp conn {slot}: {error}; closing");
+            self.close_rtmp(cx, slot);
+            return;
+        }
+        let limits = self.settings.rtmp_limits;
+        let expired = match rc.state {
+            Ingest::Publishing { .. } if now >= rc.last_rx_ms + limits.idle_timeout_ms => {
+                Some("sent nothing for rtmp.idle_timeout_ms")
+            }
+            Ingest::Publishing { .. } | Ingest::Closing => None,
+            _ if now >= rc.opened_ms + limits.publish_timeout_ms => {
+                Some("no publish accepted within rtmp.publish_timeout_ms")
+            }
+            _ => None,
+        };
+        if let Some(why) = expired {
+            bump(&self.counters().rtmp_timeouts, 1);
+            if self.log_budget.allow(now) {
+                log::info!("rtmp {}: {why}; closing", self.describe(slot));
+            }
             self.close_rtmp(cx, slot);
             return;
         }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 /// Settings shared by every shard.
 pub struct MediaSettings {
     pub rtmp: SessionConfig,
+    pub rtmp_limits: RtmpLimits,
     /// The RTMP application publishers use (`rtmp://host/{app}/{stream}`).
     pub app: String,
     pub segmenter: SegmenterConfig,
@@ -35,6 +36,17 @@ pub struct MediaSettings {
     pub transcode: Option<Arc<TranscodeSettings>>,
 }
 
+/// What bounds an RTMP connection beyond its session (`rtmp.*`).
+#[derive(Clone, Copy, Debug)]
+pub struct RtmpLimits {
+    /// From the connection to an accepted publish.
+    pub publish_timeout_ms: u64,
+    /// Silence from a publisher before it is closed.
+    pub idle_timeout_ms: u64,
+    /// RTMP connections per shard.
+    pub max_connections_per_shard: u32,
+}
+
 crate::service_counters! {
     /// Per-shard media counters.
     pub struct MediaCounters {
@@ -42,6 +54,11 @@ crate::service_counters! {
         rtmp_connections: "gauge",
         /// RTMP connections closed for a protocol error or a cap.
         rtmp_errors: "counter",
+        /// RTMP connections closed at once: the shard held rtmp.max_connections_per_shard.
+        rtmp_refused: "counter",
+        /// RTMP connections closed for not publishing within rtmp.publish_timeout_ms, or
+        /// for sending nothing for rtmp.idle_timeout_ms.
+        rtmp_timeouts: "counter",
         /// Publishes accepted.
         publishes: "counter",
         /// Publishes refused (auth, webhook, busy stream, bad input).

@@ -287,3 +287,91 @@ fn a_new_stream_past_streams_max_is_refused_with_the_reason_and_a_live_one_is_no
     assert!(backup.is_publishing(), "{:?}", backup.events);
     assert_eq!(t.service(ShardId(0)).media().streams_homed(), 2);
 }
+
+#[test]
+fn rtmp_connections_past_the_shard_cap_are_closed_at_once() {
+    let config = testing::config("[rtmp]\nmax_connections_per_shard = 2\n");
+    let mut t = testing::shards(1, &config, 0);
+    let first = t.connect(ShardId(0), testing::RTMP).expect("slot");
+    let second = t.connect(ShardId(0), testing::RTMP).expect("slot");
+    let third = t.connect(ShardId(0), testing::RTMP).expect("slot");
+    assert!(t.closed(ShardId(0), first).is_none() && t.closed(ShardId(0), second).is_none());
+    assert!(t.closed(ShardId(0), third).is_some());
+    let counters = t.service(ShardId(0)).media().counters();
+    assert_eq!(counters.rtmp_refused.load(Relaxed), 1);
+    // An HTTP client on the same shard is still served.
+    assert_eq!(get(&mut t, ShardId(0), "/healthz").0, 200);
+}
+
+#[test]
+fn a_publish_that_waits_on_its_webhook_past_the_publish_timeout_is_closed() {
+    // The harness has no control thread: the on_publish request is never answered, as with
+    // a webhook that hangs.
+    let config = testing::config(
+        "[media]\non_publish = \"http://127.0.0.1:9/hook\"\n\
+         [rtmp]\npublish_timeout_ms = 3000\n",
+    );
+    let mut t = testing::shards(1, &config, 0);
+    let waiting = Publisher::connect(&mut t, ShardId(0), "cam");
+    assert!(!waiting.is_publishing());
+    t.advance(2900);
+    assert!(t.closed(ShardId(0), waiting.conn).is_none());
+    t.advance(200);
+    assert!(t.closed(ShardId(0), waiting.conn).is_some());
+    let counters = t.service(ShardId(0)).media().counters();
+    assert_eq!(counters.rtmp_timeouts.load(Relaxed), 1);
+}
+
+#[test]
+fn a_silent_publisher_is_closed_after_the_idle_timeout_and_its_stream_ends() {
+    let config = testing::config("[rtmp]\nidle_timeout_ms = 5000\n");
+    let mut t = testing::shards(1, &config, 0);
+    let mut publisher = Publisher::connect(&mut t, ShardId(0), "cam");
+    assert!(publisher.is_publishing());
+    let tags = fixture_tags();
+    publisher.send(&mut t, &tags, 0..1000, 0);
+    t.advance(4000);
+    assert!(t.closed(ShardId(0), publisher.conn).is_none());
+    t.advance(1100);
+    assert!(t.closed(ShardId(0), publisher.conn).is_some());
+    let counters = t.service(ShardId(0)).media().counters();
+    assert_eq!(counters.rtmp_timeouts.load(Relaxed), 1);
+}
+
+#[test]
+fn a_refused_publisher_that_does_not_read_its_refusal_is_dropped() {
+    let config = testing::config("[media]\npublish_keys = [{ stream = \"cam\", key = \"k1\" }]\n");
+    let mut t = testing::shards(1, &config, 0);
+    let conn = t.connect(ShardId(0), testing::RTMP).expect("slot");
+    let mut client = shardcast_rtmp::ClientSession::new(shardcast_rtmp::ClientConfig::new(
+        "live",
+        "cam?key=nope",
+    ));
+    // The client reads the handshake, connect and createStream answers, then stops reading
+    // just before it sends its publish: the refusal is never read.
+    'talk: for _ in 0..20 {
+        while let Some(bytes) = client.poll_transmit() {
+            if bytes.windows(10).any(|w| w == b"\x02\x00\x07publish") {
+                t.set_read_window(ShardId(0), conn, Some(0));
+                t.write(ShardId(0), conn, &bytes);
+                break 'talk;
+            }
+            t.write(ShardId(0), conn, &bytes);
+        }
+        let input = t.read(ShardId(0), conn);
+        if !input.is_empty() {
+            client.handle_input(&input).expect("a valid server");
+        }
+        while client.poll_event().is_some() {}
+    }
+    assert!(
+        t.queued_bytes(ShardId(0), conn) > 0,
+        "the refusal waits unread"
+    );
+    // (The refusal was queued; the peer reads nothing.)
+    t.advance(4900);
+    let counters = t.service(ShardId(0)).media().counters();
+    assert_eq!(counters.publishes_refused.load(Relaxed), 1);
+    t.advance(200);
+    assert!(t.closed(ShardId(0), conn).is_some());
+}

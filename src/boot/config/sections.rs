@@ -217,6 +217,17 @@ config_section! {
         app: String = "live".to_string(),
         /// Time for the handshake and `connect`; then the connection is closed.
         handshake_timeout_ms: u64 = 10000,
+        /// Time from the connection to an accepted publish (the handshake, `connect`,
+        /// `publish`, the on_publish webhook and the home's answer); then it is closed with
+        /// an error. A connection that never publishes holds a slot no longer than this.
+        publish_timeout_ms: u64 = 15000,
+        /// A publisher that sends nothing for this long is closed (a backup takes over after
+        /// `media.failover_ms` already; this frees the connection).
+        idle_timeout_ms: u64 = 30000,
+        /// RTMP connections one shard holds at most; past it a new one is closed at once
+        /// (counted in rtmp_refused). They take slots of the same connection table as HTTP
+        /// and WebSocket, so this keeps publishers from crowding viewers out.
+        max_connections_per_shard: u32 = 256,
         /// Largest chunk size a publisher may set.
         chunk_size_max: u32 = 65536,
         /// Largest RTMP message (a keyframe). Memory: up to this per publisher while a message
