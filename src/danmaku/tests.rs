@@ -391,3 +391,21 @@ fn history_requests_and_gifts_are_rate_limited_per_connection() {
     assert_eq!(count(&|g| matches!(g, Got::History { .. })), 1);
     assert_eq!(count(&|g| matches!(g, Got::GiftAck { .. })), 2);
 }
+
+#[test]
+fn a_websocket_that_pings_but_never_says_hello_is_closed_at_the_hello_timeout() {
+    let config = testing::config("[ws]\nhello_timeout_ms = 10000\n");
+    let mut t = testing::shards(1, &config, 0);
+    let mut silent = Viewer::connect(&mut t, ShardId(0));
+    let ping = testing::masked_frame(0x9, b"hi");
+    for _ in 0..3 {
+        t.advance(3000);
+        t.write(ShardId(0), silent.conn, &ping);
+    }
+    t.advance(1100);
+    let got = silent.received(&mut t);
+    assert!(
+        got.iter().any(|g| matches!(g, Got::Close(Some(1008)))),
+        "closed for no Hello despite its pings: {got:?}"
+    );
+}

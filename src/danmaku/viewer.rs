@@ -50,6 +50,9 @@ pub(super) struct Viewer {
     gift_bucket: TokenBucket,
     history_bucket: TokenBucket,
     last_rx_ms: u64,
+    /// When the WebSocket opened: Hello is due `ws.hello_timeout_ms` after it, whatever
+    /// else the client sends (pings do not keep a connection that never says Hello).
+    opened_ms: u64,
     ping_outstanding: bool,
     /// Since when the connection's queue has been over `ws.send_queue_max_bytes`.
     pub over_cap_since_ms: Option<u64>,
@@ -109,6 +112,7 @@ impl Danmaku {
             gift_bucket: TokenBucket::new(s.gift_rate_per_s, s.gift_burst),
             history_bucket: TokenBucket::new(s.history_rate_per_s, s.history_burst),
             last_rx_ms: cx.now_ms(),
+            opened_ms: cx.now_ms(),
             ping_outstanding: false,
             over_cap_since_ms: None,
             timer: None,
@@ -616,7 +620,7 @@ impl Danmaku {
             return;
         };
         let mut deadline = match viewer.session {
-            Session::AwaitHello => viewer.last_rx_ms + s.hello_timeout_ms,
+            Session::AwaitHello => viewer.opened_ms + s.hello_timeout_ms,
             _ if viewer.ping_outstanding => viewer.last_rx_ms + s.idle_timeout_ms,
             _ => viewer.last_rx_ms + s.ping_interval_ms,
         };
@@ -662,7 +666,7 @@ impl Danmaku {
         }
         let quiet_ms = now.saturating_sub(viewer.last_rx_ms);
         match viewer.session {
-            Session::AwaitHello if quiet_ms >= s.hello_timeout_ms => {
+            Session::AwaitHello if now >= viewer.opened_ms + s.hello_timeout_ms => {
                 return self.close(cx, conn, CloseCode::POLICY_VIOLATION, "no Hello");
             }
             _ if quiet_ms >= s.idle_timeout_ms => {

@@ -131,6 +131,8 @@ pub enum Got {
         seq: u64,
     },
     Ping,
+    /// A WebSocket pong frame (the answer to the client's ping).
+    WsPong,
     Close(Option<u16>),
 }
 
@@ -266,6 +268,7 @@ fn decode(opcode: u8, payload: &[u8]) -> Got {
             )
         }
         0x9 => return Got::Ping,
+        0xA => return Got::WsPong,
         0x2 => {}
         other => panic!("unexpected opcode {other}"),
     }
