@@ -577,7 +577,8 @@ fn signed_playback_urls_are_enforced_and_propagated() {
             "token",
             "--user",
             "v",
-            "--room",
+            "--play",
+            "--stream",
             "paid",
             "--secret",
             "play-secret",
@@ -585,6 +586,24 @@ fn signed_playback_urls_are_enforced_and_propagated() {
         .output()
         .unwrap();
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // A chat token for the same room is not a playback token.
+    let out = Command::new(common::binary())
+        .args([
+            "token",
+            "--user",
+            "v",
+            "--room",
+            "paid",
+            "--secret",
+            "play-secret",
+        ])
+        .output()
+        .unwrap();
+    let chat = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(
+        http(&server, &format!("/live/paid/index.m3u8?token={chat}")).0,
+        403
+    );
     let master = text(&server, &format!("/live/paid/index.m3u8?token={token}"));
     assert!(
         master.contains(&format!("source/index.m3u8?token={token}")),

@@ -3,7 +3,7 @@
 use super::config::Config;
 use super::serve::{serve, Overrides};
 use super::settings::{configured_secret, segmenter_config, transcode_settings};
-use crate::common::auth::{parse_duration_s, Claims, Role, TokenKey};
+use crate::common::auth::{parse_duration_s, Audience, Claims, Role, TokenKey};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -87,9 +87,14 @@ struct TokenArgs {
     config: Option<PathBuf>,
     /// Mint a publish token for the stream named by --stream (use it as
     /// rtmp://host/live/STREAM?token=TOKEN); media.publish_tokens must be on.
-    #[arg(long, requires = "stream")]
+    #[arg(long, requires = "stream", conflicts_with = "play")]
     publish: bool,
-    /// The stream a publish token is for.
+    /// Mint a playback token (`/live/...?token=TOKEN`, for media.playback_tokens) for the
+    /// stream named by --stream, or for every stream with --room '*'.
+    #[arg(long)]
+    play: bool,
+    /// The stream a publish or playback token is for. Without --publish or --play the token
+    /// is a chat token, and --stream is refused (use --room).
     #[arg(long)]
     stream: Option<String>,
     /// The secret itself (overrides the config file).
@@ -232,8 +237,20 @@ fn token_command(args: TokenArgs) -> Result<String, String> {
         return Err("--user must be 1 to 64 bytes".to_string());
     }
     let now = crate::common::clock::wall_s();
-    let room = match (&args.stream, args.publish) {
-        (Some(stream), true) => {
+    let audience = match (args.publish, args.play) {
+        (true, _) => Audience::Publish,
+        (false, true) => Audience::Play,
+        (false, false) => Audience::Chat,
+    };
+    let room = match (&args.stream, audience) {
+        (Some(_), Audience::Chat) => {
+            return Err(
+                "--stream names the stream of a publish or playback token: add --publish or \
+                 --play (a chat token takes --room)"
+                    .to_string(),
+            );
+        }
+        (Some(stream), _) => {
             if !crate::media::names::is_valid_stream_name(stream) {
                 return Err(format!(
                     "--stream {stream}: letters, digits, -, _ and . only"
@@ -241,14 +258,14 @@ fn token_command(args: TokenArgs) -> Result<String, String> {
             }
             stream.clone()
         }
-        _ => args.room,
+        (None, _) => args.room,
     };
     let claims = Claims {
         user: args.user,
         room,
         role,
         expires_unix_s: now + ttl_s,
-        publish: args.publish,
+        audience,
     };
     Ok(TokenKey::new(&secret).mint(&claims))
 }

@@ -2,8 +2,10 @@
 //! checked by the shards without any I/O.
 //!
 //! Format: `base64url(claims_json) "." base64url(hmac_sha256(secret, claims_part))`, no
-//! padding. Claims: `{"u": user, "r": room ("*" = any room), "role": "viewer"|"speaker"|
-//! "admin", "exp": unix seconds}`. Tokens are capped at [`TOKEN_MAX_BYTES`].
+//! padding. Claims: `{"u": user, "r": room or stream ("*" = any), "role": "viewer"|"speaker"|
+//! "admin", "exp": unix seconds, "aud": "chat"|"play"|"publish"}`. Every check names the
+//! audience it accepts, so a token minted for one use is refused for the others. Tokens are
+//! capped at [`TOKEN_MAX_BYTES`].
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -38,6 +40,30 @@ impl Role {
     }
 }
 
+/// What a token is for. A token is valid for its audience only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Audience {
+    /// Danmaku: join a room, and with a role, chat, like, gift or kick.
+    Chat,
+    /// Playback: `/live/` requests when `media.playback_tokens` is on.
+    Play,
+    /// Publishing the stream named by the claims' room (`media.publish_tokens`).
+    Publish,
+}
+
+impl Audience {
+    /// Parses "chat", "play" or "publish".
+    pub fn parse(text: &str) -> Option<Audience> {
+        match text {
+            "chat" => Some(Audience::Chat),
+            "play" => Some(Audience::Play),
+            "publish" => Some(Audience::Publish),
+            _ => None,
+        }
+    }
+}
+
 /// The signed claims.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -48,10 +74,9 @@ pub struct Claims {
     pub role: Role,
     #[serde(rename = "exp")]
     pub expires_unix_s: u64,
-    /// A publish token (`shardcast token --publish`): lets an encoder publish the stream named
-    /// by `room`, and is refused everywhere else.
-    #[serde(default, rename = "pub", skip_serializing_if = "std::ops::Not::not")]
-    pub publish: bool,
+    /// What the token is for.
+    #[serde(rename = "aud")]
+    pub audience: Audience,
 }
 
 impl Claims {
@@ -73,6 +98,9 @@ pub enum TokenError {
     /// The signature does not match: another secret, or a modified token.
     #[error("bad token signature")]
     BadSignature,
+    /// Minted for another use (a chat token offered for playback, say).
+    #[error("token is for {found:?}, not {expected:?}")]
+    WrongAudience { expected: Audience, found: Audience },
     /// Past its expiry.
     #[error("token expired at {expires_unix_s} (now {now_unix_s})")]
     Expired {
@@ -145,6 +173,33 @@ impl TokenKey {
         }
         Ok(claims)
     }
+
+    /// [`TokenKey::verify`], and the token must be for `audience`.
+    pub fn verify_for(
+        &self,
+        token: &str,
+        now_unix_s: u64,
+        audience: Audience,
+    ) -> Result<Claims, TokenError> {
+        let claims = self.verify(token, now_unix_s)?;
+        if claims.audience != audience {
+            return Err(TokenError::WrongAudience {
+                expected: audience,
+                found: claims.audience,
+            });
+        }
+        Ok(claims)
+    }
+}
+
+/// Compares two secrets in time that depends on their lengths only, not on where they
+/// differ (stream keys: a guesser learns nothing from the response time).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 /// Parses durations like `90s`, `15m`, `12h`, `7d` (a bare number is seconds).
@@ -175,8 +230,51 @@ mod tests {
             room: "room-1".into(),
             role: Role::Speaker,
             expires_unix_s: 2_000,
-            publish: false,
+            audience: Audience::Chat,
         }
+    }
+
+    #[test]
+    fn a_token_is_refused_for_any_audience_but_its_own() {
+        let key = TokenKey::new(b"0123456789abcdef0123456789abcdef");
+        for audience in [Audience::Chat, Audience::Play, Audience::Publish] {
+            let token = key.mint(&Claims {
+                audience,
+                ..claims()
+            });
+            for other in [Audience::Chat, Audience::Play, Audience::Publish] {
+                let result = key.verify_for(&token, 1_000, other);
+                if other == audience {
+                    assert!(result.is_ok());
+                } else {
+                    assert_eq!(
+                        result,
+                        Err(TokenError::WrongAudience {
+                            expected: other,
+                            found: audience
+                        })
+                    );
+                }
+            }
+        }
+        // A token without an audience (an older format) is refused, not taken as any.
+        let json = r#"{"u":"a","r":"*","role":"viewer","exp":2000}"#;
+        let body = URL_SAFE_NO_PAD.encode(json);
+        let mut mac = key.mac();
+        mac.update(body.as_bytes());
+        let token = format!(
+            "{body}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        );
+        assert_eq!(key.verify(&token, 1_000), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_bytes() {
+        assert!(constant_time_eq(b"key-1", b"key-1"));
+        assert!(!constant_time_eq(b"key-1", b"key-2"));
+        assert!(!constant_time_eq(b"key-1", b"key-10"));
+        assert!(constant_time_eq(b"", b""));
     }
 
     #[test]

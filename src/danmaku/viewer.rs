@@ -5,7 +5,7 @@
 use super::msg::{ChatMsg, ChatPriority, DanmakuMsg, GiftMsg};
 use super::settings::FilterMode;
 use super::Danmaku;
-use crate::common::auth::Role;
+use crate::common::auth::{Audience, Role};
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
 use crate::shard::timer::TimerKey;
@@ -437,12 +437,13 @@ impl Danmaku {
             let user = format!("anon-{}-{}", self.shard.0, conn.slot());
             return Some((Arc::from(user), None));
         }
-        match self.settings.tokens.verify(token, cx.wall_ms() / 1000) {
-            Ok(claims)
-                if claims.allows_room(room)
-                    && !claims.publish
-                    && claims.user.len() <= USER_MAX_BYTES =>
-            {
+        let now_s = cx.wall_ms() / 1000;
+        match self
+            .settings
+            .tokens
+            .verify_for(token, now_s, Audience::Chat)
+        {
+            Ok(claims) if claims.allows_room(room) && claims.user.len() <= USER_MAX_BYTES => {
                 Some((Arc::from(claims.user), Some(claims.role)))
             }
             Ok(_) => {

@@ -5,6 +5,7 @@
 use super::msg::{MediaMsg, PublishRole, SampleMsg};
 use super::names::{home_of, is_valid_stream_name};
 use super::Media;
+use crate::common::auth::{constant_time_eq, Audience};
 use crate::common::counters::{bump, set};
 use crate::common::query::Query;
 use crate::control::msg::{ControlRequest, Verdict, Webhook};
@@ -259,13 +260,14 @@ impl Media {
         if settings.publish_keys.is_empty() && settings.publish_tokens.is_none() {
             return Ok(());
         }
-        let key_ok = query
-            .get("key")
-            .is_some_and(|k| settings.publish_keys.get(stream).map(String::as_str) == Some(&*k));
+        let key_ok = match (query.get("key"), settings.publish_keys.get(stream)) {
+            (Some(given), Some(key)) => constant_time_eq(given.as_bytes(), key.as_bytes()),
+            _ => false,
+        };
         let token_ok = match (&settings.publish_tokens, query.get("token")) {
             (Some(key), Some(token)) => key
-                .verify(&token, cx.wall_ms() / 1000)
-                .is_ok_and(|c| c.publish && c.allows_room(stream)),
+                .verify_for(&token, cx.wall_ms() / 1000, Audience::Publish)
+                .is_ok_and(|c| c.allows_room(stream)),
             _ => false,
         };
         if key_ok || token_ok {

@@ -5,6 +5,7 @@
 use super::names::is_valid_stream_name;
 use super::waiters::{Waiter, Wanted};
 use super::{Media, MediaResponse};
+use crate::common::auth::Audience;
 use crate::common::counters::bump;
 use crate::common::query::{self, Query};
 use crate::shard::msg::ShardMsg;
@@ -246,8 +247,8 @@ impl Media {
             bump(&self.counters().token_refusals, 1);
             return Err(MediaResponse::Status(401, "playback token required"));
         };
-        match key.verify(&token, cx.wall_ms() / 1000) {
-            Ok(claims) if claims.allows_room(stream) && !claims.publish => {
+        match key.verify_for(&token, cx.wall_ms() / 1000, Audience::Play) {
+            Ok(claims) if claims.allows_room(stream) => {
                 Ok(Some(format!("token={}", query::encode(&token))))
             }
             _ => {

@@ -74,7 +74,7 @@ pub fn token(user: &str, room: &str, role: Role) -> String {
         room: room.into(),
         role,
         expires_unix_s: shardcast_engine::testing::WALL_ORIGIN_MS / 1000 + 86_400,
-        publish: false,
+        audience: crate::common::auth::Audience::Chat,
     };
     TokenKey::new(SECRET.as_bytes()).mint(&claims)
 }
