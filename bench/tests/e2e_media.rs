@@ -614,9 +614,13 @@ fn signed_playback_urls_are_enforced_and_propagated() {
         &format!("/live/paid/source/index.m3u8?token={token}"),
     );
     assert!(media.contains(&format!("0.m4s?token={token}")), "{media}");
-    assert_eq!(
-        http(&server, &format!("/live/paid/source/0.m4s?token={token}")).0,
-        200
+    let (status, _, headers) = http(&server, &format!("/live/paid/source/0.m4s?token={token}"));
+    assert_eq!(status, 200);
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("cache-control: private"),
+        "a segment behind a token is not for shared caches: {headers}"
     );
     assert_eq!(http(&server, "/live/paid/source/0.m4s").0, 401);
 }

@@ -84,6 +84,13 @@ struct Waiting {
     range: Option<String>,
 }
 
+/// Whether a closed connection had a request parked in media.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parked {
+    Yes,
+    No,
+}
+
 /// The HTTP front door of one shard.
 pub struct Http {
     settings: Arc<HttpSettings>,
@@ -302,8 +309,20 @@ impl Http {
     }
 
     /// The engine closed an HTTP connection.
-    pub fn on_close(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, reason: CloseReason) {
+    /// A connection closed. Returns [`Parked::Yes`] when it had a request waiting in media
+    /// (which must then forget it).
+    pub fn on_close(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        reason: CloseReason,
+    ) -> Parked {
         let state = &mut self.conns[conn.slot()];
+        let parked = if matches!(state.phase, Phase::Waiting(_)) {
+            Parked::Yes
+        } else {
+            Parked::No
+        };
         if let Some(timer) = state.timer.take() {
             cx.timer_cancel(timer);
         }
@@ -315,6 +334,7 @@ impl Http {
             );
         }
         *state = HttpConn::default();
+        parked
     }
 
     /// Lets an upgraded connection go: its timer and decoder are dropped.

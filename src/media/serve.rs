@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 /// Cache-Control of segments, parts and init segments (immutable once published).
 const MEDIA_CACHE_CONTROL: &str = "public, max-age=600, immutable";
+/// The same when playback needs a token: shared caches must not serve them to anyone else.
+const MEDIA_CACHE_CONTROL_PRIVATE: &str = "private, max-age=600, immutable";
 
 impl Media {
     /// Answers a `/live/...` request. `path` is after `/live/`.
@@ -208,7 +210,7 @@ impl Media {
     }
 
     fn media_body(&mut self, chunks: Vec<Bytes>) -> MediaResponse {
-        let response = media_body(chunks);
+        let response = media_body(chunks, self.media_cache_control());
         self.count_served(&response);
         response
     }
@@ -311,10 +313,21 @@ fn playlist(text: String, content_type: &'static str) -> MediaResponse {
 }
 
 /// Segment, part or init bytes.
-pub(super) fn media_body(chunks: Vec<Bytes>) -> MediaResponse {
+pub(super) fn media_body(chunks: Vec<Bytes>, cache_control: &'static str) -> MediaResponse {
     MediaResponse::Body {
         content_type: "video/mp4",
-        cache_control: MEDIA_CACHE_CONTROL,
+        cache_control,
         chunks,
+    }
+}
+
+impl Media {
+    /// Cache-Control of media bytes: private when playback needs a token.
+    pub(super) fn media_cache_control(&self) -> &'static str {
+        if self.settings.playback_tokens.is_some() {
+            MEDIA_CACHE_CONTROL_PRIVATE
+        } else {
+            MEDIA_CACHE_CONTROL
+        }
     }
 }

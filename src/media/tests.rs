@@ -375,3 +375,25 @@ fn a_refused_publisher_that_does_not_read_its_refusal_is_dropped() {
     t.advance(200);
     assert!(t.closed(ShardId(0), conn).is_some());
 }
+
+#[test]
+fn a_parked_request_is_forgotten_when_its_connection_closes() {
+    let config = testing::config("");
+    let mut t = testing::shards(1, &config, 0);
+    let stream = "live1";
+    let tags = fixture_tags();
+    let mut publisher = Publisher::connect(&mut t, ShardId(0), stream);
+    publisher.send(&mut t, &tags, 0..1000, 0);
+    let ahead = preload_hint_msn(&mut t, stream) + 1;
+    for _ in 0..20 {
+        let conn = t.connect(ShardId(0), HTTP).unwrap();
+        let request = format!(
+            "GET /live/{stream}/source/index.m3u8?_HLS_msn={ahead}&_HLS_part=0 HTTP/1.1\r\n\
+             Host: t\r\n\r\n"
+        );
+        t.write(ShardId(0), conn, request.as_bytes());
+        assert_eq!(t.service(ShardId(0)).media().parked_requests(), 1);
+        t.reset(ShardId(0), conn, 104);
+        assert_eq!(t.service(ShardId(0)).media().parked_requests(), 0);
+    }
+}

@@ -99,6 +99,17 @@ impl Media {
         MediaResponse::Waiting
     }
 
+    /// Requests parked now.
+    pub fn parked_requests(&self) -> usize {
+        self.waiters.parked.len()
+    }
+
+    /// The connection of a parked request closed: forget the request.
+    pub fn unpark(&mut self, conn: ConnId) {
+        self.waiters.parked.retain(|w| w.conn != conn);
+        self.waiters.ready.retain(|(c, _)| *c != conn);
+    }
+
     /// The index of `stream` changed: answer the requests it satisfies.
     pub(super) fn wake_waiters(&mut self, stream: &Arc<str>) {
         let mut i = 0;
@@ -135,7 +146,7 @@ impl Media {
                 .then(|| media_playlist(index, rendition, query.as_deref()));
         }
         match waiter.wanted.fetch(index) {
-            Fetch::Ready(chunks) => Some(media_body(chunks)),
+            Fetch::Ready(chunks) => Some(media_body(chunks, self.media_cache_control())),
             Fetch::Missing => Some(MediaResponse::Status(404, "not in the window")),
             Fetch::Soon => None,
         }

@@ -162,7 +162,11 @@ impl Service for ShardService {
 
     fn on_close(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, reason: CloseReason) {
         match self.kinds[conn.slot()] {
-            ConnKind::Http => self.http.on_close(cx, conn, reason),
+            ConnKind::Http => {
+                if self.http.on_close(cx, conn, reason) == crate::http::Parked::Yes {
+                    self.media.unpark(conn);
+                }
+            }
             ConnKind::WebSocket => self.danmaku.on_close(cx, conn),
             ConnKind::Rtmp => self.media.rtmp_closed(cx, conn),
             ConnKind::Free => {}
