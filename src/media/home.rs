@@ -291,7 +291,13 @@ impl Media {
             HomeEvent::FrameRateMeasured { fps } => {
                 log::info!("stream {stream}: {fps:.3} fps measured")
             }
-            HomeEvent::Rejected { error } => log::debug!("stream {stream}: {error}"),
+            HomeEvent::Rejected { error } => {
+                // Dropped media must be visible: counted, and logged within the budget.
+                bump(&self.counters().samples_rejected, 1);
+                if self.log_budget.allow(cx.now_ms()) {
+                    log::warn!("stream {stream}: sample dropped: {error}");
+                }
+            }
             HomeEvent::EndedWithoutRungs => log::warn!(
                 "stream {stream}: the transcode worker did not finish in time; ending without \
                  the rungs' last segments"

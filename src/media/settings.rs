@@ -69,6 +69,9 @@ crate::service_counters! {
         failovers: "counter",
         /// Streams whose home is this shard.
         streams_home: "gauge",
+        /// Samples a stream home dropped (a decode time that went back, a track it cannot
+        /// package); each is logged, within the log budget.
+        samples_rejected: "counter",
         /// Media bytes received from publishers.
         ingest_bytes: "counter",
         /// Parts produced by streams homed here.

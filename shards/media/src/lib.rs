@@ -15,7 +15,8 @@
 //!   the AAC `AudioSpecificConfig`, builds `CODECS` strings, and scans length-prefixed NAL
 //!   units for keyframes.
 //! - [`Demuxer`] ties those together per publish: tag bodies in, [`TrackConfig`]s and
-//!   [`Sample`]s (64-bit track ticks, 32-bit wrap handled by [`TimestampUnwrapper`]) out.
+//!   [`Sample`]s (64-bit track ticks; the 2^32 ms RTMP wrap and the 2^31 ms wrap of FLV-based
+//!   publishers handled by [`TimestampUnwrapper`]) out.
 //! - [`Segmenter`] cuts the samples of a stream into GOP-aligned segments made of LL-HLS parts,
 //!   aligned across audio and video, and reports them as [`Event`]s.
 //! - [`home`]: a stream's home ([`StreamHome`]) decides which publisher is packaged (primary,

@@ -50,20 +50,29 @@ pub fn ticks_to_ms(ticks: u64, timescale: u32) -> u64 {
     ((u128::from(ticks) * 1000 + u128::from(timescale) / 2) / u128::from(timescale)) as u64
 }
 
-/// Extends RTMP's 32-bit millisecond timestamps to 64 bits across wraps (every 2^32 ms, about
-/// 49.7 days).
+/// Extends RTMP's millisecond timestamps to 64 bits across wraps.
 ///
-/// The rule: the first timestamp is taken as it is. Each later one is read as the step of
-/// smallest magnitude from the previous value modulo 2^32: forward when the new value is less
-/// than 2^31 ms (24.8 days) ahead of the previous one, backward otherwise. So 4294967290
-/// followed by 5 is 11 ms forward (4294967301), and 1000 followed by 990 is 10 ms back.
-/// Backward steps are returned as they are (clamped at zero), because they happen for real:
-/// audio and video share one timestamp line but arrive on separate chunk streams, so their
-/// interleaving jitters by a few milliseconds. Use one unwrapper for all tracks of a stream;
+/// Two wraps happen in practice. The RTMP timestamp is 32 bits and wraps at 2^32 ms (49.7
+/// days). But publishers that build their RTMP messages from FLV tags (ffmpeg's FLV muxer,
+/// OBS's FLV muxer, then librtmp or ffmpeg's RTMP writer) write the tag timestamp's top byte
+/// masked with 0x7F, so their timestamps are 31 bits and wrap at 2^31 ms (24.8 days): ffmpeg
+/// sends 2147483645 (0x7FFFFFFD) and then 4, in a type 0 header.
+///
+/// The rule: the first timestamp is taken as it is. Each later one is read as a step from the
+/// previous timestamp received, both modulo 2^32 and modulo 2^31, each as the step of smallest
+/// magnitude in its modulus (forward when less than half the modulus ahead, backward
+/// otherwise), and the smaller of the two readings wins (the 2^32 one on a tie). Steps under
+/// 2^30 ms (12.4 days) read the same either way; the two readings differ only at a wrap. So
+/// 4294967290 followed by 5 is 11 ms forward (4294967301), 2147483645 followed by 4 is 7 ms
+/// forward (2147483652), and 1000 followed by 990 is 10 ms back. Backward steps are returned as
+/// they are (clamped at zero), because they happen for real: audio and video share one
+/// timestamp line but arrive on separate chunk streams, so their interleaving jitters by a few
+/// milliseconds, across a wrap too. Use one unwrapper for all tracks of a stream;
 /// [`Segmenter`](crate::Segmenter) decides what a step back within a track means.
 #[derive(Clone, Debug, Default)]
 pub struct TimestampUnwrapper {
-    last: Option<u64>,
+    /// The last timestamp received and its extended value, before clamping at zero.
+    last: Option<(u32, i64)>,
 }
 
 impl TimestampUnwrapper {
@@ -75,20 +84,38 @@ impl TimestampUnwrapper {
     /// The 64-bit value of `timestamp_ms`; see the type's documentation for the rule.
     pub fn unwrap(&mut self, timestamp_ms: u32) -> u64 {
         let extended = match self.last {
-            None => u64::from(timestamp_ms),
-            Some(last) => {
-                let step = timestamp_ms.wrapping_sub(last as u32) as i32;
-                last.saturating_add_signed(i64::from(step))
+            None => i64::from(timestamp_ms),
+            Some((previous, extended)) => {
+                extended.saturating_add(shortest_step(previous, timestamp_ms))
             }
         };
-        self.last = Some(extended);
-        extended
+        self.last = Some((timestamp_ms, extended));
+        clamp_at_zero(extended)
     }
 
     /// The last value returned, if any.
     pub fn last(&self) -> Option<u64> {
-        self.last
+        self.last.map(|(_, extended)| clamp_at_zero(extended))
     }
+}
+
+/// The step from timestamp `from` to timestamp `to`, in milliseconds: the shorter of the
+/// readings modulo 2^32 and modulo 2^31 (see [`TimestampUnwrapper`]).
+fn shortest_step(from: u32, to: u32) -> i64 {
+    let difference = to.wrapping_sub(from);
+    let modulo_32 = i64::from(difference as i32);
+    // Sign-extend the low 31 bits: the step modulo 2^31, in -2^30..2^30.
+    let modulo_31 = i64::from(((difference << 1) as i32) >> 1);
+    if modulo_31.abs() < modulo_32.abs() {
+        modulo_31
+    } else {
+        modulo_32
+    }
+}
+
+/// An extended value as returned: a stream that starts with steps back stays at zero.
+fn clamp_at_zero(extended: i64) -> u64 {
+    u64::try_from(extended).unwrap_or(0)
 }
 
 /// Rebuilds exact audio decode times from the frame count.
@@ -174,6 +201,37 @@ mod tests {
         let mut u = TimestampUnwrapper::new();
         assert_eq!(u.unwrap(3), 3);
         assert_eq!(u.unwrap(u32::MAX), 0, "clamped at zero");
+    }
+
+    /// What ffmpeg 5.1 sent at the wrap of `-output_ts_offset 4294961` (captured from the
+    /// chunk stream): its FLV muxer keeps 31 bits, so 2147483645 is followed by 4, in a type 0
+    /// header, on the video chunk stream then the audio one.
+    #[test]
+    fn unwrap_follows_the_31_bit_wrap_of_flv_publishers() {
+        const WRAP: u64 = 1 << 31;
+        let sent: [u32; 12] = [
+            2147483581, 2147483585, 2147483603, 2147483619, 2147483624, 2147483645, 4, 19, 37, 40,
+            61, 71,
+        ];
+        let mut u = TimestampUnwrapper::new();
+        let got: Vec<u64> = sent.iter().map(|&ts| u.unwrap(ts)).collect();
+        let expected: Vec<u64> = sent
+            .iter()
+            .map(|&ts| u64::from(ts) + if ts < 1000 { WRAP } else { 0 })
+            .collect();
+        assert_eq!(got, expected);
+        // Interleaving jitter across that wrap: a late audio frame from before it goes back a
+        // few milliseconds, not forward by 24.8 days.
+        let mut u = TimestampUnwrapper::new();
+        assert_eq!(u.unwrap(2147483645), WRAP - 3);
+        assert_eq!(u.unwrap(4), WRAP + 4);
+        assert_eq!(u.unwrap(2147483640), WRAP - 8);
+        assert_eq!(u.unwrap(19), WRAP + 19);
+        // And the next 31-bit wrap, 24.8 days later, goes forward again.
+        for step in 1..=8u32 {
+            u.unwrap(19u32.wrapping_add(step << 28) & 0x7FFF_FFFF);
+        }
+        assert_eq!(u.last(), Some(2 * WRAP + 19));
     }
 
     #[test]

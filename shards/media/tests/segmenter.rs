@@ -685,6 +685,72 @@ fn timestamps_unwrap_across_two_to_the_32() {
     assert!(span.abs_diff(180 * 3000) <= 90, "span {span}");
 }
 
+/// What ffmpeg 5.1 publishes with `-output_ts_offset 4294961` (seen on the wire): its FLV
+/// muxer keeps 31 bits of each timestamp, so 6.3 s in, both tracks wrap from 2147483645 ms
+/// to a few milliseconds (2^31 ms, not RTMP's 2^32). Audio and video, through the demuxer into
+/// the segmenter: nothing is refused after the wrap and both tracks cover the whole 14 s.
+#[test]
+fn ffmpeg_timestamps_unwrap_across_two_to_the_31() {
+    const OFFSET_MS: u64 = 4_294_961_000;
+    // ffmpeg's FLV muxer: `avio_wb24(ts & 0xFFFFFF); avio_w8((ts >> 24) & 0x7F)`.
+    let flv_ms = |ms: u64| (ms & 0x7FFF_FFFF) as u32;
+    let record = common::fixture("avc_1080p25_baseline.avcc");
+    let mut demuxer = Demuxer::new();
+    let mut segmenter = Segmenter::new(SegmenterConfig::DEFAULT);
+    for config in [
+        demuxer.handle_video(0, &common::legacy_avc_sequence_header(&record)),
+        demuxer.handle_audio(0, &Bytes::from_static(&[0xAF, 0, 0x11, 0x90])),
+    ] {
+        let Ok(Demuxed::Config(config)) = config else {
+            panic!("{config:?}");
+        };
+        segmenter.handle_config(config).unwrap();
+    }
+    // 14 s: 30 fps video with a keyframe every 2 s, AAC frames of 1024 samples at 48 kHz
+    // (the first one primed 1024 samples early), in ffmpeg's interleaving (by decode time).
+    let mut messages: Vec<(u64, TrackKind, Bytes)> = Vec::new();
+    for n in 0..420u64 {
+        let keyframe = n % 60 == 0;
+        let mut body = vec![if keyframe { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+        body.extend_from_slice(&[0, 0, 0, 4, if keyframe { 0x65 } else { 0x41 }, 0x88, 0x84]);
+        body.push(n as u8);
+        let ms = OFFSET_MS + (n * 1000 + 15) / 30;
+        messages.push((ms, TrackKind::Video, Bytes::from(body)));
+    }
+    for n in 0..657u64 {
+        let ms = OFFSET_MS + (n * 1024 * 1000 + 24_000) / 48_000 - 21;
+        let body = Bytes::from(vec![0xAF, 1, 0x21, n as u8]);
+        messages.push((ms, TrackKind::Audio, body));
+    }
+    messages.sort_by_key(|(ms, track, _)| (*ms, *track == TrackKind::Video));
+    assert!(messages.iter().any(|(ms, ..)| flv_ms(*ms) < 100), "wraps");
+    let mut events = Vec::new();
+    for (ms, track, body) in messages {
+        let demuxed = match track {
+            TrackKind::Video => demuxer.handle_video(flv_ms(ms), &body),
+            TrackKind::Audio => demuxer.handle_audio(flv_ms(ms), &body),
+        };
+        let Ok(Demuxed::Sample { track, sample }) = demuxed else {
+            panic!("{demuxed:?}");
+        };
+        if let Err(error) = segmenter.handle_sample(track, sample, WALL_START_MS + ms) {
+            panic!("{track} at {} ms (sent as {}): {error}", ms, flv_ms(ms));
+        }
+        events.extend(std::iter::from_fn(|| segmenter.poll_event()));
+    }
+    segmenter.handle_end();
+    events.extend(std::iter::from_fn(|| segmenter.poll_event()));
+    for (track, timescale) in [(TrackKind::Video, 90_000), (TrackKind::Audio, 48_000)] {
+        let (parts, segments) = collect(&events, track);
+        check_track(&parts, &segments, track);
+        let first = segments.first().unwrap();
+        let last = segments.last().unwrap();
+        let span_ms = (last.start_dts + last.duration_ticks - first.start_dts) * 1000 / timescale;
+        assert!(span_ms.abs_diff(14_000) <= 50, "{track}: {span_ms} ms");
+        assert_eq!(segments.len(), 7, "{track}: {segments:?}");
+    }
+}
+
 /// A part is closed right after the sample that fills it, not when the next sample arrives.
 #[test]
 fn a_full_part_closes_after_its_last_sample() {

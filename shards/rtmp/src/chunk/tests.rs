@@ -209,6 +209,64 @@ fn timestamps_wrap() {
     );
 }
 
+/// ffmpeg 5.1 publishing with `-output_ts_offset 4294961`, chunk headers as captured on the
+/// wire (payloads replaced): the first frames after the sequence headers carry the whole
+/// timestamp as a type 1 delta in the extended field, repeated in the type 3 continuation;
+/// 6.3 s later its 31-bit FLV timestamps wrap from 0x7FFFFFxx to a few milliseconds, which it
+/// sends as type 0 headers, and small type 1 deltas follow. The chunk layer reports those
+/// timestamps as sent; the media layer's unwrapper reads the 2^31 wrap.
+#[test]
+fn ffmpeg_timestamps_at_its_31_bit_wrap() {
+    let mut bytes = vec![0x02, 0, 0, 0, 0, 0, 4, 0x01, 0, 0, 0, 0, 0, 0, 0x10, 0x00];
+    let mut chunk = |header: &[u8], len: usize| {
+        bytes.extend_from_slice(header);
+        bytes.extend(std::iter::repeat_n(0xAB, len));
+    };
+    chunk(&[0x06, 0, 0, 0, 0, 0, 0x31, 0x09, 1, 0, 0, 0], 0x31);
+    chunk(&[0x04, 0, 0, 0, 0, 0, 0x07, 0x08, 1, 0, 0, 0], 0x07);
+    chunk(
+        &[
+            0x44, 0xFF, 0xFF, 0xFF, 0, 0, 0xC2, 0x08, 0x7F, 0xFF, 0xE7, 0x53,
+        ],
+        0xC2,
+    );
+    chunk(
+        &[
+            0x46, 0xFF, 0xFF, 0xFF, 0, 0x11, 0xD4, 0x09, 0x7F, 0xFF, 0xE7, 0x68,
+        ],
+        4096,
+    );
+    chunk(&[0xC6, 0x7F, 0xFF, 0xE7, 0x68], 0x11D4 - 4096);
+    chunk(&[0x44, 0, 0, 0x15, 0, 0, 0xED, 0x08], 0xED);
+    // (490 messages elided: one delta brings each chunk stream to its last timestamp before
+    // the wrap.)
+    chunk(&[0x46, 0, 0x18, 0x7B, 0, 0x01, 0x38, 0x09], 0x138);
+    chunk(&[0x44, 0, 0x18, 0x95, 0, 0, 0xA6, 0x08], 0xA6);
+    chunk(&[0x06, 0, 0, 0x04, 0, 0x01, 0x5A, 0x09, 1, 0, 0, 0], 0x15A);
+    chunk(&[0x04, 0, 0, 0x13, 0, 0, 0xAF, 0x08, 1, 0, 0, 0], 0xAF);
+    chunk(&[0x46, 0, 0, 0x21, 0, 0x01, 0x3E, 0x09], 0x13E);
+    let timestamps: Vec<(u32, u32)> = decode(&bytes)
+        .unwrap()
+        .iter()
+        .map(|m| (m.chunk_stream_id, m.timestamp))
+        .collect();
+    assert_eq!(
+        timestamps,
+        [
+            (6, 0),
+            (4, 0),
+            (4, 2147477331),
+            (6, 2147477352),
+            (4, 2147477352),
+            (6, 2147483619),
+            (4, 2147483645),
+            (6, 4),
+            (4, 19),
+            (6, 37),
+        ]
+    );
+}
+
 #[test]
 fn zero_length_messages() {
     let mut out = Vec::new();
