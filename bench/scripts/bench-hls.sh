@@ -113,7 +113,7 @@ start_shardcast_media() {
     mkdir -p "$dir"
     # No ladder: nginx-rtmp does not transcode, and this compares ingest, packaging and
     # serving on one core (bench-transcode measures the ladder).
-    printf '[shards]\ncores = [%s]\n\n[transcode]\nenabled = false\n' "$SERVER_CORE" \
+    printf '[shards]\ncores = [%s]\n\n[transcode]\nenabled = false\n\n[media]\npublish_open = true\n' "$SERVER_CORE" \
         >"$dir/shardcast.toml"
     SHARDCAST_CMD="taskset -c $SERVER_CORE $SHARDCAST_BIN serve --shards 1 --http 127.0.0.1:$SHARDCAST_PORT --rtmp 127.0.0.1:$SHARDCAST_RTMP_PORT --config $dir/shardcast.toml"
     $SHARDCAST_CMD >>"$dir/stdout.log" 2>&1 &

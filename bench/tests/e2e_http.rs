@@ -532,6 +532,7 @@ fn io_uring_features_fall_back_one_by_one_and_whole() {
             "--config",
         ])
         .arg(&path)
+        .current_dir(&config_dir.0)
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod publish_key;
 pub mod serve;
 pub mod settings;

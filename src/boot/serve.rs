@@ -3,6 +3,7 @@
 
 use super::config::Config;
 use super::settings;
+use crate::media::settings::PublishAccess;
 use crate::shard::msg::ShardMsg;
 use crate::shard::router::ShardService;
 use crate::transcode::settings::TranscodeSettings;
@@ -42,7 +43,12 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
             ShardService::new(factory_settings.clone(), shard, wall_s)
         })
         .map_err(|e| format!("cannot start shards: {e}"))?;
-    log_start(runtime.info(), &config);
+    log_start(runtime.info());
+    log_publish_access(
+        runtime.info(),
+        &config,
+        &shard_settings.media.publish_access,
+    );
     let workers = start_workers(&mut runtime, transcode)?;
     let result = crate::control::run(runtime, config.shutdown.grace_ms);
     for worker in workers {
@@ -73,7 +79,7 @@ fn load_config(overrides: &Overrides) -> Result<Config, String> {
 }
 
 /// What was started and how, in the log (tests read the listening addresses from it).
-fn log_start(info: &RuntimeInfo, config: &Config) {
+fn log_start(info: &RuntimeInfo) {
     log::info!(
         "shardcast {} serving: {} shards on cores {:?}, io backend {} ({})",
         env!("CARGO_PKG_VERSION"),
@@ -88,11 +94,31 @@ fn log_start(info: &RuntimeInfo, config: &Config) {
     for (name, addr) in &info.listeners {
         log::info!("{name} listening on {addr}");
     }
-    if config.media.publish_keys.is_empty() && !config.media.publish_tokens {
-        log::warn!(
-            "publishing is open: anyone can publish any stream; set media.publish_keys or \
-             media.publish_tokens"
-        );
+}
+
+/// Who may publish, and for the generated key, what to paste into an encoder.
+fn log_publish_access(info: &RuntimeInfo, config: &Config, access: &PublishAccess) {
+    let rtmp = info
+        .listeners
+        .iter()
+        .find(|(name, _)| name == "rtmp")
+        .map(|(_, addr)| addr.to_string());
+    match (access, rtmp) {
+        (PublishAccess::Open, _) => log::warn!(
+            "media.publish_open: anyone can publish any stream, and take over a live one as \
+             its backup"
+        ),
+        (PublishAccess::ServerKey(key), Some(addr)) => {
+            let app = &config.rtmp.app;
+            log::info!(
+                "publishing needs the server's key ({}/publish.key). OBS: Server \
+                 rtmp://HOST:{port}/{app}, Stream Key STREAM?key={key}. ffmpeg: ... -f flv \
+                 'rtmp://HOST:{port}/{app}/STREAM?key={key}' (HOST is this machine, {addr} here)",
+                config.state.data_dir,
+                port = addr.rsplit(':').next().unwrap_or("1935"),
+            );
+        }
+        (PublishAccess::ServerKey(_) | PublishAccess::Configured, _) => {}
     }
 }
 

@@ -6,7 +6,7 @@ use crate::common::auth::TokenKey;
 use crate::danmaku::settings::{DanmakuCounters, DanmakuSettings, FilterMode};
 use crate::http::settings::{HttpCounters, HttpSettings};
 use crate::http::static_files::StaticFiles;
-use crate::media::settings::{MediaCounters, MediaSettings, RtmpLimits};
+use crate::media::settings::{MediaCounters, MediaSettings, PublishAccess, RtmpLimits};
 use crate::shard::router::{Protocol, ShardSettings};
 use crate::transcode::settings::TranscodeSettings;
 use shardcast_engine::{EngineConfig, IoChoice, ListenerSpec};
@@ -385,6 +385,7 @@ fn media_settings(
             .map(|k| (k.stream.clone(), k.key.clone()))
             .collect(),
         publish_tokens: key_for(m.publish_tokens, "media.publish_tokens")?,
+        publish_access: publish_access(config)?,
         on_publish: (!m.on_publish.is_empty()).then(|| m.on_publish.clone()),
         on_unpublish: (!m.on_unpublish.is_empty()).then(|| m.on_unpublish.clone()),
         webhook_timeout_ms: m.webhook_timeout_ms,
@@ -395,6 +396,20 @@ fn media_settings(
         part_latency: Arc::new((0..shards).map(|_| Default::default()).collect()),
         transcode,
     })
+}
+
+/// Who may publish when neither stream keys nor publish tokens are configured: anyone (only
+/// with `media.publish_open`), or whoever presents the server's generated key.
+fn publish_access(config: &Config) -> Result<PublishAccess, String> {
+    let m = &config.media;
+    if !m.publish_keys.is_empty() || m.publish_tokens {
+        return Ok(PublishAccess::Configured);
+    }
+    if m.publish_open {
+        return Ok(PublishAccess::Open);
+    }
+    let key = super::publish_key::load_or_create(std::path::Path::new(&config.state.data_dir))?;
+    Ok(PublishAccess::ServerKey(key))
 }
 
 /// The sensitive-word filter of `danmaku.word_list`, if one is set.

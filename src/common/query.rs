@@ -45,6 +45,20 @@ impl<'a> Query<'a> {
         self.pairs().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// The raw text without the pairs whose (decoded) key is one of `keys`: what may be
+    /// passed on (to a webhook, a log) when those hold secrets.
+    pub fn without(&self, keys: &[&str]) -> String {
+        self.0
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .filter(|pair| {
+                let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
+                !decode(key).is_some_and(|k| keys.contains(&&*k))
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
     /// The decoded `(key, value)` pairs in order; pairs that do not decode to UTF-8 are
     /// skipped.
     pub fn pairs(&self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> + 'a {
@@ -160,5 +174,12 @@ mod tests {
     fn oversized_queries_find_nothing() {
         let long = format!("k=v&{}", "x".repeat(QUERY_MAX_BYTES));
         assert_eq!(Query::new(&long).get("k"), None);
+    }
+
+    #[test]
+    fn without_drops_the_named_keys_however_they_are_encoded() {
+        let q = Query::new("role=backup&key=s3cret&%74oken=t&x=1&token");
+        assert_eq!(q.without(&["key", "token"]), "role=backup&x=1");
+        assert_eq!(Query::new("").without(&["key"]), "");
     }
 }

@@ -4,6 +4,7 @@
 
 use super::msg::{MediaMsg, PublishRole, SampleMsg};
 use super::names::{home_of, is_valid_stream_name};
+use super::settings::PublishAccess;
 use super::Media;
 use crate::common::auth::{constant_time_eq, Audience};
 use crate::common::counters::{bump, set};
@@ -257,10 +258,12 @@ impl Media {
             return Err(("NetStream.Publish.BadName", "invalid stream name"));
         }
         let settings = &self.settings;
-        if settings.publish_keys.is_empty() && settings.publish_tokens.is_none() {
-            return Ok(());
-        }
-        let key_ok = match (query.get("key"), settings.publish_keys.get(stream)) {
+        let expected_key = match &settings.publish_access {
+            PublishAccess::Open => return Ok(()),
+            PublishAccess::ServerKey(key) => Some(key.as_str()),
+            PublishAccess::Configured => settings.publish_keys.get(stream).map(String::as_str),
+        };
+        let key_ok = match (query.get("key"), expected_key) {
             (Some(given), Some(key)) => constant_time_eq(given.as_bytes(), key.as_bytes()),
             _ => false,
         };
@@ -298,7 +301,7 @@ impl Media {
                 PublishRole::Backup => "backup",
                 PublishRole::Primary => "primary",
             },
-            "query": query.as_str(),
+            "query": query.without(&["key", "token"]),
         })
         .to_string();
         if let Some(rc) = self.conns[slot].as_mut() {

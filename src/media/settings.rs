@@ -21,6 +21,8 @@ pub struct MediaSettings {
     pub publish_keys: HashMap<String, String>,
     /// Publish tokens (`shardcast token --publish`) verify with this key.
     pub publish_tokens: Option<TokenKey>,
+    /// Who may publish beyond `publish_keys` and `publish_tokens`.
+    pub publish_access: PublishAccess,
     pub on_publish: Option<String>,
     pub on_unpublish: Option<String>,
     pub webhook_timeout_ms: u64,
@@ -34,6 +36,18 @@ pub struct MediaSettings {
     pub part_latency: Arc<Vec<LatencyHistogram>>,
     /// The ladder and its workers; `None` when transcoding is off.
     pub transcode: Option<Arc<TranscodeSettings>>,
+}
+
+/// Who may publish, beyond the stream keys and publish tokens configured.
+#[derive(Clone, Debug)]
+pub enum PublishAccess {
+    /// Stream keys or publish tokens are configured: they alone decide.
+    Configured,
+    /// Nothing configured and `media.publish_open`: anyone may publish any stream.
+    Open,
+    /// Nothing configured: `{stream}?key={this}` publishes any stream (the key generated on
+    /// first start and kept in `state.data_dir`).
+    ServerKey(String),
 }
 
 /// What bounds an RTMP connection beyond its session (`rtmp.*`).

@@ -397,3 +397,33 @@ fn a_parked_request_is_forgotten_when_its_connection_closes() {
         assert_eq!(t.service(ShardId(0)).media().parked_requests(), 0);
     }
 }
+
+#[test]
+fn with_nothing_configured_only_the_generated_key_publishes_and_a_backup_needs_it_too() {
+    let dir = std::env::temp_dir().join(format!("shardcast-pubkey-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = testing::config(&format!(
+        "[media]\npublish_open = false\n[state]\ndata_dir = \"{}\"\n",
+        dir.display()
+    ));
+    let mut t = testing::shards(1, &config, 0);
+    let key = std::fs::read_to_string(dir.join("publish.key")).unwrap();
+    let key = key.trim();
+    let stranger = Publisher::connect(&mut t, ShardId(0), "cam");
+    assert!(!stranger.is_publishing(), "no key: refused");
+    let wrong = Publisher::connect(
+        &mut t,
+        ShardId(0),
+        "cam?key=0123456789abcdef0123456789abcdef",
+    );
+    assert!(!wrong.is_publishing(), "a wrong key: refused");
+    let owner = Publisher::connect(&mut t, ShardId(0), &format!("cam?key={key}"));
+    assert!(owner.is_publishing(), "{:?}", owner.events);
+    let hijack = Publisher::connect(&mut t, ShardId(0), "cam?role=backup");
+    assert!(!hijack.is_publishing(), "a backup without the key: refused");
+    let backup = Publisher::connect(&mut t, ShardId(0), &format!("cam?role=backup&key={key}"));
+    assert!(backup.is_publishing(), "{:?}", backup.events);
+    let counters = t.service(ShardId(0)).media().counters();
+    assert_eq!(counters.publishes_refused.load(Relaxed), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

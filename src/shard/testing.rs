@@ -23,7 +23,8 @@ pub const SECRET: &str = "scenario-test-secret";
 pub fn config(extra: &str) -> Config {
     let base = format!(
         "[auth]\nsecret = \"{SECRET}\"\n[http]\nmax_connections_per_shard = 48\n\
-         [engine]\nconnection_reserve = 16\n[transcode]\nenabled = false\n"
+         [engine]\nconnection_reserve = 16\n[transcode]\nenabled = false\n\
+         [media]\npublish_open = true\n"
     );
     let mut table: toml::Table = toml::from_str(&base).expect("base test config");
     let more: toml::Table = toml::from_str(extra).expect("extra test config");

@@ -59,15 +59,31 @@ impl Drop for TempDir {
     }
 }
 
+/// `config` with `media.publish_open = true`, unless it sets publish_open itself.
+fn with_open_publishing(config: &str) -> String {
+    if config.contains("publish_open") {
+        return config.to_string();
+    }
+    match config.find("[media]\n") {
+        Some(at) => {
+            let end = at + "[media]\n".len();
+            format!("{}publish_open = true\n{}", &config[..end], &config[end..])
+        }
+        None => format!("{config}\n[media]\npublish_open = true\n"),
+    }
+}
+
 impl Server {
     /// Starts shardcast with `--io io --shards shards` and the extra TOML `config`.
     pub fn start(io: &str, shards: usize, config: &str) -> Server {
         Self::start_in(TempDir::new("srv"), io, shards, config)
     }
 
+    /// [`Server::start`] in `dir`. Publishing is open (`media.publish_open`) unless the
+    /// config says otherwise: the tests publish with ffmpeg by stream name alone.
     pub fn start_in(dir: TempDir, io: &str, shards: usize, config: &str) -> Server {
         let config_path = dir.0.join("shardcast.toml");
-        std::fs::write(&config_path, config).unwrap();
+        std::fs::write(&config_path, with_open_publishing(config)).unwrap();
         let mut child = Command::new(binary())
             .args([
                 "serve",
@@ -83,6 +99,8 @@ impl Server {
             .arg("--config")
             .arg(&config_path)
             .env("SHARDCAST_LOG", "debug")
+            // state.data_dir (relative) lands in the test's directory.
+            .current_dir(&dir.0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -102,6 +102,7 @@ pub struct Config {
     pub media: Media,
     pub transcode: Transcode,
     pub shutdown: Shutdown,
+    pub state: State,
     pub log: Log,
 }
 
@@ -135,6 +136,7 @@ impl Config {
         Media::describe(&mut out);
         Transcode::describe(&mut out);
         Shutdown::describe(&mut out);
+        State::describe(&mut out);
         Log::describe(&mut out);
         out
     }

@@ -267,8 +267,13 @@ config_section! {
         /// A backup publisher takes over when the active one sends nothing for this long.
         failover_ms: u64 = 1000,
         /// Stream keys: publishing `{stream}?key={key}` is allowed. With neither keys nor
-        /// publish_tokens, publishing is open (a warning is logged at start).
+        /// publish_tokens (and publish_open off), a server-wide key is generated on first
+        /// start, kept in `state.data_dir`/publish.key and printed in the log: publishing
+        /// `{any stream}?key={that key}` is allowed.
         publish_keys: Vec<PublishKey> = Vec::new(),
+        /// Let anyone publish any stream without a credential (and take over a live one as
+        /// its backup). Off by default; for closed networks and tests only.
+        publish_open: bool = false,
         /// Accept publish tokens (`shardcast token --publish --stream S`), as `{stream}?token=T`,
         /// signed with auth.secret.
         publish_tokens: bool = false,
@@ -371,6 +376,16 @@ config_section! {
         /// to finish before the remaining connections are closed. Another signal more than 1 s
         /// after the first exits at once.
         grace_ms: u64 = 10000,
+    }
+}
+
+config_section! {
+    /// What shardcast keeps on disk across restarts.
+    State ["state"] {
+        /// Directory for state that must survive a restart (created if missing, mode 0700):
+        /// today the generated publish key (`publish.key`). Relative paths are from the
+        /// working directory.
+        data_dir: String = "shardcast-data".to_string(),
     }
 }
 
