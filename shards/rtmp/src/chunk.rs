@@ -16,7 +16,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::config::CHUNK_SIZE_DEFAULT;
+use crate::config::{CHUNK_SIZE_DEFAULT, PARTIAL_BYTES_CEILING};
 use crate::message::{be_u32, is_amf, ABORT, SET_CHUNK_SIZE};
 use crate::{RtmpError, SessionConfig};
 
@@ -53,6 +53,8 @@ struct Limits {
     message_max_bytes: usize,
     command_max_bytes: usize,
     chunk_streams_max: usize,
+    /// The cap in force: `partial_max_bytes` unless the owner lowered it with
+    /// [`ChunkDecoder::set_partial_max_bytes`].
     partial_max_bytes: usize,
 }
 
@@ -116,6 +118,24 @@ impl ChunkDecoder {
             payload: None,
             partial_bytes: 0,
         }
+    }
+
+    /// Sets the cap on bytes reserved for unfinished messages, which starts at
+    /// `partial_max_bytes`. It applies to messages started from now on; those already started
+    /// keep their reservation, so lower it only before any chunk arrives.
+    pub(crate) fn set_partial_max_bytes(&mut self, max: usize) {
+        assert!(max <= PARTIAL_BYTES_CEILING, "partial cap {max}");
+        assert!(
+            max >= self.limits.partial_max_bytes || self.partial_bytes == 0,
+            "the partial cap is lowered below {} bytes already reserved",
+            self.partial_bytes
+        );
+        self.limits.partial_max_bytes = max;
+    }
+
+    /// The cap on bytes reserved for unfinished messages in force now.
+    pub(crate) fn partial_max_bytes(&self) -> usize {
+        self.limits.partial_max_bytes
     }
 
     /// The chunk size the peer uses now.

@@ -47,13 +47,16 @@ pub const TRANSMIT_QUEUE_FLOOR: usize = 16 << 10;
 ///
 /// A session holds, at most: about 1 KiB of fixed state; `chunk_streams_max` × 64 bytes of
 /// chunk stream state (4 KiB at the default); the C1 packet during the handshake (1,536
-/// bytes, freed after it); [`partial_max_bytes`](Self::partial_max_bytes) of unfinished
-/// messages; [`transmit_queue_max_bytes`](Self::transmit_queue_max_bytes) of answers not yet
-/// taken by [`poll_transmit`](crate::ServerSession::poll_transmit); and, while one command or
-/// data message is being decoded, `command_max_bytes` + `amf_values_max` × 64 bytes (128 KiB at
-/// the defaults). At the defaults that is about 12.4 MiB for a connection in the worst case,
-/// and a few KiB for one that sends media at ordinary bitrates: a message's buffer is handed
-/// to the caller, not kept, when it completes.
+/// bytes, freed after it); unfinished messages, up to
+/// [`partial_max_bytes_before_publish`](Self::partial_max_bytes_before_publish) until a publish
+/// is accepted and [`partial_max_bytes`](Self::partial_max_bytes) from then on;
+/// [`transmit_queue_max_bytes`](Self::transmit_queue_max_bytes) of answers not yet taken by
+/// [`poll_transmit`](crate::ServerSession::poll_transmit); and, while one command or data
+/// message is being decoded, `command_max_bytes` + `amf_values_max` × 64 bytes (128 KiB at the
+/// defaults). At the defaults that is about 450 KiB for a connection that has not been accepted
+/// as a publisher (anyone who can reach the port can hold this much), about 12.4 MiB for an
+/// accepted publisher in the worst case, and a few KiB for one that sends media at ordinary
+/// bitrates: a message's buffer is handed to the caller, not kept, when it completes.
 ///
 /// Completed messages are the caller's once they are reported: a caller that stops draining
 /// [`poll_event`](crate::ServerSession::poll_event) holds them all.
@@ -104,7 +107,30 @@ pub struct SessionConfig {
     /// [`RtmpError::PartialBytesTooLarge`](crate::RtmpError::PartialBytesTooLarge). Between
     /// `message_max_bytes` and [`PARTIAL_BYTES_CEILING`]; the default leaves room for a
     /// keyframe at the cap plus 4 MiB of audio and data messages interleaved with it.
+    ///
+    /// It applies once [`accept_publish`](crate::ServerSession::accept_publish) has succeeded
+    /// on the connection; until then the smaller
+    /// [`partial_max_bytes_before_publish`](Self::partial_max_bytes_before_publish) does.
     pub partial_max_bytes: usize,
+    /// The most bytes reserved for unfinished messages, counted as for `partial_max_bytes`,
+    /// until a publish on the connection is accepted with
+    /// [`accept_publish`](crate::ServerSession::accept_publish); from then on, for the rest of
+    /// the connection, `partial_max_bytes` applies.
+    ///
+    /// It is what a connection that has not proved it may publish (it may not even have sent
+    /// `connect`) can make a shard hold in unfinished messages: 64 KiB at the default, so
+    /// 10,000 such connections cost 640 MiB rather than 120 GiB. Until the publish is accepted
+    /// a client needs only command messages (`connect`, `releaseStream`, `FCPublish`,
+    /// `createStream`, `publish`, each under 2 KiB in practice and under `command_max_bytes`
+    /// by rule), protocol control messages and perhaps small data messages. Audio and video
+    /// are counted against this cap like any other message, not refused outright: ffmpeg and
+    /// OBS send none before `NetStream.Publish.Start`, and what a client that does not wait
+    /// sends (sequence headers, small frames) is dropped unreported, as before, while a large
+    /// one (a keyframe) is
+    /// [`RtmpError::PartialBytesTooLarge`](crate::RtmpError::PartialBytesTooLarge) with this
+    /// cap as its limit. Between `command_max_bytes` (so a command at its cap can always be
+    /// received) and `partial_max_bytes`.
+    pub partial_max_bytes_before_publish: usize,
     /// How deep objects and arrays may nest in one AMF0 message. `connect` from an Enhanced
     /// RTMP client nests three levels (`videoFourCcInfoMap`). Bounds the decoder's recursion.
     /// Between 1 and [`AMF_DEPTH_CEILING`].
@@ -135,8 +161,9 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// The defaults: a 10 s handshake, 64 KiB chunks in, 4 KiB chunks out, 8 MiB messages,
-    /// 64 KiB commands, 64 chunk streams, 12 MiB of unfinished messages, AMF depth 16 and
-    /// 1,024 values, 4 streams, a 2.5 MB window, and a 256 KiB send queue.
+    /// 64 KiB commands, 64 chunk streams, 12 MiB of unfinished messages (64 KiB until a publish
+    /// is accepted), AMF depth 16 and 1,024 values, 4 streams, a 2.5 MB window, and a 256 KiB
+    /// send queue.
     pub const DEFAULT: SessionConfig = SessionConfig {
         handshake_timeout_ms: 10_000,
         chunk_size_max: 65_536,
@@ -145,6 +172,7 @@ impl SessionConfig {
         command_max_bytes: 64 << 10,
         chunk_streams_max: 64,
         partial_max_bytes: 12 << 20,
+        partial_max_bytes_before_publish: 64 << 10,
         amf_depth_max: 16,
         amf_values_max: 1024,
         streams_max: 4,
@@ -253,6 +281,14 @@ impl SessionConfig {
                 message_max_bytes: self.message_max_bytes,
             });
         }
+        let before = self.partial_max_bytes_before_publish;
+        if before < self.command_max_bytes || before > self.partial_max_bytes {
+            return Err(ConfigError::PartialBeforePublishOutOfRange {
+                partial_max_bytes_before_publish: before,
+                command_max_bytes: self.command_max_bytes,
+                partial_max_bytes: self.partial_max_bytes,
+            });
+        }
         Ok(())
     }
 
@@ -274,6 +310,14 @@ impl Default for SessionConfig {
 const _: () =
     assert!(SessionConfig::DEFAULT.partial_max_bytes >= SessionConfig::DEFAULT.message_max_bytes);
 const _: () = assert!(SessionConfig::DEFAULT.partial_max_bytes <= PARTIAL_BYTES_CEILING);
+const _: () = assert!(
+    SessionConfig::DEFAULT.partial_max_bytes_before_publish
+        >= SessionConfig::DEFAULT.command_max_bytes
+);
+const _: () = assert!(
+    SessionConfig::DEFAULT.partial_max_bytes_before_publish
+        <= SessionConfig::DEFAULT.partial_max_bytes
+);
 const _: () = assert!(SessionConfig::DEFAULT.message_max_bytes <= MESSAGE_LENGTH_CEILING);
 const _: () = assert!(SessionConfig::DEFAULT.chunk_streams_max <= CHUNK_STREAMS_CEILING);
 const _: () = assert!(SessionConfig::DEFAULT.transmit_queue_max_bytes >= TRANSMIT_QUEUE_FLOOR);
@@ -361,6 +405,41 @@ mod tests {
             ),
             (
                 SessionConfig {
+                    partial_max_bytes_before_publish: base.command_max_bytes - 1,
+                    ..base
+                },
+                ConfigError::PartialBeforePublishOutOfRange {
+                    partial_max_bytes_before_publish: base.command_max_bytes - 1,
+                    command_max_bytes: base.command_max_bytes,
+                    partial_max_bytes: base.partial_max_bytes,
+                },
+            ),
+            (
+                SessionConfig {
+                    partial_max_bytes_before_publish: base.partial_max_bytes + 1,
+                    ..base
+                },
+                ConfigError::PartialBeforePublishOutOfRange {
+                    partial_max_bytes_before_publish: base.partial_max_bytes + 1,
+                    command_max_bytes: base.command_max_bytes,
+                    partial_max_bytes: base.partial_max_bytes,
+                },
+            ),
+            (
+                // A command cap above the partial cap leaves no valid value.
+                SessionConfig {
+                    command_max_bytes: MESSAGE_LENGTH_CEILING,
+                    partial_max_bytes_before_publish: base.partial_max_bytes,
+                    ..base
+                },
+                ConfigError::PartialBeforePublishOutOfRange {
+                    partial_max_bytes_before_publish: base.partial_max_bytes,
+                    command_max_bytes: MESSAGE_LENGTH_CEILING,
+                    partial_max_bytes: base.partial_max_bytes,
+                },
+            ),
+            (
+                SessionConfig {
                     amf_depth_max: AMF_DEPTH_CEILING + 1,
                     ..base
                 },
@@ -408,6 +487,7 @@ mod tests {
             command_max_bytes: 1,
             chunk_streams_max: 1,
             partial_max_bytes: 1,
+            partial_max_bytes_before_publish: 1,
             amf_depth_max: 1,
             amf_values_max: 1,
             streams_max: 1,
@@ -423,6 +503,7 @@ mod tests {
             command_max_bytes: MESSAGE_LENGTH_CEILING,
             chunk_streams_max: CHUNK_STREAMS_CEILING,
             partial_max_bytes: PARTIAL_BYTES_CEILING,
+            partial_max_bytes_before_publish: PARTIAL_BYTES_CEILING,
             amf_depth_max: AMF_DEPTH_CEILING,
             amf_values_max: AMF_VALUES_CEILING,
             streams_max: STREAMS_CEILING,

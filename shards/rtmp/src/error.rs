@@ -81,11 +81,14 @@ pub enum RtmpError {
         seen: usize,
     },
     /// Starting this message would take the bytes reserved for unfinished messages, across all
-    /// chunk streams, past
-    /// [`SessionConfig::partial_max_bytes`](crate::SessionConfig::partial_max_bytes).
+    /// chunk streams, past the cap in force:
+    /// [`SessionConfig::partial_max_bytes_before_publish`](crate::SessionConfig::partial_max_bytes_before_publish)
+    /// until a publish on the connection is accepted,
+    /// [`SessionConfig::partial_max_bytes`](crate::SessionConfig::partial_max_bytes) after.
+    /// Decided from the message's first chunk header, before any of its payload is buffered.
     #[error("{seen} bytes of unfinished messages exceed the limit of {limit}")]
     PartialBytesTooLarge {
-        /// The configured limit, in bytes.
+        /// The limit in force, in bytes.
         limit: usize,
         /// The bytes reserved by unfinished messages, including this one.
         seen: usize,
@@ -204,6 +207,23 @@ pub enum ConfigError {
         partial_max_bytes: usize,
         /// The configured message cap.
         message_max_bytes: usize,
+    },
+    /// [`partial_max_bytes_before_publish`](crate::SessionConfig::partial_max_bytes_before_publish)
+    /// is below [`command_max_bytes`](crate::SessionConfig::command_max_bytes), so a command at
+    /// its cap could never be received before publishing, or above
+    /// [`partial_max_bytes`](crate::SessionConfig::partial_max_bytes), so it would not lower
+    /// the cap for connections that have not been accepted as publishers.
+    #[error(
+        "partial_max_bytes_before_publish {partial_max_bytes_before_publish} is outside \
+         command_max_bytes {command_max_bytes} ..= partial_max_bytes {partial_max_bytes}"
+    )]
+    PartialBeforePublishOutOfRange {
+        /// The configured cap before publishing.
+        partial_max_bytes_before_publish: usize,
+        /// The configured command cap: the smallest allowed value.
+        command_max_bytes: usize,
+        /// The configured partial cap: the largest allowed value.
+        partial_max_bytes: usize,
     },
 }
 

@@ -16,6 +16,7 @@ pub(crate) const FUZZ_CONFIG: SessionConfig = SessionConfig {
     command_max_bytes: 1024,
     chunk_streams_max: 8,
     partial_max_bytes: 8192,
+    partial_max_bytes_before_publish: 2048,
     amf_depth_max: 8,
     amf_values_max: 128,
     streams_max: 2,
@@ -30,8 +31,8 @@ pub(crate) const FUZZ_CONFIG: SessionConfig = SessionConfig {
 /// given input always runs the same way.
 ///
 /// Checks, by panicking (which is what a fuzzer looks for): the session never panics, never
-/// holds more than its caps allow, returns no error once finished, and reports nothing once
-/// failed.
+/// holds more than its caps allow (the smaller partial cap until a publish is accepted),
+/// returns no error once finished, and reports nothing once failed.
 pub fn fuzz_server_input(data: &[u8]) {
     run(&[], data);
     let mut handshake = vec![RTMP_VERSION];
@@ -42,7 +43,8 @@ pub fn fuzz_server_input(data: &[u8]) {
 
 fn run(prefix: &[u8], data: &[u8]) {
     let mut session = ServerSession::new(FUZZ_CONFIG, 0);
-    feed(&mut session, 0, prefix);
+    let mut accepted = false;
+    feed(&mut session, &mut accepted, 0, prefix);
     let mut state = (data.len() as u64) << 32 | u64::from(data.first().copied().unwrap_or(0));
     state |= 1;
     let mut rest = data;
@@ -59,7 +61,7 @@ fn run(prefix: &[u8], data: &[u8]) {
         let (front, back) = rest.split_at(take.min(rest.len()));
         rest = back;
         now_ms += 10;
-        feed(&mut session, now_ms, front);
+        feed(&mut session, &mut accepted, now_ms, front);
     }
     let finished = session.is_finished();
     let result = session.handle_timeout(u64::MAX);
@@ -69,7 +71,9 @@ fn run(prefix: &[u8], data: &[u8]) {
     );
 }
 
-fn feed(session: &mut ServerSession, now_ms: u64, bytes: &[u8]) {
+/// Feeds `bytes` and answers publish requests; `accepted` records whether a publish on the
+/// session was ever accepted, which is what raises its partial cap.
+fn feed(session: &mut ServerSession, accepted: &mut bool, now_ms: u64, bytes: &[u8]) {
     let finished = session.is_finished();
     let result = session.handle_input(now_ms, bytes);
     if finished {
@@ -92,12 +96,19 @@ fn feed(session: &mut ServerSession, now_ms: u64, bytes: &[u8]) {
                 session.accept_publish(stream_id)
             };
             assert!(answer.is_ok() || session.is_finished());
+            *accepted |= answer.is_ok() && !session.is_finished();
             session.send_status(stream_id, StatusLevel::Status, "NetStream.Info", "hi");
         }
     }
     while session.poll_transmit().is_some() {}
+    let cap = session.partial_max_bytes();
     assert!(
-        session.buffered_bytes() <= FUZZ_CONFIG.partial_max_bytes + HANDSHAKE_PACKET_BYTES,
+        cap == FUZZ_CONFIG.partial_max_bytes_before_publish
+            || (cap == FUZZ_CONFIG.partial_max_bytes && *accepted),
+        "partial cap {cap}"
+    );
+    assert!(
+        session.buffered_bytes() <= cap + HANDSHAKE_PACKET_BYTES,
         "{} bytes buffered",
         session.buffered_bytes()
     );

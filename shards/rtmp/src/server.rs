@@ -43,7 +43,10 @@ pub const NOTICE_TEXT_MAX_BYTES: usize = 1024;
 ///    event.
 /// 3. Answer each [`Event::PublishRequested`] with [`accept_publish`](Self::accept_publish) or
 ///    [`reject_publish`](Self::reject_publish), at once or later (after a webhook, say); media
-///    sent on the stream before the answer is dropped. The other answers are
+///    sent on the stream before the answer is dropped, and until a publish is accepted the
+///    connection may reserve only
+///    [`partial_max_bytes_before_publish`](SessionConfig::partial_max_bytes_before_publish)
+///    for unfinished messages (a keyframe sent early fails the session). The other answers are
 ///    [`send_status`](Self::send_status) and [`error_and_close`](Self::error_and_close). Drain
 ///    `poll_transmit` after these calls too.
 /// 4. When the timer fires, [`handle_timeout`](Self::handle_timeout); re-arm it with
@@ -63,9 +66,11 @@ pub const NOTICE_TEXT_MAX_BYTES: usize = 1024;
 ///
 /// # Memory
 ///
-/// See [`SessionConfig`]: at most `partial_max_bytes` of unfinished messages, chunk stream
-/// state, the C1 packet during the handshake, and `transmit_queue_max_bytes` of answers. The
-/// events a call reports are bounded by its input; drain them after every call.
+/// See [`SessionConfig`]: at most `partial_max_bytes_before_publish` of unfinished messages
+/// until [`accept_publish`](Self::accept_publish) succeeds and `partial_max_bytes` from then
+/// on, chunk stream state, the C1 packet during the handshake, and `transmit_queue_max_bytes`
+/// of answers. The events a call reports are bounded by its input; drain them after every
+/// call.
 ///
 /// # Timestamps
 ///
@@ -222,12 +227,15 @@ impl ServerSession {
         if let Err(error) = config.validate() {
             panic!("invalid RTMP session config: {error}");
         }
+        // Until a publish is accepted the peer is anonymous: it gets the small cap.
+        let mut decoder = ChunkDecoder::new(&config);
+        decoder.set_partial_max_bytes(config.partial_max_bytes_before_publish);
         Self {
             config,
             state: State::Active,
             created_ms: now_ms,
             handshake: ServerHandshake::new(now_ms ^ 0x9E37_79B9_7F4A_7C15),
-            decoder: ChunkDecoder::new(&config),
+            decoder,
             writer: Writer::new(),
             connected: false,
             streams: Vec::new(),
@@ -265,9 +273,17 @@ impl ServerSession {
 
     /// Bytes held for the peer between calls: the announced lengths of unfinished messages,
     /// a split chunk header and, during the handshake, C1. At most
-    /// [`SessionConfig::partial_max_bytes`] + 1,536.
+    /// [`partial_max_bytes`](Self::partial_max_bytes) + 1,536.
     pub fn buffered_bytes(&self) -> usize {
         self.decoder.buffered_bytes() + self.handshake.buffered_bytes()
+    }
+
+    /// The cap on bytes reserved for unfinished messages in force now:
+    /// [`SessionConfig::partial_max_bytes_before_publish`] until
+    /// [`accept_publish`](Self::accept_publish) succeeds, [`SessionConfig::partial_max_bytes`]
+    /// from then on (also after that publish ends).
+    pub fn partial_max_bytes(&self) -> usize {
+        self.decoder.partial_max_bytes()
     }
 
     /// The chunk size the client uses now (128 until it sends Set Chunk Size).
@@ -329,9 +345,13 @@ impl ServerSession {
 
     /// Accepts the publish pending on `stream_id`: sends User Control Stream Begin and
     /// `onStatus` `NetStream.Publish.Start`, on which OBS and ffmpeg start sending media.
-    /// Media and metadata on the stream are reported from then on.
+    /// Media and metadata on the stream are reported from then on, and the connection's cap on
+    /// unfinished messages rises from [`SessionConfig::partial_max_bytes_before_publish`] to
+    /// [`SessionConfig::partial_max_bytes`] for the rest of the connection.
     pub fn accept_publish(&mut self, stream_id: u32) -> Result<(), NoPendingPublish> {
         let name = self.take_pending(stream_id)?;
+        self.decoder
+            .set_partial_max_bytes(self.config.partial_max_bytes);
         let info = status_object(
             StatusLevel::Status,
             "NetStream.Publish.Start",

@@ -58,6 +58,8 @@ fn message_size_at_limit_and_one_over() {
     let config = SessionConfig {
         message_max_bytes: 5000,
         partial_max_bytes: 5000,
+        command_max_bytes: 4096,
+        partial_max_bytes_before_publish: 4096,
         ..SessionConfig::DEFAULT
     };
     let mut raw = Raw::publishing(config);
@@ -140,6 +142,8 @@ fn partial_bytes_at_limit_and_one_over() {
     let config = SessionConfig {
         message_max_bytes: 600,
         partial_max_bytes: 1000,
+        command_max_bytes: 1000,
+        partial_max_bytes_before_publish: 1000,
         ..SessionConfig::DEFAULT
     };
     // The first chunk of a 600-byte message on chunk stream 4 and of an `n`-byte message on
@@ -323,6 +327,8 @@ fn trickled_messages_stay_within_the_caps() {
     let config = SessionConfig {
         message_max_bytes: 3000,
         partial_max_bytes: 6000,
+        command_max_bytes: 4096,
+        partial_max_bytes_before_publish: 4096,
         ..SessionConfig::DEFAULT
     };
     let mut raw = Raw::publishing(config);

@@ -724,6 +724,7 @@ use bytes::Bytes;
 fn long_names_are_clipped_in_answers() {
     let config = SessionConfig {
         command_max_bytes: 1 << 20,
+        partial_max_bytes_before_publish: 1 << 20,
         ..SessionConfig::DEFAULT
     };
     let mut raw = Raw::connected(config);

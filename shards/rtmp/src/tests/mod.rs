@@ -1,6 +1,7 @@
 //! Sans-io scenario tests: a client and a server paired in memory on a virtual clock, byte
 //! fixtures, every cap at its limit and one over, and deterministic fuzz loops.
 
+mod before_publish;
 mod caps;
 mod commands;
 mod fixtures;
@@ -150,10 +151,9 @@ impl Pair {
     }
 
     fn check_memory(&mut self) {
-        let config = self.server.config();
         let buffered = self.server.buffered_bytes();
         assert!(
-            buffered <= config.partial_max_bytes + HANDSHAKE_PACKET_BYTES,
+            buffered <= self.server.partial_max_bytes() + HANDSHAKE_PACKET_BYTES,
             "{buffered} bytes buffered"
         );
         self.buffered_max = self.buffered_max.max(buffered);
