@@ -355,13 +355,7 @@ fn media_settings(
         Ok(Some(TokenKey::new(secret)))
     };
     let segmenter = segmenter_config(config)?;
-    let rtmp = shardcast_rtmp::SessionConfig {
-        handshake_timeout_ms: r.handshake_timeout_ms,
-        chunk_size_max: r.chunk_size_max,
-        message_max_bytes: r.message_max_bytes,
-        chunk_streams_max: r.chunk_streams_max,
-        ..shardcast_rtmp::SessionConfig::default()
-    };
+    let rtmp = rtmp_session_config(config);
     Ok(MediaSettings {
         rtmp,
         rtmp_limits: RtmpLimits {
@@ -396,6 +390,21 @@ fn media_settings(
         part_latency: Arc::new((0..shards).map(|_| Default::default()).collect()),
         transcode,
     })
+}
+
+/// The RTMP session limits of `[rtmp]`. Unfinished messages may take up to a whole largest
+/// message, or the library's default, whichever is more. `Config::validate` checks the result.
+pub fn rtmp_session_config(config: &Config) -> shardcast_rtmp::SessionConfig {
+    let r = &config.rtmp;
+    let defaults = shardcast_rtmp::SessionConfig::default();
+    shardcast_rtmp::SessionConfig {
+        handshake_timeout_ms: r.handshake_timeout_ms,
+        chunk_size_max: r.chunk_size_max,
+        message_max_bytes: r.message_max_bytes,
+        chunk_streams_max: r.chunk_streams_max,
+        partial_max_bytes: defaults.partial_max_bytes.max(r.message_max_bytes),
+        ..defaults
+    }
 }
 
 /// Who may publish when neither stream keys nor publish tokens are configured: anyone (only

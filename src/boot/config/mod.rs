@@ -27,6 +27,9 @@ pub enum ConfigError {
     /// The HTTP caps contradict each other.
     #[error("invalid config: http: {0}")]
     Limits(String),
+    /// The RTMP limits contradict each other or leave their ranges.
+    #[error("invalid config: rtmp: {0}")]
+    Rtmp(String),
     /// A value is out of its allowed range.
     #[error("invalid config: {field} = {value}: {why}")]
     Invalid {
@@ -210,5 +213,16 @@ mod tests {
         }];
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("transcode.watermarks"), "{err}");
+    }
+
+    #[test]
+    fn rtmp_limits_are_checked_with_the_library_s_ranges() {
+        let config: Config = toml::from_str("[rtmp]\nmessage_max_bytes = 16000000\n").unwrap();
+        config
+            .validate()
+            .expect("a 16 MB message raises the unfinished-message cap");
+        let config: Config = toml::from_str("[rtmp]\nmessage_max_bytes = 33554432\n").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("rtmp: message_max_bytes"), "{error}");
     }
 }

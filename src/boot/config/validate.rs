@@ -21,6 +21,9 @@ impl Config {
         if !self.rtmp.listen.is_empty() {
             parse_addr("rtmp.listen", &self.rtmp.listen)?;
         }
+        crate::boot::settings::rtmp_session_config(self)
+            .validate()
+            .map_err(|e| ConfigError::Rtmp(e.to_string()))?;
         self.validate_media()?;
         self.validate_transcode()?;
         self.validate_process()
