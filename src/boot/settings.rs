@@ -4,7 +4,7 @@
 use super::config::{parse_addr, Config};
 use crate::common::auth::TokenKey;
 use crate::danmaku::settings::{DanmakuCounters, DanmakuSettings, FilterMode};
-use crate::http::settings::{HttpCounters, HttpSettings};
+use crate::http::settings::{ApiAccess, HttpCounters, HttpSettings};
 use crate::http::static_files::StaticFiles;
 use crate::media::settings::{MediaCounters, MediaSettings, PublishAccess, RtmpLimits};
 use crate::shard::router::{Protocol, ShardSettings};
@@ -285,6 +285,11 @@ pub fn shard_settings(
         pipeline_max_responses: h.pipeline_max_responses,
         pipeline_buffer_max_bytes: h.pipeline_buffer_max_bytes,
         static_files: Arc::new(static_files(config)?),
+        api_access: match (h.api_token.as_str(), config.media.playback_tokens) {
+            ("", false) => ApiAccess::Open,
+            ("", true) => ApiAccess::Closed,
+            (token, _) => ApiAccess::Bearer(token.to_string()),
+        },
         counters: Arc::new((0..shards).map(|_| HttpCounters::default()).collect()),
         danmaku: danmaku.clone(),
         media: media.clone(),

@@ -6,10 +6,14 @@
 //! | `/api/v1/streams`, `/live/…` | media (this shard's index) |
 //! | `/ws` | here (the 101), then danmaku owns the connection |
 //!
-//! Only GET and HEAD are served; anything else is 405.
+//! Only GET and HEAD are served; anything else is 405. `/metrics` and `/api/v1/streams`
+//! name every live stream, so `http.api_token` guards them (and they are closed when playback
+//! needs tokens and no api token is set).
 
 use super::respond::{Body, Reply};
+use super::settings::ApiAccess;
 use super::{metrics, Http, Phase, Waiting};
+use crate::common::auth::constant_time_eq;
 use crate::common::query::Query;
 use crate::media::{Media, MediaResponse};
 use crate::shard::msg::ShardMsg;
@@ -48,6 +52,18 @@ impl Http {
                 ];
                 self.respond(cx, conn, 200, &headers, Body::Inline(b"ok\n"), reply);
             }
+            "/metrics" | "/api/v1/streams" if !self.api_allowed(head) => {
+                let body = Body::Inline(b"a bearer token (http.api_token) is required\n");
+                let headers = [
+                    ("WWW-Authenticate", "Bearer"),
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                ];
+                let status = match self.settings.api_access {
+                    ApiAccess::Closed => 403,
+                    ApiAccess::Open | ApiAccess::Bearer(_) => 401,
+                };
+                self.respond(cx, conn, status, &headers, body, reply);
+            }
             "/metrics" => {
                 let text = metrics::render(&self.info, &self.settings, &media.rungs());
                 let headers = [
@@ -71,6 +87,18 @@ impl Http {
                 (_, Some(name)) => self.serve_static(cx, conn, head, name, reply),
                 _ => self.respond_text(cx, conn, 404, b"not found\n", reply),
             },
+        }
+    }
+
+    /// True when `head` may read the pages that name streams (`http.api_token`).
+    fn api_allowed(&self, head: &RequestHead<'_>) -> bool {
+        match &self.settings.api_access {
+            ApiAccess::Open => true,
+            ApiAccess::Closed => false,
+            ApiAccess::Bearer(token) => head
+                .header_str("authorization")
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.as_bytes())),
         }
     }
 

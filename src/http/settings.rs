@@ -18,6 +18,8 @@ pub struct HttpSettings {
     pub pipeline_max_responses: usize,
     pub pipeline_buffer_max_bytes: usize,
     pub static_files: Arc<StaticFiles>,
+    /// Who may read the pages that name streams (/metrics, /api/v1/streams).
+    pub api_access: ApiAccess,
     /// Every shard's HTTP counters, indexed by shard.
     pub counters: Arc<Vec<HttpCounters>>,
     /// Danmaku settings, for the metrics page (its counters and histogram).
@@ -25,6 +27,17 @@ pub struct HttpSettings {
     /// Live media settings, for the metrics page.
     pub media: Arc<MediaSettings>,
     pub started: SystemTime,
+}
+
+/// Who may read the pages that name every live stream.
+#[derive(Clone, Debug)]
+pub enum ApiAccess {
+    /// Anyone (no `http.api_token`, and playback needs no token).
+    Open,
+    /// Whoever sends `Authorization: Bearer` with this token.
+    Bearer(String),
+    /// Nobody: playback needs tokens and no `http.api_token` is set.
+    Closed,
 }
 
 crate::service_counters! {

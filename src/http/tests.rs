@@ -189,3 +189,33 @@ fn a_drain_closes_idle_connections_and_lets_a_busy_one_finish() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(t.write_shut(S, busy), "closed once written");
 }
+
+/// A GET with an `Authorization` header; the status.
+fn get_with_auth(
+    t: &mut shardcast_engine::testing::TestShards<crate::shard::router::ShardService>,
+    target: &str,
+    authorization: &str,
+) -> u16 {
+    let conn = t.connect(S, HTTP).unwrap();
+    let request =
+        format!("GET {target} HTTP/1.1\r\nHost: t\r\nAuthorization: {authorization}\r\n\r\n");
+    t.write(S, conn, request.as_bytes());
+    status_of(&text(t.read(S, conn)))
+}
+
+#[test]
+fn the_pages_that_name_streams_take_the_api_token() {
+    let config = testing::config("[http]\napi_token = \"s3cret\"\n");
+    let mut t = testing::shards(1, &config, 0);
+    for page in ["/metrics", "/api/v1/streams"] {
+        assert_eq!(get(&mut t, S, page).0, 401, "{page}");
+        assert_eq!(get_with_auth(&mut t, page, "Bearer nope"), 401, "{page}");
+        assert_eq!(get_with_auth(&mut t, page, "Bearer s3cret"), 200, "{page}");
+    }
+    assert_eq!(get(&mut t, S, "/healthz").0, 200, "health needs no token");
+    // Playback behind tokens and no api token: the stream list is closed to everyone.
+    let config = testing::config("[media]\nplayback_tokens = true\n");
+    let mut t = testing::shards(1, &config, 0);
+    assert_eq!(get(&mut t, S, "/api/v1/streams").0, 403);
+    assert_eq!(get(&mut t, S, "/metrics").0, 403);
+}

@@ -102,6 +102,10 @@ config_section! {
         static_dir: String = String::new(),
         /// Most bytes loaded from static_dir; start fails past it.
         static_max_bytes: u64 = 1073741824,
+        /// A bearer token for /metrics and /api/v1/streams (`Authorization: Bearer TOKEN`),
+        /// which name every live stream. Empty: they are open, unless media.playback_tokens
+        /// is on, in which case they are refused (403) until a token is set here.
+        api_token: String = String::new(),
     }
 }
 
