@@ -623,6 +623,8 @@ fn signed_playback_urls_are_enforced_and_propagated() {
         "a segment behind a token is not for shared caches: {headers}"
     );
     assert_eq!(http(&server, "/live/paid/source/0.m4s").0, 401);
+    // The stream list would name it: closed without http.api_token.
+    assert_eq!(http(&server, "/api/v1/streams").0, 403);
 }
 
 #[test]
