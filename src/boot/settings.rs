@@ -500,6 +500,7 @@ fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, S
         gift_burst: d.gift_burst,
         history_rate_per_s: d.history_rate_per_s,
         history_burst: d.history_burst,
+        kick_ban_s: d.kick_ban_s,
         text_max_chars: d.text_max_chars,
         history_request_max: d.history_request_max.min(d.history_max as u32),
         allow_anonymous: d.allow_anonymous,

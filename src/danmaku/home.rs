@@ -4,7 +4,7 @@
 //! viewers, then retired.
 
 use super::encode::{encode_batch, event_view};
-use super::msg::{BroadcastMsg, ChatMsg, ChatPriority, DanmakuMsg, GiftMsg, JoinedMsg};
+use super::msg::{BroadcastMsg, ChatMsg, ChatPriority, DanmakuMsg, GiftMsg, JoinedMsg, Refusal};
 use super::{Danmaku, MeshError};
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
@@ -14,6 +14,8 @@ use shardcast_danmaku::{
     Admission, ChatIn, GiftIn, GiftOutcome, HistoryOutcome, Priority, Replay, Room, RoomId,
 };
 use shardcast_engine::{ConnId, Ctx, ShardId, TimerId};
+use shardcast_ws::CloseCode;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,55 +25,104 @@ pub(super) struct HomeRoom {
     timer: Option<TimerId>,
     /// Since when nobody is subscribed (the room is retired after `history_s`).
     empty_since_ms: Option<u64>,
+    /// Users kicked from the room and until when they may not join again, oldest first, at
+    /// most [`BANS_PER_ROOM_MAX`].
+    bans: VecDeque<(Arc<str>, u64)>,
+}
+
+/// Kicked users one room remembers (about 40 B each); past it the oldest ban is forgotten.
+const BANS_PER_ROOM_MAX: usize = 1024;
+
+/// A viewer asking to join, as the home sees it.
+pub(super) struct Joiner {
+    pub from: ShardId,
+    pub conn: ConnId,
+    pub user: Arc<str>,
+    pub last_seq: u64,
+    pub members: u32,
+}
+
+impl HomeRoom {
+    /// True while `user` is banned (anonymous viewers have per-connection names, so a ban
+    /// holds only tokens' users).
+    fn is_banned(&self, user: &str, now_ms: u64) -> bool {
+        self.bans
+            .iter()
+            .any(|(banned, until)| &**banned == user && *until > now_ms)
+    }
+
+    fn ban(&mut self, user: Arc<str>, until_ms: u64) {
+        self.bans.retain(|(banned, _)| *banned != user);
+        if self.bans.len() >= BANS_PER_ROOM_MAX {
+            self.bans.pop_front();
+        }
+        self.bans.push_back((user, until_ms));
+    }
 }
 
 impl Danmaku {
-    /// A viewer on shard `from` joins `room` (created here on first join, within
-    /// `danmaku.rooms_max_per_shard`).
-    pub(super) fn home_join(
-        &mut self,
-        cx: &mut Ctx<ShardMsg>,
-        from: ShardId,
-        room: RoomId,
-        conn: ConnId,
-        last_seq: u64,
-        members: u32,
-    ) {
+    /// A viewer joins `room` (created here on first join, within
+    /// `danmaku.rooms_max_per_shard`); a user kicked from it is refused until the ban ends.
+    pub(super) fn home_join(&mut self, cx: &mut Ctx<ShardMsg>, room: RoomId, joiner: Joiner) {
+        let now = cx.now_ms();
         let index = match self.homes.find(&room) {
             Some(index) => index,
             None if self.homes.len() >= self.settings.rooms_max_per_shard => {
-                let refused = shardcast_ws::binary_frame(self.encoder.error(503, "too many rooms"));
-                let joined = JoinedMsg {
-                    room,
-                    conn,
-                    seq: 0,
-                    online: 0,
-                    frames: Vec::new(),
-                    refused: Some(refused),
-                };
-                return self.send_to(cx, from, DanmakuMsg::Joined(Box::new(joined)));
+                let close = CloseCode::TRY_AGAIN_LATER;
+                return self.refuse_join(cx, room, &joiner, (503, close, "too many rooms"));
             }
             None => self.create_home(cx, room.clone()),
         };
-        let now = cx.now_ms();
+        if self
+            .homes
+            .get(index)
+            .is_some_and(|home| home.is_banned(&joiner.user, now))
+        {
+            let close = CloseCode::POLICY_VIOLATION;
+            return self.refuse_join(cx, room, &joiner, (403, close, "banned from this room"));
+        }
         let Some(home) = self.homes.get_mut(index) else {
             return;
         };
-        home.room.handle_members(from.0, members);
+        home.room.handle_members(joiner.from.0, joiner.members);
         home.empty_since_ms = None;
-        let outcome = home.room.join(now, last_seq);
+        let outcome = home.room.join(now, joiner.last_seq);
         let online = home.room.online();
         let frames = self.replay_frames(outcome.replay, outcome.seq);
         let joined = JoinedMsg {
             room,
-            conn,
+            conn: joiner.conn,
             seq: outcome.seq,
             online,
             frames,
             refused: None,
         };
-        self.send_to(cx, from, DanmakuMsg::Joined(Box::new(joined)));
+        self.send_to(cx, joiner.from, DanmakuMsg::Joined(Box::new(joined)));
         self.arm_room_timer(cx, index);
+    }
+
+    /// Answers a join with an Error frame and the close that follows it.
+    fn refuse_join(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        room: RoomId,
+        joiner: &Joiner,
+        (code, close, reason): (u16, CloseCode, &'static str),
+    ) {
+        let frame = shardcast_ws::binary_frame(self.encoder.error(code, reason));
+        let joined = JoinedMsg {
+            room,
+            conn: joiner.conn,
+            seq: 0,
+            online: 0,
+            frames: Vec::new(),
+            refused: Some(Refusal {
+                frame,
+                close,
+                reason,
+            }),
+        };
+        self.send_to(cx, joiner.from, DanmakuMsg::Joined(Box::new(joined)));
     }
 
     /// The frames that follow a Welcome: what the viewer missed, or a Resync.
@@ -100,6 +151,7 @@ impl Danmaku {
             room: Room::new(id.clone(), self.settings.room.clone(), cx.now_ms()),
             timer: None,
             empty_since_ms: None,
+            bans: VecDeque::new(),
         };
         let index = self.homes.insert(id, home);
         set(&self.counters().rooms_home, self.homes.len() as u64);
@@ -275,6 +327,7 @@ impl Danmaku {
         };
         let notice = Arc::from(format!("{user} was removed"));
         home.room.handle_system(cx.now_ms(), cx.wall_ms(), notice);
+        home.ban(user.clone(), cx.now_ms() + self.settings.kick_ban_s * 1000);
         let subscribers = home.room.subscribers().to_vec();
         let frame = shardcast_ws::binary_frame(self.encoder.kick(reason));
         let created = Instant::now();

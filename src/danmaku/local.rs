@@ -79,13 +79,13 @@ impl Danmaku {
             return;
         };
         entry.joining -= 1;
-        if let Some(frame) = joined.refused {
-            cx.send(conn, frame);
+        if let Some(refusal) = joined.refused {
+            cx.send(conn, refusal.frame);
             if let Some(viewer) = self.viewers[conn.slot()].as_mut() {
                 viewer.session = Session::AwaitHello;
             }
             self.leave_local_if_empty(local);
-            return self.close(cx, conn, CloseCode::TRY_AGAIN_LATER, "too many rooms");
+            return self.close(cx, conn, refusal.close, refusal.reason);
         }
         let position = entry.members.len() as u32;
         entry.members.push(conn);

@@ -28,7 +28,7 @@ use crate::common::log_budget::LogBudget;
 use crate::common::placement::{home_shard, Kind};
 use crate::common::table::Table;
 use crate::shard::msg::ShardMsg;
-use home::HomeRoom;
+use home::{HomeRoom, Joiner};
 use local::LocalRoom;
 use msg::DanmakuMsg;
 use settings::{DanmakuCounters, DanmakuSettings};
@@ -149,7 +149,17 @@ impl Danmaku {
                 conn,
                 last_seq,
                 members,
-            } => self.home_join(cx, from, room, conn, last_seq, members),
+                user,
+            } => {
+                let joiner = Joiner {
+                    from,
+                    conn,
+                    user,
+                    last_seq,
+                    members,
+                };
+                self.home_join(cx, room, joiner);
+            }
             DanmakuMsg::Members { room, members } => self.home_members(cx, from, &room, members)?,
             DanmakuMsg::Chat(chat) => self.home_chat(cx, from, *chat)?,
             DanmakuMsg::Like { room, count } => self.home_like(cx, &room, count)?,

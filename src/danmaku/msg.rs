@@ -24,6 +24,8 @@ pub enum DanmakuMsg {
         conn: ConnId,
         last_seq: u64,
         members: u32,
+        /// Who joins (a kicked user is refused until their ban ends).
+        user: Arc<str>,
     },
     /// Viewer shard → home: the sender's member count for the room changed.
     Members { room: RoomId, members: u32 },
@@ -91,7 +93,14 @@ pub struct JoinedMsg {
     pub seq: u64,
     pub online: u64,
     pub frames: Vec<Bytes>,
-    pub refused: Option<Bytes>,
+    pub refused: Option<Refusal>,
+}
+
+/// Why a join was refused: the Error frame for the viewer and the close that follows it.
+pub struct Refusal {
+    pub frame: Bytes,
+    pub close: shardcast_ws::CloseCode,
+    pub reason: &'static str,
 }
 
 /// A frame for every member of a room on the receiving shard.

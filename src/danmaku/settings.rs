@@ -24,6 +24,7 @@ pub struct DanmakuSettings {
     pub gift_burst: u32,
     pub history_rate_per_s: u32,
     pub history_burst: u32,
+    pub kick_ban_s: u64,
     pub text_max_chars: usize,
     pub history_request_max: u32,
     pub allow_anonymous: bool,

@@ -409,3 +409,34 @@ fn a_websocket_that_pings_but_never_says_hello_is_closed_at_the_hello_timeout() 
         "closed for no Hello despite its pings: {got:?}"
     );
 }
+
+#[test]
+fn a_kicked_user_cannot_rejoin_until_the_ban_ends_on_any_shard() {
+    let config = testing::config("[danmaku]\nkick_ban_s = 60\n");
+    let mut t = testing::shards(2, &config, 0);
+    let room = room_homed_on(1, 2);
+    let mut admin = Viewer::connect(&mut t, ShardId(1));
+    admin.hello(&mut t, &room, &token("mod", &room, Role::Admin), 0);
+    let mut bob = member(&mut t, 0, &room, "bob");
+    admin.received(&mut t);
+    bob.received(&mut t);
+    admin.kick(&mut t, "bob", "spam");
+    let got = bob.received(&mut t);
+    assert!(got.iter().any(|g| matches!(g, Got::Kick { .. })), "{got:?}");
+    // Back at once, on either shard: refused.
+    for shard in [0, 1] {
+        let mut again = Viewer::connect(&mut t, ShardId(shard));
+        again.hello(&mut t, &room, &token("bob", &room, Role::Viewer), 0);
+        let got = again.received(&mut t);
+        assert!(
+            got.iter()
+                .any(|g| matches!(g, Got::Error { code: 403, .. }))
+                && got.iter().any(|g| matches!(g, Got::Close(Some(1008)))),
+            "shard {shard}: {got:?}"
+        );
+    }
+    // Others are not affected, and after the ban bob may come back.
+    member(&mut t, 0, &room, "carol");
+    t.advance(60_000);
+    member(&mut t, 0, &room, "bob");
+}

@@ -410,11 +410,15 @@ impl Danmaku {
             viewer.role = role;
             viewer.session = Session::Joining { local };
         }
+        let user = self
+            .viewer(conn)
+            .map_or_else(|| Arc::from(""), |v| v.user.clone());
         let msg = DanmakuMsg::Join {
             room: room_id,
             conn,
             last_seq,
             members,
+            user,
         };
         self.send_home(cx, msg);
     }

@@ -197,6 +197,11 @@ impl Viewer {
         self.send(t, &message);
     }
 
+    pub fn kick(&mut self, t: &mut TestShards<ShardService>, user: &str, reason: &str) {
+        let message = self.encoder.kick_user(user, reason).to_vec();
+        self.send(t, &message);
+    }
+
     pub fn history(&mut self, t: &mut TestShards<ShardService>, from_seq: u64, limit: u32) {
         let message = self.encoder.history(from_seq, limit).to_vec();
         self.send(t, &message);

@@ -177,6 +177,9 @@ config_section! {
         history_rate_per_s: u32 = 1,
         /// History request burst per connection.
         history_burst: u32 = 3,
+        /// A kicked user may not join the room again for this long (a room remembers the
+        /// last 1,024 kicked users).
+        kick_ban_s: u64 = 600,
         /// Longest chat text, in characters; longer is answered with 413.
         text_max_chars: usize = 100,
         /// Most events one History request returns.
