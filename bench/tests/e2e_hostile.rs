@@ -1,0 +1,271 @@
+//! Hostile clients against the real binary: each attack runs while an honest client on the
+//! same shard keeps being served, and costs the server only the attacker's own connections,
+//! within the memory its configuration implies.
+
+mod common;
+
+use common::ws::{Frame, WsClient};
+use common::Server;
+use shardcast_wire::{decode_server, ChatMode, ClientEncoder, ServerMsg, VerifyLimits};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "hostile-secret-0123456789abcdef0123";
+
+/// One shard, short timeouts, small queues: attacks show their effect within seconds.
+fn config(extra: &str) -> String {
+    format!(
+        "[auth]\nsecret = \"{SECRET}\"\n\
+         [http]\nheader_timeout_ms = 1000\nidle_timeout_ms = 2000\n\
+         [ws]\nhello_timeout_ms = 1000\nsend_queue_max_bytes = 65536\nstall_timeout_ms = 1000\n\
+         [danmaku]\nchat_rate_per_s = 100\nchat_burst = 100\n\
+         {extra}"
+    )
+}
+
+fn token(user: &str, room: &str) -> String {
+    let out = std::process::Command::new(common::binary())
+        .args(["token", "--user", user, "--room", room, "--secret", SECRET])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The server's resident memory, in KiB.
+fn rss_kib(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// An honest viewer: joins, chats and must see its own chat come back within a second.
+struct Honest {
+    ws: WsClient,
+    enc: ClientEncoder,
+    sent: u32,
+}
+
+impl Honest {
+    fn join(server: &Server, room: &str) -> Honest {
+        let mut ws = WsClient::connect(server.addr);
+        let mut enc = ClientEncoder::new();
+        ws.send_binary(enc.hello(room, &token("honest", room), 0, "e2e"));
+        let mut honest = Honest { ws, enc, sent: 0 };
+        assert!(
+            honest.wait_for(|m| matches!(m, ServerMsg::Welcome(_))),
+            "no Welcome"
+        );
+        honest
+    }
+
+    /// Reads until `want` matches a message, answering pings; false on close or timeout.
+    fn wait_for(&mut self, want: impl Fn(&ServerMsg<'_>) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            match self.ws.try_read_frame(Duration::from_millis(100)) {
+                Ok(Some(Frame::Binary(bytes))) => {
+                    let message = decode_server(&bytes, &VerifyLimits::server()).unwrap();
+                    if want(&message) {
+                        return true;
+                    }
+                }
+                Ok(Some(Frame::Ping(payload))) => {
+                    let pong = self.ws.frame_bytes(0xA, true, &payload);
+                    self.ws.send_raw(&pong);
+                }
+                Ok(Some(Frame::Close(..))) | Err(()) => return false,
+                Ok(_) => {}
+            }
+        }
+        false
+    }
+
+    /// One chat round trip; panics when it does not come back in time.
+    fn round_trip(&mut self) {
+        self.sent += 1;
+        let text = format!("honest-{}", self.sent);
+        let chat = self.enc.chat(&text, 0xffffff, ChatMode::Scroll).to_vec();
+        self.ws.send_binary(&chat);
+        let seen = self.wait_for(|m| {
+            match m {
+            ServerMsg::Batch { events, .. } => events.iter().any(|e| {
+                matches!(e.body, shardcast_wire::EventBodyView::Chat { text: t, .. } if t == text)
+            }),
+            _ => false,
+        }
+        });
+        assert!(seen, "the honest viewer's chat {text} did not come back");
+    }
+}
+
+/// True when the server closed `stream` (EOF or reset) within `within`, reading and
+/// discarding whatever it sent first.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 65536];
+    while Instant::now() < deadline {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+#[test]
+fn a_ping_flood_that_never_reads_is_cut_off_and_memory_stays_bounded() {
+    let server = Server::start("uring", 1, &config(""));
+    let mut honest = Honest::join(&server, "lobby");
+    let before = rss_kib(&server);
+    let addr = server.addr;
+    // Pings with full payloads, written as fast as the socket takes them, never reading.
+    let flooder = std::thread::spawn(move || {
+        let mut ws = WsClient::connect(addr);
+        let ping = ws.frame_bytes(0x9, true, &[b'p'; 125]);
+        let burst = ping.repeat(512);
+        let started = Instant::now();
+        ws.stream
+            .set_write_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut written = 0usize;
+        while started.elapsed() < Duration::from_secs(6) {
+            match ws.stream.write(&burst) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return (written, true),
+            }
+        }
+        (written, false)
+    });
+    for _ in 0..10 {
+        honest.round_trip();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (written, cut_off) = flooder.join().unwrap();
+    assert!(
+        cut_off,
+        "the flooder was never cut off ({written} bytes written)"
+    );
+    let grown = rss_kib(&server).saturating_sub(before);
+    // One flooder's queue is capped at 64 KiB plus a pong and a close frame; the rest is the
+    // receive path's own buffers. 32 MiB leaves room for allocator noise, not for a queue
+    // of the gigabytes of pongs asked for.
+    assert!(grown < 32 * 1024, "RSS grew {grown} KiB");
+    assert!(server.metric("shardcast_danmaku_reply_overflows_total") >= 1);
+    honest.round_trip();
+}
+
+#[test]
+fn history_and_gift_floods_are_rate_limited_while_chat_flows() {
+    let server = Server::start("uring", 1, &config(""));
+    let mut honest = Honest::join(&server, "lobby");
+    let mut attacker = WsClient::connect(server.addr);
+    let mut enc = ClientEncoder::new();
+    attacker.send_binary(enc.hello("lobby", &token("attacker", "lobby"), 0, "e2e"));
+    for i in 0..300 {
+        attacker.send_binary(enc.history(0, 200));
+        attacker.send_binary(enc.gift(1, 1, &format!("k{i}")));
+    }
+    honest.round_trip();
+    let (mut refused, mut histories) = (0, 0);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline && refused + histories < 600 {
+        match attacker.try_read_frame(Duration::from_millis(200)) {
+            Ok(Some(Frame::Binary(bytes))) => {
+                match decode_server(&bytes, &VerifyLimits::server()).unwrap() {
+                    ServerMsg::Error { code: 429, .. } => refused += 1,
+                    ServerMsg::HistoryReply { .. } => histories += 1,
+                    _ => {}
+                }
+            }
+            Ok(_) => {}
+            Err(()) => break,
+        }
+    }
+    assert!(histories <= 6, "{histories} history replies (burst 3, 1/s)");
+    assert!(refused >= 580, "{refused} refusals");
+    assert!(server.metric("shardcast_danmaku_rate_limited_total") >= 580);
+    honest.round_trip();
+}
+
+#[test]
+fn an_anonymous_room_flood_leaves_new_connections_their_timeouts() {
+    let server = Server::start("uring", 1, &config(""));
+    let mut honest = Honest::join(&server, "lobby");
+    let mut enc = ClientEncoder::new();
+    for i in 0..2000 {
+        let mut ws = WsClient::connect(server.addr);
+        ws.send_binary(enc.hello(&format!("flood-{i}"), "", 0, "e2e"));
+    }
+    assert!(server.metric("shardcast_danmaku_rooms_home") >= 1500);
+    // A socket that sends nothing and a WebSocket that only pings are both timed out.
+    let mut idle = server.connect();
+    let mut pinger = WsClient::connect(server.addr);
+    let started = Instant::now();
+    let ping = pinger.frame_bytes(0x9, true, b"hi");
+    while started.elapsed() < Duration::from_millis(900) {
+        pinger.send_raw(&ping);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(3)),
+        "idle HTTP kept"
+    );
+    assert!(
+        closed_within(&mut pinger.stream, Duration::from_secs(4)),
+        "a WebSocket without Hello kept"
+    );
+    assert_eq!(server.metric("shardcast_engine_timers_refused_total"), 0);
+    honest.round_trip();
+}
+
+#[test]
+fn slowloris_and_idle_rtmp_sockets_are_dropped_on_time() {
+    let server = Server::start(
+        "uring",
+        1,
+        &config("[rtmp]\nhandshake_timeout_ms = 1000\nmax_connections_per_shard = 8\n"),
+    );
+    let mut honest = Honest::join(&server, "lobby");
+    // Twenty RTMP sockets that never speak: eight are held until the handshake timeout, the
+    // rest are closed at once.
+    let mut rtmp: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(server.rtmp_addr).unwrap())
+        .collect();
+    // A request head dribbled a byte every 100 ms.
+    let mut slow = server.connect();
+    let started = Instant::now();
+    let head = b"GET /healthz HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for byte in head.iter().take(15) {
+        if slow.write_all(&[*byte]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    honest.round_trip();
+    let mut response = String::new();
+    slow.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let _ = slow.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    for socket in &mut rtmp {
+        assert!(
+            closed_within(socket, Duration::from_secs(3)),
+            "an idle RTMP socket kept"
+        );
+    }
+    assert_eq!(server.metric("shardcast_media_rtmp_refused_total"), 12);
+    honest.round_trip();
+}
