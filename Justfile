@@ -15,10 +15,11 @@ run *ARGS: setup
     cargo build --release -p shardcast
     target/release/shardcast serve {{ARGS}}
 
-# The whole test suite: setup first (clippy compiles the FFmpeg bindings), then lint, unit tests, end-to-end tests against the real binary.
+# The whole test suite: setup first (clippy compiles the FFmpeg bindings), then lint, unit tests, end-to-end tests against the real binary, and every fuzz target's committed seeds replayed.
 test: setup lint
     cargo build -p shardcast
     cargo test --workspace
+    cargo test --manifest-path fuzz/Cargo.toml --lib
     node shards/wire/ts/test/roundtrip.mjs
 
 # rustfmt check and clippy with warnings as errors (after setup: clippy compiles the FFmpeg bindings).

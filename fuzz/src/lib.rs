@@ -111,13 +111,34 @@ mod tests {
     fn seeds_pass() {
         let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
         type Check = fn(&[u8]);
-        let targets: [(&str, Check); 5] = [
+        let targets: [(&str, Check); 6] = [
             ("ws_decoder", ws_decoder),
             ("http_request", http_request),
             ("rtmp_server", shardcast_rtmp::fuzz_server_input),
             ("flv", shardcast_media::fuzz_flv),
+            ("flv_file", shardcast_media::fuzz_flv_file),
             ("wire_client", shardcast_wire::fuzz_decode_client),
         ];
+        // Every fuzz target is replayed here, and nothing here is not a target.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz_targets");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .expect("fuzz_targets")
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .file_stem()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        on_disk.sort();
+        let mut listed: Vec<String> = targets.iter().map(|(t, _)| t.to_string()).collect();
+        listed.sort();
+        assert_eq!(
+            on_disk, listed,
+            "fuzz_targets/ and the replayed targets differ"
+        );
         for (target, check) in targets {
             let mut count = 0;
             for entry in std::fs::read_dir(seeds.join(target)).expect("seed directory") {
