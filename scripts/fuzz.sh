@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs shardcast's fuzz targets (fuzz/fuzz_targets) with cargo-fuzz, one after another.
+# Runs shardcast's fuzz targets (fuzz/fuzz_targets) with cargo-fuzz, one after another, and
+# records the campaign in bench/results/fuzz.md.
 #
-#   scripts/fuzz.sh                      every target, FUZZ_SECONDS (default 60) each
+#   scripts/fuzz.sh                      every target, FUZZ_RUNS (default 10,000,000) executions each
 #   scripts/fuzz.sh ws_decoder flv       only the named targets
-#   FUZZ_SECONDS=600 scripts/fuzz.sh     a longer campaign
+#   FUZZ_SECONDS=600 scripts/fuzz.sh     a time budget per target instead of a run count
 #   FUZZ_ARGS="-max_len=8192" scripts/fuzz.sh   extra libFuzzer flags
 #
 # Targets run one at a time in a single libFuzzer process each: the machines have two cores,
@@ -13,7 +14,11 @@
 # corpus (fuzz/corpus/TARGET, kept between runs and ignored by git) that libFuzzer grows.
 # Crashes land in fuzz/artifacts/TARGET/; reproduce one with
 # `cargo +nightly fuzz run TARGET fuzz/artifacts/TARGET/crash-…` and shrink it with
-# `cargo +nightly fuzz tmin TARGET fuzz/artifacts/TARGET/crash-…`.
+# `cargo +nightly fuzz tmin TARGET fuzz/artifacts/TARGET/crash-…`. Every target's seeds are
+# replayed by `just test` (fuzz/src/lib.rs, `seeds_pass`).
+#
+# The report (bench/results/fuzz.md) is rewritten after each target, from the logs in
+# bench/results/tmp/fuzz-<time>/, so an interrupted campaign keeps what it finished.
 #
 # cargo-fuzz needs the nightly toolchain (for -Zsanitizer); only this script uses it.
 set -euo pipefail
@@ -22,7 +27,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 all_targets=(rtmp_server flv flv_file wire_client ws_decoder http_request)
-seconds="${FUZZ_SECONDS:-60}"
+seconds="${FUZZ_SECONDS:-}"
+runs="${FUZZ_RUNS:-10000000}"
+run_dir="bench/results/tmp/fuzz-$(date +%Y%m%d-%H%M%S)"
+report="bench/results/fuzz.md"
 read -r -a extra_args <<<"${FUZZ_ARGS:-}"
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
@@ -45,19 +53,59 @@ for target in "${targets[@]}"; do
     fi
 done
 
+# Rewrites the report from every finished target's log in this campaign.
+write_report() {
+    {
+        echo "# Fuzzing campaign"
+        echo
+        echo "Reproduce with \`just fuzz\` (\`scripts/fuzz.sh\`). Started $(basename "$run_dir" | sed 's/fuzz-//');"
+        echo "one libFuzzer process per target, one target at a time, $(nproc) cores,"
+        echo "\`-rss_limit_mb=2048\`, starting from the committed seeds plus the working corpus"
+        echo "kept from earlier runs. \`cov\` and \`ft\` are from libFuzzer's final \`DONE\` line."
+        echo
+        echo "| target | executions | seconds | exec/s | cov | ft | corpus entries | crashes |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        for log in "$run_dir"/*.log; do
+            [[ -e "$log" ]] || continue
+            local t execs secs rate cov ft corp crashes
+            t=$(basename "$log" .log)
+            execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+            secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
+            rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+            cov=$(sed -n 's/.*DONE *cov: \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+            ft=$(sed -n 's/.*DONE .* ft: \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+            corp=$(sed -n 's/.*DONE .* corp: \([0-9]*\)\/.*/\1/p' "$log" | tail -n 1)
+            crashes=$(ls "fuzz/artifacts/$t" 2>/dev/null | grep -c '^crash-' || true)
+            echo "| \`$t\` | ${execs:-?} | ${secs:-?} | ${rate:-?} | ${cov:-?} | ${ft:-?} | ${corp:-?} | ${crashes:-0} |"
+        done
+        echo
+        echo "Crash inputs, when any, are in \`fuzz/artifacts/TARGET/\`; each one found is fixed"
+        echo "and its input added to the target's seeds, so \`just test\` replays it."
+    } >"$report"
+}
+
+mkdir -p "$run_dir"
 status=0
 for target in "${targets[@]}"; do
     corpus="fuzz/corpus/$target"
     mkdir -p "$corpus"
     cp -f "fuzz/seeds/$target/"* "$corpus/"
-    echo "==> $target: ${seconds}s, corpus $corpus"
+    if [[ -n "$seconds" ]]; then
+        budget=(-max_total_time="$seconds")
+        echo "==> $target: ${seconds}s, corpus $corpus"
+    else
+        budget=(-runs="$runs")
+        echo "==> $target: $runs runs, corpus $corpus"
+    fi
     # A crash fails this target but not the campaign: the others still run, and the exit
     # status says something was found.
     if ! cargo +nightly fuzz run "$target" "$corpus" -- \
-        -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
-        ${extra_args[@]+"${extra_args[@]}"}; then
+        "${budget[@]}" -rss_limit_mb=2048 -print_final_stats=1 \
+        ${extra_args[@]+"${extra_args[@]}"} 2>&1 | tee "$run_dir/$target.log"; then
         echo "fuzz.sh: $target failed; see fuzz/artifacts/$target/" >&2
         status=1
     fi
+    write_report
 done
+echo "fuzz.sh: wrote $report"
 exit "$status"
