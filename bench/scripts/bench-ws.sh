@@ -104,6 +104,8 @@ secret = "$SECRET"
 chat_rate_per_s = 1000
 chat_burst = 1000
 room_inbound_max_per_s = 100000
+# The load generator's readers are anonymous and make their rooms (no stream is live).
+anonymous_rooms = "any"
 TOML
             SHARDCAST_CMD="taskset -c $SERVER_CORE $SHARDCAST_BIN serve --shards 1 --http 127.0.0.1:$SERVER_PORT --config $dir/shardcast.toml"
             $SHARDCAST_CMD >>"$dir/server.log" 2>&1 &

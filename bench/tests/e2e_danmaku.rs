@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 
 const SECRET: &str = "e2e-secret-0123456789abcdef0123456789";
 
+/// These tests fill rooms with anonymous readers, so anonymous viewers may make any room here
+/// (the default, rooms of live streams only, is tested in e2e_hostile and the scenarios).
 fn config(extra: &str) -> String {
     format!(
         "[auth]\nsecret = \"{SECRET}\"\n[danmaku]\nchat_rate_per_s = 10000\nchat_burst = 10000\n\
-         room_inbound_max_per_s = 100000\n{extra}"
+         room_inbound_max_per_s = 100000\nanonymous_rooms = \"any\"\n{extra}"
     )
 }
 
@@ -407,11 +409,11 @@ fn tokens_roles_rate_limits_filter_and_kick() {
 
     let alice = token("alice", "r5", "viewer");
     let admin = token("root", "r5", "admin");
+    let mut a = Viewer::join(&server, "r5", &alice, 0);
+    // Anonymous viewers may join a room that exists (alice made it), and only read.
     let mut anon = Viewer::join(&server, "r5", "", 0);
     anon.chat("hi");
     anon.read_until(Duration::from_secs(5), |s| s.errors.contains(&401));
-
-    let mut a = Viewer::join(&server, "r5", &alice, 0);
     // The filter masks, whatever the disguise.
     a.chat("a B.A.D-word here");
     a.read_until(Duration::from_secs(5), |s| !s.chats.is_empty());
@@ -481,7 +483,9 @@ fn gifts_are_acknowledged_once_per_idempotency_key() {
 #[test]
 fn python_websockets_client_interoperates() {
     let server = Server::start("uring", 1, &config(""));
-    let hello = ClientEncoder::new().hello("r7", "", 0, "python").to_vec();
+    let hello = ClientEncoder::new()
+        .hello("r7", &token("py", "r7", "viewer"), 0, "python")
+        .to_vec();
     let hex: String = hello.iter().map(|b| format!("{b:02x}")).collect();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/ws_python.py");
     let out = std::process::Command::new("timeout")

@@ -3,7 +3,7 @@
 
 use super::config::{parse_addr, Config};
 use crate::common::auth::TokenKey;
-use crate::danmaku::settings::{DanmakuCounters, DanmakuSettings, FilterMode};
+use crate::danmaku::settings::{AnonymousRooms, DanmakuCounters, DanmakuSettings, FilterMode};
 use crate::http::settings::{ApiAccess, HttpCounters, HttpSettings};
 use crate::http::static_files::StaticFiles;
 use crate::media::settings::{MediaCounters, MediaSettings, PublishAccess, RtmpLimits};
@@ -504,6 +504,11 @@ fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, S
         text_max_chars: d.text_max_chars,
         history_request_max: d.history_request_max.min(d.history_max as u32),
         allow_anonymous: d.allow_anonymous,
+        anonymous_rooms: match d.anonymous_rooms.as_str() {
+            "any" => AnonymousRooms::Any,
+            "none" => AnonymousRooms::None,
+            _ => AnonymousRooms::Live,
+        },
         heartbeat_ms: d.heartbeat_ms,
         filter,
         filter_mode: if d.filter_mode == "reject" {

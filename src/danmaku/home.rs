@@ -4,7 +4,10 @@
 //! viewers, then retired.
 
 use super::encode::{encode_batch, event_view};
-use super::msg::{BroadcastMsg, ChatMsg, ChatPriority, DanmakuMsg, GiftMsg, JoinedMsg, Refusal};
+use super::msg::{
+    BroadcastMsg, ChatMsg, ChatPriority, DanmakuMsg, GiftMsg, Identity, JoinedMsg, Refusal,
+};
+use super::settings::AnonymousRooms;
 use super::{Danmaku, MeshError};
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
@@ -38,6 +41,7 @@ pub(super) struct Joiner {
     pub from: ShardId,
     pub conn: ConnId,
     pub user: Arc<str>,
+    pub identity: Identity,
     pub last_seq: u64,
     pub members: u32,
 }
@@ -67,6 +71,11 @@ impl Danmaku {
         let now = cx.now_ms();
         let index = match self.homes.find(&room) {
             Some(index) => index,
+            None if !self.may_create(&room, joiner.identity) => {
+                let close = CloseCode::POLICY_VIOLATION;
+                let reason = "no such room (anonymous viewers join live streams' rooms)";
+                return self.refuse_join(cx, room, &joiner, (404, close, reason));
+            }
             None if self.homes.len() >= self.settings.rooms_max_per_shard => {
                 let close = CloseCode::TRY_AGAIN_LATER;
                 return self.refuse_join(cx, room, &joiner, (503, close, "too many rooms"));
@@ -99,6 +108,15 @@ impl Danmaku {
         };
         self.send_to(cx, joiner.from, DanmakuMsg::Joined(Box::new(joined)));
         self.arm_room_timer(cx, index);
+    }
+
+    /// Whether a joiner may bring `room` into being (`danmaku.anonymous_rooms`).
+    fn may_create(&self, room: &RoomId, identity: Identity) -> bool {
+        match (identity, self.settings.anonymous_rooms) {
+            (Identity::Token, _) | (Identity::Anonymous, AnonymousRooms::Any) => true,
+            (Identity::Anonymous, AnonymousRooms::Live) => self.live.contains(room.as_str()),
+            (Identity::Anonymous, AnonymousRooms::None) => false,
+        }
     }
 
     /// Answers a join with an Error frame and the close that follows it.

@@ -24,6 +24,7 @@ pub mod settings;
 mod tests;
 mod viewer;
 
+use crate::common::live::LiveSet;
 use crate::common::log_budget::LogBudget;
 use crate::common::placement::{home_shard, Kind};
 use crate::common::table::Table;
@@ -63,6 +64,8 @@ pub struct Danmaku {
     inbox: Vec<(MessageKindTag, Vec<u8>)>,
     open: u64,
     log_budget: LogBudget,
+    /// The streams live now (media writes it from its index; danmaku reads it).
+    live: LiveSet,
 }
 
 /// The home shard of `room`.
@@ -77,6 +80,7 @@ impl Danmaku {
         shard: ShardId,
         shards: usize,
         capacity: usize,
+        live: LiveSet,
     ) -> Self {
         Danmaku {
             settings,
@@ -90,6 +94,7 @@ impl Danmaku {
             inbox: Vec::new(),
             open: 0,
             log_budget: LogBudget::default(),
+            live,
         }
     }
 
@@ -150,11 +155,13 @@ impl Danmaku {
                 last_seq,
                 members,
                 user,
+                identity,
             } => {
                 let joiner = Joiner {
                     from,
                     conn,
                     user,
+                    identity,
                     last_seq,
                     members,
                 };

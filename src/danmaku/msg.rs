@@ -26,6 +26,8 @@ pub enum DanmakuMsg {
         members: u32,
         /// Who joins (a kicked user is refused until their ban ends).
         user: Arc<str>,
+        /// Whether they showed a token (anonymous viewers may create only some rooms).
+        identity: Identity,
     },
     /// Viewer shard → home: the sender's member count for the room changed.
     Members { room: RoomId, members: u32 },
@@ -94,6 +96,13 @@ pub struct JoinedMsg {
     pub online: u64,
     pub frames: Vec<Bytes>,
     pub refused: Option<Refusal>,
+}
+
+/// How a viewer identified itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Identity {
+    Anonymous,
+    Token,
 }
 
 /// Why a join was refused: the Error frame for the viewer and the close that follows it.

@@ -28,6 +28,7 @@ pub struct DanmakuSettings {
     pub text_max_chars: usize,
     pub history_request_max: u32,
     pub allow_anonymous: bool,
+    pub anonymous_rooms: AnonymousRooms,
     pub heartbeat_ms: u32,
     pub filter: Option<WordFilter>,
     pub filter_mode: FilterMode,
@@ -46,6 +47,17 @@ pub enum FilterMode {
     Mask,
     /// Refuse the chat (422).
     Reject,
+}
+
+/// Which rooms an anonymous viewer may bring into being (`danmaku.anonymous_rooms`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnonymousRooms {
+    /// Rooms named after a live stream.
+    Live,
+    /// Any room.
+    Any,
+    /// None: only rooms that exist.
+    None,
 }
 
 crate::service_counters! {

@@ -274,8 +274,9 @@ fn a_gift_is_acknowledged_once_per_key_across_shards_and_shown_to_everyone() {
 fn an_anonymous_room_flood_leaves_every_new_connection_its_timeouts() {
     // Rooms outlive their members (danmaku.history_s) and each home room holds a timer. The
     // wheel is sized from the connection and room limits, so a flood of rooms made by
-    // anonymous viewers that come and go cannot starve new connections of their timeouts.
-    let config = testing::config("");
+    // anonymous viewers that come and go cannot starve new connections of their timeouts
+    // (with danmaku.anonymous_rooms = "any"; the default lets them create live rooms only).
+    let config = testing::config("[danmaku]\nanonymous_rooms = \"any\"\n");
     let mut t = testing::shards(1, &config, 0);
     let rooms = 1500;
     for i in 0..rooms {
@@ -439,4 +440,38 @@ fn a_kicked_user_cannot_rejoin_until_the_ban_ends_on_any_shard() {
     member(&mut t, 0, &room, "carol");
     t.advance(60_000);
     member(&mut t, 0, &room, "bob");
+}
+
+#[test]
+fn anonymous_viewers_create_only_the_rooms_of_live_streams() {
+    let config = testing::config("");
+    let mut t = testing::shards(2, &config, 0);
+    let room = room_homed_on(1, 2);
+    // No such stream: refused, and no room is made.
+    let mut anon = Viewer::connect(&mut t, ShardId(0));
+    anon.hello(&mut t, &room, "", 0);
+    let got = anon.received(&mut t);
+    assert!(
+        got.iter()
+            .any(|g| matches!(g, Got::Error { code: 404, .. }))
+            && got.iter().any(|g| matches!(g, Got::Close(Some(1008)))),
+        "{got:?}"
+    );
+    assert_eq!(t.service(ShardId(1)).danmaku().rooms_homed(), 0);
+    // A token's user makes it; then anonymous viewers join it.
+    member(&mut t, 0, &room, "host");
+    let mut anon = Viewer::connect(&mut t, ShardId(0));
+    anon.hello(&mut t, &room, "", 0);
+    assert!(matches!(
+        anon.received(&mut t).first(),
+        Some(Got::Welcome { .. })
+    ));
+    // A live stream's room is open to anonymous viewers from the first one.
+    let mut publisher = testing::Publisher::connect(&mut t, ShardId(0), "show");
+    publisher.send(&mut t, &testing::fixture_tags(), 0..500, 0);
+    t.settle();
+    let mut anon = Viewer::connect(&mut t, ShardId(1));
+    anon.hello(&mut t, "show", "", 0);
+    let got = anon.received(&mut t);
+    assert!(matches!(got.first(), Some(Got::Welcome { .. })), "{got:?}");
 }

@@ -2,7 +2,7 @@
 //! filter), and what goes to the room's home; pings, hello and idle timeouts, and the stall
 //! close of a viewer that does not read.
 
-use super::msg::{ChatMsg, ChatPriority, DanmakuMsg, GiftMsg};
+use super::msg::{ChatMsg, ChatPriority, DanmakuMsg, GiftMsg, Identity};
 use super::settings::FilterMode;
 use super::Danmaku;
 use crate::common::auth::{Audience, Role};
@@ -410,6 +410,11 @@ impl Danmaku {
             viewer.role = role;
             viewer.session = Session::Joining { local };
         }
+        let identity = if role.is_some() {
+            Identity::Token
+        } else {
+            Identity::Anonymous
+        };
         let user = self
             .viewer(conn)
             .map_or_else(|| Arc::from(""), |v| v.user.clone());
@@ -419,6 +424,7 @@ impl Danmaku {
             last_seq,
             members,
             user,
+            identity,
         };
         self.send_home(cx, msg);
     }

@@ -23,6 +23,7 @@ mod tests;
 mod waiters;
 
 use crate::common::counters::bump;
+use crate::common::live::{LiveSet, Liveness};
 use crate::common::log_budget::LogBudget;
 use crate::common::table::Table;
 use crate::control::msg::ControlReply;
@@ -69,6 +70,8 @@ pub struct Media {
     index: MediaIndex,
     waiters: Waiters,
     log_budget: LogBudget,
+    /// The streams live now, kept from the index for the shard's other services.
+    live: LiveSet,
 }
 
 impl Media {
@@ -77,6 +80,7 @@ impl Media {
         shard: ShardId,
         shards: usize,
         capacity: usize,
+        live: LiveSet,
     ) -> Self {
         let index = MediaIndex::new(settings.index);
         Media {
@@ -90,6 +94,7 @@ impl Media {
             index,
             waiters: Waiters::default(),
             log_budget: LogBudget::default(),
+            live,
         }
     }
 
@@ -185,7 +190,13 @@ impl Media {
             } => *last_received_ms,
             _ => None,
         };
-        if self.index.apply(stream, event) {
+        let applied = self.index.apply(stream, event);
+        let live = match self.index.stream(stream) {
+            Some(index) if !index.ended => Liveness::Live,
+            _ => Liveness::Ended,
+        };
+        self.live.set(stream, live);
+        if applied {
             if let Some(received_ms) = part_received_ms {
                 let latency_ms = cx.wall_ms().saturating_sub(received_ms);
                 self.settings.part_latency[self.shard.index()].record_us(latency_ms * 1000);

@@ -70,10 +70,17 @@ impl ShardService {
         shardcast_native::forbid_ffmpeg_on_this_thread();
         let capacity = shard.runtime.engine.max_connections as usize;
         let shards = shard.runtime.shards();
+        let live = crate::common::live::LiveSet::default();
         ShardService {
             http: Http::new(settings.http.clone(), shard, wall_s),
-            danmaku: Danmaku::new(settings.danmaku.clone(), shard.shard, shards, capacity),
-            media: Media::new(settings.media.clone(), shard.shard, shards, capacity),
+            danmaku: Danmaku::new(
+                settings.danmaku.clone(),
+                shard.shard,
+                shards,
+                capacity,
+                live.clone(),
+            ),
+            media: Media::new(settings.media.clone(), shard.shard, shards, capacity, live),
             kinds: vec![ConnKind::Free; capacity],
             shard: shard.shard,
             settings,

@@ -58,7 +58,7 @@ fn a_drain_says_going_away_to_viewers_and_closes_publishers() {
     let config = testing::config("");
     let mut t = testing::shards(1, &config, 0);
     let mut viewer = Viewer::connect(&mut t, S);
-    viewer.hello(&mut t, "lobby", "", 0);
+    viewer.hello(&mut t, "lobby", &token("eve", "lobby", Role::Viewer), 0);
     viewer.received(&mut t);
     let rtmp = t.connect(S, RTMP).unwrap();
     t.drain();

@@ -186,6 +186,11 @@ config_section! {
         history_request_max: u32 = 200,
         /// Viewers without a token may join and read (never send).
         allow_anonymous: bool = true,
+        /// Which rooms an anonymous viewer's Hello may create (any viewer may join a room that
+        /// exists): "live" (a room named after a stream that is live now), "any", or "none".
+        /// Rooms outlive their viewers by `history_s`, so "any" lets anonymous clients fill
+        /// `rooms_max_per_shard`.
+        anonymous_rooms: String = "live".to_string(),
         /// Heartbeat interval announced to clients in Welcome.
         heartbeat_ms: u32 = 25000,
         /// Sensitive-word list: a file with one word per line (# comments). Empty: no filter.

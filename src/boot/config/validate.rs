@@ -136,6 +136,13 @@ impl Config {
                 "batch_ms and stats_ms must be ≥ 1",
             ));
         }
+        if !["live", "any", "none"].contains(&d.anonymous_rooms.as_str()) {
+            return Err(invalid(
+                "danmaku.anonymous_rooms",
+                &d.anonymous_rooms,
+                "must be \"live\", \"any\" or \"none\"",
+            ));
+        }
         let bursts = [d.chat_burst, d.like_burst, d.gift_burst, d.history_burst];
         if d.history_max == 0 || bursts.contains(&0) || d.text_max_chars == 0 {
             return Err(invalid(
