@@ -33,7 +33,7 @@ fn health_info_and_metrics_answer_curl() {
         assert_eq!(json["shards"], 2);
         if io == "uring" {
             let features = json["io"]["ring_features"].as_array().unwrap();
-            assert!(features.iter().any(|f| f == "multishot_accept"), "{json}");
+            assert!(features.iter().any(|f| f == "accept_direct"), "{json}");
         }
 
         let metrics = String::from_utf8(server.get("/metrics").body).unwrap();

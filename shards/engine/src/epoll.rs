@@ -179,12 +179,16 @@ impl<S: Service> EpollShard<S> {
             return;
         }
         for _ in 0..ACCEPTS_PER_TICK {
-            // SAFETY: no address is requested; flags are valid.
+            // SAFETY: sockaddr_storage is plain data, for which all zeroes is a valid value.
+            let mut peer: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+            let mut peer_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            // SAFETY: `peer` and `peer_len` are live locals the kernel fills during the call
+            // (the length says how much room there is); the flags are valid.
             let fd = unsafe {
                 libc::accept4(
                     self.listeners[index],
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
+                    (&mut peer as *mut libc::sockaddr_storage).cast(),
+                    &mut peer_len,
                     libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
                 )
             };
@@ -196,7 +200,8 @@ impl<S: Service> EpollShard<S> {
                 return;
             }
             self.core.tick_clock();
-            let Some(conn) = self.core.open(ListenerId(index as u16)) else {
+            let peer_ip = crate::sys::sockaddr_ip(&peer, peer_len);
+            let Some(conn) = self.core.open(ListenerId(index as u16), peer_ip) else {
                 ShardCounters::bump(&self.core.cx.counters.accepts_refused, 1);
                 crate::sys::close_fd(fd);
                 continue;

@@ -14,7 +14,9 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Direct-descriptor slots kept beyond the connection table (accepts racing a full table).
+/// Direct-descriptor slots kept beyond the connection table (accepts racing a full table: at
+/// most `uring::ACCEPTS_PER_LISTENER` (16) per listener complete before their refusal's close
+/// is queued; beyond the spare the kernel refuses the connection itself with ENFILE).
 pub(crate) const DIRECT_TABLE_SPARE: u32 = 64;
 
 /// Which I/O backend to run.
@@ -257,7 +259,7 @@ fn choose_backend(
         IoChoice::Auto => match uring::probe(disable) {
             Ok(features) => Ok((
                 Some(features),
-                "io_uring available with multishot accept/recv, buffer rings and direct descriptors"
+                "io_uring available with direct-descriptor accept, multishot recv and buffer rings"
                     .to_string(),
             )),
             Err(why) => Ok((None, format!("io_uring unusable ({why}); using epoll"))),

@@ -2,7 +2,7 @@
 //! eventfds, CPU pinning, signal masks, listeners, limits and anonymous memory.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{IntoRawFd, RawFd};
 
 /// A non-blocking, close-on-exec eventfd starting at zero.
@@ -230,6 +230,32 @@ pub fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
     }
 }
 
+/// The IP address in a socket address the kernel filled in (`len` is the length it reported,
+/// as `accept4` and IORING_OP_ACCEPT return it). `None` for a family other than IPv4 or IPv6
+/// or an address shorter than its family's. IPv4-mapped IPv6 addresses are returned as they
+/// are; `Core::open` turns them into IPv4.
+pub fn sockaddr_ip(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<IpAddr> {
+    let len = len as usize;
+    let base: *const libc::sockaddr_storage = storage;
+    match i32::from(storage.ss_family) {
+        libc::AF_INET if len >= std::mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the kernel wrote a sockaddr_in, and `len` that it wrote
+            // all of it; sockaddr_storage is large and aligned enough for every address type.
+            let addr = unsafe { &*base.cast::<libc::sockaddr_in>() };
+            // `s_addr` holds the octets in network order: its bytes in memory are the address.
+            Some(IpAddr::V4(Ipv4Addr::from(
+                addr.sin_addr.s_addr.to_ne_bytes(),
+            )))
+        }
+        libc::AF_INET6 if len >= std::mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for a sockaddr_in6.
+            let addr = unsafe { &*base.cast::<libc::sockaddr_in6>() };
+            Some(IpAddr::V6(Ipv6Addr::from(addr.sin6_addr.s6_addr)))
+        }
+        _ => None,
+    }
+}
+
 /// Page-aligned anonymous memory, released on drop. Used for provided buffer rings.
 pub struct AnonMemory {
     ptr: std::ptr::NonNull<u8>,
@@ -315,4 +341,36 @@ pub fn thread_cpu_time() -> std::time::Duration {
     // SAFETY: a valid out-pointer to a timespec; CLOCK_THREAD_CPUTIME_ID needs nothing else.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip_of(addr: &str) -> Option<IpAddr> {
+        let addr = socket2::SockAddr::from(addr.parse::<SocketAddr>().unwrap());
+        let len = addr.len();
+        sockaddr_ip(&addr.as_storage(), len)
+    }
+
+    #[test]
+    fn socket_addresses_give_their_ip() {
+        assert_eq!(ip_of("127.0.0.2:80"), Some("127.0.0.2".parse().unwrap()));
+        assert_eq!(ip_of("[::1]:80"), Some("::1".parse().unwrap()));
+        // Mapped addresses are kept here; the connection table canonicalises them.
+        assert_eq!(
+            ip_of("[::ffff:10.0.0.1]:80"),
+            Some("::ffff:10.0.0.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn short_or_foreign_addresses_give_none() {
+        let v4 = socket2::SockAddr::from("10.0.0.1:80".parse::<SocketAddr>().unwrap());
+        let len = v4.len();
+        assert_eq!(sockaddr_ip(&v4.as_storage(), len - 1), None);
+        let unix = socket2::SockAddr::unix("/tmp/x").unwrap();
+        let len = unix.len();
+        assert_eq!(sockaddr_ip(&unix.as_storage(), len), None);
+    }
 }

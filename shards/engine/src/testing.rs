@@ -32,6 +32,7 @@ use crate::runtime::{RuntimeInfo, ShardInfo};
 use crate::service::{CloseReason, Service};
 use crate::{ConnId, Ctx, EngineConfig, ListenerId, ShardId};
 use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 /// The wall clock at virtual time 0: 2026-01-01T00:00:00Z, so wall times in tests are
@@ -181,11 +182,23 @@ impl<S: Service> TestShards<S> {
         self.cores[shard.index()].cx.timers.len()
     }
 
-    /// A client connects to `listener` on `shard`: the service's `on_accept` runs. `None`
-    /// when the connection table is full (a backend closes such a socket at once).
+    /// A client connects to `listener` on `shard` from 127.0.0.1: the service's `on_accept`
+    /// runs. `None` when the connection table is full (a backend closes such a socket at
+    /// once).
     pub fn connect(&mut self, shard: ShardId, listener: ListenerId) -> Option<ConnId> {
+        self.connect_from(shard, listener, IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// As [`TestShards::connect`], from `ip`, which `Ctx::peer_ip` then reports (an
+    /// IPv4-mapped IPv6 address as the IPv4 address, as on a real dual-stack listener).
+    pub fn connect_from(
+        &mut self,
+        shard: ShardId,
+        listener: ListenerId,
+        ip: IpAddr,
+    ) -> Option<ConnId> {
         let core = &mut self.cores[shard.index()];
-        let conn = core.open(listener)?;
+        let conn = core.open(listener, Some(ip))?;
         self.peers[shard.index()][conn.slot()] = Peer {
             conn: Some(conn),
             ..Peer::default()
@@ -631,6 +644,82 @@ mod tests {
         let again = t.connect(s, ListenerId(0)).unwrap();
         t.with(s, |_, cx| cx.close(again));
         assert_eq!(t.closed(s, again), Some(CloseReason::Local));
+    }
+
+    #[test]
+    fn peer_addresses_are_reported_until_the_slot_is_released() {
+        let mut t = relay(1);
+        let s = ShardId(0);
+        let local = t.connect(s, ListenerId(0)).unwrap();
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        let remote = t.connect_from(s, ListenerId(0), ip).unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let six = t.connect_from(s, ListenerId(0), v6).unwrap();
+        let mapped: IpAddr = "::ffff:198.51.100.9".parse().unwrap();
+        let four = t.connect_from(s, ListenerId(0), mapped).unwrap();
+        assert_eq!(t.ctx(s).peer_ip(local), Some(Ipv4Addr::LOCALHOST.into()));
+        assert_eq!(t.ctx(s).peer_ip(remote), Some(ip));
+        assert_eq!(t.ctx(s).peer_ip(six), Some(v6));
+        assert_eq!(
+            t.ctx(s).peer_ip(four),
+            Some("198.51.100.9".parse().unwrap()),
+            "IPv4-mapped IPv6 is reported as IPv4"
+        );
+        t.with(s, |_, cx| cx.close(remote));
+        assert_eq!(t.ctx(s).peer_ip(remote), None, "a stale id has no address");
+        // The slot is reused; the old id still reports nothing, the new one its own address.
+        let next = t.connect_from(s, ListenerId(0), v6).unwrap();
+        assert_eq!(next.slot(), remote.slot());
+        assert_eq!(t.ctx(s).peer_ip(remote), None);
+        assert_eq!(t.ctx(s).peer_ip(next), Some(v6));
+    }
+
+    /// Counts connections per peer address: up in `on_accept`, down in `on_close`.
+    struct PerAddress {
+        open: std::collections::HashMap<IpAddr, usize>,
+    }
+
+    impl Service for PerAddress {
+        type Msg = ();
+
+        fn on_accept(&mut self, cx: &mut Ctx<()>, conn: ConnId, _listener: ListenerId) {
+            let ip = cx.peer_ip(conn).expect("an address in on_accept");
+            *self.open.entry(ip).or_default() += 1;
+        }
+
+        fn on_recv(&mut self, _cx: &mut Ctx<()>, _conn: ConnId, _data: &[u8]) {}
+
+        fn on_close(&mut self, cx: &mut Ctx<()>, conn: ConnId, _reason: CloseReason) {
+            let ip = cx.peer_ip(conn).expect("an address in on_close");
+            let count = self.open.get_mut(&ip).expect("counted at accept");
+            *count -= 1;
+            if *count == 0 {
+                self.open.remove(&ip);
+            }
+        }
+    }
+
+    #[test]
+    fn the_peer_address_is_there_in_on_close() {
+        let config = EngineConfig {
+            max_connections: 4,
+            ..EngineConfig::default()
+        };
+        let mut t = TestShards::new(1, config, |_| PerAddress {
+            open: Default::default(),
+        });
+        let s = ShardId(0);
+        let a = "192.0.2.1".parse().unwrap();
+        let first = t.connect_from(s, ListenerId(0), a).unwrap();
+        let second = t.connect_from(s, ListenerId(0), a).unwrap();
+        let other = t.connect(s, ListenerId(0)).unwrap();
+        assert_eq!(t.service(s).open.get(&a), Some(&2));
+        t.reset(s, first, libc::ECONNRESET);
+        t.shutdown(s, other);
+        assert_eq!(t.service(s).open.get(&a), Some(&1));
+        assert_eq!(t.service(s).open.len(), 1);
+        t.with(s, |_, cx| cx.close(second));
+        assert!(t.service(s).open.is_empty());
     }
 
     #[test]

@@ -4,6 +4,12 @@
 //! released only when every op that names it has completed — including the second
 //! (notification) completion of a zero-copy send — so a late completion can never touch the
 //! slot's next occupant, and every buffer an op reads stays alive until the kernel is done.
+//!
+//! Accepts are single-shot, [`ACCEPTS_PER_LISTENER`] in flight per listener, each writing the
+//! peer's address into its own slot of [`AcceptAddr`]s the shard owns, and each re-armed as it
+//! completes. A multishot accept would be one op for all connections, but it has one address
+//! buffer at most, which every connection overwrites before we can read it: per-connection
+//! peer addresses (for per-address limits) need one op per connection in flight.
 
 use crate::core::Core;
 use crate::counters::ShardCounters;
@@ -12,8 +18,10 @@ use crate::sys::AnonMemory;
 use crate::ListenerId;
 use bytes::Bytes;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 
@@ -39,6 +47,14 @@ const ZC_HOLDS_MAX: usize = 255;
 const SEND_MAX_BYTES: usize = 1 << 30;
 /// The provided buffer group every shard uses.
 const BUFFER_GROUP: u16 = 0;
+/// Single-shot accepts kept in flight per listener per shard. Each completion is re-armed in
+/// the same loop iteration and, with connections queued, completes again at the next submit,
+/// so a shard takes up to this many connections per listener per loop iteration; connections
+/// beyond that wait in the listen backlog (`engine.listen_backlog`), never dropped. Memory:
+/// one [`AcceptAddr`] (136 bytes) each, so 16 × 136 = 2176 bytes per listener per shard,
+/// allocated at start. The op number travels in `user_data`'s aux byte, hence the bound.
+const ACCEPTS_PER_LISTENER: usize = 16;
+const _: () = assert!(ACCEPTS_PER_LISTENER >= 1 && ACCEPTS_PER_LISTENER <= u8::MAX as usize + 1);
 
 fn user_data(kind: u8, slot: u32, generation: u16, aux: u8) -> u64 {
     slot as u64 | (generation as u64) << 32 | (kind as u64) << 48 | (aux as u64) << 56
@@ -67,7 +83,9 @@ impl Features {
     /// Names of the features in use, for logs and `/api/v1/info`.
     pub fn names(&self) -> Vec<&'static str> {
         let mut names = vec![
-            "multishot_accept",
+            // Single-shot accepts into auto-allocated direct descriptors, with peer addresses
+            // (not multishot: see the module documentation).
+            "accept_direct",
             "multishot_recv",
             "provided_buffer_ring",
             "direct_descriptors",
@@ -166,7 +184,7 @@ pub fn probe(disable: &[String]) -> Result<Features, String> {
         .register_probe(&mut probe)
         .map_err(|e| format!("io_uring probe failed: {e}"))?;
     for (code, name) in [
-        (opcode::AcceptMulti::CODE, "accept"),
+        (opcode::Accept::CODE, "accept"),
         (opcode::RecvMulti::CODE, "recv"),
         (opcode::Send::CODE, "send"),
         (opcode::SendMsg::CODE, "sendmsg"),
@@ -186,8 +204,9 @@ pub fn probe(disable: &[String]) -> Result<Features, String> {
         .register_files_sparse(4)
         .map_err(|e| format!("direct descriptors unavailable: {e}"))?;
     BufRing::new(&ring, 2, 64).map_err(|e| format!("provided buffer rings unavailable: {e}"))?;
-    // Multishot accept and recv came in 5.19/6.0, with buffer rings; a kernel that takes a
-    // buffer ring registration has them.
+    // Accept into an auto-allocated direct descriptor (IORING_FILE_INDEX_ALLOC) came in 5.19
+    // with buffer rings, multishot recv in 6.0; a kernel that takes a buffer ring registration
+    // has the first, and the second is assumed with it.
     Ok(features)
 }
 
@@ -272,6 +291,28 @@ struct Gather {
     iov: Vec<libc::iovec>,
 }
 
+/// Where one accept op has the kernel write the peer's address. The kernel writes it while
+/// the op is in flight, outside Rust's view, hence the `UnsafeCell`: the shard only touches
+/// an entry through raw pointers, and only while its op is not in flight.
+#[repr(C)]
+struct AcceptAddr {
+    storage: libc::sockaddr_storage,
+    len: libc::socklen_t,
+}
+
+// The figure `ACCEPTS_PER_LISTENER`'s memory note uses.
+const _: () = assert!(std::mem::size_of::<AcceptAddr>() <= 136);
+
+impl AcceptAddr {
+    fn empty() -> UnsafeCell<Self> {
+        UnsafeCell::new(AcceptAddr {
+            // SAFETY: sockaddr_storage is plain data; all zeroes is a valid (AF_UNSPEC) value.
+            storage: unsafe { std::mem::zeroed() },
+            len: 0,
+        })
+    }
+}
+
 enum Inflight {
     Single,
     Gather(usize),
@@ -317,10 +358,16 @@ pub(crate) struct UringShard<S: Service> {
     // Field order matters for drop: the ring goes before the buffer ring memory it reads.
     ring: IoUring,
     bufs: BufRing,
+    /// One address slot per accept op: op `i` of listener `l` uses entry
+    /// `l × ACCEPTS_PER_LISTENER + i`. A boxed slice allocated at start and never resized, so
+    /// an entry does not move while its op is in flight; dropped after the ring.
+    accept_addrs: Box<[UnsafeCell<AcceptAddr>]>,
     core: Core<S>,
     features: Features,
     listeners: Vec<RawFd>,
+    /// Which accept ops are in flight, indexed as `accept_addrs`.
     accept_armed: Vec<bool>,
+    accepts_in_flight: usize,
     conns: Vec<UConn>,
     // Boxed so a gather's address stays put while the vector grows: in-flight ops point at it.
     #[allow(clippy::vec_box)]
@@ -348,14 +395,20 @@ impl<S: Service> UringShard<S> {
         }
         let eventfd = core.cx.mesh.ring().doorbell().eventfd();
         let capacity = config.max_connections as usize;
-        let listeners_len = listeners.len();
+        let accept_ops = listeners.len() * ACCEPTS_PER_LISTENER;
+        assert!(
+            listeners.len() <= u32::MAX as usize,
+            "listener index travels in user_data"
+        );
         Ok(UringShard {
             ring,
             bufs,
+            accept_addrs: (0..accept_ops).map(|_| AcceptAddr::empty()).collect(),
             core,
             features,
             listeners,
-            accept_armed: vec![false; listeners_len],
+            accept_armed: vec![false; accept_ops],
+            accepts_in_flight: 0,
             conns: (0..capacity).map(|_| UConn::default()).collect(),
             gathers: Vec::new(),
             free_gathers: Vec::new(),
@@ -370,7 +423,7 @@ impl<S: Service> UringShard<S> {
 
     /// Runs the shard until a drain completes.
     pub fn run(mut self) -> io::Result<()> {
-        for index in 0..self.listeners.len() {
+        for index in 0..self.accept_armed.len() {
             self.arm_accept(index)?;
         }
         self.arm_eventfd()?;
@@ -390,12 +443,13 @@ impl<S: Service> UringShard<S> {
                     self.close_all(CloseReason::Shutdown);
                     self.flush()?;
                 }
-                // Wait (bounded) for every op that names a slot to complete, so no buffer
-                // the kernel may still read is freed under it.
+                // Wait (bounded) for every op that names a slot or an address buffer to
+                // complete, so no buffer the kernel may still read or write is freed under it.
                 let deadline = *exit_deadline_ms.get_or_insert(self.core.cx.now_ms() + 2000);
-                if (self.slots_in_use == 0 && self.orphans_pending == 0)
-                    || self.core.cx.now_ms() >= deadline
-                {
+                let idle = self.slots_in_use == 0
+                    && self.orphans_pending == 0
+                    && self.accepts_in_flight == 0;
+                if idle || self.core.cx.now_ms() >= deadline {
                     break;
                 }
             }
@@ -452,7 +506,8 @@ impl<S: Service> UringShard<S> {
         loop {
             // SAFETY: every entry pushed here points only at memory that outlives its op:
             // buffer-ring memory, boxed gather storage, `Bytes` held in the send queue or the
-            // zero-copy holds until completion, and the boxed eventfd buffer.
+            // zero-copy holds until completion, the boxed eventfd buffer, and the accept
+            // address slots (see `arm_accept`).
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 return Ok(());
             }
@@ -460,13 +515,34 @@ impl<S: Service> UringShard<S> {
         }
     }
 
+    /// Arms accept op `index` (op `index % ACCEPTS_PER_LISTENER` of listener
+    /// `index / ACCEPTS_PER_LISTENER`) into an auto-allocated direct descriptor, with the
+    /// peer's address written to its own slot.
     fn arm_accept(&mut self, index: usize) -> io::Result<()> {
-        let entry = opcode::AcceptMulti::new(types::Fd(self.listeners[index]))
-            .allocate_file_index(true)
+        assert!(!self.accept_armed[index], "accept op {index} armed twice");
+        let (listener, op) = (index / ACCEPTS_PER_LISTENER, index % ACCEPTS_PER_LISTENER);
+        let slot = self.accept_addrs[index].get();
+        // SAFETY: `slot` points into `accept_addrs`, owned by this shard, allocated at start
+        // and never resized, and dropped only after the ring (field order), whose teardown
+        // cancels what is still in flight; so it stays valid and unmoved while the op is in
+        // flight. The op ends by completing (reaped in `on_accept`) or by the cancel on drain,
+        // and `run` waits (bounded) for `accepts_in_flight` to reach 0 before returning. Op
+        // `index` is not in flight (asserted above), so the kernel is not writing the slot
+        // while we reset its length, and nothing else touches it until the op completes.
+        let (addr, len) = unsafe {
+            (*slot).len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            (
+                (&raw mut (*slot).storage).cast::<libc::sockaddr>(),
+                &raw mut (*slot).len,
+            )
+        };
+        let entry = opcode::Accept::new(types::Fd(self.listeners[listener]), addr, len)
+            .file_index(Some(types::DestinationSlot::auto_target()))
             .build()
-            .user_data(user_data(KIND_ACCEPT, index as u32, 0, 0));
+            .user_data(user_data(KIND_ACCEPT, listener as u32, 0, op as u8));
         self.push(entry)?;
         self.accept_armed[index] = true;
+        self.accepts_in_flight += 1;
         Ok(())
     }
 
@@ -518,7 +594,7 @@ impl<S: Service> UringShard<S> {
     fn complete(&mut self, data: u64, result: i32, flags: u32) -> io::Result<()> {
         let (kind, slot, generation, aux) = decode(data);
         match kind {
-            KIND_ACCEPT => self.on_accept(slot as usize, result, flags),
+            KIND_ACCEPT => self.on_accept(slot as usize, aux as usize, result),
             KIND_RECV => self.on_recv(slot, generation, result, flags),
             KIND_SEND => self.on_send(slot, generation, aux, result, flags),
             KIND_CANCEL => {
@@ -549,24 +625,45 @@ impl<S: Service> UringShard<S> {
         }
     }
 
-    fn on_accept(&mut self, index: usize, result: i32, flags: u32) -> io::Result<()> {
-        if !cqueue::more(flags) {
-            self.accept_armed[index] = false;
-            if !self.core.cx.is_draining() {
-                self.arm_accept(index)?;
-            }
+    /// One accept op completed: take the connection (or refuse it), then re-arm the op
+    /// unless draining. The re-arm is queued after any orphan close, so a table that is full
+    /// gets its direct descriptor back before the next accept can take one.
+    fn on_accept(&mut self, listener: usize, op: usize, result: i32) -> io::Result<()> {
+        let index = listener * ACCEPTS_PER_LISTENER + op;
+        assert!(
+            self.accept_armed[index],
+            "completion of accept op {index}, not armed"
+        );
+        self.accept_armed[index] = false;
+        self.accepts_in_flight -= 1;
+        if result >= 0 {
+            let slot = self.accept_addrs[index].get();
+            // SAFETY: this is the op's completion, so the kernel is done writing the slot, and
+            // the borrow ends with `sockaddr_ip`, before the op is re-armed below.
+            let (storage, len) = unsafe { (&(*slot).storage, (*slot).len) };
+            let peer_ip = crate::sys::sockaddr_ip(storage, len);
+            self.take_accepted(ListenerId(listener as u16), result as u32, peer_ip)?;
+        } else if result != -libc::ECANCELED {
+            log::warn!("accept failed: {}", io::Error::from_raw_os_error(-result));
         }
-        if result < 0 {
-            if result != -libc::ECANCELED {
-                log::warn!("accept failed: {}", io::Error::from_raw_os_error(-result));
-            }
-            return Ok(());
+        if !self.core.cx.is_draining() {
+            self.arm_accept(index)?;
         }
-        let fixed = result as u32;
+        Ok(())
+    }
+
+    /// Opens a connection for the direct descriptor `fixed`, or closes it when draining or
+    /// when the connection table is full.
+    fn take_accepted(
+        &mut self,
+        listener: ListenerId,
+        fixed: u32,
+        peer_ip: Option<IpAddr>,
+    ) -> io::Result<()> {
         if self.core.cx.is_draining() {
             return self.close_orphan(fixed);
         }
-        let Some(conn) = self.core.open(ListenerId(index as u16)) else {
+        let Some(conn) = self.core.open(listener, peer_ip) else {
             ShardCounters::bump(&self.core.cx.counters.accepts_refused, 1);
             return self.close_orphan(fixed);
         };
@@ -896,7 +993,9 @@ impl<S: Service> UringShard<S> {
             self.core.cx.open_connections()
         );
         for index in 0..self.listeners.len() {
-            if self.accept_armed[index] {
+            let ops = index * ACCEPTS_PER_LISTENER..(index + 1) * ACCEPTS_PER_LISTENER;
+            if self.accept_armed[ops].contains(&true) {
+                // One cancel takes every accept op on the listener.
                 let op = opcode::AsyncCancel2::new(
                     types::CancelBuilder::fd(types::Fd(self.listeners[index])).all(),
                 )
