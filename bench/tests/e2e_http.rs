@@ -194,7 +194,8 @@ fn read_response_head_only(s: &mut TcpStream) -> String {
 #[test]
 fn five_thousand_connections_held_on_one_shard() {
     for io in BACKENDS {
-        let server = Server::start(io, 1, "");
+        // All from 127.0.0.1: past the default per-address limit (4096).
+        let server = Server::start(io, 1, "[http]\nmax_connections_per_address = 6000\n");
         let mut conns: Vec<TcpStream> = (0..5000).map(|_| server.connect()).collect();
         // Every connection is served, not just accepted.
         for s in conns.iter_mut() {

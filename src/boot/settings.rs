@@ -7,6 +7,7 @@ use crate::danmaku::settings::{AnonymousRooms, DanmakuCounters, DanmakuSettings,
 use crate::http::settings::{ApiAccess, HttpCounters, HttpSettings};
 use crate::http::static_files::StaticFiles;
 use crate::media::settings::{MediaCounters, MediaSettings, PublishAccess, RtmpLimits};
+use crate::shard::addresses::AddressLimits;
 use crate::shard::router::{Protocol, ShardSettings};
 use crate::transcode::settings::TranscodeSettings;
 use shardcast_engine::{EngineConfig, IoChoice, ListenerSpec};
@@ -312,6 +313,11 @@ pub fn shard_settings(
         danmaku,
         media,
         listeners: protocols,
+        address_limits: AddressLimits {
+            http: h.max_connections_per_address,
+            websocket: config.ws.max_connections_per_address,
+            rtmp: config.rtmp.max_connections_per_address,
+        },
     };
     Ok((Arc::new(settings), listeners))
 }

@@ -126,6 +126,8 @@ crate::service_counters! {
         /// Viewers closed because their replies (pongs, errors, history) passed
         /// ws.send_queue_max_bytes: they ask and do not read.
         reply_overflows: "counter",
+        /// WebSockets closed at once: their address held ws.max_connections_per_address.
+        per_address_refused: "counter",
         /// Joins with last_seq answered from the history window.
         resume_hits: "counter",
         /// Joins or History requests answered with Resync.

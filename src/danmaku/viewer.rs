@@ -123,6 +123,14 @@ impl Danmaku {
         self.arm_conn_timer(cx, conn.slot());
     }
 
+    /// An upgraded connection whose source address holds `ws.max_connections_per_address`
+    /// already: closed with 1013 (try again later).
+    pub fn refuse_over_address(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
+        bump(&self.counters().per_address_refused, 1);
+        let reason = "too many connections from this address";
+        self.close(cx, conn, CloseCode::TRY_AGAIN_LATER, reason);
+    }
+
     /// Bytes arrived on a WebSocket connection.
     pub fn on_recv(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, data: &[u8]) {
         let Some(viewer) = self.viewers[conn.slot()]

@@ -123,6 +123,20 @@ impl Http {
         *self.dates.at(cx.wall_ms() / 1000)
     }
 
+    /// A connection arrived whose source address holds `http.max_connections_per_address`
+    /// already: 503 and close.
+    pub fn open_refused(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
+        let state = &mut self.conns[conn.slot()];
+        *state = HttpConn {
+            conn: Some(conn),
+            last_activity_ms: cx.now_ms(),
+            ..HttpConn::default()
+        };
+        ShardCounters::bump(&self.counters().rejected_per_address, 1);
+        let body = b"too many connections from your address\n";
+        self.respond_text(cx, conn, 503, body, Reply::closing());
+    }
+
     /// A connection arrived on an HTTP listener.
     pub fn open(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
         let now = cx.now_ms();

@@ -55,6 +55,9 @@ crate::service_counters! {
         responses_5xx: "counter",
         /// Connections answered 503 because the shard was at http.max_connections_per_shard.
         rejected_over_capacity: "counter",
+        /// Connections answered 503 because their address held
+        /// http.max_connections_per_address.
+        rejected_per_address: "counter",
         /// Requests refused as malformed or over a cap.
         bad_requests: "counter",
         /// Connections answered 408 (request head too slow).

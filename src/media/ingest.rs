@@ -66,6 +66,22 @@ pub(super) struct RtmpConn {
 const CLOSE_FLUSH_MS: u64 = 5000;
 
 impl Media {
+    /// An RTMP connection whose source address holds `rtmp.max_connections_per_address`
+    /// already: closed at once (RTMP has nothing to say before the handshake).
+    pub fn rtmp_refused(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
+        bump(&self.counters().rtmp_refused, 1);
+        if self.log_budget.allow(cx.now_ms()) {
+            log::warn!(
+                "shard {}: refusing an RTMP connection from {}: \
+                 rtmp.max_connections_per_address reached",
+                self.shard.0,
+                cx.peer_ip(conn)
+                    .map_or_else(|| "?".to_string(), |ip| ip.to_string())
+            );
+        }
+        cx.close(conn);
+    }
+
     /// A connection arrived on an RTMP listener.
     pub fn rtmp_open(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
         if self.open_rtmp >= u64::from(self.settings.rtmp_limits.max_connections_per_shard) {

@@ -5,6 +5,7 @@
 //! the service that owns the connection, room or stream. It holds no protocol state itself
 //! and never does a service's work.
 
+pub mod addresses;
 pub mod msg;
 pub mod router;
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //!
 //! A connection changes kind once at most: HTTP → WebSocket, when HTTP answers an upgrade.
 
+use super::addresses::{AddressKind, AddressLimits, Addresses};
 use super::msg::ShardMsg;
 use super::timer::TimerKey;
 use crate::danmaku::settings::DanmakuSettings;
@@ -39,6 +40,8 @@ pub struct ShardSettings {
     pub media: Arc<MediaSettings>,
     /// What each listener speaks, by listener index (the order given to `launch`).
     pub listeners: Vec<Protocol>,
+    /// Connections per source address, by kind.
+    pub address_limits: AddressLimits,
 }
 
 /// Who owns a connection slot.
@@ -58,6 +61,8 @@ pub struct ShardService {
     settings: Arc<ShardSettings>,
     shard: ShardId,
     kinds: Vec<ConnKind>,
+    /// Connections per source address.
+    addresses: Addresses,
     http: Http,
     danmaku: Danmaku,
     media: Media,
@@ -82,6 +87,7 @@ impl ShardService {
             ),
             media: Media::new(settings.media.clone(), shard.shard, shards, capacity, live),
             kinds: vec![ConnKind::Free; capacity],
+            addresses: Addresses::new(settings.address_limits, capacity),
             shard: shard.shard,
             settings,
         }
@@ -112,6 +118,13 @@ impl ShardService {
         if let Input::Upgraded { leftover } = input {
             self.kinds[conn.slot()] = ConnKind::WebSocket;
             self.danmaku.open(cx, conn);
+            let ip = self.addresses.ip(conn.slot()).or(cx.peer_ip(conn));
+            if !self
+                .addresses
+                .admit(conn.slot(), ip, AddressKind::WebSocket)
+            {
+                return self.danmaku.refuse_over_address(cx, conn);
+            }
             if !leftover.is_empty() {
                 self.danmaku.on_recv(cx, conn, &leftover);
             }
@@ -126,11 +139,21 @@ impl Service for ShardService {
         match self.settings.listeners.get(usize::from(listener.0)) {
             Some(Protocol::Http) => {
                 self.kinds[conn.slot()] = ConnKind::Http;
-                self.http.open(cx, conn);
+                let ip = cx.peer_ip(conn);
+                if self.addresses.admit(conn.slot(), ip, AddressKind::Http) {
+                    self.http.open(cx, conn);
+                } else {
+                    self.http.open_refused(cx, conn);
+                }
             }
             Some(Protocol::Rtmp) => {
                 self.kinds[conn.slot()] = ConnKind::Rtmp;
-                self.media.rtmp_open(cx, conn);
+                let ip = cx.peer_ip(conn);
+                if self.addresses.admit(conn.slot(), ip, AddressKind::Rtmp) {
+                    self.media.rtmp_open(cx, conn);
+                } else {
+                    self.media.rtmp_refused(cx, conn);
+                }
             }
             None => {
                 // Every listener bound at start has a protocol: this is our bug.
@@ -179,6 +202,7 @@ impl Service for ShardService {
             ConnKind::Free => {}
         }
         self.kinds[conn.slot()] = ConnKind::Free;
+        self.addresses.release(conn.slot());
     }
 
     fn on_timer(&mut self, cx: &mut Ctx<ShardMsg>, id: TimerId, key: u64) {

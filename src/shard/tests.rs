@@ -80,3 +80,59 @@ fn a_message_meant_for_a_worker_is_counted_not_obeyed() {
     let errors = &t.service(ShardId(1)).media().counters().mesh_errors;
     assert_eq!(errors.load(Relaxed), 1);
 }
+
+#[test]
+fn one_address_gets_its_limit_of_each_kind_while_another_is_served() {
+    use std::net::IpAddr;
+    let config = testing::config(
+        "[http]\nmax_connections_per_address = 10\n[ws]\nmax_connections_per_address = 3\n\
+         [rtmp]\nmax_connections_per_address = 2\n",
+    );
+    let mut t = testing::shards(1, &config, 0);
+    let attacker: IpAddr = "10.0.0.1".parse().unwrap();
+    let honest: IpAddr = "10.0.0.2".parse().unwrap();
+    // HTTP: ten held, the rest answered 503 and closed.
+    let held: Vec<_> = (0..15)
+        .map(|_| t.connect_from(S, testing::HTTP, attacker).unwrap())
+        .collect();
+    let refused = held
+        .iter()
+        .filter(|&&conn| t.read(S, conn).starts_with(b"HTTP/1.1 503"))
+        .count();
+    assert_eq!(refused, 5);
+    let conn = t.connect_from(S, testing::HTTP, honest).unwrap();
+    t.write(S, conn, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(t.read(S, conn).starts_with(b"HTTP/1.1 200"));
+    // Closing frees the places.
+    for conn in held {
+        t.reset(S, conn, 104);
+    }
+    let conn = t.connect_from(S, testing::HTTP, attacker).unwrap();
+    t.write(S, conn, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(t.read(S, conn).starts_with(b"HTTP/1.1 200"));
+    // WebSockets: three upgrades held, the fourth closed with 1013.
+    let upgrade = "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                   Sec-WebSocket-Protocol: shardcast.v1\r\n\r\n";
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let conn = t.connect_from(S, testing::HTTP, attacker).unwrap();
+        t.write(S, conn, upgrade.as_bytes());
+        let bytes = t.read(S, conn);
+        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        codes.push(bytes.get(end..end + 2) == Some(&[0x88, 0x28][..]));
+    }
+    assert_eq!(
+        codes,
+        [false, false, false, true],
+        "the fourth gets a close frame"
+    );
+    // RTMP: two held, the third closed at once.
+    let rtmp: Vec<_> = (0..3)
+        .map(|_| t.connect_from(S, testing::RTMP, attacker).unwrap())
+        .collect();
+    let closed: Vec<bool> = rtmp.iter().map(|&c| t.closed(S, c).is_some()).collect();
+    assert_eq!(closed, [false, false, true]);
+    let counters = t.service(S).media().counters();
+    assert_eq!(counters.rtmp_refused.load(Relaxed), 1);
+}

@@ -79,6 +79,10 @@ config_section! {
         /// direct-descriptor table is bounded by RLIMIT_NOFILE (on epoll, the whole process
         /// is): raise the limit (see tuning/) to go past ~19.5k per shard.
         max_connections_per_shard: u32 = 19500,
+        /// HTTP connections one source address may hold on one shard (WebSockets count
+        /// apart, under ws.max_connections_per_address); past it 503. Addresses behind a
+        /// shared NAT share it.
+        max_connections_per_address: u32 = 4096,
         /// Longest request line (method, target, version); longer gets 414.
         request_line_max_bytes: usize = 8192,
         /// Largest request head (request line and headers); larger gets 431.
@@ -117,6 +121,9 @@ config_section! {
         frame_max_bytes: usize = 65536,
         /// Largest message (all fragments) accepted from a client; larger closes with 1009.
         message_max_bytes: usize = 65536,
+        /// WebSockets one source address may hold on one shard; past it the upgrade is
+        /// closed with 1013 (try again later).
+        max_connections_per_address: u32 = 4096,
         /// Time a new connection has to send Hello; then it is closed (1008).
         hello_timeout_ms: u64 = 10000,
         /// A connection with no traffic from the client for this long is closed (1001).
@@ -240,6 +247,9 @@ config_section! {
         /// (counted in rtmp_refused). They take slots of the same connection table as HTTP
         /// and WebSocket, so this keeps publishers from crowding viewers out.
         max_connections_per_shard: u32 = 256,
+        /// RTMP connections one source address may hold on one shard; past it a new one is
+        /// closed at once (counted in rtmp_refused).
+        max_connections_per_address: u32 = 16,
         /// Largest chunk size a publisher may set.
         chunk_size_max: u32 = 65536,
         /// Largest RTMP message (a keyframe). Memory: up to this per publisher while a message
