@@ -10,6 +10,11 @@
 //!   new publisher's next keyframe;
 //! - it re-bases the new publisher's timestamps so media time keeps increasing across a
 //!   switch, and marks the switch as a discontinuity;
+//! - it re-bases a publisher whose own timestamps jump (back, or forward by more than a
+//!   segment may last) the same way, so the stream goes on instead of freezing or holding a
+//!   sample hours long;
+//! - it gives a keyframe whose in-band parameter sets describe another picture (a size change
+//!   without a new sequence header) a configuration of its own;
 //! - it owns the source [`Segmenter`] and turns its output into [`IndexEvent`]s for every
 //!   shard's index;
 //! - it measures the frame rate when the SPS does not give it;
@@ -24,14 +29,14 @@ use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use crate::codec::{estimate_frame_rate, FrameRate, VIDEO_TIMESCALE};
+use crate::codec::{estimate_frame_rate, inband_config, FrameRate, VIDEO_TIMESCALE};
 use crate::index::{
     index_event, manifest_rate, rendition_meta, IndexEvent, PartTiming, RungInfo, StreamInfo,
 };
 use crate::manifest::RenditionKind;
 use crate::{
-    Event, Sample, Segmenter, SegmenterConfig, SegmenterError, SegmenterStats, TrackConfig,
-    TrackKind,
+    ms_to_ticks, ticks_to_ms, Event, Sample, Segmenter, SegmenterConfig, SegmenterError,
+    SegmenterStats, TrackConfig, TrackKind,
 };
 
 /// The rendition name of the source video in the index.
@@ -133,7 +138,8 @@ pub enum Refusal {
         /// `publishers_max`, which the stream has reached.
         limit: usize,
     },
-    /// A primary asked to publish while another primary is active.
+    /// A primary asked to publish while another primary is active and sending (it sent a
+    /// sample within [`HomeConfig::failover_ms`]).
     #[error("stream already has a primary publisher")]
     PrimaryTaken,
 }
@@ -300,6 +306,8 @@ pub struct StreamHome<P> {
     next_check_ms: Option<u64>,
     /// The `received_wall_ms` of the newest sample handed to the segmenter.
     last_received_wall_ms: u64,
+    /// Timestamp jumps re-based since the home was made.
+    timestamp_jumps: u64,
     /// The index's names of the source renditions, video then audio.
     rendition_names: [Arc<str>; 2],
     events: VecDeque<HomeEvent<P>>,
@@ -325,8 +333,12 @@ struct Publisher<P> {
     audio: Option<TrackConfig>,
     /// On the caller's monotonic clock: the publish, then each sample.
     last_sample_ms: u64,
-    /// Added to this publisher's decode times so media time continues across a switch.
+    /// Added to this publisher's decode times so media time continues across a switch or a
+    /// timestamp jump.
     offset_ticks: [i64; 2],
+    /// The offset a track takes when its timestamps jump too, after the other track's jumped
+    /// (see `StreamHome::rebase`): both then move by the same media time, and stay in sync.
+    jump_offset_ticks: [Option<i64>; 2],
 }
 
 impl<P: Copy + Eq + Debug> StreamHome<P> {
@@ -352,6 +364,7 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             ending_since_ms: None,
             next_check_ms: None,
             last_received_wall_ms: 0,
+            timestamp_jumps: 0,
             rendition_names: [Arc::from(VIDEO_RENDITION), Arc::from(AUDIO_RENDITION)],
             events: VecDeque::new(),
             config,
@@ -361,11 +374,15 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
     /// A publisher asks to publish, at `now_ms` (monotonic) and `wall_ms` (Unix).
     ///
     /// Refused when the stream has `publishers_max` publishers, or when a primary asks while
-    /// a primary is active. Accepted otherwise:
+    /// a primary is active and sending. Accepted otherwise:
     ///
     /// - the first publisher of a stream (or of an ended one: a new epoch with a fresh
     ///   segmenter) becomes active, and [`IndexEvent::Started`] goes out;
     /// - a primary while a backup is active takes back at its next keyframe;
+    /// - a primary while the active primary has sent nothing for `failover_ms` takes over at
+    ///   its next keyframe: an encoder restarted after its host or network died, whose old
+    ///   connection the server still holds (no FIN came) until `rtmp.idle_timeout_ms`. The
+    ///   old publisher stays listed, stalled, until it unpublishes;
     /// - a backup stands by.
     pub fn handle_publish(
         &mut self,
@@ -380,10 +397,12 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
                 limit: self.config.publishers_max,
             });
         }
-        let active_is_primary = self
-            .active
-            .is_some_and(|i| self.publishers[i].role == Role::Primary);
-        if role == Role::Primary && active_is_primary {
+        let active_primary_sending = self.active.is_some_and(|i| {
+            let active = &self.publishers[i];
+            active.role == Role::Primary
+                && now_ms.saturating_sub(active.last_sample_ms) < self.config.failover_ms
+        });
+        if role == Role::Primary && active_primary_sending {
             return Err(Refusal::PrimaryTaken);
         }
         let created = self.phase == Phase::Fresh;
@@ -397,6 +416,7 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             audio: None,
             last_sample_ms: now_ms,
             offset_ticks: [0, 0],
+            jump_offset_ticks: [None, None],
         });
         let index = self.publishers.len() - 1;
         let mut started = false;
@@ -406,7 +426,8 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
                 started = created || was_idle;
             }
             None => {}
-            // A returning primary takes back at its next keyframe.
+            // A returning primary takes back from a backup, and a new one takes over from a
+            // stalled primary, at its next keyframe.
             Some(_) if role == Role::Primary => self.switch_to = Some(index),
             Some(_) => {}
         }
@@ -466,6 +487,15 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
     /// switches to it when it is a video keyframe (any audio frame for a publisher without
     /// video). Samples of the active publisher are re-based and packaged; the others are
     /// dropped.
+    ///
+    /// Re-basing follows the publisher's timestamps when they jump: a decode time further
+    /// back than the segmenter absorbs ([`SegmenterConfig::dts_backwards_max_ms`]), or further
+    /// ahead of the stream's newest one than a segment may last
+    /// ([`SegmenterConfig::segment_max_ms`]), is moved to one frame after its track's last,
+    /// the other track follows by the same media time when it jumps too, and the next
+    /// segment starts a discontinuity (see [`timestamp_jumps`](Self::timestamp_jumps)). A
+    /// video keyframe of the active publisher whose in-band SPS describes another picture
+    /// than its configuration becomes a configuration change (see [`inband_config`]).
     pub fn handle_sample(
         &mut self,
         now_ms: u64,
@@ -498,10 +528,11 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             self.check_invariants();
             return;
         }
+        if track == TrackKind::Video && sample.keyframe {
+            self.follow_inband_config(index, &sample);
+        }
         let t = track_index(track);
-        sample.dts = sample
-            .dts
-            .saturating_add_signed(self.publishers[index].offset_ticks[t]);
+        sample.dts = self.rebase(index, track, sample.dts);
         self.last_dts[t] = Some(sample.dts);
         let measured = if track == TrackKind::Video && !self.fps_known {
             self.measure_frame_rate(sample.dts)
@@ -664,6 +695,12 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
         self.epoch
     }
 
+    /// How many timestamp jumps of the active publishers were re-based (see
+    /// [`handle_sample`](Self::handle_sample)).
+    pub fn timestamp_jumps(&self) -> u64 {
+        self.timestamp_jumps
+    }
+
     /// The stream's facts, as last sent in an [`IndexEvent::Info`] or
     /// [`IndexEvent::Started`].
     pub fn info(&self) -> &Arc<StreamInfo> {
@@ -748,6 +785,7 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
         let publisher = &mut self.publishers[index];
         publisher.offset_ticks[t] = offset;
         publisher.offset_ticks[1 - t] = other_offset;
+        publisher.jump_offset_ticks = [None, None];
         self.active = Some(index);
         self.switch_to = None;
         self.segmenter.handle_discontinuity();
@@ -766,6 +804,89 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             role: publisher.role,
             remote: publisher.remote.clone(),
         });
+    }
+
+    /// The decode time on the stream's timeline of a sample of the active publisher `index`
+    /// stamped `dts`: `dts` plus the publisher's offset, unless that is a timestamp jump (see
+    /// [`is_jump`](Self::is_jump)). A jump takes the offset the other track's jump left for
+    /// this one when that lands it in place (both tracks then move by the same media time);
+    /// otherwise it is a jump of its own: the sample goes one frame after its track's last
+    /// decode time, the other track is left the same shift for when it jumps too, and the
+    /// segmenter starts a discontinuity at the next keyframe.
+    fn rebase(&mut self, index: usize, track: TrackKind, dts: u64) -> u64 {
+        let t = track_index(track);
+        let offset = self.publishers[index].offset_ticks[t];
+        let placed = dts.saturating_add_signed(offset);
+        let Some(last) = self.last_dts[t].filter(|_| self.is_jump(index, track, placed)) else {
+            return placed;
+        };
+        if let Some(pending) = self.publishers[index].jump_offset_ticks[t].take() {
+            let shifted = dts.saturating_add_signed(pending);
+            if !self.is_jump(index, track, shifted) {
+                self.publishers[index].offset_ticks[t] = pending;
+                return shifted;
+            }
+        }
+        let target = last.saturating_add(SWITCH_GAP_TICKS[t]);
+        let new_offset = saturate_i64(i128::from(target) - i128::from(dts));
+        let shift = i128::from(new_offset) - i128::from(offset);
+        let scales = self.timescales(index);
+        let other_shift = shift * i128::from(scales[1 - t]) / i128::from(scales[t].max(1));
+        let publisher = &mut self.publishers[index];
+        publisher.offset_ticks[t] = new_offset;
+        publisher.jump_offset_ticks[1 - t] = Some(saturate_i64(
+            i128::from(publisher.offset_ticks[1 - t]) + other_shift,
+        ));
+        self.segmenter.handle_discontinuity();
+        self.timestamp_jumps += 1;
+        target
+    }
+
+    /// Whether decode time `dts` of `track` (on the stream's timeline) is a timestamp jump of
+    /// the active publisher `index`: further behind its track's last decode time than the
+    /// segmenter absorbs, or further ahead of the newest decode time of any track than a
+    /// segment may last (a gap that long cannot be packaged: its last sample would outlast
+    /// a segment). A track's first sample is never a jump, nor is a track catching up with
+    /// the other after a pause of its own.
+    fn is_jump(&self, index: usize, track: TrackKind, dts: u64) -> bool {
+        let t = track_index(track);
+        let Some(last) = self.last_dts[t] else {
+            return false;
+        };
+        let segmenter = &self.config.segmenter;
+        let scales = self.timescales(index);
+        let back_ticks = ms_to_ticks(u64::from(segmenter.dts_backwards_max_ms), scales[t]);
+        if dts.saturating_add(back_ticks) < last {
+            return true;
+        }
+        let newest_ms = (0..2)
+            .filter_map(|k| Some(ticks_to_ms(self.last_dts[k]?, scales[k])))
+            .max()
+            .unwrap_or(0);
+        ticks_to_ms(dts, scales[t]).saturating_sub(newest_ms) > u64::from(segmenter.segment_max_ms)
+    }
+
+    /// The timescales of publisher `index`'s tracks, video then audio.
+    fn timescales(&self, index: usize) -> [u32; 2] {
+        let audio = self.publishers[index]
+            .audio
+            .as_ref()
+            .map_or(AUDIO_TIMESCALE_FALLBACK, TrackConfig::timescale);
+        [VIDEO_TIMESCALE, audio]
+    }
+
+    /// A keyframe of the active publisher `index`: when its in-band parameter sets describe
+    /// another picture than the publisher's video configuration, the configuration they call
+    /// for takes effect with it. Parameter sets that cannot be read leave the configuration
+    /// as it is (the sample is packaged as sent, as before).
+    fn follow_inband_config(&mut self, index: usize, sample: &Sample) {
+        let Some(current) = &self.publishers[index].video else {
+            return;
+        };
+        if let Ok(Some(config)) = inband_config(current, &sample.data) {
+            let id = self.publishers[index].id;
+            self.handle_config(id, config);
+        }
     }
 
     /// The stall check of a timer tick.

@@ -72,7 +72,9 @@ pub struct SegmenterConfig {
     /// How far back, in milliseconds, a track's decode time may step before the sample is
     /// refused with [`SegmenterError::DtsBackwards`]. Smaller steps back (and repeats) are
     /// absorbed: the sample's decode time is moved to one tick after the previous one and its
-    /// composition offset reduced by as much, so its presentation time is unchanged.
+    /// composition offset reduced by as much, so its presentation time is unchanged. A
+    /// [`StreamHome`](crate::StreamHome) never gets that far: it re-bases a publisher whose
+    /// timestamps step back further (a timestamp jump) before its samples reach here.
     pub dts_backwards_max_ms: u32,
 }
 

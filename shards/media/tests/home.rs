@@ -174,6 +174,8 @@ struct Source {
     video: bool,
     /// A silent source keeps its timeline running but sends nothing.
     sending: bool,
+    /// A muted source keeps sending video but no audio.
+    audio_muted: bool,
     video_n: u64,
     audio_n: u64,
 }
@@ -187,6 +189,7 @@ impl Source {
             fps: 30,
             video: true,
             sending: true,
+            audio_muted: false,
             video_n: 0,
             audio_n: 0,
         }
@@ -205,6 +208,9 @@ impl Source {
         while self.audio_n * AAC_FRAME * 1000 / 48_000 <= elapsed_ms {
             let n = self.audio_n;
             self.audio_n += 1;
+            if self.audio_muted {
+                continue;
+            }
             out.push((
                 TrackKind::Audio,
                 Sample {
@@ -948,6 +954,196 @@ fn inputs_of_unknown_or_standing_by_publishers_change_nothing() {
     let until = h.now_ms + 500;
     h.run(&mut [&mut backup], until);
     assert!(h.take().is_empty());
+}
+
+/// A primary whose timestamps jump by `jump_ms` (both tracks, as an encoder that restarts
+/// its clock or plays a second recording) at 3 s of a 7 s run.
+fn jumping_primary(jump_ms: i64) -> Vec<Event> {
+    let mut h = Harness::new(config());
+    h.publish(1, Role::Primary).unwrap();
+    h.configs(1, &[avc(), aac()]);
+    // An encoder clock 4 h in, so that it can jump back.
+    let mut primary = Source::new(1, 0, 4 * 3600 * 1000);
+    h.run(&mut [&mut primary], 3_000);
+    primary.base_ms = primary.base_ms.checked_add_signed(jump_ms).unwrap();
+    h.run(&mut [&mut primary], 7_000);
+    h.unpublish(1);
+    assert_eq!(h.home.timestamp_jumps(), 1);
+    h.take()
+}
+
+/// What a player gets of a stream whose timestamps jumped: every sample, on one timeline
+/// that goes on across the jump, audio and video still in sync, and one discontinuity.
+fn assert_rebased(events: &[Event]) {
+    assert_eq!(
+        count(events, |e| matches!(e, HomeEvent::Rejected { .. })),
+        0
+    );
+    assert_contiguous(&parts(events, VIDEO_RENDITION));
+    assert_increasing(&parts(events, AUDIO_RENDITION));
+    let video = segments(events, VIDEO_RENDITION);
+    let audio = segments(events, AUDIO_RENDITION);
+    let flagged: Vec<_> = video.iter().filter(|s| s.2).collect();
+    assert_eq!(flagged.len(), 1, "{video:?}");
+    // The jump is at 3 s: its segment starts there, one frame after the last one before.
+    assert_eq!(flagged[0].1 - video[0].1, 3 * 90_000, "{video:?}");
+    assert_eq!(audio.iter().filter(|s| s.2).count(), 1, "{audio:?}");
+    // Seven seconds in all, no segment longer than a GOP pair.
+    let ended = events
+        .iter()
+        .filter_map(|e| match e {
+            HomeEvent::Index(IndexEvent::Segment {
+                rendition,
+                duration_ticks,
+                ..
+            }) if &**rendition == VIDEO_RENDITION => Some(*duration_ticks),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert!(ended.iter().all(|&d| d <= 2 * 90_000), "{ended:?}");
+    assert!(
+        ended.iter().sum::<u64>().abs_diff(7 * 90_000) <= 3000,
+        "{ended:?}"
+    );
+    for (v, a) in video.iter().zip(&audio) {
+        assert_eq!(v.0, a.0);
+        let lag_ms = (a.1 * 1000 / 48_000) as i64 - (v.1 * 1000 / 90_000) as i64;
+        assert!(
+            (0..=22).contains(&lag_ms),
+            "segment {}: audio {lag_ms} ms late",
+            v.0
+        );
+    }
+}
+
+#[test]
+fn timestamps_that_jump_back_are_rebased_with_a_discontinuity() {
+    // Three hours back, then forty seconds back: neither is refused.
+    assert_rebased(&jumping_primary(-3 * 3600 * 1000));
+    assert_rebased(&jumping_primary(-40_000));
+}
+
+#[test]
+fn timestamps_that_jump_forward_past_a_segment_are_rebased_with_a_discontinuity() {
+    assert_rebased(&jumping_primary(3 * 3600 * 1000));
+    assert_rebased(&jumping_primary(
+        i64::from(SegmenterConfig::DEFAULT.segment_max_ms) + 500,
+    ));
+}
+
+/// Small steps are what they always were: a gap shorter than a segment stays a gap, and a
+/// track that pauses on its own (muted audio) resumes where the stream is, not where it left.
+#[test]
+fn gaps_and_a_track_pausing_on_its_own_are_not_jumps() {
+    let (mut h, mut primary) = live_primary(config(), 3_000);
+    primary.base_ms += 2_000;
+    h.run(&mut [&mut primary], 5_000);
+    primary.audio_muted = true;
+    h.run(&mut [&mut primary], 18_000);
+    primary.audio_muted = false;
+    h.run(&mut [&mut primary], 21_000);
+    assert_eq!(h.home.timestamp_jumps(), 0);
+    let events = h.take();
+    assert!(segments(&events, VIDEO_RENDITION).iter().all(|s| !s.2));
+    let audio = parts(&events, AUDIO_RENDITION);
+    let resumed = audio
+        .windows(2)
+        .find(|w| w[1].start_ticks > w[0].start_ticks + w[0].duration_ticks + 48_000)
+        .expect("the pause");
+    // Resumed at 18 s of the clock, 20 s of the encoder's timeline.
+    let at_ms = resumed[1].start_ticks * 1000 / 48_000;
+    assert!(at_ms.abs_diff(20_000) <= 50, "{at_ms}");
+}
+
+/// A primary that stopped sending (its host froze: the server still holds its connection)
+/// is taken over by a new primary once it has been silent for `failover_ms`; before that a
+/// new primary is refused.
+#[test]
+fn a_new_primary_takes_over_a_stalled_primary() {
+    let (mut h, mut primary) = live_primary(config(), 3_000);
+    primary.sending = false;
+    h.run(&mut [&mut primary], 3_500);
+    assert_eq!(h.publish(2, Role::Primary), Err(Refusal::PrimaryTaken));
+    h.run(&mut [&mut primary], 3_000 + FAILOVER_MS + 100);
+    h.publish(2, Role::Primary).unwrap();
+    h.configs(2, &[avc(), aac()]);
+    let mut second = Source::new(2, h.now_ms, 0);
+    h.run(&mut [&mut primary, &mut second], 7_000);
+    let events = h.take();
+    assert_eq!(switched_to(&events), [(2, Role::Primary)]);
+    assert_eq!(h.home.active(), Some((2, Role::Primary)));
+    assert_eq!(h.home.publisher_count(), 2, "the frozen one stays listed");
+    assert_contiguous(&parts(&events, VIDEO_RENDITION));
+    let flagged = segments(&events, VIDEO_RENDITION)
+        .into_iter()
+        .filter(|s| s.2)
+        .count();
+    assert_eq!(flagged, 1);
+    // The frozen one leaving changes nothing for viewers; the stream ends with the last.
+    h.unpublish(1);
+    assert!(!h.take().iter().any(is_ended));
+    h.unpublish(2);
+    assert!(h.take().iter().any(is_ended));
+}
+
+/// A keyframe whose in-band SPS and PPS describe another picture than the sequence header
+/// (an encoder that resized without sending one) starts a new header, after a discontinuity;
+/// the same parameter sets repeated at later keyframes change nothing more.
+#[test]
+fn in_band_parameter_sets_of_another_picture_start_a_new_header() {
+    let (mut h, mut primary) = live_primary(config(), 2_000);
+    h.take();
+    let record = common::fixture("avc_360p_high444.avcc");
+    let larger = parse_avcc(&record).unwrap();
+    let prefixed = |nal: &[u8]| [&(nal.len() as u32).to_be_bytes()[..], nal].concat();
+    for n in 0..60u64 {
+        h.advance_to(2_000 + n * 1000 / 30);
+        let keyframe = n % 30 == 0;
+        let mut data = Vec::new();
+        if keyframe {
+            data.extend(prefixed(&larger.sps[0]));
+            data.extend(prefixed(&larger.pps[0]));
+        }
+        data.extend(prefixed(&[
+            if keyframe { 0x65 } else { 0x41 },
+            0x88,
+            n as u8,
+        ]));
+        let sample = Sample {
+            dts: (2_000 * 90) + n * 3000,
+            composition_offset: 0,
+            duration: 0,
+            keyframe,
+            data: Bytes::from(data),
+        };
+        h.sample(1, TrackKind::Video, sample);
+        for (track, sample) in primary.due(h.now_ms) {
+            if track == TrackKind::Audio {
+                h.sample(1, track, sample);
+            }
+        }
+    }
+    h.unpublish(1);
+    let events = h.take();
+    let inits: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            HomeEvent::Index(IndexEvent::Init {
+                rendition,
+                discontinuity,
+                ..
+            }) => Some((rendition.name.clone(), *discontinuity)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inits, [(Arc::from(VIDEO_RENDITION), true)]);
+    assert_eq!((h.home.info().width, h.home.info().height), (640, 360));
+    let video = segments(&events, VIDEO_RENDITION);
+    assert_eq!(video.iter().filter(|s| s.2).count(), 1, "{video:?}");
+    assert_eq!(
+        count(&events, |e| matches!(e, HomeEvent::Rejected { .. })),
+        0
+    );
 }
 
 #[test]

@@ -5,6 +5,8 @@
 //! - [`parse_hvcc`] / [`parse_hevc_sps`]: H.265 `hvcC` and SPS.
 //! - [`parse_audio_specific_config`]: AAC `AudioSpecificConfig`.
 //! - [`NalUnits`] and [`scan_sample`]: length-prefixed NAL units and keyframe detection.
+//! - [`inband_config`]: the configuration a keyframe's in-band parameter sets call for when
+//!   they describe another picture than the track's.
 //! - [`BitReader`]: exp-Golomb codes over NAL payloads with emulation prevention removed.
 //! - [`estimate_frame_rate`]: the frame rate from decode times, for streams whose SPS has no
 //!   timing information.
@@ -12,6 +14,7 @@
 mod aac;
 mod avc;
 mod hevc;
+mod inband;
 mod nal;
 mod opus;
 
@@ -19,6 +22,7 @@ pub use crate::bits::BitReader;
 pub use aac::{parse_audio_specific_config, AacConfig};
 pub use avc::{parse_avc_sps, parse_avcc, AvcConfig, AvcSps};
 pub use hevc::{parse_hevc_sps, parse_hvcc, HevcConfig, HevcSps, ProfileTierLevel};
+pub use inband::inband_config;
 pub use nal::{avc_nal_type, hevc_nal_type, is_random_access, scan_sample, NalUnits};
 pub use opus::{parse_opus_head, OpusConfig, OPUS_SAMPLE_RATE};
 
