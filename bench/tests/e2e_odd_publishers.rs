@@ -104,6 +104,13 @@ fn timestamps_that_jump_back_by_hours_are_rebased_at_a_discontinuity() {
     }
     publisher.finish().expect("unpublish");
     check_served_whole(&server, "back", f64::from(4 * period) / 1000.0, 1);
+    // Said, and counted: a jump is never silent.
+    assert!(
+        server.log().contains("timestamps jumped -"),
+        "{}",
+        server.log()
+    );
+    assert!(server.metric("shardcast_media_timestamp_jumps_total") >= 1);
 }
 
 /// The same with a jump forward by three hours: no segment (and no sample) spans the jump.

@@ -298,6 +298,19 @@ impl Media {
                     log::warn!("stream {stream}: sample dropped: {error}");
                 }
             }
+            HomeEvent::TimestampJump { track, step_ms } => {
+                bump(&self.counters().timestamp_jumps, 1);
+                if self.log_budget.allow(cx.now_ms()) {
+                    log::warn!(
+                        "stream {stream}: {track:?} timestamps jumped {step_ms} ms; re-based, \
+                         discontinuity at the next keyframe"
+                    );
+                }
+            }
+            HomeEvent::InbandConfig { width, height } => log::info!(
+                "stream {stream}: the picture changed to {width}x{height} (in-band parameter \
+                 sets); new header"
+            ),
             HomeEvent::EndedWithoutRungs => log::warn!(
                 "stream {stream}: the transcode worker did not finish in time; ending without \
                  the rungs' last segments"

@@ -86,6 +86,9 @@ crate::service_counters! {
         /// Samples a stream home dropped (a decode time that went back, a track it cannot
         /// package); each is logged, within the log budget.
         samples_rejected: "counter",
+        /// Publishers' timestamp jumps (back, or forward past a segment's longest), each
+        /// re-based with a discontinuity.
+        timestamp_jumps: "counter",
         /// Media bytes received from publishers.
         ingest_bytes: "counter",
         /// Parts produced by streams homed here.

@@ -200,6 +200,22 @@ pub enum HomeEvent<P> {
     /// The transcode worker did not finish within [`HomeConfig::transcode_end_wait_ms`]: the
     /// stream ends without the rungs' last segments ([`IndexEvent::Ended`] follows).
     EndedWithoutRungs,
+    /// The active publisher's timestamps on `track` jumped by `step_ms` (negative: back); the
+    /// track was re-based, and a discontinuity starts at the next keyframe.
+    TimestampJump {
+        /// The track that jumped.
+        track: TrackKind,
+        /// The jump, in milliseconds.
+        step_ms: i64,
+    },
+    /// A keyframe's in-band parameter sets describe another picture than the configuration:
+    /// it becomes the configuration (a new header, a discontinuity).
+    InbandConfig {
+        /// The new picture size.
+        width: u32,
+        /// The new picture size.
+        height: u32,
+    },
 }
 
 /// A message for the stream's transcode worker.
@@ -839,6 +855,10 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
         ));
         self.segmenter.handle_discontinuity();
         self.timestamp_jumps += 1;
+        let step = i128::from(dts) + i128::from(offset) - i128::from(last);
+        let step_ms = saturate_i64(step * 1000 / i128::from(scales[t].max(1)));
+        self.events
+            .push_back(HomeEvent::TimestampJump { track, step_ms });
         target
     }
 
@@ -885,7 +905,10 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
         };
         if let Ok(Some(config)) = inband_config(current, &sample.data) {
             let id = self.publishers[index].id;
+            let (width, height) = config.video().map_or((0, 0), |v| (v.width, v.height));
             self.handle_config(id, config);
+            self.events
+                .push_back(HomeEvent::InbandConfig { width, height });
         }
     }
 
