@@ -373,6 +373,7 @@ fn media_settings(
             publish_timeout_ms: r.publish_timeout_ms,
             idle_timeout_ms: r.idle_timeout_ms,
             max_connections_per_shard: r.max_connections_per_shard,
+            publish_failures_per_minute: r.publish_failures_per_minute,
         },
         app: r.app.clone(),
         segmenter,

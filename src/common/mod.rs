@@ -11,4 +11,5 @@ pub mod live;
 pub mod log_budget;
 pub mod placement;
 pub mod query;
+pub mod strikes;
 pub mod table;

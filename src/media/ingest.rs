@@ -9,6 +9,7 @@ use super::Media;
 use crate::common::auth::{constant_time_eq, Audience};
 use crate::common::counters::{bump, set};
 use crate::common::query::Query;
+use crate::common::strikes::Strike;
 use crate::control::msg::{ControlRequest, Verdict, Webhook};
 use crate::shard::msg::ShardMsg;
 use crate::shard::timer::TimerKey;
@@ -242,13 +243,18 @@ impl Media {
             Some("backup") => PublishRole::Backup,
             _ => PublishRole::Primary,
         };
-        if let Err((code, why)) = self.publish_allowed(cx, stream, query) {
-            bump(&self.counters().publishes_refused, 1);
-            log::info!("rtmp conn {slot}: publish {stream:?} refused: {why}");
-            if let Some(rc) = self.conns[slot].as_mut() {
-                let _ = rc.session.reject_publish(stream_id, code, why);
-                rc.state = Ingest::Closing;
-            }
+        let ip = cx.peer_ip(rc.conn);
+        let checked = if ip.is_some_and(|ip| self.guesses.is_blocked(ip, cx.now_ms())) {
+            bump(&self.counters().publish_guesses_blocked, 1);
+            Err((
+                "NetStream.Publish.Denied",
+                "too many refused credentials from your address; try again in a minute",
+            ))
+        } else {
+            self.publish_allowed(cx, stream, query)
+        };
+        if let Err((code, why)) = checked {
+            self.refuse_publish(cx, slot, stream_id, stream, (code, why));
             return;
         }
         let request = PublishRequest {
@@ -259,6 +265,41 @@ impl Media {
         match self.settings.on_publish.clone() {
             Some(url) => self.ask_webhook(cx, slot, request, query, url),
             None => self.claim(cx, slot, request),
+        }
+    }
+
+    /// Answers a publish with an RTMP error and closes; a refused credential is a strike
+    /// against the address (`rtmp.publish_failures_per_minute`).
+    fn refuse_publish(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        slot: usize,
+        stream_id: u32,
+        stream: &str,
+        (code, why): (&'static str, &'static str),
+    ) {
+        bump(&self.counters().publishes_refused, 1);
+        let now = cx.now_ms();
+        let ip = self.conns[slot].as_ref().and_then(|rc| cx.peer_ip(rc.conn));
+        let strike = match (ip, code) {
+            (Some(ip), "NetStream.Publish.Denied") if !self.guesses.is_blocked(ip, now) => {
+                Some(self.guesses.strike(ip, now))
+            }
+            _ => None,
+        };
+        if strike == Some(Strike::Blocked) {
+            log::warn!(
+                "rtmp: {} presented {} refused publish credentials in a minute; its publishes \
+                 are refused until the minute ends",
+                ip.map_or_else(|| "?".to_string(), |ip| ip.to_string()),
+                self.settings.rtmp_limits.publish_failures_per_minute
+            );
+        } else if self.log_budget.allow(now) {
+            log::info!("rtmp conn {slot}: publish {stream:?} refused: {why}");
+        }
+        if let Some(rc) = self.conns[slot].as_mut() {
+            let _ = rc.session.reject_publish(stream_id, code, why);
+            rc.state = Ingest::Closing;
         }
     }
 

@@ -25,6 +25,7 @@ mod waiters;
 use crate::common::counters::bump;
 use crate::common::live::{LiveSet, Liveness};
 use crate::common::log_budget::LogBudget;
+use crate::common::strikes::Strikes;
 use crate::common::table::Table;
 use crate::control::msg::ControlReply;
 use crate::shard::msg::ShardMsg;
@@ -55,6 +56,9 @@ pub enum MediaResponse {
 }
 
 /// The media state of one shard.
+/// Addresses whose refused publish credentials one shard tracks at once.
+const PUBLISH_FAILURE_ADDRESSES_MAX: usize = 4096;
+
 pub struct Media {
     settings: Arc<MediaSettings>,
     shard: ShardId,
@@ -72,6 +76,8 @@ pub struct Media {
     log_budget: LogBudget,
     /// The streams live now, kept from the index for the shard's other services.
     live: LiveSet,
+    /// Refused publish credentials per source address.
+    guesses: Strikes,
 }
 
 impl Media {
@@ -83,6 +89,11 @@ impl Media {
         live: LiveSet,
     ) -> Self {
         let index = MediaIndex::new(settings.index);
+        let guesses = Strikes::new(
+            settings.rtmp_limits.publish_failures_per_minute,
+            60_000,
+            PUBLISH_FAILURE_ADDRESSES_MAX,
+        );
         Media {
             settings,
             shard,
@@ -94,6 +105,7 @@ impl Media {
             index,
             waiters: Waiters::default(),
             log_budget: LogBudget::default(),
+            guesses,
             live,
         }
     }

@@ -59,6 +59,8 @@ pub struct RtmpLimits {
     pub idle_timeout_ms: u64,
     /// RTMP connections per shard.
     pub max_connections_per_shard: u32,
+    /// Refused publish credentials per address per minute.
+    pub publish_failures_per_minute: u32,
 }
 
 crate::service_counters! {
@@ -89,6 +91,9 @@ crate::service_counters! {
         /// Publishers' timestamp jumps (back, or forward past a segment's longest), each
         /// re-based with a discontinuity.
         timestamp_jumps: "counter",
+        /// Publishes refused at once: their address presented too many bad credentials in
+        /// the last minute (rtmp.publish_failures_per_minute).
+        publish_guesses_blocked: "counter",
         /// Media bytes received from publishers.
         ingest_bytes: "counter",
         /// Parts produced by streams homed here.

@@ -427,3 +427,39 @@ fn with_nothing_configured_only_the_generated_key_publishes_and_a_backup_needs_i
     assert_eq!(counters.publishes_refused.load(Relaxed), 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_address_that_guesses_stream_keys_is_refused_for_a_minute_and_others_are_not() {
+    use std::net::IpAddr;
+    let config = testing::config(
+        "[media]\npublish_keys = [{ stream = \"cam\", key = \"k1\" }]\n\
+         [rtmp]\npublish_failures_per_minute = 3\n",
+    );
+    let mut t = testing::shards(1, &config, 0);
+    let guesser: IpAddr = "10.0.0.9".parse().unwrap();
+    let owner: IpAddr = "10.0.0.1".parse().unwrap();
+    for guess in ["a", "b", "c"] {
+        let p = Publisher::connect_from(&mut t, ShardId(0), &format!("cam?key={guess}"), guesser);
+        assert!(!p.is_publishing());
+    }
+    // The right key from the guessing address: refused until the minute ends.
+    let p = Publisher::connect_from(&mut t, ShardId(0), "cam?key=k1", guesser);
+    assert!(!p.is_publishing());
+    assert!(
+        p.events.iter().any(|e| matches!(e,
+            shardcast_rtmp::ClientEvent::Status { description, .. }
+                if description.contains("too many refused credentials"))),
+        "{:?}",
+        p.events
+    );
+    let counters = t.service(ShardId(0)).media().counters();
+    assert_eq!(counters.publish_guesses_blocked.load(Relaxed), 1);
+    // The owner, from another address, is not affected.
+    let mut owner_publisher = Publisher::connect_from(&mut t, ShardId(0), "cam?key=k1", owner);
+    assert!(owner_publisher.is_publishing());
+    owner_publisher.unpublish(&mut t);
+    t.reset(ShardId(0), owner_publisher.conn, 104);
+    t.advance(60_000);
+    let p = Publisher::connect_from(&mut t, ShardId(0), "cam?key=k1", guesser);
+    assert!(p.is_publishing(), "{:?}", p.events);
+}

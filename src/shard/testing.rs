@@ -380,7 +380,18 @@ impl Publisher {
     /// Connects to `shard` and asks to publish `name` (`stream` or `stream?role=backup`).
     /// Returns once the server answered the publish (accepted or not).
     pub fn connect(t: &mut TestShards<ShardService>, shard: ShardId, name: &str) -> Publisher {
-        let conn = t.connect(shard, RTMP).expect("a free slot");
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        Publisher::connect_from(t, shard, name, ip)
+    }
+
+    /// [`Publisher::connect`] from the source address `ip`.
+    pub fn connect_from(
+        t: &mut TestShards<ShardService>,
+        shard: ShardId,
+        name: &str,
+        ip: std::net::IpAddr,
+    ) -> Publisher {
+        let conn = t.connect_from(shard, RTMP, ip).expect("a free slot");
         let config = shardcast_rtmp::ClientConfig::new("live", name);
         let mut publisher = Publisher {
             shard,

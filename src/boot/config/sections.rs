@@ -250,6 +250,10 @@ config_section! {
         /// RTMP connections one source address may hold on one shard; past it a new one is
         /// closed at once (counted in rtmp_refused).
         max_connections_per_address: u32 = 16,
+        /// Refused publish credentials (key or token) one source address may present per
+        /// minute; then its publishes are refused at once, and logged, until the minute ends.
+        /// 0: no limit. Each shard tracks up to 4,096 addresses (about 48 B each).
+        publish_failures_per_minute: u32 = 10,
         /// Largest chunk size a publisher may set.
         chunk_size_max: u32 = 65536,
         /// Largest RTMP message (a keyframe). Memory: up to this per publisher while a message
