@@ -274,3 +274,105 @@ fn slowloris_and_idle_rtmp_sockets_are_dropped_on_time() {
     assert_eq!(server.metric("shardcast_media_rtmp_refused_total"), 12);
     honest.round_trip();
 }
+
+/// Connects to `addr` from the local address `from`.
+fn connect_from(addr: std::net::SocketAddr, from: &str) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.into()
+}
+
+#[test]
+fn one_address_with_hundreds_of_connections_is_capped_while_another_is_served() {
+    let config = config("").replace("[http]\n", "[http]\nmax_connections_per_address = 200\n");
+    let server = Server::start("uring", 1, &config);
+    let mut flood: Vec<TcpStream> = (0..300)
+        .map(|_| connect_from(server.addr, "127.0.0.2"))
+        .collect();
+    // Each flood connection asks for /healthz: 200 are served, 100 answered 503.
+    for s in &mut flood {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+    }
+    let statuses: Vec<u16> = flood
+        .iter_mut()
+        .map(|s| common::read_response(s).map_or(0, |r| r.status))
+        .collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 200);
+    assert_eq!(statuses.iter().filter(|&&s| s == 503).count(), 100);
+    let mut other = connect_from(server.addr, "127.0.0.3");
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    assert_eq!(common::read_response(&mut other).unwrap().status, 200);
+    assert_eq!(
+        server.metric("shardcast_http_rejected_per_address_total"),
+        100
+    );
+}
+
+/// Publishes `name` from `from` with a raw RTMP client; `Err` with the server's refusal.
+fn try_publish(server: &Server, from: &str, name: &str) -> Result<(), String> {
+    use shardcast_rtmp::{ClientConfig, ClientEvent, ClientSession};
+    let mut tcp = connect_from(server.rtmp_addr, from);
+    tcp.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut client = ClientSession::new(ClientConfig::new("live", name));
+    let mut buf = vec![0u8; 65536];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        while let Some(out) = client.poll_transmit() {
+            tcp.write_all(&out).map_err(|e| e.to_string())?;
+        }
+        match tcp.read(&mut buf) {
+            Ok(0) => return Err("closed".to_string()),
+            Ok(n) => client.handle_input(&buf[..n]).map_err(|e| e.to_string())?,
+            Err(_) => {}
+        }
+        while let Some(event) = client.poll_event() {
+            if let ClientEvent::Status {
+                level, description, ..
+            } = event
+            {
+                if level == "error" {
+                    return Err(description);
+                }
+            }
+        }
+        if client.is_publishing() {
+            return Ok(());
+        }
+    }
+    Err("no answer".to_string())
+}
+
+#[test]
+fn stream_key_guessing_is_cut_off_and_logged_while_the_owner_publishes() {
+    let server = Server::start(
+        "uring",
+        1,
+        &config(
+            "[media]\npublish_keys = [{ stream = \"cam\", key = \"right\" }]\n\
+             [rtmp]\npublish_failures_per_minute = 5\n",
+        ),
+    );
+    for guess in 0..5 {
+        let refused = try_publish(&server, "127.0.0.4", &format!("cam?key=guess{guess}"));
+        assert_eq!(refused, Err("bad or missing stream key".to_string()));
+    }
+    let blocked = try_publish(&server, "127.0.0.4", "cam?key=right").unwrap_err();
+    assert!(
+        blocked.contains("too many refused credentials"),
+        "{blocked}"
+    );
+    assert!(
+        server
+            .log()
+            .contains("127.0.0.4 presented 5 refused publish credentials"),
+        "{}",
+        server.log()
+    );
+    try_publish(&server, "127.0.0.5", "cam?key=right").expect("the owner publishes");
+}
