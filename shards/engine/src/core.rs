@@ -492,6 +492,8 @@ impl<S: Service> Core<S> {
             let (id, key) = self.expired[i];
             self.service.on_timer(&mut self.cx, id, key);
         }
+        let armed = self.cx.timers.len() as u64;
+        ShardCounters::set(&self.cx.counters.timers_armed, armed);
     }
 
     /// Delivers mesh messages (bounded per call). Returns true when a drain was requested.

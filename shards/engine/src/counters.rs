@@ -32,6 +32,8 @@ macro_rules! counters {
 counters! {
     /// Connections currently open.
     connections_open: "gauge",
+    /// Timers armed (as of the last timer run of each loop iteration).
+    timers_armed: "gauge",
     /// Connections accepted.
     accepts: "counter",
     /// Accepted connections closed at once because the connection table was full.
