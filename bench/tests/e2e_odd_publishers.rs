@@ -331,6 +331,11 @@ fn a_publisher_ten_times_faster_than_real_time_is_served_within_the_window() {
         "resident memory grew by {grown_kib} KiB"
     );
     assert!(!server.log().contains("sample dropped"), "{}", server.log());
+    assert!(
+        server.log().contains("faster than real time"),
+        "the pace is said: {}",
+        server.log()
+    );
 }
 
 /// A publisher killed with SIGKILL (its connection closed by the kernel, no unpublish) is

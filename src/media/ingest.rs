@@ -61,6 +61,32 @@ pub(super) struct RtmpConn {
     /// Set by a close after flush: past it the connection is dropped unflushed (a peer that
     /// does not read cannot hold its slot).
     flush_deadline_ms: Option<u64>,
+    /// How the publisher's media time runs against the clock.
+    pace: Pace,
+}
+
+/// A publisher this far ahead of real time is logged (once per connection).
+const AHEAD_OF_REAL_TIME_WARN_MS: u64 = 10_000;
+
+/// The first media timestamp of a publish and when it arrived: media time ahead of the time
+/// passed since is a publisher faster than real time.
+#[derive(Default)]
+struct Pace {
+    first: Option<(u32, u64)>,
+    warned: bool,
+}
+
+impl Pace {
+    /// How far the publisher's media time at `timestamp_ms` is ahead of the clock.
+    fn ahead_ms(&mut self, now_ms: u64, timestamp_ms: u32) -> u64 {
+        let (first_ts, first_at) = *self.first.get_or_insert((timestamp_ms, now_ms));
+        let media = u64::from(timestamp_ms.wrapping_sub(first_ts));
+        // A jump (or a wrap) reads as hours ahead; the home re-bases those and says so.
+        if media > 3_600_000 {
+            return 0;
+        }
+        media.saturating_sub(now_ms - first_at)
+    }
 }
 
 /// How long a closing RTMP connection may take to read its last message.
@@ -110,6 +136,7 @@ impl Media {
             opened_ms: now,
             last_rx_ms: now,
             flush_deadline_ms: None,
+            pace: Pace::default(),
         });
         self.open_rtmp += 1;
         set(&self.counters().rtmp_connections, self.open_rtmp);
@@ -462,6 +489,7 @@ impl Media {
                     home: home_of(&stream, self.shards),
                     stream: stream.clone(),
                 };
+                rc.pace = Pace::default();
                 bump(&self.counters().publishes, 1);
                 log::info!("rtmp conn {slot}: publishing stream {stream}");
                 self.pump(cx, slot);
@@ -497,6 +525,16 @@ impl Media {
             return;
         };
         let (stream, home, conn) = (stream.clone(), *home, rc.conn);
+        let now_ms = cx.now_ms();
+        if rc.pace.ahead_ms(now_ms, timestamp_ms) > AHEAD_OF_REAL_TIME_WARN_MS && !rc.pace.warned {
+            rc.pace.warned = true;
+            log::warn!(
+                "rtmp conn {slot}: stream {stream}: the publisher sends faster than real time \
+                 ({} s ahead); its media is served as it comes, and the window \
+                 (media.window_s) bounds what is kept",
+                rc.pace.ahead_ms(now_ms, timestamp_ms) / 1000
+            );
+        }
         let demuxed = match track {
             TrackKind::Video => rc.demuxer.handle_video(timestamp_ms, &payload),
             TrackKind::Audio => rc.demuxer.handle_audio(timestamp_ms, &payload),
