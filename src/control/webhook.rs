@@ -149,6 +149,11 @@ impl Deadline {
     }
 }
 
+/// Checks that `url` is one [`post_json`] can call (configuration checks it at load).
+pub fn check_url(url: &str) -> Result<(), WebhookError> {
+    Target::parse(url).map(|_| ())
+}
+
 /// The parts of a webhook URL.
 struct Target<'a> {
     /// `host[:port]` as written, for the `Host` header.

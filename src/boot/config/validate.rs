@@ -192,12 +192,15 @@ impl Config {
                 return Err(invalid("media.publish_keys", &key.stream, "empty key"));
             }
         }
-        for url in [&m.on_publish, &m.on_unpublish] {
-            if !url.is_empty() && !url.starts_with("http://") {
+        for (field, url) in [
+            ("media.on_publish", &m.on_publish),
+            ("media.on_unpublish", &m.on_unpublish),
+        ] {
+            if !url.is_empty() && crate::control::webhook::check_url(url).is_err() {
                 return Err(invalid(
-                    "media.on_publish",
+                    field,
                     url,
-                    "webhooks must be http:// URLs",
+                    "webhooks must be http://host[:port]/path URLs (no user@, spaces or controls)",
                 ));
             }
         }
