@@ -866,3 +866,28 @@ impl TagPublisher {
         Ok(())
     }
 }
+
+/// An in-band size change past `media.max_width` × `media.max_height` is refused with an RTMP
+/// error that says so, like a sequence header of that size would be.
+#[test]
+fn an_inband_size_change_past_the_limits_is_refused_by_name() {
+    let config = format!("{NO_TRANSCODE}[media]\nmax_width = 400\nmax_height = 300\n");
+    let server = Server::start("uring", 1, &config);
+    let dir = TempDir::new("resize-cap");
+    let small = fixture_tags();
+    let period = replay_ms(&small);
+    let large = with_inband_parameter_sets(&flv_tags(&recorded_flv(&dir, "640x360", 2)));
+    let mut publisher = TagPublisher::publish(&server, "capped").expect("publish accepted");
+    publisher
+        .replay(&small, 0)
+        .expect("the 320x180 part is taken");
+    let refused = publisher
+        .replay(&large, period)
+        .and_then(|()| publisher.finish());
+    let error = refused.expect_err("640x360 in band was taken");
+    assert!(
+        error.contains("640x360") || server.log().contains("640x360"),
+        "{error}\n{}",
+        server.log()
+    );
+}

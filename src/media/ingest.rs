@@ -63,6 +63,8 @@ pub(super) struct RtmpConn {
     flush_deadline_ms: Option<u64>,
     /// How the publisher's media time runs against the clock.
     pace: Pace,
+    /// The video configuration that passed the door last (in-band changes are checked too).
+    video_config: Option<TrackConfig>,
 }
 
 /// A publisher this far ahead of real time is logged (once per connection).
@@ -137,6 +139,7 @@ impl Media {
             last_rx_ms: now,
             flush_deadline_ms: None,
             pace: Pace::default(),
+            video_config: None,
         });
         self.open_rtmp += 1;
         set(&self.counters().rtmp_connections, self.open_rtmp);
@@ -555,6 +558,9 @@ impl Media {
                 if let Err(why) = self.check_config(&config) {
                     return self.refuse_media(cx, slot, &why);
                 }
+                if let (Some(rc), TrackKind::Video) = (self.conns[slot].as_mut(), config.kind()) {
+                    rc.video_config = Some(config.clone());
+                }
                 let config = Box::new(config);
                 self.send_to(
                     cx,
@@ -567,6 +573,11 @@ impl Media {
                 );
             }
             Demuxed::Sample { track, sample } => {
+                if track == TrackKind::Video && sample.keyframe {
+                    if let Err(why) = self.check_inband(slot, &sample) {
+                        return self.refuse_media(cx, slot, &why);
+                    }
+                }
                 if let Some(rc) = self.conns[slot].as_mut() {
                     if track == TrackKind::Video && sample.keyframe && !rc.saw_keyframe {
                         rc.saw_keyframe = true;
@@ -583,6 +594,30 @@ impl Media {
                 self.send_to(cx, home, MediaMsg::Sample(Box::new(sample)));
             }
         }
+    }
+
+    /// A keyframe whose in-band parameter sets describe another picture than the sequence
+    /// header (a size change the encoder did not announce): the new size is checked like a
+    /// new sequence header.
+    fn check_inband(
+        &mut self,
+        slot: usize,
+        sample: &shardcast_media::Sample,
+    ) -> Result<(), String> {
+        let Some(current) = self.conns[slot]
+            .as_ref()
+            .and_then(|rc| rc.video_config.clone())
+        else {
+            return Ok(());
+        };
+        let Ok(Some(config)) = shardcast_media::codec::inband_config(&current, &sample.data) else {
+            return Ok(());
+        };
+        self.check_config(&config)?;
+        if let Some(rc) = self.conns[slot].as_mut() {
+            rc.video_config = Some(config);
+        }
+        Ok(())
     }
 
     /// Checks a configuration at the door: the picture size within `media.max_width` ×
