@@ -58,17 +58,22 @@ write_report() {
     {
         echo "# Fuzzing campaign"
         echo
-        echo "Reproduce with \`just fuzz\` (\`scripts/fuzz.sh\`). Started $(basename "$run_dir" | sed 's/fuzz-//');"
-        echo "one libFuzzer process per target, one target at a time, $(nproc) cores,"
+        echo "Reproduce with \`just fuzz\` (\`scripts/fuzz.sh\`). Each row is the newest finished run of"
+        echo "its target (\`run\`: its log in bench/results/tmp/); one libFuzzer process per target,"
+        echo "$(nproc) cores,"
         echo "\`-rss_limit_mb=2048\`, starting from the committed seeds plus the working corpus"
         echo "kept from earlier runs. \`cov\` and \`ft\` are from libFuzzer's final \`DONE\` line."
         echo
-        echo "| target | executions | seconds | exec/s | cov | ft | corpus entries | crashes |"
-        echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
-        for log in "$run_dir"/*.log; do
-            [[ -e "$log" ]] || continue
-            local t execs secs rate cov ft corp crashes
-            t=$(basename "$log" .log)
+        echo "| target | run | executions | seconds | exec/s | cov | ft | corpus entries | crashes |"
+        echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        local t log execs secs rate cov ft corp crashes
+        for t in "${all_targets[@]}"; do
+            # The newest finished run of each target, from this campaign or an earlier one.
+            log=""
+            for candidate in bench/results/tmp/fuzz-*/"$t.log"; do
+                [[ -e "$candidate" ]] && grep -q '^Done [0-9]* runs' "$candidate" && log=$candidate
+            done
+            [[ -n "$log" ]] || continue
             execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
             secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
             rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
@@ -76,7 +81,7 @@ write_report() {
             ft=$(sed -n 's/.*DONE .* ft: \([0-9]*\).*/\1/p' "$log" | tail -n 1)
             corp=$(sed -n 's/.*DONE .* corp: \([0-9]*\)\/.*/\1/p' "$log" | tail -n 1)
             crashes=$(ls "fuzz/artifacts/$t" 2>/dev/null | grep -c '^crash-' || true)
-            echo "| \`$t\` | ${execs:-?} | ${secs:-?} | ${rate:-?} | ${cov:-?} | ${ft:-?} | ${corp:-?} | ${crashes:-0} |"
+            echo "| \`$t\` | $(basename "$(dirname "$log")" | sed 's/fuzz-//') | ${execs:-?} | ${secs:-?} | ${rate:-?} | ${cov:-?} | ${ft:-?} | ${corp:-?} | ${crashes:-0} |"
         done
         echo
         echo "Crash inputs, when any, are in \`fuzz/artifacts/TARGET/\`; each one found is fixed"
