@@ -170,6 +170,7 @@ pub fn transcode_settings(
         codec_threads: t.codec_threads,
         queue_max_ms: t.queue_max_ms,
         queue_max_samples: t.queue_max_samples,
+        streams_per_worker: t.streams_per_worker,
         segmenter,
         watermarks,
         load: Arc::new(cores.iter().map(|_| Default::default()).collect()),

@@ -35,9 +35,18 @@ pub(super) struct StreamSlot {
 }
 
 impl Media {
-    fn stream_home_config(&self) -> HomeConfig {
+    /// The home of a new stream: with the ladder when a transcode worker has room for it.
+    fn stream_home_config(&self, stream: &str) -> HomeConfig {
         let settings = &self.settings;
-        let transcode = settings.transcode.as_deref();
+        let mut transcode = settings.transcode.as_deref();
+        if transcode.is_some_and(|t| !t.has_room()) {
+            transcode = None;
+            bump(&self.counters().untranscoded_streams, 1);
+            log::warn!(
+                "stream {stream}: every transcode thread runs transcode.streams_per_worker \
+                 streams; served without the ladder"
+            );
+        }
         HomeConfig {
             segmenter: settings.segmenter,
             ll_hls: settings.ll_hls,
@@ -79,7 +88,7 @@ impl Media {
             }
             None => {
                 let slot = StreamSlot {
-                    home: StreamHome::new(self.stream_home_config()),
+                    home: StreamHome::new(self.stream_home_config(&stream)),
                     worker: None,
                     timer: None,
                 };

@@ -91,6 +91,9 @@ crate::service_counters! {
         /// Publishers' timestamp jumps (back, or forward past a segment's longest), each
         /// re-based with a discontinuity.
         timestamp_jumps: "counter",
+        /// Streams started without the ladder: every transcode thread ran
+        /// transcode.streams_per_worker streams.
+        untranscoded_streams: "counter",
         /// Publishes refused at once: their address presented too many bad credentials in
         /// the last minute (rtmp.publish_failures_per_minute).
         publish_guesses_blocked: "counter",

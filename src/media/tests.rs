@@ -463,3 +463,25 @@ fn an_address_that_guesses_stream_keys_is_refused_for_a_minute_and_others_are_no
     let p = Publisher::connect_from(&mut t, ShardId(0), "cam?key=k1", guesser);
     assert!(p.is_publishing(), "{:?}", p.events);
 }
+
+#[test]
+fn a_stream_that_starts_while_every_worker_is_full_is_served_without_the_ladder() {
+    let config = testing::config("");
+    let transcode = crate::transcode::settings::tests::settings_for_tests(1);
+    // The worker reports it runs its streams_per_worker (2) streams.
+    transcode.counters[0]
+        .streams
+        .store(2, std::sync::atomic::Ordering::Relaxed);
+    let mut t = testing::shards_with(1, &config, 1, Some(Arc::new(transcode)));
+    let worker = t.worker_id(0);
+    let mut publisher = Publisher::connect(&mut t, ShardId(0), "busy");
+    publisher.send(&mut t, &fixture_tags(), 0..3000, 0);
+    assert!(
+        t.take_outside(worker).is_empty(),
+        "nothing goes to a full worker"
+    );
+    let counters = t.service(ShardId(0)).media().counters();
+    assert_eq!(counters.untranscoded_streams.load(Relaxed), 1);
+    let (status, playlist) = get(&mut t, ShardId(0), "/live/busy/source/index.m3u8");
+    assert_eq!(status, 200, "{playlist}");
+}

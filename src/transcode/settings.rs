@@ -20,6 +20,8 @@ pub struct TranscodeSettings {
     pub codec_threads: u32,
     pub queue_max_ms: u64,
     pub queue_max_samples: usize,
+    /// Streams one worker runs at most (`transcode.streams_per_worker`).
+    pub streams_per_worker: usize,
     /// The source's segmenter settings; rungs use the same part target.
     pub segmenter: SegmenterConfig,
     /// (stream or "*", libavfilter description): the first match is a stream's watermark.
@@ -41,10 +43,24 @@ impl TranscodeSettings {
             .map(|(_, filter)| filter.as_str())
     }
 
-    /// The index of the least loaded worker (ties: the lowest index).
+    /// True when some worker runs fewer than `streams_per_worker` streams (as far as its
+    /// gauge says: two shards starting streams at once may each take the last place).
+    pub fn has_room(&self) -> bool {
+        self.counters
+            .iter()
+            .any(|c| (c.streams.load(Ordering::Relaxed) as usize) < self.streams_per_worker)
+    }
+
+    /// The index of the least loaded worker with room (ties: the lowest index; when none has
+    /// room, the least loaded of all).
     pub fn least_loaded(&self) -> usize {
+        let full = |i: usize| {
+            self.counters.get(i).is_some_and(|c| {
+                c.streams.load(Ordering::Relaxed) as usize >= self.streams_per_worker
+            })
+        };
         (0..self.load.len())
-            .min_by_key(|&i| (self.load[i].load(Ordering::Relaxed), i))
+            .min_by_key(|&i| (full(i), self.load[i].load(Ordering::Relaxed), i))
             .unwrap_or(0)
     }
 }
@@ -92,6 +108,7 @@ pub(crate) mod tests {
             codec_threads: 1,
             queue_max_ms: 1000,
             queue_max_samples: 10,
+            streams_per_worker: 2,
             segmenter: SegmenterConfig::DEFAULT,
             watermarks: Vec::new(),
             cores: vec![None; workers],
@@ -113,5 +130,20 @@ pub(crate) mod tests {
         assert_eq!(settings.least_loaded(), 0);
         settings.load[0].store(10, Ordering::Relaxed);
         assert_eq!(settings.least_loaded(), 1);
+    }
+
+    #[test]
+    fn a_full_worker_is_passed_over_and_room_is_reported() {
+        let settings = settings_for_tests(2);
+        settings.counters[0].streams.store(2, Ordering::Relaxed);
+        settings.load[1].store(1_000_000, Ordering::Relaxed);
+        assert_eq!(
+            settings.least_loaded(),
+            1,
+            "worker 0 is full, however light"
+        );
+        assert!(settings.has_room());
+        settings.counters[1].streams.store(2, Ordering::Relaxed);
+        assert!(!settings.has_room());
     }
 }

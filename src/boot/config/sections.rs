@@ -388,6 +388,10 @@ config_section! {
         /// Access units one stream may have waiting on its transcode thread, whatever their
         /// age (a bound on memory: about one compressed picture each).
         queue_max_samples: usize = 1024,
+        /// Streams one transcode thread runs at most. A stream that starts while every
+        /// thread has this many is served without the ladder (its source and audio only),
+        /// and the log says so; it is counted in untranscoded_streams.
+        streams_per_worker: usize = 8,
         /// Overlays on the rungs (the source passes through untouched), e.g.
         /// [{ stream = "*", text = "shardcast" }]; the first entry naming a stream (or "*")
         /// applies to it. Checked at start: a filter that does not build refuses to start.

@@ -265,11 +265,11 @@ impl Config {
                 "at most 8 rungs",
             ));
         }
-        if t.queue_max_ms == 0 || t.queue_max_samples == 0 {
+        if t.queue_max_ms == 0 || t.queue_max_samples == 0 || t.streams_per_worker == 0 {
             return Err(invalid(
                 "transcode.queue_max_ms",
                 t.queue_max_ms,
-                "queue_max_ms and queue_max_samples must be ≥ 1",
+                "queue_max_ms, queue_max_samples and streams_per_worker must be ≥ 1",
             ));
         }
         if t.cores.iter().any(|c| self.shards.cores.contains(c)) {
