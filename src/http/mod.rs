@@ -56,6 +56,9 @@ struct HttpConn {
     /// When the current request head began arriving (`None`: between requests).
     head_started_ms: Option<u64>,
     last_activity_ms: u64,
+    /// Bytes queued at the last timer check: the same again (and not 0) means the client
+    /// read nothing in between.
+    stalled_queue_bytes: usize,
     timer: Option<TimerId>,
     /// Responses queued since the send queue was last empty.
     responses_queued: usize,
@@ -387,9 +390,28 @@ impl Http {
             return;
         };
         let now = cx.now_ms();
+        let queued = cx.queued_bytes(conn);
         match state.phase {
-            Phase::Finished | Phase::Upgraded => return,
-            Phase::Open | Phase::Waiting(_) => {}
+            Phase::Upgraded => return,
+            // Closing once the last response is written: only a reader that stalls matters.
+            Phase::Finished if queued == 0 => return,
+            Phase::Finished | Phase::Open | Phase::Waiting(_) => {}
+        }
+        if queued > 0 && queued == state.stalled_queue_bytes {
+            // Nothing of the queue went out since the last check: a client that does not
+            // read holds its slot no longer than the idle timeout.
+            if now >= state.last_activity_ms + self.settings.idle_timeout_ms {
+                state.phase = Phase::Finished;
+                cx.close(conn);
+                ShardCounters::bump(&self.counters().send_stalls, 1);
+                return;
+            }
+            return self.arm_timer(cx, conn);
+        }
+        state.stalled_queue_bytes = queued;
+        if matches!(state.phase, Phase::Finished) {
+            state.last_activity_ms = now;
+            return self.arm_timer(cx, conn);
         }
         if let Some(started) = state.head_started_ms {
             if now >= started + self.settings.header_timeout_ms {

@@ -64,5 +64,8 @@ crate::service_counters! {
         header_timeouts: "counter",
         /// Idle connections closed.
         idle_timeouts: "counter",
+        /// Connections closed because the client read nothing of its responses for
+        /// http.idle_timeout_ms.
+        send_stalls: "counter",
     }
 }

@@ -219,3 +219,32 @@ fn the_pages_that_name_streams_take_the_api_token() {
     assert_eq!(get(&mut t, S, "/api/v1/streams").0, 403);
     assert_eq!(get(&mut t, S, "/metrics").0, 403);
 }
+
+#[test]
+fn a_client_that_reads_nothing_of_its_responses_is_closed_after_the_idle_timeout() {
+    let config = testing::config("[http]\nidle_timeout_ms = 2000\nstatic_dir = \"\"\n");
+    let mut t = testing::shards(1, &config, 0);
+    // Keep-alive, and a closing request: both hold their slot only until the idle timeout.
+    let requests: [&[u8]; 2] = [
+        b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    ];
+    let conns: Vec<_> = requests
+        .iter()
+        .map(|request| {
+            let conn = t.connect(S, HTTP).unwrap();
+            t.set_read_window(S, conn, Some(0));
+            t.write(S, conn, request);
+            assert!(t.queued_bytes(S, conn) > 0, "the response waits unread");
+            conn
+        })
+        .collect();
+    t.advance(1500);
+    assert!(conns.iter().all(|&c| t.closed(S, c).is_none()));
+    // Noticed at the connection's next timer (here the header timeout armed at connect,
+    // 10 s), then given idle_timeout_ms more to read something.
+    t.advance(config.http.header_timeout_ms + 2100);
+    assert!(conns.iter().all(|&c| t.closed(S, c).is_some()), "dropped");
+    let counters = t.service(S).http_counters();
+    assert_eq!(counters.send_stalls.load(Relaxed), 2);
+}

@@ -94,7 +94,9 @@ config_section! {
         body_max_bytes: u64 = 1048576,
         /// Time allowed to receive a complete request head once it has started; then 408.
         header_timeout_ms: u64 = 10000,
-        /// An idle keep-alive connection is closed after this long.
+        /// An idle keep-alive connection is closed after this long, and so is one whose
+        /// client reads none of its queued responses for this long (noticed at its next
+        /// timer).
         idle_timeout_ms: u64 = 60000,
         /// Responses queued on one connection before its further pipelined requests wait.
         pipeline_max_responses: usize = 64,
