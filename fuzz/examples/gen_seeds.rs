@@ -36,12 +36,19 @@ fn main() {
     write(&seeds.join("http_request"), http_seeds());
 }
 
-/// Replaces the files of `dir` with `seeds`.
+/// Replaces the generated files of `dir` with `seeds`; `regression_*` files (inputs that once
+/// crashed a target, kept so `just test` replays them) stay.
 fn write(dir: &Path, seeds: Vec<(String, Vec<u8>)>) {
-    if dir.exists() {
-        fs::remove_dir_all(dir).expect("remove old seeds");
-    }
     fs::create_dir_all(dir).expect("create seed directory");
+    for entry in fs::read_dir(dir).expect("seed directory") {
+        let path = entry.expect("seed file").path();
+        let kept = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("regression_"));
+        if !kept {
+            fs::remove_file(&path).expect("remove old seed");
+        }
+    }
     for (name, bytes) in seeds {
         assert!(bytes.len() <= 8 << 10, "{name}: seeds stay small");
         fs::write(dir.join(name), bytes).expect("write seed");

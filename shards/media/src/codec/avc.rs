@@ -223,7 +223,13 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: u32) -> Result<(), MediaError>
     let mut next = 8i32;
     for _ in 0..size {
         if next != 0 {
+            // delta_scale is -128..=127 (§7.4.2.1.1.1); anything else is not an SPS.
             let delta = r.se()?;
+            if !(-128..=127).contains(&delta) {
+                return Err(MediaError::Invalid {
+                    what: "SPS delta_scale (out of -128..=127)",
+                });
+            }
             next = (last + delta).rem_euclid(256);
         }
         if next != 0 {
@@ -320,5 +326,21 @@ fn sar_from_idc(idc: u8) -> Option<(u16, u16)> {
     match TABLE.get(usize::from(idc)) {
         Some(&(0, 0)) | None => None,
         Some(&sar) => Some(sar),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (`flv`): a scaling list whose delta_scale is far out of range made
+    /// `last + delta` overflow.
+    #[test]
+    fn an_sps_with_an_out_of_range_delta_scale_is_refused() {
+        let nal = [
+            0x27, 0x2c, 0xb1, 0xff, 0xff, 0xff, 0xff, 0xf9, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff,
+            0x01,
+        ];
+        assert!(parse_avc_sps(&nal).is_err());
     }
 }
