@@ -59,6 +59,10 @@ gen *ARGS:
 bench-idle: (setup "bench")
     bench/scripts/bench-idle.sh
 
+# Churn soak of the release binary for MINUTES minutes (viewers, chat, resumes, stallers, publishers, HLS players, bad clients); fails if anything is left behind or RSS grows over 1 % after warm-up; writes bench/results/soak.md.
+soak MINUTES: (setup "bench")
+    bench/scripts/soak.sh {{MINUTES}}
+
 # Record a running shardcast and write a flame graph to perf/out/.
 flamegraph *ARGS: (setup "perf")
     perf/flamegraph.sh {{ARGS}}

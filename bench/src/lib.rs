@@ -13,7 +13,10 @@
 //!   and an idle mode for memory per WebSocket connection;
 //! - [`hls::run_hls`]: viewers of a live HLS stream behaving as players (plain reloads and
 //!   whole segments, or LL-HLS blocking reloads and parts), with request latency by kind,
-//!   modelled stalls and ingest latency ([`hls::HlsReport`]).
+//!   modelled stalls and ingest latency ([`hls::HlsReport`]);
+//! - [`soak::run_soak`]: churn (viewers, chatters, resumes, stallers, publishers replaying a
+//!   file, HLS players, bad clients) against a running server for a long time, sampling its
+//!   gauges and RSS, then checking that it let everything go ([`soak::SoakReport`]).
 //!
 //! All build their own threads and io_uring runtimes (monoio) and return when their
 //! duration is over. The protocol parts, [`parser::ResponseParser`] and [`ws::codec`], are sans-io
@@ -27,6 +30,7 @@ pub mod http;
 pub mod net;
 pub mod parser;
 pub mod report;
+pub mod soak;
 pub mod target;
 pub mod units;
 pub mod ws;

@@ -12,6 +12,7 @@ use shardcast_bench::hls::{run_hls, HlsLoadConfig, HlsMode};
 use shardcast_bench::hold::{run_hold, HoldConfig, HoldReport};
 use shardcast_bench::http::{run_http, HttpLoadConfig};
 use shardcast_bench::report::{markdown_comparison, HttpReport, MedianRow};
+use shardcast_bench::soak::{run_soak, SoakConfig};
 use shardcast_bench::target::{parse_source_addrs, resolve, HttpUrl};
 use shardcast_bench::units::parse_duration;
 use shardcast_bench::ws::stats::{ws_markdown_comparison, WsMedianRow};
@@ -51,6 +52,80 @@ enum Command {
     /// One worker process of `ws --processes N` (started by `ws` itself).
     #[command(hide = true)]
     WsWorker(WsWorkerArgs),
+    /// Churn against a running server (viewers, chatters, resumes, stallers, publishers,
+    /// HLS players, bad clients), sampling its gauges and RSS; then checks that it let
+    /// everything go and that RSS did not grow after warm-up. Exits 1 if it fails.
+    Soak(SoakArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// The server's HTTP address HOST:PORT.
+    #[arg(long)]
+    http: String,
+    /// The server's RTMP address HOST:PORT.
+    #[arg(long)]
+    rtmp: String,
+    /// The server's process id (its RSS is read from /proc/PID/status).
+    #[arg(long)]
+    server_pid: u32,
+    /// How long the churn lasts.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    duration: Duration,
+    /// Longest wait after the churn for the server to let everything go.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    settle_max: Duration,
+    /// Time between samples.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    sample_every: Duration,
+    /// WebSocket viewer slots.
+    #[arg(long, default_value_t = 300)]
+    viewers: u32,
+    /// Churn rooms at a time (the set changes every 30 s).
+    #[arg(long, default_value_t = 10)]
+    rooms: u32,
+    /// Percentage of viewers that chat (with --token).
+    #[arg(long, default_value_t = 10)]
+    chatter_percent: u32,
+    /// Flood chatters (fast chats in the stallers' room).
+    #[arg(long, default_value_t = 2)]
+    flooders: u32,
+    /// Chats per second of each flood chatter (keep under danmaku.chat_rate_per_s).
+    #[arg(long, default_value_t = 15)]
+    flood_rate: u32,
+    /// Staller slots (join, never read).
+    #[arg(long, default_value_t = 2)]
+    stallers: u32,
+    /// Publisher slots.
+    #[arg(long, default_value_t = 4)]
+    publishers: u32,
+    /// HLS player slots.
+    #[arg(long, default_value_t = 12)]
+    players: u32,
+    /// Bad client slots.
+    #[arg(long, default_value_t = 3)]
+    bad_clients: u32,
+    /// Stream names publishers recycle, round-robin; 0 gives every publish a new name.
+    #[arg(long, default_value_t = 8)]
+    stream_names: u32,
+    /// A chat token for every room (`shardcast token --user U --room '*'`).
+    #[arg(long, default_value = "")]
+    token: String,
+    /// The FLV file the publishers replay.
+    #[arg(long, default_value = "shards/media/tests/fixtures/avc_aac.flv")]
+    fixture: PathBuf,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// RSS growth after warm-up allowed, in percent.
+    #[arg(long, default_value_t = 1.0)]
+    rss_growth_max: f64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also write the report's Markdown body to this file.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -235,6 +310,7 @@ fn main() -> ExitCode {
         Command::Ws(args) => ws(args),
         Command::WsTable(args) => ws_table(args),
         Command::WsWorker(args) => shardcast_bench::ws::worker_main(args.process),
+        Command::Soak(args) => return soak(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -349,6 +425,49 @@ fn ws(args: WsArgs) -> Result<(), String> {
     let report = run_ws_with(config, Some(on_joined)).map_err(|e| e.to_string())?;
     print!("{}", report.to_text());
     write_json(args.json.as_deref(), &report)
+}
+
+/// Runs a soak; exits 0 when it passed, 1 when it failed, 2 when it could not run.
+fn soak(args: SoakArgs) -> ExitCode {
+    match soak_report(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(message) => {
+            eprintln!("shardcast-bench: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn soak_report(args: SoakArgs) -> Result<bool, String> {
+    let http = resolve(&args.http, 80).map_err(|e| e.to_string())?;
+    let rtmp = resolve(&args.rtmp, 1935).map_err(|e| e.to_string())?;
+    let mut config = SoakConfig::new(http, rtmp, args.server_pid);
+    config.duration = args.duration;
+    config.settle_max = args.settle_max;
+    config.sample_every = args.sample_every;
+    config.viewers = args.viewers;
+    config.rooms = args.rooms;
+    config.chatter_percent = args.chatter_percent;
+    config.flooders = args.flooders;
+    config.flood_chats_per_sec = args.flood_rate;
+    config.stallers = args.stallers;
+    config.publishers = args.publishers;
+    config.players = args.players;
+    config.bad_clients = args.bad_clients;
+    config.stream_names = args.stream_names;
+    config.token = args.token;
+    config.fixture = args.fixture;
+    config.seed = args.seed;
+    config.rss_growth_max_percent = args.rss_growth_max;
+    let report = run_soak(config).map_err(|e| e.to_string())?;
+    let markdown = report.to_markdown();
+    print!("{markdown}");
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &markdown).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    write_json(args.json.as_deref(), &report)?;
+    Ok(report.pass)
 }
 
 fn table(args: TableArgs) -> Result<(), String> {
