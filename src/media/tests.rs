@@ -485,3 +485,22 @@ fn a_stream_that_starts_while_every_worker_is_full_is_served_without_the_ladder(
     let (status, playlist) = get(&mut t, ShardId(0), "/live/busy/source/index.m3u8");
     assert_eq!(status, 200, "{playlist}");
 }
+
+#[test]
+fn a_publish_withdrawn_before_its_answer_gives_the_stream_back() {
+    let config = testing::config("");
+    let mut t = testing::shards(2, &config, 0);
+    let stream = stream_homed_on(1, 2);
+    t.hold_mesh(true);
+    let mut first = Publisher::connect(&mut t, ShardId(0), &stream);
+    assert!(!first.is_publishing(), "the claim is held in flight");
+    // The encoder gives up (closeStream) before the home answers.
+    first.client.unpublish();
+    first.pump(&mut t);
+    t.hold_mesh(false);
+    first.pump(&mut t);
+    assert!(!first.is_publishing());
+    // The stream is free at once for another primary.
+    let second = Publisher::connect(&mut t, ShardId(0), &stream);
+    assert!(second.is_publishing(), "{:?}", second.events);
+}

@@ -256,7 +256,15 @@ impl Media {
         let (stream, stream_id) = (stream.clone(), *stream_id);
         match decision {
             Ok(()) => {
-                let _ = rc.session.accept_publish(stream_id);
+                if rc.session.accept_publish(stream_id).is_err() {
+                    // The client closed or deleted the stream while its claim was out: give
+                    // the stream back at once instead of holding it until the idle timeout.
+                    rc.state = Ingest::Connected;
+                    log::info!("rtmp conn {slot}: publish {stream} withdrawn before its answer");
+                    let home = home_of(&stream, self.shards);
+                    self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
+                    return;
+                }
                 rc.state = Ingest::Publishing {
                     home: home_of(&stream, self.shards),
                     stream: stream.clone(),
