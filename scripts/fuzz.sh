@@ -86,6 +86,10 @@ write_report() {
         echo
         echo "Crash inputs, when any, are in \`fuzz/artifacts/TARGET/\`; each one found is fixed"
         echo "and its input added to the target's seeds, so \`just test\` replays it."
+        if [[ -f fuzz/findings.md ]]; then
+            echo
+            cat fuzz/findings.md
+        fi
     } >"$report"
 }
 
