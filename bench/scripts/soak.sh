@@ -34,7 +34,7 @@ HTTP_HEADER_TIMEOUT_MS=3000
 HTTP_IDLE_TIMEOUT_MS=5000
 WS_HELLO_TIMEOUT_MS=3000
 WS_PING_INTERVAL_MS=5000
-WS_IDLE_TIMEOUT_MS=15000
+WS_IDLE_TIMEOUT_MS=30000
 WS_STALL_TIMEOUT_MS=3000
 RTMP_HANDSHAKE_TIMEOUT_MS=3000
 RTMP_PUBLISH_TIMEOUT_MS=5000
@@ -67,14 +67,17 @@ idle_timeout_ms = $HTTP_IDLE_TIMEOUT_MS
 hello_timeout_ms = $WS_HELLO_TIMEOUT_MS
 ping_interval_ms = $WS_PING_INTERVAL_MS
 idle_timeout_ms = $WS_IDLE_TIMEOUT_MS
-send_queue_max_bytes = 16384
+# Above the largest reply (a History or resume replay of history_request_max events, up to
+# ~90 KB): a reply past the cap closes the viewer. The flood room (4 x 15 chats/s) fills it
+# for a staller in about 15 s, before the idle timeout.
+send_queue_max_bytes = 131072
 stall_timeout_ms = $WS_STALL_TIMEOUT_MS
 
 [danmaku]
 history_s = $HISTORY_S
 anonymous_rooms = "any"
 heartbeat_ms = 10000
-# The flood chatters send 15 chats/s each (the stallers' room).
+# The flood chatters send 15 chats/s each (into the stallers' room).
 chat_rate_per_s = 20
 chat_burst = 20
 

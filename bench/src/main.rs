@@ -88,7 +88,7 @@ struct SoakArgs {
     #[arg(long, default_value_t = 10)]
     chatter_percent: u32,
     /// Flood chatters (fast chats in the stallers' room).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 4)]
     flooders: u32,
     /// Chats per second of each flood chatter (keep under danmaku.chat_rate_per_s).
     #[arg(long, default_value_t = 15)]
@@ -120,6 +120,9 @@ struct SoakArgs {
     /// RSS growth after warm-up allowed, in percent.
     #[arg(long, default_value_t = 1.0)]
     rss_growth_max: f64,
+    /// Warm-up before RSS growth counts [default: 5 minutes, or 20 % of a shorter run].
+    #[arg(long, value_parser = parse_duration)]
+    warmup: Option<Duration>,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -460,6 +463,7 @@ fn soak_report(args: SoakArgs) -> Result<bool, String> {
     config.fixture = args.fixture;
     config.seed = args.seed;
     config.rss_growth_max_percent = args.rss_growth_max;
+    config.warmup = args.warmup;
     let report = run_soak(config).map_err(|e| e.to_string())?;
     let markdown = report.to_markdown();
     print!("{markdown}");

@@ -101,6 +101,8 @@ pub struct SoakConfig {
     pub seed: u64,
     /// RSS growth after warm-up allowed, in percent.
     pub rss_growth_max_percent: f64,
+    /// The warm-up, when not the default (see [`SoakConfig::warmup`]).
+    pub warmup: Option<Duration>,
 }
 
 impl SoakConfig {
@@ -116,7 +118,7 @@ impl SoakConfig {
             viewers: 300,
             rooms: 10,
             chatter_percent: 10,
-            flooders: 2,
+            flooders: 4,
             flood_chats_per_sec: 15,
             stallers: 2,
             publishers: 4,
@@ -127,12 +129,15 @@ impl SoakConfig {
             fixture: PathBuf::from("shards/media/tests/fixtures/avc_aac.flv"),
             seed: 1,
             rss_growth_max_percent: 1.0,
+            warmup: None,
         }
     }
 
-    /// The warm-up whose RSS growth is forgiven: 5 minutes, or 20 % of a shorter run.
+    /// The warm-up whose RSS growth is forgiven: 5 minutes, or 20 % of a shorter run, unless
+    /// set.
     pub fn warmup(&self) -> Duration {
-        (self.duration / 5).min(Duration::from_secs(300))
+        self.warmup
+            .unwrap_or_else(|| (self.duration / 5).min(Duration::from_secs(300)))
     }
 }
 
@@ -458,6 +463,8 @@ mod tests {
         assert_eq!(config.warmup(), Duration::from_secs(60));
         config.duration = Duration::from_secs(3600);
         assert_eq!(config.warmup(), Duration::from_secs(300));
+        config.warmup = Some(Duration::from_secs(120));
+        assert_eq!(config.warmup(), Duration::from_secs(120));
     }
 
     #[test]

@@ -229,7 +229,7 @@ impl SoakReport {
             Some(r) => {
                 let _ = writeln!(
                     out,
-                    "Warm-up: the first {:.0} s (5 minutes, or 20 % of a shorter run). Growth \
+                    "Warm-up: the first {:.0} s (by default 5 minutes, or 20 % of a shorter run). Growth \
                      compares the mean of the first {n} samples at or after the warm-up with \
                      the mean of the last {n} churn samples.\n\n\
                      | idle before | after warm-up | end of churn | growth | limit | |\n\
