@@ -33,16 +33,6 @@ fn token(user: &str, room: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// The server's resident memory, in KiB.
-fn rss_kib(server: &Server) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
-
 /// An honest viewer: joins, chats and must see its own chat come back within a second.
 struct Honest {
     ws: WsClient,
@@ -127,7 +117,7 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 fn a_ping_flood_that_never_reads_is_cut_off_and_memory_stays_bounded() {
     let server = Server::start("uring", 1, &config(""));
     let mut honest = Honest::join(&server, "lobby");
-    let before = rss_kib(&server);
+    let before = server.rss_kib();
     let addr = server.addr;
     // Pings with full payloads, written as fast as the socket takes them, never reading.
     let flooder = std::thread::spawn(move || {
@@ -158,7 +148,7 @@ fn a_ping_flood_that_never_reads_is_cut_off_and_memory_stays_bounded() {
         cut_off,
         "the flooder was never cut off ({written} bytes written)"
     );
-    let grown = rss_kib(&server).saturating_sub(before);
+    let grown = server.rss_kib().saturating_sub(before);
     // One flooder's queue is capped at 64 KiB plus a pong and a close frame; the rest is the
     // receive path's own buffers. 32 MiB leaves room for allocator noise, not for a queue
     // of the gigabytes of pongs asked for.

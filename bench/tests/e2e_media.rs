@@ -12,24 +12,6 @@ use std::time::{Duration, Instant};
 /// Debian's ffmpeg (H.264/AAC over legacy FLV).
 const FFMPEG: &str = "ffmpeg";
 
-/// An ffmpeg recent enough to publish HEVC over Enhanced RTMP (the imageio-ffmpeg wheel's
-/// static build; `scripts/setup.sh` installs it).
-fn modern_ffmpeg() -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
-        ])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "imageio-ffmpeg is missing (scripts/setup.sh installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 struct Publish {
     child: Child,
 }
@@ -322,7 +304,7 @@ fn h264_aac_with_b_frames_is_playable_over_hls_and_dash() {
 #[test]
 fn hevc_over_enhanced_rtmp_is_packaged_as_hvc1() {
     let server = Server::start("uring", 2, "");
-    let ffmpeg = modern_ffmpeg();
+    let ffmpeg = common::modern_ffmpeg();
     let video = [
         "-c:v",
         "libx265",

@@ -172,7 +172,7 @@ fn an_audio_only_publish_is_served() {
 fn audio_that_starts_three_seconds_after_the_video_is_served_in_sync() {
     let server = Server::start("uring", 1, NO_TRANSCODE);
     let url = format!("rtmp://{}/live/late", server.rtmp_addr);
-    let ffmpeg = modern_ffmpeg();
+    let ffmpeg = common::modern_ffmpeg();
     let mut publisher = Publisher::spawn(
         &ffmpeg,
         &[
@@ -283,9 +283,9 @@ fn a_publisher_ten_times_faster_than_real_time_is_served_within_the_window() {
         1,
         "[media]\nwindow_s = 10\n[transcode]\nenabled = false\n",
     );
-    let rss_before_kib = rss_kib(server.pid());
+    let rss_before_kib = server.rss_kib();
     let url = format!("rtmp://{}/live/fast", server.rtmp_addr);
-    let ffmpeg = modern_ffmpeg();
+    let ffmpeg = common::modern_ffmpeg();
     let started = Instant::now();
     let mut publisher = Publisher::spawn(
         &ffmpeg,
@@ -325,7 +325,7 @@ fn a_publisher_ten_times_faster_than_real_time_is_served_within_the_window() {
         assert_eq!(gone.status, 404, "{rendition}: segment 0 left the window");
         fetch_segments(&server, &format!("/live/fast/{rendition}"), &playlist);
     }
-    let grown_kib = rss_kib(server.pid()).saturating_sub(rss_before_kib);
+    let grown_kib = server.rss_kib().saturating_sub(rss_before_kib);
     assert!(
         grown_kib < 64 * 1024,
         "resident memory grew by {grown_kib} KiB"
@@ -522,24 +522,6 @@ const H264: &[&str] = &[
 
 const AAC: &[&str] = &["-c:a", "aac", "-b:a", "64k"];
 
-/// The static ffmpeg of the imageio-ffmpeg wheel (`scripts/setup.sh` installs it): recent
-/// enough for `-readrate`.
-fn modern_ffmpeg() -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
-        ])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "imageio-ffmpeg is missing (scripts/setup.sh installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// Checks what a player gets of `stream` once it ended: on both renditions, `seconds` of
 /// media (within half a second), segments no longer than a GOP pair, `discontinuities`
 /// discontinuities, every segment fetchable and on one increasing timeline; and nothing was
@@ -656,16 +638,6 @@ fn probe_size(dir: &TempDir, name: &str, init: &[u8], segment: &[u8]) -> String 
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// The resident memory of process `pid`, in KiB.
-fn rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 /// A file of `shardcast-media`'s test fixtures.

@@ -202,12 +202,19 @@ impl Media {
             } => *last_received_ms,
             _ => None,
         };
-        let applied = self.index.apply(stream, event);
-        let live = match self.index.stream(stream) {
-            Some(index) if !index.ended => Liveness::Live,
-            _ => Liveness::Ended,
+        // Only a start or an end changes whether the stream is live (parts and segments, the
+        // bulk of the events, do not touch the set).
+        let liveness = match &event {
+            IndexEvent::Started { .. } => Some(Liveness::Live),
+            IndexEvent::Ended => Some(Liveness::Ended),
+            _ => None,
         };
-        self.live.set(stream, live);
+        let applied = self.index.apply(stream, event);
+        if let Some(live) = liveness {
+            let indexed = self.index.stream(stream).is_some();
+            self.live
+                .set(stream, if indexed { live } else { Liveness::Ended });
+        }
         if applied {
             if let Some(received_ms) = part_received_ms {
                 let latency_ms = cx.wall_ms().saturating_sub(received_ms);

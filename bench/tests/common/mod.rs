@@ -213,6 +213,16 @@ impl Server {
         }
     }
 
+    /// The server's resident memory (VmRSS), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
@@ -315,4 +325,23 @@ pub fn closed_by_peer(stream: &mut TcpStream, within: Duration) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+/// An ffmpeg recent enough for HEVC over Enhanced RTMP and `-readrate` (the imageio-ffmpeg
+/// wheel's static build; `scripts/setup.sh` installs it).
+#[allow(dead_code)]
+pub fn modern_ffmpeg() -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "imageio-ffmpeg is missing (scripts/setup.sh installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
