@@ -53,7 +53,16 @@ for target in "${targets[@]}"; do
     fi
 done
 
-# Rewrites the report from every finished target's log in this campaign.
+# The report's rows as they stand, by target, for targets whose logs are not on this machine.
+declare -A old_rows=()
+if [[ -f "$report" ]]; then
+    while IFS= read -r row; do
+        name=$(sed -n 's/^| `\([a-z_]*\)` | [0-9].*/\1/p' <<<"$row")
+        [[ -n "$name" ]] && old_rows[$name]=$row
+    done <"$report"
+fi
+
+# Rewrites the report from every finished target's log, from this campaign or an earlier one.
 write_report() {
     {
         echo "# Fuzzing campaign"
@@ -73,7 +82,11 @@ write_report() {
             for candidate in bench/results/tmp/fuzz-*/"$t.log"; do
                 [[ -e "$candidate" ]] && grep -q '^Done [0-9]* runs' "$candidate" && log=$candidate
             done
-            [[ -n "$log" ]] || continue
+            if [[ -z "$log" ]]; then
+                # No log on this machine (a fresh clone): keep the row the report already has.
+                [[ -n "${old_rows[$t]:-}" ]] && echo "${old_rows[$t]}"
+                continue
+            fi
             execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
             secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
             rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
