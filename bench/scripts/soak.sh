@@ -28,7 +28,7 @@ RUN_DIR="$ROOT/bench/results/tmp/soak-$(date +%Y%m%d-%H%M%S)"
 FIXTURE="$ROOT/shards/media/tests/fixtures/avc_aac.flv"
 
 # The soak's timeouts (ms), written into the configuration below. The settle bound is
-# danmaku.history_s + the longest of them + 30 s.
+# danmaku.history_s + the longest of them (or of media.ended_keep_s) + 30 s.
 HISTORY_S=10
 HTTP_HEADER_TIMEOUT_MS=3000
 HTTP_IDLE_TIMEOUT_MS=5000
@@ -40,6 +40,8 @@ RTMP_HANDSHAKE_TIMEOUT_MS=3000
 RTMP_PUBLISH_TIMEOUT_MS=5000
 RTMP_IDLE_TIMEOUT_MS=5000
 LINGER_MS=2000
+# An ended stream stays in the index this long (media.ended_keep_s) before it must be gone.
+ENDED_KEEP_S=20
 
 trap stop_started EXIT
 trap 'exit 130' INT TERM
@@ -91,6 +93,7 @@ idle_timeout_ms = $RTMP_IDLE_TIMEOUT_MS
 
 [media]
 publish_open = true
+ended_keep_s = $ENDED_KEEP_S
 
 [transcode]
 # Ladder off: two cores cannot afford x264 for a long soak next to the load.
@@ -104,7 +107,9 @@ settle_bound_s() {
         $WS_STALL_TIMEOUT_MS $RTMP_HANDSHAKE_TIMEOUT_MS $RTMP_PUBLISH_TIMEOUT_MS $RTMP_IDLE_TIMEOUT_MS $LINGER_MS; do
         [[ "$ms" -le "$longest" ]] || longest=$ms
     done
-    echo $((HISTORY_S + (longest + 999) / 1000 + 30))
+    local longest_s=$(((longest + 999) / 1000))
+    [[ "$ENDED_KEEP_S" -le "$longest_s" ]] || longest_s=$ENDED_KEEP_S
+    echo $((HISTORY_S + longest_s + 30))
 }
 
 start_server() {

@@ -384,6 +384,7 @@ fn media_settings(
             stream_max_bytes: m.stream_max_bytes,
             inits_kept: 4,
             streams_max: m.streams_max,
+            ended_keep_ms: m.ended_keep_s.saturating_mul(1000),
         },
         failover_ms: m.failover_ms,
         publish_keys: m

@@ -10,7 +10,7 @@ impl Media {
     pub fn rungs(&self) -> Vec<(Arc<str>, RungInfo)> {
         self.index
             .streams()
-            .filter(|s| !s.ended)
+            .filter(|s| !s.is_ended())
             .flat_map(|s| s.info.rungs.iter().map(|r| (s.name.clone(), r.clone())))
             .collect()
     }
@@ -57,7 +57,7 @@ impl Media {
             .unwrap_or(0);
         json!({
             "stream": &*s.name,
-            "live": !s.ended,
+            "live": !s.is_ended(),
             "video_codec": s.info.video_codec,
             "audio_codec": s.info.audio_codec,
             "width": s.info.width,

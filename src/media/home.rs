@@ -64,7 +64,10 @@ impl Media {
     /// shard has heard).
     fn streams_full(&self) -> bool {
         let max = self.settings.index.streams_max;
-        self.homes.len() >= max || self.index.streams().filter(|s| !s.ended).count() >= max
+        self.homes.len() >= max || {
+            let t = self.index.totals();
+            t.streams - t.ended >= max
+        }
     }
 
     /// A publisher on shard `from` asks to publish `stream`.

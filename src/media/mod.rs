@@ -22,19 +22,20 @@ pub mod settings;
 mod tests;
 mod waiters;
 
-use crate::common::counters::bump;
+use crate::common::counters::{bump, set};
 use crate::common::live::{LiveSet, Liveness};
 use crate::common::log_budget::LogBudget;
 use crate::common::strikes::Strikes;
 use crate::common::table::Table;
 use crate::control::msg::ControlReply;
 use crate::shard::msg::ShardMsg;
+use crate::shard::timer::TimerKey;
 use bytes::Bytes;
 use home::StreamSlot;
 use ingest::RtmpConn;
 use msg::MediaMsg;
 use settings::{MediaCounters, MediaSettings};
-use shardcast_engine::{ConnId, Ctx, ShardId};
+use shardcast_engine::{ConnId, Ctx, ShardId, TimerId};
 use shardcast_media::{IndexEvent, MediaIndex};
 use std::sync::Arc;
 use waiters::Waiters;
@@ -73,6 +74,8 @@ pub struct Media {
     /// This shard's copy of every stream's index.
     index: MediaIndex,
     waiters: Waiters,
+    /// The timer that retires ended streams from the index, and when it fires.
+    retire: Option<(TimerId, u64)>,
     log_budget: LogBudget,
     /// The streams live now, kept from the index for the shard's other services.
     live: LiveSet,
@@ -104,6 +107,7 @@ impl Media {
             homes: Table::default(),
             index,
             waiters: Waiters::default(),
+            retire: None,
             log_budget: LogBudget::default(),
             guesses,
             live,
@@ -209,12 +213,20 @@ impl Media {
             IndexEvent::Ended => Some(Liveness::Ended),
             _ => None,
         };
-        let applied = self.index.apply(stream, event);
+        let streams_before = self.index.totals().streams;
+        let applied = self.index.apply(stream, event, cx.now_ms());
         if let Some(live) = liveness {
             let indexed = self.index.stream(stream).is_some();
             self.live
                 .set(stream, if indexed { live } else { Liveness::Ended });
+            // Room made for a new stream by forgetting ended ones.
+            let retired = (streams_before + 1).saturating_sub(self.index.totals().streams);
+            if matches!(live, Liveness::Live) && retired > 0 {
+                bump(&self.counters().streams_retired, retired as u64);
+            }
+            self.arm_retire(cx);
         }
+        self.set_index_gauges();
         if applied {
             if let Some(received_ms) = part_received_ms {
                 let latency_ms = cx.wall_ms().saturating_sub(received_ms);
@@ -227,6 +239,51 @@ impl Media {
             );
         }
         self.wake_waiters(stream);
+    }
+
+    /// Arms the retirement timer for the next ended stream due to go, if any and if it is not
+    /// armed for that time already.
+    fn arm_retire(&mut self, cx: &mut Ctx<ShardMsg>) {
+        let Some(due_ms) = self.index.next_retirement_ms() else {
+            return;
+        };
+        if self.retire.is_some_and(|(_, at)| at <= due_ms) {
+            return;
+        }
+        if let Some((timer, _)) = self.retire.take() {
+            cx.timer_cancel(timer);
+        }
+        let after = due_ms.saturating_sub(cx.now_ms()).max(1);
+        // The wheel holds a place for this timer (`shard::timer::other_timers`).
+        if let Some(timer) = cx.timer_after(after, TimerKey::Retire.into()) {
+            self.retire = Some((timer, due_ms));
+        }
+    }
+
+    /// The retirement timer fired: ended streams past `media.ended_keep_s` are forgotten.
+    pub fn on_retire_timer(&mut self, cx: &mut Ctx<ShardMsg>, id: TimerId) {
+        if self.retire.is_none_or(|(t, _)| t != id) {
+            return;
+        }
+        self.retire = None;
+        let retired = self.index.retire_ended(cx.now_ms());
+        if retired > 0 {
+            bump(&self.counters().streams_retired, retired as u64);
+            log::debug!(
+                "shard {}: {retired} ended stream(s) retired from the index",
+                self.shard.0
+            );
+        }
+        self.set_index_gauges();
+        self.arm_retire(cx);
+    }
+
+    fn set_index_gauges(&self) {
+        let totals = self.index.totals();
+        let counters = self.counters();
+        set(&counters.streams_indexed, totals.streams as u64);
+        set(&counters.streams_indexed_ended, totals.ended as u64);
+        set(&counters.index_bytes, totals.bytes as u64);
     }
 
     /// The control thread answered a webhook.

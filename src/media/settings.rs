@@ -85,6 +85,15 @@ crate::service_counters! {
         failovers: "counter",
         /// Streams whose home is this shard.
         streams_home: "gauge",
+        /// Streams in this shard's index (every shard indexes every stream), live or ended.
+        streams_indexed: "gauge",
+        /// Of those, streams that have ended and are kept for media.ended_keep_s.
+        streams_indexed_ended: "gauge",
+        /// Media bytes this shard's index holds. The bytes are shared by every shard's
+        /// index, so the process holds one shard's value, not the sum.
+        index_bytes: "gauge",
+        /// Ended streams forgotten after media.ended_keep_s, or to make room for a new one.
+        streams_retired: "counter",
         /// Samples a stream home dropped (a decode time that went back, a track it cannot
         /// package); each is logged, within the log budget.
         samples_rejected: "counter",

@@ -504,3 +504,69 @@ fn a_publish_withdrawn_before_its_answer_gives_the_stream_back() {
     let second = Publisher::connect(&mut t, ShardId(0), &stream);
     assert!(second.is_publishing(), "{:?}", second.events);
 }
+
+#[test]
+fn an_ended_stream_stays_servable_for_ended_keep_s_then_every_shard_forgets_it() {
+    let config = testing::config("[media]\nended_keep_s = 30\n");
+    let mut t = testing::shards(2, &config, 0);
+    let stream = stream_homed_on(1, 2);
+    let other = stream_homed_on(0, 2);
+    let tags = fixture_tags();
+    let mut publisher = Publisher::connect(&mut t, ShardId(0), &stream);
+    publisher.send(&mut t, &tags, 0..u32::MAX, 0);
+    let mut live = Publisher::connect(&mut t, ShardId(1), &other);
+    live.send(&mut t, &tags, 0..1000, 0);
+    t.advance(1000);
+    live.send(&mut t, &tags, 0..1000, 1000);
+    for shard in [ShardId(0), ShardId(1)] {
+        let c = t.service(shard).media().counters();
+        assert_eq!(c.streams_indexed.load(Relaxed), 2);
+        assert_eq!(c.streams_indexed_ended.load(Relaxed), 0);
+        assert!(c.index_bytes.load(Relaxed) > 0);
+    }
+    publisher.unpublish(&mut t);
+    t.advance(1000);
+    let playlist = format!("/live/{stream}/source/index.m3u8");
+    for shard in [ShardId(0), ShardId(1)] {
+        let c = t.service(shard).media().counters();
+        assert_eq!(c.streams_indexed_ended.load(Relaxed), 1);
+        let (status, body) = get(&mut t, shard, &playlist);
+        assert_eq!(status, 200, "kept while players finish: {body}");
+        assert!(body.contains("#EXT-X-ENDLIST"), "{body}");
+    }
+    // The other stream keeps publishing in real time (its first second, over and over).
+    let mut keep_live =
+        |t: &mut shardcast_engine::testing::TestShards<_>, seconds: u32, from: u32| {
+            for s in from..from + seconds {
+                live.send(t, &tags, 0..1000, s * 1000);
+                t.advance(1000);
+            }
+        };
+    keep_live(&mut t, 28, 2);
+    assert_eq!(
+        get(&mut t, ShardId(0), &playlist).0,
+        200,
+        "29 s after the end"
+    );
+    keep_live(&mut t, 2, 30);
+    for shard in [ShardId(0), ShardId(1)] {
+        assert_eq!(get(&mut t, shard, &playlist).0, 404, "31 s after the end");
+        let media = t.service(shard).media();
+        let c = media.counters();
+        assert_eq!(c.streams_indexed.load(Relaxed), 1, "the live one stays");
+        assert_eq!(c.streams_indexed_ended.load(Relaxed), 0);
+        assert_eq!(c.streams_retired.load(Relaxed), 1);
+        let other_held = media.index().stream(&other).unwrap().bytes_held();
+        assert_eq!(c.index_bytes.load(Relaxed), other_held as u64);
+        assert!(media.index().stream(&stream).is_none());
+    }
+    // The live stream ends too; its own retirement comes 30 s later.
+    live.unpublish(&mut t);
+    t.advance(31_000);
+    for shard in [ShardId(0), ShardId(1)] {
+        let c = t.service(shard).media().counters();
+        assert_eq!(c.streams_indexed.load(Relaxed), 0);
+        assert_eq!(c.index_bytes.load(Relaxed), 0, "nothing held");
+        assert_eq!(c.streams_retired.load(Relaxed), 2);
+    }
+}

@@ -142,7 +142,7 @@ impl Media {
         } = &waiter.wanted
         {
             let progress = index.progress(rendition)?;
-            return (reload.is_satisfied(&progress) || index.ended)
+            return (reload.is_satisfied(&progress) || index.is_ended())
                 .then(|| media_playlist(index, rendition, query.as_deref()));
         }
         match waiter.wanted.fetch(index) {

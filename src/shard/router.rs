@@ -5,7 +5,7 @@
 //! | accept on a listener | the listener's [`Protocol`]: HTTP or RTMP (media ingest) |
 //! | bytes, sent, close | the connection's [`ConnKind`]: HTTP, WebSocket (danmaku) or RTMP (media) |
 //! | a connection timer | the connection's kind, by slot |
-//! | a room timer / a stream timer / the waiters' sweep | danmaku / media / media |
+//! | a room timer / a stream timer / the waiters' sweep / index retirement | danmaku / media / media / media |
 //! | `ShardMsg::Danmaku` / `Media` / `ControlReply` | danmaku / media / media (webhooks) |
 //!
 //! A connection changes kind once at most: HTTP → WebSocket, when HTTP answers an upgrade.
@@ -224,6 +224,7 @@ impl Service for ShardService {
             TimerKey::Room { index } => self.danmaku.on_room_timer(cx, id, index as usize),
             TimerKey::Stream { index } => self.media.on_stream_timer(cx, id, index as usize),
             TimerKey::Waiters => self.media.on_waiters_timer(cx, id),
+            TimerKey::Retire => self.media.on_retire_timer(cx, id),
         }
     }
 

@@ -13,14 +13,16 @@ pub enum TimerKey {
     Stream { index: u32 },
     /// The sweep of waiting LL-HLS requests.
     Waiters,
+    /// The retirement of ended streams from this shard's index.
+    Retire,
 }
 
 /// Timers a shard may hold that are not a connection's: one per room homed here (at most
 /// `danmaku.rooms_max_per_shard`), one per stream homed here (at most `media.streams_max`),
-/// and the waiters' sweep. Every connection holds at most one (`TimerKey::Conn`). The engine's
+/// the waiters' sweep and the index's retirement of ended streams. Every connection holds at most one (`TimerKey::Conn`). The engine's
 /// wheel is sized from both, so arming a timer never fails while each limit holds.
 pub fn other_timers(rooms_max: usize, streams_max: usize) -> usize {
-    rooms_max + streams_max + 1
+    rooms_max + streams_max + 2
 }
 
 const TAG_SHIFT: u32 = 56;
@@ -28,6 +30,7 @@ const CONN: u64 = 1;
 const ROOM: u64 = 2;
 const STREAM: u64 = 3;
 const WAITERS: u64 = 4;
+const RETIRE: u64 = 5;
 
 impl TimerKey {
     /// The wheel's key.
@@ -37,6 +40,7 @@ impl TimerKey {
             TimerKey::Room { index } => (ROOM, index),
             TimerKey::Stream { index } => (STREAM, index),
             TimerKey::Waiters => (WAITERS, 0),
+            TimerKey::Retire => (RETIRE, 0),
         };
         tag << TAG_SHIFT | u64::from(payload)
     }
@@ -49,6 +53,7 @@ impl TimerKey {
             ROOM => TimerKey::Room { index: payload },
             STREAM => TimerKey::Stream { index: payload },
             WAITERS if payload == 0 => TimerKey::Waiters,
+            RETIRE if payload == 0 => TimerKey::Retire,
             _ => return None,
         })
     }
@@ -72,6 +77,7 @@ mod tests {
             TimerKey::Room { index: 7 },
             TimerKey::Stream { index: 123_456 },
             TimerKey::Waiters,
+            TimerKey::Retire,
         ] {
             assert_eq!(TimerKey::decode(key.encode()), Some(key));
         }

@@ -28,12 +28,13 @@ const BASELINE_WAIT: Duration = Duration::from_secs(10);
 const SETTLE_POLL: Duration = Duration::from_secs(1);
 
 /// The gauges sampled, as `(field, metric)`.
-pub const GAUGES: [(&str, &str); 8] = [
+pub const GAUGES: [(&str, &str); 9] = [
     ("connections_open", "shardcast_engine_connections_open"),
     ("timers_armed", "shardcast_engine_timers_armed"),
     ("rooms_home", "shardcast_danmaku_rooms_home"),
     ("rooms_local", "shardcast_danmaku_rooms_local"),
     ("streams_home", "shardcast_media_streams_home"),
+    ("index_bytes", "shardcast_media_index_bytes"),
     ("ffmpeg_owners", "shardcast_ffmpeg_live_owners"),
     ("ws_connections", "shardcast_danmaku_ws_connections"),
     ("rtmp_connections", "shardcast_media_rtmp_connections"),
@@ -268,8 +269,15 @@ pub struct Check {
     pub pass: bool,
 }
 
-/// Each gauge at the end against its idle value.
+/// Each gauge at the end against its idle value, and the streams indexed (ended ones retire
+/// after the server's `media.ended_keep_s`).
 pub fn end_checks(sample: &Sample, baseline: &Sample) -> Vec<Check> {
+    let indexed = Check {
+        item: "indexed_streams".to_string(),
+        idle: baseline.indexed[0],
+        end: sample.indexed[0],
+        pass: sample.indexed[0] == 0,
+    };
     GAUGES
         .iter()
         .map(|(field, _)| {
@@ -287,6 +295,7 @@ pub fn end_checks(sample: &Sample, baseline: &Sample) -> Vec<Check> {
                 pass,
             }
         })
+        .chain(std::iter::once(indexed))
         .collect()
 }
 
@@ -460,22 +469,30 @@ mod tests {
 
     #[test]
     fn the_end_state_allows_the_scrape_connection_only() {
-        let sample = |gauges: Vec<u64>| Sample {
+        let sample = |gauges: Vec<u64>, indexed: u64| Sample {
             t_s: 0.0,
             phase: Phase::Settle,
             rss_kib: 0,
             cpu_ticks: 0,
-            indexed: [0; 3],
+            indexed: [indexed, indexed, 0],
             gauges,
             load: [0; 5],
         };
-        let idle = sample(vec![1, 1, 0, 0, 0, 0, 0, 0]);
-        assert!(at_rest(&sample(vec![1, 1, 0, 0, 0, 0, 0, 0]), &idle));
-        assert!(!at_rest(&sample(vec![2, 1, 0, 0, 0, 0, 0, 0]), &idle));
-        assert!(!at_rest(&sample(vec![1, 2, 0, 0, 0, 0, 0, 0]), &idle));
-        assert!(!at_rest(&sample(vec![1, 1, 1, 0, 0, 0, 0, 0]), &idle));
-        let checks = end_checks(&sample(vec![1, 1, 0, 0, 3, 0, 0, 0]), &idle);
+        let idle = sample(vec![1, 1, 0, 0, 0, 0, 0, 0, 0], 0);
+        assert!(at_rest(&sample(vec![1, 1, 0, 0, 0, 0, 0, 0, 0], 0), &idle));
+        assert!(!at_rest(&sample(vec![2, 1, 0, 0, 0, 0, 0, 0, 0], 0), &idle));
+        assert!(!at_rest(&sample(vec![1, 2, 0, 0, 0, 0, 0, 0, 0], 0), &idle));
+        assert!(!at_rest(&sample(vec![1, 1, 1, 0, 0, 0, 0, 0, 0], 0), &idle));
+        let checks = end_checks(&sample(vec![1, 1, 0, 0, 3, 0, 0, 0, 0], 0), &idle);
         assert_eq!(checks.iter().filter(|c| !c.pass).count(), 1);
         assert_eq!(checks[4].item, "streams_home");
+        // An ended stream still indexed (bytes held) is left behind too.
+        let checks = end_checks(&sample(vec![1, 1, 0, 0, 0, 4096, 0, 0, 0], 1), &idle);
+        let failed: Vec<&str> = checks
+            .iter()
+            .filter(|c| !c.pass)
+            .map(|c| c.item.as_str())
+            .collect();
+        assert_eq!(failed, ["index_bytes", "indexed_streams"]);
     }
 }

@@ -130,13 +130,20 @@ pub struct IndexLimits {
     pub inits_kept: usize,
     /// Streams one shard indexes at most.
     pub streams_max: usize,
+    /// How long an ended stream stays servable (players finishing its playlist) before
+    /// [`MediaIndex::retire_ended`] forgets it.
+    pub ended_keep_ms: u64,
 }
 
 /// The index of one stream.
 pub struct StreamIndex {
     pub name: Arc<str>,
     pub started_ms: u64,
-    pub ended: bool,
+    /// The publisher went away (read it with [`is_ended`](Self::is_ended); the index keeps
+    /// count of ended streams).
+    ended: bool,
+    /// When it ended (the caller's clock), while `ended`.
+    ended_at_ms: u64,
     pub part_target_ms: Option<u32>,
     pub target_duration_s: u32,
     pub info: Arc<StreamInfo>,
@@ -162,6 +169,14 @@ struct RenditionIndex {
     epoch_ticks: Option<u64>,
 }
 
+/// What a shard's index holds, for the metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexTotals {
+    pub streams: usize,
+    pub ended: usize,
+    pub bytes: usize,
+}
+
 /// How a request for a part or segment resolves.
 pub enum Fetch {
     /// The bytes, in order (a segment is `styp` followed by its parts).
@@ -176,6 +191,9 @@ pub enum Fetch {
 pub struct MediaIndex {
     limits: IndexLimits,
     streams: HashMap<Arc<str>, StreamIndex>,
+    /// Kept as streams change, so [`totals`](Self::totals) costs nothing.
+    ended: usize,
+    bytes: usize,
 }
 
 impl MediaIndex {
@@ -183,11 +201,14 @@ impl MediaIndex {
         MediaIndex {
             limits,
             streams: HashMap::new(),
+            ended: 0,
+            bytes: 0,
         }
     }
 
-    /// Applies one event of `stream`. Returns false when it was refused (too many streams).
-    pub fn apply(&mut self, stream: &Arc<str>, event: IndexEvent) -> bool {
+    /// Applies one event of `stream`, at `now_ms` on the caller's monotonic clock (it times
+    /// when an ended stream retires). Returns false when it was refused (too many streams).
+    pub fn apply(&mut self, stream: &Arc<str>, event: IndexEvent, now_ms: u64) -> bool {
         if let IndexEvent::Started {
             started_ms,
             part_target_ms,
@@ -207,6 +228,7 @@ impl MediaIndex {
                     name: stream.clone(),
                     started_ms: *started_ms,
                     ended: false,
+                    ended_at_ms: 0,
                     part_target_ms: *part_target_ms,
                     target_duration_s: 1,
                     info: info.clone(),
@@ -217,7 +239,10 @@ impl MediaIndex {
                 });
             // A stream that restarts keeps its window: numbering continues at the home, and the
             // next segments carry a discontinuity.
-            entry.ended = false;
+            if entry.ended {
+                entry.ended = false;
+                self.ended -= 1;
+            }
             entry.info = info.clone();
             entry.part_target_ms = *part_target_ms;
             return true;
@@ -226,17 +251,69 @@ impl MediaIndex {
         let Some(index) = self.streams.get_mut(stream) else {
             return false;
         };
+        let (was_ended, bytes_before) = (index.ended, index.bytes_held);
         index.apply(event, &limits);
+        if index.ended && !was_ended {
+            index.ended_at_ms = now_ms;
+            self.ended += 1;
+        }
+        self.bytes = self.bytes - bytes_before + index.bytes_held;
         true
     }
 
+    /// Makes room for a new stream: every ended stream goes, however recently it ended.
     fn evict_ended(&mut self) {
-        self.streams.retain(|_, s| !s.ended);
+        self.retire_where(|_| true);
+    }
+
+    /// Forgets the streams that ended `ended_keep_ms` or more before `now_ms`, and returns
+    /// how many went. The caller runs it at [`next_retirement_ms`](Self::next_retirement_ms).
+    pub fn retire_ended(&mut self, now_ms: u64) -> usize {
+        let keep_ms = self.limits.ended_keep_ms;
+        self.retire_where(|s| now_ms >= s.ended_at_ms.saturating_add(keep_ms))
+    }
+
+    /// Forgets the ended streams for which `due` holds; returns how many.
+    fn retire_where(&mut self, due: impl Fn(&StreamIndex) -> bool) -> usize {
+        let (mut retired, mut bytes) = (0, 0);
+        self.streams.retain(|_, s| {
+            let go = s.ended && due(s);
+            if go {
+                retired += 1;
+                bytes += s.bytes_held;
+            }
+            !go
+        });
+        self.ended -= retired;
+        self.bytes -= bytes;
+        retired
+    }
+
+    /// When the next ended stream is due to retire, if any has ended.
+    pub fn next_retirement_ms(&self) -> Option<u64> {
+        self.streams
+            .values()
+            .filter(|s| s.ended)
+            .map(|s| s.ended_at_ms.saturating_add(self.limits.ended_keep_ms))
+            .min()
+    }
+
+    /// How many streams are indexed, how many of them have ended, and the media bytes they
+    /// hold (shared with every other shard's index: one copy per process).
+    pub fn totals(&self) -> IndexTotals {
+        IndexTotals {
+            streams: self.streams.len(),
+            ended: self.ended,
+            bytes: self.bytes,
+        }
     }
 
     /// Forgets a stream (a new publish starts a fresh index).
     pub fn remove(&mut self, name: &str) {
-        self.streams.remove(name);
+        if let Some(s) = self.streams.remove(name) {
+            self.ended -= usize::from(s.ended);
+            self.bytes -= s.bytes_held;
+        }
     }
 
     /// A stream's index.
@@ -256,6 +333,11 @@ impl MediaIndex {
 }
 
 impl StreamIndex {
+    /// The publisher went away; the playlists have ended.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
     fn apply(&mut self, event: IndexEvent, limits: &IndexLimits) {
         match event {
             // `MediaIndex::apply` handles `Started` and returns before calling this.
@@ -722,6 +804,7 @@ mod tests {
             stream_max_bytes: 1 << 30,
             inits_kept: 2,
             streams_max: 4,
+            ended_keep_ms: 60_000,
         }
     }
 
@@ -758,6 +841,7 @@ mod tests {
                     bytes: Bytes::from(vec![p as u8; part_bytes]),
                     last_received_ms: None,
                 },
+                0,
             );
         }
         index.apply(
@@ -771,6 +855,7 @@ mod tests {
                 discontinuity: false,
                 program_date_time_ms: 0,
             },
+            0,
         );
     }
 
@@ -782,6 +867,7 @@ mod tests {
                 part_target_ms: Some(500),
                 info: Arc::new(StreamInfo::default()),
             },
+            0,
         ));
         index.apply(
             stream,
@@ -790,6 +876,7 @@ mod tests {
                 init: Bytes::from_static(b"init"),
                 discontinuity: false,
             },
+            0,
         );
     }
 
@@ -860,8 +947,9 @@ mod tests {
                 bytes: Bytes::from_static(b"p"),
                 last_received_ms: None,
             },
+            0,
         );
-        index.apply(&stream, IndexEvent::Ended);
+        index.apply(&stream, IndexEvent::Ended, 0);
         let s = index.stream("s").unwrap();
         assert!(s.ended);
         assert!(matches!(s.part("audio", 1, 0), Fetch::Missing));
@@ -1000,8 +1088,61 @@ mod tests {
             part_target_ms: None,
             info,
         };
-        assert!(!index.apply(&b, start.clone()));
-        index.apply(&a, IndexEvent::Ended);
-        assert!(index.apply(&b, start));
+        assert!(!index.apply(&b, start.clone(), 0));
+        index.apply(&a, IndexEvent::Ended, 0);
+        assert!(index.apply(&b, start, 0));
+    }
+
+    #[test]
+    fn ended_streams_retire_after_the_keep_time_and_a_restart_keeps_them() {
+        let mut index = MediaIndex::new(limits());
+        let a: Arc<str> = Arc::from("a");
+        let b: Arc<str> = Arc::from("b");
+        started(&mut index, &a);
+        started(&mut index, &b);
+        feed_segment(&mut index, &a, 0, 4, 100);
+        feed_segment(&mut index, &b, 0, 4, 100);
+        assert_eq!(index.next_retirement_ms(), None);
+        let held = index.totals().bytes;
+        assert_eq!(
+            index.totals(),
+            IndexTotals {
+                streams: 2,
+                ended: 0,
+                bytes: held
+            }
+        );
+
+        index.apply(&a, IndexEvent::Ended, 1_000);
+        // A second Ended (a repeated message) does not push the retirement back.
+        index.apply(&a, IndexEvent::Ended, 5_000);
+        index.apply(&b, IndexEvent::Ended, 2_000);
+        assert_eq!(index.totals().ended, 2);
+        assert_eq!(index.next_retirement_ms(), Some(61_000));
+        // Still servable until then.
+        assert_eq!(index.retire_ended(60_999), 0);
+        assert!(matches!(
+            index.stream("a").unwrap().segment("audio", 0),
+            Fetch::Ready(_)
+        ));
+        assert_eq!(index.retire_ended(61_000), 1);
+        assert!(index.stream("a").is_none());
+        assert_eq!(index.totals().bytes, held / 2);
+        assert_eq!(index.next_retirement_ms(), Some(62_000));
+
+        // b publishes again before its time: it is live and stays.
+        let restart = IndexEvent::Started {
+            started_ms: 3_000,
+            part_target_ms: Some(500),
+            info: Arc::new(StreamInfo::default()),
+        };
+        assert!(index.apply(&b, restart, 3_000));
+        assert_eq!(index.next_retirement_ms(), None);
+        assert_eq!(index.retire_ended(1_000_000), 0);
+        assert_eq!(index.totals().streams, 1);
+        assert_eq!(index.totals().ended, 0);
+        index.apply(&b, IndexEvent::Ended, 2_000_000);
+        assert_eq!(index.retire_ended(2_060_000), 1);
+        assert_eq!(index.totals(), IndexTotals::default());
     }
 }

@@ -50,7 +50,8 @@ pub use demux::{Demuxed, Demuxer};
 pub use error::{CodecTag, ConfigError, MediaError, SegmenterError};
 pub use home::{HomeConfig, HomeEvent, Refusal, Role, StreamHome, TranscodeEvent};
 pub use index::{
-    Fetch, IndexEvent, IndexLimits, MediaIndex, RenditionMeta, RungInfo, StreamIndex, StreamInfo,
+    Fetch, IndexEvent, IndexLimits, IndexTotals, MediaIndex, RenditionMeta, RungInfo, StreamIndex,
+    StreamInfo,
 };
 pub use sample::{ms_to_ticks, ticks_to_ms, AudioClock, Sample, TimestampUnwrapper};
 pub use segmenter::{
@@ -144,12 +145,13 @@ pub fn fuzz_flv_file(data: &[u8]) {
         stream_max_bytes: 1 << 20,
         inits_kept: 2,
         streams_max: 1,
+        ended_keep_ms: 60_000,
     });
     let stream: std::sync::Arc<str> = std::sync::Arc::from("fuzz");
     let mut pump = |home: &mut StreamHome<u8>| {
         while let Some(event) = home.poll_event() {
             if let HomeEvent::Index(event) = event {
-                index.apply(&stream, event);
+                index.apply(&stream, event, 0);
             }
         }
     };

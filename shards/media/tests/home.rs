@@ -88,6 +88,7 @@ impl Harness {
                 stream_max_bytes: 1 << 30,
                 inits_kept: 4,
                 streams_max: 4,
+                ended_keep_ms: 60_000,
             }),
             stream: Arc::from("live"),
             received: Vec::new(),
@@ -101,7 +102,7 @@ impl Harness {
                 if matches!(update, IndexEvent::Started { .. }) {
                     self.index.remove(&self.stream);
                 }
-                self.index.apply(&self.stream, update.clone());
+                self.index.apply(&self.stream, update.clone(), self.now_ms);
             }
             self.events.push(event);
         }
@@ -594,7 +595,7 @@ fn unpublishing_the_last_publisher_ends_the_stream() {
     assert!(is_ended(events.last().unwrap()), "{events:?}");
     assert!(!parts(&events, VIDEO_RENDITION).is_empty());
     assert_eq!(segments(&events, VIDEO_RENDITION).len(), 1);
-    assert!(h.index.stream("live").unwrap().ended);
+    assert!(h.index.stream("live").unwrap().is_ended());
     // Kept until the next tick, for a publisher that comes right back.
     assert!(!h.home.is_finished());
     let tick = h.home.poll_timeout().unwrap();

@@ -39,9 +39,9 @@ config_section! {
         timer_tick_ms: u64 = 10,
         /// Timer wheel slots (one rotation = slots × tick). The wheel's entries are sized at
         /// start so it never runs out: one per connection slot, one per room
-        /// (`danmaku.rooms_max_per_shard`) and one per stream (`media.streams_max`), 36 B
-        /// each (entry and slot index); defaults: (19,756 + 100,000 + 1,001) × 36 B ≈ 4.3 MB
-        /// per shard.
+        /// (`danmaku.rooms_max_per_shard`), one per stream (`media.streams_max`) and two for
+        /// the media index, 36 B each (entry and slot index); defaults: (19,756 + 100,000 +
+        /// 1,002) × 36 B ≈ 4.3 MB per shard.
         timer_slots: usize = 1024,
         /// Messages per mesh ring (one ring per ordered pair of threads: shards, the control
         /// thread and transcode threads); past it the sender holds messages in an overflow
@@ -292,6 +292,10 @@ config_section! {
         /// a new stream past it is refused with an RTMP error that says so. Each stream holds
         /// one timer on its home shard and, with a ladder, one transcode.
         streams_max: usize = 1000,
+        /// Seconds an ended stream stays servable, so players behind live can finish its
+        /// playlist (it ends with EXT-X-ENDLIST); then every shard forgets it and its segments.
+        /// A new publish of the same name replaces it at once. 0: forget at the end.
+        ended_keep_s: u64 = 120,
         /// A backup publisher takes over when the active one sends nothing for this long.
         failover_ms: u64 = 1000,
         /// Stream keys: publishing `{stream}?key={key}` is allowed. With neither keys nor
