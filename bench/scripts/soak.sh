@@ -69,9 +69,9 @@ idle_timeout_ms = $HTTP_IDLE_TIMEOUT_MS
 hello_timeout_ms = $WS_HELLO_TIMEOUT_MS
 ping_interval_ms = $WS_PING_INTERVAL_MS
 idle_timeout_ms = $WS_IDLE_TIMEOUT_MS
-# Above the largest reply (a History or resume replay of history_request_max events, up to
-# ~90 KB): a reply past the cap closes the viewer. The flood room (4 x 15 chats/s) fills it
-# for a staller in about 15 s, before the idle timeout.
+# History answers and resume replays hold at most half of it (64 KiB; a longer gap answers
+# Resync). The flood room (4 x 15 chats/s) fills it for a staller in about 15 s, before the
+# idle timeout.
 send_queue_max_bytes = 131072
 stall_timeout_ms = $WS_STALL_TIMEOUT_MS
 

@@ -561,6 +561,10 @@ fn bad_config_is_a_clear_error() {
             "engine.io_uring_disable = warp",
         ),
         ("[http]\nlisten = \"8080\"\n", "http.listen = 8080"),
+        (
+            "[ws]\nsend_queue_max_bytes = 1000\n",
+            "ws.send_queue_max_bytes is 1000: it must hold two History replies",
+        ),
         ("not toml", "invalid config file"),
     ] {
         let path = dir.0.join("c.toml");

@@ -455,6 +455,40 @@ fn word_filter(
     Ok(Some(filter))
 }
 
+/// The rooms' settings, from `[danmaku]` and `[ws]`, checked.
+pub fn room_config(config: &Config) -> Result<shardcast_danmaku::RoomConfig, String> {
+    let d = &config.danmaku;
+    let w = &config.ws;
+    let room = shardcast_danmaku::RoomConfig {
+        history_max: d.history_max,
+        history_s: d.history_s,
+        batch_ms: d.batch_ms,
+        batch_max_bytes: d.batch_max_bytes,
+        stats_ms: d.stats_ms,
+        inbound_max_per_s: d.room_inbound_max_per_s,
+        inbound_burst: d.room_inbound_max_per_s,
+        // A History answer never exceeds the window it is served from.
+        history_request_max: (d.history_request_max as usize).min(d.history_max),
+        replay_max: d.history_max,
+        // Half the send-queue cap: a reply always fits the queue of a viewer that reads.
+        reply_max_bytes: w.send_queue_max_bytes / 2,
+        gift_catalog: shardcast_danmaku::GiftCatalog::new(d.gifts.iter().map(|g| (g.id, g.value))),
+        ..shardcast_danmaku::RoomConfig::default()
+    };
+    let reply_min = shardcast_danmaku::event::BATCH_OVERHEAD_BYTES + room.largest_event_bytes();
+    if room.reply_max_bytes < reply_min {
+        return Err(format!(
+            "ws.send_queue_max_bytes is {}: it must hold two History replies of the largest \
+             event (at least {} bytes)",
+            w.send_queue_max_bytes,
+            2 * reply_min
+        ));
+    }
+    room.validate()
+        .map_err(|e| format!("invalid danmaku config: {e}"))?;
+    Ok(room)
+}
+
 fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, String> {
     let d = &config.danmaku;
     let w = &config.ws;
@@ -473,22 +507,7 @@ fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, S
         }
     };
     let filter = word_filter(d)?;
-    let room = shardcast_danmaku::RoomConfig {
-        history_max: d.history_max,
-        history_s: d.history_s,
-        batch_ms: d.batch_ms,
-        batch_max_bytes: d.batch_max_bytes,
-        stats_ms: d.stats_ms,
-        inbound_max_per_s: d.room_inbound_max_per_s,
-        inbound_burst: d.room_inbound_max_per_s,
-        // A History answer never exceeds the window it is served from.
-        history_request_max: (d.history_request_max as usize).min(d.history_max),
-        replay_max: d.history_max,
-        gift_catalog: shardcast_danmaku::GiftCatalog::new(d.gifts.iter().map(|g| (g.id, g.value))),
-        ..shardcast_danmaku::RoomConfig::default()
-    };
-    room.validate()
-        .map_err(|e| format!("invalid danmaku config: {e}"))?;
+    let room = room_config(config)?;
     Ok(DanmakuSettings {
         ws_limits: shardcast_ws::Limits {
             frame_max_bytes: w.frame_max_bytes,

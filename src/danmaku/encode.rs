@@ -62,3 +62,63 @@ fn chat_mode_out(mode: ChatMode) -> shardcast_wire::ChatMode {
         ChatMode::Bottom => shardcast_wire::ChatMode::Bottom,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shardcast_danmaku::event::BATCH_OVERHEAD_BYTES;
+    use std::sync::Arc;
+
+    /// The rooms bound batches and replies by an estimate of their encoded size; the real
+    /// frames (the message and the WebSocket header) must never be larger.
+    #[test]
+    fn encoded_batches_and_replies_stay_within_the_rooms_estimate() {
+        let mut encoder = shardcast_wire::Encoder::new();
+        let config = shardcast_danmaku::RoomConfig::default();
+        let largest = |seq: u64| RoomEvent {
+            seq,
+            time_ms: u64::MAX,
+            body: EventBody::Chat {
+                user: Arc::from("u".repeat(config.user_max_bytes)),
+                text: Arc::from("t".repeat(config.text_max_bytes)),
+                color: u32::MAX,
+                mode: ChatMode::Bottom,
+            },
+        };
+        let small = |seq: u64| RoomEvent {
+            seq,
+            time_ms: 1,
+            body: EventBody::Gift {
+                user: Arc::from("g"),
+                gift_id: 1,
+                count: 1,
+                value: 1,
+            },
+        };
+        for count in [1, 2, 10, 1000] {
+            for make in [&largest as &dyn Fn(u64) -> RoomEvent, &small] {
+                let events: Vec<RoomEvent> = (1..=count).map(make).collect();
+                let estimate = BATCH_OVERHEAD_BYTES
+                    + events.iter().map(RoomEvent::wire_size_bytes).sum::<usize>();
+                let reply = encoder.history_reply(1, events.iter().map(event_view), true);
+                let frame = shardcast_ws::binary_frame(reply);
+                assert!(
+                    frame.len() <= estimate,
+                    "reply: {} > {estimate}",
+                    frame.len()
+                );
+                let batch = Batch {
+                    room: shardcast_danmaku::RoomId::new("r").unwrap(),
+                    first_seq: 1,
+                    events: events.into(),
+                };
+                let frame = encode_batch(&mut encoder, &batch);
+                assert!(
+                    frame.len() <= estimate,
+                    "batch: {} > {estimate}",
+                    frame.len()
+                );
+            }
+        }
+    }
+}

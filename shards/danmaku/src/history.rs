@@ -73,10 +73,18 @@ impl History {
         self.entries.len()
     }
 
-    /// Events with seq `from_seq..=newest`, at most `limit` of them, as seen at `now_ms` (events
-    /// past their age count as gone even before the next trim). `newest` is the last flushed seq;
-    /// `from_seq` must be in `1..=newest + 1`.
-    pub(crate) fn lookup(&self, now_ms: u64, from_seq: u64, newest: u64, limit: usize) -> Lookup {
+    /// Events with seq `from_seq..=newest`, at most `limit` of them and at most `max_bytes` of
+    /// [`RoomEvent::wire_size_bytes`](crate::RoomEvent::wire_size_bytes), as seen at `now_ms`
+    /// (events past their age count as gone even before the next trim). `newest` is the last
+    /// flushed seq; `from_seq` must be in `1..=newest + 1`.
+    pub(crate) fn lookup(
+        &self,
+        now_ms: u64,
+        from_seq: u64,
+        newest: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Lookup {
         debug_assert!(from_seq >= 1 && from_seq <= newest + 1);
         if from_seq == newest + 1 {
             return Lookup::Events {
@@ -95,15 +103,19 @@ impl History {
         // Seqs are consecutive, so the position is arithmetic.
         let start = live + (from_seq - oldest.event.seq) as usize;
         let available = self.entries.len() - start;
-        let take = available.min(limit);
-        let events = self
+        let mut bytes = 0;
+        let events: Vec<RoomEvent> = self
             .entries
-            .range(start..start + take)
+            .range(start..start + available.min(limit))
+            .take_while(|e| {
+                bytes += e.event.wire_size_bytes();
+                bytes <= max_bytes
+            })
             .map(|e| e.event.clone())
             .collect();
         Lookup::Events {
+            more: events.len() < available,
             events,
-            more: take < available,
         }
     }
 

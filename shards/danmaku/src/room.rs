@@ -84,6 +84,13 @@ pub struct RoomConfig {
     /// Most events in one History answer, `1..=history_max`; a request's `limit` is capped to
     /// it (and `limit == 0` means this cap).
     pub history_request_max: usize,
+    /// Largest History answer or join replay, by estimated encoded size
+    /// ([`BATCH_OVERHEAD_BYTES`] + the events' [`RoomEvent::wire_size_bytes`]). A History
+    /// answer stops before it (with `more`); a gap whose replay would pass it answers
+    /// [`Replay::Resync`]. Set it below the viewer's send-queue cap, so that a reply always
+    /// fits the queue of a viewer that reads. At least [`Self::largest_event_bytes`] plus the
+    /// overhead.
+    pub reply_max_bytes: usize,
     /// Batching window: at most one batch per `batch_ms`; an event after a quiet window goes
     /// out at once, later ones wait for the window to close (see `Room::poll_batch`).
     pub batch_ms: u64,
@@ -126,6 +133,7 @@ impl Default for RoomConfig {
             history_s: 300,
             replay_max: 1000,
             history_request_max: 200,
+            reply_max_bytes: 512 * 1024,
             batch_ms: 50,
             batch_max_bytes: 16 * 1024,
             stats_ms: 1000,
@@ -223,6 +231,12 @@ impl RoomConfig {
             self.batch_max_bytes as u64,
             min_batch,
             16 * 1024 * 1024,
+        )?;
+        check(
+            "reply_max_bytes",
+            self.reply_max_bytes as u64,
+            min_batch,
+            u64::from(u32::MAX),
         )?;
         Ok(())
     }
@@ -423,7 +437,8 @@ pub enum Replay {
     /// Every missed event: seqs `last_seq + 1 ..= seq`, consecutive (none when the viewer is up
     /// to date).
     Events(Vec<RoomEvent>),
-    /// `last_seq + 1` is older than the window, the gap is longer than `replay_max`, or
+    /// `last_seq + 1` is older than the window, the gap is longer than `replay_max` (or its
+    /// events larger than `reply_max_bytes`), or
     /// `last_seq` is newer than anything flushed (a client from a previous server life): drop
     /// the view and continue from `seq` (History can still fetch what the window holds).
     Resync,
@@ -748,14 +763,14 @@ impl Room {
         } else if last_seq > seq || seq - last_seq > self.config.replay_max as u64 {
             Replay::Resync
         } else {
+            let (limit, max_bytes) = (self.config.replay_max, self.reply_budget_bytes());
             match self
                 .history
-                .lookup(now_ms, last_seq + 1, seq, self.config.replay_max)
+                .lookup(now_ms, last_seq + 1, seq, limit, max_bytes)
             {
-                Lookup::Events { events, more } => {
-                    debug_assert!(!more, "the gap fits in replay_max");
-                    Replay::Events(events)
-                }
+                // The gap fits in replay_max events, but not in reply_max_bytes.
+                Lookup::Events { more: true, .. } => Replay::Resync,
+                Lookup::Events { events, .. } => Replay::Events(events),
                 Lookup::TooOld => Replay::Resync,
             }
         };
@@ -765,8 +780,16 @@ impl Room {
         JoinOutcome { seq, replay }
     }
 
+    /// What the events of one reply may take: `reply_max_bytes` less the message's overhead.
+    fn reply_budget_bytes(&self) -> usize {
+        self.config
+            .reply_max_bytes
+            .saturating_sub(BATCH_OVERHEAD_BYTES)
+    }
+
     /// Answers a History request: flushed events with seq ≥ `from_seq` (0 counts as 1), at most
-    /// `limit` (0 or anything above `history_request_max` means `history_request_max`).
+    /// `limit` (0 or anything above `history_request_max` means `history_request_max`) and at
+    /// most `reply_max_bytes` of them (`more` says the answer stopped short).
     /// `from_seq` beyond the last flushed seq + 1, or older than the window, answers Resync.
     pub fn history(&self, now_ms: u64, from_seq: u64, limit: u32) -> HistoryOutcome {
         let now_ms = now_ms.max(self.clock_ms);
@@ -780,7 +803,10 @@ impl Room {
         if from_seq > newest + 1 {
             return HistoryOutcome::Resync { seq: newest };
         }
-        match self.history.lookup(now_ms, from_seq, newest, limit) {
+        match self
+            .history
+            .lookup(now_ms, from_seq, newest, limit, self.reply_budget_bytes())
+        {
             Lookup::Events { events, more } => HistoryOutcome::Events {
                 first_seq: from_seq,
                 events,

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use shardcast_danmaku::event::BATCH_OVERHEAD_BYTES;
 use shardcast_danmaku::{
     Admission, Batch, ChatIn, ChatMode, EventBody, GiftCatalog, GiftIn, GiftOutcome,
     HistoryOutcome, Priority, Replay, Room, RoomConfig, RoomEvent, RoomId,
@@ -548,6 +549,60 @@ fn a_gap_longer_than_replay_max_resyncs_but_history_still_serves_it() {
     assert_eq!((join.seq, join.replay), (50, Replay::Resync));
     let rest = fetch_history(&room, 50, 6, join.seq);
     assert_eq!(seqs(&rest), (6..=50).collect::<Vec<_>>());
+}
+
+/// Replies are bounded in bytes as well as in events: a History answer stops before
+/// `reply_max_bytes` (with `more`), and a join whose gap would pass it resyncs.
+#[test]
+fn replies_stop_at_reply_max_bytes() {
+    let probe = RoomEvent {
+        seq: 1,
+        time_ms: 0,
+        body: EventBody::Chat {
+            user: Arc::from("a"),
+            text: Arc::from("x".repeat(100)),
+            color: 0xFF_FF_FF,
+            mode: ChatMode::Scroll,
+        },
+    };
+    let event_bytes = probe.wire_size_bytes();
+    let config = RoomConfig {
+        history_max: 100,
+        replay_max: 100,
+        history_request_max: 100,
+        // Ten of the events below, and the message's overhead.
+        reply_max_bytes: BATCH_OVERHEAD_BYTES + 10 * event_bytes,
+        ..RoomConfig::default()
+    };
+    let mut room = new_room(config, 0);
+    room.handle_members(2, 1);
+    for _ in 0..30 {
+        accepted(room.handle_chat(0, WALL0_MS, chat("a", &"x".repeat(100), Priority::Paid)));
+    }
+    let _ = drain(&mut room, 50);
+    match room.history(50, 1, 0) {
+        HistoryOutcome::Events { events, more, .. } => {
+            assert_eq!(seqs(&events), (1..=10).collect::<Vec<_>>());
+            assert!(more);
+            let bytes: usize = events.iter().map(RoomEvent::wire_size_bytes).sum();
+            assert!(BATCH_OVERHEAD_BYTES + bytes <= room.config().reply_max_bytes);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match room.join(50, 20).replay {
+        Replay::Events(events) => assert_eq!(seqs(&events), (21..=30).collect::<Vec<_>>()),
+        other => panic!("ten events fit: {other:?}"),
+    }
+    assert_eq!(room.join(50, 19).replay, Replay::Resync, "eleven do not");
+    // History still serves the whole gap, ten at a time.
+    let rest = fetch_history(&room, 50, 1, 30);
+    assert_eq!(seqs(&rest), (1..=30).collect::<Vec<_>>());
+    // A reply cap below one event is refused.
+    let too_small = RoomConfig {
+        reply_max_bytes: BATCH_OVERHEAD_BYTES + RoomConfig::default().largest_event_bytes() - 1,
+        ..RoomConfig::default()
+    };
+    assert!(too_small.validate().is_err());
 }
 
 /// Follows History answers from `from_seq` until `to_seq`, as a client filling a gap does.

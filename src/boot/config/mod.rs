@@ -30,6 +30,9 @@ pub enum ConfigError {
     /// The RTMP limits contradict each other or leave their ranges.
     #[error("invalid config: rtmp: {0}")]
     Rtmp(String),
+    /// The danmaku room limits (from `[danmaku]` and `[ws]`) contradict each other.
+    #[error("invalid config: {0}")]
+    Rooms(String),
     /// A value is out of its allowed range.
     #[error("invalid config: {field} = {value}: {why}")]
     Invalid {

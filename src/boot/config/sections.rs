@@ -134,6 +134,8 @@ config_section! {
         ping_interval_ms: u64 = 20000,
         /// Bytes queued to one viewer before its oldest batches are dropped (the viewer sees a
         /// seq gap and can ask History). Memory: at most this per connection, only while slow.
+        /// One History answer or resume replay holds at most half of it (a longer gap answers
+        /// with `more`, or Resync); a reply that finds the queue full closes the viewer (1008).
         send_queue_max_bytes: usize = 1048576,
         /// A viewer over send_queue_max_bytes for this long is closed with 1008, so a stalled
         /// reader cannot hold memory or delay anyone.
@@ -182,7 +184,8 @@ config_section! {
         /// Gift burst per connection.
         gift_burst: u32 = 10,
         /// History requests per second per connection. One request can return
-        /// `history_request_max` events (up to ~90 KB), encoded on the room's home shard.
+        /// `history_request_max` events (at most half of ws.send_queue_max_bytes), encoded on
+        /// the room's home shard.
         history_rate_per_s: u32 = 1,
         /// History request burst per connection.
         history_burst: u32 = 3,

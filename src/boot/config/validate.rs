@@ -17,6 +17,7 @@ impl Config {
         self.validate_http()?;
         self.validate_ws()?;
         self.validate_danmaku()?;
+        crate::boot::settings::room_config(self).map_err(ConfigError::Rooms)?;
         parse_addr("http.listen", &self.http.listen)?;
         if !self.rtmp.listen.is_empty() {
             parse_addr("rtmp.listen", &self.rtmp.listen)?;
