@@ -262,6 +262,9 @@ fn slowloris_and_idle_rtmp_sockets_are_dropped_on_time() {
         );
     }
     assert_eq!(server.metric("shardcast_media_rtmp_refused_total"), 12);
+    // The eight held ones hit the handshake timeout: counted as timeouts, not as errors.
+    assert_eq!(server.metric("shardcast_media_rtmp_timeouts_total"), 8);
+    assert_eq!(server.metric("shardcast_media_rtmp_errors_total"), 0);
     honest.round_trip();
 }
 

@@ -382,7 +382,9 @@ fn a_killed_publisher_is_replaced_within_a_second() {
 /// or network dies and no FIN comes) holds the stream only while it may still be sending:
 /// a new primary within `media.failover_ms` of its last sample is refused with an RTMP error
 /// that says why, and one after it is accepted, takes over at its first keyframe and is
-/// served (before: refused until `rtmp.idle_timeout_ms`, 30 s).
+/// served (before: refused until `rtmp.idle_timeout_ms`, 30 s). The frozen one is replaced at
+/// that keyframe: the stream ends with the new publisher, and when the frozen one wakes it
+/// is told why and closed.
 #[test]
 fn a_frozen_publisher_is_replaced_once_it_has_stalled() {
     let server = Server::start("uring", 2, NO_TRANSCODE);
@@ -419,8 +421,7 @@ fn a_frozen_publisher_is_replaced_once_it_has_stalled() {
         "{}",
         server.log()
     );
-    // The frozen one is still listed (its connection is open): the stream ends with it.
-    first.kill();
+    // The frozen one was replaced: the stream ended with the new publisher.
     let playlist = wait_for_end(&server, "/live/frozen/source/index.m3u8");
     let served: f64 = extinfs(&playlist).iter().sum();
     assert!(served >= 7.0, "{served:.3} s served:\n{playlist}");
@@ -430,6 +431,20 @@ fn a_frozen_publisher_is_replaced_once_it_has_stalled() {
         "{playlist}"
     );
     fetch_segments(&server, "/live/frozen/source", &playlist);
+    assert!(
+        server.log().contains("was replaced by a new one"),
+        "{}",
+        server.log()
+    );
+    // The frozen one wakes to the RTMP error and exits.
+    common::signal(first.0.id() as i32, libc::SIGCONT);
+    let (ok, stderr) = first.wait(Duration::from_secs(15));
+    assert!(!ok, "the replaced publisher kept going");
+    assert!(
+        stderr.contains("replaced by a new primary publisher of this stream"),
+        "ffmpeg's stderr: {stderr}\n{}",
+        server.log()
+    );
 }
 
 /// An ffmpeg child, killed if the test ends before it does.

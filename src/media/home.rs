@@ -297,6 +297,18 @@ impl Media {
                 bump(&self.counters().failovers, 1);
                 log::info!("stream {stream}: switched to the {role} publisher ({remote}) at a keyframe");
             }
+            HomeEvent::Replaced { publisher, remote } => {
+                log::info!(
+                    "stream {stream}: the stalled primary publisher ({remote}) was replaced by \
+                     a new one; closing it"
+                );
+                let decision = Err("replaced by a new primary publisher of this stream");
+                let msg = MediaMsg::PublishDecision {
+                    conn: publisher.conn,
+                    decision,
+                };
+                self.send_to(cx, publisher.shard, msg);
+            }
             HomeEvent::Stalled { stalled_for_ms } => log::warn!(
                 "stream {stream}: active publisher stalled for {stalled_for_ms} ms; switching at the next keyframe"
             ),

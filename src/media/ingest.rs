@@ -32,6 +32,11 @@ enum Ingest {
     Publishing { stream: Arc<str>, home: ShardId },
     /// A fatal answer was queued; closing after it is written.
     Closing,
+    /// A new primary replaced this (stalled) publisher, and the error saying so was queued.
+    /// The connection stays open until the peer sends again, so that a frozen encoder that
+    /// wakes reads the error instead of a reset; then it closes like `Closing`. Bounded by
+    /// `rtmp.idle_timeout_ms` from the peer's last bytes.
+    Replaced,
 }
 
 /// A publish the session asked for.
@@ -150,8 +155,14 @@ impl Media {
         let Some(rc) = self.conns[slot].as_mut().filter(|rc| rc.conn == conn) else {
             return;
         };
-        if matches!(rc.state, Ingest::Closing) {
-            return;
+        match rc.state {
+            Ingest::Closing => return,
+            // The replaced publisher woke: it has the error to read; close behind it.
+            Ingest::Replaced => {
+                rc.state = Ingest::Closing;
+                return self.close_rtmp_after_flush(cx, slot);
+            }
+            _ => {}
         }
         rc.last_rx_ms = cx.now_ms();
         let result = rc.session.handle_input(cx.now_ms(), data);
@@ -193,10 +204,10 @@ impl Media {
         }
         let finished = self.conns[slot]
             .as_ref()
-            .is_some_and(|rc| rc.session.is_finished());
+            .is_some_and(|rc| rc.session.is_finished() && !matches!(rc.state, Ingest::Replaced));
         if finished {
             // The session ended itself (a refusal, an error it answered): its last message
-            // goes out first.
+            // goes out first. (A replaced publisher's closes when it sends again.)
             self.close_rtmp_after_flush(cx, slot);
         }
     }
@@ -374,6 +385,22 @@ impl Media {
         Ok(())
     }
 
+    /// The home replaced this publisher (a new primary took over while it was stalled): an
+    /// RTMP error naming why, queued for when the peer wakes (see [`Ingest::Replaced`]).
+    fn replaced(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize, why: &str) {
+        let Some(rc) = self.conns[slot].as_mut() else {
+            return;
+        };
+        let Ingest::Publishing { stream, .. } = &rc.state else {
+            return;
+        };
+        log::info!("rtmp conn {slot}: stream {stream}: {why}; closing when it sends again");
+        rc.session.error_and_close(why);
+        rc.state = Ingest::Replaced;
+        self.pump(cx, slot);
+        self.arm_rtmp_timer(cx, slot);
+    }
+
     /// Ends a publish whose media cannot be taken: an RTMP error naming why, the home told,
     /// and the connection closed once the error is written.
     fn refuse_media(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize, why: &str) {
@@ -470,7 +497,9 @@ impl Media {
             (None, Ingest::Closing) => return,
             (None, state) => {
                 let own = match state {
-                    Ingest::Publishing { .. } => rc.last_rx_ms + limits.idle_timeout_ms,
+                    Ingest::Publishing { .. } | Ingest::Replaced => {
+                        rc.last_rx_ms + limits.idle_timeout_ms
+                    }
                     _ => rc.opened_ms + limits.publish_timeout_ms,
                 };
                 rc.session.poll_timeout().map_or(own, |d| d.min(own))
@@ -509,16 +538,28 @@ impl Media {
             return self.arm_rtmp_timer(cx, slot);
         }
         if let Err(error) = rc.session.handle_timeout(now) {
-            bump(&self.counters().rtmp_errors, 1);
-            log::info!("rtmp conn {slot}: {error}; closing");
+            // The handshake (through `connect`) did not finish within
+            // rtmp.handshake_timeout_ms: a timeout, like the publish and idle ones.
+            let counter = if matches!(error, shardcast_rtmp::RtmpError::HandshakeTimeout { .. }) {
+                &self.counters().rtmp_timeouts
+            } else {
+                &self.counters().rtmp_errors
+            };
+            bump(counter, 1);
+            if self.log_budget.allow(now) {
+                log::info!("rtmp conn {slot}: {error}; closing");
+            }
             self.close_rtmp(cx, slot);
             return;
         }
         let limits = self.settings.rtmp_limits;
         let expired = match rc.state {
-            Ingest::Publishing { .. } if now >= rc.last_rx_ms + limits.idle_timeout_ms => {
+            Ingest::Publishing { .. } | Ingest::Replaced
+                if now >= rc.last_rx_ms + limits.idle_timeout_ms =>
+            {
                 Some("sent nothing for rtmp.idle_timeout_ms")
             }
+            Ingest::Replaced => None,
             Ingest::Publishing { .. } | Ingest::Closing => None,
             _ if now >= rc.opened_ms + limits.publish_timeout_ms => {
                 Some("no publish accepted within rtmp.publish_timeout_ms")

@@ -22,7 +22,8 @@ pub enum MediaMsg {
         role: PublishRole,
         remote: Arc<str>,
     },
-    /// Home → ingest: the answer.
+    /// Home → ingest: the answer to `Publish`; or, to a connection that is publishing, an
+    /// error that ends its publish (a new primary replaced it).
     PublishDecision {
         conn: ConnId,
         decision: Result<(), &'static str>,

@@ -72,8 +72,9 @@ crate::service_counters! {
         rtmp_errors: "counter",
         /// RTMP connections closed at once: the shard held rtmp.max_connections_per_shard.
         rtmp_refused: "counter",
-        /// RTMP connections closed for not publishing within rtmp.publish_timeout_ms, or
-        /// for sending nothing for rtmp.idle_timeout_ms.
+        /// RTMP connections closed for not finishing the handshake and `connect` within
+        /// rtmp.handshake_timeout_ms, not publishing within rtmp.publish_timeout_ms, sending
+        /// nothing for rtmp.idle_timeout_ms, or not reading their last message in 5 s.
         rtmp_timeouts: "counter",
         /// Publishes accepted.
         publishes: "counter",

@@ -178,6 +178,16 @@ pub enum HomeEvent<P> {
         /// Its remote address, as given to [`StreamHome::handle_publish`].
         remote: Arc<str>,
     },
+    /// A new primary took over from a stalled primary (see
+    /// [`StreamHome::handle_publish`]): the old one is no longer a publisher of the stream.
+    /// Tell it (an RTMP error) and close it; whatever it sends now is not packaged, and its
+    /// unpublish is not needed.
+    Replaced {
+        /// The publisher that was replaced.
+        publisher: P,
+        /// Its remote address.
+        remote: Arc<str>,
+    },
     /// The active publisher sent nothing for `stalled_for_ms` (at least
     /// [`HomeConfig::failover_ms`]); the freshest other publisher takes over at its next
     /// keyframe.
@@ -397,8 +407,9 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
     /// - a primary while a backup is active takes back at its next keyframe;
     /// - a primary while the active primary has sent nothing for `failover_ms` takes over at
     ///   its next keyframe: an encoder restarted after its host or network died, whose old
-    ///   connection the server still holds (no FIN came) until `rtmp.idle_timeout_ms`. The
-    ///   old publisher stays listed, stalled, until it unpublishes;
+    ///   connection the server still holds (no FIN came) until `rtmp.idle_timeout_ms`. At
+    ///   that keyframe the old one is removed ([`HomeEvent::Replaced`]): if it wakes, it is
+    ///   no longer a publisher of the stream;
     /// - a backup stands by.
     pub fn handle_publish(
         &mut self,
@@ -520,7 +531,7 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
         mut sample: Sample,
         received_wall_ms: u64,
     ) {
-        let Some(index) = self.find(publisher) else {
+        let Some(mut index) = self.find(publisher) else {
             return;
         };
         self.publishers[index].last_sample_ms = now_ms;
@@ -538,7 +549,22 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
         let at_switch_point = (track == TrackKind::Video && sample.keyframe)
             || (audio_only && track == TrackKind::Audio);
         if self.switch_to == Some(index) && at_switch_point {
+            // A primary taking over from a primary replaces it (the old one had stalled when
+            // the new one was accepted): there is one primary per stream.
+            let replaced = self.active.filter(|&old| {
+                self.publishers[old].role == Role::Primary
+                    && self.publishers[index].role == Role::Primary
+            });
             self.switch(index, track, sample.dts);
+            if let Some(old) = replaced {
+                let gone = &self.publishers[old];
+                self.events.push_back(HomeEvent::Replaced {
+                    publisher: gone.id,
+                    remote: gone.remote.clone(),
+                });
+                self.remove(old);
+                index = self.active.expect("the switch made it active");
+            }
         }
         if self.active != Some(index) {
             self.check_invariants();

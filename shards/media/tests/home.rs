@@ -1058,7 +1058,8 @@ fn gaps_and_a_track_pausing_on_its_own_are_not_jumps() {
 
 /// A primary that stopped sending (its host froze: the server still holds its connection)
 /// is taken over by a new primary once it has been silent for `failover_ms`; before that a
-/// new primary is refused.
+/// new primary is refused. At the switch the frozen one is replaced: it is told, and if it
+/// wakes, what it sends is not packaged.
 #[test]
 fn a_new_primary_takes_over_a_stalled_primary() {
     let (mut h, mut primary) = live_primary(config(), 3_000);
@@ -1073,14 +1074,37 @@ fn a_new_primary_takes_over_a_stalled_primary() {
     let events = h.take();
     assert_eq!(switched_to(&events), [(2, Role::Primary)]);
     assert_eq!(h.home.active(), Some((2, Role::Primary)));
-    assert_eq!(h.home.publisher_count(), 2, "the frozen one stays listed");
-    assert_contiguous(&parts(&events, VIDEO_RENDITION));
+    let replaced: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            HomeEvent::Replaced { publisher, .. } => Some(*publisher),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replaced, [1], "the frozen primary is told it was replaced");
+    let replaced_at = position(&events, |e| matches!(e, HomeEvent::Replaced { .. })).unwrap();
+    let switched_at = position(&events, |e| matches!(e, HomeEvent::Switched { .. })).unwrap();
+    assert!(replaced_at > switched_at);
+    assert_eq!(
+        h.home.publisher_count(),
+        1,
+        "the frozen one is no longer listed"
+    );
+    let mut parts_before = parts(&events, VIDEO_RENDITION);
     let flagged = segments(&events, VIDEO_RENDITION)
         .into_iter()
         .filter(|s| s.2)
         .count();
     assert_eq!(flagged, 1);
-    // The frozen one leaving changes nothing for viewers; the stream ends with the last.
+    // The frozen one wakes: its samples are not packaged, nor does it take back.
+    primary.sending = true;
+    h.run(&mut [&mut primary, &mut second], 9_000);
+    let events = h.take();
+    assert!(switched_to(&events).is_empty());
+    assert_eq!(h.home.active(), Some((2, Role::Primary)));
+    parts_before.extend(parts(&events, VIDEO_RENDITION));
+    assert_contiguous(&parts_before);
+    // Its unpublish (the server closed it) changes nothing; the stream ends with the last.
     h.unpublish(1);
     assert!(!h.take().iter().any(is_ended));
     h.unpublish(2);

@@ -250,10 +250,13 @@ impl Media {
         let Some(rc) = self.conns[slot].as_mut().filter(|rc| rc.conn == conn) else {
             return;
         };
-        let Ingest::Claiming { stream, stream_id } = &rc.state else {
-            return;
+        let (stream_id, stream) = match (&rc.state, decision) {
+            (Ingest::Claiming { stream, stream_id }, _) => (*stream_id, stream.clone()),
+            // The home ended this publish (replaced by a new primary): an RTMP error naming
+            // why, and the connection closed.
+            (Ingest::Publishing { .. }, Err(reason)) => return self.replaced(cx, slot, reason),
+            _ => return,
         };
-        let (stream, stream_id) = (stream.clone(), *stream_id);
         match decision {
             Ok(()) => {
                 if rc.session.accept_publish(stream_id).is_err() {
