@@ -190,6 +190,59 @@ fn history_and_gift_floods_are_rate_limited_while_chat_flows() {
     honest.round_trip();
 }
 
+/// One token on many connections: each stays within its own gift rate, together they pass
+/// the room's gift cap; the rest are answered 429 and chats keep flowing.
+#[test]
+fn a_gift_flood_from_many_connections_is_capped_per_room() {
+    let server = Server::start("uring", 1, &config("room_gift_max_per_s = 50\n"));
+    let mut honest = Honest::join(&server, "lobby");
+    let whale = token("whale", "lobby");
+    let mut connections: Vec<WsClient> = (0..40)
+        .map(|_| {
+            let mut ws = WsClient::connect(server.addr);
+            ws.send_binary(ClientEncoder::new().hello("lobby", &whale, 0, "e2e"));
+            ws
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut enc = ClientEncoder::new();
+    for (c, ws) in connections.iter_mut().enumerate() {
+        // The per-connection gift burst (10).
+        for i in 0..10 {
+            ws.send_binary(enc.gift(1, 1, &format!("c{c}-{i}")));
+        }
+    }
+    honest.round_trip();
+    let (mut acks, mut busy) = (0, 0);
+    for ws in &mut connections {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut answers = 0;
+        while answers < 10 && Instant::now() < deadline {
+            match ws.try_read_frame(Duration::from_millis(100)) {
+                Ok(Some(Frame::Binary(bytes))) => {
+                    match decode_server(&bytes, &VerifyLimits::server()).unwrap() {
+                        ServerMsg::GiftAck { .. } => (acks, answers) = (acks + 1, answers + 1),
+                        ServerMsg::Error { code: 429, .. } => {
+                            (busy, answers) = (busy + 1, answers + 1)
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(()) => break,
+            }
+        }
+    }
+    assert_eq!(acks + busy, 400, "every gift answered");
+    // The burst (50) and what refilled while they arrived.
+    assert!((50..=120).contains(&acks), "{acks} gifts taken");
+    assert_eq!(
+        server.metric("shardcast_danmaku_gifts_room_busy_total"),
+        busy
+    );
+    honest.round_trip();
+}
+
 #[test]
 fn an_anonymous_room_flood_makes_no_rooms_and_new_connections_keep_their_timeouts() {
     let server = Server::start("uring", 1, &config(""));

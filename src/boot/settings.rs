@@ -467,6 +467,8 @@ pub fn room_config(config: &Config) -> Result<shardcast_danmaku::RoomConfig, Str
         stats_ms: d.stats_ms,
         inbound_max_per_s: d.room_inbound_max_per_s,
         inbound_burst: d.room_inbound_max_per_s,
+        gift_max_per_s: d.room_gift_max_per_s,
+        gift_burst: d.room_gift_max_per_s,
         // A History answer never exceeds the window it is served from.
         history_request_max: (d.history_request_max as usize).min(d.history_max),
         replay_max: d.history_max,

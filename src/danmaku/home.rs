@@ -275,6 +275,14 @@ impl Danmaku {
                 bump(&counters.out_gift_ack, 1);
                 self.encoder.gift_ack(&key, seq)
             }
+            GiftOutcome::Busy => {
+                bump(&counters.gifts_room_busy, 1);
+                bump(&counters.out_errors, 1);
+                self.encoder.error(
+                    429,
+                    "the room takes no more gifts this second; retry with the same key",
+                )
+            }
             GiftOutcome::UnknownGift => {
                 bump(&counters.out_errors, 1);
                 self.encoder.error(404, "unknown gift")

@@ -136,6 +136,8 @@ crate::service_counters! {
         gifts: "counter",
         /// Gift retries recognised by idempotency key.
         gift_duplicates: "counter",
+        /// Gifts answered 429 because their room took danmaku.room_gift_max_per_s already.
+        gifts_room_busy: "counter",
         /// Connections kicked by an admin.
         kicked: "counter",
         /// Mesh messages this shard could not act on (a viewer's message for a room that is

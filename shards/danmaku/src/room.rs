@@ -44,9 +44,9 @@
 //!   (a key, two `Arc` handles in the FIFO and the map, the map's slot); with the defaults
 //!   4096 × 184 ≈ 736 KiB. The user name is shared with the gift event.
 //! - pending events: what arrives between two calls to [`Room::poll_batch`]. Chats are bounded
-//!   by the inbound cap (`inbound_burst` + `inbound_max_per_s` × elapsed); gifts and system
-//!   notices are never shed, so the caller bounds them by polling every loop iteration, whose
-//!   work is capped.
+//!   by the inbound cap (`inbound_burst` + `inbound_max_per_s` × elapsed), gifts by the gift
+//!   cap (`gift_burst` + `gift_max_per_s` × elapsed); system notices are never shed, so the
+//!   caller bounds them by polling every loop iteration, whose work is capped.
 //! - members: 6 bytes per shard with members.
 //!
 //! Nothing is preallocated: a server holds many rooms and most are quiet. Everything grows on
@@ -103,6 +103,13 @@ pub struct RoomConfig {
     pub inbound_max_per_s: u32,
     /// Burst of the inbound cap, events.
     pub inbound_burst: u32,
+    /// Gifts per second the room takes; a gift past it (and past `gift_burst`) is answered
+    /// [`GiftOutcome::Busy`], not ordered, and the sender may retry it with the same key.
+    /// Gifts draw on the inbound budget ahead of chats, so this bounds how much of it gifts
+    /// can take from chats: keep it well under `inbound_max_per_s`.
+    pub gift_max_per_s: u32,
+    /// Burst of the gift cap, gifts.
+    pub gift_burst: u32,
     /// Share of `inbound_burst` (percent, rounded up) that normal chats may not use: only paid
     /// chats (and gifts) can take the last tokens, so normal chats are shed first.
     pub paid_reserve_percent: u8,
@@ -139,6 +146,8 @@ impl Default for RoomConfig {
             stats_ms: 1000,
             inbound_max_per_s: 2000,
             inbound_burst: 2000,
+            gift_max_per_s: 200,
+            gift_burst: 200,
             paid_reserve_percent: 20,
             likes_max_per_window: 100_000,
             gift_catalog: GiftCatalog::default(),
@@ -192,6 +201,8 @@ impl RoomConfig {
             10_000_000,
         )?;
         check("inbound_burst", self.inbound_burst.into(), 1, 10_000_000)?;
+        check("gift_max_per_s", self.gift_max_per_s.into(), 1, 10_000_000)?;
+        check("gift_burst", self.gift_burst.into(), 1, 10_000_000)?;
         check(
             "paid_reserve_percent",
             self.paid_reserve_percent.into(),
@@ -416,6 +427,9 @@ pub enum GiftOutcome {
     },
     /// `gift_id` is not in the catalog.
     UnknownGift,
+    /// The room took `gift_max_per_s` gifts already: this one was not ordered; the sender
+    /// may retry it (with the same idempotency key) a moment later.
+    Busy,
     /// Refused: the input breaks a limit.
     Rejected(InputError),
 }
@@ -489,6 +503,8 @@ pub struct RoomCounters {
     pub gifts_accepted: u64,
     /// Gifts answered with [`GiftOutcome::Duplicate`].
     pub gifts_duplicate: u64,
+    /// Gifts answered with [`GiftOutcome::Busy`] (past `gift_max_per_s`).
+    pub gifts_busy: u64,
     /// Gifts answered with [`GiftOutcome::UnknownGift`].
     pub gifts_unknown: u64,
     /// System notices ordered.
@@ -529,6 +545,8 @@ pub struct Room {
     likes_total: u64,
     history: History,
     inbound: TokenBucket,
+    /// The room's gift cap (`gift_max_per_s`).
+    gifts_in: TokenBucket,
     paid_reserve_tokens: u32,
     gift_keys: GiftKeys,
     /// Shards with members, ascending, and each one's member count (> 0) at the same index.
@@ -572,6 +590,7 @@ impl Room {
             likes_total: 0,
             history: History::new(config.history_max, config.history_s * 1000),
             inbound: TokenBucket::new(config.inbound_max_per_s, config.inbound_burst),
+            gifts_in: TokenBucket::new(config.gift_max_per_s, config.gift_burst),
             paid_reserve_tokens: config.paid_reserve_tokens(),
             gift_keys: GiftKeys::new(config.idempotency_window),
             shards: Vec::new(),
@@ -672,7 +691,8 @@ impl Room {
     }
 
     /// Orders a gift. Gifts are never shed; they draw on the inbound budget when tokens are
-    /// left, so chats yield to them. A key the same user already used within the idempotency
+    /// left, so chats yield to them, up to `gift_max_per_s`: past it a gift is answered
+    /// [`GiftOutcome::Busy`] and not ordered. A key the same user already used within the idempotency
     /// window answers [`GiftOutcome::Duplicate`] with the original seq and changes nothing.
     pub fn handle_gift(&mut self, now_ms: u64, wall_ms: u64, gift: GiftIn) -> GiftOutcome {
         let now_ms = self.advance(now_ms);
@@ -692,6 +712,10 @@ impl Room {
             self.counters.gifts_unknown += 1;
             return GiftOutcome::UnknownGift;
         };
+        if !self.gifts_in.try_take(now_ms, 1) {
+            self.counters.gifts_busy += 1;
+            return GiftOutcome::Busy;
+        }
         let value = unit_value.saturating_mul(u64::from(gift.count));
         self.inbound.take_up_to(now_ms, 1);
         // STORE HOOK: the gift must be durable in the store (ledger entry keyed by

@@ -1138,3 +1138,52 @@ fn batches_are_shareable_across_threads() {
     }
     assert!(Arc::ptr_eq(&batch.events, &batch.clone().events));
 }
+
+/// One sender with many connections (or many senders) cannot starve chats with gifts: past
+/// `gift_max_per_s` a gift is answered Busy and not ordered, and a retry with the same key
+/// is taken once the room has room again.
+#[test]
+fn a_gift_flood_is_capped_per_room_and_chats_keep_their_share() {
+    let config = RoomConfig {
+        inbound_max_per_s: 100,
+        inbound_burst: 100,
+        gift_max_per_s: 20,
+        gift_burst: 20,
+        gift_catalog: catalog(),
+        ..RoomConfig::default()
+    };
+    let mut room = new_room(config, 0);
+    room.handle_members(0, 1);
+    let (mut gifts, mut busy, mut chats) = (0, 0, 0);
+    // One second: 1,000 gifts and 100 paid chats, interleaved every millisecond.
+    for ms in 0..1000u64 {
+        match room.handle_gift(ms, WALL0_MS + ms, gift("whale", 1, 1, &format!("k{ms}"))) {
+            GiftOutcome::Accepted { .. } => gifts += 1,
+            GiftOutcome::Busy => busy += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+        if ms % 10 == 0 {
+            if let Admission::Accepted { .. } =
+                room.handle_chat(ms, WALL0_MS + ms, chat("fan", "hi", Priority::Paid))
+            {
+                chats += 1;
+            }
+        }
+        let _ = drain(&mut room, ms);
+    }
+    // The burst and one second of refill.
+    assert!((39..=41).contains(&gifts), "{gifts} gifts taken");
+    assert_eq!(gifts + busy, 1000);
+    assert_eq!(room.counters().gifts_busy, busy);
+    assert_eq!(chats, 100, "every chat fits beside the capped gifts");
+    // A refused gift retried later with the same key is taken once, then is a duplicate.
+    let retry = gift("whale", 1, 1, "k999");
+    let seq = match room.handle_gift(5_000, WALL0_MS + 5_000, retry.clone()) {
+        GiftOutcome::Accepted { seq, .. } => seq,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(
+        room.handle_gift(5_001, WALL0_MS + 5_001, retry),
+        GiftOutcome::Duplicate { seq }
+    );
+}

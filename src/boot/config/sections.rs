@@ -171,6 +171,11 @@ config_section! {
         /// Inbound events per second per room, all priorities; past it chats are shed
         /// (normal first, then paid), gifts never.
         room_inbound_max_per_s: u32 = 2000,
+        /// Gifts per second per room, whoever sends them (and the burst); past it a gift is
+        /// answered 429 and not taken (the client retries with the same idempotency key).
+        /// Gifts go ahead of chats in room_inbound_max_per_s, so this bounds what they can take
+        /// from chats: keep it well under that.
+        room_gift_max_per_s: u32 = 200,
         /// Chats per second per connection (token bucket rate); excess answered with 429.
         chat_rate_per_s: u32 = 1,
         /// Chat burst per connection.
