@@ -331,13 +331,13 @@ fn connect_from(addr: std::net::SocketAddr, from: &str) -> TcpStream {
 }
 
 #[test]
-fn one_address_with_hundreds_of_connections_is_capped_while_another_is_served() {
-    let config = config("").replace("[http]\n", "[http]\nmax_connections_per_address = 200\n");
+fn one_address_with_thousands_of_connections_is_capped_while_another_is_served() {
+    let config = config("").replace("[http]\n", "[http]\nmax_connections_per_address = 1000\n");
     let server = Server::start("uring", 1, &config);
-    let mut flood: Vec<TcpStream> = (0..300)
+    let mut flood: Vec<TcpStream> = (0..3000)
         .map(|_| connect_from(server.addr, "127.0.0.2"))
         .collect();
-    // Each flood connection asks for /healthz: 200 are served, 100 answered 503.
+    // Each flood connection asks for /healthz: 1,000 are served, 2,000 answered 503.
     for s in &mut flood {
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
             .unwrap();
@@ -346,8 +346,8 @@ fn one_address_with_hundreds_of_connections_is_capped_while_another_is_served() 
         .iter_mut()
         .map(|s| common::read_response(s).map_or(0, |r| r.status))
         .collect();
-    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 200);
-    assert_eq!(statuses.iter().filter(|&&s| s == 503).count(), 100);
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1000);
+    assert_eq!(statuses.iter().filter(|&&s| s == 503).count(), 2000);
     let mut other = connect_from(server.addr, "127.0.0.3");
     other
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -355,7 +355,7 @@ fn one_address_with_hundreds_of_connections_is_capped_while_another_is_served() 
     assert_eq!(common::read_response(&mut other).unwrap().status, 200);
     assert_eq!(
         server.metric("shardcast_http_rejected_per_address_total"),
-        100
+        2000
     );
 }
 
