@@ -223,6 +223,22 @@ impl Server {
             .unwrap()
     }
 
+    /// Waits up to 3 s for the server's log to contain `text` (a line is written after
+    /// the answer that the client may already have read); the log at the end.
+    pub fn wait_log(&self, text: &str) -> (bool, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return (true, log);
+            }
+            if std::time::Instant::now() >= deadline {
+                return (false, log);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
