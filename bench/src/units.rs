@@ -51,7 +51,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
 /// Formats a duration the way [`parse_duration`] reads it back (`10s`, `500ms`, `1.5s`).
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{}s", millis / 1000)
     } else if millis < 1000 {
         format!("{millis}ms")

@@ -232,7 +232,7 @@ impl Source {
                     dts: self.base_ms * 90 + n * self.frame_ticks(),
                     composition_offset: 0,
                     duration: 0,
-                    keyframe: n % self.fps == 0,
+                    keyframe: n.is_multiple_of(self.fps),
                     data: Bytes::from(vec![n as u8; 300]),
                 },
             ));

@@ -212,7 +212,7 @@ fn write_packet(out: &mut Vec<u8>, seed: u64) {
     }
 }
 
-const _: () = assert!((HANDSHAKE_PACKET_BYTES - 8) % 8 == 0);
+const _: () = assert!((HANDSHAKE_PACKET_BYTES - 8).is_multiple_of(8));
 
 #[cfg(test)]
 mod tests {

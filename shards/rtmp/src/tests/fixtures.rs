@@ -13,7 +13,10 @@ fn hex(text: &str) -> Vec<u8> {
             .bytes()
             .filter(|b| !b.is_ascii_whitespace())
             .collect();
-        assert!(digits.len() % 2 == 0, "odd hex digits in {hex_part:?}");
+        assert!(
+            digits.len().is_multiple_of(2),
+            "odd hex digits in {hex_part:?}"
+        );
         for pair in digits.chunks(2) {
             let s = std::str::from_utf8(pair).unwrap();
             bytes.push(u8::from_str_radix(s, 16).expect("hex"));
