@@ -14,4 +14,5 @@ pub mod danmaku;
 pub mod http;
 pub mod media;
 pub mod shard;
+pub mod state;
 pub mod transcode;

@@ -448,8 +448,11 @@ fn tokens_roles_rate_limits_filter_and_kick() {
 }
 
 #[test]
-fn gifts_are_acknowledged_once_per_idempotency_key() {
+fn gifts_are_acknowledged_once_durable_and_once_per_idempotency_key() {
     let server = Server::start("uring", 2, &config(""));
+    server.credit(SECRET, "bob", 5, "pay-1");
+    // The payment system's retry credits nothing more.
+    server.credit(SECRET, "bob", 5, "pay-1");
     let bob = token("bob", "*", "viewer");
     let mut v = Viewer::join(&server, "r6", &bob, 0);
     let mut acks = Vec::new();
@@ -465,19 +468,27 @@ fn gifts_are_acknowledged_once_per_idempotency_key() {
             if let ServerMsg::GiftAck {
                 idempotency_key,
                 seq,
+                entry,
+                balance,
             } = decode_server(&bytes, &VerifyLimits::server()).unwrap()
             {
-                acks.push((idempotency_key.to_string(), seq));
+                acks.push((idempotency_key.to_string(), seq, entry, balance));
                 break;
             }
         }
     }
-    assert_eq!(acks[0], acks[1], "a retry gets the original seq");
+    assert_eq!(acks[0], acks[1], "a retry gets the original answer");
     assert_ne!(acks[0].1, acks[2].1);
+    // Two hearts (value 1 each) per gift, from a wallet of 5.
+    assert_eq!((acks[0].3, acks[2].3), (3, 1));
     v.send(|e| e.gift(999, 1, "k3").to_vec());
     v.read_until(Duration::from_secs(5), |s| s.errors.contains(&404));
+    // Two hearts more than the wallet holds: refused, and not shown.
+    v.send(|e| e.gift(1, 2, "k4").to_vec());
+    v.read_until(Duration::from_secs(5), |s| s.errors.contains(&402));
     assert_eq!(server.metric("shardcast_danmaku_gifts_total"), 2);
     assert_eq!(server.metric("shardcast_danmaku_gift_duplicates_total"), 1);
+    assert_eq!(server.metric("shardcast_danmaku_gifts_unpaid_total"), 1);
 }
 
 #[test]

@@ -161,6 +161,7 @@ fn a_ping_flood_that_never_reads_is_cut_off_and_memory_stays_bounded() {
 fn history_and_gift_floods_are_rate_limited_while_chat_flows() {
     let server = Server::start("uring", 1, &config(""));
     let mut honest = Honest::join(&server, "lobby");
+    server.credit(SECRET, "attacker", 1_000_000, "pay");
     let mut attacker = WsClient::connect(server.addr);
     let mut enc = ClientEncoder::new();
     attacker.send_binary(enc.hello("lobby", &token("attacker", "lobby"), 0, "e2e"));
@@ -196,6 +197,7 @@ fn history_and_gift_floods_are_rate_limited_while_chat_flows() {
 fn a_gift_flood_from_many_connections_is_capped_per_room() {
     let server = Server::start("uring", 1, &config("room_gift_max_per_s = 50\n"));
     let mut honest = Honest::join(&server, "lobby");
+    server.credit(SECRET, "whale", 1_000_000, "pay");
     let whale = token("whale", "lobby");
     let mut connections: Vec<WsClient> = (0..40)
         .map(|_| {

@@ -87,8 +87,12 @@ struct TokenArgs {
     config: Option<PathBuf>,
     /// Mint a publish token for the stream named by --stream (use it as
     /// rtmp://host/live/STREAM?token=TOKEN); media.publish_tokens must be on.
-    #[arg(long, requires = "stream", conflicts_with = "play")]
+    #[arg(long, requires = "stream", conflicts_with_all = ["play", "admin"])]
     publish: bool,
+    /// Mint a token for the admin API (wallet credits, gift logs, leaderboards), for the
+    /// platform's own services; --user names the service in the logs.
+    #[arg(long, conflicts_with_all = ["play", "stream"])]
+    admin: bool,
     /// Mint a playback token (`/live/...?token=TOKEN`, for media.playback_tokens) for the
     /// stream named by --stream, or for every stream with --room '*'.
     #[arg(long)]
@@ -237,10 +241,11 @@ fn token_command(args: TokenArgs) -> Result<String, String> {
         return Err("--user must be 1 to 64 bytes".to_string());
     }
     let now = crate::common::clock::wall_s();
-    let audience = match (args.publish, args.play) {
-        (true, _) => Audience::Publish,
-        (false, true) => Audience::Play,
-        (false, false) => Audience::Chat,
+    let audience = match (args.publish, args.play, args.admin) {
+        (true, ..) => Audience::Publish,
+        (_, true, _) => Audience::Play,
+        (.., true) => Audience::Admin,
+        _ => Audience::Chat,
     };
     let room = match (&args.stream, audience) {
         (Some(_), Audience::Chat) => {

@@ -31,8 +31,13 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
     let transcode = settings::transcode_settings(&config, settings::segmenter_config(&config)?)?;
     let (shard_settings, listeners) =
         settings::shard_settings(&config, cores.len(), transcode.clone())?;
+    let ledger = crate::state::open_ledger(
+        std::path::Path::new(&config.state.data_dir),
+        config.ledger.streamer_share_percent,
+    )?;
     let engine = EngineConfig {
-        worker_endpoints: transcode.as_ref().map_or(0, |t| t.cores.len()),
+        // The transcode workers, then the ledger.
+        worker_endpoints: transcode.as_ref().map_or(0, |t| t.cores.len()) + 1,
         ..settings::engine_config(&config)
     };
     let factory_settings = shard_settings.clone();
@@ -49,12 +54,15 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
         &config,
         &shard_settings.media.publish_access,
     );
-    let workers = start_workers(&mut runtime, transcode)?;
+    let (workers, ledger) = start_workers(&mut runtime, transcode, ledger)?;
     let result = crate::control::run(runtime, config.shutdown.grace_ms);
     for worker in workers {
         if worker.join().is_err() {
             log::error!("a transcode thread panicked");
         }
+    }
+    if ledger.join().is_err() {
+        log::error!("the ledger thread panicked");
     }
     result
 }
@@ -122,16 +130,23 @@ fn log_publish_access(info: &RuntimeInfo, config: &Config, access: &PublishAcces
     }
 }
 
-/// One thread per transcode worker endpoint, pinned as configured.
+/// One thread per transcode worker endpoint, pinned as configured, and the ledger's thread
+/// on the last endpoint.
 fn start_workers(
     runtime: &mut Runtime<ShardMsg>,
     transcode: Option<Arc<TranscodeSettings>>,
-) -> Result<Vec<JoinHandle<()>>, String> {
-    let endpoints = runtime.take_workers();
+    ledger: shardcast_ledger::RedbLedger,
+) -> Result<(Vec<JoinHandle<()>>, JoinHandle<()>), String> {
+    let mut endpoints = runtime.take_workers();
+    let ledger_endpoint = endpoints.pop().ok_or("no mesh endpoint for the ledger")?;
+    let ledger = std::thread::Builder::new()
+        .name("ledger".to_string())
+        .spawn(move || crate::state::run_ledger(ledger_endpoint, Box::new(ledger)))
+        .map_err(|e| format!("cannot start the ledger thread: {e}"))?;
     let Some(transcode) = transcode else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), ledger));
     };
-    endpoints
+    let workers = endpoints
         .into_iter()
         .enumerate()
         .map(|(index, endpoint)| {
@@ -141,5 +156,6 @@ fn start_workers(
                 .spawn(move || crate::transcode::run_worker(index, endpoint, settings))
                 .map_err(|e| format!("cannot start transcode thread {index}: {e}"))
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((workers, ledger))
 }

@@ -10,7 +10,7 @@ use crate::media::settings::{MediaCounters, MediaSettings, PublishAccess, RtmpLi
 use crate::shard::addresses::AddressLimits;
 use crate::shard::router::{Protocol, ShardSettings};
 use crate::transcode::settings::TranscodeSettings;
-use shardcast_engine::{EngineConfig, IoChoice, ListenerSpec};
+use shardcast_engine::{EngineConfig, IoChoice, ListenerSpec, ShardId};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -276,7 +276,11 @@ pub fn shard_settings(
     shards: usize,
     transcode: Option<Arc<TranscodeSettings>>,
 ) -> Result<(Arc<ShardSettings>, Vec<ListenerSpec>), String> {
-    let danmaku = Arc::new(danmaku_settings(config, shards)?);
+    // The ledger's mesh endpoint comes after the shards, the control thread and the
+    // transcode workers.
+    let transcode_workers = transcode.as_ref().map_or(0, |t| t.cores.len());
+    let ledger = ShardId((shards + 1 + transcode_workers) as u16);
+    let danmaku = Arc::new(danmaku_settings(config, shards, ledger)?);
     let media = Arc::new(media_settings(config, shards, transcode)?);
     let h = &config.http;
     let http = Arc::new(HttpSettings {
@@ -491,7 +495,11 @@ pub fn room_config(config: &Config) -> Result<shardcast_danmaku::RoomConfig, Str
     Ok(room)
 }
 
-fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, String> {
+fn danmaku_settings(
+    config: &Config,
+    shards: usize,
+    ledger: ShardId,
+) -> Result<DanmakuSettings, String> {
     let d = &config.danmaku;
     let w = &config.ws;
     let secret = match configured_secret(config)? {
@@ -511,6 +519,7 @@ fn danmaku_settings(config: &Config, shards: usize) -> Result<DanmakuSettings, S
     let filter = word_filter(d)?;
     let room = room_config(config)?;
     Ok(DanmakuSettings {
+        ledger,
         ws_limits: shardcast_ws::Limits {
             frame_max_bytes: w.frame_max_bytes,
             message_max_bytes: w.message_max_bytes,

@@ -50,15 +50,18 @@ pub enum Audience {
     Play,
     /// Publishing the stream named by the claims' room (`media.publish_tokens`).
     Publish,
+    /// The admin API (`/api/v1/wallets/…`, `/api/v1/rooms/…`): the platform's own services.
+    Admin,
 }
 
 impl Audience {
-    /// Parses "chat", "play" or "publish".
+    /// Parses "chat", "play", "publish" or "admin".
     pub fn parse(text: &str) -> Option<Audience> {
         match text {
             "chat" => Some(Audience::Chat),
             "play" => Some(Audience::Play),
             "publish" => Some(Audience::Publish),
+            "admin" => Some(Audience::Admin),
             _ => None,
         }
     }

@@ -12,11 +12,14 @@ use super::{Danmaku, MeshError};
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
 use crate::shard::timer::TimerKey;
+use crate::state::msg::{GiftDone, GiftRequest, StateRequest};
 use bytes::Bytes;
 use shardcast_danmaku::{
-    Admission, ChatIn, GiftIn, GiftOutcome, HistoryOutcome, Priority, Replay, Room, RoomId,
+    Admission, ChatIn, GiftAdmission, GiftIn, HistoryOutcome, Priority, Replay, Room, RoomId,
 };
 use shardcast_engine::{ConnId, Ctx, ShardId, TimerId};
+use shardcast_ledger::{Outcome as LedgerOutcome, Refusal as LedgerRefusal};
+use shardcast_wire::cause;
 use shardcast_ws::CloseCode;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -244,6 +247,9 @@ impl Danmaku {
         Ok(())
     }
 
+    /// A gift reached its room's home: admitted (checks, the catalog, the room's gift cap),
+    /// then sent to the ledger. It is ordered and acknowledged only once the ledger has it
+    /// durable ([`Danmaku::on_gift_done`]).
     pub(super) fn home_gift(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
@@ -254,40 +260,45 @@ impl Danmaku {
         let Some(home) = self.homes.get_mut(index) else {
             return Ok(());
         };
-        let key = gift.key.clone();
         let gift_in = GiftIn {
-            user: gift.user,
+            user: gift.user.clone(),
             gift_id: gift.gift_id,
             count: gift.count,
-            idempotency_key: gift.key,
+            idempotency_key: gift.key.clone(),
         };
-        let outcome = home.room.handle_gift(cx.now_ms(), cx.wall_ms(), gift_in);
         let counters = &self.settings.counters[self.shard.index()];
-        let frame = match outcome {
-            GiftOutcome::Accepted { seq, .. } => {
-                bump(&counters.gifts, 1);
-                bump(&counters.out_gift_ack, 1);
-                // STORE HOOK: acknowledge only once the store has the gift durable.
-                self.encoder.gift_ack(&key, seq)
+        let frame = match home.room.admit_gift(cx.now_ms(), &gift_in) {
+            GiftAdmission::Submit { value } => {
+                bump(&counters.gifts_submitted, 1);
+                let request = GiftRequest {
+                    room: gift.room,
+                    viewer_shard: from,
+                    conn: gift.conn,
+                    user: gift.user,
+                    gift_id: gift.gift_id,
+                    count: gift.count,
+                    value,
+                    key: gift.key,
+                    time_ms: cx.wall_ms(),
+                };
+                let msg: ShardMsg = StateRequest::Gift(Box::new(request)).into();
+                cx.mesh_send(self.settings.ledger, msg);
+                return Ok(());
             }
-            GiftOutcome::Duplicate { seq } => {
-                bump(&counters.gift_duplicates, 1);
-                bump(&counters.out_gift_ack, 1);
-                self.encoder.gift_ack(&key, seq)
-            }
-            GiftOutcome::Busy => {
+            GiftAdmission::Busy => {
                 bump(&counters.gifts_room_busy, 1);
                 bump(&counters.out_errors, 1);
-                self.encoder.error(
+                self.encoder.error_with_cause(
                     429,
+                    cause::ROOM_BUSY,
                     "the room takes no more gifts this second; retry with the same key",
                 )
             }
-            GiftOutcome::UnknownGift => {
+            GiftAdmission::UnknownGift => {
                 bump(&counters.out_errors, 1);
                 self.encoder.error(404, "unknown gift")
             }
-            GiftOutcome::Rejected(error) => {
+            GiftAdmission::Rejected(error) => {
                 bump(&counters.out_errors, 1);
                 self.encoder.error(400, &error.to_string())
             }
@@ -301,8 +312,112 @@ impl Danmaku {
                 frame,
             },
         );
-        self.flush_home(cx, index);
         Ok(())
+    }
+
+    /// The ledger answered a gift this shard's room sent it: a new gift is ordered (and
+    /// broadcast with the room's next batch), and the sender gets its ack or the reason.
+    pub fn on_gift_done(&mut self, cx: &mut Ctx<ShardMsg>, done: GiftDone) {
+        let GiftDone { request, outcome } = done;
+        let settings = self.settings.clone();
+        let counters = &settings.counters[self.shard.index()];
+        let index = self.homes.find(&request.room);
+        let frame = match outcome {
+            Ok(LedgerOutcome::Done { entry, balance }) => {
+                let Some(seq) = self.order_durable_gift(cx, index, &request, entry) else {
+                    return;
+                };
+                bump(&counters.gifts, 1);
+                bump(&counters.out_gift_ack, 1);
+                self.encoder.gift_ack(&request.key, seq, entry, balance)
+            }
+            Ok(LedgerOutcome::Duplicate(first)) => {
+                let seq = index
+                    .and_then(|i| self.homes.get_mut(i))
+                    .and_then(|home| home.room.gift_seq(&request.user, &request.key))
+                    .unwrap_or(0);
+                bump(&counters.gift_duplicates, 1);
+                bump(&counters.out_gift_ack, 1);
+                let (entry, balance) = match *first {
+                    LedgerOutcome::Done { entry, balance } => (entry, balance),
+                    _ => (0, 0),
+                };
+                self.encoder.gift_ack(&request.key, seq, entry, balance)
+            }
+            Ok(LedgerOutcome::Refused(LedgerRefusal::InsufficientBalance { balance, needed })) => {
+                bump(&counters.gifts_unpaid, 1);
+                bump(&counters.out_errors, 1);
+                self.encoder.error_with_cause(
+                    402,
+                    cause::INSUFFICIENT_BALANCE,
+                    &format!("insufficient balance: {balance} < {needed}"),
+                )
+            }
+            Ok(LedgerOutcome::Refused(refusal)) => {
+                bump(&counters.out_errors, 1);
+                self.encoder.error(400, &refusal.to_string())
+            }
+            Err(error) => {
+                bump(&counters.gifts_store_failed, 1);
+                bump(&counters.out_errors, 1);
+                if self.log_budget.allow(cx.now_ms()) {
+                    log::error!(
+                        "room {}: gift {} from {} not taken: {error}",
+                        request.room.as_str(),
+                        request.key,
+                        request.user
+                    );
+                }
+                self.encoder.error_with_cause(
+                    503,
+                    cause::STORE_UNAVAILABLE,
+                    "the ledger cannot write; the gift was not taken: retry later with the same key",
+                )
+            }
+        };
+        let frame = shardcast_ws::binary_frame(frame);
+        self.send_to(
+            cx,
+            request.viewer_shard,
+            DanmakuMsg::Reply {
+                conn: request.conn,
+                frame,
+            },
+        );
+    }
+
+    /// Orders a gift the ledger made durable as `entry`, and returns its seq; `None` when its
+    /// room retired meanwhile (the gift is in the ledger and the room's gift log; the sender's
+    /// retry is answered from there).
+    fn order_durable_gift(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        index: Option<usize>,
+        request: &GiftRequest,
+        entry: u64,
+    ) -> Option<u64> {
+        let Some(home) = index.and_then(|i| self.homes.get_mut(i)) else {
+            log::warn!(
+                "room {}: retired before gift {} from {} was ordered (ledger entry {entry})",
+                request.room.as_str(),
+                request.key,
+                request.user
+            );
+            return None;
+        };
+        let gift = GiftIn {
+            user: request.user.clone(),
+            gift_id: request.gift_id,
+            count: request.count,
+            idempotency_key: request.key.clone(),
+        };
+        let seq = home
+            .room
+            .order_gift(cx.now_ms(), cx.wall_ms(), gift, request.value);
+        if let Some(index) = index {
+            self.flush_home(cx, index);
+        }
+        Some(seq)
     }
 
     pub(super) fn home_history(

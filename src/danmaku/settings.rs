@@ -3,11 +3,14 @@
 use crate::common::auth::TokenKey;
 use crate::common::counters::LatencyHistogram;
 use shardcast_danmaku::{RoomConfig, WordFilter};
+use shardcast_engine::ShardId;
 use shardcast_wire::VerifyLimits;
 use std::sync::Arc;
 
 /// Settings shared by every shard.
 pub struct DanmakuSettings {
+    /// The ledger thread's place on the mesh.
+    pub ledger: ShardId,
     pub ws_limits: shardcast_ws::Limits,
     pub verify: VerifyLimits,
     pub hello_timeout_ms: u64,
@@ -138,6 +141,12 @@ crate::service_counters! {
         gift_duplicates: "counter",
         /// Gifts answered 429 because their room took danmaku.room_gift_max_per_s already.
         gifts_room_busy: "counter",
+        /// Gifts sent to the ledger (each is acknowledged or refused once it answers).
+        gifts_submitted: "counter",
+        /// Gifts the ledger refused for an insufficient balance (402).
+        gifts_unpaid: "counter",
+        /// Gifts the ledger could not write (503 store_unavailable; never acknowledged).
+        gifts_store_failed: "counter",
         /// Connections kicked by an admin.
         kicked: "counter",
         /// Mesh messages this shard could not act on (a viewer's message for a room that is

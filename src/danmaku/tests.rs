@@ -2,9 +2,10 @@
 
 use super::home_of;
 use crate::common::auth::Role;
-use crate::shard::testing::{self, in_flight_kinds, token, Got, Viewer};
+use crate::shard::testing::{self, in_flight_kinds, member, token, Got, Viewer};
 use shardcast_danmaku::RoomId;
 use shardcast_engine::{CloseReason, ShardId};
+use shardcast_ledger::{Ledger, MemoryLedger, Op, Outcome};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// A room name whose home is `shard` of `shards`.
@@ -13,19 +14,6 @@ fn room_homed_on(shard: u16, shards: usize) -> String {
         .map(|i| format!("room-{i}"))
         .find(|name| home_of(&RoomId::new(name).unwrap(), shards) == ShardId(shard))
         .unwrap()
-}
-
-fn member(
-    t: &mut shardcast_engine::testing::TestShards<crate::shard::router::ShardService>,
-    shard: u16,
-    room: &str,
-    user: &str,
-) -> Viewer {
-    let mut viewer = Viewer::connect(t, ShardId(shard));
-    viewer.hello(t, room, &token(user, room, Role::Viewer), 0);
-    let got = viewer.received(t);
-    assert!(matches!(got.first(), Some(Got::Welcome { .. })), "{got:?}");
-    viewer
 }
 
 #[test]
@@ -228,10 +216,23 @@ fn libc_econnreset() -> i32 {
     104
 }
 
+/// Funds `user`'s wallet in the harness's ledger.
+fn fund(ledger: &mut MemoryLedger, user: &str, amount: u64) {
+    let credit = Op::Credit {
+        user: user.into(),
+        amount,
+        key: format!("fund-{user}-{amount}"),
+    };
+    let done = ledger.apply_batch(&[credit]).unwrap();
+    assert!(matches!(done[0], Outcome::Done { .. }), "{done:?}");
+}
+
 #[test]
-fn a_gift_is_acknowledged_once_per_key_across_shards_and_shown_to_everyone() {
+fn a_gift_is_acknowledged_once_durable_once_per_key_and_shown_to_everyone() {
     let config = testing::config("");
     let mut t = testing::shards(2, &config, 0);
+    let mut ledger = MemoryLedger::new(50);
+    fund(&mut ledger, "giver", 250);
     let room = room_homed_on(1, 2);
     let mut giver = member(&mut t, 0, &room, "giver");
     let mut watcher = member(&mut t, 1, &room, "watcher");
@@ -240,33 +241,60 @@ fn a_gift_is_acknowledged_once_per_key_across_shards_and_shown_to_everyone() {
     giver.gift(&mut t, 2, "key-1");
     giver.gift(&mut t, 2, "key-1");
     t.advance(config.danmaku.batch_ms);
+    // Nothing is acknowledged or shown before the ledger answers.
+    assert!(!giver
+        .received(&mut t)
+        .iter()
+        .any(|g| matches!(g, Got::GiftAck { .. })));
+    assert!(watcher.chats(&mut t).is_empty());
+    assert_eq!(testing::serve_ledger(&mut t, &mut ledger), 2);
+    t.advance(config.danmaku.batch_ms);
     let got = giver.received(&mut t);
     let acks: Vec<&Got> = got
         .iter()
         .filter(|g| matches!(g, Got::GiftAck { .. }))
         .collect();
-    assert_eq!(
-        acks,
-        [
-            &Got::GiftAck {
-                key: "key-1".into(),
-                seq: 1
-            },
-            &Got::GiftAck {
-                key: "key-1".into(),
-                seq: 1
-            }
-        ],
-        "the retry answers the original seq"
-    );
+    let ack = Got::GiftAck {
+        key: "key-1".into(),
+        seq: 1,
+        entry: 2,
+        balance: 150,
+    };
+    assert_eq!(acks, [&ack, &ack], "the retry answers the original");
     assert_eq!(
         watcher.chats(&mut t),
         [(1, "gift 2 from giver".to_string())]
     );
+    // A gift the wallet cannot pay is refused by name, and shown to nobody.
+    giver.gift(&mut t, 2, "key-2");
+    giver.gift(&mut t, 2, "key-3");
+    t.advance(1);
+    testing::serve_ledger(&mut t, &mut ledger);
+    t.advance(config.danmaku.batch_ms);
+    let got = giver.received(&mut t);
+    assert!(got.contains(&Got::GiftAck {
+        key: "key-2".into(),
+        seq: 2,
+        entry: 3,
+        balance: 50
+    }));
+    assert!(got.iter().any(|g| matches!(
+        g,
+        Got::Error { code: 402, cause, .. } if cause == "insufficient_balance"
+    )));
+    assert_eq!(watcher.chats(&mut t).len(), 1);
+    assert_eq!(
+        ledger.balance(&shardcast_ledger::earnings(&room)).unwrap(),
+        100
+    );
     let home = t.service(ShardId(1)).danmaku().counters();
     assert_eq!(
-        (home.gifts.load(Relaxed), home.gift_duplicates.load(Relaxed)),
-        (1, 1)
+        (
+            home.gifts.load(Relaxed),
+            home.gift_duplicates.load(Relaxed),
+            home.gifts_unpaid.load(Relaxed)
+        ),
+        (2, 1, 1)
     );
 }
 
@@ -359,6 +387,8 @@ fn history_requests_and_gifts_are_rate_limited_per_connection() {
          gift_burst = 5\nchat_rate_per_s = 1000\nchat_burst = 1000\n",
     );
     let mut t = testing::shards(1, &config, 0);
+    let mut ledger = MemoryLedger::new(50);
+    fund(&mut ledger, "attacker", 1000);
     let mut honest = member(&mut t, 0, "r", "honest");
     let mut attacker = member(&mut t, 0, "r", "attacker");
     for i in 0..20 {
@@ -366,6 +396,8 @@ fn history_requests_and_gifts_are_rate_limited_per_connection() {
         attacker.gift(&mut t, 1, &format!("k{i}"));
     }
     honest.chat(&mut t, "still here");
+    t.advance(1);
+    assert_eq!(testing::serve_ledger(&mut t, &mut ledger), 5, "the burst");
     t.advance(config.danmaku.batch_ms);
     let got = attacker.received(&mut t);
     let count = |f: &dyn Fn(&Got) -> bool| got.iter().filter(|g| f(g)).count();
@@ -386,6 +418,8 @@ fn history_requests_and_gifts_are_rate_limited_per_connection() {
         attacker.history(&mut t, 0, 10);
         attacker.gift(&mut t, 1, &format!("later{i}"));
     }
+    t.advance(1);
+    testing::serve_ledger(&mut t, &mut ledger);
     t.advance(config.danmaku.batch_ms);
     let got = attacker.received(&mut t);
     let count = |f: &dyn Fn(&Got) -> bool| got.iter().filter(|g| f(g)).count();

@@ -13,6 +13,7 @@
 //! Timeouts use one lazily re-armed timer per connection: activity only updates timestamps,
 //! and the timer, when it fires, compares them with the deadlines and re-arms if needed.
 
+mod admin;
 pub mod metrics;
 mod respond;
 mod routes;
@@ -75,6 +76,10 @@ enum Phase {
     Open,
     /// A media request waits for the index; later pipelined requests wait behind it.
     Waiting(Box<Waiting>),
+    /// An admin API request's body is being read.
+    Body(Box<admin::BodyRead>),
+    /// An admin API request waits for the ledger thread; later requests wait behind it.
+    Ledger(Reply),
     /// A final response is queued: further input is ignored.
     Finished,
     /// Upgraded to a WebSocket.
@@ -210,7 +215,7 @@ impl Http {
                 return Input::Upgraded { leftover: tail };
             }
             Phase::Finished => return Input::Http,
-            Phase::Open | Phase::Waiting(_) => {}
+            Phase::Open | Phase::Waiting(_) | Phase::Body(_) | Phase::Ledger(_) => {}
         }
         let cap = self
             .settings
@@ -243,7 +248,7 @@ impl Http {
     ) -> usize {
         let slot = conn.slot();
         let mut pos = 0;
-        while matches!(self.conns[slot].phase, Phase::Open)
+        while matches!(self.conns[slot].phase, Phase::Open | Phase::Body(_))
             && self.conns[slot].responses_queued < self.settings.pipeline_max_responses
         {
             let Some(decoder) = self.conns[slot].decoder.as_mut() else {
@@ -256,7 +261,17 @@ impl Http {
                     self.conns[slot].head_started_ms = None;
                     self.answer(cx, conn, &head, media);
                 }
-                Ok(Decoded::Body { consumed, .. }) => pos += consumed,
+                Ok(Decoded::Body {
+                    data,
+                    consumed,
+                    last,
+                }) => {
+                    pos += consumed;
+                    self.admin_body(conn, data);
+                    if last {
+                        self.admin_body_end(cx, conn);
+                    }
+                }
                 Ok(Decoded::NeedMore) => {
                     if pos < buf.len() && self.conns[slot].head_started_ms.is_none() {
                         self.conns[slot].head_started_ms = Some(cx.now_ms());
@@ -395,7 +410,11 @@ impl Http {
             Phase::Upgraded => return,
             // Closing once the last response is written: only a reader that stalls matters.
             Phase::Finished if queued == 0 => return,
-            Phase::Finished | Phase::Open | Phase::Waiting(_) => {}
+            Phase::Finished
+            | Phase::Open
+            | Phase::Waiting(_)
+            | Phase::Body(_)
+            | Phase::Ledger(_) => {}
         }
         if queued > 0 && queued == state.stalled_queue_bytes {
             // Nothing of the queue went out since the last check: a client that does not

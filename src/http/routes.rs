@@ -5,8 +5,9 @@
 //! | `/healthz`, `/metrics`, `/api/v1/info`, `/static/…` | here |
 //! | `/api/v1/streams`, `/live/…` | media (this shard's index) |
 //! | `/ws` | here (the 101), then danmaku owns the connection |
+//! | `/api/v1/wallets/…`, `/api/v1/rooms/…` | the ledger thread ([`super::admin`]) |
 //!
-//! Only GET and HEAD are served; anything else is 405. `/metrics` and `/api/v1/streams`
+//! Only GET and HEAD are served (and POST on the admin API); anything else is 405. `/metrics` and `/api/v1/streams`
 //! name every live stream, so `http.api_token` guards them (and they are closed when playback
 //! needs tokens and no api token is set).
 
@@ -33,6 +34,9 @@ impl Http {
         media: &mut Media,
     ) {
         ShardCounters::bump(&self.counters().requests, 1);
+        if self.admin(cx, conn, head) {
+            return;
+        }
         let reply = Reply::for_request(head, cx);
         if !matches!(head.method(), Method::Get | Method::Head) {
             let headers = [

@@ -7,6 +7,7 @@
 use crate::control::msg::{ControlReply, ControlRequest};
 use crate::danmaku::msg::DanmakuMsg;
 use crate::media::msg::MediaMsg;
+use crate::state::msg::{StateReply, StateRequest};
 use crate::transcode::msg::TranscodeMsg;
 use shardcast_engine::mesh::Envelope;
 
@@ -23,6 +24,10 @@ pub enum ShardMsg {
     Control(ControlRequest),
     /// Control thread → shard: the answer.
     ControlReply(ControlReply),
+    /// Shard → ledger thread.
+    State(StateRequest),
+    /// Ledger thread → shard: the answer.
+    StateReply(StateReply),
 }
 
 /// Bytes one mesh ring slot takes: one message in its envelope. Every ring allocates
@@ -52,6 +57,12 @@ impl From<TranscodeMsg> for ShardMsg {
 impl From<ControlRequest> for ShardMsg {
     fn from(msg: ControlRequest) -> Self {
         ShardMsg::Control(msg)
+    }
+}
+
+impl From<StateRequest> for ShardMsg {
+    fn from(msg: StateRequest) -> Self {
+        ShardMsg::State(msg)
     }
 }
 

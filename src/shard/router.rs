@@ -19,6 +19,7 @@ use crate::http::settings::HttpSettings;
 use crate::http::{Http, Input};
 use crate::media::settings::MediaSettings;
 use crate::media::Media;
+use crate::state::msg::StateReply;
 use shardcast_engine::{
     CloseReason, ConnId, Ctx, ListenerId, Service, ShardId, ShardInfo, TimerId,
 };
@@ -233,11 +234,23 @@ impl Service for ShardService {
             ShardMsg::Danmaku(msg) => self.danmaku.on_mesh(cx, from, msg),
             ShardMsg::Media(msg) => self.media.on_mesh(cx, from, msg),
             ShardMsg::ControlReply(reply) => self.media.on_control_reply(cx, reply),
-            ShardMsg::Transcode(_) | ShardMsg::Control(_) => self.media.mesh_error(
-                cx,
-                from,
-                "a message meant for a worker or the control thread",
-            ),
+            ShardMsg::StateReply(StateReply::Gift(done)) => self.danmaku.on_gift_done(cx, *done),
+            ShardMsg::StateReply(StateReply::Api(done)) => {
+                let conn = done.conn;
+                if self.kinds[conn.slot()] == ConnKind::Http {
+                    let input =
+                        self.http
+                            .on_api_done(cx, conn, done.status, done.json, &mut self.media);
+                    self.after_http(cx, conn, input);
+                }
+            }
+            ShardMsg::Transcode(_) | ShardMsg::Control(_) | ShardMsg::State(_) => {
+                self.media.mesh_error(
+                    cx,
+                    from,
+                    "a message meant for a worker or the control thread",
+                )
+            }
         }
     }
 

@@ -44,7 +44,7 @@ pub fn config(extra: &str) -> Config {
 }
 
 /// `shards` shards serving `config`, with `workers` transcode endpoints after the control
-/// thread's.
+/// thread's, and the ledger's after them (answer it with [`serve_ledger`]).
 pub fn shards(shards: usize, config: &Config, workers: usize) -> TestShards<ShardService> {
     shards_with(shards, config, workers, None)
 }
@@ -59,13 +59,41 @@ pub fn shards_with(
     let (settings, _) =
         crate::boot::settings::shard_settings(config, shards, transcode).expect("settings");
     let engine = EngineConfig {
-        worker_endpoints: workers,
+        worker_endpoints: workers + 1,
         ..crate::boot::settings::engine_config(config)
     };
     TestShards::new(shards, engine, move |shard| {
         let wall_s = shardcast_engine::testing::WALL_ORIGIN_MS / 1000;
         ShardService::new(settings.clone(), shard, wall_s)
     })
+}
+
+/// Answers every request waiting for the ledger thread with `ledger`, as the ledger thread
+/// does (one batch), and delivers the answers. Returns how many it answered.
+pub fn serve_ledger(
+    t: &mut TestShards<ShardService>,
+    ledger: &mut shardcast_ledger::MemoryLedger,
+) -> usize {
+    let id = ledger_id(t);
+    let requests: Vec<(ShardId, crate::state::msg::StateRequest)> = t
+        .take_outside(id)
+        .into_iter()
+        .filter_map(|(from, msg)| match msg {
+            ShardMsg::State(request) => Some((from, request)),
+            _ => None,
+        })
+        .collect();
+    let answered = requests.len();
+    for (to, reply) in crate::state::answer(ledger, requests) {
+        t.send_from_outside(id, to, ShardMsg::StateReply(reply));
+    }
+    answered
+}
+
+/// The ledger's mesh endpoint on the harness: the last worker endpoint.
+pub fn ledger_id(t: &TestShards<ShardService>) -> ShardId {
+    let info = t.info();
+    ShardId((info.shards() + info.engine.worker_endpoints) as u16)
 }
 
 /// A token for `user` in `room` (valid for a day of virtual time).
@@ -82,6 +110,30 @@ pub fn token(user: &str, room: &str, role: Role) -> String {
 
 /// Sends one HTTP request on a new connection to `shard` and returns what came back, up to
 /// the end of the first response's head and its `Content-Length` body (or what there is).
+/// A viewer of `room` on `shard`, joined with a viewer token for `user` (the Welcome read).
+pub fn member(t: &mut TestShards<ShardService>, shard: u16, room: &str, user: &str) -> Viewer {
+    let mut viewer = Viewer::connect(t, ShardId(shard));
+    viewer.hello(t, room, &token(user, room, Role::Viewer), 0);
+    let got = viewer.received(t);
+    assert!(matches!(got.first(), Some(Got::Welcome { .. })), "{got:?}");
+    viewer
+}
+
+/// Sends `request` (a whole HTTP request) on a new connection to `shard`, answering the
+/// ledger with `ledger` when the request waits for it; returns what came back.
+pub fn request_with_ledger(
+    t: &mut TestShards<ShardService>,
+    shard: ShardId,
+    request: &str,
+    ledger: &mut shardcast_ledger::MemoryLedger,
+) -> (u16, String) {
+    let conn = t.connect(shard, HTTP).expect("a free slot");
+    t.write(shard, conn, request.as_bytes());
+    serve_ledger(t, ledger);
+    let response = String::from_utf8_lossy(&t.read(shard, conn)).into_owned();
+    (status_of(&response), response)
+}
+
 pub fn get(t: &mut TestShards<ShardService>, shard: ShardId, target: &str) -> (u16, String) {
     let conn = t.connect(shard, HTTP).expect("a free slot");
     let request = format!("GET {target} HTTP/1.1\r\nHost: test\r\n\r\n");
@@ -123,6 +175,7 @@ pub enum Got {
     Error {
         code: u16,
         message: String,
+        cause: String,
     },
     Kick {
         reason: String,
@@ -130,6 +183,8 @@ pub enum Got {
     GiftAck {
         key: String,
         seq: u64,
+        entry: u64,
+        balance: u64,
     },
     Ping,
     /// A WebSocket pong frame (the answer to the client's ping).
@@ -311,9 +366,14 @@ fn decode(opcode: u8, payload: &[u8]) -> Got {
         ServerMsg::RoomStats { online, .. } => Got::Stats { online },
         ServerMsg::Resync { seq } => Got::Resync { seq },
         ServerMsg::Pong { .. } => Got::Pong,
-        ServerMsg::Error { code, message } => Got::Error {
+        ServerMsg::Error {
+            code,
+            message,
+            cause,
+        } => Got::Error {
             code,
             message: message.to_string(),
+            cause: cause.to_string(),
         },
         ServerMsg::Kick { reason } => Got::Kick {
             reason: reason.to_string(),
@@ -321,9 +381,13 @@ fn decode(opcode: u8, payload: &[u8]) -> Got {
         ServerMsg::GiftAck {
             idempotency_key,
             seq,
+            entry,
+            balance,
         } => Got::GiftAck {
             key: idempotency_key.to_string(),
             seq,
+            entry,
+            balance,
         },
     }
 }
@@ -346,6 +410,8 @@ pub fn in_flight_kinds(t: &TestShards<ShardService>) -> Vec<(ShardId, ShardId, &
                 ShardMsg::Transcode(_) => "transcode",
                 ShardMsg::Control(_) => "control",
                 ShardMsg::ControlReply(_) => "control reply",
+                ShardMsg::State(_) => "state",
+                ShardMsg::StateReply(_) => "state reply",
             };
             (m.from, m.to, kind)
         })

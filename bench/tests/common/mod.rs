@@ -173,6 +173,46 @@ impl Server {
         read_response(&mut stream).expect("response")
     }
 
+    /// Credits `amount` to `user`'s wallet through the admin API (an admin token signed with
+    /// `secret`, the server's auth.secret), once per `key`; panics unless it answers 200.
+    pub fn credit(&self, secret: &str, user: &str, amount: u64, key: &str) {
+        let out = Command::new(binary())
+            .args([
+                "token",
+                "--admin",
+                "--user",
+                "e2e-payments",
+                "--secret",
+                secret,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = String::from_utf8(out.stdout).unwrap();
+        let body = format!("{{\"amount\": {amount}, \"idempotency_key\": \"{key}\"}}");
+        let mut stream = self.connect();
+        write!(
+            stream,
+            "POST /api/v1/wallets/{user}/credit HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+             Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            token.trim(),
+            body.len()
+        )
+        .unwrap();
+        let response = read_response(&mut stream).expect("response");
+        assert_eq!(
+            response.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+    }
+
     /// A metric's process total from /metrics.
     pub fn metric(&self, name: &str) -> u64 {
         let body = String::from_utf8(self.get("/metrics").body).unwrap();

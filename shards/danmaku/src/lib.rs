@@ -61,8 +61,9 @@ pub use bucket::TokenBucket;
 pub use event::{Batch, ChatMode, EventBody, RoomEvent};
 pub use filter::{FilterBuildError, FilterMode, FilterVerdict, WordFilter};
 pub use room::{
-    Admission, ChatIn, ConfigError, Field, GiftCatalog, GiftIn, GiftOutcome, HistoryOutcome,
-    InputError, JoinOutcome, Priority, Replay, Room, RoomConfig, RoomCounters, RoomStats,
+    Admission, ChatIn, ConfigError, Field, GiftAdmission, GiftCatalog, GiftIn, GiftOutcome,
+    HistoryOutcome, InputError, JoinOutcome, Priority, Replay, Room, RoomConfig, RoomCounters,
+    RoomStats,
 };
 pub use viewer::{ViewerGate, ViewerLimits};
 

@@ -434,6 +434,22 @@ pub enum GiftOutcome {
     Rejected(InputError),
 }
 
+/// What [`Room::admit_gift`] decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GiftAdmission {
+    /// Make it durable, then [`Room::order_gift`] it.
+    Submit {
+        /// Catalog value × count.
+        value: u64,
+    },
+    /// The room took `gift_max_per_s` gifts already; see [`GiftOutcome::Busy`].
+    Busy,
+    /// `gift_id` is not in the catalog.
+    UnknownGift,
+    /// Refused: the input breaks a limit.
+    Rejected(InputError),
+}
+
 /// What a joining viewer needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JoinOutcome {
@@ -690,39 +706,60 @@ impl Room {
         counted
     }
 
-    /// Orders a gift. Gifts are never shed; they draw on the inbound budget when tokens are
-    /// left, so chats yield to them, up to `gift_max_per_s`: past it a gift is answered
-    /// [`GiftOutcome::Busy`] and not ordered. A key the same user already used within the idempotency
-    /// window answers [`GiftOutcome::Duplicate`] with the original seq and changes nothing.
+    /// Admits a gift and orders it at once: [`Room::admit_gift`] then [`Room::order_gift`],
+    /// for a room whose gifts need no ledger (tests and tools). A key the same user already
+    /// used within the idempotency window answers [`GiftOutcome::Duplicate`] with the original
+    /// seq and changes nothing.
     pub fn handle_gift(&mut self, now_ms: u64, wall_ms: u64, gift: GiftIn) -> GiftOutcome {
-        let now_ms = self.advance(now_ms);
-        if let Err(error) = self.check_gift(&gift) {
-            self.counters.rejected += 1;
-            return GiftOutcome::Rejected(error);
+        if let Some(seq) = self.gift_seq(&gift.user, &gift.idempotency_key) {
+            self.counters.gifts_duplicate += 1;
+            return GiftOutcome::Duplicate { seq };
         }
+        match self.admit_gift(now_ms, &gift) {
+            GiftAdmission::Submit { value } => {
+                let seq = self.order_gift(now_ms, wall_ms, gift, value);
+                GiftOutcome::Accepted { seq, value }
+            }
+            GiftAdmission::Busy => GiftOutcome::Busy,
+            GiftAdmission::UnknownGift => GiftOutcome::UnknownGift,
+            GiftAdmission::Rejected(error) => GiftOutcome::Rejected(error),
+        }
+    }
+
+    /// Checks a gift and prices it. Gifts are never shed; they draw on the inbound budget when
+    /// tokens are left, so chats yield to them, up to `gift_max_per_s`: past it a gift is
+    /// answered [`GiftAdmission::Busy`]. A gift answered [`GiftAdmission::Submit`] is not
+    /// ordered yet: it must be made durable first (the ledger debits the sender, and answers
+    /// a (user, key) it has seen before with its first result), then ordered with
+    /// [`Room::order_gift`].
+    pub fn admit_gift(&mut self, now_ms: u64, gift: &GiftIn) -> GiftAdmission {
+        let now_ms = self.advance(now_ms);
+        if let Err(error) = self.check_gift(gift) {
+            self.counters.rejected += 1;
+            return GiftAdmission::Rejected(error);
+        }
+        let Some(unit_value) = self.config.gift_catalog.value(gift.gift_id) else {
+            self.counters.gifts_unknown += 1;
+            return GiftAdmission::UnknownGift;
+        };
+        if !self.gifts_in.try_take(now_ms, 1) {
+            self.counters.gifts_busy += 1;
+            return GiftAdmission::Busy;
+        }
+        GiftAdmission::Submit {
+            value: unit_value.saturating_mul(u64::from(gift.count)),
+        }
+    }
+
+    /// Orders a gift that is durable (admitted by [`Room::admit_gift`] at `value`), and
+    /// returns its seq. Its key is remembered for [`Room::gift_seq`].
+    pub fn order_gift(&mut self, now_ms: u64, wall_ms: u64, gift: GiftIn, value: u64) -> u64 {
+        let now_ms = self.advance(now_ms);
+        self.inbound.take_up_to(now_ms, 1);
         let key = GiftKey {
             user: gift.user.clone(),
             key: gift.idempotency_key,
         };
-        if let Some(seq) = self.gift_keys.get(&key) {
-            self.counters.gifts_duplicate += 1;
-            return GiftOutcome::Duplicate { seq };
-        }
-        let Some(unit_value) = self.config.gift_catalog.value(gift.gift_id) else {
-            self.counters.gifts_unknown += 1;
-            return GiftOutcome::UnknownGift;
-        };
-        if !self.gifts_in.try_take(now_ms, 1) {
-            self.counters.gifts_busy += 1;
-            return GiftOutcome::Busy;
-        }
-        let value = unit_value.saturating_mul(u64::from(gift.count));
-        self.inbound.take_up_to(now_ms, 1);
-        // STORE HOOK: the gift must be durable in the store (ledger entry keyed by
-        // (room, user, idempotency key), wallet debit) before it is acknowledged to the sender
-        // or broadcast. With a store, this becomes "submit and return Pending"; a later
-        // `handle_gift_durable` orders the event here, once the store confirms. In this version
-        // there is no store and the gift is ordered at once.
         let seq = self.push_event(
             now_ms,
             wall_ms,
@@ -737,7 +774,15 @@ impl Room {
         self.counters.gifts_accepted += 1;
         self.heat
             .add(now_ms, HEAT_GIFT_BASE_POINTS.saturating_add(value));
-        GiftOutcome::Accepted { seq, value }
+        seq
+    }
+
+    /// The seq of the gift `user` sent with `key`, while the idempotency window remembers it.
+    pub fn gift_seq(&self, user: &Arc<str>, key: &Arc<str>) -> Option<u64> {
+        self.gift_keys.get(&GiftKey {
+            user: user.clone(),
+            key: key.clone(),
+        })
     }
 
     /// Orders a room notice. Never shed (it draws on the budget like a gift).

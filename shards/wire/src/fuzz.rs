@@ -133,8 +133,12 @@ fn touch_server(msg: &ServerMsg<'_>) {
         } => {
             black_box((client_time_ms, server_time_ms));
         }
-        ServerMsg::Error { code, message } => {
-            black_box((code, message.len()));
+        ServerMsg::Error {
+            code,
+            message,
+            cause,
+        } => {
+            black_box((code, message.len(), cause.len()));
         }
         ServerMsg::Kick { reason } => {
             black_box(reason.len());
@@ -142,8 +146,10 @@ fn touch_server(msg: &ServerMsg<'_>) {
         ServerMsg::GiftAck {
             idempotency_key,
             seq,
+            entry,
+            balance,
         } => {
-            black_box((idempotency_key.len(), seq));
+            black_box((idempotency_key.len(), seq, entry, balance));
         }
     }
 }

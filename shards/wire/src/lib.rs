@@ -77,7 +77,7 @@ pub use limits::{
     SERVER_MAX_APPARENT_SIZE, SERVER_MAX_BYTES, SERVER_MAX_DEPTH, SERVER_MAX_TABLES,
 };
 pub use server::{
-    decode_server, Encoder, Events, ServerMsg, ENCODER_INITIAL_BYTES, ENCODER_INITIAL_EVENTS,
+    cause, decode_server, Encoder, Events, ServerMsg, ENCODER_INITIAL_BYTES, ENCODER_INITIAL_EVENTS,
 };
 pub use types::{ChatMode, EventBodyView, EventView, Role, WelcomeView};
 

@@ -53,10 +53,12 @@ pub enum ServerMsg<'a> {
     },
     /// A request was refused; see the schema for the codes.
     Error {
-        /// HTTP-like status: 400, 401, 403, 404, 409, 413, 422, 429, 503.
+        /// HTTP-like status: 400, 401, 402, 403, 404, 409, 413, 422, 429, 503.
         code: u16,
         /// For people, not programs.
         message: &'a str,
+        /// For programs, when the code alone does not say it (see [`cause`]); empty otherwise.
+        cause: &'a str,
     },
     /// The server is about to close the connection.
     Kick {
@@ -67,8 +69,12 @@ pub enum ServerMsg<'a> {
     GiftAck {
         /// The gift's `idempotency_key`.
         idempotency_key: &'a str,
-        /// The gift event's seq.
+        /// The gift event's seq (0 on a retry the room no longer knows the seq of).
         seq: u64,
+        /// The gift's entry in the ledger.
+        entry: u64,
+        /// The sender's wallet balance after the gift.
+        balance: u64,
     },
 }
 
@@ -193,6 +199,7 @@ pub fn decode_server<'a>(buf: &'a [u8], limits: &VerifyLimits) -> Result<ServerM
             ServerMsg::Error {
                 code: error.code(),
                 message: error.message().unwrap_or(""),
+                cause: error.cause().unwrap_or(""),
             }
         }
         fb::ServerBody::Kick => ServerMsg::Kick {
@@ -203,6 +210,8 @@ pub fn decode_server<'a>(buf: &'a [u8], limits: &VerifyLimits) -> Result<ServerM
             ServerMsg::GiftAck {
                 idempotency_key: ack.idempotency_key().unwrap_or(""),
                 seq: ack.seq(),
+                entry: ack.entry(),
+                balance: ack.balance(),
             }
         }
         _ => return Err(unknown),
@@ -268,12 +277,18 @@ impl Encoder {
                 client_time_ms,
                 server_time_ms,
             } => self.pong(client_time_ms, server_time_ms),
-            ServerMsg::Error { code, message } => self.error(code, message),
+            ServerMsg::Error {
+                code,
+                message,
+                cause,
+            } => self.error_with_cause(code, cause, message),
             ServerMsg::Kick { reason } => self.kick(reason),
             ServerMsg::GiftAck {
                 idempotency_key,
                 seq,
-            } => self.gift_ack(idempotency_key, seq),
+                entry,
+                balance,
+            } => self.gift_ack(idempotency_key, seq, entry, balance),
         }
     }
 
@@ -360,10 +375,16 @@ impl Encoder {
 
     /// `Error`: a request was refused (codes in the schema).
     pub fn error(&mut self, code: u16, message: &str) -> &[u8] {
+        self.error_with_cause(code, "", message)
+    }
+
+    /// `Error` with a [`cause`] (one of its constants) for programs.
+    pub fn error_with_cause(&mut self, code: u16, cause: &str, message: &str) -> &[u8] {
         self.fbb.reset();
         let args = fb::ErrorArgs {
             code,
             message: opt_string(&mut self.fbb, message),
+            cause: opt_string(&mut self.fbb, cause),
         };
         let body = fb::Error::create(&mut self.fbb, &args);
         self.finish(fb::ServerBody::Error, body.as_union_value())
@@ -379,12 +400,15 @@ impl Encoder {
         self.finish(fb::ServerBody::Kick, body.as_union_value())
     }
 
-    /// `GiftAck`: the gift with `idempotency_key` is durable as event `seq`.
-    pub fn gift_ack(&mut self, idempotency_key: &str, seq: u64) -> &[u8] {
+    /// `GiftAck`: the gift with `idempotency_key` is durable as ledger `entry` and event
+    /// `seq`, leaving the sender `balance`.
+    pub fn gift_ack(&mut self, idempotency_key: &str, seq: u64, entry: u64, balance: u64) -> &[u8] {
         self.fbb.reset();
         let args = fb::GiftAckArgs {
             idempotency_key: opt_string(&mut self.fbb, idempotency_key),
             seq,
+            entry,
+            balance,
         };
         let body = fb::GiftAck::create(&mut self.fbb, &args);
         self.finish(fb::ServerBody::GiftAck, body.as_union_value())
@@ -481,4 +505,16 @@ fn event_body(
             (fb::EventBody::SystemEvent, table.as_union_value())
         }
     }
+}
+
+/// The `cause` of an `Error`, for programs (the code alone is ambiguous for these).
+pub mod cause {
+    /// A gift's value is more than the sender's wallet holds (code 402).
+    pub const INSUFFICIENT_BALANCE: &str = "insufficient_balance";
+    /// The ledger cannot write: the gift was not taken, retry later with the same key (503).
+    pub const STORE_UNAVAILABLE: &str = "store_unavailable";
+    /// The room shed the message under load (503), or took its gifts for this second (429).
+    pub const ROOM_BUSY: &str = "room_busy";
+    /// The connection's own rate limit (429).
+    pub const RATE_LIMITED: &str = "rate_limited";
 }

@@ -99,8 +99,13 @@ fn server_fixtures() -> Vec<(&'static str, Vec<u8>)> {
         ("resync", e.resync(500).to_vec()),
         ("pong", e.pong(T + 123, T + 200).to_vec()),
         ("error", e.error(429, "slow down").to_vec()),
+        (
+            "error_cause",
+            e.error_with_cause(402, "insufficient_balance", "balance 3 < 10")
+                .to_vec(),
+        ),
         ("kick", e.kick("kicked by admin").to_vec()),
-        ("gift_ack", e.gift_ack("k-123", 44).to_vec()),
+        ("gift_ack", e.gift_ack("k-123", 44, 7, 1_000_000).to_vec()),
     ]
 }
 

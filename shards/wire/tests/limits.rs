@@ -32,7 +32,7 @@ fn server_buffers() -> Vec<Vec<u8>> {
         e.pong(5, 6).to_vec(),
         e.error(429, "slow down").to_vec(),
         e.kick("bye").to_vec(),
-        e.gift_ack("key", 7).to_vec(),
+        e.gift_ack("key", 7, 3, 100).to_vec(),
     ]
 }
 

@@ -4,7 +4,7 @@ mod common;
 
 use common::{chat_events, client_samples, events, WELCOME};
 use shardcast_wire::{
-    decode_client, decode_server, ChatMode, ClientEncoder, ClientMsg, Encoder, EventView,
+    cause, decode_client, decode_server, ChatMode, ClientEncoder, ClientMsg, Encoder, EventView,
     ServerMsg, VerifyLimits, WireError, SUBPROTOCOL,
 };
 
@@ -181,22 +181,34 @@ fn small_server_messages_round_trip() {
         server(e.error(429, "slow down")),
         ServerMsg::Error {
             code: 429,
-            message: "slow down"
+            message: "slow down",
+            cause: ""
+        }
+    );
+    assert_eq!(
+        server(e.error_with_cause(402, cause::INSUFFICIENT_BALANCE, "balance 3 < 10")),
+        ServerMsg::Error {
+            code: 402,
+            message: "balance 3 < 10",
+            cause: "insufficient_balance"
         }
     );
     assert_eq!(
         server(e.error(400, "")),
         ServerMsg::Error {
             code: 400,
-            message: ""
+            message: "",
+            cause: ""
         }
     );
     assert_eq!(server(e.kick("bye")), ServerMsg::Kick { reason: "bye" });
     assert_eq!(
-        server(e.gift_ack("k-1", 44)),
+        server(e.gift_ack("k-1", 44, 9, u64::MAX)),
         ServerMsg::GiftAck {
             idempotency_key: "k-1",
-            seq: 44
+            seq: 44,
+            entry: 9,
+            balance: u64::MAX
         }
     );
 }
@@ -214,7 +226,9 @@ fn decoded_server_messages_re_encode_equal() {
         e.pong(7, 8).to_vec(),
         e.error(403, "no").to_vec(),
         e.kick("out").to_vec(),
-        e.gift_ack("k", 9).to_vec(),
+        e.gift_ack("k", 9, 10, 11).to_vec(),
+        e.error_with_cause(402, "insufficient_balance", "short")
+            .to_vec(),
     ];
     for buf in &samples {
         let msg = server(buf);

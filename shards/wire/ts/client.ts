@@ -239,9 +239,9 @@ export type ServerMsg =
   | { type: 'roomStats'; online: number; likes: number; heat: number }
   | { type: 'resync'; seq: number }
   | { type: 'pong'; clientTimeMs: number; serverTimeMs: number }
-  | { type: 'error'; code: number; message: string }
+  | { type: 'error'; code: number; message: string; cause: string }
   | { type: 'kick'; reason: string }
-  | { type: 'giftAck'; idempotencyKey: string; seq: number }
+  | { type: 'giftAck'; idempotencyKey: string; seq: number; entry: number; balance: number }
   /** A message type newer than this module. */
   | { type: 'unknown'; bodyType: number };
 
@@ -295,13 +295,19 @@ export function decodeServer(bytes: Uint8Array): ServerMsg {
     }
     case ServerBody.Error: {
       const e: FbError = msg.body(new FbError());
-      return { type: 'error', code: e.code(), message: e.message() ?? '' };
+      return { type: 'error', code: e.code(), message: e.message() ?? '', cause: e.cause() ?? '' };
     }
     case ServerBody.Kick:
       return { type: 'kick', reason: (msg.body(new Kick()) as Kick).reason() ?? '' };
     case ServerBody.GiftAck: {
       const a: GiftAck = msg.body(new GiftAck());
-      return { type: 'giftAck', idempotencyKey: a.idempotencyKey() ?? '', seq: Number(a.seq()) };
+      return {
+        type: 'giftAck',
+        idempotencyKey: a.idempotencyKey() ?? '',
+        seq: Number(a.seq()),
+        entry: Number(a.entry()),
+        balance: Number(a.balance()),
+      };
     }
     default:
       return { type: 'unknown', bodyType };

@@ -109,6 +109,7 @@ pub struct Config {
     pub transcode: Transcode,
     pub shutdown: Shutdown,
     pub state: State,
+    pub ledger: Ledger,
     pub log: Log,
 }
 
@@ -143,6 +144,7 @@ impl Config {
         Transcode::describe(&mut out);
         Shutdown::describe(&mut out);
         State::describe(&mut out);
+        Ledger::describe(&mut out);
         Log::describe(&mut out);
         out
     }

@@ -427,9 +427,20 @@ config_section! {
     /// What shardcast keeps on disk across restarts.
     State ["state"] {
         /// Directory for state that must survive a restart (created if missing, mode 0700):
-        /// today the generated publish key (`publish.key`). Relative paths are from the
-        /// working directory.
+        /// the gift ledger (`ledger.redb`) and the generated publish key (`publish.key`).
+        /// Relative paths are from the working directory.
         data_dir: String = "shardcast-data".to_string(),
+    }
+}
+
+config_section! {
+    /// The gift ledger: viewers' wallets, room owners' earnings and the platform's share. It is
+    /// kept in `state.data_dir`/ledger.redb; a gift is acknowledged only once it is on disk.
+    Ledger ["ledger"] {
+        /// Percent of a gift's value credited to the room owner's earnings (rounded down);
+        /// the platform's account gets the rest. A room's owner account is named after the
+        /// room (`earnings:{room}`).
+        streamer_share_percent: u8 = 50,
     }
 }
 

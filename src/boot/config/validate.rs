@@ -25,6 +25,13 @@ impl Config {
         crate::boot::settings::rtmp_session_config(self)
             .validate()
             .map_err(|e| ConfigError::Rtmp(e.to_string()))?;
+        if self.ledger.streamer_share_percent > 100 {
+            return Err(invalid(
+                "ledger.streamer_share_percent",
+                self.ledger.streamer_share_percent,
+                "must be 0 to 100",
+            ));
+        }
         self.validate_media()?;
         self.validate_transcode()?;
         self.validate_process()

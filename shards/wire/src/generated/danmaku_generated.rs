@@ -3147,6 +3147,7 @@ impl<'a> ::flatbuffers::Follow<'a> for Error<'a> {
 impl<'a> Error<'a> {
   pub const VT_CODE: ::flatbuffers::VOffsetT = 4;
   pub const VT_MESSAGE: ::flatbuffers::VOffsetT = 6;
+  pub const VT_CAUSE: ::flatbuffers::VOffsetT = 8;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3158,6 +3159,7 @@ impl<'a> Error<'a> {
     args: &'args ErrorArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Error<'bldr>> {
     let mut builder = ErrorBuilder::new(_fbb);
+    if let Some(x) = args.cause { builder.add_cause(x); }
     if let Some(x) = args.message { builder.add_message(x); }
     builder.add_code(args.code);
     builder.finish()
@@ -3178,6 +3180,13 @@ impl<'a> Error<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Error::VT_MESSAGE, None)}
   }
+  #[inline]
+  pub fn cause(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Error::VT_CAUSE, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Error<'_> {
@@ -3188,6 +3197,7 @@ impl ::flatbuffers::Verifiable for Error<'_> {
     v.visit_table(pos)?
      .visit_field::<u16>("code", Self::VT_CODE, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("message", Self::VT_MESSAGE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("cause", Self::VT_CAUSE, false)?
      .finish();
     Ok(())
   }
@@ -3195,6 +3205,7 @@ impl ::flatbuffers::Verifiable for Error<'_> {
 pub struct ErrorArgs<'a> {
     pub code: u16,
     pub message: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub cause: Option<::flatbuffers::WIPOffset<&'a str>>,
 }
 impl<'a> Default for ErrorArgs<'a> {
   #[inline]
@@ -3202,6 +3213,7 @@ impl<'a> Default for ErrorArgs<'a> {
     ErrorArgs {
       code: 0,
       message: None,
+      cause: None,
     }
   }
 }
@@ -3218,6 +3230,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ErrorBuilder<'a, 'b, A> {
   #[inline]
   pub fn add_message(&mut self, message: ::flatbuffers::WIPOffset<&'b  str>) {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Error::VT_MESSAGE, message);
+  }
+  #[inline]
+  pub fn add_cause(&mut self, cause: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Error::VT_CAUSE, cause);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ErrorBuilder<'a, 'b, A> {
@@ -3239,6 +3255,7 @@ impl ::core::fmt::Debug for Error<'_> {
     let mut ds = f.debug_struct("Error");
       ds.field("code", &self.code());
       ds.field("message", &self.message());
+      ds.field("cause", &self.cause());
       ds.finish()
   }
 }
@@ -3356,6 +3373,8 @@ impl<'a> ::flatbuffers::Follow<'a> for GiftAck<'a> {
 impl<'a> GiftAck<'a> {
   pub const VT_IDEMPOTENCY_KEY: ::flatbuffers::VOffsetT = 4;
   pub const VT_SEQ: ::flatbuffers::VOffsetT = 6;
+  pub const VT_ENTRY: ::flatbuffers::VOffsetT = 8;
+  pub const VT_BALANCE: ::flatbuffers::VOffsetT = 10;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -3367,6 +3386,8 @@ impl<'a> GiftAck<'a> {
     args: &'args GiftAckArgs<'args>
   ) -> ::flatbuffers::WIPOffset<GiftAck<'bldr>> {
     let mut builder = GiftAckBuilder::new(_fbb);
+    builder.add_balance(args.balance);
+    builder.add_entry(args.entry);
     builder.add_seq(args.seq);
     if let Some(x) = args.idempotency_key { builder.add_idempotency_key(x); }
     builder.finish()
@@ -3387,6 +3408,20 @@ impl<'a> GiftAck<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(GiftAck::VT_SEQ, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn entry(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(GiftAck::VT_ENTRY, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn balance(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(GiftAck::VT_BALANCE, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for GiftAck<'_> {
@@ -3397,6 +3432,8 @@ impl ::flatbuffers::Verifiable for GiftAck<'_> {
     v.visit_table(pos)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("idempotency_key", Self::VT_IDEMPOTENCY_KEY, false)?
      .visit_field::<u64>("seq", Self::VT_SEQ, false)?
+     .visit_field::<u64>("entry", Self::VT_ENTRY, false)?
+     .visit_field::<u64>("balance", Self::VT_BALANCE, false)?
      .finish();
     Ok(())
   }
@@ -3404,6 +3441,8 @@ impl ::flatbuffers::Verifiable for GiftAck<'_> {
 pub struct GiftAckArgs<'a> {
     pub idempotency_key: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub seq: u64,
+    pub entry: u64,
+    pub balance: u64,
 }
 impl<'a> Default for GiftAckArgs<'a> {
   #[inline]
@@ -3411,6 +3450,8 @@ impl<'a> Default for GiftAckArgs<'a> {
     GiftAckArgs {
       idempotency_key: None,
       seq: 0,
+      entry: 0,
+      balance: 0,
     }
   }
 }
@@ -3427,6 +3468,14 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> GiftAckBuilder<'a, 'b, A> {
   #[inline]
   pub fn add_seq(&mut self, seq: u64) {
     self.fbb_.push_slot::<u64>(GiftAck::VT_SEQ, seq, 0);
+  }
+  #[inline]
+  pub fn add_entry(&mut self, entry: u64) {
+    self.fbb_.push_slot::<u64>(GiftAck::VT_ENTRY, entry, 0);
+  }
+  #[inline]
+  pub fn add_balance(&mut self, balance: u64) {
+    self.fbb_.push_slot::<u64>(GiftAck::VT_BALANCE, balance, 0);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> GiftAckBuilder<'a, 'b, A> {
@@ -3448,6 +3497,8 @@ impl ::core::fmt::Debug for GiftAck<'_> {
     let mut ds = f.debug_struct("GiftAck");
       ds.field("idempotency_key", &self.idempotency_key());
       ds.field("seq", &self.seq());
+      ds.field("entry", &self.entry());
+      ds.field("balance", &self.balance());
       ds.finish()
   }
 }

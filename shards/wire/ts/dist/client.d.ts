@@ -144,6 +144,7 @@ export type ServerMsg = {
     type: 'error';
     code: number;
     message: string;
+    cause: string;
 } | {
     type: 'kick';
     reason: string;
@@ -151,6 +152,8 @@ export type ServerMsg = {
     type: 'giftAck';
     idempotencyKey: string;
     seq: number;
+    entry: number;
+    balance: number;
 }
 /** A message type newer than this module. */
  | {

@@ -198,13 +198,19 @@ export function decodeServer(bytes) {
         }
         case ServerBody.Error: {
             const e = msg.body(new FbError());
-            return { type: 'error', code: e.code(), message: e.message() ?? '' };
+            return { type: 'error', code: e.code(), message: e.message() ?? '', cause: e.cause() ?? '' };
         }
         case ServerBody.Kick:
             return { type: 'kick', reason: msg.body(new Kick()).reason() ?? '' };
         case ServerBody.GiftAck: {
             const a = msg.body(new GiftAck());
-            return { type: 'giftAck', idempotencyKey: a.idempotencyKey() ?? '', seq: Number(a.seq()) };
+            return {
+                type: 'giftAck',
+                idempotencyKey: a.idempotencyKey() ?? '',
+                seq: Number(a.seq()),
+                entry: Number(a.entry()),
+                balance: Number(a.balance()),
+            };
         }
         default:
             return { type: 'unknown', bodyType };

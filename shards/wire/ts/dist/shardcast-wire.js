@@ -1525,8 +1525,12 @@ var Error2 = class _Error {
     const offset = this.bb.__offset(this.bb_pos, 6);
     return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
   }
+  cause(optionalEncoding) {
+    const offset = this.bb.__offset(this.bb_pos, 8);
+    return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
+  }
   static startError(builder2) {
-    builder2.startObject(2);
+    builder2.startObject(3);
   }
   static addCode(builder2, code) {
     builder2.addFieldInt16(0, code, 0);
@@ -1534,14 +1538,18 @@ var Error2 = class _Error {
   static addMessage(builder2, messageOffset) {
     builder2.addFieldOffset(1, messageOffset, 0);
   }
+  static addCause(builder2, causeOffset) {
+    builder2.addFieldOffset(2, causeOffset, 0);
+  }
   static endError(builder2) {
     const offset = builder2.endObject();
     return offset;
   }
-  static createError(builder2, code, messageOffset) {
+  static createError(builder2, code, messageOffset, causeOffset) {
     _Error.startError(builder2);
     _Error.addCode(builder2, code);
     _Error.addMessage(builder2, messageOffset);
+    _Error.addCause(builder2, causeOffset);
     return _Error.endError(builder2);
   }
 };
@@ -1572,8 +1580,16 @@ var GiftAck = class _GiftAck {
     const offset = this.bb.__offset(this.bb_pos, 6);
     return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt("0");
   }
+  entry() {
+    const offset = this.bb.__offset(this.bb_pos, 8);
+    return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt("0");
+  }
+  balance() {
+    const offset = this.bb.__offset(this.bb_pos, 10);
+    return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt("0");
+  }
   static startGiftAck(builder2) {
-    builder2.startObject(2);
+    builder2.startObject(4);
   }
   static addIdempotencyKey(builder2, idempotencyKeyOffset) {
     builder2.addFieldOffset(0, idempotencyKeyOffset, 0);
@@ -1581,14 +1597,22 @@ var GiftAck = class _GiftAck {
   static addSeq(builder2, seq) {
     builder2.addFieldInt64(1, seq, BigInt("0"));
   }
+  static addEntry(builder2, entry) {
+    builder2.addFieldInt64(2, entry, BigInt("0"));
+  }
+  static addBalance(builder2, balance) {
+    builder2.addFieldInt64(3, balance, BigInt("0"));
+  }
   static endGiftAck(builder2) {
     const offset = builder2.endObject();
     return offset;
   }
-  static createGiftAck(builder2, idempotencyKeyOffset, seq) {
+  static createGiftAck(builder2, idempotencyKeyOffset, seq, entry, balance) {
     _GiftAck.startGiftAck(builder2);
     _GiftAck.addIdempotencyKey(builder2, idempotencyKeyOffset);
     _GiftAck.addSeq(builder2, seq);
+    _GiftAck.addEntry(builder2, entry);
+    _GiftAck.addBalance(builder2, balance);
     return _GiftAck.endGiftAck(builder2);
   }
 };
@@ -2122,13 +2146,19 @@ function decodeServer(bytes) {
     }
     case 7 /* Error */: {
       const e = msg.body(new Error2());
-      return { type: "error", code: e.code(), message: e.message() ?? "" };
+      return { type: "error", code: e.code(), message: e.message() ?? "", cause: e.cause() ?? "" };
     }
     case 8 /* Kick */:
       return { type: "kick", reason: msg.body(new Kick()).reason() ?? "" };
     case 9 /* GiftAck */: {
       const a = msg.body(new GiftAck());
-      return { type: "giftAck", idempotencyKey: a.idempotencyKey() ?? "", seq: Number(a.seq()) };
+      return {
+        type: "giftAck",
+        idempotencyKey: a.idempotencyKey() ?? "",
+        seq: Number(a.seq()),
+        entry: Number(a.entry()),
+        balance: Number(a.balance())
+      };
     }
     default:
       return { type: "unknown", bodyType };

@@ -58,9 +58,10 @@ const serverCases = [
   ['room_stats', { type: 'roomStats', online: 1234, likes: 99999, heat: 5555 }],
   ['resync', { type: 'resync', seq: 500 }],
   ['pong', { type: 'pong', clientTimeMs: T + 123, serverTimeMs: T + 200 }],
-  ['error', { type: 'error', code: 429, message: 'slow down' }],
+  ['error', { type: 'error', code: 429, message: 'slow down', cause: '' }],
+  ['error_cause', { type: 'error', code: 402, message: 'balance 3 < 10', cause: 'insufficient_balance' }],
   ['kick', { type: 'kick', reason: 'kicked by admin' }],
-  ['gift_ack', { type: 'giftAck', idempotencyKey: 'k-123', seq: 44 }],
+  ['gift_ack', { type: 'giftAck', idempotencyKey: 'k-123', seq: 44, entry: 7, balance: 1000000 }],
 ];
 
 function checkModule(label, wire) {

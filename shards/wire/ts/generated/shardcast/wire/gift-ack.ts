@@ -34,8 +34,18 @@ seq():bigint {
   return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
 }
 
+entry():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
+balance():bigint {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
+}
+
 static startGiftAck(builder:flatbuffers.Builder) {
-  builder.startObject(2);
+  builder.startObject(4);
 }
 
 static addIdempotencyKey(builder:flatbuffers.Builder, idempotencyKeyOffset:flatbuffers.Offset) {
@@ -46,15 +56,25 @@ static addSeq(builder:flatbuffers.Builder, seq:bigint) {
   builder.addFieldInt64(1, seq, BigInt('0'));
 }
 
+static addEntry(builder:flatbuffers.Builder, entry:bigint) {
+  builder.addFieldInt64(2, entry, BigInt('0'));
+}
+
+static addBalance(builder:flatbuffers.Builder, balance:bigint) {
+  builder.addFieldInt64(3, balance, BigInt('0'));
+}
+
 static endGiftAck(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createGiftAck(builder:flatbuffers.Builder, idempotencyKeyOffset:flatbuffers.Offset, seq:bigint):flatbuffers.Offset {
+static createGiftAck(builder:flatbuffers.Builder, idempotencyKeyOffset:flatbuffers.Offset, seq:bigint, entry:bigint, balance:bigint):flatbuffers.Offset {
   GiftAck.startGiftAck(builder);
   GiftAck.addIdempotencyKey(builder, idempotencyKeyOffset);
   GiftAck.addSeq(builder, seq);
+  GiftAck.addEntry(builder, entry);
+  GiftAck.addBalance(builder, balance);
   return GiftAck.endGiftAck(builder);
 }
 }

@@ -8,9 +8,12 @@ export declare class Error {
     code(): number;
     message(): string | null;
     message(optionalEncoding: flatbuffers.Encoding): string | Uint8Array | null;
+    cause(): string | null;
+    cause(optionalEncoding: flatbuffers.Encoding): string | Uint8Array | null;
     static startError(builder: flatbuffers.Builder): void;
     static addCode(builder: flatbuffers.Builder, code: number): void;
     static addMessage(builder: flatbuffers.Builder, messageOffset: flatbuffers.Offset): void;
+    static addCause(builder: flatbuffers.Builder, causeOffset: flatbuffers.Offset): void;
     static endError(builder: flatbuffers.Builder): flatbuffers.Offset;
-    static createError(builder: flatbuffers.Builder, code: number, messageOffset: flatbuffers.Offset): flatbuffers.Offset;
+    static createError(builder: flatbuffers.Builder, code: number, messageOffset: flatbuffers.Offset, causeOffset: flatbuffers.Offset): flatbuffers.Offset;
 }

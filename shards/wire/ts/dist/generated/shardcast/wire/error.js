@@ -26,8 +26,12 @@ export class Error {
         const offset = this.bb.__offset(this.bb_pos, 6);
         return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
     }
+    cause(optionalEncoding) {
+        const offset = this.bb.__offset(this.bb_pos, 8);
+        return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
+    }
     static startError(builder) {
-        builder.startObject(2);
+        builder.startObject(3);
     }
     static addCode(builder, code) {
         builder.addFieldInt16(0, code, 0);
@@ -35,14 +39,18 @@ export class Error {
     static addMessage(builder, messageOffset) {
         builder.addFieldOffset(1, messageOffset, 0);
     }
+    static addCause(builder, causeOffset) {
+        builder.addFieldOffset(2, causeOffset, 0);
+    }
     static endError(builder) {
         const offset = builder.endObject();
         return offset;
     }
-    static createError(builder, code, messageOffset) {
+    static createError(builder, code, messageOffset, causeOffset) {
         Error.startError(builder);
         Error.addCode(builder, code);
         Error.addMessage(builder, messageOffset);
+        Error.addCause(builder, causeOffset);
         return Error.endError(builder);
     }
 }

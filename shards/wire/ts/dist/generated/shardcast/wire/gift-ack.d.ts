@@ -8,9 +8,13 @@ export declare class GiftAck {
     idempotencyKey(): string | null;
     idempotencyKey(optionalEncoding: flatbuffers.Encoding): string | Uint8Array | null;
     seq(): bigint;
+    entry(): bigint;
+    balance(): bigint;
     static startGiftAck(builder: flatbuffers.Builder): void;
     static addIdempotencyKey(builder: flatbuffers.Builder, idempotencyKeyOffset: flatbuffers.Offset): void;
     static addSeq(builder: flatbuffers.Builder, seq: bigint): void;
+    static addEntry(builder: flatbuffers.Builder, entry: bigint): void;
+    static addBalance(builder: flatbuffers.Builder, balance: bigint): void;
     static endGiftAck(builder: flatbuffers.Builder): flatbuffers.Offset;
-    static createGiftAck(builder: flatbuffers.Builder, idempotencyKeyOffset: flatbuffers.Offset, seq: bigint): flatbuffers.Offset;
+    static createGiftAck(builder: flatbuffers.Builder, idempotencyKeyOffset: flatbuffers.Offset, seq: bigint, entry: bigint, balance: bigint): flatbuffers.Offset;
 }

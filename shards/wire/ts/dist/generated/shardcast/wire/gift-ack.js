@@ -26,8 +26,16 @@ export class GiftAck {
         const offset = this.bb.__offset(this.bb_pos, 6);
         return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt('0');
     }
+    entry() {
+        const offset = this.bb.__offset(this.bb_pos, 8);
+        return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt('0');
+    }
+    balance() {
+        const offset = this.bb.__offset(this.bb_pos, 10);
+        return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt('0');
+    }
     static startGiftAck(builder) {
-        builder.startObject(2);
+        builder.startObject(4);
     }
     static addIdempotencyKey(builder, idempotencyKeyOffset) {
         builder.addFieldOffset(0, idempotencyKeyOffset, 0);
@@ -35,14 +43,22 @@ export class GiftAck {
     static addSeq(builder, seq) {
         builder.addFieldInt64(1, seq, BigInt('0'));
     }
+    static addEntry(builder, entry) {
+        builder.addFieldInt64(2, entry, BigInt('0'));
+    }
+    static addBalance(builder, balance) {
+        builder.addFieldInt64(3, balance, BigInt('0'));
+    }
     static endGiftAck(builder) {
         const offset = builder.endObject();
         return offset;
     }
-    static createGiftAck(builder, idempotencyKeyOffset, seq) {
+    static createGiftAck(builder, idempotencyKeyOffset, seq, entry, balance) {
         GiftAck.startGiftAck(builder);
         GiftAck.addIdempotencyKey(builder, idempotencyKeyOffset);
         GiftAck.addSeq(builder, seq);
+        GiftAck.addEntry(builder, entry);
+        GiftAck.addBalance(builder, balance);
         return GiftAck.endGiftAck(builder);
     }
 }
