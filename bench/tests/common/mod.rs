@@ -149,6 +149,19 @@ impl Server {
         }
     }
 
+    /// Kills the server with SIGKILL (no drain, nothing flushed) and returns its directory,
+    /// state included, for [`Server::start_in`].
+    pub fn crash(mut self) -> TempDir {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(reader) = self.log_reader.take() {
+            let _ = reader.join();
+        }
+        std::mem::replace(&mut self._dir, TempDir(PathBuf::new()))
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.as_ref().unwrap().id() as i32
     }
@@ -173,26 +186,31 @@ impl Server {
         read_response(&mut stream).expect("response")
     }
 
+    /// `GET path` on the admin API with an admin token signed with `secret`; the JSON
+    /// answer (panics unless 200).
+    pub fn admin_get(&self, secret: &str, path: &str) -> serde_json::Value {
+        let mut stream = self.connect();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+             Authorization: Bearer {}\r\n\r\n",
+            admin_token(secret)
+        )
+        .unwrap();
+        let response = read_response(&mut stream).expect("response");
+        assert_eq!(
+            response.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        serde_json::from_slice(&response.body).unwrap()
+    }
+
     /// Credits `amount` to `user`'s wallet through the admin API (an admin token signed with
     /// `secret`, the server's auth.secret), once per `key`; panics unless it answers 200.
     pub fn credit(&self, secret: &str, user: &str, amount: u64, key: &str) {
-        let out = Command::new(binary())
-            .args([
-                "token",
-                "--admin",
-                "--user",
-                "e2e-payments",
-                "--secret",
-                secret,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let token = String::from_utf8(out.stdout).unwrap();
+        let token = admin_token(secret);
         let body = format!("{{\"amount\": {amount}, \"idempotency_key\": \"{key}\"}}");
         let mut stream = self.connect();
         write!(
@@ -282,6 +300,27 @@ impl Server {
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+}
+
+/// An admin API token signed with `secret` (`shardcast token --admin`).
+pub fn admin_token(secret: &str) -> String {
+    let out = Command::new(binary())
+        .args([
+            "token",
+            "--admin",
+            "--user",
+            "e2e-payments",
+            "--secret",
+            secret,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 pub fn signal(pid: i32, sig: i32) {
