@@ -70,20 +70,26 @@ pub fn answer(
     ledger: &mut dyn Ledger,
     requests: Vec<(ShardId, StateRequest)>,
 ) -> Vec<(ShardId, StateReply)> {
-    // Each request's transfer, by its place in `requests` (reads have none).
-    let ops: Vec<Op> = requests.iter().filter_map(|(_, r)| transfer(r)).collect();
+    // The transfers, in order; reads make none.
+    let mut ops = Vec::with_capacity(requests.len());
+    let makes: Vec<bool> = requests
+        .iter()
+        .map(|(_, r)| transfer(r).map(|op| ops.push(op)).is_some())
+        .collect();
     let outcomes = ledger.apply_batch(&ops).map_err(|e| e.to_string());
     let mut next_op = 0;
     requests
         .into_iter()
-        .map(|(from, request)| {
-            let outcome = if transfer(&request).is_some() {
+        .zip(makes)
+        .map(|((from, request), makes)| {
+            let outcome = if makes {
                 next_op += 1;
                 match &outcomes {
                     Ok(outcomes) => Ok(outcomes[next_op - 1].clone()),
                     Err(error) => Err(error.clone()),
                 }
             } else {
+                // Unused: a read answers from the ledger itself.
                 Err(String::new())
             };
             let reply = match request {

@@ -186,39 +186,16 @@ impl Server {
         read_response(&mut stream).expect("response")
     }
 
-    /// `GET path` on the admin API with an admin token signed with `secret`; the JSON
-    /// answer (panics unless 200).
-    pub fn admin_get(&self, secret: &str, path: &str) -> serde_json::Value {
+    /// One admin API request (an admin token signed with `secret`, the server's
+    /// auth.secret); panics unless it answers 200.
+    fn admin_request(&self, secret: &str, method: &str, path: &str, body: &str) -> Response {
         let mut stream = self.connect();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
-             Authorization: Bearer {}\r\n\r\n",
-            admin_token(secret)
-        )
-        .unwrap();
-        let response = read_response(&mut stream).expect("response");
-        assert_eq!(
-            response.status,
-            200,
-            "{}",
-            String::from_utf8_lossy(&response.body)
-        );
-        serde_json::from_slice(&response.body).unwrap()
-    }
-
-    /// Credits `amount` to `user`'s wallet through the admin API (an admin token signed with
-    /// `secret`, the server's auth.secret), once per `key`; panics unless it answers 200.
-    pub fn credit(&self, secret: &str, user: &str, amount: u64, key: &str) {
-        let token = admin_token(secret);
-        let body = format!("{{\"amount\": {amount}, \"idempotency_key\": \"{key}\"}}");
-        let mut stream = self.connect();
-        write!(
-            stream,
-            "POST /api/v1/wallets/{user}/credit HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
              Authorization: Bearer {}\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\n\r\n{body}",
-            token.trim(),
+            admin_token(secret),
             body.len()
         )
         .unwrap();
@@ -228,6 +205,24 @@ impl Server {
             200,
             "{}",
             String::from_utf8_lossy(&response.body)
+        );
+        response
+    }
+
+    /// `GET path` on the admin API: the JSON answer.
+    pub fn admin_get(&self, secret: &str, path: &str) -> serde_json::Value {
+        let response = self.admin_request(secret, "GET", path, "");
+        serde_json::from_slice(&response.body).unwrap()
+    }
+
+    /// Credits `amount` to `user`'s wallet through the admin API, once per `key`.
+    pub fn credit(&self, secret: &str, user: &str, amount: u64, key: &str) {
+        let body = format!("{{\"amount\": {amount}, \"idempotency_key\": \"{key}\"}}");
+        self.admin_request(
+            secret,
+            "POST",
+            &format!("/api/v1/wallets/{user}/credit"),
+            &body,
         );
     }
 
