@@ -15,6 +15,11 @@ run *ARGS: setup
     cargo build --release -p shardcast
     target/release/shardcast serve {{ARGS}}
 
+# Two shardcast hosts sharing rooms and the ledger through one Redis (started here, data in target/cluster): HTTP on :8080 and :8081, RTMP on :1935 and :1936.
+run-cluster: setup
+    cargo build --release -p shardcast
+    scripts/run-cluster.sh
+
 # The whole test suite: setup first (clippy compiles the FFmpeg bindings), then lint, unit tests, end-to-end tests against the real binary, and every fuzz target's committed seeds replayed.
 test: setup lint
     cargo build -p shardcast
@@ -35,7 +40,7 @@ fmt:
 bench-http: (setup "bench")
     bench/scripts/bench-http.sh
 
-# Danmaku fan-out against a Node ws and a tokio-tungstenite broadcast server; writes bench/results/ws.md.
+# Danmaku fan-out against Node ws, uWebSockets.js and tokio-tungstenite broadcast servers; writes bench/results/ws.md.
 bench-ws: (setup "bench")
     bench/scripts/bench-ws.sh
 
@@ -62,6 +67,18 @@ bench-idle: (setup "bench")
 # Churn soak of the release binary for MINUTES minutes (viewers, chat, resumes, stallers, publishers, HLS players, bad clients); fails if anything is left behind or RSS grows over 1 % after warm-up; writes bench/results/soak.md.
 soak MINUTES: (setup "bench")
     bench/scripts/soak.sh {{MINUTES}}
+
+# Durable gifts through the server, embedded ledger and Redis, at several rates; writes bench/results/ledger.md.
+bench-ledger: (setup "bench")
+    bench/scripts/bench-ledger.sh
+
+# Danmaku fan-out across hosts: two shardcast hosts + Redis against two Socket.IO + redis-adapter hosts; writes bench/results/cluster.md.
+bench-cluster: (setup "bench")
+    bench/scripts/bench-cluster.sh
+
+# Kill -9 the server N times during gift storms, retry everything, check every gift is in the ledger exactly once; writes bench/results/chaos.md.
+chaos N: setup
+    bench/scripts/chaos.sh {{N}}
 
 # Record a running shardcast and write a flame graph to perf/out/.
 flamegraph *ARGS: (setup "perf")

@@ -5,7 +5,7 @@
 #   scripts/setup.sh perf       plus perf and the inferno flame graph tools
 set -euo pipefail
 
-want=(gcc:gcc c++:g++ curl:curl pkg-config:pkg-config python3:python3 pip3:python3-pip node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg)
+want=(gcc:gcc c++:g++ curl:curl pkg-config:pkg-config python3:python3 pip3:python3-pip node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server)
 # FFmpeg's development files (transcoding links them) and clang (bindgen reads their headers).
 for pkg in libavcodec-dev libavfilter-dev libswscale-dev libavutil-dev libclang-dev clang; do
   dpkg -s "$pkg" >/dev/null 2>&1 || want+=("__pkg:$pkg")

@@ -67,11 +67,11 @@ fn node(name: &[String]) -> Option<String> {
     })
 }
 
+/// Test modules: `tests`, `testing`, and `*_tests` (a service's second test file).
 fn is_test_code(module: &Module) -> bool {
-    matches!(
-        module.name.last().map(String::as_str),
-        Some("tests" | "testing")
-    )
+    module.name.last().is_some_and(|leaf| {
+        matches!(leaf.as_str(), "tests" | "testing") || leaf.ends_with("_tests")
+    })
 }
 
 /// The code of `text` without comments (line comments, doc comments).

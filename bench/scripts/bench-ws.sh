@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# WebSocket danmaku broadcast: shardcast against a Node `ws` server and a tokio +
-# tokio-tungstenite server (bench/peers/node-ws, bench/peers/tokio-ws), one server core each.
+# WebSocket danmaku broadcast: shardcast against a Node `ws` server, a uWebSockets.js pub/sub
+# server and a tokio + tokio-tungstenite server (bench/peers/node-ws, bench/peers/uws-ws,
+# bench/peers/tokio-ws), one server core each.
 #
 # Workloads (each server started fresh for each run, pinned to core 0; the load generator
 # pinned to core 1, spread over 2 processes and source addresses 127.0.0.2-127.0.0.9):
@@ -16,18 +17,18 @@
 #
 # Environment:
 #   ROUNDS=1              rounds of workloads a, b and c (medians reported); 3 for a report
-#   SERVERS="node-ws tokio-ws shardcast"   shardcast last: ratio rows are shardcast/peer
+#   SERVERS="node-ws uws-ws tokio-ws shardcast"   shardcast last: ratio rows are shardcast/peer
 #   DURATION=10s WARMUP=2s   measurement window and warm-up of workloads a and b
 #   RAMP_RATES="10 25 50 100 200 400 800 1600 3200"   chats/s of the ramp (a), in increasing order
 #   RAMP_DURATION=4s      measurement window of each ramp step (1 s warm-up)
 #   IDLE_CONNECTIONS=19000 HOLD=25s SETTLE=3   workload c
-#   NODE_PORT=19001 TOKIO_PORT=19002 SHARDCAST_PORT=19003
+#   NODE_PORT=19001 TOKIO_PORT=19002 SHARDCAST_PORT=19003 UWS_PORT=19004
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ROUNDS=${ROUNDS:-1}
-SERVERS=${SERVERS:-node-ws tokio-ws shardcast}
+SERVERS=${SERVERS:-node-ws uws-ws tokio-ws shardcast}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 RAMP_RATES=${RAMP_RATES:-10 25 50 100 200 400 800 1600 3200}
@@ -37,6 +38,7 @@ HOLD=${HOLD:-25s}
 SETTLE=${SETTLE:-3}
 NODE_PORT=${NODE_PORT:-19001}
 TOKIO_PORT=${TOKIO_PORT:-19002}
+UWS_PORT=${UWS_PORT:-19004}
 SHARDCAST_PORT=${SHARDCAST_PORT:-19003}
 OUT="$ROOT/bench/results/ws.md"
 RUN_DIR="$ROOT/bench/results/tmp/ws-$(date +%Y%m%d-%H%M%S)"
@@ -67,12 +69,14 @@ build_all() {
         log "building the tokio-ws peer (release)"
         (cd "$ROOT/bench/peers/tokio-ws" && cargo build --release) || die "tokio-ws build failed"
     fi
-    if [[ " $SERVERS " == *" node-ws "* ]]; then
-        command -v node >/dev/null || die "node is missing (scripts/setup.sh installs nodejs and npm)"
-        log "installing the node-ws peer (npm ci)"
-        (cd "$ROOT/bench/peers/node-ws" && npm ci --no-audit --no-fund --loglevel=error) \
-            || die "npm ci in bench/peers/node-ws failed"
-    fi
+    for peer in node-ws uws-ws; do
+        if [[ " $SERVERS " == *" $peer "* ]]; then
+            command -v node >/dev/null || die "node is missing (scripts/setup.sh installs nodejs and npm)"
+            log "installing the $peer peer (npm ci)"
+            (cd "$ROOT/bench/peers/$peer" && npm ci --no-audit --no-fund --loglevel=error) \
+                || die "npm ci in bench/peers/$peer failed"
+        fi
+    done
 }
 
 # Starts SERVER; sets SERVER_PID, SERVER_PORT and the server's command line.
@@ -84,6 +88,11 @@ start_server() {
             SERVER_PORT=$NODE_PORT
             NODE_CMD="taskset -c $SERVER_CORE node server.js $SERVER_PORT"
             (cd "$ROOT/bench/peers/node-ws" && exec $NODE_CMD) >>"$dir/server.log" 2>&1 &
+            ;;
+        uws-ws)
+            SERVER_PORT=$UWS_PORT
+            UWS_CMD="taskset -c $SERVER_CORE node server.mjs $SERVER_PORT"
+            (cd "$ROOT/bench/peers/uws-ws" && exec $UWS_CMD) >>"$dir/server.log" 2>&1 &
             ;;
         tokio-ws)
             SERVER_PORT=$TOKIO_PORT
@@ -110,7 +119,7 @@ TOML
             SHARDCAST_CMD="taskset -c $SERVER_CORE $SHARDCAST_BIN serve --shards 1 --http 127.0.0.1:$SERVER_PORT --config $dir/shardcast.toml"
             $SHARDCAST_CMD >>"$dir/server.log" 2>&1 &
             ;;
-        *) die "unknown server '$server' in SERVERS (use node-ws, tokio-ws and/or shardcast)" ;;
+        *) die "unknown server '$server' in SERVERS (use node-ws, uws-ws, tokio-ws and/or shardcast)" ;;
     esac
     SERVER_PID=$!
     STARTED_PIDS+=("$SERVER_PID")
@@ -143,28 +152,6 @@ run_load() {
     $(ws_command "$SERVER_PORT" "$PROCESSES" "$@") --token "$token" --json "$out.json" >"$out.txt" 2>&1 \
         || { stop_pid "$SERVER_PID"; die "load against $server failed: $(tail -n 5 "$out.txt")"; }
     stop_pid "$SERVER_PID"
-}
-
-json_field() {
-    # The first numeric value of "KEY" in a pretty-printed JSON report.
-    sed -n "s/^ *\"$2\": \([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -n 1
-}
-
-# Ramp of workload a for one server: sets RAMP_BEST (highest sustained rate, or "none") and
-# appends "rate missing p99 sustained" lines to RAMP_LINES[server].
-ramp() {
-    local server=$1 rate missing p99 ok
-    RAMP_BEST=none
-    for rate in $RAMP_RATES; do
-        log "ramp: $server at $rate chats/s"
-        run_load "$server" "ramp-$server-$rate" $(workload_args ramp "$rate")
-        missing=$(json_field "$RUN_DIR/ramp-$server-$rate.json" missing)
-        p99=$(json_field "$RUN_DIR/ramp-$server-$rate.json" p99)
-        ok=$(awk -v m="$missing" -v p="$p99" -v max="$RAMP_P99_MAX_US" 'BEGIN { print (m == 0 && p > 0 && p < max) ? "yes" : "no" }')
-        RAMP_LINES[$server]+="$rate $missing $p99 $ok"$'\n'
-        [[ "$ok" == yes ]] || break
-        RAMP_BEST=$rate
-    done
 }
 
 # Idle connections: sets MEASURED to "held rss_before_kib rss_after_kib bytes_per_connection".
@@ -202,22 +189,6 @@ median_field() {
     printf '%s' "$1" | awk -v f="$2" 'NF { print $f }' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
-files_of() {
-    local workload=$1 server=$2 round files=""
-    for round in $(seq 1 "$ROUNDS"); do
-        files+="${files:+,}$RUN_DIR/$workload-$server-r$round.json"
-    done
-    echo "$files"
-}
-
-table_of() {
-    local workload=$1 server args=()
-    for server in $SERVERS; do
-        args+=(--server "$server=$(files_of "$workload" "$server")")
-    done
-    "$BENCH_BIN" ws-table "${args[@]}"
-}
-
 main() {
     check_machine
     build_all
@@ -253,7 +224,7 @@ write_report() {
     local -n idle_rows=$1
     local server
     {
-        echo "# WebSocket danmaku broadcast: shardcast, Node ws and tokio-tungstenite"
+        echo "# WebSocket danmaku broadcast: shardcast, Node ws, uWebSockets.js and tokio-tungstenite"
         echo
         echo "Reproduce with \`just bench-ws\` (\`bench/scripts/bench-ws.sh\`; ROUNDS=$ROUNDS, DURATION=$DURATION, WARMUP=$WARMUP)."
         echo
@@ -265,6 +236,7 @@ write_report() {
         echo
         echo '```sh'
         [[ -z "${NODE_CMD:-}" ]] || echo "(cd bench/peers/node-ws && npm ci && $NODE_CMD)    # ws 8, one process; see server.js"
+        [[ -z "${UWS_CMD:-}" ]] || echo "(cd bench/peers/uws-ws && npm ci && $UWS_CMD)    # uWebSockets.js v20 (npm uws-pack 20.0.8), app.publish per room; see server.mjs"
         [[ -z "${TOKIO_CMD:-}" ]] || echo "$TOKIO_CMD    # tokio current_thread + tokio-tungstenite, broadcast per room; see src/main.rs" | sed "s#$ROOT/##g"
         [[ -z "${SHARDCAST_CMD:-}" ]] || echo "$SHARDCAST_CMD" | sed -e "s#$ROOT/##g" -e "s#$RUN_DIR#RUN_DIR#g"
         echo '```'
@@ -298,22 +270,7 @@ write_report() {
         echo "Ramp over $RAMP_RATES chats/s ($RAMP_DURATION each after 1 s of warm-up), stopping at the first"
         echo "rate with any delivery missing or p99 ≥ 1 s."
         echo
-        echo "| server | rate chats/s | missing | p99 µs | sustained |"
-        echo "|---|---:|---:|---:|---|"
-        for server in $SERVERS; do
-            printf '%s' "${RAMP_LINES[$server]:-}" | awk -v s="$server" 'NF { printf "| %s | %s | %s | %.0f | %s |\n", s, $1, $2, $3, $4 }'
-        done
-        echo
-        echo "| server | highest rate sustained, chats/s | shardcast p99 µs at that rate |"
-        echo "|---|---:|---:|"
-        for server in $SERVERS; do
-            local best=${RAMP_BESTS[$server]:-none} sc_p99="n/a"
-            if [[ "$best" != none && " $SERVERS " == *" shardcast "* ]]; then
-                sc_p99=$(printf '%s' "${RAMP_LINES[shardcast]:-}" | awk -v r="$best" '$1 == r { printf "%.0f", $3 }')
-                [[ -n "$sc_p99" ]] || sc_p99="not reached"
-            fi
-            echo "| $server | $best | $sc_p99 |"
-        done
+        ramp_tables
         echo
         echo "## b. 1,000 rooms × 10 viewers, 1 sender per room, 1 chat/s per room"
         echo

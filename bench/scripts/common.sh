@@ -167,3 +167,66 @@ cores_busy() {
             printf "%.0f %.0f\n", busy[server], busy[load]
         }' <(echo "$before"; echo "$after")
 }
+
+# The first numeric value of "KEY" in a pretty-printed JSON report: json_field FILE KEY.
+json_field() {
+    sed -n "s/^ *\"$2\": \([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -n 1
+}
+
+# The JSON reports of WORKLOAD on SERVER over ROUNDS rounds, comma-separated.
+files_of() {
+    local workload=$1 server=$2 round files=""
+    for round in $(seq 1 "$ROUNDS"); do
+        files+="${files:+,}$RUN_DIR/$workload-$server-r$round.json"
+    done
+    echo "$files"
+}
+
+# The `shardcast-bench ws-table` comparison of WORKLOAD over SERVERS.
+table_of() {
+    local workload=$1 server args=()
+    for server in $SERVERS; do
+        args+=(--server "$server=$(files_of "$workload" "$server")")
+    done
+    "$BENCH_BIN" ws-table "${args[@]}"
+}
+
+# Ramp of one server over RAMP_RATES, with the script's `run_load` and `workload_args ramp
+# RATE`: sets RAMP_BEST (highest rate with nothing missing and p99 under RAMP_P99_MAX_US, or
+# "none") and appends "rate missing p99 sustained" lines to RAMP_LINES[server].
+ramp() {
+    local server=$1 rate missing p99 ok
+    RAMP_BEST=none
+    for rate in $RAMP_RATES; do
+        log "ramp: $server at $rate chats/s"
+        run_load "$server" "ramp-$server-$rate" $(workload_args ramp "$rate")
+        missing=$(json_field "$RUN_DIR/ramp-$server-$rate.json" missing)
+        p99=$(json_field "$RUN_DIR/ramp-$server-$rate.json" p99)
+        ok=$(awk -v m="$missing" -v p="$p99" -v max="$RAMP_P99_MAX_US" 'BEGIN { print (m == 0 && p > 0 && p < max) ? "yes" : "no" }')
+        RAMP_LINES[$server]+="$rate $missing $p99 $ok"$'\n'
+        [[ "$ok" == yes ]] || break
+        RAMP_BEST=$rate
+    done
+}
+
+# The ramp's two Markdown tables: every step, then each server's best with shardcast's p99
+# at that rate (from RAMP_LINES and RAMP_BESTS).
+ramp_tables() {
+    local server
+    echo "| server | rate chats/s | missing | p99 µs | sustained |"
+    echo "|---|---:|---:|---:|---|"
+    for server in $SERVERS; do
+        printf '%s' "${RAMP_LINES[$server]:-}" | awk -v s="$server" 'NF { printf "| %s | %s | %s | %.0f | %s |\n", s, $1, $2, $3, $4 }'
+    done
+    echo
+    echo "| server | highest rate sustained, chats/s | shardcast p99 µs at that rate |"
+    echo "|---|---:|---:|"
+    for server in $SERVERS; do
+        local best=${RAMP_BESTS[$server]:-none} sc_p99="n/a"
+        if [[ "$best" != none && " $SERVERS " == *" shardcast "* ]]; then
+            sc_p99=$(printf '%s' "${RAMP_LINES[shardcast]:-}" | awk -v r="$best" '$1 == r { printf "%.0f", $3 }')
+            [[ -n "$sc_p99" ]] || sc_p99="not reached"
+        fi
+        echo "| $server | $best | $sc_p99 |"
+    done
+}

@@ -14,6 +14,8 @@
 //! - [`hls::run_hls`]: viewers of a live HLS stream behaving as players (plain reloads and
 //!   whole segments, or LL-HLS blocking reloads and parts), with request latency by kind,
 //!   modelled stalls and ingest latency ([`hls::HlsReport`]);
+//! - [`gifts::run_gifts`]: durable gifts through the server's ledger, open loop, with ack
+//!   latency from each gift's scheduled send time ([`gifts::GiftsReport`]);
 //! - [`soak::run_soak`]: churn (viewers, chatters, resumes, stallers, publishers replaying a
 //!   file, HLS players, bad clients) against a running server for a long time, sampling its
 //!   gauges and RSS, then checking that it let everything go ([`soak::SoakReport`]).
@@ -24,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod gifts;
 pub mod hls;
 pub mod hold;
 pub mod http;

@@ -16,7 +16,7 @@ use shardcast_bench::soak::{run_soak, SoakConfig};
 use shardcast_bench::target::{parse_source_addrs, resolve, HttpUrl};
 use shardcast_bench::units::parse_duration;
 use shardcast_bench::ws::stats::{ws_markdown_comparison, WsMedianRow};
-use shardcast_bench::ws::{run_ws_with, JoinSummary, WsLoadConfig, WsReport, WsUrl};
+use shardcast_bench::ws::{run_ws_with, JoinSummary, WsLoadConfig, WsProtocol, WsReport, WsUrl};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -56,6 +56,46 @@ enum Command {
     /// HLS players, bad clients), sampling its gauges and RSS; then checks that it let
     /// everything go and that RSS did not grow after warm-up. Exits 1 if it fails.
     Soak(SoakArgs),
+    /// Durable gifts through a running server: clients with funded wallets send gifts on a
+    /// fixed schedule (open loop); reports acks/s and ack latency from the scheduled send.
+    Gifts(GiftsArgs),
+}
+
+#[derive(Args)]
+struct GiftsArgs {
+    /// The server's HTTP address HOST:PORT.
+    #[arg(long)]
+    http: String,
+    /// The server's token secret (`auth.secret`), to mint the clients' and the admin's tokens.
+    #[arg(long)]
+    secret: String,
+    /// The shardcast binary (it mints the tokens).
+    #[arg(long, default_value = "target/release/shardcast")]
+    shardcast: PathBuf,
+    /// The room the gifts go to.
+    #[arg(long, default_value = "bench-gifts")]
+    room: String,
+    /// Connections, each its own user and wallet.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Gifts per second over all clients.
+    #[arg(long, default_value_t = 20_000)]
+    rate: u64,
+    /// Measured time.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Time before measuring.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// The catalog id of the gift sent (one unit each).
+    #[arg(long, default_value_t = 1)]
+    gift_id: u32,
+    /// Credited to each client's wallet first (idempotent per run).
+    #[arg(long, default_value_t = 1_000_000_000)]
+    fund: u64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -133,9 +173,16 @@ struct SoakArgs {
 
 #[derive(Args)]
 struct WsArgs {
-    /// Target ws://HOST:PORT/PATH.
-    #[arg(long)]
-    url: String,
+    /// Target ws://HOST:PORT/PATH; repeat (or separate with commas) for hosts serving the
+    /// same rooms: connection i goes to host (i / rooms) mod hosts, so every room has members
+    /// on every host and the senders are on the first.
+    #[arg(long, required = true, value_delimiter = ',')]
+    url: Vec<String>,
+    /// What the server speaks: `shardcast` (shardcast.v1) or `socketio` (Socket.IO 5 over
+    /// Engine.IO 4, WebSocket transport; the URL's path is then
+    /// /socket.io/?EIO=4&transport=websocket).
+    #[arg(long, default_value = "shardcast", value_parser = parse_ws_protocol)]
+    protocol: WsProtocol,
     /// Connections (viewers) in total; senders are among them.
     #[arg(long, default_value_t = 100)]
     connections: u64,
@@ -314,6 +361,7 @@ fn main() -> ExitCode {
         Command::WsTable(args) => ws_table(args),
         Command::WsWorker(args) => shardcast_bench::ws::worker_main(args.process),
         Command::Soak(args) => return soak(args),
+        Command::Gifts(args) => gifts(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -392,9 +440,24 @@ fn hold(args: HoldArgs) -> Result<(), String> {
     write_json(args.json.as_deref(), &report)
 }
 
+fn parse_ws_protocol(text: &str) -> Result<WsProtocol, String> {
+    match text {
+        "shardcast" => Ok(WsProtocol::Shardcast),
+        "socketio" => Ok(WsProtocol::SocketIo),
+        other => Err(format!("`{other}` is not shardcast or socketio")),
+    }
+}
+
 fn ws(args: WsArgs) -> Result<(), String> {
-    let url = WsUrl::parse(args.url.trim()).map_err(|e| e.to_string())?;
-    let mut config = WsLoadConfig::new(url);
+    let mut urls = args
+        .url
+        .iter()
+        .map(|url| WsUrl::parse(url.trim()).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter();
+    let mut config = WsLoadConfig::new(urls.next().ok_or("--url is required")?);
+    config.more_urls = urls.collect();
+    config.protocol = args.protocol;
     config.connections = args.connections;
     config.rooms = args.rooms;
     config.senders = args.senders.unwrap_or(if args.idle { 0 } else { 10 });
@@ -472,6 +535,85 @@ fn soak_report(args: SoakArgs) -> Result<bool, String> {
     }
     write_json(args.json.as_deref(), &report)?;
     Ok(report.pass)
+}
+
+fn mint(shardcast: &Path, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new(shardcast)
+        .arg("token")
+        .args(args)
+        .output()
+        .map_err(|e| format!("{}: {e}", shardcast.display()))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn gifts(args: GiftsArgs) -> Result<(), String> {
+    use shardcast_bench::gifts::{fund, run_gifts, GiftsConfig};
+    let addr = resolve(&args.http, 80).map_err(|e| e.to_string())?;
+    let admin = mint(
+        &args.shardcast,
+        &["--admin", "--user", "bench", "--secret", &args.secret],
+    )?;
+    let run = format!(
+        "g{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    let mut tokens = Vec::with_capacity(args.clients);
+    for client in 0..args.clients {
+        let user = format!("gifts-{client}");
+        let token = mint(
+            &args.shardcast,
+            &[
+                "--user",
+                &user,
+                "--room",
+                &args.room,
+                "--secret",
+                &args.secret,
+            ],
+        )?;
+        fund(
+            addr,
+            &admin,
+            &user,
+            args.fund,
+            &format!("{run}-fund-{client}"),
+        )
+        .map_err(|e| e.to_string())?;
+        tokens.push(token);
+    }
+    let report = run_gifts(GiftsConfig {
+        addr,
+        room: args.room,
+        tokens,
+        rate: args.rate,
+        duration: args.duration,
+        warmup: args.warmup,
+        gift_id: args.gift_id,
+        run,
+    })
+    .map_err(|e| e.to_string())?;
+    println!(
+        "gifts: {} clients, target {}/s: sent {}, acked {} ({:.0}/s), refused {:?}, unanswered {}; \
+         ack p50 {:.2} ms, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}",
+        report.clients,
+        report.target_rate,
+        report.sent,
+        report.acked,
+        report.acked_per_s,
+        report.refused,
+        report.unanswered,
+        report.ack_p50_ms,
+        report.ack_p90_ms,
+        report.ack_p99_ms,
+        report.ack_p999_ms,
+        report.ack_max_ms
+    );
+    write_json(args.json.as_deref(), &report)
 }
 
 fn table(args: TableArgs) -> Result<(), String> {

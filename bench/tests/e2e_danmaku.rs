@@ -3,11 +3,10 @@
 
 mod common;
 
+use common::viewer::{Seen, ServerKind, Viewer};
 use common::ws::{Frame, WsClient};
 use common::{Server, TempDir, BACKENDS};
-use shardcast_wire::{
-    decode_server, ChatMode, ClientEncoder, EventBodyView, ServerMsg, VerifyLimits,
-};
+use shardcast_wire::{decode_server, ClientEncoder, ServerMsg, VerifyLimits};
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -24,151 +23,9 @@ fn config(extra: &str) -> String {
 }
 
 fn token(user: &str, room: &str, role: &str) -> String {
-    let out = std::process::Command::new(common::binary())
-        .args([
-            "token", "--user", user, "--room", room, "--role", role, "--secret", SECRET,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// What a viewer saw.
-#[derive(Default, Debug)]
-struct Seen {
-    welcome_seq: u64,
-    /// (seq, text) of chat events, in arrival order.
-    chats: Vec<(u64, String)>,
-    /// Every event seq, in arrival order.
-    seqs: Vec<u64>,
-    errors: Vec<u16>,
-    stats: usize,
-    resync: Option<u64>,
-    close: Option<u16>,
-}
-
-struct Viewer {
-    ws: WsClient,
-    enc: ClientEncoder,
-    seen: Seen,
-}
-
-impl Viewer {
-    fn join(server: &Server, room: &str, token: &str, last_seq: u64) -> Viewer {
-        let mut ws = WsClient::connect(server.addr);
-        let mut enc = ClientEncoder::new();
-        ws.send_binary(enc.hello(room, token, last_seq, "e2e"));
-        let mut viewer = Viewer {
-            ws,
-            enc,
-            seen: Seen::default(),
-        };
-        // The first message is the Welcome (or an Error and a close).
-        match viewer.next() {
-            Some(ServerKind::Welcome(seq)) => viewer.seen.welcome_seq = seq,
-            other => panic!("expected Welcome, got {other:?} / {:?}", viewer.seen),
-        }
-        viewer
-    }
-
-    fn send(&mut self, payload: impl FnOnce(&mut ClientEncoder) -> Vec<u8>) {
-        let bytes = payload(&mut self.enc);
-        self.ws.send_binary(&bytes);
-    }
-
-    fn chat(&mut self, text: &str) {
-        self.send(|e| e.chat(text, 0xffffff, ChatMode::Scroll).to_vec());
-    }
-
-    /// Reads one message and records it.
-    fn next(&mut self) -> Option<ServerKind> {
-        loop {
-            match self.ws.read_frame()? {
-                Frame::Binary(bytes) => return Some(self.record(&bytes)),
-                Frame::Ping(p) => {
-                    let pong = self.ws.frame_bytes(0xa, true, &p);
-                    self.ws.send_raw(&pong);
-                }
-                Frame::Close(code, _) => {
-                    self.seen.close = code;
-                    return Some(ServerKind::Close(code));
-                }
-                other => panic!("unexpected frame {other:?}"),
-            }
-        }
-    }
-
-    fn record(&mut self, bytes: &[u8]) -> ServerKind {
-        match decode_server(bytes, &VerifyLimits::server()).expect("valid server message") {
-            ServerMsg::Welcome(w) => ServerKind::Welcome(w.seq),
-            ServerMsg::Batch { first_seq, events }
-            | ServerMsg::HistoryReply {
-                first_seq, events, ..
-            } => {
-                for (i, event) in events.iter().enumerate() {
-                    assert_eq!(event.seq, first_seq + i as u64, "events are consecutive");
-                    self.seen.seqs.push(event.seq);
-                    if let EventBodyView::Chat { text, .. } = event.body {
-                        self.seen.chats.push((event.seq, text.to_string()));
-                    }
-                }
-                ServerKind::Events
-            }
-            ServerMsg::RoomStats { .. } => {
-                self.seen.stats += 1;
-                ServerKind::Other
-            }
-            ServerMsg::Error { code, .. } => {
-                self.seen.errors.push(code);
-                ServerKind::Error
-            }
-            ServerMsg::Resync { seq } => {
-                self.seen.resync = Some(seq);
-                ServerKind::Other
-            }
-            _ => ServerKind::Other,
-        }
-    }
-
-    fn summary(&self) -> String {
-        let s = &self.seen;
-        format!(
-            "welcome_seq {} chats {} seqs {} (first {:?}, last {:?}) errors {:?} resync {:?} close {:?}",
-            s.welcome_seq,
-            s.chats.len(),
-            s.seqs.len(),
-            s.seqs.first(),
-            s.seqs.last(),
-            s.errors,
-            s.resync,
-            s.close
-        )
-    }
-
-    /// Reads until `done(seen)` or the deadline.
-    fn read_until(&mut self, within: Duration, done: impl Fn(&Seen) -> bool) {
-        let deadline = Instant::now() + within;
-        while !done(&self.seen) {
-            assert!(Instant::now() < deadline, "timed out: {}", self.summary());
-            if self.next().is_none() {
-                panic!("connection closed early: {}", self.summary());
-            }
-        }
-    }
-}
-
-#[derive(Debug)]
-enum ServerKind {
-    Welcome(u64),
-    Events,
-    Error,
-    Close(Option<u16>),
-    Other,
+    common::mint_token(&[
+        "--user", user, "--room", room, "--role", role, "--secret", SECRET,
+    ])
 }
 
 fn chats_of(seen: &Seen) -> Vec<String> {

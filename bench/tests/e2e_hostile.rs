@@ -25,12 +25,7 @@ fn config(extra: &str) -> String {
 }
 
 fn token(user: &str, room: &str) -> String {
-    let out = std::process::Command::new(common::binary())
-        .args(["token", "--user", user, "--room", room, "--secret", SECRET])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    common::mint_token(&["--user", user, "--room", room, "--secret", SECRET])
 }
 
 /// An honest viewer: joins, chats and must see its own chat come back within a second.

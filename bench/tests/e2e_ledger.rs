@@ -16,8 +16,24 @@ const SECRET: &str = "ledger-e2e-secret-0123456789abcdef01";
 const USERS: [&str; 4] = ["ann", "bob", "cyd", "dee"];
 const ROOM: &str = "storm";
 const FUNDS: u64 = 1_000_000;
-/// Kills in one run (the issue's loop; `just chaos N` runs more).
+/// Kills in one run: 5 in `just test`; `just chaos N` sets SHARDCAST_CHAOS_KILLS=N and
+/// SHARDCAST_CHAOS_REPORT to the file where each kill's counts go (bench/results/chaos.md).
 const KILLS: usize = 5;
+
+fn kills() -> usize {
+    std::env::var("SHARDCAST_CHAOS_KILLS")
+        .ok()
+        .map(|n| n.parse().expect("SHARDCAST_CHAOS_KILLS is a number"))
+        .unwrap_or(KILLS)
+}
+
+/// One kill: how long into the storm it came, what was sent and acknowledged before it.
+struct Kill {
+    after_ms: u64,
+    sent: usize,
+    acked: usize,
+    restart_ms: u64,
+}
 
 fn config() -> String {
     format!(
@@ -28,12 +44,7 @@ fn config() -> String {
 }
 
 fn token(user: &str) -> String {
-    let out = std::process::Command::new(common::binary())
-        .args(["token", "--user", user, "--room", ROOM, "--secret", SECRET])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    common::mint_token(&["--user", user, "--room", ROOM, "--secret", SECRET])
 }
 
 /// What one client saw: the keys it sent, and the answer to each it got.
@@ -137,7 +148,10 @@ fn every_acknowledged_gift_survives_kill_9_exactly_once() {
     // Acknowledged before some kill: key → (entry, balance).
     let mut acked: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut sent: BTreeSet<String> = BTreeSet::new();
-    for round in 0..KILLS {
+    let kills = kills();
+    let mut record = Vec::with_capacity(kills);
+    let started = Instant::now();
+    for round in 0..kills {
         let addr = server.addr;
         let clients: Vec<_> = USERS
             .iter()
@@ -148,16 +162,28 @@ fn every_acknowledged_gift_survives_kill_9_exactly_once() {
             .collect();
         // Kill mid-storm: some gifts acknowledged, some written but not acknowledged, some
         // not yet written.
-        std::thread::sleep(Duration::from_millis(150 + 50 * round as u64));
+        let after_ms = 150 + 50 * (round as u64 % 8);
+        std::thread::sleep(Duration::from_millis(after_ms));
         let dir = server.crash();
+        let mut kill = Kill {
+            after_ms,
+            sent: 0,
+            acked: 0,
+            restart_ms: 0,
+        };
         for client in clients {
             let seen = client.join().unwrap();
+            kill.sent += seen.sent.len();
+            kill.acked += seen.acked.len();
             sent.extend(seen.sent);
             for (key, answer) in seen.acked {
                 assert!(acked.insert(key, answer).is_none(), "acknowledged twice");
             }
         }
+        let restarting = Instant::now();
         server = Server::start_in(dir, "uring", 2, &config());
+        kill.restart_ms = restarting.elapsed().as_millis() as u64;
+        record.push(kill);
     }
     assert!(!acked.is_empty(), "no gift was acknowledged before a kill");
     assert!(
@@ -210,7 +236,7 @@ fn every_acknowledged_gift_survives_kill_9_exactly_once() {
         .map(|g| g["entry"].as_u64().unwrap())
         .collect();
     eprintln!(
-        "{KILLS} kills: {} gifts sent, {} acknowledged before a kill, {} in the ledger",
+        "{kills} kills: {} gifts sent, {} acknowledged before a kill, {} in the ledger",
         sent.len(),
         acked.len(),
         logged.len()
@@ -240,4 +266,34 @@ fn every_acknowledged_gift_survives_kill_9_exactly_once() {
         .map(|row| row["value"].as_u64().unwrap())
         .sum();
     assert_eq!(total, logged.len() as u64);
+    if let Ok(path) = std::env::var("SHARDCAST_CHAOS_REPORT") {
+        write_report(&path, &record, started.elapsed(), logged.len(), acked.len());
+    }
+}
+
+/// The chaos run's record: one row per kill, then the totals checked above.
+fn write_report(path: &str, record: &[Kill], took: Duration, logged: usize, acked: usize) {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "- kills: {}, run time {:.0} s\n- gifts sent {}, acknowledged before a kill {}, in \
+         the ledger after the retries {} (each exactly once: checked)\n\n",
+        record.len(),
+        took.as_secs_f64(),
+        record.iter().map(|k| k.sent).sum::<usize>(),
+        acked,
+        logged
+    ));
+    out.push_str("| kill | killed after (ms) | gifts sent | acknowledged | restart (ms) |\n");
+    out.push_str("|---:|---:|---:|---:|---:|\n");
+    for (n, kill) in record.iter().enumerate() {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            n + 1,
+            kill.after_ms,
+            kill.sent,
+            kill.acked,
+            kill.restart_ms
+        ));
+    }
+    std::fs::write(path, out).unwrap();
 }

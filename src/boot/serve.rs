@@ -31,13 +31,25 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
     let transcode = settings::transcode_settings(&config, settings::segmenter_config(&config)?)?;
     let (shard_settings, listeners) =
         settings::shard_settings(&config, cores.len(), transcode.clone())?;
-    let ledger = crate::state::open_ledger(
-        std::path::Path::new(&config.state.data_dir),
+    let s = &config.state;
+    let redis = (!s.redis.is_empty()).then(|| shardcast_ledger::RedisOptions {
+        url: s.redis.clone(),
+        prefix: s.redis_prefix.clone(),
+        timeout_ms: s.redis_timeout_ms,
+        reconnect_ms: s.redis_reconnect_ms,
+        require_fsync: s.redis_require_fsync,
+    });
+    let ledger = crate::state::open_configured(
+        std::path::Path::new(&s.data_dir),
+        redis,
         config.ledger.streamer_share_percent,
     )?;
+    let relay = relay_options(&config, cores.len())?;
     let engine = EngineConfig {
-        // The transcode workers, then the ledger.
-        worker_endpoints: transcode.as_ref().map_or(0, |t| t.cores.len()) + 1,
+        // The transcode workers, then the ledger, then (with Redis) the relay.
+        worker_endpoints: transcode.as_ref().map_or(0, |t| t.cores.len())
+            + 1
+            + usize::from(relay.is_some()),
         ..settings::engine_config(&config)
     };
     let factory_settings = shard_settings.clone();
@@ -54,7 +66,9 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
         &config,
         &shard_settings.media.publish_access,
     );
-    let (workers, ledger) = start_workers(&mut runtime, transcode, ledger)?;
+    let state_counters = shard_settings.danmaku.state_counters.clone();
+    let (workers, ledger) =
+        start_workers(&mut runtime, transcode, (ledger, relay), state_counters)?;
     let result = crate::control::run(runtime, config.shutdown.grace_ms);
     for worker in workers {
         if worker.join().is_err() {
@@ -135,16 +149,31 @@ fn log_publish_access(info: &RuntimeInfo, config: &Config, access: &PublishAcces
 fn start_workers(
     runtime: &mut Runtime<ShardMsg>,
     transcode: Option<Arc<TranscodeSettings>>,
-    ledger: shardcast_ledger::RedbLedger,
+    (ledger, relay): (
+        Box<dyn shardcast_ledger::Ledger + Send>,
+        Option<crate::state::relay::Relay>,
+    ),
+    counters: Arc<crate::state::StateCounters>,
 ) -> Result<(Vec<JoinHandle<()>>, JoinHandle<()>), String> {
     let mut endpoints = runtime.take_workers();
+    let mut threads = Vec::new();
+    if let Some(relay) = relay {
+        let endpoint = endpoints.pop().ok_or("no mesh endpoint for the relay")?;
+        let counters = counters.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("relay".to_string())
+                .spawn(move || crate::state::relay::run_relay(endpoint, relay, counters))
+                .map_err(|e| format!("cannot start the relay thread: {e}"))?,
+        );
+    }
     let ledger_endpoint = endpoints.pop().ok_or("no mesh endpoint for the ledger")?;
     let ledger = std::thread::Builder::new()
         .name("ledger".to_string())
-        .spawn(move || crate::state::run_ledger(ledger_endpoint, Box::new(ledger)))
+        .spawn(move || crate::state::run_ledger(ledger_endpoint, ledger, counters))
         .map_err(|e| format!("cannot start the ledger thread: {e}"))?;
     let Some(transcode) = transcode else {
-        return Ok((Vec::new(), ledger));
+        return Ok((threads, ledger));
     };
     let workers = endpoints
         .into_iter()
@@ -157,5 +186,40 @@ fn start_workers(
                 .map_err(|e| format!("cannot start transcode thread {index}: {e}"))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    Ok((workers, ledger))
+    threads.extend(workers);
+    Ok((threads, ledger))
+}
+
+/// The relay thread's options when rooms span hosts (`state.redis` set).
+fn relay_options(
+    config: &Config,
+    shards: usize,
+) -> Result<Option<crate::state::relay::Relay>, String> {
+    if config.state.redis.is_empty() {
+        return Ok(None);
+    }
+    let room = settings::room_config(config)?;
+    let options = crate::state::relay::RelayOptions {
+        url: config.state.redis.clone(),
+        prefix: config.state.redis_prefix.clone(),
+        timeout_ms: config.state.redis_timeout_ms,
+        reconnect_ms: config.state.redis_reconnect_ms,
+        host: crate::state::relay::host_name(),
+        keep_events: room.history_max as u64,
+        room_ttl_s: config.danmaku.cluster_room_ttl_s,
+        // Three stats periods: a host that stops reporting stops counting soon after.
+        online_ttl_ms: room.stats_ms * 3,
+        limits: shardcast_danmaku::relay::RelayLimits {
+            events_max: room.batch_max_bytes / shardcast_danmaku::event::EVENT_OVERHEAD_BYTES + 1,
+            user_max_bytes: room.user_max_bytes,
+            text_max_bytes: room.text_max_bytes,
+        },
+        shards,
+    };
+    log::info!(
+        "rooms span hosts through Redis (keys {}room:*), this host is {}",
+        options.prefix,
+        options.host
+    );
+    crate::state::relay::Relay::new(options).map(Some)
 }

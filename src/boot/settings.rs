@@ -280,7 +280,9 @@ pub fn shard_settings(
     // transcode workers.
     let transcode_workers = transcode.as_ref().map_or(0, |t| t.cores.len());
     let ledger = ShardId((shards + 1 + transcode_workers) as u16);
-    let danmaku = Arc::new(danmaku_settings(config, shards, ledger)?);
+    // With Redis, the relay thread (rooms across hosts) comes after the ledger.
+    let relay = (!config.state.redis.is_empty()).then(|| ShardId(ledger.0 + 1));
+    let danmaku = Arc::new(danmaku_settings(config, shards, ledger, relay)?);
     let media = Arc::new(media_settings(config, shards, transcode)?);
     let h = &config.http;
     let http = Arc::new(HttpSettings {
@@ -499,6 +501,7 @@ fn danmaku_settings(
     config: &Config,
     shards: usize,
     ledger: ShardId,
+    relay: Option<ShardId>,
 ) -> Result<DanmakuSettings, String> {
     let d = &config.danmaku;
     let w = &config.ws;
@@ -520,6 +523,8 @@ fn danmaku_settings(
     let room = room_config(config)?;
     Ok(DanmakuSettings {
         ledger,
+        relay,
+        state_counters: Arc::default(),
         ws_limits: shardcast_ws::Limits {
             frame_max_bytes: w.frame_max_bytes,
             message_max_bytes: w.message_max_bytes,

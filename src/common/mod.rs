@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod clock;
 pub mod counters;
+pub mod epoch;
 pub mod live;
 pub mod log_budget;
 pub mod placement;

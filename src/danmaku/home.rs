@@ -27,13 +27,17 @@ use std::time::Instant;
 
 /// A room whose home is this shard.
 pub(super) struct HomeRoom {
-    room: Room,
+    pub(super) room: Room,
     timer: Option<TimerId>,
     /// Since when nobody is subscribed (the room is retired after `history_s`).
     empty_since_ms: Option<u64>,
     /// Users kicked from the room and until when they may not join again, oldest first, at
     /// most [`BANS_PER_ROOM_MAX`].
     bans: VecDeque<(Arc<str>, u64)>,
+    /// For a room across hosts (`state.redis`): its place in Redis's order.
+    pub(super) relay: Option<super::relayed::RelayState>,
+    /// The epoch of a room ordered here, made with it (a room across hosts has Redis's).
+    epoch: Arc<str>,
 }
 
 /// Kicked users one room remembers (about 40 B each); past it the oldest ban is forgotten.
@@ -46,10 +50,20 @@ pub(super) struct Joiner {
     pub user: Arc<str>,
     pub identity: Identity,
     pub last_seq: u64,
+    /// The epoch `last_seq` belongs to; empty: not checked.
+    pub epoch: Arc<str>,
     pub members: u32,
 }
 
 impl HomeRoom {
+    /// The epoch of the order the room's seqs belong to.
+    pub(super) fn epoch(&self) -> Arc<str> {
+        self.relay
+            .as_ref()
+            .and_then(|relay| relay.epoch())
+            .unwrap_or_else(|| self.epoch.clone())
+    }
+
     /// True while `user` is banned (anonymous viewers have per-connection names, so a ban
     /// holds only tokens' users).
     fn is_banned(&self, user: &str, now_ms: u64) -> bool {
@@ -98,13 +112,47 @@ impl Danmaku {
         };
         home.room.handle_members(joiner.from.0, joiner.members);
         home.empty_since_ms = None;
-        let outcome = home.room.join(now, joiner.last_seq);
-        let online = home.room.online();
-        let frames = self.replay_frames(outcome.replay, outcome.seq);
+        if let Some(relay) = home.relay.as_mut().filter(|r| !r.is_synced()) {
+            // Answered once the room knows Redis's order (or that Redis is away).
+            if let Err(joiner) = relay.wait(joiner) {
+                let close = CloseCode::TRY_AGAIN_LATER;
+                return self.refuse_join(cx, room, &joiner, (503, close, "room is starting"));
+            }
+            return;
+        }
+        self.answer_join(cx, index, room, joiner);
+    }
+
+    /// Answers a join from the room's flushed events (the FIFO contract: the answer goes on
+    /// the same ring as the room's later batches).
+    pub(super) fn answer_join(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        index: usize,
+        room: RoomId,
+        joiner: Joiner,
+    ) {
+        let now = cx.now_ms();
+        let Some(home) = self.homes.get_mut(index) else {
+            return;
+        };
+        let epoch = home.epoch();
+        // A seq of another epoch means nothing here: Resync.
+        let other_epoch = joiner.last_seq > 0 && !joiner.epoch.is_empty() && joiner.epoch != epoch;
+        let last_seq = if other_epoch { 0 } else { joiner.last_seq };
+        let outcome = home.room.join(now, last_seq);
+        let replay = if other_epoch {
+            Replay::Resync
+        } else {
+            outcome.replay
+        };
+        let online = home.room.online_everywhere();
+        let frames = self.replay_frames(replay, outcome.seq);
         let joined = JoinedMsg {
             room,
             conn: joiner.conn,
             seq: outcome.seq,
+            epoch,
             online,
             frames,
             refused: None,
@@ -123,7 +171,7 @@ impl Danmaku {
     }
 
     /// Answers a join with an Error frame and the close that follows it.
-    fn refuse_join(
+    pub(super) fn refuse_join(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
         room: RoomId,
@@ -135,6 +183,7 @@ impl Danmaku {
             room,
             conn: joiner.conn,
             seq: 0,
+            epoch: Arc::from(""),
             online: 0,
             frames: Vec::new(),
             refused: Some(Refusal {
@@ -168,14 +217,35 @@ impl Danmaku {
     }
 
     fn create_home(&mut self, cx: &mut Ctx<ShardMsg>, id: RoomId) -> usize {
+        let (room, relay) = match self.settings.relay {
+            None => (
+                Room::new(id.clone(), self.settings.room.clone(), cx.now_ms()),
+                None,
+            ),
+            Some(_) => (
+                Room::new_relayed(id.clone(), self.settings.room.clone(), cx.now_ms()),
+                Some(super::relayed::RelayState::new(if self.relay_up {
+                    crate::state::msg::Reach::Up
+                } else {
+                    crate::state::msg::Reach::Down
+                })),
+            ),
+        };
+        let relayed = relay.is_some();
         let home = HomeRoom {
-            room: Room::new(id.clone(), self.settings.room.clone(), cx.now_ms()),
+            room,
             timer: None,
             empty_since_ms: None,
             bans: VecDeque::new(),
+            relay,
+            epoch: Arc::from(crate::common::epoch::new_epoch()),
         };
-        let index = self.homes.insert(id, home);
+        let index = self.homes.insert(id.clone(), home);
         set(&self.counters().rooms_home, self.homes.len() as u64);
+        if relayed {
+            self.ask_relay(cx, id, crate::state::msg::RelayAsk::Sync);
+            self.count_degraded();
+        }
         index
     }
 
@@ -189,9 +259,16 @@ impl Danmaku {
     ) -> Result<(), MeshError> {
         let index = self.homed(room)?;
         let now = cx.now_ms();
+        let mut emptied_relayed = false;
         if let Some(home) = self.homes.get_mut(index) {
             home.room.handle_members(from.0, members);
-            home.empty_since_ms = (home.room.online() == 0).then_some(now);
+            let empty = home.room.online() == 0;
+            emptied_relayed = empty && home.relay.is_some() && home.empty_since_ms.is_none();
+            home.empty_since_ms = empty.then_some(now);
+        }
+        if emptied_relayed {
+            // Other hosts stop counting this host's members at once.
+            self.ask_relay(cx, room.clone(), crate::state::msg::RelayAsk::Online(0));
         }
         self.arm_room_timer(cx, index);
         Ok(())
@@ -489,9 +566,18 @@ impl Danmaku {
         Ok(())
     }
 
-    /// Cuts due batches and stats of a home room, sends them, and re-arms its timer.
-    fn flush_home(&mut self, cx: &mut Ctx<ShardMsg>, index: usize) {
+    /// Cuts due batches and stats of a home room, sends them, and re-arms its timer. A room
+    /// across hosts publishes its batches instead (they come back numbered), or orders them
+    /// here while Redis is away.
+    pub(super) fn flush_home(&mut self, cx: &mut Ctx<ShardMsg>, index: usize) {
         let now = cx.now_ms();
+        if self
+            .homes
+            .get(index)
+            .is_some_and(|home| home.relay.is_some())
+        {
+            self.flush_outbound(cx, index);
+        }
         let Some((room, home)) = self.homes.entry_mut(index) else {
             return;
         };
@@ -503,34 +589,57 @@ impl Danmaku {
             events += batch.events.len() as u64;
             out.push(encode_batch(&mut self.encoder, &batch));
         }
+        let mut report_online = None;
         if let Some(stats) = home.room.poll_stats(now) {
             let frame = self
                 .encoder
                 .room_stats(stats.online, stats.likes, stats.heat);
             out.push(shardcast_ws::binary_frame(frame));
-        }
-        let subscribers = home.room.subscribers().to_vec();
-        bump(&self.counters().batches, batches);
-        bump(&self.counters().events, events);
-        if !out.is_empty() {
-            let created = Instant::now();
-            for &shard in &subscribers {
-                for frame in &out {
-                    let broadcast = BroadcastMsg {
-                        room: room.clone(),
-                        frame: frame.clone(),
-                        created,
-                        kick_user: None,
-                    };
-                    self.send_to(
-                        cx,
-                        ShardId(shard),
-                        DanmakuMsg::Broadcast(Box::new(broadcast)),
-                    );
-                }
+            if home.relay.is_some() {
+                report_online = Some(home.room.online());
             }
         }
+        bump(&self.counters().batches, batches);
+        bump(&self.counters().events, events);
+        self.broadcast(cx, index, &room, &out);
+        if let Some(members) = report_online {
+            // Every stats period: this host's members, for every host's online count.
+            self.ask_relay(cx, room, crate::state::msg::RelayAsk::Online(members));
+        }
         self.arm_room_timer(cx, index);
+    }
+
+    /// Sends `frames` to every shard with members in the room at `index`.
+    pub(super) fn broadcast(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        index: usize,
+        room: &RoomId,
+        frames: &[Bytes],
+    ) {
+        if frames.is_empty() {
+            return;
+        }
+        let Some(home) = self.homes.get(index) else {
+            return;
+        };
+        let subscribers = home.room.subscribers().to_vec();
+        let created = Instant::now();
+        for &shard in &subscribers {
+            for frame in frames {
+                let broadcast = BroadcastMsg {
+                    room: room.clone(),
+                    frame: frame.clone(),
+                    created,
+                    kick_user: None,
+                };
+                self.send_to(
+                    cx,
+                    ShardId(shard),
+                    DanmakuMsg::Broadcast(Box::new(broadcast)),
+                );
+            }
+        }
     }
 
     fn arm_room_timer(&mut self, cx: &mut Ctx<ShardMsg>, index: usize) {
@@ -571,7 +680,14 @@ impl Danmaku {
             .empty_since_ms
             .is_some_and(|since| now >= since + history_ms)
         {
-            self.homes.remove(index);
+            let relayed = home.relay.is_some();
+            if let Some((id, _)) = self.homes.remove(index) {
+                if relayed {
+                    self.ask_relay(cx, id.clone(), crate::state::msg::RelayAsk::Online(0));
+                    self.ask_relay(cx, id, crate::state::msg::RelayAsk::Forget);
+                    self.count_degraded();
+                }
+            }
             set(&self.counters().rooms_home, self.homes.len() as u64);
             return;
         }

@@ -106,6 +106,7 @@ impl Danmaku {
             online: joined.online,
             heartbeat_ms: self.settings.heartbeat_ms,
             role,
+            epoch: &joined.epoch,
         });
         let welcome = shardcast_ws::binary_frame(welcome);
         self.reply(cx, conn, welcome);

@@ -19,6 +19,9 @@ mod encode;
 mod home;
 mod local;
 pub mod msg;
+mod relayed;
+#[cfg(test)]
+mod relayed_tests;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -66,6 +69,9 @@ pub struct Danmaku {
     log_budget: LogBudget,
     /// The streams live now (media writes it from its index; danmaku reads it).
     live: LiveSet,
+    /// Whether the relay thread last said Redis is up (rooms across hosts; true until it
+    /// says otherwise).
+    relay_up: bool,
 }
 
 /// The home shard of `room`.
@@ -95,12 +101,18 @@ impl Danmaku {
             open: 0,
             log_budget: LogBudget::default(),
             live,
+            relay_up: true,
         }
     }
 
     /// This shard's counters.
     pub fn counters(&self) -> &DanmakuCounters {
         &self.settings.counters[self.shard.index()]
+    }
+
+    /// Where the ledger and (with Redis) the relay thread are on the mesh.
+    pub fn state_threads(&self) -> (ShardId, Option<ShardId>) {
+        (self.settings.ledger, self.settings.relay)
     }
 
     /// Rooms homed here (for tests and the metrics gauge).
@@ -149,19 +161,22 @@ impl Danmaku {
         msg: DanmakuMsg,
     ) -> Result<(), MeshError> {
         match msg {
-            DanmakuMsg::Join {
-                room,
-                conn,
-                last_seq,
-                members,
-                user,
-                identity,
-            } => {
+            DanmakuMsg::Join(join) => {
+                let msg::JoinMsg {
+                    room,
+                    conn,
+                    last_seq,
+                    epoch,
+                    members,
+                    user,
+                    identity,
+                } = *join;
                 let joiner = Joiner {
                     from,
                     conn,
                     user,
                     identity,
+                    epoch,
                     last_seq,
                     members,
                 };

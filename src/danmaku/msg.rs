@@ -17,18 +17,8 @@ const _: () = assert!(std::mem::size_of::<DanmakuMsg>() <= DANMAKU_MSG_MAX_BYTES
 
 /// Danmaku messages between shards.
 pub enum DanmakuMsg {
-    /// Viewer shard → home: a connection joins; `members` is the sender's count for the room
-    /// including it.
-    Join {
-        room: RoomId,
-        conn: ConnId,
-        last_seq: u64,
-        members: u32,
-        /// Who joins (a kicked user is refused until their ban ends).
-        user: Arc<str>,
-        /// Whether they showed a token (anonymous viewers may create only some rooms).
-        identity: Identity,
-    },
+    /// Viewer shard → home: a connection joins.
+    Join(Box<JoinMsg>),
     /// Viewer shard → home: the sender's member count for the room changed.
     Members { room: RoomId, members: u32 },
     /// Viewer shard → home: a chat that passed the viewer's checks.
@@ -56,6 +46,20 @@ pub enum DanmakuMsg {
     Reply { conn: ConnId, frame: Bytes },
     /// Home → viewer shards: a frame for every member of the room.
     Broadcast(Box<BroadcastMsg>),
+}
+
+/// A connection joining a room; `members` is the sender's count for the room including it.
+pub struct JoinMsg {
+    pub room: RoomId,
+    pub conn: ConnId,
+    pub last_seq: u64,
+    /// The epoch `last_seq` belongs to (`Hello.epoch`); empty: not checked.
+    pub epoch: Arc<str>,
+    pub members: u32,
+    /// Who joins (a kicked user is refused until their ban ends).
+    pub user: Arc<str>,
+    /// Whether they showed a token (anonymous viewers may create only some rooms).
+    pub identity: Identity,
 }
 
 /// A chat on its way home.
@@ -93,6 +97,8 @@ pub struct JoinedMsg {
     pub room: RoomId,
     pub conn: ConnId,
     pub seq: u64,
+    /// The room's epoch, for the Welcome.
+    pub epoch: Arc<str>,
     pub online: u64,
     pub frames: Vec<Bytes>,
     pub refused: Option<Refusal>,
@@ -126,8 +132,8 @@ impl DanmakuMsg {
     /// The room a viewer → home message is about (`None` for home → viewer messages).
     pub fn home_room(&self) -> Option<&RoomId> {
         match self {
-            DanmakuMsg::Join { room, .. }
-            | DanmakuMsg::Members { room, .. }
+            DanmakuMsg::Join(join) => Some(&join.room),
+            DanmakuMsg::Members { room, .. }
             | DanmakuMsg::Like { room, .. }
             | DanmakuMsg::History { room, .. }
             | DanmakuMsg::Kick { room, .. } => Some(room),

@@ -11,6 +11,10 @@ use std::sync::Arc;
 pub struct DanmakuSettings {
     /// The ledger thread's place on the mesh.
     pub ledger: ShardId,
+    /// The relay thread's place on the mesh, when rooms span hosts (`state.redis`).
+    pub relay: Option<ShardId>,
+    /// The ledger and relay threads' counters (shown in `/metrics`).
+    pub state_counters: Arc<crate::state::StateCounters>,
     pub ws_limits: shardcast_ws::Limits,
     pub verify: VerifyLimits,
     pub hello_timeout_ms: u64,
@@ -149,6 +153,17 @@ crate::service_counters! {
         gifts_store_failed: "counter",
         /// Connections kicked by an admin.
         kicked: "counter",
+        /// Rooms homed here that span hosts (state.redis) and order their events here for
+        /// now, because Redis is away: their chats reach this host's viewers only.
+        rooms_degraded: "gauge",
+        /// Batches of rooms across hosts applied here, as Redis numbered them.
+        relay_batches: "counter",
+        /// Batches of rooms across hosts that could not be published (Redis away) and were
+        /// ordered here instead.
+        relay_bounced: "counter",
+        /// Times a room across hosts restarted its order from Redis's (after Redis lost the
+        /// room, or after ordering alone while Redis was away); its viewers got Resync.
+        relay_resyncs: "counter",
         /// Mesh messages this shard could not act on (a viewer's message for a room that is
         /// not homed here); each is logged at debug level. Always 0 unless there is a bug.
         mesh_errors: "counter",

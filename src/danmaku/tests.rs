@@ -5,7 +5,7 @@ use crate::common::auth::Role;
 use crate::shard::testing::{self, in_flight_kinds, member, token, Got, Viewer};
 use shardcast_danmaku::RoomId;
 use shardcast_engine::{CloseReason, ShardId};
-use shardcast_ledger::{Ledger, MemoryLedger, Op, Outcome};
+use shardcast_ledger::{Audit, GiftRecord, Ledger, MemoryLedger, Op, Outcome, StoreError};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// A room name whose home is `shard` of `shards`.
@@ -186,6 +186,38 @@ fn a_returning_viewer_gets_what_it_missed_and_an_old_one_a_resync() {
     assert_eq!(old.received(&mut t), [Got::Resync { seq: 3 }]);
 }
 
+/// A seq of another epoch means nothing: a resume that names the room's epoch gets what it
+/// missed, one that names another (the room was made again meanwhile) gets Resync.
+#[test]
+fn a_resume_from_another_epoch_is_answered_with_resync() {
+    let config = testing::config("[danmaku]\nchat_rate_per_s = 100\nchat_burst = 100\n");
+    let mut t = testing::shards(2, &config, 0);
+    let room = room_homed_on(0, 2);
+    let mut talker = member(&mut t, 1, &room, "talker");
+    let epoch = talker.epoch.clone();
+    assert_eq!(epoch.len(), 16, "{epoch:?}");
+    for text in ["a", "b", "c"] {
+        talker.chat(&mut t, text);
+        t.advance(config.danmaku.batch_ms);
+    }
+    let mut same = Viewer::connect(&mut t, ShardId(1));
+    same.hello_in_epoch(&mut t, &room, (1, &epoch));
+    let got = same.received(&mut t);
+    assert_eq!(
+        got[1],
+        Got::History {
+            events: vec![(2, "b".into()), (3, "c".into())],
+            more: false
+        }
+    );
+    assert_eq!(same.epoch, epoch);
+    let mut other = Viewer::connect(&mut t, ShardId(1));
+    other.hello_in_epoch(&mut t, &room, (1, "0123456789abcdef"));
+    let got = other.received(&mut t);
+    assert!(matches!(got[0], Got::Welcome { seq: 3, .. }), "{got:?}");
+    assert_eq!(got[1], Got::Resync { seq: 3 });
+}
+
 #[test]
 fn a_viewer_message_for_a_room_not_homed_here_is_counted_not_fatal() {
     let config = testing::config("");
@@ -295,6 +327,94 @@ fn a_gift_is_acknowledged_once_durable_once_per_key_and_shown_to_everyone() {
             home.gifts_unpaid.load(Relaxed)
         ),
         (2, 1, 1)
+    );
+}
+
+/// A ledger whose disk fails while `failing` is set (a full disk or an fsync error): every
+/// batch then answers an error and writes nothing.
+struct FailingDisk {
+    inner: MemoryLedger,
+    failing: bool,
+}
+
+impl Ledger for FailingDisk {
+    fn apply_batch(&mut self, ops: &[Op]) -> Result<Vec<Outcome>, StoreError> {
+        if self.failing {
+            return Err(StoreError("No space left on device (os error 28)".into()));
+        }
+        self.inner.apply_batch(ops)
+    }
+    fn balance(&self, account: &str) -> Result<u64, StoreError> {
+        self.inner.balance(account)
+    }
+    fn gifts_after(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<GiftRecord>, StoreError> {
+        self.inner.gifts_after(room, after, limit)
+    }
+    fn leaderboard(&self, room: &str, limit: usize) -> Result<Vec<(String, u64)>, StoreError> {
+        self.inner.leaderboard(room, limit)
+    }
+    fn audit(&self) -> Result<Audit, StoreError> {
+        self.inner.audit()
+    }
+}
+
+#[test]
+fn a_gift_the_ledger_cannot_write_is_refused_by_name_and_shown_to_nobody() {
+    let config = testing::config("");
+    let mut t = testing::shards(2, &config, 0);
+    let mut ledger = FailingDisk {
+        inner: MemoryLedger::new(50),
+        failing: true,
+    };
+    fund(&mut ledger.inner, "giver", 100);
+    let room = room_homed_on(1, 2);
+    let mut giver = member(&mut t, 0, &room, "giver");
+    let mut watcher = member(&mut t, 1, &room, "watcher");
+    giver.received(&mut t);
+    watcher.received(&mut t);
+    giver.gift(&mut t, 2, "key-1");
+    t.advance(1);
+    assert_eq!(testing::serve_ledger(&mut t, &mut ledger), 1);
+    t.advance(config.danmaku.batch_ms);
+    let got = giver.received(&mut t);
+    assert!(
+        got.iter().any(|g| matches!(
+            g,
+            Got::Error { code: 503, cause, .. } if cause == "store_unavailable"
+        )),
+        "{got:?}"
+    );
+    assert!(!got.iter().any(|g| matches!(g, Got::GiftAck { .. })));
+    assert!(
+        watcher.chats(&mut t).is_empty(),
+        "nobody sees a gift not taken"
+    );
+    let home = t.service(ShardId(1)).danmaku().counters();
+    assert_eq!(home.gifts_store_failed.load(Relaxed), 1);
+    assert_eq!(
+        ledger.balance(&shardcast_ledger::wallet("giver")).unwrap(),
+        100
+    );
+    // The disk recovers: the retry with the same key is taken once.
+    ledger.failing = false;
+    giver.gift(&mut t, 2, "key-1");
+    t.advance(1);
+    testing::serve_ledger(&mut t, &mut ledger);
+    t.advance(config.danmaku.batch_ms);
+    assert!(giver.received(&mut t).contains(&Got::GiftAck {
+        key: "key-1".into(),
+        seq: 1,
+        entry: 2,
+        balance: 0
+    }));
+    assert_eq!(
+        watcher.chats(&mut t),
+        [(1, "gift 2 from giver".to_string())]
     );
 }
 

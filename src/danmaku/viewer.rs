@@ -2,7 +2,7 @@
 //! filter), and what goes to the room's home; pings, hello and idle timeouts, and the stall
 //! close of a viewer that does not read.
 
-use super::msg::{ChatMsg, ChatPriority, DanmakuMsg, GiftMsg, Identity};
+use super::msg::{ChatMsg, ChatPriority, DanmakuMsg, GiftMsg, Identity, JoinMsg};
 use super::settings::FilterMode;
 use super::Danmaku;
 use crate::common::auth::{Audience, Role};
@@ -22,6 +22,8 @@ const LIKES_PER_MESSAGE_MAX: u32 = 1000;
 const GIFTS_PER_MESSAGE_MAX: u32 = 10_000;
 /// Longest user name a token may carry, in bytes.
 const USER_MAX_BYTES: usize = 64;
+/// Longest `Hello.epoch` (the server's are 16 hex digits, or `local-` and 16).
+const EPOCH_MAX_BYTES: usize = 64;
 /// Longest idempotency key, in bytes.
 const IDEMPOTENCY_KEY_MAX_BYTES: usize = 64;
 
@@ -298,12 +300,13 @@ impl Danmaku {
                     room,
                     token,
                     last_seq,
+                    epoch,
                     ..
                 },
                 _,
             ) => {
                 bump(&self.counters().in_hello, 1);
-                self.on_hello(cx, conn, room, token, last_seq);
+                self.on_hello(cx, conn, room, token, (last_seq, epoch));
             }
             (_, None) => {
                 let why = if joining {
@@ -393,13 +396,16 @@ impl Danmaku {
         conn: ConnId,
         room: &str,
         token: &str,
-        last_seq: u64,
+        (last_seq, epoch): (u64, &str),
     ) {
         if !matches!(
             self.viewer(conn).map(|v| &v.session),
             Some(Session::AwaitHello)
         ) {
             return self.error(cx, conn, 400, "already joined");
+        }
+        if epoch.len() > EPOCH_MAX_BYTES {
+            return self.error(cx, conn, 400, "epoch must be at most 64 bytes");
         }
         let Ok(room_id) = RoomId::new(room) else {
             return self.error(cx, conn, 400, "room must be 1 to 128 bytes");
@@ -426,14 +432,15 @@ impl Danmaku {
         let user = self
             .viewer(conn)
             .map_or_else(|| Arc::from(""), |v| v.user.clone());
-        let msg = DanmakuMsg::Join {
+        let msg = DanmakuMsg::Join(Box::new(JoinMsg {
             room: room_id,
             conn,
             last_seq,
+            epoch: Arc::from(epoch),
             members,
             user,
             identity,
-        };
+        }));
         self.send_home(cx, msg);
     }
 

@@ -27,6 +27,8 @@ pub fn render(
         .map(|c| c.snapshot())
         .collect();
     write_block(&mut out, "danmaku", &danmaku);
+    let state = [settings.danmaku.state_counters.snapshot()];
+    write_block_labelled(&mut out, "state", "thread", &state);
     write_histogram(
         &mut out,
         "shardcast_danmaku_delivery_latency_seconds",

@@ -7,7 +7,7 @@
 use crate::control::msg::{ControlReply, ControlRequest};
 use crate::danmaku::msg::DanmakuMsg;
 use crate::media::msg::MediaMsg;
-use crate::state::msg::{StateReply, StateRequest};
+use crate::state::msg::{RelayReply, RelayRequest, StateReply, StateRequest};
 use crate::transcode::msg::TranscodeMsg;
 use shardcast_engine::mesh::Envelope;
 
@@ -28,6 +28,10 @@ pub enum ShardMsg {
     State(StateRequest),
     /// Ledger thread → shard: the answer.
     StateReply(StateReply),
+    /// Home shard → relay thread (rooms across hosts).
+    Relay(Box<RelayRequest>),
+    /// Relay thread → shard.
+    RelayReply(RelayReply),
 }
 
 /// Bytes one mesh ring slot takes: one message in its envelope. Every ring allocates
@@ -63,6 +67,12 @@ impl From<ControlRequest> for ShardMsg {
 impl From<StateRequest> for ShardMsg {
     fn from(msg: StateRequest) -> Self {
         ShardMsg::State(msg)
+    }
+}
+
+impl From<RelayRequest> for ShardMsg {
+    fn from(msg: RelayRequest) -> Self {
+        ShardMsg::Relay(Box::new(msg))
     }
 }
 

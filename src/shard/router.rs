@@ -244,13 +244,15 @@ impl Service for ShardService {
                     self.after_http(cx, conn, input);
                 }
             }
-            ShardMsg::Transcode(_) | ShardMsg::Control(_) | ShardMsg::State(_) => {
-                self.media.mesh_error(
-                    cx,
-                    from,
-                    "a message meant for a worker or the control thread",
-                )
-            }
+            ShardMsg::RelayReply(reply) => self.danmaku.on_relay(cx, reply),
+            ShardMsg::Transcode(_)
+            | ShardMsg::Control(_)
+            | ShardMsg::State(_)
+            | ShardMsg::Relay(_) => self.media.mesh_error(
+                cx,
+                from,
+                "a message meant for a worker or the control thread",
+            ),
         }
     }
 

@@ -59,7 +59,8 @@ pub fn shards_with(
     let (settings, _) =
         crate::boot::settings::shard_settings(config, shards, transcode).expect("settings");
     let engine = EngineConfig {
-        worker_endpoints: workers + 1,
+        // The ledger, and with Redis the relay (answer it with `take_outside`).
+        worker_endpoints: workers + 1 + usize::from(!config.state.redis.is_empty()),
         ..crate::boot::settings::engine_config(config)
     };
     TestShards::new(shards, engine, move |shard| {
@@ -72,7 +73,7 @@ pub fn shards_with(
 /// does (one batch), and delivers the answers. Returns how many it answered.
 pub fn serve_ledger(
     t: &mut TestShards<ShardService>,
-    ledger: &mut shardcast_ledger::MemoryLedger,
+    ledger: &mut dyn shardcast_ledger::Ledger,
 ) -> usize {
     let id = ledger_id(t);
     let requests: Vec<(ShardId, crate::state::msg::StateRequest)> = t
@@ -92,8 +93,7 @@ pub fn serve_ledger(
 
 /// The ledger's mesh endpoint on the harness: the last worker endpoint.
 pub fn ledger_id(t: &TestShards<ShardService>) -> ShardId {
-    let info = t.info();
-    ShardId((info.shards() + info.engine.worker_endpoints) as u16)
+    t.service(ShardId(0)).danmaku().state_threads().0
 }
 
 /// A token for `user` in `room` (valid for a day of virtual time).
@@ -196,6 +196,8 @@ pub enum Got {
 pub struct Viewer {
     pub shard: ShardId,
     pub conn: ConnId,
+    /// The epoch of the last Welcome received.
+    pub epoch: String,
     buffer: Vec<u8>,
     encoder: ClientEncoder,
 }
@@ -218,6 +220,7 @@ impl Viewer {
         Viewer {
             shard,
             conn,
+            epoch: String::new(),
             buffer: Vec::new(),
             encoder: ClientEncoder::new(),
         }
@@ -236,6 +239,20 @@ impl Viewer {
         last_seq: u64,
     ) {
         let message = self.encoder.hello(room, token, last_seq, "test").to_vec();
+        self.send(t, &message);
+    }
+
+    /// Hello resuming after `last_seq` of `epoch`.
+    pub fn hello_in_epoch(
+        &mut self,
+        t: &mut TestShards<ShardService>,
+        room: &str,
+        (last_seq, epoch): (u64, &str),
+    ) {
+        let message = self
+            .encoder
+            .hello_in_epoch(room, "", last_seq, epoch, "test")
+            .to_vec();
         self.send(t, &message);
     }
 
@@ -267,6 +284,11 @@ impl Viewer {
         self.buffer.extend(t.read(self.shard, self.conn));
         let mut out = Vec::new();
         while let Some((opcode, payload, used)) = server_frame(&self.buffer) {
+            if let Ok(ServerMsg::Welcome(welcome)) =
+                shardcast_wire::decode_server(&payload, &VerifyLimits::server())
+            {
+                self.epoch = welcome.epoch.to_string();
+            }
             out.push(decode(opcode, &payload));
             self.buffer.drain(..used);
         }
@@ -398,7 +420,7 @@ pub fn in_flight_kinds(t: &TestShards<ShardService>) -> Vec<(ShardId, ShardId, &
         .map(|m| {
             let kind = match &m.msg {
                 ShardMsg::Danmaku(d) => match d {
-                    crate::danmaku::msg::DanmakuMsg::Join { .. } => "join",
+                    crate::danmaku::msg::DanmakuMsg::Join(_) => "join",
                     crate::danmaku::msg::DanmakuMsg::Members { .. } => "members",
                     crate::danmaku::msg::DanmakuMsg::Chat(_) => "chat",
                     crate::danmaku::msg::DanmakuMsg::Joined(_) => "joined",
@@ -412,6 +434,8 @@ pub fn in_flight_kinds(t: &TestShards<ShardService>) -> Vec<(ShardId, ShardId, &
                 ShardMsg::ControlReply(_) => "control reply",
                 ShardMsg::State(_) => "state",
                 ShardMsg::StateReply(_) => "state reply",
+                ShardMsg::Relay(_) => "relay",
+                ShardMsg::RelayReply(_) => "relay reply",
             };
             (m.from, m.to, kind)
         })

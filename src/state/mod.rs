@@ -10,6 +10,8 @@
 
 mod api;
 pub mod msg;
+mod pubsub;
+pub mod relay;
 #[cfg(test)]
 mod tests;
 
@@ -20,6 +22,27 @@ use shardcast_ledger::{Ledger, Op};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+crate::service_counters! {
+    /// The state threads' counters (the ledger's, and the relay's with `state.redis`).
+    pub struct StateCounters {
+        /// Ledger writes: each is one transaction and one fsync on the embedded store, or one
+        /// script on Redis, for every request that arrived while the previous one was written.
+        ledger_batches: "counter",
+        /// Ledger requests answered (gifts, credits, reads).
+        ledger_requests: "counter",
+        /// Ledger writes that failed: their gifts were refused, none acknowledged.
+        ledger_failures: "counter",
+        /// 1 while the relay thread reaches Redis (rooms across hosts), else 0.
+        relay_up: "gauge",
+        /// Times Redis became unreachable for the relay thread.
+        relay_outages: "counter",
+        /// Room batches published to Redis.
+        relay_published: "counter",
+        /// Room batches received from Redis (each handed to the room's home here).
+        relay_received: "counter",
+    }
+}
+
 /// Requests one batch takes at most.
 pub const BATCH_MAX: usize = 4096;
 
@@ -28,6 +51,52 @@ pub const LEDGER_FILE: &str = "ledger.redb";
 
 /// A failed write is logged at most this often (every failure is counted).
 const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Opens the ledger the configuration names: Redis when `redis` is given (`state.redis`),
+/// else the embedded one under `data_dir`. Either must balance (the conservation check) to
+/// start.
+pub fn open_configured(
+    data_dir: &Path,
+    redis: Option<shardcast_ledger::RedisOptions>,
+    streamer_share_percent: u8,
+) -> Result<Box<dyn Ledger + Send>, String> {
+    let Some(options) = redis else {
+        return Ok(Box::new(open_ledger(data_dir, streamer_share_percent)?));
+    };
+    let prefix = options.prefix.clone();
+    let ledger = shardcast_ledger::RedisLedger::open(options, streamer_share_percent)
+        .map_err(|e| format!("cannot open the ledger in Redis: {e}"))?;
+    if !ledger.is_connected() {
+        // Serving without Redis: gifts are refused until it answers.
+        log::error!(
+            "the ledger's Redis is unreachable: gifts are refused until it answers \
+             (retried every state.redis_reconnect_ms)"
+        );
+        return Ok(Box::new(ledger));
+    }
+    let audit = ledger
+        .audit()
+        .map_err(|e| format!("cannot read the ledger in Redis: {e}"))?;
+    check_balances(&audit, "in Redis")?;
+    log::info!(
+        "ledger in Redis (keys {}ledger:*): {} entries, {} credited",
+        prefix,
+        audit.entries,
+        audit.credited
+    );
+    Ok(Box::new(ledger))
+}
+
+/// The conservation check at start: the accounts must hold exactly what was credited.
+fn check_balances(audit: &shardcast_ledger::Audit, place: &str) -> Result<(), String> {
+    if audit.held != audit.credited {
+        return Err(format!(
+            "the ledger {place} does not balance: accounts hold {}, credits total {}",
+            audit.held, audit.credited
+        ));
+    }
+    Ok(())
+}
 
 /// Opens the embedded ledger under `data_dir` (made if missing, mode 0700).
 pub fn open_ledger(
@@ -46,14 +115,7 @@ pub fn open_ledger(
     let audit = ledger
         .audit()
         .map_err(|e| format!("cannot read the ledger {}: {e}", path.display()))?;
-    if audit.held != audit.credited {
-        return Err(format!(
-            "the ledger {} does not balance: accounts hold {}, credits total {}",
-            path.display(),
-            audit.held,
-            audit.credited
-        ));
-    }
+    check_balances(&audit, &path.display().to_string())?;
     log::info!(
         "ledger {}: {} entries, {} credited",
         path.display(),
@@ -136,7 +198,12 @@ fn transfer(request: &StateRequest) -> Option<Op> {
 }
 
 /// The ledger thread: batches, writes, answers, until the runtime drains.
-pub fn run_ledger(mut endpoint: WorkerEndpoint<ShardMsg>, mut ledger: Box<dyn Ledger + Send>) {
+pub fn run_ledger(
+    mut endpoint: WorkerEndpoint<ShardMsg>,
+    mut ledger: Box<dyn Ledger + Send>,
+    counters: std::sync::Arc<StateCounters>,
+) {
+    use crate::common::counters::bump;
     let mut last_failure_log: Option<Instant> = None;
     loop {
         let mut batch = Vec::new();
@@ -156,6 +223,11 @@ pub fn run_ledger(mut endpoint: WorkerEndpoint<ShardMsg>, mut ledger: Box<dyn Le
                 StateReply::Gift(done) => done.outcome.is_err(),
                 StateReply::Api(done) => done.status == 503,
             });
+            bump(&counters.ledger_batches, 1);
+            bump(&counters.ledger_requests, received as u64);
+            if failed {
+                bump(&counters.ledger_failures, 1);
+            }
             if failed && last_failure_log.is_none_or(|at| at.elapsed() >= FAILURE_LOG_EVERY) {
                 last_failure_log = Some(Instant::now());
                 log::error!(

@@ -82,3 +82,74 @@ pub struct GiftDone {
     /// The transfer's outcome, or why the ledger could not write (nothing was written).
     pub outcome: Result<shardcast_ledger::Outcome, String>,
 }
+
+/// Home shard → relay thread (rooms across hosts, through Redis): what one room needs.
+pub struct RelayRequest {
+    pub room: RoomId,
+    pub ask: RelayAsk,
+}
+
+/// What a home shard asks of the relay thread about one room.
+pub enum RelayAsk {
+    /// Subscribe to the room (if not yet) and answer [`RelayNews::Synced`] with its order in
+    /// Redis. Sent when the room is made on this host, and again after a gap.
+    Sync,
+    /// Unsubscribe: the room retired on this host.
+    Forget,
+    /// Publish an outbound batch (unnumbered: Redis numbers it). Answered by the batch coming
+    /// back numbered ([`RelayNews::Batch`]), or [`RelayNews::Bounced`] when it could not be
+    /// published.
+    Publish(Arc<[shardcast_danmaku::RoomEvent]>),
+    /// This host's member count; answered with [`RelayNews::Online`], every host's sum.
+    Online(u64),
+}
+
+/// Whether the relay thread reaches Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    Up,
+    Down,
+}
+
+/// Relay thread → shards.
+pub enum RelayReply {
+    /// News of one room, to its home shard on this host.
+    Room(Box<RoomNews>),
+    /// Redis went away (`up` false: every relayed room orders its events here, degraded) or
+    /// came back (rooms resubscribe and get [`RelayNews::Synced`]). To every shard.
+    Status(Reach),
+}
+
+/// News of one room from Redis.
+pub struct RoomNews {
+    pub room: RoomId,
+    pub news: RelayNews,
+}
+
+/// What the relay thread tells a room's home.
+pub enum RelayNews {
+    /// The room's order in Redis now: its epoch, the last seq and like total, and the batches
+    /// Redis still holds (oldest first; they may start past what the home has, and they may
+    /// overlap what it has).
+    Synced {
+        epoch: Arc<str>,
+        seq: u64,
+        likes: u64,
+        batches: Vec<RelayedBatch>,
+    },
+    /// A batch some host published.
+    Batch(RelayedBatch),
+    /// A batch this host could not publish: order it here (the room is degraded).
+    Bounced(Arc<[shardcast_danmaku::RoomEvent]>),
+    /// Members on every host.
+    Online(u64),
+}
+
+/// A batch as Redis numbered it.
+pub struct RelayedBatch {
+    pub epoch: Arc<str>,
+    pub first_seq: u64,
+    /// The room's like total after it.
+    pub likes: u64,
+    pub events: Vec<shardcast_danmaku::RoomEvent>,
+}

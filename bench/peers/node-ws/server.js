@@ -110,9 +110,10 @@ function encodeWelcome(user, name, room) {
   builder.clear();
   const userOffset = builder.createString(user);
   const roomOffset = builder.createString(name);
+  // The last argument is the epoch's offset: 0, none (this server keeps no history).
   const body = Welcome.createWelcome(
     builder, userOffset, roomOffset, BigInt(room.seq), BigInt(room.members.size), HEARTBEAT_MS,
-    Role.Viewer);
+    Role.Viewer, 0);
   return finish(ServerBody.Welcome, body);
 }
 

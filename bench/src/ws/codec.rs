@@ -69,12 +69,18 @@ pub enum CodecError {
     },
 }
 
-/// The opening handshake request for `path` on `authority`, offering `subprotocol`.
+/// The opening handshake request for `path` on `authority`, offering `subprotocol` (none
+/// when empty).
 pub fn handshake_request(authority: &str, path: &str, key: &str, subprotocol: &str) -> Vec<u8> {
+    let offer = if subprotocol.is_empty() {
+        String::new()
+    } else {
+        format!("Sec-WebSocket-Protocol: {subprotocol}\r\n")
+    };
     format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Protocol: {subprotocol}\r\nUser-Agent: shardcast-bench\r\n\r\n"
+         {offer}User-Agent: shardcast-bench\r\n\r\n"
     )
     .into_bytes()
 }
@@ -170,6 +176,11 @@ pub fn encode_masked(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4
 /// Appends one masked binary frame to `out`.
 pub fn encode_binary(out: &mut Vec<u8>, payload: &[u8], mask: [u8; 4]) {
     encode_masked(out, OPCODE_BINARY, payload, mask);
+}
+
+/// Appends one masked text frame to `out`.
+pub fn encode_text(out: &mut Vec<u8>, payload: &[u8], mask: [u8; 4]) {
+    encode_masked(out, OPCODE_TEXT, payload, mask);
 }
 
 /// Appends the masked pong answering a ping with `payload`.

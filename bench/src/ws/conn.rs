@@ -37,9 +37,10 @@ use crate::net::{self, CONNECTS_IN_FLIGHT_MAX};
 use crate::ws::chat::{monotonic_us, ChatText, Clock};
 use crate::ws::codec::{self, CodecError, Event, FrameDecoder, Masks};
 use crate::ws::plan::{self, Assignment, Schedule};
+use crate::ws::socketio::{self, Packet};
 use crate::ws::stats::WsStats;
 use crate::ws::tracker::{Arrival, SenderTrack};
-use crate::ws::WsLoadConfig;
+use crate::ws::{WsLoadConfig, WsProtocol};
 
 /// Free space offered to each read. Batches of a busy room are larger; the buffer then grows
 /// to the largest frame seen (at most the protocol's 1 MiB message plus its header).
@@ -251,6 +252,8 @@ struct Connection {
     canceller: Canceller,
     out: Vec<u8>,
     text: String,
+    /// A Socket.IO event being written.
+    event: String,
     last_seq: Option<u64>,
     joined: bool,
     server_closed: bool,
@@ -275,6 +278,7 @@ impl Connection {
             canceller: Canceller::new(),
             out: Vec::new(),
             text: String::new(),
+            event: String::new(),
             last_seq: None,
             joined: false,
             server_closed: false,
@@ -292,7 +296,8 @@ impl Connection {
         shared.connecting.set(shared.connecting.get() + 1);
         let deadline = Instant::now() + config.connect_timeout;
         let source = plan::source_of(&config.source_addrs, self.index);
-        let connected = net::connect(config.url.addr, source, deadline).await;
+        let url = config.url_of(self.index);
+        let connected = net::connect(url.addr, source, deadline).await;
         shared.connecting.set(shared.connecting.get() - 1);
         let mut stream = match connected {
             Ok(stream) => stream,
@@ -335,13 +340,17 @@ impl Connection {
         let shared = self.shared.clone();
         let config = &shared.config;
         let key = codec::handshake_key(self.index ^ 0xa076_1d64_78bd_642f);
-        let request =
-            codec::handshake_request(&config.url.authority, &config.url.path, &key, SUBPROTOCOL);
+        let url = config.url_of(self.index);
+        let subprotocol = match config.protocol {
+            WsProtocol::Shardcast => SUBPROTOCOL,
+            WsProtocol::SocketIo => "",
+        };
+        let request = codec::handshake_request(&url.authority, &url.path, &key, subprotocol);
         let (written, _) = AsyncWriteRentExt::write_all(stream, request).await;
         written.map_err(|_| JoinFailure::Handshake)?;
         let mut sleep = std::pin::pin!(monoio::time::sleep_until(deadline.into()));
         let head = loop {
-            match codec::check_handshake(&self.buf, &key, SUBPROTOCOL) {
+            match codec::check_handshake(&self.buf, &key, subprotocol) {
                 Ok(Some(head)) => break head,
                 Ok(None) => {}
                 Err(_) => return Err(JoinFailure::Handshake),
@@ -355,28 +364,32 @@ impl Connection {
         };
         self.buf.drain(..head);
 
-        let token = if self.sender.is_some() {
-            config.token.as_str()
-        } else {
-            ""
-        };
-        let room = Assignment::room_name(self.room);
-        {
+        if config.protocol == WsProtocol::Shardcast {
+            let token = if self.sender.is_some() {
+                config.token.as_str()
+            } else {
+                ""
+            };
+            let room = Assignment::room_name(self.room);
             let mut encoder = self.shared.encoder.borrow_mut();
             let hello = encoder.hello(&room, token, 0, "shardcast-bench");
             codec::encode_binary(&mut self.out, hello, self.masks.next_mask());
         }
-        let out = std::mem::take(&mut self.out);
-        let (written, mut out) = AsyncWriteRentExt::write_all(stream, out).await;
-        out.clear();
-        self.out = out;
-        written.map_err(|_| JoinFailure::NoWelcome)?;
+        // Socket.IO: the server speaks first (open), then connect and join follow from
+        // `handle_text`.
         loop {
             if self.handle_received().is_err() || self.server_closed {
                 return Err(JoinFailure::NoWelcome);
             }
             if self.joined {
                 return Ok(());
+            }
+            if !self.out.is_empty() {
+                let out = std::mem::take(&mut self.out);
+                let (written, mut out) = AsyncWriteRentExt::write_all(stream, out).await;
+                out.clear();
+                self.out = out;
+                written.map_err(|_| JoinFailure::NoWelcome)?;
             }
             match self.read_more(stream, sleep.as_mut(), false).await {
                 ReadOutcome::Data(received) => self.count_received(received),
@@ -485,8 +498,17 @@ impl Connection {
                 sent_us: due_us.min(now_us),
             }
             .write(&mut self.text);
-            let chat = encoder.chat(&self.text, CHAT_COLOR, ChatMode::Scroll);
-            codec::encode_binary(&mut self.out, chat, self.masks.next_mask());
+            match self.shared.config.protocol {
+                WsProtocol::Shardcast => {
+                    let chat = encoder.chat(&self.text, CHAT_COLOR, ChatMode::Scroll);
+                    codec::encode_binary(&mut self.out, chat, self.masks.next_mask());
+                }
+                WsProtocol::SocketIo => {
+                    socketio::write_event(&mut self.event, "chat", "text", &self.text);
+                    let mask = self.masks.next_mask();
+                    codec::encode_text(&mut self.out, self.event.as_bytes(), mask);
+                }
+            }
             self.next_counter += 1;
             self.pending_chats.0 += 1;
             if due_us >= timeline.measure_us {
@@ -561,8 +583,10 @@ impl Connection {
         let buf = std::mem::take(&mut self.buf);
         let mut decoder = std::mem::take(&mut self.decoder);
         let mut needed = 0;
+        let socket_io = self.shared.config.protocol == WsProtocol::SocketIo;
         let result = decoder.handle_bytes(&buf, &mut needed, |event| match event {
             Event::Binary(message) => self.handle_message(message, recv_us),
+            Event::Text(message) if socket_io => self.handle_text(message, recv_us),
             Event::Text(_) => self.shared.stats.borrow_mut().foreign_events += 1,
             Event::Ping(payload) => {
                 codec::encode_pong(&mut self.out, payload, self.masks.next_mask())
@@ -625,6 +649,45 @@ impl Connection {
                     .or_default() += 1;
             }
             ServerMsg::Kick { .. } => self.shared.stats.borrow_mut().kicks += 1,
+            _ => {}
+        }
+    }
+
+    /// One Engine.IO packet from a Socket.IO server: answers pings, walks the join (open →
+    /// connect → join → welcome), and accounts for chats, each a batch of one.
+    fn handle_text(&mut self, message: &[u8], recv_us: u64) {
+        let packet = match socketio::parse(message) {
+            Ok(packet) => packet,
+            Err(_) => {
+                self.shared.stats.borrow_mut().protocol_errors += 1;
+                return;
+            }
+        };
+        match packet {
+            Packet::Open { .. } if !self.joined => {
+                let mask = self.masks.next_mask();
+                codec::encode_text(&mut self.out, socketio::CONNECT, mask);
+            }
+            Packet::Connected if !self.joined => {
+                let room = Assignment::room_name(self.room);
+                socketio::write_event(&mut self.event, "join", "room", &room);
+                let mask = self.masks.next_mask();
+                codec::encode_text(&mut self.out, self.event.as_bytes(), mask);
+            }
+            Packet::Welcome if !self.joined => self.joined = true,
+            Packet::Ping => {
+                codec::encode_text(&mut self.out, socketio::PONG, self.masks.next_mask());
+                self.shared.stats.borrow_mut().pongs += 1;
+            }
+            Packet::Close => self.server_closed = true,
+            Packet::Chat(text) => {
+                {
+                    let mut stats = self.shared.stats.borrow_mut();
+                    stats.batches += 1;
+                    stats.events += 1;
+                }
+                self.handle_chat(&text, recv_us);
+            }
             _ => {}
         }
     }

@@ -22,6 +22,7 @@ pub mod chat;
 pub mod codec;
 mod conn;
 pub mod plan;
+pub mod socketio;
 pub mod stats;
 pub mod tracker;
 
@@ -88,11 +89,29 @@ impl WsUrl {
     }
 }
 
+/// What the server speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WsProtocol {
+    /// `shardcast.v1` (binary FlatBuffers): Hello/Welcome, Chat, Batch.
+    #[default]
+    Shardcast,
+    /// Socket.IO 5 over Engine.IO 4, WebSocket transport only ([`socketio`]): `join`, `chat`
+    /// events. No sequence numbers, so no gap accounting; order and loss are still tracked
+    /// per sender from the chat texts.
+    SocketIo,
+}
+
 /// How a `ws` run is shaped. Build with [`WsLoadConfig::new`] and adjust the fields.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WsLoadConfig {
-    /// Target.
+    /// Target (the first host).
     pub url: WsUrl,
+    /// More hosts serving the same rooms: with `h` hosts in all, connection `i` goes to host
+    /// `(i / rooms) mod h`, so every room has members on every host (when it has at least
+    /// `h` connections) and the senders (the first connections) are on the first host.
+    pub more_urls: Vec<WsUrl>,
+    /// What the hosts speak.
+    pub protocol: WsProtocol,
     /// Connections in total (viewers; senders are among them).
     pub connections: u64,
     /// Rooms `bench-0` .. `bench-{rooms-1}`; connection `i` joins room `i mod rooms`.
@@ -134,6 +153,8 @@ impl WsLoadConfig {
     pub fn new(url: WsUrl) -> Self {
         Self {
             url,
+            more_urls: Vec::new(),
+            protocol: WsProtocol::Shardcast,
             connections: 100,
             rooms: 1,
             senders: 10,
@@ -149,6 +170,15 @@ impl WsLoadConfig {
             connect_timeout: Duration::from_secs(10),
             idle: false,
             worker_exe: None,
+        }
+    }
+
+    /// The host connection `index` goes to.
+    pub fn url_of(&self, index: u64) -> &WsUrl {
+        let hosts = 1 + self.more_urls.len() as u64;
+        match (index / self.rooms.max(1)) % hosts {
+            0 => &self.url,
+            host => &self.more_urls[host as usize - 1],
         }
     }
 
@@ -202,7 +232,11 @@ impl WsLoadConfig {
         if self.processes > self.connections {
             return refuse("more processes than connections".to_owned());
         }
-        if !self.source_addrs.is_empty() && !self.url.addr.is_ipv4() {
+        if self.idle && self.protocol == WsProtocol::SocketIo {
+            return refuse("idle mode speaks shardcast.v1 only".to_owned());
+        }
+        let mut urls = std::iter::once(&self.url).chain(&self.more_urls);
+        if !self.source_addrs.is_empty() && !urls.all(|url| url.addr.is_ipv4()) {
             return refuse("source addresses are IPv4; the URL must be IPv4 too".to_owned());
         }
         plan::check_sources(self.connections, &self.source_addrs).map_err(WsLoadError::Config)?;
@@ -217,7 +251,11 @@ impl WsLoadConfig {
 
     fn shape(&self) -> WsShape {
         WsShape {
-            url: self.url.text.clone(),
+            url: std::iter::once(&self.url)
+                .chain(&self.more_urls)
+                .map(|url| url.text.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
             connections: self.connections,
             rooms: self.rooms,
             senders: self.senders,
@@ -638,6 +676,11 @@ mod tests {
         assert!(refused(|c| c.threads = 0));
         assert!(refused(|c| c.idle = true));
         assert!(refused(|c| {
+            c.idle = true;
+            c.senders = 0;
+            c.protocol = WsProtocol::SocketIo;
+        }));
+        assert!(refused(|c| {
             c.connections = 30_000;
             c.source_addrs = vec![Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)];
         }));
@@ -645,6 +688,23 @@ mod tests {
         idle.idle = true;
         idle.senders = 0;
         assert!(idle.validate().is_ok());
+    }
+
+    #[test]
+    fn every_room_has_members_on_every_host() {
+        let mut config = WsLoadConfig::new(WsUrl::parse("ws://127.0.0.1:9/a").unwrap());
+        config.more_urls = vec![WsUrl::parse("ws://127.0.0.1:10/b").unwrap()];
+        config.connections = 40;
+        config.rooms = 4;
+        let host = |i: u64| config.url_of(i).path.clone();
+        for room in 0..4 {
+            let hosts: std::collections::BTreeSet<String> =
+                (0..40).filter(|i| i % 4 == room).map(host).collect();
+            assert_eq!(hosts.len(), 2, "room {room}");
+        }
+        // The first `rooms` connections (the senders, with one per room) are on host A.
+        assert!((0..4).all(|i| host(i) == "/a"));
+        assert!((4..8).all(|i| host(i) == "/b"));
     }
 
     #[test]

@@ -6,7 +6,12 @@
 
 #![allow(dead_code)]
 
+pub mod viewer;
 pub mod ws;
+
+/// A redis-server of the test's own (shared with the ledger crate's tests).
+#[path = "../../../shards/ledger/tests/support/mod.rs"]
+pub mod redis_server;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -297,25 +302,24 @@ impl Server {
     }
 }
 
-/// An admin API token signed with `secret` (`shardcast token --admin`).
-pub fn admin_token(secret: &str) -> String {
+/// The token `shardcast token ARGS` prints; panics with its error when it refuses.
+pub fn mint_token(args: &[&str]) -> String {
     let out = Command::new(binary())
-        .args([
-            "token",
-            "--admin",
-            "--user",
-            "e2e-payments",
-            "--secret",
-            secret,
-        ])
+        .arg("token")
+        .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "shardcast token {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// An admin API token signed with `secret` (`shardcast token --admin`).
+pub fn admin_token(secret: &str) -> String {
+    mint_token(&["--admin", "--user", "e2e-payments", "--secret", secret])
 }
 
 pub fn signal(pid: i32, sig: i32) {

@@ -57,6 +57,11 @@ impl History {
         debug_assert!(self.entries.len() <= self.max_events);
     }
 
+    /// Forgets every event (the room's order restarts elsewhere: see `Room::reset_relayed`).
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     /// Drops events older than the window at `now_ms`.
     pub(crate) fn trim(&mut self, now_ms: u64) {
         while let Some(front) = self.entries.front() {

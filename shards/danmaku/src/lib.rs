@@ -54,6 +54,7 @@ pub mod bucket;
 pub mod event;
 pub mod filter;
 mod history;
+pub mod relay;
 pub mod room;
 pub mod viewer;
 
@@ -62,8 +63,8 @@ pub use event::{Batch, ChatMode, EventBody, RoomEvent};
 pub use filter::{FilterBuildError, FilterMode, FilterVerdict, WordFilter};
 pub use room::{
     Admission, ChatIn, ConfigError, Field, GiftAdmission, GiftCatalog, GiftIn, GiftOutcome,
-    HistoryOutcome, InputError, JoinOutcome, Priority, Replay, Room, RoomConfig, RoomCounters,
-    RoomStats,
+    HistoryOutcome, InputError, JoinOutcome, Priority, Relayed, Replay, Room, RoomConfig,
+    RoomCounters, RoomStats,
 };
 pub use viewer::{ViewerGate, ViewerLimits};
 

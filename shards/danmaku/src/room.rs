@@ -537,6 +537,33 @@ pub struct RoomCounters {
     pub joins: u64,
     /// Joins and History requests answered with a resync.
     pub resyncs: u64,
+    /// Relayed batches that started past the next seq ([`Relayed::Gap`]).
+    pub relay_gaps: u64,
+}
+
+/// What [`Room::apply_relayed`] did with a batch numbered elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Relayed {
+    /// The events not applied before, numbered: send them to the members.
+    Batch(Batch),
+    /// Nothing new (every event was applied before).
+    Stale,
+    /// The batch starts past `expected`, the next seq: events in between were missed. Fetch
+    /// them, or [`Room::reset_relayed`] and tell the members to Resync.
+    Gap {
+        /// The first seq missing.
+        expected: u64,
+    },
+}
+
+/// Heat points of an event (see [`Room::heat`]).
+fn heat_points(body: &EventBody) -> u64 {
+    match body {
+        EventBody::Chat { .. } => HEAT_CHAT_POINTS,
+        EventBody::Like { added, .. } => added.saturating_mul(HEAT_LIKE_POINTS),
+        EventBody::Gift { value, .. } => HEAT_GIFT_BASE_POINTS.saturating_add(*value),
+        EventBody::System { .. } => 0,
+    }
 }
 
 /// The home-shard state of one room. See the module documentation for the call order, the
@@ -573,6 +600,10 @@ pub struct Room {
     counters: RoomCounters,
     /// When the last batch was cut; `None` before the first.
     last_batch_ms: Option<u64>,
+    /// Ordered elsewhere (rooms across hosts): see [`Room::new_relayed`].
+    relayed: bool,
+    /// Members on other hosts, as last reported ([`Room::set_online_elsewhere`]).
+    online_elsewhere: u64,
 }
 
 #[derive(Debug)]
@@ -615,8 +646,97 @@ impl Room {
             next_stats_ms: now_ms + config.stats_ms,
             counters: RoomCounters::default(),
             last_batch_ms: None,
+            relayed: false,
+            online_elsewhere: 0,
             config,
         }
+    }
+
+    /// A room whose order is kept elsewhere: by Redis, for a room with members on several
+    /// hosts. Admission, like summing and batching work as in [`Room::new`], but
+    /// [`Room::poll_batch`] returns *outbound* batches, unnumbered (`first_seq` 0, every
+    /// event's seq 0), for the caller to publish; they enter neither the history nor the
+    /// order. The order comes back through [`Room::apply_relayed`] (every host's batches, this
+    /// one's included, numbered by Redis), which fills the history that joins and History
+    /// requests read. Heat counts relayed events, so every host agrees on it.
+    pub fn new_relayed(id: RoomId, config: impl Into<Arc<RoomConfig>>, now_ms: u64) -> Self {
+        Room {
+            relayed: true,
+            ..Room::new(id, config, now_ms)
+        }
+    }
+
+    /// Applies a batch numbered elsewhere (see [`Room::new_relayed`]): `events` are
+    /// `first_seq, first_seq + 1, …` (their own seqs are ignored), and `likes_total` is the
+    /// room's like total after them (it replaces the total of the batch's Like event, which
+    /// counted only this host's likes). Events already applied are skipped; a batch that
+    /// starts past the next seq is a gap, and nothing of it is applied.
+    pub fn apply_relayed(
+        &mut self,
+        now_ms: u64,
+        first_seq: u64,
+        events: Vec<RoomEvent>,
+        likes_total: u64,
+    ) -> Relayed {
+        debug_assert!(self.relayed, "apply_relayed on a room ordered here");
+        let now_ms = self.advance(now_ms);
+        let next = self.flushed_seq + 1;
+        let Some(last) = (first_seq + events.len() as u64).checked_sub(1) else {
+            return Relayed::Stale;
+        };
+        if events.is_empty() || last < next || first_seq == 0 {
+            return Relayed::Stale;
+        }
+        if first_seq > next {
+            self.counters.relay_gaps += 1;
+            return Relayed::Gap { expected: next };
+        }
+        let skip = (next - first_seq) as usize;
+        let mut applied = Vec::with_capacity(events.len() - skip);
+        for (offset, mut event) in events.into_iter().skip(skip).enumerate() {
+            event.seq = next + offset as u64;
+            if let EventBody::Like { total, .. } = &mut event.body {
+                *total = likes_total;
+            }
+            self.heat.add(now_ms, heat_points(&event.body));
+            self.history.push(now_ms, event.clone());
+            applied.push(event);
+        }
+        self.seq = last;
+        self.flushed_seq = last;
+        self.likes_total = likes_total;
+        Relayed::Batch(Batch {
+            room: self.id.clone(),
+            first_seq: next,
+            events: applied.into(),
+        })
+    }
+
+    /// Restarts a relayed room's order at `seq` (after Redis lost the room's stream, or after
+    /// this host ordered events alone while Redis was away): the history is dropped, and the
+    /// next relayed batch must start at `seq + 1`. The caller tells the members to Resync.
+    pub fn reset_relayed(&mut self, seq: u64, likes_total: u64) {
+        debug_assert!(self.relayed, "reset_relayed on a room ordered here");
+        self.history.clear();
+        self.seq = seq;
+        self.flushed_seq = seq;
+        self.likes_total = likes_total;
+    }
+
+    /// Sets how many members the room has on other hosts; stats count them in
+    /// ([`Room::online_everywhere`]).
+    pub fn set_online_elsewhere(&mut self, members: u64) {
+        self.online_elsewhere = members;
+    }
+
+    /// Members here and on other hosts.
+    pub fn online_everywhere(&self) -> u64 {
+        self.online() + self.online_elsewhere
+    }
+
+    /// Whether the room is ordered elsewhere ([`Room::new_relayed`]).
+    pub fn is_relayed(&self) -> bool {
+        self.relayed
     }
 
     /// Orders a chat unless the inbound cap sheds it. Normal chats may use the budget only while
@@ -645,7 +765,7 @@ impl Room {
         if !admitted {
             return Admission::Shed;
         }
-        self.heat.add(now_ms, HEAT_CHAT_POINTS);
+        self.add_heat(now_ms, HEAT_CHAT_POINTS);
         let seq = self.push_event(
             now_ms,
             wall_ms,
@@ -682,7 +802,7 @@ impl Room {
         }
         self.counters.likes_counted += counted;
         self.likes_total += counted;
-        self.heat.add(now_ms, counted * HEAT_LIKE_POINTS);
+        self.add_heat(now_ms, counted * HEAT_LIKE_POINTS);
         let total = self.likes_total;
         match self.pending_like {
             Some(index) => {
@@ -772,8 +892,7 @@ impl Room {
         );
         self.gift_keys.insert(key, seq);
         self.counters.gifts_accepted += 1;
-        self.heat
-            .add(now_ms, HEAT_GIFT_BASE_POINTS.saturating_add(value));
+        self.add_heat(now_ms, HEAT_GIFT_BASE_POINTS.saturating_add(value));
         seq
     }
 
@@ -916,6 +1035,16 @@ impl Room {
             Some(index) if index >= take => Some(index - take),
             _ => None,
         };
+        self.counters.batches += 1;
+        if self.relayed {
+            // Outbound: Redis numbers it, and it comes back through apply_relayed.
+            let events: Vec<RoomEvent> = self.pending.drain(..take).map(|p| p.event).collect();
+            return Some(Batch {
+                room: self.id.clone(),
+                first_seq: 0,
+                events: events.into(),
+            });
+        }
         let first_seq = self.flushed_seq + 1;
         let mut events = Vec::with_capacity(take);
         for (offset, pending) in self.pending.drain(..take).enumerate() {
@@ -924,7 +1053,6 @@ impl Room {
             events.push(pending.event);
         }
         self.flushed_seq += take as u64;
-        self.counters.batches += 1;
         debug_assert!(self
             .pending
             .first()
@@ -964,7 +1092,7 @@ impl Room {
         }
         self.heat.decay_to(now_ms);
         Some(RoomStats {
-            online: self.online(),
+            online: self.online_everywhere(),
             likes: self.likes_total,
             heat: self.heat(),
         })
@@ -1075,7 +1203,29 @@ impl Room {
         self.clock_ms
     }
 
+    /// Adds heat for an input; a relayed room counts the relayed events instead.
+    fn add_heat(&mut self, now_ms: u64, points: u64) {
+        if !self.relayed {
+            self.heat.add(now_ms, points);
+        }
+    }
+
+    /// Queues an event for the next batch and returns its seq (0 in a relayed room, where
+    /// Redis numbers it).
     fn push_event(&mut self, now_ms: u64, wall_ms: u64, body: EventBody) -> u64 {
+        if self.relayed {
+            let event = RoomEvent {
+                seq: 0,
+                time_ms: wall_ms,
+                body,
+            };
+            self.pending_bytes += event.wire_size_bytes();
+            self.pending.push(Pending {
+                at_ms: now_ms,
+                event,
+            });
+            return 0;
+        }
         self.seq += 1;
         let event = RoomEvent {
             seq: self.seq,

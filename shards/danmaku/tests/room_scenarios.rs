@@ -8,7 +8,7 @@ use std::sync::Arc;
 use shardcast_danmaku::event::BATCH_OVERHEAD_BYTES;
 use shardcast_danmaku::{
     Admission, Batch, ChatIn, ChatMode, EventBody, GiftCatalog, GiftIn, GiftOutcome,
-    HistoryOutcome, Priority, Replay, Room, RoomConfig, RoomEvent, RoomId,
+    HistoryOutcome, Priority, Relayed, Replay, Room, RoomConfig, RoomEvent, RoomId,
 };
 
 /// Wall clock at virtual time 0.
@@ -1186,4 +1186,177 @@ fn a_gift_flood_is_capped_per_room_and_chats_keep_their_share() {
         room.handle_gift(5_001, WALL0_MS + 5_001, retry),
         GiftOutcome::Duplicate { seq }
     );
+}
+
+/// Redis as the relayed rooms see it: numbers each published batch, sums likes, and keeps
+/// every published batch (the room's stream) for hosts to read.
+#[derive(Default)]
+struct Sequencer {
+    seq: u64,
+    likes: u64,
+    /// (first_seq, events, likes total after).
+    stream: Vec<(u64, Vec<RoomEvent>, u64)>,
+}
+
+impl Sequencer {
+    fn publish(&mut self, batch: &Batch) {
+        assert_eq!(batch.first_seq, 0, "outbound batches are unnumbered");
+        for event in batch.events.iter() {
+            assert_eq!(event.seq, 0);
+            if let EventBody::Like { added, .. } = event.body {
+                self.likes += added;
+            }
+        }
+        let first = self.seq + 1;
+        self.seq += batch.events.len() as u64;
+        self.stream.push((first, batch.events.to_vec(), self.likes));
+    }
+}
+
+/// Two hosts' rooms ordered by one sequencer: both apply every published batch (host B
+/// misses some deliveries and catches up from the stream), and both end with the same
+/// history, every chat exactly once, in one order, with the global like total.
+#[test]
+fn relayed_rooms_on_two_hosts_agree_on_one_order() {
+    let config = RoomConfig {
+        inbound_max_per_s: 1_000_000,
+        inbound_burst: 1_000_000,
+        history_max: 100_000,
+        history_s: 3600,
+        ..RoomConfig::default()
+    };
+    let id = RoomId::new("lobby").unwrap();
+    let mut hosts = [
+        Room::new_relayed(id.clone(), config.clone(), 0),
+        Room::new_relayed(id, config, 0),
+    ];
+    for host in &mut hosts {
+        host.handle_members(0, 1);
+        assert!(host.is_relayed());
+    }
+    let mut redis = Sequencer::default();
+    // How far each host has applied the stream.
+    let mut applied = [0usize; 2];
+    let mut rng = XorShift::new(7);
+    let mut sent = 0u64;
+    let mut likes = 0u64;
+    for step in 0..2_000u64 {
+        let now = step * 7;
+        let host = rng.below(2) as usize;
+        if rng.percent(80) {
+            let text = format!("m{sent}");
+            assert_eq!(
+                accepted(hosts[host].handle_chat(
+                    now,
+                    WALL0_MS + now,
+                    chat("u", &text, Priority::Normal)
+                )),
+                0
+            );
+            sent += 1;
+        } else {
+            likes += hosts[host].handle_like(now, WALL0_MS + now, 3);
+        }
+        for room in &mut hosts {
+            while let Some(batch) = room.poll_batch(now) {
+                redis.publish(&batch);
+            }
+        }
+        // Deliveries: host A gets every batch at once; host B misses 1 in 10 and catches up
+        // from the stream when it sees the gap.
+        for (h, room) in hosts.iter_mut().enumerate() {
+            while applied[h] < redis.stream.len() {
+                let (first, events, total) = redis.stream[applied[h]].clone();
+                applied[h] += 1;
+                if h == 1 && rng.percent(10) && applied[h] < redis.stream.len() {
+                    continue; // lost; the next one shows the gap
+                }
+                let last = first + events.len() as u64 - 1;
+                match room.apply_relayed(now, first, events, total) {
+                    Relayed::Batch(batch) => assert_eq!(batch.last_seq(), last),
+                    Relayed::Stale => {}
+                    Relayed::Gap { expected } => {
+                        // Catch up: every batch from the one holding `expected`.
+                        let from = redis
+                            .stream
+                            .iter()
+                            .rposition(|(f, _, _)| *f <= expected)
+                            .unwrap();
+                        applied[h] = from;
+                    }
+                }
+            }
+        }
+    }
+    for room in &mut hosts {
+        while let Some(batch) = room.poll_batch(20_000) {
+            redis.publish(&batch);
+        }
+    }
+    for (h, room) in hosts.iter_mut().enumerate() {
+        for (first, events, total) in redis.stream[applied[h]..].iter().cloned() {
+            assert!(!matches!(
+                room.apply_relayed(20_000, first, events, total),
+                Relayed::Gap { .. }
+            ));
+        }
+        assert_eq!(room.flushed_seq(), redis.seq, "host {h}");
+        assert_eq!(room.likes(), likes, "host {h}");
+    }
+    // Every chat in the history, page by page.
+    let texts = |room: &Room| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut from = 1;
+        while from <= room.flushed_seq() {
+            let HistoryOutcome::Events { events, .. } = room.history(20_000, from, 0) else {
+                panic!("resync at {from}");
+            };
+            from += events.len() as u64;
+            out.extend(events.iter().filter_map(|e| match &e.body {
+                EventBody::Chat { text, .. } => Some(text.to_string()),
+                _ => None,
+            }));
+        }
+        out
+    };
+    let (a, b) = (texts(&hosts[0]), texts(&hosts[1]));
+    assert_eq!(a, b, "one order on both hosts");
+    assert_eq!(a.len() as u64, sent, "every chat once");
+    let mut unique = a.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), a.len(), "no chat twice");
+}
+
+/// A relayed room reset to a new order drops its history: joins from the old order resync.
+#[test]
+fn a_reset_relayed_room_resyncs_old_positions() {
+    let mut room = Room::new_relayed(RoomId::new("r").unwrap(), RoomConfig::default(), 0);
+    room.handle_members(0, 1);
+    let event = |text: &str| RoomEvent {
+        seq: 0,
+        time_ms: WALL0_MS,
+        body: EventBody::System {
+            text: Arc::from(text),
+        },
+    };
+    assert!(matches!(
+        room.apply_relayed(1, 1, vec![event("a"), event("b")], 0),
+        Relayed::Batch(_)
+    ));
+    assert_eq!(
+        room.apply_relayed(2, 5, vec![event("c")], 0),
+        Relayed::Gap { expected: 3 }
+    );
+    assert_eq!(
+        room.apply_relayed(2, 2, vec![event("b")], 0),
+        Relayed::Stale
+    );
+    room.reset_relayed(40, 0);
+    assert_eq!(room.join(3, 2).replay, Replay::Resync);
+    match room.apply_relayed(4, 41, vec![event("d")], 0) {
+        Relayed::Batch(batch) => assert_eq!((batch.first_seq, batch.events[0].seq), (41, 41)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(room.join(5, 40).replay, Replay::Events(ref e) if e.len() == 1));
 }

@@ -14,22 +14,36 @@
 //! The rules live here once ([`apply`]), over [`Tables`]: an in-memory implementation for
 //! tests ([`MemoryLedger`]) and the durable one on redb ([`RedbLedger`], every batch one write
 //! transaction committed with `Durability::Immediate`, so one fsync covers the batch: group
-//! commit). Conservation: the sum of every account equals the sum of every credit
+//! commit). The Redis backend ([`RedisLedger`]) runs the same rules as one Lua script per
+//! batch on a Redis that fsyncs every write (`appendfsync always`); the differential tests
+//! hold it to the same answers. Conservation: the sum of every account equals the sum of every credit
 //! ([`Audit`]); the tests check it after every batch.
 
 mod memory;
 mod redb_store;
+mod redis_store;
 mod rules;
 
 pub use memory::MemoryLedger;
 pub use redb_store::RedbLedger;
-pub use rules::{apply, KeySpace, Tables};
+pub use redis_store::{RedisLedger, RedisOptions};
+pub use rules::{apply, invalid, KeySpace, Tables};
 
 /// The platform's account (its share of every gift).
 pub const PLATFORM: &str = "platform";
 
 /// Longest user, room or idempotency key, bytes.
 pub const NAME_MAX_BYTES: usize = 128;
+
+/// Largest balance any account may hold, and largest total a user's gifts in one room reach
+/// on its leaderboard: 2^53 − 1, the largest integer an IEEE double holds exactly, so JSON
+/// readers and the Redis backend's Lua script see every amount exactly. A transfer that would
+/// take an account past it is refused ([`Refusal::Overflow`]); a leaderboard total stops there.
+pub const BALANCE_MAX: u64 = (1 << 53) - 1;
+
+/// Largest total of all credits ever made (2^62): Redis keeps it in a signed 64-bit counter.
+/// A credit past it is refused ([`Refusal::Overflow`]).
+pub const CREDITED_MAX: u64 = 1 << 62;
 
 /// A transfer asked of the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,7 +97,8 @@ pub enum Refusal {
     /// The wallet holds less than the gift's value.
     #[error("insufficient balance: {balance} < {needed}")]
     InsufficientBalance { balance: u64, needed: u64 },
-    /// A credit would take an account past `u64::MAX`.
+    /// A transfer would take an account past [`BALANCE_MAX`], or all credits past
+    /// [`CREDITED_MAX`].
     #[error("amount too large")]
     Overflow,
     /// An empty or over-long name, or a zero amount.

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::rules::{apply, KeySpace, Tables};
-use crate::{Audit, GiftRecord, Ledger, Op, Outcome, StoreError};
+use crate::{Audit, GiftRecord, Ledger, Op, Outcome, StoreError, BALANCE_MAX};
 
 /// A ledger in memory (lost with the process).
 #[derive(Debug, Default)]
@@ -69,6 +69,10 @@ impl Tables for MemoryLedger {
         Ok(self.entries)
     }
 
+    fn credited(&mut self) -> Result<u128, StoreError> {
+        Ok(self.credited)
+    }
+
     fn add_credited(&mut self, amount: u64) -> Result<(), StoreError> {
         self.credited += u128::from(amount);
         Ok(())
@@ -85,7 +89,7 @@ impl Tables for MemoryLedger {
             .or_default()
             .entry(gift.user.clone())
             .or_default();
-        *total = total.saturating_add(gift.value);
+        *total = total.saturating_add(gift.value).min(BALANCE_MAX);
         Ok(())
     }
 }

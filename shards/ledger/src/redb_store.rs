@@ -7,7 +7,7 @@ use std::path::Path;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition};
 
 use crate::rules::{apply, KeySpace, Tables};
-use crate::{Audit, GiftRecord, Ledger, Op, Outcome, StoreError};
+use crate::{Audit, GiftRecord, Ledger, Op, Outcome, StoreError, BALANCE_MAX};
 
 /// account → balance.
 const BALANCES: TableDefinition<&str, u64> = TableDefinition::new("balances");
@@ -36,7 +36,20 @@ pub struct RedbLedger {
 impl RedbLedger {
     /// Opens (or creates) the ledger file at `path`.
     pub fn open(path: &Path, streamer_share_percent: u8) -> Result<Self, StoreError> {
-        let db = Database::create(path)?;
+        RedbLedger::on(Database::create(path)?, streamer_share_percent)
+    }
+
+    /// Opens (or creates) a ledger on a storage backend of the caller's: the tests inject disk
+    /// failures (a full disk, an fsync error) this way.
+    pub fn with_backend(
+        backend: impl redb::StorageBackend,
+        streamer_share_percent: u8,
+    ) -> Result<Self, StoreError> {
+        let db = redb::Builder::new().create_with_backend(backend)?;
+        RedbLedger::on(db, streamer_share_percent)
+    }
+
+    fn on(db: Database, streamer_share_percent: u8) -> Result<Self, StoreError> {
         // Every table exists from the start, so readers never meet a missing one.
         let txn = db.begin_write()?;
         {
@@ -122,6 +135,10 @@ impl Tables for Tx<'_> {
         u64::try_from(entries).map_err(|_| StoreError("ledger entries past u64".into()))
     }
 
+    fn credited(&mut self) -> Result<u128, StoreError> {
+        Ok(self.meta.get("credited")?.map_or(0, |v| v.value()))
+    }
+
     fn add_credited(&mut self, amount: u64) -> Result<(), StoreError> {
         self.add_meta("credited", u128::from(amount))?;
         Ok(())
@@ -138,7 +155,10 @@ impl Tables for Tx<'_> {
         self.gifts.insert((room, gift.entry), row)?;
         let user = gift.user.as_str();
         let before = self.totals.get((room, user))?.map(|v| v.value());
-        let after = before.unwrap_or(0).saturating_add(gift.value);
+        let after = before
+            .unwrap_or(0)
+            .saturating_add(gift.value)
+            .min(BALANCE_MAX);
         self.totals.insert((room, user), after)?;
         if let Some(before) = before {
             self.board.remove((room, u64::MAX - before, user))?;

@@ -1,8 +1,8 @@
 //! The ledger's rules, once, over the storage primitives of [`Tables`].
 
 use crate::{
-    earnings, streamer_share, wallet, GiftRecord, Op, Outcome, Refusal, StoreError, NAME_MAX_BYTES,
-    PLATFORM,
+    earnings, streamer_share, wallet, GiftRecord, Op, Outcome, Refusal, StoreError, BALANCE_MAX,
+    CREDITED_MAX, NAME_MAX_BYTES, PLATFORM,
 };
 
 /// Which idempotency key space a key belongs to.
@@ -36,9 +36,12 @@ pub trait Tables {
     ) -> Result<(), StoreError>;
     /// The next ledger entry number (1, 2, …).
     fn next_entry(&mut self) -> Result<u64, StoreError>;
+    /// The total ever credited.
+    fn credited(&mut self) -> Result<u128, StoreError>;
     /// Adds to the total ever credited.
     fn add_credited(&mut self, amount: u64) -> Result<(), StoreError>;
-    /// Appends a gift to its room's log and adds its value to the giver's total in the room.
+    /// Appends a gift to its room's log and adds its value to the giver's total in the room
+    /// (which stops at [`BALANCE_MAX`]).
     fn log_gift(&mut self, room: &str, gift: &GiftRecord) -> Result<(), StoreError>;
 }
 
@@ -49,7 +52,10 @@ pub fn apply<T: Tables>(
     streamer_share_percent: u8,
 ) -> Result<Outcome, StoreError> {
     match op {
-        Op::Credit { user, amount, key } => credit(tables, user, *amount, key),
+        Op::Credit { user, amount, key } => match invalid(op) {
+            Some(refusal) => Ok(Outcome::Refused(refusal)),
+            None => credit(tables, user, *amount, key),
+        },
         Op::Gift {
             user,
             room,
@@ -60,15 +66,8 @@ pub fn apply<T: Tables>(
             key,
             time_ms,
         } => {
-            for (what, name) in [
-                ("user", user),
-                ("room", room),
-                ("owner", owner),
-                ("key", key),
-            ] {
-                if !valid_name(name) {
-                    return Ok(Outcome::Refused(Refusal::Invalid(what)));
-                }
+            if let Some(refusal) = invalid(op) {
+                return Ok(Outcome::Refused(refusal));
             }
             if let Some(first) = tables.answer(KeySpace::Gift, user, key)? {
                 return Ok(Outcome::Duplicate(Box::new(first)));
@@ -84,8 +83,8 @@ pub fn apply<T: Tables>(
             };
             let share = streamer_share(*value, streamer_share_percent);
             // Every new balance is worked out before anything is written.
-            let streamer = tables.balance(&to)?.checked_add(share);
-            let platform = tables.balance(PLATFORM)?.checked_add(*value - share);
+            let streamer = capped_add(tables.balance(&to)?, share);
+            let platform = capped_add(tables.balance(PLATFORM)?, *value - share);
             let (Some(streamer), Some(platform)) = (streamer, platform) else {
                 return Ok(Outcome::Refused(Refusal::Overflow));
             };
@@ -117,22 +116,16 @@ fn credit<T: Tables>(
     amount: u64,
     key: &str,
 ) -> Result<Outcome, StoreError> {
-    if !valid_name(user) {
-        return Ok(Outcome::Refused(Refusal::Invalid("user")));
-    }
-    if !valid_name(key) {
-        return Ok(Outcome::Refused(Refusal::Invalid("key")));
-    }
-    if amount == 0 {
-        return Ok(Outcome::Refused(Refusal::Invalid("amount")));
-    }
     if let Some(first) = tables.answer(KeySpace::Credit, user, key)? {
         return Ok(Outcome::Duplicate(Box::new(first)));
     }
     let account = wallet(user);
-    let Some(balance) = tables.balance(&account)?.checked_add(amount) else {
+    let Some(balance) = capped_add(tables.balance(&account)?, amount) else {
         return Ok(Outcome::Refused(Refusal::Overflow));
     };
+    if tables.credited()? + u128::from(amount) > u128::from(CREDITED_MAX) {
+        return Ok(Outcome::Refused(Refusal::Overflow));
+    }
     tables.set_balance(&account, balance)?;
     tables.add_credited(amount)?;
     let entry = tables.next_entry()?;
@@ -140,6 +133,47 @@ fn credit<T: Tables>(
     Ok(Outcome::Done { entry, balance })
 }
 
+/// Why `op` is refused before the ledger is read, if it is: an empty or over-long name, or a
+/// credit of nothing. Every backend checks this first.
+pub fn invalid(op: &Op) -> Option<Refusal> {
+    match op {
+        Op::Credit { user, amount, key } => {
+            if !valid_name(user) {
+                Some(Refusal::Invalid("user"))
+            } else if !valid_name(key) {
+                Some(Refusal::Invalid("key"))
+            } else if *amount == 0 {
+                Some(Refusal::Invalid("amount"))
+            } else {
+                None
+            }
+        }
+        Op::Gift {
+            user,
+            room,
+            owner,
+            key,
+            ..
+        } => [
+            ("user", user),
+            ("room", room),
+            ("owner", owner),
+            ("key", key),
+        ]
+        .into_iter()
+        .find(|(_, name)| !valid_name(name))
+        .map(|(what, _)| Refusal::Invalid(what)),
+    }
+}
+
+/// `balance + amount` unless it passes [`BALANCE_MAX`].
+fn capped_add(balance: u64, amount: u64) -> Option<u64> {
+    balance
+        .checked_add(amount)
+        .filter(|&sum| sum <= BALANCE_MAX)
+}
+
+/// Whether a user, room, owner or key may be used: not empty, at most [`NAME_MAX_BYTES`].
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= NAME_MAX_BYTES
 }

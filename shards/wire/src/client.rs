@@ -19,6 +19,8 @@ pub enum ClientMsg<'a> {
         last_seq: u64,
         /// Free-form client name and version, for logs.
         client_version: &'a str,
+        /// The `Welcome.epoch` that `last_seq` belongs to, or empty (not checked).
+        epoch: &'a str,
     },
     /// A bullet comment.
     Chat {
@@ -81,6 +83,7 @@ pub fn decode_client<'a>(buf: &'a [u8], limits: &VerifyLimits) -> Result<ClientM
                 token: hello.token().unwrap_or(""),
                 last_seq: hello.last_seq(),
                 client_version: hello.client_version().unwrap_or(""),
+                epoch: hello.epoch().unwrap_or(""),
             }
         }
         fb::ClientBody::Chat => {
@@ -147,7 +150,8 @@ impl ClientEncoder {
                 token,
                 last_seq,
                 client_version,
-            } => self.hello(room, token, last_seq, client_version),
+                epoch,
+            } => self.hello_in_epoch(room, token, last_seq, epoch, client_version),
             ClientMsg::Chat { text, color, mode } => self.chat(text, color, mode),
             ClientMsg::Like { count } => self.like(count),
             ClientMsg::Gift {
@@ -161,14 +165,29 @@ impl ClientEncoder {
         }
     }
 
-    /// `Hello`: joins `room`; an empty `token` is anonymous, `last_seq > 0` resumes.
+    /// `Hello`: joins `room`; an empty `token` is anonymous, `last_seq > 0` resumes (in any
+    /// epoch: see [`ClientEncoder::hello_in_epoch`]).
     pub fn hello(&mut self, room: &str, token: &str, last_seq: u64, client_version: &str) -> &[u8] {
+        self.hello_in_epoch(room, token, last_seq, "", client_version)
+    }
+
+    /// `Hello` resuming after `last_seq` of the room's order `epoch` (from `Welcome.epoch`):
+    /// the server answers Resync when the room's order has another epoch now.
+    pub fn hello_in_epoch(
+        &mut self,
+        room: &str,
+        token: &str,
+        last_seq: u64,
+        epoch: &str,
+        client_version: &str,
+    ) -> &[u8] {
         self.fbb.reset();
         let args = fb::HelloArgs {
             room: Some(self.fbb.create_string(room)),
             token: opt_string(&mut self.fbb, token),
             last_seq,
             client_version: opt_string(&mut self.fbb, client_version),
+            epoch: opt_string(&mut self.fbb, epoch),
         };
         let body = fb::Hello::create(&mut self.fbb, &args);
         self.finish(fb::ClientBody::Hello, body.as_union_value())

@@ -72,8 +72,15 @@ fn touch_client(msg: &ClientMsg<'_>) {
             token,
             last_seq,
             client_version,
+            epoch,
         } => {
-            black_box((room.len(), token.len(), last_seq, client_version.len()));
+            black_box((
+                room.len(),
+                token.len(),
+                last_seq,
+                client_version.len(),
+                epoch.len(),
+            ));
         }
         ClientMsg::Chat { text, color, mode } => {
             black_box((text.chars().count(), color, mode));

@@ -159,6 +159,7 @@ pub fn decode_server<'a>(buf: &'a [u8], limits: &VerifyLimits) -> Result<ServerM
                 online: welcome.online(),
                 heartbeat_ms: welcome.heartbeat_ms(),
                 role: welcome.role().try_into()?,
+                epoch: welcome.epoch().unwrap_or(""),
             })
         }
         fb::ServerBody::Batch => {
@@ -302,6 +303,7 @@ impl Encoder {
             online: welcome.online,
             heartbeat_ms: welcome.heartbeat_ms,
             role: welcome.role.into(),
+            epoch: opt_string(&mut self.fbb, welcome.epoch),
         };
         let body = fb::Welcome::create(&mut self.fbb, &args);
         self.finish(fb::ServerBody::Welcome, body.as_union_value())

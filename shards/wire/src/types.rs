@@ -95,6 +95,8 @@ pub struct WelcomeView<'a> {
     pub heartbeat_ms: u32,
     /// The member's role.
     pub role: Role,
+    /// The room's order: seqs mean something only within one epoch.
+    pub epoch: &'a str,
 }
 
 /// One room event, as the encoder takes it and the decoder returns it.

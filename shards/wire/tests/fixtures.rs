@@ -88,6 +88,7 @@ fn server_fixtures() -> Vec<(&'static str, Vec<u8>)> {
         online: 1234,
         heartbeat_ms: 15_000,
         role: Role::Admin,
+        epoch: "3f2a9c0e11d4b7a5",
     };
     let history: Vec<_> = fixture_events().into_iter().take(2).collect();
     vec![
@@ -119,6 +120,7 @@ fn client_fixtures() -> Vec<(&'static str, ClientMsg<'static>)> {
                 token: "tok.abc",
                 last_seq: 42,
                 client_version: "web/1.0",
+                epoch: "3f2a9c0e11d4b7a5",
             },
         ),
         (
@@ -128,6 +130,7 @@ fn client_fixtures() -> Vec<(&'static str, ClientMsg<'static>)> {
                 token: "",
                 last_seq: 0,
                 client_version: "",
+                epoch: "",
             },
         ),
         (

@@ -50,7 +50,18 @@ fn client_methods_match_their_messages() {
             room: "r",
             token: "tok",
             last_seq: 9,
-            client_version: "v1"
+            client_version: "v1",
+            epoch: ""
+        })
+    );
+    assert_eq!(
+        decode_client(e.hello_in_epoch("r", "tok", 9, "ep", "v1"), &limits),
+        Ok(ClientMsg::Hello {
+            room: "r",
+            token: "tok",
+            last_seq: 9,
+            client_version: "v1",
+            epoch: "ep"
         })
     );
     assert_eq!(
@@ -107,6 +118,7 @@ fn welcome_round_trips() {
     assert_eq!(server(e.welcome(&WELCOME)), ServerMsg::Welcome(WELCOME));
     let anonymous = shardcast_wire::WelcomeView {
         user: "",
+        epoch: "",
         ..WELCOME
     };
     assert_eq!(server(e.welcome(&anonymous)), ServerMsg::Welcome(anonymous));

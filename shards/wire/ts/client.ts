@@ -63,6 +63,11 @@ export interface HelloArgs {
   /** The last seq this client saw; 0 or absent for a fresh join. */
   lastSeq?: U64;
   clientVersion?: string;
+  /**
+   * The `epoch` of the Welcome that `lastSeq` belongs to: when the room's order has another
+   * epoch now, the server answers Resync. Absent: not checked.
+   */
+  epoch?: string;
 }
 export interface ChatArgs {
   text: string;
@@ -99,11 +104,13 @@ export function encodeHello(args: HelloArgs): Uint8Array {
   const room = b.createString(args.room);
   const token = optString(b, args.token);
   const clientVersion = optString(b, args.clientVersion);
+  const epoch = optString(b, args.epoch);
   Hello.startHello(b);
   Hello.addRoom(b, room);
   if (token) Hello.addToken(b, token);
   Hello.addLastSeq(b, u64(args.lastSeq ?? 0));
   if (clientVersion) Hello.addClientVersion(b, clientVersion);
+  if (epoch) Hello.addEpoch(b, epoch);
   return finishClient(b, ClientBody.Hello, Hello.endHello(b));
 }
 
@@ -156,7 +163,7 @@ export function encodeKickUser(args: KickUserArgs): Uint8Array {
 
 /** A decoded client message (for tests and tools; the server decodes in Rust). */
 export type ClientMsg =
-  | { type: 'hello'; room: string; token: string; lastSeq: number; clientVersion: string }
+  | { type: 'hello'; room: string; token: string; lastSeq: number; clientVersion: string; epoch: string }
   | { type: 'chat'; text: string; color: number; mode: ChatMode }
   | { type: 'like'; count: number }
   | { type: 'gift'; giftId: number; count: number; idempotencyKey: string }
@@ -177,6 +184,7 @@ export function decodeClient(bytes: Uint8Array): ClientMsg {
         token: h.token() ?? '',
         lastSeq: Number(h.lastSeq()),
         clientVersion: h.clientVersion() ?? '',
+        epoch: h.epoch() ?? '',
       };
     }
     case ClientBody.Chat: {
@@ -233,6 +241,8 @@ export type ServerMsg =
       online: number;
       heartbeatMs: number;
       role: Role;
+      /** The room's order: send it back as `HelloArgs.epoch` when resuming. */
+      epoch: string;
     }
   | { type: 'batch'; firstSeq: number; events: RoomEvent[] }
   | { type: 'historyReply'; firstSeq: number; events: RoomEvent[]; more: boolean }
@@ -259,6 +269,7 @@ export function decodeServer(bytes: Uint8Array): ServerMsg {
         online: Number(w.online()),
         heartbeatMs: w.heartbeatMs(),
         role: roleFromFb(w.role()),
+        epoch: w.epoch() ?? '',
       };
     }
     case ServerBody.Batch: {

@@ -160,6 +160,10 @@ config_section! {
         history_max: usize = 1000,
         /// Events older than this leave the history window.
         history_s: u64 = 300,
+        /// Rooms across hosts (`state.redis`): a room's keys in Redis (its seq, epoch, like
+        /// total and stream) expire this long after its last batch; a room that comes back
+        /// after that starts a new epoch, and its viewers Resync.
+        cluster_room_ttl_s: u64 = 86400,
         /// Batching window: a room sends at most one batch per window; the first event after a
         /// quiet window goes out at once, later ones wait for the window to close.
         batch_ms: u64 = 50,
@@ -430,12 +434,29 @@ config_section! {
         /// the gift ledger (`ledger.redb`) and the generated publish key (`publish.key`).
         /// Relative paths are from the working directory.
         data_dir: String = "shardcast-data".to_string(),
+        /// `redis://[user:password@]host:port[/db]`: keep the gift ledger in Redis instead of
+        /// `data_dir` (empty: the embedded ledger). That Redis must run with `appendonly yes`
+        /// and `appendfsync always`, so a gift is on disk before it is acknowledged; shardcast
+        /// checks this at start (see `redis_require_fsync`).
+        redis: String = String::new(),
+        /// Prefix of every key shardcast makes in Redis, so several deployments can share one.
+        redis_prefix: String = "shardcast:".to_string(),
+        /// Connect, read and write timeout of every Redis call, ms. A call that takes longer
+        /// fails: gifts in flight are refused (`store_unavailable`), never acknowledged.
+        redis_timeout_ms: u64 = 2000,
+        /// After a failed Redis call, gifts are refused at once for this long before the next
+        /// reconnect, ms.
+        redis_reconnect_ms: u64 = 500,
+        /// Refuse to start unless Redis reports `appendonly yes` and `appendfsync always`.
+        /// Turn off only for a Redis that fsyncs every write in a way CONFIG GET cannot see.
+        redis_require_fsync: bool = true,
     }
 }
 
 config_section! {
     /// The gift ledger: viewers' wallets, room owners' earnings and the platform's share. It is
-    /// kept in `state.data_dir`/ledger.redb; a gift is acknowledged only once it is on disk.
+    /// kept in `state.data_dir`/ledger.redb, or in Redis when `state.redis` is set; a gift is
+    /// acknowledged only once it is on disk.
     Ledger ["ledger"] {
         /// Percent of a gift's value credited to the room owner's earnings (rounded down);
         /// the platform's account gets the rest. A room's owner account is named after the

@@ -32,9 +32,54 @@ impl Config {
                 "must be 0 to 100",
             ));
         }
+        self.validate_state()?;
         self.validate_media()?;
         self.validate_transcode()?;
         self.validate_process()
+    }
+
+    fn validate_state(&self) -> Result<(), ConfigError> {
+        let s = &self.state;
+        if !(s.redis.is_empty()
+            || s.redis.starts_with("redis://")
+            || s.redis.starts_with("unix://"))
+        {
+            // The URL may hold a password: it is not echoed.
+            return Err(invalid(
+                "state.redis",
+                "(not shown)",
+                "must be empty or a redis:// or unix:// URL",
+            ));
+        }
+        if !(1..=60_000).contains(&s.redis_timeout_ms) {
+            return Err(invalid(
+                "state.redis_timeout_ms",
+                s.redis_timeout_ms,
+                "must be in 1..=60000",
+            ));
+        }
+        if s.redis_reconnect_ms > 60_000 {
+            return Err(invalid(
+                "state.redis_reconnect_ms",
+                s.redis_reconnect_ms,
+                "must be ≤ 60000",
+            ));
+        }
+        if !(60..=30 * 86_400).contains(&self.danmaku.cluster_room_ttl_s) {
+            return Err(invalid(
+                "danmaku.cluster_room_ttl_s",
+                self.danmaku.cluster_room_ttl_s,
+                "must be in 60..=2592000 (30 days)",
+            ));
+        }
+        if s.redis_prefix.len() > 64 {
+            return Err(invalid(
+                "state.redis_prefix",
+                &s.redis_prefix,
+                "must be at most 64 bytes",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_engine(&self) -> Result<(), ConfigError> {

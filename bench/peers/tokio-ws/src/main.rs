@@ -207,6 +207,7 @@ fn join(state: &Shared, room: &str, user: &str) -> (broadcast::Receiver<Bytes>, 
         online: entry.tx.receiver_count() as u64,
         heartbeat_ms: HEARTBEAT_MS,
         role: Role::Viewer,
+        epoch: "",
     });
     (rx, Bytes::copy_from_slice(welcome))
 }

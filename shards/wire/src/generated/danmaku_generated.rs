@@ -532,6 +532,7 @@ impl<'a> Hello<'a> {
   pub const VT_TOKEN: ::flatbuffers::VOffsetT = 6;
   pub const VT_LAST_SEQ: ::flatbuffers::VOffsetT = 8;
   pub const VT_CLIENT_VERSION: ::flatbuffers::VOffsetT = 10;
+  pub const VT_EPOCH: ::flatbuffers::VOffsetT = 12;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -544,6 +545,7 @@ impl<'a> Hello<'a> {
   ) -> ::flatbuffers::WIPOffset<Hello<'bldr>> {
     let mut builder = HelloBuilder::new(_fbb);
     builder.add_last_seq(args.last_seq);
+    if let Some(x) = args.epoch { builder.add_epoch(x); }
     if let Some(x) = args.client_version { builder.add_client_version(x); }
     if let Some(x) = args.token { builder.add_token(x); }
     if let Some(x) = args.room { builder.add_room(x); }
@@ -579,6 +581,13 @@ impl<'a> Hello<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Hello::VT_CLIENT_VERSION, None)}
   }
+  #[inline]
+  pub fn epoch(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Hello::VT_EPOCH, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Hello<'_> {
@@ -591,6 +600,7 @@ impl ::flatbuffers::Verifiable for Hello<'_> {
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("token", Self::VT_TOKEN, false)?
      .visit_field::<u64>("last_seq", Self::VT_LAST_SEQ, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("client_version", Self::VT_CLIENT_VERSION, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("epoch", Self::VT_EPOCH, false)?
      .finish();
     Ok(())
   }
@@ -600,6 +610,7 @@ pub struct HelloArgs<'a> {
     pub token: Option<::flatbuffers::WIPOffset<&'a str>>,
     pub last_seq: u64,
     pub client_version: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub epoch: Option<::flatbuffers::WIPOffset<&'a str>>,
 }
 impl<'a> Default for HelloArgs<'a> {
   #[inline]
@@ -609,6 +620,7 @@ impl<'a> Default for HelloArgs<'a> {
       token: None,
       last_seq: 0,
       client_version: None,
+      epoch: None,
     }
   }
 }
@@ -635,6 +647,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> HelloBuilder<'a, 'b, A> {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Hello::VT_CLIENT_VERSION, client_version);
   }
   #[inline]
+  pub fn add_epoch(&mut self, epoch: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Hello::VT_EPOCH, epoch);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> HelloBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     HelloBuilder {
@@ -657,6 +673,7 @@ impl ::core::fmt::Debug for Hello<'_> {
       ds.field("token", &self.token());
       ds.field("last_seq", &self.last_seq());
       ds.field("client_version", &self.client_version());
+      ds.field("epoch", &self.epoch());
       ds.finish()
   }
 }
@@ -1639,6 +1656,7 @@ impl<'a> Welcome<'a> {
   pub const VT_ONLINE: ::flatbuffers::VOffsetT = 10;
   pub const VT_HEARTBEAT_MS: ::flatbuffers::VOffsetT = 12;
   pub const VT_ROLE: ::flatbuffers::VOffsetT = 14;
+  pub const VT_EPOCH: ::flatbuffers::VOffsetT = 16;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1652,6 +1670,7 @@ impl<'a> Welcome<'a> {
     let mut builder = WelcomeBuilder::new(_fbb);
     builder.add_online(args.online);
     builder.add_seq(args.seq);
+    if let Some(x) = args.epoch { builder.add_epoch(x); }
     builder.add_heartbeat_ms(args.heartbeat_ms);
     if let Some(x) = args.room { builder.add_room(x); }
     if let Some(x) = args.user { builder.add_user(x); }
@@ -1702,6 +1721,13 @@ impl<'a> Welcome<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<Role>(Welcome::VT_ROLE, Some(Role::Viewer)).unwrap()}
   }
+  #[inline]
+  pub fn epoch(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Welcome::VT_EPOCH, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Welcome<'_> {
@@ -1716,6 +1742,7 @@ impl ::flatbuffers::Verifiable for Welcome<'_> {
      .visit_field::<u64>("online", Self::VT_ONLINE, false)?
      .visit_field::<u32>("heartbeat_ms", Self::VT_HEARTBEAT_MS, false)?
      .visit_field::<Role>("role", Self::VT_ROLE, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("epoch", Self::VT_EPOCH, false)?
      .finish();
     Ok(())
   }
@@ -1727,6 +1754,7 @@ pub struct WelcomeArgs<'a> {
     pub online: u64,
     pub heartbeat_ms: u32,
     pub role: Role,
+    pub epoch: Option<::flatbuffers::WIPOffset<&'a str>>,
 }
 impl<'a> Default for WelcomeArgs<'a> {
   #[inline]
@@ -1738,6 +1766,7 @@ impl<'a> Default for WelcomeArgs<'a> {
       online: 0,
       heartbeat_ms: 0,
       role: Role::Viewer,
+      epoch: None,
     }
   }
 }
@@ -1772,6 +1801,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> WelcomeBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<Role>(Welcome::VT_ROLE, role, Role::Viewer);
   }
   #[inline]
+  pub fn add_epoch(&mut self, epoch: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Welcome::VT_EPOCH, epoch);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> WelcomeBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     WelcomeBuilder {
@@ -1795,6 +1828,7 @@ impl ::core::fmt::Debug for Welcome<'_> {
       ds.field("online", &self.online());
       ds.field("heartbeat_ms", &self.heartbeat_ms());
       ds.field("role", &self.role());
+      ds.field("epoch", &self.epoch());
       ds.finish()
   }
 }

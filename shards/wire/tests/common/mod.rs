@@ -12,18 +12,21 @@ pub fn client_samples() -> Vec<ClientMsg<'static>> {
             token: "v1.alice.room-1.viewer.1700000000.c2lnbmF0dXJl",
             last_seq: 42,
             client_version: "load/0.1",
+            epoch: "3f2a9c0e11d4b7a5",
         },
         ClientMsg::Hello {
             room: "大厅",
             token: "",
             last_seq: 0,
             client_version: "",
+            epoch: "",
         },
         ClientMsg::Hello {
             room: "",
             token: "t",
             last_seq: u64::MAX,
             client_version: "v",
+            epoch: "e",
         },
         ClientMsg::Chat {
             text: "hello 世界 🎉",
@@ -79,6 +82,7 @@ pub const WELCOME: WelcomeView<'static> = WelcomeView {
     online: 1234,
     heartbeat_ms: 15_000,
     role: Role::Admin,
+    epoch: "3f2a9c0e11d4b7a5",
 };
 
 /// Consecutive events from 42, one of each kind (chat twice).

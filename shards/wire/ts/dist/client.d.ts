@@ -13,6 +13,11 @@ export interface HelloArgs {
     /** The last seq this client saw; 0 or absent for a fresh join. */
     lastSeq?: U64;
     clientVersion?: string;
+    /**
+     * The `epoch` of the Welcome that `lastSeq` belongs to: when the room's order has another
+     * epoch now, the server answers Resync. Absent: not checked.
+     */
+    epoch?: string;
 }
 export interface ChatArgs {
     text: string;
@@ -53,6 +58,7 @@ export type ClientMsg = {
     token: string;
     lastSeq: number;
     clientVersion: string;
+    epoch: string;
 } | {
     type: 'chat';
     text: string;
@@ -119,6 +125,8 @@ export type ServerMsg = {
     online: number;
     heartbeatMs: number;
     role: Role;
+    /** The room's order: send it back as `HelloArgs.epoch` when resuming. */
+    epoch: string;
 } | {
     type: 'batch';
     firstSeq: number;

@@ -51,6 +51,7 @@ export function encodeHello(args) {
     const room = b.createString(args.room);
     const token = optString(b, args.token);
     const clientVersion = optString(b, args.clientVersion);
+    const epoch = optString(b, args.epoch);
     Hello.startHello(b);
     Hello.addRoom(b, room);
     if (token)
@@ -58,6 +59,8 @@ export function encodeHello(args) {
     Hello.addLastSeq(b, u64(args.lastSeq ?? 0));
     if (clientVersion)
         Hello.addClientVersion(b, clientVersion);
+    if (epoch)
+        Hello.addEpoch(b, epoch);
     return finishClient(b, ClientBody.Hello, Hello.endHello(b));
 }
 export function encodeChat(args) {
@@ -114,6 +117,7 @@ export function decodeClient(bytes) {
                 token: h.token() ?? '',
                 lastSeq: Number(h.lastSeq()),
                 clientVersion: h.clientVersion() ?? '',
+                epoch: h.epoch() ?? '',
             };
         }
         case ClientBody.Chat: {
@@ -162,6 +166,7 @@ export function decodeServer(bytes) {
                 online: Number(w.online()),
                 heartbeatMs: w.heartbeatMs(),
                 role: roleFromFb(w.role()),
+                epoch: w.epoch() ?? '',
             };
         }
         case ServerBody.Batch: {

@@ -1281,8 +1281,12 @@ var Hello = class _Hello {
     const offset = this.bb.__offset(this.bb_pos, 10);
     return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
   }
+  epoch(optionalEncoding) {
+    const offset = this.bb.__offset(this.bb_pos, 12);
+    return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
+  }
   static startHello(builder2) {
-    builder2.startObject(4);
+    builder2.startObject(5);
   }
   static addRoom(builder2, roomOffset) {
     builder2.addFieldOffset(0, roomOffset, 0);
@@ -1296,17 +1300,21 @@ var Hello = class _Hello {
   static addClientVersion(builder2, clientVersionOffset) {
     builder2.addFieldOffset(3, clientVersionOffset, 0);
   }
+  static addEpoch(builder2, epochOffset) {
+    builder2.addFieldOffset(4, epochOffset, 0);
+  }
   static endHello(builder2) {
     const offset = builder2.endObject();
     builder2.requiredField(offset, 4);
     return offset;
   }
-  static createHello(builder2, roomOffset, tokenOffset, lastSeq, clientVersionOffset) {
+  static createHello(builder2, roomOffset, tokenOffset, lastSeq, clientVersionOffset, epochOffset) {
     _Hello.startHello(builder2);
     _Hello.addRoom(builder2, roomOffset);
     _Hello.addToken(builder2, tokenOffset);
     _Hello.addLastSeq(builder2, lastSeq);
     _Hello.addClientVersion(builder2, clientVersionOffset);
+    _Hello.addEpoch(builder2, epochOffset);
     return _Hello.endHello(builder2);
   }
 };
@@ -1909,8 +1917,12 @@ var Welcome = class _Welcome {
     const offset = this.bb.__offset(this.bb_pos, 14);
     return offset ? this.bb.readUint8(this.bb_pos + offset) : 0 /* Viewer */;
   }
+  epoch(optionalEncoding) {
+    const offset = this.bb.__offset(this.bb_pos, 16);
+    return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
+  }
   static startWelcome(builder2) {
-    builder2.startObject(6);
+    builder2.startObject(7);
   }
   static addUser(builder2, userOffset) {
     builder2.addFieldOffset(0, userOffset, 0);
@@ -1930,11 +1942,14 @@ var Welcome = class _Welcome {
   static addRole(builder2, role) {
     builder2.addFieldInt8(5, role, 0 /* Viewer */);
   }
+  static addEpoch(builder2, epochOffset) {
+    builder2.addFieldOffset(6, epochOffset, 0);
+  }
   static endWelcome(builder2) {
     const offset = builder2.endObject();
     return offset;
   }
-  static createWelcome(builder2, userOffset, roomOffset, seq, online, heartbeatMs, role) {
+  static createWelcome(builder2, userOffset, roomOffset, seq, online, heartbeatMs, role, epochOffset) {
     _Welcome.startWelcome(builder2);
     _Welcome.addUser(builder2, userOffset);
     _Welcome.addRoom(builder2, roomOffset);
@@ -1942,6 +1957,7 @@ var Welcome = class _Welcome {
     _Welcome.addOnline(builder2, online);
     _Welcome.addHeartbeatMs(builder2, heartbeatMs);
     _Welcome.addRole(builder2, role);
+    _Welcome.addEpoch(builder2, epochOffset);
     return _Welcome.endWelcome(builder2);
   }
 };
@@ -2002,11 +2018,13 @@ function encodeHello(args) {
   const room = b.createString(args.room);
   const token = optString(b, args.token);
   const clientVersion = optString(b, args.clientVersion);
+  const epoch = optString(b, args.epoch);
   Hello.startHello(b);
   Hello.addRoom(b, room);
   if (token) Hello.addToken(b, token);
   Hello.addLastSeq(b, u64(args.lastSeq ?? 0));
   if (clientVersion) Hello.addClientVersion(b, clientVersion);
+  if (epoch) Hello.addEpoch(b, epoch);
   return finishClient(b, 1 /* Hello */, Hello.endHello(b));
 }
 function encodeChat(args) {
@@ -2061,7 +2079,8 @@ function decodeClient(bytes) {
         room: h.room() ?? "",
         token: h.token() ?? "",
         lastSeq: Number(h.lastSeq()),
-        clientVersion: h.clientVersion() ?? ""
+        clientVersion: h.clientVersion() ?? "",
+        epoch: h.epoch() ?? ""
       };
     }
     case 2 /* Chat */: {
@@ -2109,7 +2128,8 @@ function decodeServer(bytes) {
         seq: Number(w.seq()),
         online: Number(w.online()),
         heartbeatMs: w.heartbeatMs(),
-        role: roleFromFb(w.role())
+        role: roleFromFb(w.role()),
+        epoch: w.epoch() ?? ""
       };
     }
     case 2 /* Batch */: {

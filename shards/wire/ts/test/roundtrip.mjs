@@ -22,10 +22,10 @@ const T = 1_700_000_000_000;
 
 // Values shared with shards/wire/tests/fixtures.rs: change both together.
 const clientCases = [
-  ['hello', 'encodeHello', { room: 'room-1', token: 'tok.abc', lastSeq: 42, clientVersion: 'web/1.0' },
-    { type: 'hello', room: 'room-1', token: 'tok.abc', lastSeq: 42, clientVersion: 'web/1.0' }],
+  ['hello', 'encodeHello', { room: 'room-1', token: 'tok.abc', lastSeq: 42, clientVersion: 'web/1.0', epoch: '3f2a9c0e11d4b7a5' },
+    { type: 'hello', room: 'room-1', token: 'tok.abc', lastSeq: 42, clientVersion: 'web/1.0', epoch: '3f2a9c0e11d4b7a5' }],
   ['hello_anonymous', 'encodeHello', { room: '大厅' },
-    { type: 'hello', room: '大厅', token: '', lastSeq: 0, clientVersion: '' }],
+    { type: 'hello', room: '大厅', token: '', lastSeq: 0, clientVersion: '', epoch: '' }],
   ['chat', 'encodeChat', { text: 'hello 世界 🎉', color: 0xff8800, mode: 'top' },
     { type: 'chat', text: 'hello 世界 🎉', color: 0xff8800, mode: 'top' }],
   ['chat_default', 'encodeChat', { text: 'plain' },
@@ -51,7 +51,7 @@ const events = [
 ];
 
 const serverCases = [
-  ['welcome', { type: 'welcome', user: 'alice', room: 'room-1', seq: 41, online: 1234, heartbeatMs: 15000, role: 'admin' }],
+  ['welcome', { type: 'welcome', user: 'alice', room: 'room-1', seq: 41, online: 1234, heartbeatMs: 15000, role: 'admin', epoch: '3f2a9c0e11d4b7a5' }],
   ['batch', { type: 'batch', firstSeq: 42, events }],
   ['batch_empty', { type: 'batch', firstSeq: 47, events: [] }],
   ['history_reply', { type: 'historyReply', firstSeq: 42, events: events.slice(0, 2), more: true }],

@@ -48,8 +48,15 @@ clientVersion(optionalEncoding?:any):string|Uint8Array|null {
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
 
+epoch():string|null
+epoch(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+epoch(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
 static startHello(builder:flatbuffers.Builder) {
-  builder.startObject(4);
+  builder.startObject(5);
 }
 
 static addRoom(builder:flatbuffers.Builder, roomOffset:flatbuffers.Offset) {
@@ -68,18 +75,23 @@ static addClientVersion(builder:flatbuffers.Builder, clientVersionOffset:flatbuf
   builder.addFieldOffset(3, clientVersionOffset, 0);
 }
 
+static addEpoch(builder:flatbuffers.Builder, epochOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(4, epochOffset, 0);
+}
+
 static endHello(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   builder.requiredField(offset, 4) // room
   return offset;
 }
 
-static createHello(builder:flatbuffers.Builder, roomOffset:flatbuffers.Offset, tokenOffset:flatbuffers.Offset, lastSeq:bigint, clientVersionOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createHello(builder:flatbuffers.Builder, roomOffset:flatbuffers.Offset, tokenOffset:flatbuffers.Offset, lastSeq:bigint, clientVersionOffset:flatbuffers.Offset, epochOffset:flatbuffers.Offset):flatbuffers.Offset {
   Hello.startHello(builder);
   Hello.addRoom(builder, roomOffset);
   Hello.addToken(builder, tokenOffset);
   Hello.addLastSeq(builder, lastSeq);
   Hello.addClientVersion(builder, clientVersionOffset);
+  Hello.addEpoch(builder, epochOffset);
   return Hello.endHello(builder);
 }
 }

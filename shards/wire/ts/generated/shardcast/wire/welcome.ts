@@ -59,8 +59,15 @@ role():Role {
   return offset ? this.bb!.readUint8(this.bb_pos + offset) : Role.Viewer;
 }
 
+epoch():string|null
+epoch(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+epoch(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 16);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
 static startWelcome(builder:flatbuffers.Builder) {
-  builder.startObject(6);
+  builder.startObject(7);
 }
 
 static addUser(builder:flatbuffers.Builder, userOffset:flatbuffers.Offset) {
@@ -87,12 +94,16 @@ static addRole(builder:flatbuffers.Builder, role:Role) {
   builder.addFieldInt8(5, role, Role.Viewer);
 }
 
+static addEpoch(builder:flatbuffers.Builder, epochOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(6, epochOffset, 0);
+}
+
 static endWelcome(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createWelcome(builder:flatbuffers.Builder, userOffset:flatbuffers.Offset, roomOffset:flatbuffers.Offset, seq:bigint, online:bigint, heartbeatMs:number, role:Role):flatbuffers.Offset {
+static createWelcome(builder:flatbuffers.Builder, userOffset:flatbuffers.Offset, roomOffset:flatbuffers.Offset, seq:bigint, online:bigint, heartbeatMs:number, role:Role, epochOffset:flatbuffers.Offset):flatbuffers.Offset {
   Welcome.startWelcome(builder);
   Welcome.addUser(builder, userOffset);
   Welcome.addRoom(builder, roomOffset);
@@ -100,6 +111,7 @@ static createWelcome(builder:flatbuffers.Builder, userOffset:flatbuffers.Offset,
   Welcome.addOnline(builder, online);
   Welcome.addHeartbeatMs(builder, heartbeatMs);
   Welcome.addRole(builder, role);
+  Welcome.addEpoch(builder, epochOffset);
   return Welcome.endWelcome(builder);
 }
 }

@@ -34,8 +34,12 @@ export class Hello {
         const offset = this.bb.__offset(this.bb_pos, 10);
         return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
     }
+    epoch(optionalEncoding) {
+        const offset = this.bb.__offset(this.bb_pos, 12);
+        return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
+    }
     static startHello(builder) {
-        builder.startObject(4);
+        builder.startObject(5);
     }
     static addRoom(builder, roomOffset) {
         builder.addFieldOffset(0, roomOffset, 0);
@@ -49,17 +53,21 @@ export class Hello {
     static addClientVersion(builder, clientVersionOffset) {
         builder.addFieldOffset(3, clientVersionOffset, 0);
     }
+    static addEpoch(builder, epochOffset) {
+        builder.addFieldOffset(4, epochOffset, 0);
+    }
     static endHello(builder) {
         const offset = builder.endObject();
         builder.requiredField(offset, 4); // room
         return offset;
     }
-    static createHello(builder, roomOffset, tokenOffset, lastSeq, clientVersionOffset) {
+    static createHello(builder, roomOffset, tokenOffset, lastSeq, clientVersionOffset, epochOffset) {
         Hello.startHello(builder);
         Hello.addRoom(builder, roomOffset);
         Hello.addToken(builder, tokenOffset);
         Hello.addLastSeq(builder, lastSeq);
         Hello.addClientVersion(builder, clientVersionOffset);
+        Hello.addEpoch(builder, epochOffset);
         return Hello.endHello(builder);
     }
 }

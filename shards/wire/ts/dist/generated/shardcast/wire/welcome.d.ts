@@ -14,6 +14,8 @@ export declare class Welcome {
     online(): bigint;
     heartbeatMs(): number;
     role(): Role;
+    epoch(): string | null;
+    epoch(optionalEncoding: flatbuffers.Encoding): string | Uint8Array | null;
     static startWelcome(builder: flatbuffers.Builder): void;
     static addUser(builder: flatbuffers.Builder, userOffset: flatbuffers.Offset): void;
     static addRoom(builder: flatbuffers.Builder, roomOffset: flatbuffers.Offset): void;
@@ -21,6 +23,7 @@ export declare class Welcome {
     static addOnline(builder: flatbuffers.Builder, online: bigint): void;
     static addHeartbeatMs(builder: flatbuffers.Builder, heartbeatMs: number): void;
     static addRole(builder: flatbuffers.Builder, role: Role): void;
+    static addEpoch(builder: flatbuffers.Builder, epochOffset: flatbuffers.Offset): void;
     static endWelcome(builder: flatbuffers.Builder): flatbuffers.Offset;
-    static createWelcome(builder: flatbuffers.Builder, userOffset: flatbuffers.Offset, roomOffset: flatbuffers.Offset, seq: bigint, online: bigint, heartbeatMs: number, role: Role): flatbuffers.Offset;
+    static createWelcome(builder: flatbuffers.Builder, userOffset: flatbuffers.Offset, roomOffset: flatbuffers.Offset, seq: bigint, online: bigint, heartbeatMs: number, role: Role, epochOffset: flatbuffers.Offset): flatbuffers.Offset;
 }

@@ -43,8 +43,12 @@ export class Welcome {
         const offset = this.bb.__offset(this.bb_pos, 14);
         return offset ? this.bb.readUint8(this.bb_pos + offset) : Role.Viewer;
     }
+    epoch(optionalEncoding) {
+        const offset = this.bb.__offset(this.bb_pos, 16);
+        return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
+    }
     static startWelcome(builder) {
-        builder.startObject(6);
+        builder.startObject(7);
     }
     static addUser(builder, userOffset) {
         builder.addFieldOffset(0, userOffset, 0);
@@ -64,11 +68,14 @@ export class Welcome {
     static addRole(builder, role) {
         builder.addFieldInt8(5, role, Role.Viewer);
     }
+    static addEpoch(builder, epochOffset) {
+        builder.addFieldOffset(6, epochOffset, 0);
+    }
     static endWelcome(builder) {
         const offset = builder.endObject();
         return offset;
     }
-    static createWelcome(builder, userOffset, roomOffset, seq, online, heartbeatMs, role) {
+    static createWelcome(builder, userOffset, roomOffset, seq, online, heartbeatMs, role, epochOffset) {
         Welcome.startWelcome(builder);
         Welcome.addUser(builder, userOffset);
         Welcome.addRoom(builder, roomOffset);
@@ -76,6 +83,7 @@ export class Welcome {
         Welcome.addOnline(builder, online);
         Welcome.addHeartbeatMs(builder, heartbeatMs);
         Welcome.addRole(builder, role);
+        Welcome.addEpoch(builder, epochOffset);
         return Welcome.endWelcome(builder);
     }
 }

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Durable gifts through the server: `just bench-ledger` (or `bench/scripts/bench-ledger.sh`).
+#
+# For each backend (the embedded ledger on redb under a data dir on this repository's disk,
+# and Redis with appendonly yes + appendfsync always, its AOF on the same disk) it starts
+# shardcast (one shard, core 0; Redis unpinned), and for each rate in RATES runs
+# `shardcast-bench gifts` on core 1: 16 clients, open loop, ack latency from each gift's
+# scheduled send time. Beside each row: ledger writes per second from the server's
+# `shardcast_state_ledger_batches_total` (on redb one write is one fsync; on Redis one script,
+# and Redis fsyncs once per event-loop pass that wrote). Writes bench/results/ledger.md.
+#
+# Environment: RATES="5000 20000 50000" SECS=10 REDIS_PORT=16390
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+RATES=${RATES:-5000 20000 50000}
+SECS=${SECS:-10}
+REDIS_PORT=${REDIS_PORT:-16390}
+PORT=${SHARDCAST_PORT:-18096}
+SECRET="bench-ledger-secret-0123456789abcdef0123"
+SERVERS=shardcast
+OUT="$ROOT/bench/results/ledger.md"
+RUN_DIR="$ROOT/bench/results/tmp/ledger-$(date +%Y%m%d-%H%M%S)"
+
+trap stop_started EXIT
+trap 'exit 130' INT TERM
+
+build_release
+mkdir -p "$RUN_DIR"
+
+metric() {
+    curl -fsS "http://127.0.0.1:$PORT/metrics" | awk -v name="$1" '$1 == name { print $2 }'
+}
+
+start_server() {
+    local backend=$1 dir="$RUN_DIR/$1"
+    mkdir -p "$dir"
+    {
+        echo "[shards]"
+        echo "cores = [$SERVER_CORE]"
+        echo "[auth]"
+        echo "secret = \"$SECRET\""
+        echo "[danmaku]"
+        echo "gift_rate_per_s = 100000"
+        echo "gift_burst = 100000"
+        echo "room_gift_max_per_s = 1000000"
+        echo "[transcode]"
+        echo "enabled = false"
+        echo "[state]"
+        echo "data_dir = \"$dir/data\""
+        if [[ "$backend" == redis ]]; then
+            echo "redis = \"redis://127.0.0.1:$REDIS_PORT\""
+        fi
+    } >"$dir/shardcast.toml"
+    taskset -c "$SERVER_CORE" "$SHARDCAST_BIN" serve --shards 1 --http "127.0.0.1:$PORT" --rtmp "" \
+        --config "$dir/shardcast.toml" >"$dir/stdout.log" 2>&1 &
+    SHARDCAST_PID=$!
+    STARTED_PIDS+=("$SHARDCAST_PID")
+    wait_listening "$PORT" "$SHARDCAST_PID" shardcast
+}
+
+start_redis() {
+    local dir="$RUN_DIR/redis"
+    mkdir -p "$dir"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$dir" --appendonly yes \
+        --appendfsync always --save "" --daemonize no >"$dir/redis.log" 2>&1 &
+    REDIS_PID=$!
+    STARTED_PIDS+=("$REDIS_PID")
+    wait_listening "$REDIS_PORT" "$REDIS_PID" redis-server
+}
+
+rows=()
+for backend in embedded redis; do
+    [[ "$backend" == redis ]] && start_redis
+    start_server "$backend"
+    for rate in $RATES; do
+        before=$(metric shardcast_state_ledger_batches_total)
+        json="$RUN_DIR/$backend-$rate.json"
+        taskset -c "$LOAD_CORE" "$BENCH_BIN" gifts --http "127.0.0.1:$PORT" --secret "$SECRET" \
+            --shardcast "$SHARDCAST_BIN" --rate "$rate" --duration "${SECS}s" --warmup 2s \
+            --json "$json" | tee "$RUN_DIR/$backend-$rate.txt"
+        after=$(metric shardcast_state_ledger_batches_total)
+        # The batches counted cover the warm-up and the drain too: per second of the whole run.
+        writes=$(( (after - before) / (SECS + 2) ))
+        rows+=("$(python3 - "$json" "$backend" "$rate" "$writes" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+refused = sum(r["refused"].values())
+print(f"| {sys.argv[2]} | {int(sys.argv[3]):,} | {r['acked_per_s']:,.0f} | {r['ack_p50_ms']:.2f} | "
+      f"{r['ack_p99_ms']:.2f} | {r['ack_p999_ms']:.2f} | {r['ack_max_ms']:.1f} | {refused} | "
+      f"{r['unanswered']} | {int(sys.argv[4]):,} |")
+PY
+)")
+    done
+    stop_started
+done
+
+{
+    echo "# Ledger: durable gifts through the server"
+    echo
+    echo "\`just bench-ledger\`: each backend serves one shard on core $SERVER_CORE; \`shardcast-bench gifts\`"
+    echo "runs 16 clients on core $LOAD_CORE, each with its own funded wallet, sending one-unit gifts to"
+    echo "one room on a fixed schedule (open loop). Ack latency runs from a gift's scheduled send time"
+    echo "to its GiftAck being read; ${SECS} s measured after 2 s warm-up. *writes/s* is the ledger's"
+    echo "batches per second (\`shardcast_state_ledger_batches_total\`): on redb each is one"
+    echo "transaction and one fsync; on Redis one Lua script (Redis with \`appendfsync always\`"
+    echo "fsyncs the AOF once per event-loop pass that wrote, before answering)."
+    echo
+    machine_header
+    echo "- disk: $(df -T "$RUN_DIR" | awk 'NR==2 {print $1, $2}')"
+    echo
+    echo "| backend | target/s | acked/s | ack p50 ms | p99 | p99.9 | max | refused | unanswered | writes/s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${rows[@]}"
+    echo
+    echo "The disk's own limit (a plain write + fdatasync loop on the same disk) is in state.md, §1."
+} >"$OUT"
+log "wrote $OUT"
