@@ -16,6 +16,7 @@
 # server logs stay in bench/results/tmp/.
 #
 # Environment:
+#   OUT=bench/results/ws.md  where the report goes
 #   ROUNDS=1              rounds of workloads a, b and c (medians reported); 3 for a report
 #   SERVERS="node-ws uws-ws tokio-ws shardcast"   shardcast last: ratio rows are shardcast/peer
 #   DURATION=10s WARMUP=2s   measurement window and warm-up of workloads a and b
@@ -40,7 +41,7 @@ NODE_PORT=${NODE_PORT:-19001}
 TOKIO_PORT=${TOKIO_PORT:-19002}
 UWS_PORT=${UWS_PORT:-19004}
 SHARDCAST_PORT=${SHARDCAST_PORT:-19003}
-OUT="$ROOT/bench/results/ws.md"
+OUT=${OUT:-$ROOT/bench/results/ws.md}
 RUN_DIR="$ROOT/bench/results/tmp/ws-$(date +%Y%m%d-%H%M%S)"
 SOURCES=127.0.0.2-127.0.0.9
 # Load processes for the latency-sensitive workloads (a, b, ramp): one process on the load
