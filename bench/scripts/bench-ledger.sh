@@ -115,5 +115,8 @@ done
     printf '%s\n' "${rows[@]}"
     echo
     echo "The disk's own limit (a plain write + fdatasync loop on the same disk) is in state.md, §1."
+    echo
+    echo "*unanswered*: gifts sent but not acknowledged when the run ended (past the server's"
+    echo "capacity); the run does not wait for them, so they are backlog at the end, not counted losses."
 } >"$OUT"
 log "wrote $OUT"
