@@ -1213,22 +1213,14 @@ impl Room {
     /// Queues an event for the next batch and returns its seq (0 in a relayed room, where
     /// Redis numbers it).
     fn push_event(&mut self, now_ms: u64, wall_ms: u64, body: EventBody) -> u64 {
-        if self.relayed {
-            let event = RoomEvent {
-                seq: 0,
-                time_ms: wall_ms,
-                body,
-            };
-            self.pending_bytes += event.wire_size_bytes();
-            self.pending.push(Pending {
-                at_ms: now_ms,
-                event,
-            });
-            return 0;
-        }
-        self.seq += 1;
+        let seq = if self.relayed {
+            0
+        } else {
+            self.seq += 1;
+            self.seq
+        };
         let event = RoomEvent {
-            seq: self.seq,
+            seq,
             time_ms: wall_ms,
             body,
         };
@@ -1237,8 +1229,8 @@ impl Room {
             at_ms: now_ms,
             event,
         });
-        debug_assert_eq!(self.flushed_seq + self.pending.len() as u64, self.seq);
-        self.seq
+        debug_assert!(self.relayed || self.flushed_seq + self.pending.len() as u64 == self.seq);
+        seq
     }
 
     fn is_full(&self) -> bool {
