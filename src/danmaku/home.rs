@@ -147,7 +147,7 @@ impl Danmaku {
             outcome.replay
         };
         let online = home.room.online_everywhere();
-        let frames = self.replay_frames(replay, outcome.seq);
+        let frames = self.replay_frames(replay, outcome.seq, &epoch);
         let joined = JoinedMsg {
             room,
             conn: joiner.conn,
@@ -196,7 +196,7 @@ impl Danmaku {
     }
 
     /// The frames that follow a Welcome: what the viewer missed, or a Resync.
-    fn replay_frames(&mut self, replay: Replay, seq: u64) -> Vec<Bytes> {
+    fn replay_frames(&mut self, replay: Replay, seq: u64, epoch: &str) -> Vec<Bytes> {
         match replay {
             Replay::None => Vec::new(),
             Replay::Events(events) => {
@@ -211,7 +211,7 @@ impl Danmaku {
             }
             Replay::Resync => {
                 bump(&self.counters().resume_misses, 1);
-                vec![shardcast_ws::binary_frame(self.encoder.resync(seq))]
+                vec![shardcast_ws::binary_frame(self.encoder.resync(seq, epoch))]
             }
         }
     }
@@ -522,7 +522,7 @@ impl Danmaku {
             }
             HistoryOutcome::Resync { seq } => {
                 bump(&self.settings.counters[self.shard.index()].resume_misses, 1);
-                self.encoder.resync(seq)
+                self.encoder.resync(seq, &home.epoch())
             }
         };
         let frame = shardcast_ws::binary_frame(frame);

@@ -301,7 +301,8 @@ impl Danmaku {
             }
             if !first_sync {
                 bump(&counters.relay_resyncs, 1);
-                let resync = self.encoder.resync(home.room.flushed_seq());
+                let epoch = home.epoch();
+                let resync = self.encoder.resync(home.room.flushed_seq(), &epoch);
                 frames.push(shardcast_ws::binary_frame(resync));
             }
         }

@@ -184,7 +184,11 @@ fn redis_goes_away_and_comes_back(
     tell_home(t, 1, room_news(room, synced));
     t.advance(1);
     let got = viewer.received(t);
-    assert!(got.contains(&Got::Resync { seq: 12 }), "{got:?}");
+    let resync = Got::Resync {
+        seq: 12,
+        epoch: epoch.to_string(),
+    };
+    assert!(got.contains(&resync), "{got:?}");
     let home = t.service(ShardId(1)).danmaku().counters();
     assert_eq!(home.rooms_degraded.load(Relaxed), 0);
     assert_eq!(home.relay_resyncs.load(Relaxed), 1);
@@ -199,4 +203,21 @@ fn redis_goes_away_and_comes_back(
     t.advance(1);
     assert!(viewer.chats(t).is_empty());
     assert!(relay_asks(t).iter().any(|a| a.1 == "sync"));
+    // Redis's answer names the new order: the members Resync into it, epoch and all, so
+    // their next resume names the order they are in.
+    let synced = RelayNews::Synced {
+        epoch: Arc::from("e2"),
+        seq: 1,
+        likes: 0,
+        batches: Vec::new(),
+    };
+    tell_home(t, 1, room_news(room, synced));
+    t.advance(1);
+    let got = viewer.received(t);
+    let resync = Got::Resync {
+        seq: 1,
+        epoch: "e2".to_string(),
+    };
+    assert!(got.contains(&resync), "{got:?}");
+    assert_eq!(viewer.epoch, "e2");
 }

@@ -183,7 +183,8 @@ fn a_returning_viewer_gets_what_it_missed_and_an_old_one_a_resync() {
     old.hello(&mut t, &room, "", 0);
     old.received(&mut t);
     old.history(&mut t, 1, 10);
-    assert_eq!(old.received(&mut t), [Got::Resync { seq: 3 }]);
+    let epoch = old.epoch.clone();
+    assert_eq!(old.received(&mut t), [Got::Resync { seq: 3, epoch }]);
 }
 
 /// A seq of another epoch means nothing: a resume that names the room's epoch gets what it
@@ -215,7 +216,27 @@ fn a_resume_from_another_epoch_is_answered_with_resync() {
     other.hello_in_epoch(&mut t, &room, (1, "0123456789abcdef"));
     let got = other.received(&mut t);
     assert!(matches!(got[0], Got::Welcome { seq: 3, .. }), "{got:?}");
-    assert_eq!(got[1], Got::Resync { seq: 3 });
+    // The Resync names the room's epoch, and the viewer's next resume from it is answered.
+    assert_eq!(
+        got[1],
+        Got::Resync {
+            seq: 3,
+            epoch: epoch.clone()
+        }
+    );
+    assert_eq!(other.epoch, epoch);
+    talker.chat(&mut t, "d");
+    t.advance(config.danmaku.batch_ms);
+    let mut again = Viewer::connect(&mut t, ShardId(1));
+    again.hello_in_epoch(&mut t, &room, (3, &other.epoch));
+    let got = again.received(&mut t);
+    assert_eq!(
+        got[1],
+        Got::History {
+            events: vec![(4, "d".into())],
+            more: false
+        }
+    );
 }
 
 #[test]

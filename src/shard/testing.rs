@@ -170,6 +170,7 @@ pub enum Got {
     },
     Resync {
         seq: u64,
+        epoch: String,
     },
     Pong,
     Error {
@@ -196,7 +197,7 @@ pub enum Got {
 pub struct Viewer {
     pub shard: ShardId,
     pub conn: ConnId,
-    /// The epoch of the last Welcome received.
+    /// The epoch of the last Welcome or Resync received.
     pub epoch: String,
     buffer: Vec<u8>,
     encoder: ClientEncoder,
@@ -284,10 +285,10 @@ impl Viewer {
         self.buffer.extend(t.read(self.shard, self.conn));
         let mut out = Vec::new();
         while let Some((opcode, payload, used)) = server_frame(&self.buffer) {
-            if let Ok(ServerMsg::Welcome(welcome)) =
-                shardcast_wire::decode_server(&payload, &VerifyLimits::server())
-            {
-                self.epoch = welcome.epoch.to_string();
+            match shardcast_wire::decode_server(&payload, &VerifyLimits::server()) {
+                Ok(ServerMsg::Welcome(welcome)) => self.epoch = welcome.epoch.to_string(),
+                Ok(ServerMsg::Resync { epoch, .. }) => self.epoch = epoch.to_string(),
+                _ => {}
             }
             out.push(decode(opcode, &payload));
             self.buffer.drain(..used);
@@ -386,7 +387,10 @@ fn decode(opcode: u8, payload: &[u8]) -> Got {
             more,
         },
         ServerMsg::RoomStats { online, .. } => Got::Stats { online },
-        ServerMsg::Resync { seq } => Got::Resync { seq },
+        ServerMsg::Resync { seq, epoch } => Got::Resync {
+            seq,
+            epoch: epoch.to_string(),
+        },
         ServerMsg::Pong { .. } => Got::Pong,
         ServerMsg::Error {
             code,

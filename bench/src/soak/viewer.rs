@@ -323,7 +323,7 @@ fn handle_incoming(shared: &Shared, visit: &Visit, viewer: &mut Viewer, message:
                 viewer.last_seq = first_seq + events.len() as u64 - 1;
             }
         }
-        ServerMsg::Resync { seq } => {
+        ServerMsg::Resync { seq, .. } => {
             counts.resume_resyncs += 1;
             viewer.last_seq = seq;
         }

@@ -113,7 +113,7 @@ impl Viewer {
                     .push((idempotency_key.to_string(), entry, balance));
                 ServerKind::Other
             }
-            ServerMsg::Resync { seq } => {
+            ServerMsg::Resync { seq, .. } => {
                 self.seen.resync = Some(seq);
                 ServerKind::Other
             }

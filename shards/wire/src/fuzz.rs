@@ -131,8 +131,8 @@ fn touch_server(msg: &ServerMsg<'_>) {
         } => {
             black_box((online, likes, heat));
         }
-        ServerMsg::Resync { seq } => {
-            black_box(seq);
+        ServerMsg::Resync { seq, epoch } => {
+            black_box((seq, epoch));
         }
         ServerMsg::Pong {
             client_time_ms,

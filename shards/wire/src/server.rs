@@ -39,10 +39,13 @@ pub enum ServerMsg<'a> {
         /// The room's heat score.
         heat: u64,
     },
-    /// The requested events are older than the history window; continue from `seq`.
+    /// The requested events are older than the history window, or the room's order restarted;
+    /// continue from `seq` in `epoch`.
     Resync {
         /// The room's latest event.
         seq: u64,
+        /// The room's epoch now, for the next `Hello.epoch`.
+        epoch: &'a str,
     },
     /// The answer to `Heartbeat`.
     Pong {
@@ -185,9 +188,13 @@ pub fn decode_server<'a>(buf: &'a [u8], limits: &VerifyLimits) -> Result<ServerM
                 heat: stats.heat(),
             }
         }
-        fb::ServerBody::Resync => ServerMsg::Resync {
-            seq: msg.body_as_resync().ok_or(unknown)?.seq(),
-        },
+        fb::ServerBody::Resync => {
+            let resync = msg.body_as_resync().ok_or(unknown)?;
+            ServerMsg::Resync {
+                seq: resync.seq(),
+                epoch: resync.epoch().unwrap_or(""),
+            }
+        }
         fb::ServerBody::Pong => {
             let pong = msg.body_as_pong().ok_or(unknown)?;
             ServerMsg::Pong {
@@ -273,7 +280,7 @@ impl Encoder {
                 likes,
                 heat,
             } => self.room_stats(online, likes, heat),
-            ServerMsg::Resync { seq } => self.resync(seq),
+            ServerMsg::Resync { seq, epoch } => self.resync(seq, epoch),
             ServerMsg::Pong {
                 client_time_ms,
                 server_time_ms,
@@ -357,10 +364,11 @@ impl Encoder {
         self.finish(fb::ServerBody::RoomStats, body.as_union_value())
     }
 
-    /// `Resync`: the requested events are gone; `seq` is the room's latest.
-    pub fn resync(&mut self, seq: u64) -> &[u8] {
+    /// `Resync`: the requested events are gone; `seq` is the room's latest, in `epoch`.
+    pub fn resync(&mut self, seq: u64, epoch: &str) -> &[u8] {
         self.fbb.reset();
-        let body = fb::Resync::create(&mut self.fbb, &fb::ResyncArgs { seq });
+        let epoch = opt_string(&mut self.fbb, epoch);
+        let body = fb::Resync::create(&mut self.fbb, &fb::ResyncArgs { seq, epoch });
         self.finish(fb::ServerBody::Resync, body.as_union_value())
     }
 

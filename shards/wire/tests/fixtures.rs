@@ -97,7 +97,7 @@ fn server_fixtures() -> Vec<(&'static str, Vec<u8>)> {
         ("batch_empty", e.batch(47, []).to_vec()),
         ("history_reply", e.history_reply(42, history, true).to_vec()),
         ("room_stats", e.room_stats(1234, 99_999, 5555).to_vec()),
-        ("resync", e.resync(500).to_vec()),
+        ("resync", e.resync(500, "3f2a9c0e11d4b7a5").to_vec()),
         ("pong", e.pong(T + 123, T + 200).to_vec()),
         ("error", e.error(429, "slow down").to_vec()),
         (

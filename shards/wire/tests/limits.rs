@@ -28,7 +28,7 @@ fn server_buffers() -> Vec<Vec<u8>> {
         e.batch(1, []).to_vec(),
         e.history_reply(42, events(), true).to_vec(),
         e.room_stats(1, 2, 3).to_vec(),
-        e.resync(4).to_vec(),
+        e.resync(4, "").to_vec(),
         e.pong(5, 6).to_vec(),
         e.error(429, "slow down").to_vec(),
         e.kick("bye").to_vec(),
@@ -264,7 +264,13 @@ fn none_or_unknown_body_is_unknown_body() {
     for body_type in [fb::ServerBody::NONE, fb::ServerBody(10)] {
         let mut fbb = FlatBufferBuilder::new();
         fbb.force_defaults(true);
-        let body = fb::Resync::create(&mut fbb, &fb::ResyncArgs { seq: 1 });
+        let body = fb::Resync::create(
+            &mut fbb,
+            &fb::ResyncArgs {
+                seq: 1,
+                epoch: None,
+            },
+        );
         let buf = finish_server(&mut fbb, body_type, body.as_union_value());
         assert_eq!(
             decode_server(&buf, &VerifyLimits::server()),

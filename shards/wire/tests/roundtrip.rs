@@ -181,7 +181,17 @@ fn small_server_messages_round_trip() {
             heat: u64::MAX
         }
     );
-    assert_eq!(server(e.resync(500)), ServerMsg::Resync { seq: 500 });
+    assert_eq!(
+        server(e.resync(500, "3f2a9c0e11d4b7a5")),
+        ServerMsg::Resync {
+            seq: 500,
+            epoch: "3f2a9c0e11d4b7a5"
+        }
+    );
+    assert_eq!(
+        server(e.resync(7, "")),
+        ServerMsg::Resync { seq: 7, epoch: "" }
+    );
     assert_eq!(
         server(e.pong(10, 20)),
         ServerMsg::Pong {
@@ -234,7 +244,7 @@ fn decoded_server_messages_re_encode_equal() {
         e.batch(42, events()).to_vec(),
         e.history_reply(42, events(), true).to_vec(),
         e.room_stats(3, 4, 5).to_vec(),
-        e.resync(6).to_vec(),
+        e.resync(6, "e").to_vec(),
         e.pong(7, 8).to_vec(),
         e.error(403, "no").to_vec(),
         e.kick("out").to_vec(),
@@ -258,7 +268,7 @@ fn encoder_reuse_gives_independent_results() {
 
     let a1 = e.batch(1, chat_events(1, &texts_a)).to_vec();
     let b = e.batch(100, chat_events(100, &texts_b)).to_vec();
-    let small = e.resync(3).to_vec();
+    let small = e.resync(3, "e").to_vec();
     let a2 = e.batch(1, chat_events(1, &texts_a)).to_vec();
     assert_eq!(a1, a2, "same input, same bytes, whatever came between");
 
@@ -270,7 +280,7 @@ fn encoder_reuse_gives_independent_results() {
         events.iter().collect::<Vec<_>>(),
         chat_events(100, &texts_b)
     );
-    assert_eq!(server(&small), ServerMsg::Resync { seq: 3 });
+    assert_eq!(server(&small), ServerMsg::Resync { seq: 3, epoch: "e" });
     let ServerMsg::Batch { events, .. } = server(&a1) else {
         panic!("not a batch");
     };

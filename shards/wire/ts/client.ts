@@ -247,7 +247,8 @@ export type ServerMsg =
   | { type: 'batch'; firstSeq: number; events: RoomEvent[] }
   | { type: 'historyReply'; firstSeq: number; events: RoomEvent[]; more: boolean }
   | { type: 'roomStats'; online: number; likes: number; heat: number }
-  | { type: 'resync'; seq: number }
+  /** Continue from `seq`; send `epoch` back as `HelloArgs.epoch` when resuming. */
+  | { type: 'resync'; seq: number; epoch: string }
   | { type: 'pong'; clientTimeMs: number; serverTimeMs: number }
   | { type: 'error'; code: number; message: string; cause: string }
   | { type: 'kick'; reason: string }
@@ -294,8 +295,10 @@ export function decodeServer(bytes: Uint8Array): ServerMsg {
         heat: Number(s.heat()),
       };
     }
-    case ServerBody.Resync:
-      return { type: 'resync', seq: Number((msg.body(new Resync()) as Resync).seq()) };
+    case ServerBody.Resync: {
+      const r: Resync = msg.body(new Resync());
+      return { type: 'resync', seq: Number(r.seq()), epoch: r.epoch() ?? '' };
+    }
     case ServerBody.Pong: {
       const p: Pong = msg.body(new Pong());
       return {

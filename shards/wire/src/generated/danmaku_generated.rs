@@ -2971,6 +2971,7 @@ impl<'a> ::flatbuffers::Follow<'a> for Resync<'a> {
 
 impl<'a> Resync<'a> {
   pub const VT_SEQ: ::flatbuffers::VOffsetT = 4;
+  pub const VT_EPOCH: ::flatbuffers::VOffsetT = 6;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -2979,10 +2980,11 @@ impl<'a> Resync<'a> {
   #[allow(unused_mut)]
   pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
     _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
-    args: &'args ResyncArgs
+    args: &'args ResyncArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Resync<'bldr>> {
     let mut builder = ResyncBuilder::new(_fbb);
     builder.add_seq(args.seq);
+    if let Some(x) = args.epoch { builder.add_epoch(x); }
     builder.finish()
   }
 
@@ -2994,6 +2996,13 @@ impl<'a> Resync<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(Resync::VT_SEQ, Some(0)).unwrap()}
   }
+  #[inline]
+  pub fn epoch(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Resync::VT_EPOCH, None)}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Resync<'_> {
@@ -3003,18 +3012,21 @@ impl ::flatbuffers::Verifiable for Resync<'_> {
   ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
     v.visit_table(pos)?
      .visit_field::<u64>("seq", Self::VT_SEQ, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("epoch", Self::VT_EPOCH, false)?
      .finish();
     Ok(())
   }
 }
-pub struct ResyncArgs {
+pub struct ResyncArgs<'a> {
     pub seq: u64,
+    pub epoch: Option<::flatbuffers::WIPOffset<&'a str>>,
 }
-impl<'a> Default for ResyncArgs {
+impl<'a> Default for ResyncArgs<'a> {
   #[inline]
   fn default() -> Self {
     ResyncArgs {
       seq: 0,
+      epoch: None,
     }
   }
 }
@@ -3027,6 +3039,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ResyncBuilder<'a, 'b, A> {
   #[inline]
   pub fn add_seq(&mut self, seq: u64) {
     self.fbb_.push_slot::<u64>(Resync::VT_SEQ, seq, 0);
+  }
+  #[inline]
+  pub fn add_epoch(&mut self, epoch: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Resync::VT_EPOCH, epoch);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ResyncBuilder<'a, 'b, A> {
@@ -3047,6 +3063,7 @@ impl ::core::fmt::Debug for Resync<'_> {
   fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
     let mut ds = f.debug_struct("Resync");
       ds.field("seq", &self.seq());
+      ds.field("epoch", &self.epoch());
       ds.finish()
   }
 }

@@ -141,9 +141,12 @@ export type ServerMsg = {
     online: number;
     likes: number;
     heat: number;
-} | {
+}
+/** Continue from `seq`; send `epoch` back as `HelloArgs.epoch` when resuming. */
+ | {
     type: 'resync';
     seq: number;
+    epoch: string;
 } | {
     type: 'pong';
     clientTimeMs: number;

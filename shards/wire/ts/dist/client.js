@@ -191,8 +191,10 @@ export function decodeServer(bytes) {
                 heat: Number(s.heat()),
             };
         }
-        case ServerBody.Resync:
-            return { type: 'resync', seq: Number(msg.body(new Resync()).seq()) };
+        case ServerBody.Resync: {
+            const r = msg.body(new Resync());
+            return { type: 'resync', seq: Number(r.seq()), epoch: r.epoch() ?? '' };
+        }
         case ServerBody.Pong: {
             const p = msg.body(new Pong());
             return {

@@ -1803,19 +1803,27 @@ var Resync = class _Resync {
     const offset = this.bb.__offset(this.bb_pos, 4);
     return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt("0");
   }
+  epoch(optionalEncoding) {
+    const offset = this.bb.__offset(this.bb_pos, 6);
+    return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
+  }
   static startResync(builder2) {
-    builder2.startObject(1);
+    builder2.startObject(2);
   }
   static addSeq(builder2, seq) {
     builder2.addFieldInt64(0, seq, BigInt("0"));
+  }
+  static addEpoch(builder2, epochOffset) {
+    builder2.addFieldOffset(1, epochOffset, 0);
   }
   static endResync(builder2) {
     const offset = builder2.endObject();
     return offset;
   }
-  static createResync(builder2, seq) {
+  static createResync(builder2, seq, epochOffset) {
     _Resync.startResync(builder2);
     _Resync.addSeq(builder2, seq);
+    _Resync.addEpoch(builder2, epochOffset);
     return _Resync.endResync(builder2);
   }
 };
@@ -2154,8 +2162,10 @@ function decodeServer(bytes) {
         heat: Number(s.heat())
       };
     }
-    case 5 /* Resync */:
-      return { type: "resync", seq: Number(msg.body(new Resync()).seq()) };
+    case 5 /* Resync */: {
+      const r = msg.body(new Resync());
+      return { type: "resync", seq: Number(r.seq()), epoch: r.epoch() ?? "" };
+    }
     case 6 /* Pong */: {
       const p = msg.body(new Pong());
       return {

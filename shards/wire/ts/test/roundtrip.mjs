@@ -56,7 +56,7 @@ const serverCases = [
   ['batch_empty', { type: 'batch', firstSeq: 47, events: [] }],
   ['history_reply', { type: 'historyReply', firstSeq: 42, events: events.slice(0, 2), more: true }],
   ['room_stats', { type: 'roomStats', online: 1234, likes: 99999, heat: 5555 }],
-  ['resync', { type: 'resync', seq: 500 }],
+  ['resync', { type: 'resync', seq: 500, epoch: '3f2a9c0e11d4b7a5' }],
   ['pong', { type: 'pong', clientTimeMs: T + 123, serverTimeMs: T + 200 }],
   ['error', { type: 'error', code: 429, message: 'slow down', cause: '' }],
   ['error_cause', { type: 'error', code: 402, message: 'balance 3 < 10', cause: 'insufficient_balance' }],

@@ -27,12 +27,23 @@ seq():bigint {
   return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
 }
 
+epoch():string|null
+epoch(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+epoch(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 6);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
 static startResync(builder:flatbuffers.Builder) {
-  builder.startObject(1);
+  builder.startObject(2);
 }
 
 static addSeq(builder:flatbuffers.Builder, seq:bigint) {
   builder.addFieldInt64(0, seq, BigInt('0'));
+}
+
+static addEpoch(builder:flatbuffers.Builder, epochOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(1, epochOffset, 0);
 }
 
 static endResync(builder:flatbuffers.Builder):flatbuffers.Offset {
@@ -40,9 +51,10 @@ static endResync(builder:flatbuffers.Builder):flatbuffers.Offset {
   return offset;
 }
 
-static createResync(builder:flatbuffers.Builder, seq:bigint):flatbuffers.Offset {
+static createResync(builder:flatbuffers.Builder, seq:bigint, epochOffset:flatbuffers.Offset):flatbuffers.Offset {
   Resync.startResync(builder);
   Resync.addSeq(builder, seq);
+  Resync.addEpoch(builder, epochOffset);
   return Resync.endResync(builder);
 }
 }

@@ -22,19 +22,27 @@ export class Resync {
         const offset = this.bb.__offset(this.bb_pos, 4);
         return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt('0');
     }
+    epoch(optionalEncoding) {
+        const offset = this.bb.__offset(this.bb_pos, 6);
+        return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
+    }
     static startResync(builder) {
-        builder.startObject(1);
+        builder.startObject(2);
     }
     static addSeq(builder, seq) {
         builder.addFieldInt64(0, seq, BigInt('0'));
+    }
+    static addEpoch(builder, epochOffset) {
+        builder.addFieldOffset(1, epochOffset, 0);
     }
     static endResync(builder) {
         const offset = builder.endObject();
         return offset;
     }
-    static createResync(builder, seq) {
+    static createResync(builder, seq, epochOffset) {
         Resync.startResync(builder);
         Resync.addSeq(builder, seq);
+        Resync.addEpoch(builder, epochOffset);
         return Resync.endResync(builder);
     }
 }
