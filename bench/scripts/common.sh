@@ -75,7 +75,9 @@ build_release() {
     cd "$ROOT"
     if [[ " $SERVERS " == *" shardcast "* ]]; then
         log "building shardcast and shardcast-bench (release)"
+        # SHARDCAST_FEATURES: extra features of the server build, e.g. "heap-stats" (soak.sh).
         cargo build --release -p shardcast -p shardcast-bench \
+            ${SHARDCAST_FEATURES:+--features "shardcast/$SHARDCAST_FEATURES"} \
             || die "release build failed (SERVERS=\"nginx\" runs the nginx baseline alone)"
         [[ -x "$SHARDCAST_BIN" ]] || die "$SHARDCAST_BIN is missing after the build: is the shardcast binary built by this workspace yet? (SERVERS=\"nginx\" runs the nginx baseline alone)"
     else

@@ -9,10 +9,12 @@
 # RSS; after the churn it waits (bounded) for connections, rooms, streams and FFmpeg owners
 # to be back to zero and timers to their idle value. Writes bench/results/soak.md; exits
 # non-zero when something was left behind or RSS grew more than 1 % after warm-up (the
-# first 5 minutes, or 20 % of a shorter run).
+# first 5 minutes, or 20 % of a shorter run). The server is built with the `heap-stats`
+# feature, so the samples also show what the program itself holds.
 #
 # Environment:
 #   SHARDCAST_PORT=18095 SHARDCAST_RTMP_PORT=19355
+#   OUT=bench/results/soak.md  where the report goes
 #   SOAK_ARGS="..."     extra `shardcast-bench soak` options, e.g. "--viewers 500 --stream-names 0"
 set -euo pipefail
 
@@ -23,7 +25,10 @@ SHARDCAST_PORT=${SHARDCAST_PORT:-18095}
 SHARDCAST_RTMP_PORT=${SHARDCAST_RTMP_PORT:-19355}
 SOAK_ARGS=${SOAK_ARGS:-}
 SERVERS=shardcast
-OUT="$ROOT/bench/results/soak.md"
+# The server counts the bytes it holds (shardcast_heap_live_bytes), so the report can tell the
+# program's memory from the allocator's.
+SHARDCAST_FEATURES=heap-stats
+OUT=${OUT:-"$ROOT/bench/results/soak.md"}
 RUN_DIR="$ROOT/bench/results/tmp/soak-$(date +%Y%m%d-%H%M%S)"
 FIXTURE="$ROOT/shards/media/tests/fixtures/avc_aac.flv"
 

@@ -76,6 +76,7 @@ pub fn render(
         env!("CARGO_PKG_VERSION"),
         info.backend
     );
+    write_heap(&mut out);
     let rss = shardcast_engine::sys::resident_memory_bytes();
     let _ = writeln!(
         out,
@@ -92,6 +93,25 @@ pub fn render(
          # TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {started:.3}"
     );
     out
+}
+
+/// What the allocator has committed and, in a `heap-stats` build, what the program holds.
+fn write_heap(out: &mut String) {
+    let committed = shardcast_engine::heap::committed_bytes();
+    let _ = writeln!(
+        out,
+        "# HELP shardcast_heap_committed_bytes Memory the allocator (mimalloc) has committed \
+         from the OS: live blocks, free space in its pages, pages not yet purged.\n\
+         # TYPE shardcast_heap_committed_bytes gauge\nshardcast_heap_committed_bytes {committed}"
+    );
+    if let Some(live) = shardcast_engine::heap::live_bytes() {
+        let _ = writeln!(
+            out,
+            "# HELP shardcast_heap_live_bytes Bytes the program holds on the heap (sizes as \
+             requested; built with the heap-stats feature).\n\
+             # TYPE shardcast_heap_live_bytes gauge\nshardcast_heap_live_bytes {live}"
+        );
+    }
 }
 
 /// Counter snapshots of every shard (same names, same order) as `shardcast_{prefix}_*`.

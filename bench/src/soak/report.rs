@@ -34,6 +34,11 @@ pub struct RssGrowth {
 impl RssGrowth {
     /// From the churn samples; `None` when there are too few after the warm-up.
     pub fn from_samples(samples: &[Sample], warmup_s: f64, max_percent: f64) -> Option<Self> {
+        Self::of(samples, warmup_s, max_percent, |s| s.rss_kib)
+    }
+
+    /// The same comparison for another memory figure of the samples (KiB).
+    pub fn of(samples: &[Sample], warmup_s: f64, max_percent: f64, kib: KibOf) -> Option<Self> {
         let churn: Vec<&Sample> = samples
             .iter()
             .filter(|s| s.phase == Phase::Churn && s.t_s + 0.5 >= warmup_s)
@@ -42,10 +47,10 @@ impl RssGrowth {
             return None;
         }
         let n = RSS_SAMPLES_AVERAGED.min(churn.len() / 2).max(1);
-        let mean = |s: &[&Sample]| s.iter().map(|s| s.rss_kib as f64).sum::<f64>() / s.len() as f64;
+        let mean = |s: &[&Sample]| s.iter().map(|s| kib(s) as f64).sum::<f64>() / s.len() as f64;
         let after_warmup_kib = mean(&churn[..n]);
         let end_kib = mean(&churn[churn.len() - n..]);
-        let growth_percent = 100.0 * (end_kib - after_warmup_kib) / after_warmup_kib;
+        let growth_percent = 100.0 * (end_kib - after_warmup_kib) / after_warmup_kib.max(1.0);
         Some(Self {
             warmup_s,
             after_warmup_kib,
@@ -55,6 +60,9 @@ impl RssGrowth {
         })
     }
 }
+
+/// One memory figure of a sample, KiB.
+type KibOf = fn(&Sample) -> u64;
 
 /// Everything a soak found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,7 +178,8 @@ impl SoakReport {
         let _ = writeln!(
             out,
             "## Samples\n\n{shown}; t = seconds since the churn began. Server gauges from \
-             `/metrics` (process totals), RSS and CPU from `/proc/PID/`; indexed streams and \
+             `/metrics` (process totals; the heap columns are `shardcast_heap_committed_bytes` \
+             and `shardcast_heap_live_bytes`), RSS and CPU from `/proc/PID/`; indexed streams and \
              segments from `/api/v1/streams` (every stream the shard indexes, ended ones \
              included, and the segments of all their renditions); `load` is what the soak \
              held open at that moment (viewers / stallers / publishers / players / bad \
@@ -179,12 +188,12 @@ impl SoakReport {
         let head: Vec<&str> = GAUGES.iter().map(|(field, _)| *field).collect();
         let _ = writeln!(
             out,
-            "| t s | phase | RSS MiB | server CPU % | {} | indexed streams (ended) | indexed segments | load |",
+            "| t s | phase | RSS MiB | heap committed MiB | heap live MiB | server CPU % | {} | indexed streams (ended) | indexed segments | load |",
             head.join(" | ")
         );
         let _ = writeln!(
             out,
-            "|---:|---|---:|---:|{}---:|---:|---|",
+            "|---:|---|---:|---:|---:|---:|{}---:|---:|---|",
             "---:|".repeat(GAUGES.len())
         );
         let last = rows.len() - 1;
@@ -215,8 +224,20 @@ impl SoakReport {
                 .collect();
             let _ = writeln!(
                 out,
-                "| **{label}** | churn | {:.1} | | {} | | | |",
+                "| **{label}** | churn | {:.1} | {:.1} | {:.1} | | {} | | | |",
                 rss as f64 / 1024.0,
+                churn
+                    .iter()
+                    .map(|s| s.heap_kib[0])
+                    .reduce(pick)
+                    .unwrap_or(0) as f64
+                    / 1024.0,
+                churn
+                    .iter()
+                    .map(|s| s.heap_kib[1])
+                    .reduce(pick)
+                    .unwrap_or(0) as f64
+                    / 1024.0,
                 gauges.join(" | ")
             );
         }
@@ -249,12 +270,51 @@ impl SoakReport {
                 let _ = writeln!(out, "Too few samples after the warm-up to judge (FAIL).\n");
             }
         }
+        self.write_heap(out);
         if let Some(last) = &self.settle.last {
             let _ = writeln!(
                 out,
                 "At rest after the churn: {:.1} MiB (idle before the churn: {:.1} MiB).\n",
                 last.rss_kib as f64 / 1024.0,
                 self.baseline.sample.rss_kib as f64 / 1024.0
+            );
+        }
+    }
+
+    /// The allocator's side of the RSS: what mimalloc committed and what the program held,
+    /// compared over the same samples as the RSS (not judged).
+    fn write_heap(&self, out: &mut String) {
+        let warmup_s = self.config.warmup().as_secs_f64();
+        let figures: [(&str, KibOf); 2] = [
+            ("committed by the allocator", |s| s.heap_kib[0]),
+            ("held by the program (`heap-stats` build)", |s| {
+                s.heap_kib[1]
+            }),
+        ];
+        let mut rows = String::new();
+        for (what, kib) in figures {
+            let idle = kib(&self.baseline.sample);
+            let Some(g) = RssGrowth::of(&self.samples, warmup_s, f64::MAX, kib) else {
+                continue;
+            };
+            if g.end_kib <= 0.0 {
+                continue;
+            }
+            let _ = writeln!(
+                rows,
+                "| {what} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:+.2} % |",
+                idle as f64 / 1024.0,
+                g.after_warmup_kib / 1024.0,
+                g.end_kib / 1024.0,
+                g.growth_percent
+            );
+        }
+        if !rows.is_empty() {
+            let _ = writeln!(
+                out,
+                "The heap over the same samples (`shardcast_heap_*` in `/metrics`; not judged):\n\n\
+                 | heap | idle before | after warm-up | end of churn | growth |\n\
+                 |---|---:|---:|---:|---:|\n{rows}"
             );
         }
     }
@@ -389,9 +449,11 @@ fn write_sample_row(out: &mut String, sample: &Sample, previous: Option<&Sample>
     let [streams, ended, segments] = sample.indexed;
     let _ = writeln!(
         out,
-        "| {:.0} | {phase} | {:.1} | {cpu} | {} | {streams} ({ended}) | {segments} | {} |",
+        "| {:.0} | {phase} | {:.1} | {:.1} | {:.1} | {cpu} | {} | {streams} ({ended}) | {segments} | {} |",
         sample.t_s,
         sample.rss_kib as f64 / 1024.0,
+        sample.heap_kib[0] as f64 / 1024.0,
+        sample.heap_kib[1] as f64 / 1024.0,
         gauges.join(" | "),
         load.join("/")
     );
@@ -432,6 +494,7 @@ mod tests {
             t_s,
             phase: Phase::Churn,
             rss_kib,
+            heap_kib: [0; 2],
             cpu_ticks: 0,
             indexed: [0; 3],
             gauges: vec![0; GAUGES.len()],

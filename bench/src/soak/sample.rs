@@ -88,6 +88,10 @@ pub struct Sample {
     pub phase: Phase,
     /// VmRSS, KiB.
     pub rss_kib: u64,
+    /// The allocator's figures from `/metrics`, KiB: committed by mimalloc, and held by the
+    /// program (0 unless the server was built with the `heap-stats` feature).
+    #[serde(default)]
+    pub heap_kib: [u64; 2],
     /// CPU time the server has used so far (user and system), in 10 ms ticks.
     pub cpu_ticks: u64,
     /// From `/api/v1/streams`: streams indexed (live or ended), of them ended, and the
@@ -129,6 +133,7 @@ impl Baseline {
                 phase: Phase::Idle,
                 rss_kib: rss_kib(config.server_pid)
                     .ok_or_else(|| format!("no VmRSS in /proc/{}/status", config.server_pid))?,
+                heap_kib: heap_kib(&metrics),
                 cpu_ticks: cpu_ticks(config.server_pid).unwrap_or(0),
                 indexed: indexed(config.http).unwrap_or_default(),
                 gauges,
@@ -184,6 +189,7 @@ fn take_sample(
         t_s,
         phase,
         rss_kib,
+        heap_kib: heap_kib(&metrics),
         cpu_ticks,
         indexed,
         gauges: gauges_of(&metrics),
@@ -297,6 +303,15 @@ pub fn end_checks(sample: &Sample, baseline: &Sample) -> Vec<Check> {
         })
         .chain(std::iter::once(indexed))
         .collect()
+}
+
+/// `shardcast_heap_committed_bytes` and `shardcast_heap_live_bytes`, KiB (0 when absent).
+fn heap_kib(metrics: &HashMap<String, f64>) -> [u64; 2] {
+    [
+        "shardcast_heap_committed_bytes",
+        "shardcast_heap_live_bytes",
+    ]
+    .map(|name| (metrics.get(name).copied().unwrap_or(0.0).max(0.0) / 1024.0) as u64)
 }
 
 fn gauges_of(metrics: &HashMap<String, f64>) -> Vec<u64> {
@@ -473,6 +488,7 @@ mod tests {
             t_s: 0.0,
             phase: Phase::Settle,
             rss_kib: 0,
+            heap_kib: [0; 2],
             cpu_ticks: 0,
             indexed: [indexed, indexed, 0],
             gauges,

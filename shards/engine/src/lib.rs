@@ -11,7 +11,7 @@
 //! one gathered send in flight per connection with SEND_ZC for large chunks, and direct
 //! close.
 //!
-//! `unsafe` is confined to this crate's backends and `sys`, each block argued in a
+//! `unsafe` is confined to this crate's backends, `sys` and `heap`, each block argued in a
 //! `// SAFETY:` comment.
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -19,6 +19,7 @@
 mod core;
 pub mod counters;
 mod epoll;
+pub mod heap;
 pub mod mesh;
 mod runtime;
 pub mod sendq;
