@@ -3,9 +3,9 @@
 -- `appendfsync always`). The rules are those of rules.rs, step for step; redis_store.rs
 -- checks names before calling, and the differential tests hold both to the same answers.
 --
--- Every amount handled here is at most BALANCE_MAX = 2^53 - 1, which a Lua number (a double)
--- holds exactly; balances change through HINCRBY (exact 64-bit integers). Every check of a
--- transfer is made before its first write, so a refused transfer writes nothing.
+-- Every balance handled here is at most BALANCE_MAX = 2^53 - 1, which a Lua number (a double)
+-- holds exactly, and is written back as a decimal integer. Every check of a transfer is made
+-- before its first write, so a refused transfer writes nothing.
 --
 -- KEYS[1] balances (hash: account -> balance)
 -- KEYS[2] gift answers (hash: #user:user..key -> "entry:balance")
@@ -29,9 +29,37 @@ local BALANCE_MAX = tonumber(ARGV[1])
 local CREDITED_MAX = tonumber(ARGV[2])
 local PLATFORM = 'platform'
 
+-- The batch's hot rows live here and are written back once at the end: every gift touches
+-- the giver's wallet, the streamer's earnings, the platform, the entry counter and the
+-- giver's leaderboard total, and one Redis call each per gift was most of the script's time.
+-- Per gift only what is new is written at once: its log entry and its answer. Balances stay
+-- at most BALANCE_MAX, exact in a Lua number.
+local held, changed = {}, {}
 local function balance(account)
-  return tonumber(redis.call('HGET', BALANCES, account) or '0')
+  local now = held[account]
+  if now == nil then
+    now = tonumber(redis.call('HGET', BALANCES, account) or '0')
+    held[account] = now
+  end
+  return now
 end
+local function set_balance(account, value)
+  held[account] = value
+  changed[account] = true
+end
+
+local meta = {}
+local function counter(name)
+  local now = meta[name]
+  if now == nil then
+    now = tonumber(redis.call('HGET', META, name) or '0')
+    meta[name] = now
+  end
+  return now
+end
+
+-- board key -> user -> value given in this batch (added with one ZINCRBY each at the end).
+local given = {}
 
 -- A number as a decimal integer (concatenation would write 1e+14 and up in exponent form).
 local function int(x)
@@ -51,6 +79,14 @@ local function kept(space, id)
   return {2, tonumber(entry), tonumber(left)}
 end
 
+local entries_changed = false
+local function next_entry()
+  local entry = counter('entries') + 1
+  meta.entries = entry
+  entries_changed = true
+  return entry
+end
+
 local answers = {}
 local n = (#ARGV - 2) / 9
 for i = 1, n do
@@ -65,14 +101,18 @@ for i = 1, n do
       answers[i] = first
     else
       local now = balance(wallet)
-      local credited = tonumber(redis.call('HGET', META, 'credited') or '0')
+      local credited = counter('credited')
       -- Doubles near 2^62 are exact to within 2^10, far inside the margin to 2^63.
       if now + amount > BALANCE_MAX or credited + amount > CREDITED_MAX then
         answers[i] = {4}
       else
-        local left = redis.call('HINCRBY', BALANCES, wallet, ARGV[a + 4])
+        local left = now + amount
+        set_balance(wallet, left)
+        -- The credited total passes 2^53: it changes in Redis's exact integers, and the copy
+        -- here serves only the check above.
         redis.call('HINCRBY', META, 'credited', ARGV[a + 4])
-        local entry = redis.call('HINCRBY', META, 'entries', 1)
+        meta.credited = credited + amount
+        local entry = next_entry()
         redis.call('HSET', CREDIT_ANSWERS, id, int(entry) .. ':' .. int(left))
         answers[i] = {1, entry, left}
       end
@@ -92,21 +132,40 @@ for i = 1, n do
           or balance(PLATFORM) + (amount - share) > BALANCE_MAX then
         answers[i] = {4}
       else
-        local left = redis.call('HINCRBY', BALANCES, wallet, int(-amount))
-        redis.call('HINCRBY', BALANCES, earnings, ARGV[a + 5])
-        redis.call('HINCRBY', BALANCES, PLATFORM, int(amount - share))
-        local entry = redis.call('HINCRBY', META, 'entries', 1)
+        local left = have - amount
+        set_balance(wallet, left)
+        set_balance(earnings, balance(earnings) + share)
+        set_balance(PLATFORM, balance(PLATFORM) + (amount - share))
+        local entry = next_entry()
         redis.call('XADD', stream, int(entry) .. '-0',
           'user', user, 'gift_id', ARGV[a + 7], 'count', ARGV[a + 8],
           'value', ARGV[a + 4], 'time_ms', ARGV[a + 9])
-        -- The leaderboard total stops at BALANCE_MAX, as in the embedded ledger.
-        local total = tonumber(redis.call('ZINCRBY', board, ARGV[a + 4], user))
-        if total > BALANCE_MAX then
-          redis.call('ZADD', board, BALANCE_MAX, user)
+        local users = given[board]
+        if users == nil then
+          users = {}
+          given[board] = users
         end
+        users[user] = (users[user] or 0) + amount
         redis.call('HSET', GIFT_ANSWERS, id, int(entry) .. ':' .. int(left))
         answers[i] = {1, entry, left}
       end
+    end
+  end
+end
+
+-- Write back what the batch changed, once per row.
+for account, _ in pairs(changed) do
+  redis.call('HSET', BALANCES, account, int(held[account]))
+end
+if entries_changed then
+  redis.call('HSET', META, 'entries', int(meta.entries))
+end
+-- The leaderboard total stops at BALANCE_MAX, as in the embedded ledger.
+for board, users in pairs(given) do
+  for user, value in pairs(users) do
+    local total = tonumber(redis.call('ZINCRBY', board, int(value), user))
+    if total > BALANCE_MAX then
+      redis.call('ZADD', board, BALANCE_MAX, user)
     end
   end
 end

@@ -2,6 +2,7 @@
 //! `Durability::Immediate` (one fsync for the batch), so a transfer is on disk before its
 //! answer leaves [`Ledger::apply_batch`], and a failed write answers nothing.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table, TableDefinition};
@@ -69,7 +70,16 @@ impl RedbLedger {
     }
 }
 
-/// The tables of one write transaction.
+/// The tables of one write transaction, with the batch's hot rows held in memory.
+///
+/// Every gift touches the same few rows (the giver's wallet, the streamer's earnings, the
+/// platform's account, the entry counter, the giver's total in the room and its place on the
+/// leaderboard). Reading and rewriting each of them in the B-trees once per gift cost 14
+/// tree operations a gift; the batch instead reads each row once, keeps it here, and writes
+/// its final value once before the commit ([`Tx::write_back`]). What is written per gift is
+/// only what is new per gift: its answer and its line in the room's log. Reads within the
+/// batch see the writes before them, as [`Tables`] requires; a storage error drops the whole
+/// transaction, overlay and all.
 struct Tx<'t> {
     balances: Table<'t, &'static str, u64>,
     gift_answers: Table<'t, (&'static str, &'static str), (u64, u64)>,
@@ -78,23 +88,115 @@ struct Tx<'t> {
     totals: Table<'t, (&'static str, &'static str), u64>,
     board: Table<'t, (&'static str, u64, &'static str), ()>,
     meta: Table<'t, &'static str, u128>,
+    /// account → (balance now, changed in this batch).
+    held: HashMap<String, Row<u64>>,
+    /// (room, user) → (value given as stored, value given now).
+    given: HashMap<(String, String), (Option<u64>, u64)>,
+    /// meta counter → its value now.
+    counters: HashMap<&'static str, Row<u128>>,
 }
 
-impl Tx<'_> {
-    fn add_meta(&mut self, name: &str, n: u128) -> Result<u128, StoreError> {
-        let value = self.meta.get(name)?.map_or(0, |v| v.value()) + n;
-        self.meta.insert(name, value)?;
+/// A row read once in a batch: its value now, and whether the batch changed it.
+#[derive(Clone, Copy)]
+struct Row<V> {
+    value: V,
+    changed: bool,
+}
+
+impl<'t> Tx<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Tx {
+            balances: txn.open_table(BALANCES)?,
+            gift_answers: txn.open_table(GIFT_ANSWERS)?,
+            credit_answers: txn.open_table(CREDIT_ANSWERS)?,
+            gifts: txn.open_table(GIFTS)?,
+            totals: txn.open_table(TOTALS)?,
+            board: txn.open_table(BOARD)?,
+            meta: txn.open_table(META)?,
+            held: HashMap::new(),
+            given: HashMap::new(),
+            counters: HashMap::new(),
+        })
+    }
+
+    fn counter(&mut self, name: &'static str) -> Result<u128, StoreError> {
+        if let Some(row) = self.counters.get(name) {
+            return Ok(row.value);
+        }
+        let value = self.meta.get(name)?.map_or(0, |v| v.value());
+        let row = Row {
+            value,
+            changed: false,
+        };
+        self.counters.insert(name, row);
         Ok(value)
+    }
+
+    fn add_counter(&mut self, name: &'static str, n: u128) -> Result<u128, StoreError> {
+        let value = self.counter(name)? + n;
+        self.counters.insert(
+            name,
+            Row {
+                value,
+                changed: true,
+            },
+        );
+        Ok(value)
+    }
+
+    /// Writes every row the batch changed, once, into its B-tree.
+    fn write_back(mut self) -> Result<(), StoreError> {
+        for (account, row) in &self.held {
+            if row.changed {
+                self.balances.insert(account.as_str(), row.value)?;
+            }
+        }
+        for ((room, user), (stored, now)) in &self.given {
+            if *stored == Some(*now) {
+                continue;
+            }
+            self.totals.insert((room.as_str(), user.as_str()), *now)?;
+            if let Some(before) = stored {
+                self.board
+                    .remove((room.as_str(), u64::MAX - before, user.as_str()))?;
+            }
+            self.board
+                .insert((room.as_str(), u64::MAX - now, user.as_str()), ())?;
+        }
+        for (name, row) in &self.counters {
+            if row.changed {
+                self.meta.insert(*name, row.value)?;
+            }
+        }
+        Ok(())
     }
 }
 
 impl Tables for Tx<'_> {
     fn balance(&mut self, account: &str) -> Result<u64, StoreError> {
-        Ok(self.balances.get(account)?.map_or(0, |v| v.value()))
+        if let Some(row) = self.held.get(account) {
+            return Ok(row.value);
+        }
+        let value = self.balances.get(account)?.map_or(0, |v| v.value());
+        let row = Row {
+            value,
+            changed: false,
+        };
+        self.held.insert(account.to_string(), row);
+        Ok(value)
     }
 
     fn set_balance(&mut self, account: &str, value: u64) -> Result<(), StoreError> {
-        self.balances.insert(account, value)?;
+        let row = Row {
+            value,
+            changed: true,
+        };
+        match self.held.get_mut(account) {
+            Some(held) => *held = row,
+            None => {
+                self.held.insert(account.to_string(), row);
+            }
+        }
         Ok(())
     }
 
@@ -131,16 +233,16 @@ impl Tables for Tx<'_> {
     }
 
     fn next_entry(&mut self) -> Result<u64, StoreError> {
-        let entries = self.add_meta("entries", 1)?;
+        let entries = self.add_counter("entries", 1)?;
         u64::try_from(entries).map_err(|_| StoreError("ledger entries past u64".into()))
     }
 
     fn credited(&mut self) -> Result<u128, StoreError> {
-        Ok(self.meta.get("credited")?.map_or(0, |v| v.value()))
+        self.counter("credited")
     }
 
     fn add_credited(&mut self, amount: u64) -> Result<(), StoreError> {
-        self.add_meta("credited", u128::from(amount))?;
+        self.add_counter("credited", u128::from(amount))?;
         Ok(())
     }
 
@@ -153,17 +255,19 @@ impl Tables for Tx<'_> {
             gift.time_ms,
         );
         self.gifts.insert((room, gift.entry), row)?;
-        let user = gift.user.as_str();
-        let before = self.totals.get((room, user))?.map(|v| v.value());
-        let after = before
-            .unwrap_or(0)
-            .saturating_add(gift.value)
-            .min(BALANCE_MAX);
-        self.totals.insert((room, user), after)?;
-        if let Some(before) = before {
-            self.board.remove((room, u64::MAX - before, user))?;
-        }
-        self.board.insert((room, u64::MAX - after, user), ())?;
+        let key = (room.to_string(), gift.user.clone());
+        let (stored, now) = match self.given.get(&key) {
+            Some(&given) => given,
+            None => {
+                let stored = self
+                    .totals
+                    .get((room, gift.user.as_str()))?
+                    .map(|v| v.value());
+                (stored, stored.unwrap_or(0))
+            }
+        };
+        let now = now.saturating_add(gift.value).min(BALANCE_MAX);
+        self.given.insert(key, (stored, now));
         Ok(())
     }
 }
@@ -173,20 +277,15 @@ impl Ledger for RedbLedger {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         let outcomes = {
-            let mut tx = Tx {
-                balances: txn.open_table(BALANCES)?,
-                gift_answers: txn.open_table(GIFT_ANSWERS)?,
-                credit_answers: txn.open_table(CREDIT_ANSWERS)?,
-                gifts: txn.open_table(GIFTS)?,
-                totals: txn.open_table(TOTALS)?,
-                board: txn.open_table(BOARD)?,
-                meta: txn.open_table(META)?,
-            };
+            let mut tx = Tx::open(&txn)?;
             let percent = self.streamer_share_percent;
             // A storage error here drops the transaction: nothing of the batch is written.
-            ops.iter()
+            let outcomes = ops
+                .iter()
                 .map(|op| apply(&mut tx, op, percent))
-                .collect::<Result<Vec<_>, _>>()?
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.write_back()?;
+            outcomes
         };
         txn.commit()?;
         Ok(outcomes)
