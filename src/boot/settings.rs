@@ -523,6 +523,7 @@ fn danmaku_settings(
     let room = room_config(config)?;
     Ok(DanmakuSettings {
         ledger,
+        gifts_in_flight_max: config.ledger.in_flight_max_per_shard,
         relay,
         state_counters: Arc::default(),
         ws_limits: shardcast_ws::Limits {

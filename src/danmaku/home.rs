@@ -334,6 +334,10 @@ impl Danmaku {
         gift: GiftMsg,
     ) -> Result<(), MeshError> {
         let index = self.homed(&gift.room)?;
+        if self.gifts_in_flight >= self.settings.gifts_in_flight_max {
+            self.ledger_busy(cx, from, gift.conn);
+            return Ok(());
+        }
         let Some(home) = self.homes.get_mut(index) else {
             return Ok(());
         };
@@ -360,6 +364,7 @@ impl Danmaku {
                 };
                 let msg: ShardMsg = StateRequest::Gift(Box::new(request)).into();
                 cx.mesh_send(self.settings.ledger, msg);
+                self.gifts_in_flight += 1;
                 return Ok(());
             }
             GiftAdmission::Busy => {
@@ -392,10 +397,26 @@ impl Danmaku {
         Ok(())
     }
 
+    /// Too many of this shard's gifts wait on the ledger: this one is answered at once, not
+    /// queued (`ledger.in_flight_max_per_shard`).
+    fn ledger_busy(&mut self, cx: &mut Ctx<ShardMsg>, from: ShardId, conn: ConnId) {
+        let counters = &self.settings.counters[self.shard.index()];
+        bump(&counters.gifts_ledger_busy, 1);
+        bump(&counters.out_errors, 1);
+        let frame = self.encoder.error_with_cause(
+            503,
+            cause::LEDGER_BUSY,
+            "the ledger is behind; the gift was not taken: retry shortly with the same key",
+        );
+        let frame = shardcast_ws::binary_frame(frame);
+        self.send_to(cx, from, DanmakuMsg::Reply { conn, frame });
+    }
+
     /// The ledger answered a gift this shard's room sent it: a new gift is ordered (and
     /// broadcast with the room's next batch), and the sender gets its ack or the reason.
     pub fn on_gift_done(&mut self, cx: &mut Ctx<ShardMsg>, done: GiftDone) {
         let GiftDone { request, outcome } = done;
+        self.gifts_in_flight = self.gifts_in_flight.saturating_sub(1);
         let settings = self.settings.clone();
         let counters = &settings.counters[self.shard.index()];
         let index = self.homes.find(&request.room);

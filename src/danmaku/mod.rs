@@ -72,6 +72,8 @@ pub struct Danmaku {
     /// Whether the relay thread last said Redis is up (rooms across hosts; true until it
     /// says otherwise).
     relay_up: bool,
+    /// Gifts this shard sent to the ledger that it has not answered yet.
+    gifts_in_flight: usize,
 }
 
 /// The home shard of `room`.
@@ -102,6 +104,7 @@ impl Danmaku {
             log_budget: LogBudget::default(),
             live,
             relay_up: true,
+            gifts_in_flight: 0,
         }
     }
 

@@ -11,6 +11,8 @@ use std::sync::Arc;
 pub struct DanmakuSettings {
     /// The ledger thread's place on the mesh.
     pub ledger: ShardId,
+    /// Gifts a shard may have waiting on the ledger (`ledger.in_flight_max_per_shard`).
+    pub gifts_in_flight_max: usize,
     /// The relay thread's place on the mesh, when rooms span hosts (`state.redis`).
     pub relay: Option<ShardId>,
     /// The ledger and relay threads' counters (shown in `/metrics`).
@@ -151,6 +153,9 @@ crate::service_counters! {
         gifts_unpaid: "counter",
         /// Gifts the ledger could not write (503 store_unavailable; never acknowledged).
         gifts_store_failed: "counter",
+        /// Gifts answered 503 ledger_busy: ledger.in_flight_max_per_shard gifts of this shard
+        /// were waiting on the ledger already.
+        gifts_ledger_busy: "counter",
         /// Connections kicked by an admin.
         kicked: "counter",
         /// Rooms homed here that span hosts (state.redis) and order their events here for

@@ -650,3 +650,51 @@ fn anonymous_viewers_create_only_the_rooms_of_live_streams() {
     let got = anon.received(&mut t);
     assert!(matches!(got.first(), Some(Got::Welcome { .. })), "{got:?}");
 }
+
+/// Gifts waiting on the ledger are capped per shard: past `ledger.in_flight_max_per_shard` a
+/// gift is answered 503 ledger_busy at once instead of queueing; once the ledger answers, gifts
+/// go through again, and every gift is answered exactly once.
+#[test]
+fn gifts_past_the_in_flight_cap_are_answered_ledger_busy() {
+    let config = testing::config("[ledger]\nin_flight_max_per_shard = 2\n");
+    let mut t = testing::shards(2, &config, 0);
+    let mut ledger = MemoryLedger::new(50);
+    fund(&mut ledger, "giver", 10_000);
+    let room = room_homed_on(1, 2);
+    let mut giver = member(&mut t, 0, &room, "giver");
+    giver.received(&mut t);
+    for key in ["k1", "k2", "k3"] {
+        giver.gift(&mut t, 1, key);
+    }
+    t.advance(1);
+    let busy = |got: &[Got]| {
+        got.iter()
+            .filter(|g| matches!(g, Got::Error { code: 503, cause, .. } if cause == "ledger_busy"))
+            .count()
+    };
+    let acked = |got: &[Got]| -> Vec<String> {
+        got.iter()
+            .filter_map(|g| match g {
+                Got::GiftAck { key, .. } => Some(key.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let got = giver.received(&mut t);
+    assert_eq!((busy(&got), acked(&got).len()), (1, 0), "{got:?}");
+    assert_eq!(testing::serve_ledger(&mut t, &mut ledger), 2);
+    t.advance(config.danmaku.batch_ms);
+    let got = giver.received(&mut t);
+    assert_eq!((busy(&got), acked(&got)), (0, vec!["k1".into(), "k2".into()]));
+    // The ledger caught up: the refused gift's retry is taken.
+    giver.gift(&mut t, 1, "k3");
+    t.advance(1);
+    assert_eq!(testing::serve_ledger(&mut t, &mut ledger), 1);
+    t.advance(config.danmaku.batch_ms);
+    let got = giver.received(&mut t);
+    assert_eq!((busy(&got), acked(&got)), (0, vec!["k3".to_string()]));
+    let home = t.service(ShardId(1)).danmaku().counters();
+    assert_eq!(home.gifts_ledger_busy.load(Relaxed), 1);
+    assert_eq!(home.gifts_submitted.load(Relaxed), 3);
+    assert_eq!(ledger.audit().unwrap().entries, 4, "one credit and three gifts");
+}

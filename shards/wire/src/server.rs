@@ -523,6 +523,9 @@ pub mod cause {
     pub const INSUFFICIENT_BALANCE: &str = "insufficient_balance";
     /// The ledger cannot write: the gift was not taken, retry later with the same key (503).
     pub const STORE_UNAVAILABLE: &str = "store_unavailable";
+    /// The ledger is behind: too many gifts wait on it already; the gift was not taken,
+    /// retry shortly with the same key (503).
+    pub const LEDGER_BUSY: &str = "ledger_busy";
     /// The room shed the message under load (503), or took its gifts for this second (429).
     pub const ROOM_BUSY: &str = "room_busy";
     /// The connection's own rate limit (429).

@@ -462,6 +462,11 @@ config_section! {
         /// the platform's account gets the rest. A room's owner account is named after the
         /// room (`earnings:{room}`).
         streamer_share_percent: u8 = 50,
+        /// Gifts one shard may have sent to the ledger and not yet had answered. Past it,
+        /// gifts are answered 503 `ledger_busy` (retry with the same key) instead of queueing
+        /// without bound while the ledger is behind: each waiting gift holds a few hundred
+        /// bytes, so the default bounds that to a few MiB per shard.
+        in_flight_max_per_shard: usize = 16384,
     }
 }
 

@@ -32,6 +32,14 @@ impl Config {
                 "must be 0 to 100",
             ));
         }
+        let in_flight = self.ledger.in_flight_max_per_shard;
+        if in_flight == 0 || in_flight > 1_000_000 {
+            return Err(invalid(
+                "ledger.in_flight_max_per_shard",
+                in_flight,
+                "must be in 1..=1000000",
+            ));
+        }
         self.validate_state()?;
         self.validate_media()?;
         self.validate_transcode()?;
