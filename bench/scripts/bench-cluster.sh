@@ -12,7 +12,9 @@
 #   a. 1 room x 10,000 viewers (5,000 per host), 20 senders, at RATE_A chats/s;
 #   b. 100 rooms x 100 viewers (50 per host), one sender per room, 1 chat/s per room;
 #   ramp: workload a at increasing rates per server: the highest rate with nothing missing
-#      and p99 under 1 s, and shardcast's p99 at the peer's highest rate.
+#      and p99 under 1 s, and shardcast's p99 at the peer's highest rate;
+#   sizes: one room at SIZE_RATE chats/s with SIZES viewers: how latency grows with the
+#      fan-out of one chat (every viewer's frame is sent by core 0 and read by core 1).
 #
 # Redis runs without persistence for both (`--appendonly no`): the Socket.IO adapter only
 # publishes, and shardcast's chat relay needs no fsync. shardcast is told so with
@@ -24,6 +26,9 @@
 #   ROUNDS=1   SERVERS="socketio-redis shardcast"   (shardcast last: ratio rows are shardcast/peer)
 #   DURATION=10s WARMUP=2s RATE_A=200
 #   RAMP_RATES="1 2 5 10 25 50 100 200 400"   RAMP_DURATION=4s
+#   SIZES="1000 2500 5000 10000"   SIZE_RATE=5
+#   WORKLOADS="a b ramp sizes"     which parts to run (the report shows those run)
+#   OUT=bench/results/cluster.md
 #   PORT_A=19011 PORT_B=19012 REDIS_PORT=19013
 set -euo pipefail
 
@@ -36,10 +41,13 @@ WARMUP=${WARMUP:-2s}
 RATE_A=${RATE_A:-200}
 RAMP_RATES=${RAMP_RATES:-1 2 5 10 25 50 100 200 400}
 RAMP_DURATION=${RAMP_DURATION:-4s}
+SIZES=${SIZES:-1000 2500 5000 10000}
+SIZE_RATE=${SIZE_RATE:-5}
+WORKLOADS=${WORKLOADS:-a b ramp sizes}
 PORT_A=${PORT_A:-19011}
 PORT_B=${PORT_B:-19012}
 REDIS_PORT=${REDIS_PORT:-19013}
-OUT="$ROOT/bench/results/cluster.md"
+OUT=${OUT:-"$ROOT/bench/results/cluster.md"}
 RUN_DIR="$ROOT/bench/results/tmp/cluster-$(date +%Y%m%d-%H%M%S)"
 SOURCES=127.0.0.2-127.0.0.9
 RAMP_P99_MAX_US=1000000
@@ -142,7 +150,29 @@ workload_args() {
         a) echo "--connections 10000 --rooms 1 --senders 20 --rate $RATE_A --duration $DURATION --warmup $WARMUP" ;;
         b) echo "--connections 10000 --rooms 100 --senders 100 --rate 100 --duration $DURATION --warmup $WARMUP" ;;
         ramp) echo "--connections 10000 --rooms 1 --senders 20 --rate $2 --duration $RAMP_DURATION --warmup 1s" ;;
+        size) echo "--connections $2 --rooms 1 --senders 20 --rate $SIZE_RATE --duration $RAMP_DURATION --warmup 1s" ;;
     esac
+}
+
+# Whether WORKLOADS names PART.
+runs() {
+    [[ " $WORKLOADS " == *" $1 "* ]]
+}
+
+# The sizes table: p50, p99 and missing per server and room size.
+sizes_table() {
+    local server size json
+    echo "| server | viewers | p50 µs | p99 µs | missing | load CPU % in window |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for server in $SERVERS; do
+        for size in $SIZES; do
+            json="$RUN_DIR/size-$server-$size.json"
+            [[ -f "$json" ]] || continue
+            printf '| %s | %s | %.0f | %.0f | %s | %.0f |\n' "$server" "$size" \
+                "$(json_field "$json" p50)" "$(json_field "$json" p99)" \
+                "$(json_field "$json" missing)" "$(json_field "$json" client_cpu_percent_window)"
+        done
+    done
 }
 
 protocol_of() {
@@ -173,6 +203,7 @@ main() {
     declare -gA RAMP_LINES=() RAMP_BESTS=()
     for round in $(seq 1 "$ROUNDS"); do
         for workload in a b; do
+            runs "$workload" || continue
             for server in $SERVERS; do
                 log "round $round/$ROUNDS: workload $workload on $server"
                 run_load "$server" "$workload-$server-r$round" $(workload_args "$workload")
@@ -180,11 +211,22 @@ main() {
             done
         done
     done
-    for server in $SERVERS; do
-        ramp "$server"
-        RAMP_BESTS[$server]=$RAMP_BEST
-        log "    $server sustains $RAMP_BEST chats/s"
-    done
+    if runs ramp; then
+        for server in $SERVERS; do
+            ramp "$server"
+            RAMP_BESTS[$server]=$RAMP_BEST
+            log "    $server sustains $RAMP_BEST chats/s"
+        done
+    fi
+    if runs sizes; then
+        local size
+        for server in $SERVERS; do
+            for size in $SIZES; do
+                log "sizes: $server, one room of $size viewers at $SIZE_RATE chats/s"
+                run_load "$server" "size-$server-$size" $(workload_args size "$size")
+            done
+        done
+    fi
     write_report
     log "wrote $OUT"
 }
@@ -222,29 +264,49 @@ write_report() {
         echo "on its home host, publishes each 50 ms batch once to Redis (one Lua script: seq, XADD,"
         echo "PUBLISH), and every host that has members encodes it once per shard."
         echo
-        echo "## a. 1 room × 10,000 viewers (5,000 per host), 20 senders, $RATE_A chats/s"
-        echo
-        echo '```sh'
-        ws_command '$URL_PATH' '$PROTOCOL' "$(workload_args a)" '--token $TOKEN' | sed "s#$ROOT/##g"
-        echo '```'
-        echo
-        table_of a
-        echo
-        echo "### Highest rate sustained (workload a's shape)"
-        echo
-        echo "Ramp over $RAMP_RATES chats/s ($RAMP_DURATION each after 1 s of warm-up), stopping at the first"
-        echo "rate with any delivery missing or p99 ≥ 1 s."
-        echo
-        ramp_tables
-        echo
-        echo "## b. 100 rooms × 100 viewers (50 per host), 1 sender per room, 1 chat/s per room"
-        echo
-        echo '```sh'
-        ws_command '$URL_PATH' '$PROTOCOL' "$(workload_args b)" '--token $TOKEN' | sed "s#$ROOT/##g"
-        echo '```'
-        echo
-        table_of b
-        echo
+        if runs a; then
+            echo "## a. 1 room × 10,000 viewers (5,000 per host), 20 senders, $RATE_A chats/s"
+            echo
+            echo '```sh'
+            ws_command '$URL_PATH' '$PROTOCOL' "$(workload_args a)" '--token $TOKEN' | sed "s#$ROOT/##g"
+            echo '```'
+            echo
+            table_of a
+            echo
+        fi
+        if runs ramp; then
+            echo "### Highest rate sustained (workload a's shape)"
+            echo
+            echo "Ramp over $RAMP_RATES chats/s ($RAMP_DURATION each after 1 s of warm-up), stopping at the first"
+            echo "rate with any delivery missing or p99 ≥ 1 s."
+            echo
+            ramp_tables
+            echo
+        fi
+        if runs b; then
+            echo "## b. 100 rooms × 100 viewers (50 per host), 1 sender per room, 1 chat/s per room"
+            echo
+            echo '```sh'
+            ws_command '$URL_PATH' '$PROTOCOL' "$(workload_args b)" '--token $TOKEN' | sed "s#$ROOT/##g"
+            echo '```'
+            echo
+            table_of b
+            echo
+        fi
+        if runs sizes; then
+            echo "## Latency against room size: one room at $SIZE_RATE chats/s, half its viewers on each host"
+            echo
+            echo "Every chat is one frame per viewer: core $SERVER_CORE writes them all (both hosts and Redis"
+            echo "share it) and core $LOAD_CORE reads them all, so the last viewer's latency grows with the"
+            echo "room. ($RAMP_DURATION each after 1 s of warm-up.)"
+            echo
+            echo '```sh'
+            ws_command '$URL_PATH' '$PROTOCOL' "$(workload_args size N)" '--token $TOKEN' | sed "s#$ROOT/##g"
+            echo '```'
+            echo
+            sizes_table
+            echo
+        fi
         echo "## Reading the tables"
         echo
         echo "- deliveries/s: first deliveries of chats sent in the measurement window, per second;"
