@@ -175,20 +175,7 @@ fn redis_goes_away_and_comes_back(
     // Redis back with its own order (it never saw "alone"): the room restarts there and its
     // members Resync.
     tell_home(t, 1, RelayReply::Status(Reach::Up));
-    let synced = RelayNews::Synced {
-        epoch: epoch.clone(),
-        seq: 12,
-        likes: 0,
-        batches: Vec::new(),
-    };
-    tell_home(t, 1, room_news(room, synced));
-    t.advance(1);
-    let got = viewer.received(t);
-    let resync = Got::Resync {
-        seq: 12,
-        epoch: epoch.to_string(),
-    };
-    assert!(got.contains(&resync), "{got:?}");
+    synced_and_resynced(t, (room, viewer), (epoch, 12));
     let home = t.service(ShardId(1)).danmaku().counters();
     assert_eq!(home.rooms_degraded.load(Relaxed), 0);
     assert_eq!(home.relay_resyncs.load(Relaxed), 1);
@@ -205,9 +192,20 @@ fn redis_goes_away_and_comes_back(
     assert!(relay_asks(t).iter().any(|a| a.1 == "sync"));
     // Redis's answer names the new order: the members Resync into it, epoch and all, so
     // their next resume names the order they are in.
-    let synced = RelayNews::Synced {
-        epoch: Arc::from("e2"),
-        seq: 1,
+    synced_and_resynced(t, (room, viewer), (&Arc::from("e2"), 1));
+    assert_eq!(viewer.epoch, "e2");
+}
+
+/// Redis's order for `room` reaches its home (on shard 1) as `epoch` at `seq`, with no
+/// batches: the viewer must be told to Resync to exactly that seq in that epoch.
+fn synced_and_resynced(
+    t: &mut shardcast_engine::testing::TestShards<crate::shard::router::ShardService>,
+    (room, viewer): (&str, &mut Viewer),
+    (epoch, seq): (&Arc<str>, u64),
+) {
+    let synced = crate::state::msg::RelayNews::Synced {
+        epoch: epoch.clone(),
+        seq,
         likes: 0,
         batches: Vec::new(),
     };
@@ -215,9 +213,8 @@ fn redis_goes_away_and_comes_back(
     t.advance(1);
     let got = viewer.received(t);
     let resync = Got::Resync {
-        seq: 1,
-        epoch: "e2".to_string(),
+        seq,
+        epoch: epoch.to_string(),
     };
     assert!(got.contains(&resync), "{got:?}");
-    assert_eq!(viewer.epoch, "e2");
 }

@@ -685,7 +685,10 @@ fn gifts_past_the_in_flight_cap_are_answered_ledger_busy() {
     assert_eq!(testing::serve_ledger(&mut t, &mut ledger), 2);
     t.advance(config.danmaku.batch_ms);
     let got = giver.received(&mut t);
-    assert_eq!((busy(&got), acked(&got)), (0, vec!["k1".into(), "k2".into()]));
+    assert_eq!(
+        (busy(&got), acked(&got)),
+        (0, vec!["k1".into(), "k2".into()])
+    );
     // The ledger caught up: the refused gift's retry is taken.
     giver.gift(&mut t, 1, "k3");
     t.advance(1);
@@ -696,5 +699,9 @@ fn gifts_past_the_in_flight_cap_are_answered_ledger_busy() {
     let home = t.service(ShardId(1)).danmaku().counters();
     assert_eq!(home.gifts_ledger_busy.load(Relaxed), 1);
     assert_eq!(home.gifts_submitted.load(Relaxed), 3);
-    assert_eq!(ledger.audit().unwrap().entries, 4, "one credit and three gifts");
+    assert_eq!(
+        ledger.audit().unwrap().entries,
+        4,
+        "one credit and three gifts"
+    );
 }

@@ -34,28 +34,28 @@ local PLATFORM = 'platform'
 -- giver's leaderboard total, and one Redis call each per gift was most of the script's time.
 -- Per gift only what is new is written at once: its log entry and its answer. Balances stay
 -- at most BALANCE_MAX, exact in a Lua number.
-local held, changed = {}, {}
-local function balance(account)
-  local now = held[account]
+local held, changed, meta = {}, {}, {}
+
+-- `field` of the hash at `key`, read from Redis once per batch and kept in `cache`; later
+-- reads see the batch's own writes.
+local function cached(cache, key, field)
+  local now = cache[field]
   if now == nil then
-    now = tonumber(redis.call('HGET', BALANCES, account) or '0')
-    held[account] = now
+    now = tonumber(redis.call('HGET', key, field) or '0')
+    cache[field] = now
   end
   return now
+end
+
+local function balance(account)
+  return cached(held, BALANCES, account)
 end
 local function set_balance(account, value)
   held[account] = value
   changed[account] = true
 end
-
-local meta = {}
 local function counter(name)
-  local now = meta[name]
-  if now == nil then
-    now = tonumber(redis.call('HGET', META, name) or '0')
-    meta[name] = now
-  end
-  return now
+  return cached(meta, META, name)
 end
 
 -- board key -> user -> value given in this batch (added with one ZINCRBY each at the end).
