@@ -275,12 +275,7 @@ write_report() {
             echo
         fi
         if runs ramp; then
-            echo "### Highest rate sustained (workload a's shape)"
-            echo
-            echo "Ramp over $RAMP_RATES chats/s ($RAMP_DURATION each after 1 s of warm-up), stopping at the first"
-            echo "rate with any delivery missing or p99 ≥ 1 s."
-            echo
-            ramp_tables
+            ramp_section "workload a's shape"
             echo
         fi
         if runs b; then

@@ -266,12 +266,7 @@ write_report() {
         echo
         table_of a
         echo
-        echo "### Highest rate sustained (1 room × 10,000 viewers, 20 senders)"
-        echo
-        echo "Ramp over $RAMP_RATES chats/s ($RAMP_DURATION each after 1 s of warm-up), stopping at the first"
-        echo "rate with any delivery missing or p99 ≥ 1 s."
-        echo
-        ramp_tables
+        ramp_section "1 room × 10,000 viewers, 20 senders"
         echo
         echo "## b. 1,000 rooms × 10 viewers, 1 sender per room, 1 chat/s per room"
         echo

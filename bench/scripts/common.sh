@@ -211,6 +211,16 @@ ramp() {
     done
 }
 
+# The ramp's section: TITLE's heading, what the ramp did, and its tables.
+ramp_section() {
+    echo "### Highest rate sustained ($1)"
+    echo
+    echo "Ramp over $RAMP_RATES chats/s ($RAMP_DURATION each after 1 s of warm-up), stopping at the first"
+    echo "rate with any delivery missing or p99 ≥ 1 s."
+    echo
+    ramp_tables
+}
+
 # The ramp's two Markdown tables: every step, then each server's best with shardcast's p99
 # at that rate (from RAMP_LINES and RAMP_BESTS).
 ramp_tables() {

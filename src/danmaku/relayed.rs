@@ -301,8 +301,7 @@ impl Danmaku {
             }
             if !first_sync {
                 bump(&counters.relay_resyncs, 1);
-                let epoch = home.epoch();
-                let resync = self.encoder.resync(home.room.flushed_seq(), &epoch);
+                let resync = self.encoder.resync(home.room.flushed_seq(), &home.epoch());
                 frames.push(shardcast_ws::binary_frame(resync));
             }
         }

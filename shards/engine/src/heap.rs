@@ -114,8 +114,10 @@ mod count {
 /// Bytes mimalloc has committed from the OS right now (live blocks, free blocks in its pages,
 /// and pages freed but not yet purged).
 pub fn committed_bytes() -> usize {
-    let mut out = [0usize; 8];
-    let [elapsed, user, system, rss, peak_rss, commit, peak_commit, faults] = &mut out;
+    let mut commit = 0usize;
+    // The other seven figures mi_process_info reports (times, RSS, peaks, page faults).
+    let mut rest = [0usize; 7];
+    let [elapsed, user, system, rss, peak_rss, peak_commit, faults] = &mut rest;
     // SAFETY: mi_process_info writes one size_t through each pointer; all eight are valid.
     unsafe {
         mi_process_info(
@@ -124,12 +126,12 @@ pub fn committed_bytes() -> usize {
             system,
             rss,
             peak_rss,
-            commit,
+            &mut commit,
             peak_commit,
             faults,
         )
     };
-    out[5]
+    commit
 }
 
 /// `mi_option_purge_delay` in mimalloc 3's `mi_option_t` (include/mimalloc.h); the

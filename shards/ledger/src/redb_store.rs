@@ -103,6 +103,24 @@ struct Row<V> {
     changed: bool,
 }
 
+impl<V> Row<V> {
+    /// As the B-tree holds it.
+    fn read(value: V) -> Self {
+        Row {
+            value,
+            changed: false,
+        }
+    }
+
+    /// Set by the batch: written back before the commit.
+    fn written(value: V) -> Self {
+        Row {
+            value,
+            changed: true,
+        }
+    }
+}
+
 impl<'t> Tx<'t> {
     fn open(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
         Ok(Tx {
@@ -124,23 +142,13 @@ impl<'t> Tx<'t> {
             return Ok(row.value);
         }
         let value = self.meta.get(name)?.map_or(0, |v| v.value());
-        let row = Row {
-            value,
-            changed: false,
-        };
-        self.counters.insert(name, row);
+        self.counters.insert(name, Row::read(value));
         Ok(value)
     }
 
     fn add_counter(&mut self, name: &'static str, n: u128) -> Result<u128, StoreError> {
         let value = self.counter(name)? + n;
-        self.counters.insert(
-            name,
-            Row {
-                value,
-                changed: true,
-            },
-        );
+        self.counters.insert(name, Row::written(value));
         Ok(value)
     }
 
@@ -178,23 +186,15 @@ impl Tables for Tx<'_> {
             return Ok(row.value);
         }
         let value = self.balances.get(account)?.map_or(0, |v| v.value());
-        let row = Row {
-            value,
-            changed: false,
-        };
-        self.held.insert(account.to_string(), row);
+        self.held.insert(account.to_string(), Row::read(value));
         Ok(value)
     }
 
     fn set_balance(&mut self, account: &str, value: u64) -> Result<(), StoreError> {
-        let row = Row {
-            value,
-            changed: true,
-        };
         match self.held.get_mut(account) {
-            Some(held) => *held = row,
+            Some(held) => *held = Row::written(value),
             None => {
-                self.held.insert(account.to_string(), row);
+                self.held.insert(account.to_string(), Row::written(value));
             }
         }
         Ok(())
