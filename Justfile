@@ -92,3 +92,7 @@ perf-stat *ARGS: (setup "perf")
 tune-check:
     tuning/sysctl.sh --check
     tuning/irq-affinity.sh --check
+
+# Vendor the watch page's players (hls.js, dash.js, pinned in web/package-lock.json) into web/vendor/; setup runs it.
+web:
+    scripts/web.sh

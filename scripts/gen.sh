@@ -70,21 +70,7 @@ find_flatc() {
 # Installs the pinned npm packages in shards/wire/ts unless the installed versions already
 # match package-lock.json.
 npm_install() {
-  local ts=$wire/ts
-  if [ -f "$ts/package-lock.json" ] && node -e '
-    const fs = require("fs"), path = require("path");
-    const dir = process.argv[1];
-    const lock = JSON.parse(fs.readFileSync(path.join(dir, "package-lock.json"), "utf8"));
-    for (const [key, want] of Object.entries(lock.packages)) {
-      if (!key.startsWith("node_modules/") || want.optional) continue;
-      const manifest = path.join(dir, key, "package.json");
-      if (!fs.existsSync(manifest)) process.exit(1);
-      if (JSON.parse(fs.readFileSync(manifest, "utf8")).version !== want.version) process.exit(1);
-    }' "$ts" 2>/dev/null; then
-    return
-  fi
-  log "npm ci in shards/wire/ts"
-  (cd "$ts" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  "$repo/scripts/npm-ci-if-stale.sh" "$wire/ts" "shards/wire/ts"
 }
 
 # Writes every generated file under $1, laid out like the repository (shards/wire/...).

@@ -5,7 +5,7 @@
 #   scripts/setup.sh perf       plus perf and the inferno flame graph tools
 set -euo pipefail
 
-want=(gcc:gcc c++:g++ curl:curl pkg-config:pkg-config python3:python3 pip3:python3-pip node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server)
+want=(gcc:gcc c++:g++ curl:curl pkg-config:pkg-config python3:python3 pip3:python3-pip node:nodejs npm:npm ffmpeg:ffmpeg ffprobe:ffmpeg redis-server:redis-server chromium:chromium)
 # FFmpeg's development files (transcoding links them) and clang (bindgen reads their headers).
 for pkg in libavcodec-dev libavfilter-dev libswscale-dev libavutil-dev libclang-dev clang; do
   dpkg -s "$pkg" >/dev/null 2>&1 || want+=("__pkg:$pkg")
@@ -55,6 +55,14 @@ if [ ! -d "$interop/node_modules/ws" ]; then
   echo "setup: installing the Node ws package for the interop tests"
   npm ci --prefix "$interop" --no-audit --no-fund --silent
 fi
+
+# The browser tests drive Debian's Chromium with playwright-core (pinned by
+# bench/tests/browser/package-lock.json; it never downloads a browser).
+browser="$(dirname "$0")/../bench/tests/browser"
+"$(dirname "$0")/npm-ci-if-stale.sh" "$browser" "playwright-core (browser tests)"
+
+# The watch page's players (hls.js, dash.js) from npm into web/vendor/, embedded by build.rs.
+"$(dirname "$0")/web.sh"
 
 for extra in "$@"; do
   if [ "$extra" = perf ] && ! command -v inferno-flamegraph >/dev/null 2>&1; then

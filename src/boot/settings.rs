@@ -6,6 +6,7 @@ use crate::common::auth::TokenKey;
 use crate::danmaku::settings::{AnonymousRooms, DanmakuCounters, DanmakuSettings, FilterMode};
 use crate::http::settings::{ApiAccess, HttpCounters, HttpSettings};
 use crate::http::static_files::StaticFiles;
+use crate::http::web::WebSettings;
 use crate::media::settings::{MediaCounters, MediaSettings, PublishAccess, RtmpLimits};
 use crate::shard::addresses::AddressLimits;
 use crate::shard::router::{Protocol, ShardSettings};
@@ -293,6 +294,7 @@ pub fn shard_settings(
         pipeline_max_responses: h.pipeline_max_responses,
         pipeline_buffer_max_bytes: h.pipeline_buffer_max_bytes,
         static_files: Arc::new(static_files(config)?),
+        web: web_settings(config)?,
         api_access: match (h.api_token.as_str(), config.media.playback_tokens) {
             ("", false) => ApiAccess::Open,
             ("", true) => ApiAccess::Closed,
@@ -327,6 +329,51 @@ pub fn shard_settings(
         },
     };
     Ok((Arc::new(settings), listeners))
+}
+
+/// `[web]`, with guests resolved against `auth`.
+fn web_settings(config: &Config) -> Result<WebSettings, String> {
+    let w = &config.web;
+    let auth_configured = !config.auth.secret.is_empty() || !config.auth.secret_file.is_empty();
+    let guests = match w.guests.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => !auth_configured,
+    };
+    if w.enabled && guests {
+        log::info!(
+            "web: guests may chat (web.guests = {:?}{}); each address may take {} guest tokens a minute",
+            w.guests,
+            if auth_configured { "" } else { ", auth.secret is not set" },
+            w.guest_tokens_per_minute
+        );
+    }
+    let mut guest_seed = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut guest_seed))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    let files = crate::http::web::embedded_files();
+    for player in ["vendor/hls.min.js", "vendor/dash.mediaplayer.min.js"] {
+        if files.get(player).is_none() {
+            log::warn!("web: {player} was not built in (run scripts/web.sh, then build): the watch page cannot play");
+        }
+    }
+    Ok(WebSettings {
+        enabled: w.enabled,
+        files,
+        guests,
+        guest_token_ttl_s: w.guest_token_ttl_s,
+        guest_tokens_per_minute: w.guest_tokens_per_minute,
+        guest_seed,
+        leaderboard_public: w.leaderboard_public,
+        gifts: config
+            .danmaku
+            .gifts
+            .iter()
+            .map(|g| (g.id, g.name.clone(), g.value))
+            .collect(),
+        text_max_chars: config.danmaku.text_max_chars,
+    })
 }
 
 /// `http.static_dir`, loaded into memory.
@@ -509,8 +556,9 @@ fn danmaku_settings(
         Some(secret) => secret,
         None => {
             log::warn!(
-                "auth.secret is not set: using a random secret, so no token verifies and every \
-                 danmaku viewer is anonymous (read-only); set auth.secret to enable sending"
+                "auth.secret is not set: using a random secret, so only the guest tokens this \
+                 process mints verify (web.guests), and they end with it; set auth.secret for \
+                 tokens of your own (`shardcast token`) and the admin API"
             );
             let mut secret = vec![0u8; 32];
             std::fs::File::open("/dev/urandom")

@@ -84,7 +84,13 @@ impl Http {
             self.respond(cx, conn, 405, &headers, Body::Shared(body.into()), reply);
             return true;
         }
-        if let Err((status, why)) = self.admin_allowed(head, cx) {
+        let public = self.settings.web.enabled
+            && self.settings.web.leaderboard_public
+            && matches!(route, Route::Call(ApiCall::Leaderboard { .. }));
+        if let Err((status, why)) =
+            self.admin_allowed(head, cx)
+                .or_else(|e| if public { Ok(()) } else { Err(e) })
+        {
             self.respond_error(cx, conn, status, why, "unauthorized", reply);
             return true;
         }
@@ -206,7 +212,7 @@ impl Http {
             .map_err(|_| (403, "not a valid admin token"))
     }
 
-    fn respond_error(
+    pub(super) fn respond_error(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
         conn: ConnId,

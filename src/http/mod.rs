@@ -21,6 +21,7 @@ pub mod settings;
 pub mod static_files;
 #[cfg(test)]
 mod tests;
+pub mod web;
 
 use crate::media::Media;
 use crate::shard::msg::ShardMsg;
@@ -107,6 +108,8 @@ pub struct Http {
     conns: Vec<HttpConn>,
     out: BytesMut,
     dates: HttpDateCache,
+    /// Guest tokens issued here, and the per-address limit on them.
+    guests: web::Guests,
 }
 
 impl Http {
@@ -114,12 +117,13 @@ impl Http {
     pub fn new(settings: Arc<HttpSettings>, shard: &ShardInfo, wall_s: u64) -> Self {
         let capacity = shard.runtime.engine.max_connections as usize;
         Http {
-            settings,
             info: shard.runtime.clone(),
             shard: shard.shard.index(),
             conns: (0..capacity).map(|_| HttpConn::default()).collect(),
             out: BytesMut::with_capacity(OUT_BUFFER_BYTES),
             dates: HttpDateCache::new(wall_s),
+            guests: web::Guests::new(&settings.web),
+            settings,
         }
     }
 

@@ -19,7 +19,7 @@ use crate::common::query::Query;
 use crate::media::{Media, MediaResponse};
 use crate::shard::msg::ShardMsg;
 use shardcast_engine::{ConnId, Ctx, ShardCounters};
-use shardcast_http::{etag_matches, parse_range, ContentRange, Method, RangeOutcome, RequestHead};
+use shardcast_http::{Method, RequestHead};
 
 /// How long browsers may cache static files.
 const STATIC_CACHE_CONTROL: &str = "public, max-age=3600";
@@ -34,7 +34,7 @@ impl Http {
         media: &mut Media,
     ) {
         ShardCounters::bump(&self.counters().requests, 1);
-        if self.admin(cx, conn, head) {
+        if self.admin(cx, conn, head) || self.web(cx, conn, head) {
             return;
         }
         let reply = Reply::for_request(head, cx);
@@ -173,51 +173,12 @@ impl Http {
         reply: Reply,
     ) {
         let files = self.settings.static_files.clone();
-        let Some(file) = files
+        match files
             .get(name)
             .filter(|_| !name.split('/').any(|s| s == ".."))
-        else {
-            return self.respond_text(cx, conn, 404, b"not found\n", reply);
-        };
-        if head
-            .if_none_match()
-            .is_some_and(|v| etag_matches(v, &file.etag))
         {
-            let headers = [
-                ("ETag", file.etag.as_str()),
-                ("Cache-Control", STATIC_CACHE_CONTROL),
-            ];
-            return self.respond(cx, conn, 304, &headers, Body::None, reply.without_body());
+            Some(file) => self.serve_file(cx, conn, head, file, STATIC_CACHE_CONTROL, reply),
+            None => self.respond_text(cx, conn, 404, b"not found\n", reply),
         }
-        let len = file.body.len() as u64;
-        let range = head
-            .range()
-            .map_or(RangeOutcome::Full, |r| parse_range(r, len));
-        let (status, body, content_range) = match range {
-            RangeOutcome::Full => (200, file.body.clone(), None),
-            RangeOutcome::Partial {
-                start,
-                end_inclusive,
-            } => (
-                206,
-                file.body.slice(start as usize..=end_inclusive as usize),
-                Some(ContentRange::bytes(start, end_inclusive, len)),
-            ),
-            RangeOutcome::Unsatisfiable => {
-                let content_range = ContentRange::unsatisfied(len);
-                let headers = [("Content-Range", content_range.as_str())];
-                return self.respond(cx, conn, 416, &headers, Body::None, reply.without_body());
-            }
-        };
-        let mut headers = vec![
-            ("Content-Type", file.content_type),
-            ("ETag", file.etag.as_str()),
-            ("Cache-Control", STATIC_CACHE_CONTROL),
-        ];
-        match content_range.as_ref() {
-            Some(content_range) => headers.push(("Content-Range", content_range.as_str())),
-            None => headers.push(("Accept-Ranges", "bytes")),
-        }
-        self.respond(cx, conn, status, &headers, Body::Shared(body), reply);
     }
 }

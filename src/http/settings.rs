@@ -2,6 +2,7 @@
 
 use crate::danmaku::settings::DanmakuSettings;
 use crate::http::static_files::StaticFiles;
+use crate::http::web::WebSettings;
 use crate::media::settings::MediaSettings;
 use shardcast_http::Limits;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ pub struct HttpSettings {
     pub pipeline_max_responses: usize,
     pub pipeline_buffer_max_bytes: usize,
     pub static_files: Arc<StaticFiles>,
+    /// The web front end (`[web]`).
+    pub web: WebSettings,
     /// Who may read the pages that name streams (/metrics, /api/v1/streams).
     pub api_access: ApiAccess,
     /// Every shard's HTTP counters, indexed by shard.

@@ -45,20 +45,33 @@ impl StaticFiles {
                         "static files exceed http.static_max_bytes = {max_bytes} at {relative}"
                     )));
                 }
-                let body = Bytes::from(std::fs::read(entry.path())?);
-                self.total_bytes += body.len() as u64;
-                let etag = format!("\"{:x}-{:016x}\"", body.len(), fnv1a(&body));
-                self.files.insert(
-                    relative,
-                    StaticFile {
-                        body,
-                        etag,
-                        content_type: content_type(&name),
-                    },
-                );
+                self.insert(relative, Bytes::from(std::fs::read(entry.path())?));
             }
         }
         Ok(())
+    }
+
+    /// Files compiled into the binary: `(relative path, contents)`.
+    pub fn from_static(files: &[(&str, &'static [u8])]) -> StaticFiles {
+        let mut loaded = StaticFiles::default();
+        for (name, body) in files {
+            loaded.insert(name.to_string(), Bytes::from_static(body));
+        }
+        loaded
+    }
+
+    fn insert(&mut self, relative: String, body: Bytes) {
+        self.total_bytes += body.len() as u64;
+        let etag = format!("\"{:x}-{:016x}\"", body.len(), fnv1a(&body));
+        let content_type = content_type(&relative);
+        self.files.insert(
+            relative,
+            StaticFile {
+                body,
+                etag,
+                content_type,
+            },
+        );
     }
 
     /// The file at `relative` (no leading slash).
@@ -108,6 +121,8 @@ pub fn content_type(name: &str) -> &'static str {
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
         "svg" => "image/svg+xml",
+        "webp" => "image/webp",
+        "ico" => "image/x-icon",
         "wasm" => "application/wasm",
         _ => "application/octet-stream",
     }

@@ -110,6 +110,7 @@ pub struct Config {
     pub shutdown: Shutdown,
     pub state: State,
     pub ledger: Ledger,
+    pub web: Web,
     pub log: Log,
 }
 
@@ -145,6 +146,7 @@ impl Config {
         Shutdown::describe(&mut out);
         State::describe(&mut out);
         Ledger::describe(&mut out);
+        Web::describe(&mut out);
         Log::describe(&mut out);
         out
     }

@@ -471,6 +471,33 @@ config_section! {
 }
 
 config_section! {
+    /// The web front end: `/` (the live streams), `/watch/{stream}` (the player with the
+    /// room's danmaku), `/publish` (how to publish), embedded in the binary.
+    Web ["web"] {
+        /// Serve the pages and their API (`/`, `/watch/…`, `/publish`, `/web/…`,
+        /// `/api/v1/web`, `/api/v1/guest`, `/api/v1/publish-info`).
+        enabled: bool = true,
+        /// Whether a visitor without a token may chat as a guest (`POST /api/v1/guest` mints
+        /// a chat token for a new `guest-…` name; guests are held to the per-connection
+        /// chat, like and gift rates like anyone): "auto" (on unless `auth.secret` or
+        /// `auth.secret_file` is set, so a server with its own accounts has no guests),
+        /// "on" or "off".
+        guests: String = "auto".to_string(),
+        /// How long a guest token is valid, s. Without `auth.secret` the signing secret is
+        /// made at start, so a restart ends every guest's token sooner (the page asks again).
+        guest_token_ttl_s: u64 = 86400,
+        /// Guest tokens one source address may take per minute (per shard; each shard tracks
+        /// up to 4,096 addresses, about 48 B each; past that, guests are refused until a
+        /// minute passes). 0: no limit.
+        guest_tokens_per_minute: u32 = 10,
+        /// The room leaderboard (`GET /api/v1/rooms/{room}/leaderboard`) is readable without
+        /// an admin token. It shows what the room's gift events already show: who gave how
+        /// much.
+        leaderboard_public: bool = true,
+    }
+}
+
+config_section! {
     /// Logging to stderr.
     Log ["log"] {
         /// "error", "warn", "info", "debug" or "trace". The SHARDCAST_LOG environment

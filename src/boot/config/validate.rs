@@ -40,6 +40,13 @@ impl Config {
                 "must be in 1..=1000000",
             ));
         }
+        if !["auto", "on", "off"].contains(&self.web.guests.as_str()) {
+            return Err(invalid(
+                "web.guests",
+                &self.web.guests,
+                "must be auto, on or off",
+            ));
+        }
         self.validate_state()?;
         self.validate_media()?;
         self.validate_transcode()?;

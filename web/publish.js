@@ -1,0 +1,75 @@
+// `/publish`: how to publish to this server from OBS and ffmpeg, filled in with its address
+// and, for whoever shows the publish key or an admin token, the key.
+import { getJson, webSettings } from './common.js';
+
+const $ = (id) => document.getElementById(id);
+
+function status(text, isError = false) {
+  $('status').textContent = text;
+  $('status').className = `status ${isError ? 'error' : 'muted'}`;
+}
+
+function fill(settings, stream, key) {
+  const host = location.hostname.includes(':') ? `[${location.hostname}]` : location.hostname;
+  const port = settings.rtmp_port || 1935;
+  const server = `rtmp://${host}:${port}/${settings.rtmp_app}`;
+  const streamKey = key ? `${stream}?key=${key}` : `${stream}?key=KEY`;
+  $('obs-server').textContent = server;
+  $('obs-key').textContent = streamKey;
+  const target = `"${server}/${streamKey}"`;
+  const x264 = '-c:v libx264 -preset veryfast -tune zerolatency -g 60 -keyint_min 60 -b:v 3000k -maxrate 3000k -bufsize 3000k -c:a aac -b:a 128k -ar 48000';
+  $('ffmpeg-file').textContent = `ffmpeg -re -stream_loop -1 -i input.mp4 ${x264} -f flv ${target}`;
+  $('ffmpeg-test').textContent = 'ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 '
+    + `${x264} -pix_fmt yuv420p -f flv ${target}`;
+  const page = `${location.origin}/watch/${encodeURIComponent(stream)}`;
+  $('watch-link').href = page;
+  $('watch-link').textContent = page;
+  $('hls-url').textContent = `${location.origin}/live/${encodeURIComponent(stream)}/index.m3u8`;
+  $('dash-url').textContent = `${location.origin}/live/${encodeURIComponent(stream)}/manifest.mpd`;
+}
+
+async function show(settings) {
+  const stream = $('stream').value.trim() || 'mystream';
+  const cred = $('cred').value.trim();
+  if (!cred) {
+    fill(settings, stream, '');
+    status('Enter the publish key or an admin token to fill in the key.');
+    return;
+  }
+  try {
+    const info = await getJson('/api/v1/publish-info', { headers: { Authorization: `Bearer ${cred}` } });
+    sessionStorage.setItem('shardcast.publish', cred);
+    if (info.mode === 'server_key') {
+      fill(settings, stream, info.key);
+      status('The server key publishes any stream name.');
+    } else if (info.mode === 'open') {
+      fill(settings, stream, '');
+      $('obs-key').textContent = stream;
+      status('Publishing is open on this server (media.publish_open): no key needed.');
+    } else {
+      fill(settings, stream, '');
+      status('This server uses per-stream keys or publish tokens (media.publish_keys, media.publish_tokens): use the one you were given in place of KEY, or ?token=.');
+    }
+  } catch (error) {
+    fill(settings, stream, '');
+    status(error.status === 403 ? 'That is neither the publish key nor an admin token.' : `Cannot check it: ${error.message}`, true);
+  }
+}
+
+async function main() {
+  let settings = { rtmp_port: 1935, rtmp_app: 'live' };
+  try {
+    settings = await webSettings();
+  } catch (error) {
+    status(`Cannot load the page settings: ${error.message}`, true);
+  }
+  if (!settings.rtmp_port) status('RTMP ingest is off on this server (rtmp.listen).', true);
+  $('cred').value = sessionStorage.getItem('shardcast.publish') || '';
+  $('cred-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    show(settings);
+  });
+  show(settings);
+}
+
+main();
