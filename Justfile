@@ -52,6 +52,10 @@ fuzz *TARGETS:
 bench-hls: (setup "bench")
     bench/scripts/bench-hls.sh
 
+# What a viewer sees in Chromium (first frame, glass-to-glass latency, stalls): shardcast's LL-HLS and LL-DASH against nginx-rtmp and ffmpeg's HLS/DASH muxers, one publisher; writes bench/results/latency.md.
+bench-latency: (setup "bench")
+    bench/scripts/bench-latency.sh
+
 # Transcoding: shardcast's ladder against the ffmpeg CLI doing the same ladder on one core; writes bench/results/transcode.md.
 bench-transcode: (setup "bench")
     bench/scripts/bench-transcode.sh

@@ -93,7 +93,9 @@ function startHls(src) {
     video.src = src; // Safari plays HLS natively
     return;
   }
-  const hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 30, liveSyncDurationCount: 1 });
+  // The target latency is the playlist's PART-HOLD-BACK; a player that fell behind catches up
+  // at up to 1.1x (setting liveSyncDuration here would override the server's hold-back).
+  const hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 30, maxLiveSyncPlaybackRate: 1.1 });
   hls.loadSource(src);
   hls.attachMedia(video);
   hls.on(window.Hls.Events.MANIFEST_PARSED, (_, data) => {

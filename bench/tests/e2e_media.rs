@@ -376,6 +376,83 @@ fn ll_hls_blocking_reload_returns_the_part_it_asked_for() {
     assert!(server.metric("shardcast_media_blocked_requests_total") >= 2);
 }
 
+/// The number of the newest complete segment of `stream`'s `rendition`.
+fn last_complete_msn(server: &Server, stream: &str, rendition: &str) -> u64 {
+    let playlist = text(server, &format!("/live/{stream}/{rendition}/index.m3u8"));
+    playlist
+        .lines()
+        .filter_map(|l| l.strip_suffix(".m4s")?.parse::<u64>().ok())
+        .max()
+        .unwrap_or_else(|| panic!("no complete segment:\n{playlist}"))
+}
+
+#[test]
+fn a_segment_being_made_goes_out_part_by_part_with_chunked_transfer() {
+    let config = "[media]\nsegment_target_ms = 1000\npart_target_ms = 200\n";
+    let server = Server::start("uring", 2, config);
+    let gop_1s = [
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p",
+    ];
+    let _publisher = Publish::start(FFMPEG, &rtmp_url(&server, "lld"), 14, &gop_1s);
+    wait_for_segments(&server, "lld", "source", 1);
+    let mpd = text(&server, "/live/lld/manifest.mpd");
+    assert!(mpd.contains("availabilityTimeComplete=\"false\""), "{mpd}");
+
+    // One keep-alive connection asks for each segment as soon as the previous one is
+    // complete, for video and audio in turn: every answer is chunked, comes part by part
+    // while the segment is made, and is byte for byte the segment served whole afterwards.
+    let mut conn = server.connect();
+    let mut spread_out = 0;
+    for round in 0..6 {
+        let rendition = if round % 2 == 0 { "source" } else { "audio" };
+        let msn = last_complete_msn(&server, "lld", rendition) + 1;
+        let path = format!("/live/lld/{rendition}/{msn}.m4s");
+        write!(conn, "GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let (response, chunks) = common::read_response_timed(&mut conn).expect("an answer");
+        assert_eq!(response.status, 200, "{path}");
+        assert_eq!(
+            response.header("transfer-encoding"),
+            Some("chunked"),
+            "{path}"
+        );
+        let (whole_status, whole, headers) = http(&server, &path);
+        assert_eq!(whole_status, 200);
+        assert!(headers.contains("Content-Length"), "{headers}");
+        assert_eq!(
+            response.body, whole,
+            "{path}: streamed bytes differ from the segment"
+        );
+        assert_eq!(&response.body[4..8], b"styp");
+        let first = chunks.first().unwrap().0;
+        let last = chunks.last().unwrap().0;
+        if chunks.len() >= 3 && last.duration_since(first) >= Duration::from_millis(400) {
+            spread_out += 1;
+        }
+    }
+    assert!(
+        spread_out >= 4,
+        "segments should arrive as they are made: {spread_out}/6"
+    );
+
+    // A byte range, HEAD and HTTP/1.0 wait for the whole segment instead.
+    let msn = last_complete_msn(&server, "lld", "source") + 1;
+    let mut s = server.connect();
+    write!(
+        s,
+        "GET /live/lld/source/{msn}.m4s HTTP/1.1\r\nHost: t\r\nRange: bytes=0-99\r\n\r\n"
+    )
+    .unwrap();
+    let ranged = read_response(&mut s).unwrap();
+    assert_eq!(ranged.status, 206);
+    assert_eq!(ranged.body.len(), 100);
+    let mut s = server.connect();
+    write!(s, "GET /live/lld/source/{}.m4s HTTP/1.0\r\n\r\n", msn + 1).unwrap();
+    let old = read_response(&mut s).unwrap();
+    assert_eq!(old.status, 200);
+    assert!(old.header("transfer-encoding").is_none() && old.header("content-length").is_some());
+    assert!(server.metric("shardcast_media_blocked_requests_total") >= 6);
+}
+
 #[test]
 fn a_backup_takes_over_from_a_stalled_primary_and_the_primary_takes_back() {
     let server = Server::start("uring", 2, "[media]\nfailover_ms = 800\n");

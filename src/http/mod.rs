@@ -23,7 +23,7 @@ pub mod static_files;
 mod tests;
 pub mod web;
 
-use crate::media::Media;
+use crate::media::{Media, MediaResponse};
 use crate::shard::msg::ShardMsg;
 use crate::shard::timer::TimerKey;
 use bytes::BytesMut;
@@ -317,7 +317,7 @@ impl Http {
         &mut self,
         cx: &mut Ctx<ShardMsg>,
         conn: ConnId,
-        response: crate::media::MediaResponse,
+        response: MediaResponse,
         media: &mut Media,
     ) -> Input {
         let state = &mut self.conns[conn.slot()];
@@ -328,6 +328,21 @@ impl Http {
             return Input::Http;
         };
         let reply = waiting.reply.while_draining(cx);
+        if matches!(
+            response,
+            MediaResponse::StreamStart { .. }
+                | MediaResponse::StreamMore { .. }
+                | MediaResponse::StreamAbort
+        ) {
+            return match self.send_stream(cx, conn, response, reply) {
+                respond::Streamed::More => {
+                    self.conns[conn.slot()].phase = Phase::Waiting(waiting);
+                    Input::Http
+                }
+                respond::Streamed::Done => self.resume(cx, conn, media),
+                respond::Streamed::Closed => Input::Http,
+            };
+        }
         self.send_media(cx, conn, response, waiting.range.as_deref(), reply);
         self.resume(cx, conn, media)
     }

@@ -179,6 +179,14 @@ impl Http {
         match response {
             // The router never hands a waiting response back; answer it as unavailable.
             MediaResponse::Waiting => self.media_status(cx, conn, 503, "not available", reply),
+            // Chunked responses go through `send_stream`; one arriving here has lost its
+            // place, and only closing keeps the connection's bytes in order.
+            MediaResponse::StreamStart { .. }
+            | MediaResponse::StreamMore { .. }
+            | MediaResponse::StreamAbort => {
+                self.conns[conn.slot()].phase = Phase::Finished;
+                cx.close(conn);
+            }
             MediaResponse::Status(status, text) => self.media_status(cx, conn, status, text, reply),
             MediaResponse::Body {
                 content_type,
@@ -313,6 +321,85 @@ impl Http {
         }
     }
 
+    /// Sends (part of) a media response with chunked transfer: the head and the first chunks
+    /// ([`MediaResponse::StreamStart`]), more chunks, the last chunk, or an abort (the
+    /// connection closes, so the client sees the body end early). Parts larger than
+    /// [`INLINE_BODY_MAX_BYTES`] go out as shared `Bytes`, between their chunk framing.
+    pub(super) fn send_stream(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        response: MediaResponse,
+        reply: Reply,
+    ) -> Streamed {
+        let (chunks, done) = match response {
+            MediaResponse::StreamStart {
+                cache_control,
+                chunks,
+                done,
+            } => {
+                let headers = [
+                    ("Content-Type", "video/mp4"),
+                    ("Cache-Control", cache_control),
+                    ("Access-Control-Allow-Origin", "*"),
+                    ("Transfer-Encoding", "chunked"),
+                ];
+                let date = self.date(cx);
+                let head = reply.head(200, &date).headers(&headers);
+                self.reserve_out(cx, conn);
+                head.write_to(&mut self.out);
+                self.count_status(200);
+                self.conns[conn.slot()].responses_queued += 1;
+                (chunks, done)
+            }
+            MediaResponse::StreamMore { chunks, done } => (chunks, done),
+            _ => {
+                self.conns[conn.slot()].phase = Phase::Finished;
+                cx.close(conn);
+                return Streamed::Closed;
+            }
+        };
+        for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
+            self.reserve_out(cx, conn);
+            self.out
+                .extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            if chunk.len() <= INLINE_BODY_MAX_BYTES {
+                self.out.extend_from_slice(&chunk);
+            } else {
+                cx.send(conn, self.out.split().freeze());
+                cx.send(conn, chunk);
+            }
+            self.out.extend_from_slice(b"\r\n");
+        }
+        if done {
+            self.reserve_out(cx, conn);
+            self.out.extend_from_slice(b"0\r\n\r\n");
+        }
+        if !self.out.is_empty() {
+            cx.send(conn, self.out.split().freeze());
+        }
+        if !done {
+            return Streamed::More;
+        }
+        if reply.connection == Connection::Close {
+            self.conns[conn.slot()].phase = Phase::Finished;
+            cx.close_after_flush(conn);
+            return Streamed::Closed;
+        }
+        Streamed::Done
+    }
+
+    /// Room in the output buffer for a head or chunk framing (and a small chunk). What the
+    /// buffer holds for `conn` and has not sent yet goes out first.
+    fn reserve_out(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
+        if self.out.capacity() - self.out.len() < 1024 + INLINE_BODY_MAX_BYTES {
+            if !self.out.is_empty() {
+                cx.send(conn, self.out.split().freeze());
+            }
+            self.out = BytesMut::with_capacity(super::OUT_BUFFER_BYTES);
+        }
+    }
+
     /// Queues raw bytes already formatted by a protocol (the WebSocket 101).
     pub(super) fn queue_raw(
         &mut self,
@@ -337,6 +424,17 @@ impl Http {
         };
         ShardCounters::bump(counter, 1);
     }
+}
+
+/// Where a chunked media response stands after [`Http::send_stream`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Streamed {
+    /// More chunks follow: the connection keeps waiting.
+    More,
+    /// The response is complete and the connection reads its next request.
+    Done,
+    /// The connection is closing.
+    Closed,
 }
 
 /// The bytes `start..=end_inclusive` of the concatenation of `chunks`, without copying.

@@ -11,12 +11,12 @@
 //! name every live stream, so `http.api_token` guards them (and they are closed when playback
 //! needs tokens and no api token is set).
 
-use super::respond::{Body, Reply};
+use super::respond::{Body, Reply, Streamed};
 use super::settings::ApiAccess;
 use super::{metrics, Http, Phase, Waiting};
 use crate::common::auth::constant_time_eq;
 use crate::common::query::Query;
-use crate::media::{Media, MediaResponse};
+use crate::media::{Delivery, Media, MediaResponse};
 use crate::shard::msg::ShardMsg;
 use shardcast_engine::{ConnId, Ctx, ShardCounters};
 use shardcast_http::{Method, RequestHead};
@@ -55,6 +55,16 @@ impl Http {
                     ("Cache-Control", "no-store"),
                 ];
                 self.respond(cx, conn, 200, &headers, Body::Inline(b"ok\n"), reply);
+            }
+            "/api/v1/time" => {
+                // The clock players sync to (DASH UTCTiming http-iso): ISO 8601, UTC, ms.
+                let now = shardcast_media::manifest::Iso8601Ms(cx.wall_ms()).to_string();
+                let headers = [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Cache-Control", "no-store"),
+                    ("Access-Control-Allow-Origin", "*"),
+                ];
+                self.respond(cx, conn, 200, &headers, Body::Shared(now.into()), reply);
             }
             "/metrics" | "/api/v1/streams" if !self.api_allowed(head) => {
                 let body = Body::Inline(b"a bearer token (http.api_token) is required\n");
@@ -117,12 +127,28 @@ impl Http {
         media: &mut Media,
     ) {
         let reply = Reply::for_request(head, cx);
-        match media.http_request(cx, conn, rest, query) {
-            MediaResponse::Waiting => {
-                self.conns[conn.slot()].phase = Phase::Waiting(Box::new(Waiting {
-                    reply,
-                    range: head.range().map(str::to_string),
-                }));
+        // A segment still being made goes out as it is made where chunked transfer can carry
+        // it: a whole GET over HTTP/1.1.
+        let delivery = if head.method() == Method::Get
+            && head.range().is_none()
+            && head.version_minor() >= 1
+        {
+            Delivery::AsMade
+        } else {
+            Delivery::Whole
+        };
+        let wait = |reply| {
+            Phase::Waiting(Box::new(Waiting {
+                reply,
+                range: head.range().map(str::to_string),
+            }))
+        };
+        match media.http_request(cx, conn, rest, query, delivery) {
+            MediaResponse::Waiting => self.conns[conn.slot()].phase = wait(reply),
+            response @ MediaResponse::StreamStart { .. } => {
+                if self.send_stream(cx, conn, response, reply) == Streamed::More {
+                    self.conns[conn.slot()].phase = wait(reply);
+                }
             }
             response => self.send_media(cx, conn, response, head.range(), reply),
         }

@@ -54,6 +54,29 @@ pub enum MediaResponse {
     /// The request waits; the caller must stop reading this connection until the router
     /// hands it the answer (from [`Media::take_ready`]).
     Waiting,
+    /// The head of a 200 sent with chunked transfer, and its first chunks: a segment still
+    /// being made. Unless `done`, the request stays parked: more follows from
+    /// [`Media::take_ready`] as [`MediaResponse::StreamMore`].
+    StreamStart {
+        cache_control: &'static str,
+        chunks: Vec<Bytes>,
+        done: bool,
+    },
+    /// More chunks of a response begun with [`MediaResponse::StreamStart`]; `done`: the last.
+    StreamMore { chunks: Vec<Bytes>, done: bool },
+    /// A response begun with [`MediaResponse::StreamStart`] cannot be finished (the stream
+    /// stopped): the connection must close, so the client sees the body cut short.
+    StreamAbort,
+}
+
+/// How a segment still being made may be answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Only whole: the request waits until the segment is complete (HEAD, a byte range,
+    /// HTTP/1.0).
+    Whole,
+    /// As it is made, part by part, with chunked transfer (low-latency DASH).
+    AsMade,
 }
 
 /// The media state of one shard.

@@ -4,7 +4,7 @@
 
 use super::names::is_valid_stream_name;
 use super::waiters::{Waiter, Wanted};
-use super::{Media, MediaResponse};
+use super::{Delivery, Media, MediaResponse};
 use crate::common::auth::Audience;
 use crate::common::counters::bump;
 use crate::common::query::{self, Query};
@@ -28,6 +28,7 @@ impl Media {
         conn: ConnId,
         path: &str,
         query: Query<'_>,
+        delivery: Delivery,
     ) -> MediaResponse {
         let mut parts = path.splitn(3, '/');
         let stream = parts.next().unwrap_or("");
@@ -52,6 +53,7 @@ impl Media {
                     file,
                     query,
                     token_query,
+                    delivery,
                 };
                 self.rendition_file(cx, conn, request)
             }
@@ -191,6 +193,13 @@ impl Media {
             Fetch::Missing => MediaResponse::Status(404, "not in the window"),
             Fetch::Soon => {
                 let timeout = manifest::blocking_reload_timeout_ms(index.target_duration_s);
+                let wanted = match wanted {
+                    Wanted::Segment { rendition, msn } if request.delivery == Delivery::AsMade => {
+                        let stream = index.name.clone();
+                        return self.stream_segment(cx, conn, stream, rendition, msn);
+                    }
+                    wanted => wanted,
+                };
                 let waiter = Waiter {
                     conn,
                     stream: index.name.clone(),
@@ -269,6 +278,7 @@ struct RenditionRequest<'a> {
     query: Query<'a>,
     /// `token=…` to carry on every URI of a playlist (signed playback URLs).
     token_query: Option<String>,
+    delivery: Delivery,
 }
 
 /// `{n}.m4s` or `{n}.{p}.m4s` of `rendition`.

@@ -233,6 +233,84 @@ fn a_blocking_playlist_reload_waits_for_its_part_and_one_that_cannot_be_met_time
     assert_eq!(counters.blocked_timeouts.load(Relaxed), 1);
 }
 
+/// The body of one chunked response at the start of `bytes`, checked strictly, and the
+/// bytes after it.
+fn dechunk(bytes: &[u8]) -> (Vec<u8>, &[u8]) {
+    let text_end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = std::str::from_utf8(&bytes[..text_end]).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nTransfer-Encoding: chunked\r\n"),
+        "{head}"
+    );
+    let mut rest = &bytes[text_end..];
+    let mut body = Vec::new();
+    loop {
+        let line = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line]).unwrap(), 16)
+            .expect("a hex chunk size");
+        rest = &rest[line + 2..];
+        assert_eq!(&rest[size..size + 2], b"\r\n", "CRLF after chunk data");
+        body.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+        if size == 0 {
+            return (body, rest);
+        }
+    }
+}
+
+#[test]
+fn many_segments_being_made_go_out_chunked_and_whole_on_one_shard() {
+    let config = testing::config("");
+    let mut t = testing::shards(1, &config, 0);
+    let stream = "chunky";
+    let tags = fixture_tags();
+    let mut publisher = Publisher::connect(&mut t, ShardId(0), stream);
+    publisher.send(&mut t, &tags, 0..1000, 0);
+    let open = preload_hint_msn(&mut t, stream);
+    // Many viewers of the open segments of both renditions on one shard: their heads, chunk
+    // framing and parts share the shard's output buffer, which fills up many times over.
+    let mut conns = Vec::new();
+    for i in 0..40 {
+        let conn = t.connect(ShardId(0), HTTP).unwrap();
+        let rendition = if i % 2 == 0 { "audio" } else { "source" };
+        let path = format!("/live/{stream}/{rendition}/{open}.m4s");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+        t.write(ShardId(0), conn, request.as_bytes());
+        conns.push((conn, path, Vec::new()));
+    }
+    // The fixture is 2 s of media: the rest of it, then all of it again twice, later.
+    for (range, offset) in [(1000..2000, 0), (0..2000, 2000), (0..2000, 4000)] {
+        publisher.send(&mut t, &tags, range, offset);
+        for (conn, _, got) in conns.iter_mut() {
+            got.extend(t.read(ShardId(0), *conn));
+        }
+    }
+    for (conn, path, got) in &conns {
+        let (body, rest) = dechunk(got);
+        assert!(rest.is_empty(), "{path}: bytes after the last chunk");
+        // The connection goes on: the same segment again comes whole.
+        let conn = *conn;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+        t.write(ShardId(0), conn, request.as_bytes());
+        let whole = t.read(ShardId(0), conn);
+        let head_end = whole.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(
+            whole.starts_with(b"HTTP/1.1 200 OK\r\n"),
+            "{}",
+            String::from_utf8_lossy(&whole[..head_end])
+        );
+        assert!(!body.is_empty() && body == whole[head_end..], "{path}");
+    }
+}
+
 /// The segment number of the preload hint of `stream`'s source playlist (the open segment).
 fn preload_hint_msn(
     t: &mut shardcast_engine::testing::TestShards<crate::shard::router::ShardService>,

@@ -10,9 +10,11 @@ use super::{Media, MediaResponse};
 use crate::common::counters::bump;
 use crate::shard::msg::ShardMsg;
 use crate::shard::timer::TimerKey;
+use bytes::Bytes;
 use shardcast_engine::{ConnId, Ctx, TimerId};
-use shardcast_media::manifest::BlockingReload;
-use shardcast_media::{Fetch, StreamIndex};
+use shardcast_media::cmaf::STYP;
+use shardcast_media::manifest::{self, BlockingReload};
+use shardcast_media::{Fetch, Progressive, StreamIndex};
 use std::sync::Arc;
 
 /// What a waiting request waits for.
@@ -32,6 +34,14 @@ pub(super) enum Wanted {
         rendition: Arc<str>,
         msn: u64,
     },
+    /// A segment sent as it is made (low-latency DASH): the parts from `next_part` on, the
+    /// head already sent once `started`.
+    AsMade {
+        rendition: Arc<str>,
+        msn: u64,
+        next_part: u32,
+        started: bool,
+    },
 }
 
 impl Wanted {
@@ -44,9 +54,19 @@ impl Wanted {
                 part,
             } => index.part(rendition, *msn, *part),
             Wanted::Segment { rendition, msn } => index.segment(rendition, *msn),
-            Wanted::Playlist { .. } => Fetch::Missing,
+            Wanted::Playlist { .. } | Wanted::AsMade { .. } => Fetch::Missing,
         }
     }
+}
+
+/// What a segment sent as it is made does next.
+enum Step {
+    /// Nothing new yet: stay parked.
+    Wait,
+    /// Send this and stay parked.
+    Send(MediaResponse),
+    /// Send this; the response is complete (or failed).
+    Finish(MediaResponse),
 }
 
 /// A request parked until the index has what it asks for, or its deadline.
@@ -70,8 +90,12 @@ impl Waiters {
     /// Answers every parked request with 503 (the shard drains).
     pub fn drain_all(&mut self) {
         for waiter in self.parked.drain(..) {
-            self.ready
-                .push((waiter.conn, MediaResponse::Status(503, "shutting down")));
+            let response = match waiter.wanted {
+                // Mid-body: only closing ends it.
+                Wanted::AsMade { started: true, .. } => MediaResponse::StreamAbort,
+                _ => MediaResponse::Status(503, "shutting down"),
+            };
+            self.ready.push((waiter.conn, response));
         }
     }
 
@@ -110,22 +134,126 @@ impl Media {
         self.waiters.ready.retain(|(c, _)| *c != conn);
     }
 
-    /// The index of `stream` changed: answer the requests it satisfies.
+    /// Starts sending segment `msn` of `rendition` as it is made: its parts so far now (with
+    /// the head), the rest as they come. The request stays parked until the segment is
+    /// complete, or its deadline (the longest segment plus a blocking reload's wait) passes.
+    pub(super) fn stream_segment(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        stream: Arc<str>,
+        rendition: Arc<str>,
+        msn: u64,
+    ) -> MediaResponse {
+        let Some(index) = self.index.stream(&stream) else {
+            return MediaResponse::Status(404, "no such stream");
+        };
+        let wait_ms = u64::from(self.settings.segmenter.segment_max_ms)
+            + manifest::blocking_reload_timeout_ms(index.target_duration_s);
+        let mut waiter = Waiter {
+            conn,
+            stream,
+            wanted: Wanted::AsMade {
+                rendition,
+                msn,
+                next_part: 0,
+                started: false,
+            },
+            deadline_ms: cx.now_ms() + wait_ms,
+        };
+        match self.advance(&mut waiter) {
+            Step::Finish(response) => response,
+            Step::Wait => self.park(cx, waiter),
+            Step::Send(response) => {
+                self.park(cx, waiter);
+                response
+            }
+        }
+    }
+
+    /// The next step of a segment sent as it is made.
+    fn advance(&self, waiter: &mut Waiter) -> Step {
+        let Wanted::AsMade {
+            rendition,
+            msn,
+            next_part,
+            started,
+        } = &mut waiter.wanted
+        else {
+            return Step::Wait;
+        };
+        let Some(index) = self.index.stream(&waiter.stream) else {
+            return Step::Finish(if *started {
+                MediaResponse::StreamAbort
+            } else {
+                MediaResponse::Status(404, "stream gone")
+            });
+        };
+        let (chunks, next, done) = match index.segment_from(rendition, *msn, *next_part) {
+            Progressive::Soon => return Step::Wait,
+            Progressive::Missing if *started => return Step::Finish(MediaResponse::StreamAbort),
+            Progressive::Missing => {
+                return Step::Finish(MediaResponse::Status(404, "not in the window"));
+            }
+            Progressive::Parts {
+                chunks,
+                next_part,
+                complete,
+            } => (chunks, next_part, complete),
+        };
+        if chunks.is_empty() && !done {
+            return Step::Wait;
+        }
+        let bytes: usize = chunks.iter().map(Bytes::len).sum();
+        bump(&self.counters().media_bytes_served, bytes as u64);
+        *next_part = next;
+        let response = if *started {
+            MediaResponse::StreamMore { chunks, done }
+        } else {
+            *started = true;
+            bump(&self.counters().media_served, 1);
+            let mut all = Vec::with_capacity(chunks.len() + 1);
+            all.push(Bytes::from_static(STYP));
+            all.extend(chunks);
+            MediaResponse::StreamStart {
+                cache_control: self.media_cache_control(),
+                chunks: all,
+                done,
+            }
+        };
+        if done {
+            Step::Finish(response)
+        } else {
+            Step::Send(response)
+        }
+    }
+
+    /// The index of `stream` changed: answer the requests it satisfies, and send segments
+    /// being made their new parts.
     pub(super) fn wake_waiters(&mut self, stream: &Arc<str>) {
-        let mut i = 0;
-        while i < self.waiters.parked.len() {
-            let waiter = &self.waiters.parked[i];
+        let parked = std::mem::take(&mut self.waiters.parked);
+        for mut waiter in parked {
             if &waiter.stream != stream {
-                i += 1;
+                self.waiters.parked.push(waiter);
                 continue;
             }
-            match self.try_answer(waiter) {
+            if matches!(waiter.wanted, Wanted::AsMade { .. }) {
+                match self.advance(&mut waiter) {
+                    Step::Wait => self.waiters.parked.push(waiter),
+                    Step::Send(response) => {
+                        self.waiters.ready.push((waiter.conn, response));
+                        self.waiters.parked.push(waiter);
+                    }
+                    Step::Finish(response) => self.waiters.ready.push((waiter.conn, response)),
+                }
+                continue;
+            }
+            match self.try_answer(&waiter) {
                 Some(response) => {
                     self.count_served(&response);
-                    let waiter = self.waiters.parked.swap_remove(i);
                     self.waiters.ready.push((waiter.conn, response));
                 }
-                None => i += 1,
+                None => self.waiters.parked.push(waiter),
             }
         }
     }
@@ -166,7 +294,11 @@ impl Media {
             if deadline <= now {
                 let waiter = self.waiters.parked.swap_remove(i);
                 bump(&self.counters().blocked_timeouts, 1);
-                let response = MediaResponse::Status(503, "not available in time");
+                let response = match waiter.wanted {
+                    // The head went out: only closing tells the client the body is cut short.
+                    Wanted::AsMade { started: true, .. } => MediaResponse::StreamAbort,
+                    _ => MediaResponse::Status(503, "not available in time"),
+                };
                 self.waiters.ready.push((waiter.conn, response));
             } else {
                 next = Some(next.map_or(deadline, |n| n.min(deadline)));

@@ -356,9 +356,17 @@ impl Response {
     }
 }
 
-/// Reads one response (Content-Length bodies, or to EOF without one). `None` on a clean EOF
-/// before any byte.
+/// Reads one response (Content-Length bodies, chunked bodies, or to EOF without either).
+/// `None` on a clean EOF before any byte.
 pub fn read_response(stream: &mut TcpStream) -> Option<Response> {
+    read_response_timed(stream).map(|(r, _)| r)
+}
+
+/// [`read_response`], and for a chunked body when each chunk arrived and its size. The chunk
+/// framing is checked strictly (hex size, CRLF after the data, `0` CRLF CRLF at the end).
+pub fn read_response_timed(
+    stream: &mut TcpStream,
+) -> Option<(Response, Vec<(std::time::Instant, usize)>)> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -391,6 +399,29 @@ pub fn read_response(stream: &mut TcpStream) -> Option<Response> {
         headers,
         body: Vec::new(),
     };
+    let mut chunks = Vec::new();
+    if response.header("transfer-encoding") == Some("chunked") {
+        assert!(response.header("content-length").is_none(), "both framings");
+        loop {
+            let mut line = Vec::new();
+            while !line.ends_with(b"\r\n") {
+                stream.read_exact(&mut byte).expect("a chunk size line");
+                line.push(byte[0]);
+            }
+            let size_text = std::str::from_utf8(&line[..line.len() - 2]).unwrap();
+            let size = usize::from_str_radix(size_text, 16)
+                .unwrap_or_else(|_| panic!("bad chunk size {size_text:?}"));
+            let mut data = vec![0; size + 2];
+            stream.read_exact(&mut data).expect("chunk data");
+            assert_eq!(&data[size..], b"\r\n", "CRLF after chunk data");
+            if size == 0 {
+                break;
+            }
+            chunks.push((std::time::Instant::now(), size));
+            response.body.extend_from_slice(&data[..size]);
+        }
+        return Some((response, chunks));
+    }
     match response
         .header("content-length")
         .map(|v| v.parse::<usize>().unwrap())
@@ -404,7 +435,7 @@ pub fn read_response(stream: &mut TcpStream) -> Option<Response> {
             stream.read_to_end(&mut response.body).unwrap();
         }
     }
-    Some(response)
+    Some((response, chunks))
 }
 
 /// True when the peer has closed: a read returns EOF (or a reset) within `within`.

@@ -187,6 +187,26 @@ pub enum Fetch {
     Missing,
 }
 
+/// What there is of a segment for a response sent while the segment is made (low-latency
+/// DASH: the open segment goes out part by part, with chunked transfer).
+#[derive(Debug)]
+pub enum Progressive {
+    /// The parts from the one asked for on, in order, `next_part` the index of the part after
+    /// them, and whether the segment is complete (no part follows these). `chunks` may be
+    /// empty while the segment is open. The segment's bytes are [`STYP`] followed by every
+    /// part, so a response that sends `STYP` first and then each of these in turn sends
+    /// exactly the segment.
+    Parts {
+        chunks: Vec<Bytes>,
+        next_part: u32,
+        complete: bool,
+    },
+    /// Not begun yet but due next: wait for it.
+    Soon,
+    /// Not in the window, or never will be (the stream ended first).
+    Missing,
+}
+
 /// Every stream this shard indexes.
 pub struct MediaIndex {
     limits: IndexLimits,
@@ -566,6 +586,41 @@ impl StreamIndex {
         }
     }
 
+    /// Segment `msn` of `rendition` from part `from_part` on, complete or still being made.
+    pub fn segment_from(&self, rendition: &str, msn: u64, from_part: u32) -> Progressive {
+        let Some(i) = self.rendition_index(rendition) else {
+            return Progressive::Missing;
+        };
+        let r = &self.renditions[i];
+        let complete = r.segments.back().map(|s| s.msn);
+        let is_complete = complete.is_some_and(|last| msn <= last);
+        if is_complete && r.segments.front().is_some_and(|first| msn < first.msn) {
+            return Progressive::Missing;
+        }
+        let next = complete.map_or(0, |m| m + 1);
+        let begun = complete.is_some() || !r.parts.is_empty();
+        if !is_complete && (self.ended || msn > next + 1 || !begun) {
+            return Progressive::Missing;
+        }
+        let mut next_part = from_part;
+        let chunks: Vec<Bytes> = r
+            .parts_of(msn)
+            .filter(|(p, _)| p.index >= from_part)
+            .map(|(p, b)| {
+                next_part = p.index + 1;
+                b.clone()
+            })
+            .collect();
+        if !is_complete && next_part == 0 {
+            return Progressive::Soon;
+        }
+        Progressive::Parts {
+            chunks,
+            next_part,
+            complete: is_complete,
+        }
+    }
+
     /// The bytes of part `part_index` of segment `msn` of `rendition`.
     pub fn part(&self, rendition: &str, msn: u64, part_index: u32) -> Fetch {
         let Some(i) = self.rendition_index(rendition) else {
@@ -878,6 +933,78 @@ mod tests {
             },
             0,
         );
+    }
+
+    fn feed_part(index: &mut MediaIndex, stream: &Arc<str>, msn: u64, p: u32) {
+        index.apply(
+            stream,
+            IndexEvent::Part {
+                rendition: Arc::from("audio"),
+                msn,
+                part_index: p,
+                start_ticks: msn * 2000 + p as u64 * 500,
+                duration_ticks: 500,
+                independent: true,
+                program_date_time_ms: 0,
+                bytes: Bytes::from(vec![p as u8; 10]),
+                last_received_ms: None,
+            },
+            0,
+        );
+    }
+
+    fn parts(progress: Progressive) -> (Vec<u8>, u32, bool) {
+        match progress {
+            Progressive::Parts {
+                chunks,
+                next_part,
+                complete,
+            } => (chunks.iter().map(|c| c[0]).collect(), next_part, complete),
+            other => panic!("parts expected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_open_segment_is_given_part_by_part_then_complete() {
+        let mut index = MediaIndex::new(limits());
+        let stream: Arc<str> = Arc::from("s");
+        started(&mut index, &stream);
+        let s = |index: &MediaIndex| index.stream("s").unwrap().segment_from("audio", 1, 0);
+        assert!(matches!(s(&index), Progressive::Missing), "nothing begun");
+        feed_segment(&mut index, &stream, 0, 4, 10);
+        // Segment 1 is due next, segment 2 after it, segment 3 is too far ahead.
+        assert!(matches!(s(&index), Progressive::Soon));
+        let from = |index: &MediaIndex, msn, part| {
+            index.stream("s").unwrap().segment_from("audio", msn, part)
+        };
+        assert!(matches!(from(&index, 2, 0), Progressive::Soon));
+        assert!(matches!(from(&index, 3, 0), Progressive::Missing));
+        feed_part(&mut index, &stream, 1, 0);
+        feed_part(&mut index, &stream, 1, 1);
+        assert_eq!(parts(from(&index, 1, 0)), (vec![0, 1], 2, false));
+        assert_eq!(parts(from(&index, 1, 2)), (vec![], 2, false));
+        feed_part(&mut index, &stream, 1, 2);
+        feed_part(&mut index, &stream, 1, 3);
+        index.apply(
+            &stream,
+            IndexEvent::Segment {
+                rendition: Arc::from("audio"),
+                msn: 1,
+                start_ticks: 2000,
+                duration_ticks: 2000,
+                bytes: 40 + STYP.len(),
+                discontinuity: false,
+                program_date_time_ms: 0,
+            },
+            0,
+        );
+        assert_eq!(parts(from(&index, 1, 2)), (vec![2, 3], 4, true));
+        assert_eq!(parts(from(&index, 0, 0)), (vec![0, 1, 2, 3], 4, true));
+        // A stream that ended leaves nothing to wait for.
+        feed_part(&mut index, &stream, 2, 0);
+        index.apply(&stream, IndexEvent::Ended, 0);
+        assert!(matches!(from(&index, 2, 1), Progressive::Missing));
+        assert!(matches!(from(&index, 3, 0), Progressive::Missing));
     }
 
     #[test]

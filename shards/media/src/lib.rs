@@ -50,8 +50,8 @@ pub use demux::{Demuxed, Demuxer};
 pub use error::{CodecTag, ConfigError, MediaError, SegmenterError};
 pub use home::{HomeConfig, HomeEvent, Refusal, Role, StreamHome, TranscodeEvent};
 pub use index::{
-    Fetch, IndexEvent, IndexLimits, IndexTotals, MediaIndex, RenditionMeta, RungInfo, StreamIndex,
-    StreamInfo,
+    Fetch, IndexEvent, IndexLimits, IndexTotals, MediaIndex, Progressive, RenditionMeta, RungInfo,
+    StreamIndex, StreamInfo,
 };
 pub use sample::{ms_to_ticks, ticks_to_ms, AudioClock, Sample, TimestampUnwrapper};
 pub use segmenter::{

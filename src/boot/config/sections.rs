@@ -291,8 +291,11 @@ config_section! {
     Media ["media"] {
         /// Segments are cut on a keyframe once this much media has accumulated.
         segment_target_ms: u32 = 2000,
-        /// LL-HLS part duration.
-        part_target_ms: u32 = 500,
+        /// LL-HLS part duration, and the chunk of low-latency DASH. Players hold back three
+        /// parts from the live edge (`PART-HOLD-BACK` 0.6 s at 200 ms; DASH asks for five,
+        /// 1 s); each LL-HLS viewer makes about two requests per part and rendition (a
+        /// blocking playlist reload and the part). Segments still end on keyframes.
+        part_target_ms: u32 = 200,
         /// Serve LL-HLS (parts, preload hints, blocking reloads) in media playlists.
         ll_hls: bool = true,
         /// Seconds of segments every shard keeps per rendition (the DVR window).

@@ -12,6 +12,13 @@ pub const DASH_PROFILES: &str = "urn:mpeg:dash:profile:isoff-live:2011";
 /// the live edge as HLS `HOLD-BACK`.
 pub const PRESENTATION_DELAY_TARGET_DURATIONS: u64 = 3;
 
+/// Low-latency DASH: the service's latency target, in parts (with 200 ms parts, one second).
+pub const LL_LATENCY_TARGET_PARTS: u64 = 5;
+
+/// Low-latency DASH: segments listed past the last complete one (the one being made and the
+/// next), so a player can ask for them as soon as their first part is out without a new MPD.
+pub const LL_SEGMENTS_AHEAD: u64 = 2;
+
 /// Wall-clock facts for an MPD, all Unix milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MpdClock {
@@ -66,7 +73,18 @@ pub struct MpdClock {
 ///   attributes (`minimumUpdatePeriod`, `timeShiftBufferDepth`,
 ///   `suggestedPresentationDelay`) removed: players know it will not change, and read the
 ///   window from its start to the end.
-/// - **Low-latency DASH** (`availabilityTimeOffset`, chunked transfer) is not advertised.
+/// - **Low-latency DASH** (DASH-IF IOP low-latency modes) while the stream is live and has
+///   LL-HLS parts (`part_target_ms`): each timeline also lists [`LL_SEGMENTS_AHEAD`] segments
+///   past the last complete one (the one being made and the next), each as long as the last
+///   complete segment, and the `SegmentTemplate` carries
+///   `availabilityTimeOffset` = that duration less one part and
+///   `availabilityTimeComplete="false"`: a segment is announced once its first part should be
+///   out, and the server sends it with chunked transfer part by part as it is made (the bytes
+///   are the same as the complete segment's). A segment that ends longer or shorter than
+///   expected is corrected by the next MPD. `ServiceDescription` asks for a latency of
+///   [`LL_LATENCY_TARGET_PARTS`] parts, and `suggestedPresentationDelay` is the same.
+/// - **Clock**: `UTCTiming` with the `direct` scheme (the server's time when the MPD was
+///   made), then `http-iso` at `/api/v1/time` on the same server.
 pub fn write_mpd(
     out: &mut String,
     stream: &StreamFacts,
@@ -94,6 +112,11 @@ pub fn write_mpd(
         .unwrap_or(target_ms)
         .max(1);
     let end_ms = runs().map(|r| r.end_ms()).max().unwrap_or(0);
+    let low_latency = stream.part_target_ms.filter(|&p| p > 0 && !stream.ended);
+    let delay_ms = match low_latency {
+        Some(part_ms) => LL_LATENCY_TARGET_PARTS * u64::from(part_ms),
+        None => PRESENTATION_DELAY_TARGET_DURATIONS * target_ms,
+    };
 
     let mut t = Text::new(out);
     t.s("<?xml version=\"1.0\" encoding=\"UTF-8\"?>").nl();
@@ -125,13 +148,26 @@ pub fn write_mpd(
             .xs_duration_ms(time_shift_ms)
             .s("\"");
         t.s(" suggestedPresentationDelay=\"")
-            .xs_duration_ms(PRESENTATION_DELAY_TARGET_DURATIONS * target_ms)
+            .xs_duration_ms(delay_ms)
             .s("\"");
     }
     t.s(" maxSegmentDuration=\"")
         .xs_duration_ms(target_ms)
         .s("\">")
         .nl();
+    if low_latency.is_some() {
+        t.s("  <ServiceDescription id=\"0\">").nl();
+        t.s("    <Latency referenceId=\"0\" target=\"")
+            .u64(delay_ms)
+            .s("\" min=\"")
+            .u64(delay_ms / 2)
+            .s("\" max=\"")
+            .u64(delay_ms * 3)
+            .s("\"/>")
+            .nl();
+        t.s("    <PlaybackRate min=\"0.92\" max=\"1.08\"/>").nl();
+        t.s("  </ServiceDescription>").nl();
+    }
     t.s("  <Period id=\"0\" start=\"PT0S\">").nl();
 
     let mut contents = Vec::new();
@@ -155,7 +191,11 @@ pub fn write_mpd(
             continue;
         }
         let shared = shared_template(runs().filter(|r| content.matches(r.view)));
-        write_adaptation_set(&mut t, content, set_id, members, shared, uri_query);
+        let template = Template {
+            uri_query,
+            low_latency,
+        };
+        write_adaptation_set(&mut t, content, set_id, members, shared, template);
         set_id += 1;
     }
 
@@ -164,7 +204,17 @@ pub fn write_mpd(
         .display(Iso8601Ms(clock.now_ms))
         .s("\"/>")
         .nl();
+    t.s("  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"/api/v1/time\"/>")
+        .nl();
     t.s("</MPD>").nl();
+}
+
+/// What every `SegmentTemplate` of an MPD shares.
+#[derive(Clone, Copy)]
+struct Template<'q> {
+    uri_query: Option<UriQuery<'q>>,
+    /// The part target when the MPD is low-latency.
+    low_latency: Option<u32>,
 }
 
 /// What an `AdaptationSet` holds: the video or the audio renditions of one codec family.
@@ -271,7 +321,7 @@ fn write_adaptation_set<'v, 'a>(
     id: u32,
     members: impl Iterator<Item = Run<'v, 'a>>,
     shared: Option<Run<'v, 'a>>,
-    uri_query: Option<UriQuery<'_>>,
+    template: Template<'_>,
 ) {
     t.s("    <AdaptationSet id=\"").u64(u64::from(id));
     match content {
@@ -280,10 +330,10 @@ fn write_adaptation_set<'v, 'a>(
     };
     t.s(" segmentAlignment=\"true\" startWithSAP=\"1\">").nl();
     if let Some(run) = shared {
-        write_segment_template(t, "      ", &run, uri_query);
+        write_segment_template(t, "      ", &run, template);
     }
     for run in members {
-        write_representation(t, &run, shared.is_none(), uri_query);
+        write_representation(t, &run, shared.is_none(), template);
     }
     t.s("    </AdaptationSet>").nl();
 }
@@ -292,7 +342,7 @@ fn write_representation(
     t: &mut Text<'_>,
     run: &Run<'_, '_>,
     own_template: bool,
-    uri_query: Option<UriQuery<'_>>,
+    template: Template<'_>,
 ) {
     let info = &run.view.info;
     t.s("      <Representation id=\"")
@@ -338,7 +388,7 @@ fn write_representation(
             .nl();
     }
     if own_template {
-        write_segment_template(t, "        ", run, uri_query);
+        write_segment_template(t, "        ", run, template);
     }
     t.s("      </Representation>").nl();
 }
@@ -347,12 +397,21 @@ fn write_segment_template(
     t: &mut Text<'_>,
     indent: &str,
     run: &Run<'_, '_>,
-    uri_query: Option<UriQuery<'_>>,
+    template: Template<'_>,
 ) {
     let info = &run.view.info;
-    let Some(first) = run.segments.first() else {
+    let uri_query = template.uri_query;
+    let (Some(first), Some(last)) = (run.segments.first(), run.segments.last()) else {
         return;
     };
+    // Low latency: the segments after the last complete one are expected as long as it.
+    let ahead = template.low_latency.map(|part_ms| {
+        let part_ticks = u64::from(part_ms) * u64::from(info.timescale) / 1000;
+        (
+            last.duration_ticks,
+            last.duration_ticks.saturating_sub(part_ticks),
+        )
+    });
     t.s(indent)
         .s("<SegmentTemplate timescale=\"")
         .u64(u64::from(info.timescale))
@@ -367,9 +426,15 @@ fn write_segment_template(
     template_query(t, init.has_query(), uri_query);
     t.s("\" media=\"$RepresentationID$/$Number$.m4s");
     template_query(t, false, uri_query);
-    t.s("\" startNumber=\"").u64(first.msn).s("\">").nl();
+    t.s("\" startNumber=\"").u64(first.msn).s("\"");
+    if let Some((_, offset_ticks)) = ahead {
+        t.s(" availabilityTimeOffset=\"")
+            .seconds_ms(ticks_to_ms(offset_ticks, info.timescale))
+            .s("\" availabilityTimeComplete=\"false\"");
+    }
+    t.s(">").nl();
     t.s(indent).s("  <SegmentTimeline>").nl();
-    write_timeline(t, indent, run.segments);
+    write_timeline(t, indent, run.segments, ahead.map(|(duration, _)| duration));
     t.s(indent).s("  </SegmentTimeline>").nl();
     t.s(indent).s("</SegmentTemplate>").nl();
 }
@@ -390,8 +455,14 @@ fn template_query(t: &mut Text<'_>, has_query: bool, uri_query: Option<UriQuery<
 }
 
 /// `S` elements: a run of segments with equal durations, each starting where the last ended,
-/// becomes one `S` with `r`; `t` is written on the first and wherever media time jumps.
-fn write_timeline(t: &mut Text<'_>, indent: &str, segments: Slices<'_, SegmentView>) {
+/// becomes one `S` with `r`; `t` is written on the first and wherever media time jumps. With
+/// `ahead`, [`LL_SEGMENTS_AHEAD`] segments of that duration follow the last one.
+fn write_timeline(
+    t: &mut Text<'_>,
+    indent: &str,
+    segments: Slices<'_, SegmentView>,
+    ahead: Option<u64>,
+) {
     struct Entry {
         start: u64,
         duration: u64,
@@ -410,25 +481,34 @@ fn write_timeline(t: &mut Text<'_>, indent: &str, segments: Slices<'_, SegmentVi
         t.s("/>").nl();
     };
     let mut current: Option<Entry> = None;
-    for s in segments.iter() {
+    let expected = segments.last().zip(ahead).map(|(last, duration)| {
+        (1..=LL_SEGMENTS_AHEAD).map(move |k| {
+            (
+                last.start_ticks + last.duration_ticks + (k - 1) * duration,
+                duration,
+            )
+        })
+    });
+    let listed = segments.iter().map(|s| (s.start_ticks, s.duration_ticks));
+    for (start_ticks, duration_ticks) in listed.chain(expected.into_iter().flatten()) {
         if let Some(e) = current.as_mut() {
             let next_start = e.start + e.duration * (e.repeat + 1);
-            if s.start_ticks == next_start && s.duration_ticks == e.duration {
+            if start_ticks == next_start && duration_ticks == e.duration {
                 e.repeat += 1;
                 continue;
             }
-            let contiguous = s.start_ticks == next_start;
+            let contiguous = start_ticks == next_start;
             flush(t, e);
             current = Some(Entry {
-                start: s.start_ticks,
-                duration: s.duration_ticks,
+                start: start_ticks,
+                duration: duration_ticks,
                 repeat: 0,
                 explicit_start: !contiguous,
             });
         } else {
             current = Some(Entry {
-                start: s.start_ticks,
-                duration: s.duration_ticks,
+                start: start_ticks,
+                duration: duration_ticks,
                 repeat: 0,
                 explicit_start: true,
             });

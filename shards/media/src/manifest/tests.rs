@@ -649,7 +649,7 @@ fn mpd_golden() {
     source.segments[3].duration_ticks = 189_000;
     rung.segments = source.segments.clone();
     let got = mpd(
-        &live(Some(500)),
+        &live(None),
         &[source.view(), rung.view(), sound.view()],
         Some("token=a&b$c"),
     );
@@ -679,10 +679,51 @@ fn mpd_golden() {
     </AdaptationSet>
   </Period>
   <UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value="2023-11-14T22:13:48.500Z"/>
+  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="/api/v1/time"/>
 </MPD>
 "#;
     assert_eq!(got, want);
     check_xml(&got);
+}
+
+#[test]
+fn a_live_mpd_with_parts_is_low_latency_and_lists_the_segments_being_made() {
+    let (source, sound) = ll_indexes();
+    let got = mpd(&live(Some(200)), &[source.view(), sound.view()], None);
+    check_xml(&got);
+    // One second of latency asked for (five 200 ms parts), between 0.5 s and 3 s.
+    assert!(
+        got.contains(" suggestedPresentationDelay=\"PT1S\""),
+        "{got}"
+    );
+    assert!(got.contains("<ServiceDescription id=\"0\">"), "{got}");
+    assert!(
+        got.contains("<Latency referenceId=\"0\" target=\"1000\" min=\"500\" max=\"3000\"/>"),
+        "{got}"
+    );
+    assert!(got.find("<ServiceDescription").unwrap() < got.find("<Period").unwrap());
+    // Video: four complete 2 s segments (90 kHz) and the two being made, announced once
+    // their first part is due (2 s - 0.2 s).
+    assert!(got.contains("startNumber=\"10\" availabilityTimeOffset=\"1.800\" availabilityTimeComplete=\"false\">"), "{got}");
+    assert!(
+        got.contains("<S t=\"1800000\" d=\"180000\" r=\"5\"/>"),
+        "{got}"
+    );
+    // Audio (48 kHz) alike.
+    assert!(
+        got.contains("<S t=\"960000\" d=\"96000\" r=\"5\"/>"),
+        "{got}"
+    );
+
+    // Once the stream ends, nothing is ahead and nothing is low-latency.
+    let mut ended = live(Some(200));
+    ended.ended = true;
+    let got = mpd(&ended, &[source.view(), sound.view()], None);
+    assert!(!got.contains("availabilityTimeOffset") && !got.contains("ServiceDescription"));
+    assert!(
+        got.contains("<S t=\"960000\" d=\"96000\" r=\"3\"/>"),
+        "{got}"
+    );
 }
 
 #[test]
