@@ -1069,6 +1069,62 @@ fn publish_flv_files(server: &Server, stream: &str, files: &[std::path::PathBuf]
     }
 }
 
+/// The (width, height) in a baseline JPEG's SOF0 segment.
+fn jpeg_size(jpeg: &[u8]) -> Option<(u32, u32)> {
+    let at = jpeg.windows(2).position(|w| w == [0xFF, 0xC0])?;
+    let h = u32::from(jpeg[at + 5]) << 8 | u32::from(jpeg[at + 6]);
+    let w = u32::from(jpeg[at + 7]) << 8 | u32::from(jpeg[at + 8]);
+    Some((w, h))
+}
+
+#[test]
+fn the_transcode_thread_keeps_a_fresh_thumbnail_of_each_stream() {
+    let server = Server::start(
+        "uring",
+        2,
+        "[media]\nthumbnail_interval_ms = 1000\nthumbnail_width = 320\n\
+         [transcode]\npreset = \"ultrafast\"\nqueue_max_ms = 30000\nladder = [\n  \
+         { name = \"144p\", height = 144, bitrate_kbps = 200 },\n]\n",
+    );
+    let _publisher = Publish::start(FFMPEG, &rtmp_url(&server, "thumbs"), 12, &H264);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let fetch = || http(&server, "/live/thumbs/thumb.jpg");
+    let first = loop {
+        let (status, body, headers) = fetch();
+        if status == 200 {
+            assert!(headers.contains("Content-Type: image/jpeg"), "{headers}");
+            assert!(
+                headers.contains("Cache-Control: public, max-age=2"),
+                "{headers}"
+            );
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no thumbnail: {status}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(&first[..2], &[0xFF, 0xD8], "a JPEG");
+    assert_eq!(&first[first.len() - 2..], &[0xFF, 0xD9]);
+    // 640x360 at 320 wide keeps the aspect.
+    assert_eq!(jpeg_size(&first), Some((320, 180)));
+    // The test picture moves: a newer thumbnail differs.
+    let newer = loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let (_, body, _) = fetch();
+        if body != first {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "the thumbnail never changed");
+    };
+    assert_eq!(jpeg_size(&newer), Some((320, 180)));
+    assert!(server.metric("shardcast_transcode_thumbnails_total") >= 2);
+    // A stream that is not there has none.
+    assert_eq!(http(&server, "/live/nothing/thumb.jpg").0, 404);
+}
+
 #[test]
 fn a_mid_stream_resolution_change_survives_in_every_rung() {
     let server = Server::start(

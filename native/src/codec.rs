@@ -264,6 +264,15 @@ impl CodecContext {
         }
     }
 
+    /// Fixed-quality encoding (`-q:v`): every frame at quantiser `quality` (in `FF_QP2LAMBDA`
+    /// units; frames carry it too, see [`crate::Frame::set_quality`]). Before `open` only.
+    pub fn set_fixed_quality(&mut self, quality: i32) {
+        self.assert_not_open();
+        let ctx = self.raw_mut();
+        ctx.flags |= ffi::AV_CODEC_FLAG_QSCALE as i32;
+        ctx.global_quality = quality;
+    }
+
     /// Sets how many threads the codec may use (0: it chooses). Before `open` only.
     pub fn set_threads(&mut self, threads: u32) {
         self.assert_not_open();

@@ -19,6 +19,8 @@ pub struct PixelFormat(F);
 impl PixelFormat {
     /// Planar 4:2:0, 8 bit: what the software encoders take and most decoders produce.
     pub const YUV420P: PixelFormat = PixelFormat(F::AV_PIX_FMT_YUV420P);
+    /// Planar 4:2:0, 8 bit, full (JPEG) range: what the `mjpeg` encoder takes.
+    pub const YUVJ420P: PixelFormat = PixelFormat(F::AV_PIX_FMT_YUVJ420P);
     /// Semi-planar 4:2:0, 8 bit: what hardware encoders take from system memory.
     pub const NV12: PixelFormat = PixelFormat(F::AV_PIX_FMT_NV12);
     /// Frames in CUDA device memory.
@@ -222,6 +224,12 @@ impl Frame {
     /// Sets the presentation timestamp (in the encoder's time base when sent to an encoder).
     pub fn set_pts(&mut self, pts: Option<i64>) {
         self.raw_mut().pts = pts.unwrap_or(ffi::AV_NOPTS_VALUE);
+    }
+
+    /// The quantiser (in `FF_QP2LAMBDA` units) an encoder opened with fixed quality uses for
+    /// this frame.
+    pub fn set_quality(&mut self, quality: i32) {
+        self.raw_mut().quality = quality;
     }
 
     /// Asks the encoder to make this frame a keyframe, or clears that request. This is how

@@ -14,6 +14,7 @@
 //! the packager to start a new header with a discontinuity.
 
 use crate::annexb::{avcc_from_annexb, hvcc_from_annexb, to_length_prefixed};
+use crate::thumb::{ThumbnailSpec, Thumbnailer};
 use crate::{
     CodecContext, CodecId, Error, FilterGraph, Frame, Options, Packet, Rational, Scaler,
     VideoConfig, VideoFormat,
@@ -126,6 +127,8 @@ pub struct LadderStats {
     pub decode_errors: u64,
     /// Times the ladder was planned again for a new source size.
     pub replans: u64,
+    /// Thumbnails that could not be made (the encoder would not open or encode).
+    pub thumbnail_errors: u64,
 }
 
 /// One stream's decoder and rungs.
@@ -143,6 +146,11 @@ pub struct Ladder {
     filtered: Frame,
     /// Presentation times of source keyframes not yet decoded, ascending.
     keyframes: VecDeque<i64>,
+    /// Thumbnails: the encoder for the current source format, whether the next picture
+    /// should become one, and the one made and not yet taken.
+    thumbnailer: Option<Thumbnailer>,
+    thumbnail_wanted: Option<ThumbnailSpec>,
+    thumbnail: Option<Vec<u8>>,
     next_generation: u32,
     stats: LadderStats,
 }
@@ -178,6 +186,9 @@ impl Ladder {
             filter: None,
             filtered: Frame::new()?,
             keyframes: VecDeque::new(),
+            thumbnailer: None,
+            thumbnail_wanted: None,
+            thumbnail: None,
             next_generation: 0,
             stats: LadderStats::default(),
         })
@@ -201,6 +212,43 @@ impl Ladder {
     /// Counters.
     pub fn stats(&self) -> LadderStats {
         self.stats
+    }
+
+    /// Makes the next decoded picture (as decoded, before any watermark) into a JPEG of
+    /// `spec`, to be taken with [`Ladder::take_thumbnail`].
+    pub fn want_thumbnail(&mut self, spec: ThumbnailSpec) {
+        self.thumbnail_wanted = Some(spec);
+    }
+
+    /// The thumbnail made since the last call, if any.
+    pub fn take_thumbnail(&mut self) -> Option<Vec<u8>> {
+        self.thumbnail.take()
+    }
+
+    /// A thumbnail of the decoded picture, when one is wanted. A failure is counted and the
+    /// picture goes on to the rungs: thumbnails never stop a stream.
+    fn thumbnail_of_decoded(&mut self, format: VideoFormat) {
+        let Some(spec) = self.thumbnail_wanted.take() else {
+            return;
+        };
+        let fits = self
+            .thumbnailer
+            .as_ref()
+            .is_some_and(|t| t.src() == format && t.spec() == Some(spec));
+        if !fits {
+            self.thumbnailer = match Thumbnailer::new(format, spec.width, spec.qscale) {
+                Ok(t) => Some(t.with_spec(spec)),
+                Err(_) => {
+                    self.stats.thumbnail_errors += 1;
+                    return;
+                }
+            };
+        }
+        let thumbnailer = self.thumbnailer.as_mut().expect("made above");
+        match thumbnailer.encode(&self.decoded) {
+            Ok(jpeg) => self.thumbnail = Some(jpeg),
+            Err(_) => self.stats.thumbnail_errors += 1,
+        }
     }
 
     /// Decodes one source access unit (decode order) and encodes the pictures that come out,
@@ -272,6 +320,7 @@ impl Ladder {
         if self.source != Some(format) {
             self.plan(format, out)?;
         }
+        self.thumbnail_of_decoded(format);
         if let Some(filter) = self.filter.as_mut() {
             match filter.filter(&self.decoded, &mut self.filtered) {
                 Ok(()) => std::mem::swap(&mut self.decoded, &mut self.filtered),

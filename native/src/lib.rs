@@ -53,6 +53,7 @@ mod options;
 mod packet;
 mod probe;
 mod scaler;
+mod thumb;
 
 pub use annexb::{avcc_from_annexb, hvcc_from_annexb, nal_units, to_length_prefixed};
 pub use audio::{AacToOpus, OpusPacket};
@@ -71,3 +72,4 @@ pub use probe::{
     VAAPI_RENDER_NODE,
 };
 pub use scaler::Scaler;
+pub use thumb::{thumbnail_size, ThumbnailSpec, Thumbnailer};

@@ -174,10 +174,28 @@ pub fn transcode_settings(
         streams_per_worker: t.streams_per_worker,
         segmenter,
         watermarks,
+        thumbnails: thumbnails(config),
         load: Arc::new(cores.iter().map(|_| Default::default()).collect()),
         counters: Arc::new(cores.iter().map(|_| Default::default()).collect()),
         cores,
     })))
+}
+
+/// `media.thumbnail_*`: the JPEG's spec and the interval, or `None` when off.
+pub fn thumbnails(
+    config: &Config,
+) -> Option<(shardcast_native::ThumbnailSpec, std::time::Duration)> {
+    let m = &config.media;
+    (m.thumbnail_interval_ms > 0).then(|| {
+        let spec = shardcast_native::ThumbnailSpec {
+            width: m.thumbnail_width,
+            qscale: m.thumbnail_qscale,
+        };
+        (
+            spec,
+            std::time::Duration::from_millis(m.thumbnail_interval_ms),
+        )
+    })
 }
 
 /// The rungs' codec and the encoder that opens for it (probed in order, or forced), with the

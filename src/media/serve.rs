@@ -46,6 +46,7 @@ impl Media {
         match (second, third) {
             (Some("index.m3u8"), None) => self.multivariant(stream, token_query.as_deref()),
             (Some("manifest.mpd"), None) => self.mpd(cx, stream, token_query.as_deref()),
+            (Some("thumb.jpg"), None) => self.thumbnail(stream),
             (Some(rendition), Some(file)) => {
                 let request = RenditionRequest {
                     stream,
@@ -87,7 +88,7 @@ impl Media {
         let views = index.views();
         let now = cx.wall_ms();
         let clock = manifest::MpdClock {
-            availability_start_ms: index.started_ms,
+            availability_start_ms: manifest::availability_start_ms(&views, index.started_ms),
             publish_time_ms: now,
             now_ms: now,
         };
@@ -208,6 +209,28 @@ impl Media {
                 };
                 self.park(cx, waiter)
             }
+        }
+    }
+
+    /// `thumb.jpg`: the stream's newest thumbnail, cached for about one thumbnail interval.
+    fn thumbnail(&self, stream: &str) -> MediaResponse {
+        let Some((jpeg, _)) = self.index.stream(stream).and_then(|s| s.thumbnail.as_ref()) else {
+            return MediaResponse::Status(404, "no thumbnail yet");
+        };
+        let every_s = (self.settings.transcode.as_ref())
+            .and_then(|t| t.thumbnails)
+            .map_or(5, |(_, every)| every.as_secs());
+        let cache_control = match (self.settings.playback_tokens.is_some(), every_s) {
+            (true, _) => "private, max-age=5",
+            (false, 0..=2) => "public, max-age=2",
+            (false, 3..=5) => "public, max-age=5",
+            (false, 6..=15) => "public, max-age=15",
+            (false, _) => "public, max-age=60",
+        };
+        MediaResponse::Body {
+            content_type: "image/jpeg",
+            cache_control,
+            chunks: vec![jpeg.clone()],
         }
     }
 

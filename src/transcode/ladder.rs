@@ -10,7 +10,7 @@ use bytes::Bytes;
 use shardcast_engine::ShardId;
 use shardcast_media::codec::{parse_avcc, parse_hvcc};
 use shardcast_media::index::{index_event, PartTiming};
-use shardcast_media::{Event, Sample, TrackConfig, TrackKind};
+use shardcast_media::{Event, IndexEvent, Sample, TrackConfig, TrackKind};
 use shardcast_native::{CodecId, Ladder, LadderConfig, Rational, RungPacket};
 use std::sync::Arc;
 use std::time::Instant;
@@ -59,6 +59,12 @@ pub(super) fn process(
     job.media_first.get_or_insert(sample.dts);
     job.media_last = job.media_last.max(sample.dts);
     let ladder = job.ladder.as_mut().expect("opened above");
+    if let Some((spec, every)) = settings.thumbnails {
+        if job.thumbnail_at.is_none_or(|at| at.elapsed() >= every) {
+            job.thumbnail_at = Some(Instant::now());
+            ladder.want_thumbnail(spec);
+        }
+    }
     let before = ladder.stats();
     let result = ladder.push(
         &sample.data,
@@ -81,6 +87,19 @@ pub(super) fn process(
         fail(index, stream, job, &format!("ladder error: {error}"));
         bump(&counters.failures, 1);
         return;
+    }
+    if let Some(jpeg) = ladder.take_thumbnail() {
+        bump(&counters.thumbnails, 1);
+        let event = IndexEvent::Thumbnail {
+            jpeg: Bytes::from(jpeg),
+            made_ms: wall_ms(),
+        };
+        let msg = MediaMsg::RungEvent {
+            stream: stream.clone(),
+            epoch: job.epoch,
+            event: Box::new(event),
+        };
+        endpoint.send(job.home, msg);
     }
     package(stream, job, out, queued.wall_ms, endpoint);
     bump(&counters.busy_us, began.elapsed().as_micros() as u64);

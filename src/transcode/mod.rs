@@ -84,6 +84,8 @@ struct Job {
     window_start: Instant,
     fps: f64,
     failed: bool,
+    /// When the last thumbnail was asked for.
+    thumbnail_at: Option<Instant>,
 }
 
 /// Where a worker's messages go: the mesh, or (for `shardcast ladder`) a collector.

@@ -2,7 +2,7 @@
 //! with, and the workers' counters.
 
 use shardcast_media::SegmenterConfig;
-use shardcast_native::{CodecId, RungSpec};
+use shardcast_native::{CodecId, RungSpec, ThumbnailSpec};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -26,6 +26,8 @@ pub struct TranscodeSettings {
     pub segmenter: SegmenterConfig,
     /// (stream or "*", libavfilter description): the first match is a stream's watermark.
     pub watermarks: Vec<(String, String)>,
+    /// Thumbnails (`media.thumbnail_*`): what they are made as and how often; `None`: none.
+    pub thumbnails: Option<(ThumbnailSpec, std::time::Duration)>,
     /// Workers, and the core each is pinned to.
     pub cores: Vec<Option<usize>>,
     /// Per worker: the pixel rate (width × height × fps) of the streams it runs. Written
@@ -84,6 +86,8 @@ crate::service_counters! {
         busy_us: "counter",
         /// Streams whose ladder failed (an FFmpeg error); the source goes on.
         failures: "counter",
+        /// Thumbnails made (`media.thumbnail_interval_ms`).
+        thumbnails: "counter",
     }
 }
 
@@ -111,6 +115,7 @@ pub(crate) mod tests {
             streams_per_worker: 2,
             segmenter: SegmenterConfig::DEFAULT,
             watermarks: Vec::new(),
+            thumbnails: None,
             cores: vec![None; workers],
             load: Arc::new((0..workers).map(|_| AtomicU64::new(0)).collect()),
             counters: Arc::new((0..workers).map(|_| TranscodeCounters::default()).collect()),

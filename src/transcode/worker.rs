@@ -249,6 +249,7 @@ impl Worker {
                 window_start: Instant::now(),
                 fps: 0.0,
                 failed: false,
+                thumbnail_at: None,
             },
         );
         self.order.push(stream);

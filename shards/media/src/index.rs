@@ -71,6 +71,8 @@ pub enum IndexEvent {
     Meta { rendition: Arc<RenditionMeta> },
     /// New facts for `/api/v1/streams`.
     Info(Arc<StreamInfo>),
+    /// A new thumbnail of the stream: a JPEG made at `made_ms` (Unix milliseconds).
+    Thumbnail { jpeg: Bytes, made_ms: u64 },
     /// The publisher went away; playlists end.
     Ended,
 }
@@ -148,6 +150,8 @@ pub struct StreamIndex {
     pub target_duration_s: u32,
     pub info: Arc<StreamInfo>,
     renditions: Vec<RenditionIndex>,
+    /// The newest thumbnail (a JPEG) and when it was made (Unix milliseconds).
+    pub thumbnail: Option<(Bytes, u64)>,
     bytes_held: usize,
     /// Requests served from this shard's copy (segments, parts, playlists).
     pub served_segments: u64,
@@ -253,6 +257,7 @@ impl MediaIndex {
                     target_duration_s: 1,
                     info: info.clone(),
                     renditions: Vec::new(),
+                    thumbnail: None,
                     bytes_held: 0,
                     served_segments: 0,
                     served_playlists: 0,
@@ -377,6 +382,11 @@ impl StreamIndex {
                 }
             }
             IndexEvent::Info(info) => self.info = info,
+            IndexEvent::Thumbnail { jpeg, made_ms } => {
+                let before = self.thumbnail.as_ref().map_or(0, |(j, _)| j.len());
+                self.bytes_held = self.bytes_held - before + jpeg.len();
+                self.thumbnail = Some((jpeg, made_ms));
+            }
             IndexEvent::Meta { rendition } => {
                 if let Some(i) = self.rendition_index(&rendition.name) {
                     self.renditions[i].meta = rendition;

@@ -323,9 +323,12 @@ pub struct SegmenterStats {
 /// successor has not arrived (end of stream, stalled track) takes its
 /// [`Sample::duration`], or the track's previous duration.
 ///
-/// The program date time is anchored once, at the first sample, to the wall clock passed
-/// with it, and advances with media time from there (so it is smooth, and ingest jitter does
-/// not show in playlists).
+/// The program date time is anchored at the first sample to the wall clock passed with it,
+/// and advances with media time from there (so it is smooth, and ingest jitter does not show
+/// in playlists). An encoder's first frames often arrive late (its connection and start-up
+/// delay them, then it catches up): so at each new segment the anchor moves to the master
+/// track's sample that arrived earliest for its media time, if that is earlier than the anchor. A
+/// segment's parts all share one anchor; the anchor only ever moves earlier.
 ///
 /// # Events
 ///
@@ -342,6 +345,8 @@ pub struct Segmenter {
     segment_start_ns: u64,
     part_start_ns: u64,
     anchor: Option<(u64, u64)>,
+    /// The sample that arrived earliest for its media time: (wall ms, media ns).
+    earliest: Option<(u64, u64)>,
     ended: bool,
     stats: SegmenterStats,
     /// A discontinuity was asked for: cut at the next master keyframe and flag it.
@@ -525,6 +530,7 @@ impl Segmenter {
             segment_start_ns: 0,
             part_start_ns: 0,
             anchor: None,
+            earliest: None,
             ended: false,
             discontinuity_requested: false,
             others_cut_pending: false,
@@ -834,6 +840,7 @@ impl Segmenter {
             self.segment_start_ns = ns;
             self.part_start_ns = ns;
             self.anchor = Some((wall_clock_ms, ns));
+            self.earliest = self.anchor;
             if let Some((msn, _)) = forced {
                 self.msn = self.msn.max(msn);
             }
@@ -870,6 +877,9 @@ impl Segmenter {
         }
         if k == self.master() {
             self.others_cut_pending = false;
+        }
+        if k == self.master() {
+            self.note_arrival(wall_clock_ms, ns);
         }
         let pdt = self.program_date_time_ms(ns);
         let msn = self.msn;
@@ -1064,8 +1074,17 @@ impl Segmenter {
                 self.msn += 1;
             }
             self.segment_start_ns = ns;
+            self.anchor = self.earliest;
         }
         self.part_start_ns = ns;
+    }
+
+    /// Remembers a sample's arrival when it came earlier for its media time than any before.
+    fn note_arrival(&mut self, wall_ms: u64, ns: u64) {
+        let lead = |(wall, at_ns): (u64, u64)| i128::from(wall) * 1_000_000 - i128::from(at_ns);
+        if self.earliest.is_none_or(|e| lead((wall_ms, ns)) < lead(e)) {
+            self.earliest = Some((wall_ms, ns));
+        }
     }
 
     fn close_part(&mut self, k: usize, next_dts: Option<u64>) {

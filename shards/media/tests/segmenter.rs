@@ -294,10 +294,11 @@ fn thirty_fps_with_b_frames_and_aac() {
         assert_eq!(segment.duration_ticks, 60 * FRAME_TICKS, "2 s segments");
         assert_eq!(segment.parts, 4);
         assert!(segment.independent && !segment.discontinuity);
-        assert_eq!(
-            segment.program_date_time_ms,
-            video_segments[0].program_date_time_ms + 2000 * i as u64
-        );
+        // The anchor moves only earlier, to the sample that came soonest (the feed's
+        // arrival jitter is under 7 ms).
+        let behind =
+            video_segments[0].program_date_time_ms + 2000 * i as u64 - segment.program_date_time_ms;
+        assert!(behind < 7, "segment {i}: {behind} ms");
     }
     // Parts: 15 frames (500 ms) each, independent exactly when they start with a keyframe.
     assert_eq!(video_parts.len(), 20);
@@ -346,6 +347,54 @@ fn thirty_fps_with_b_frames_and_aac() {
     // Audio before the first keyframe (at 66.7 ms) was dropped: frames 0 to 3.
     assert_eq!(audio_segments[0].start_dts, 4 * AAC_FRAME);
     assert_eq!(segmenter.stats().samples_dropped, 4);
+}
+
+#[test]
+fn program_date_time_follows_the_earliest_arrival_after_a_late_start() {
+    // An encoder whose first frames arrive 700 ms late, catching up over the first second
+    // (as ffmpeg does after connecting), then steady: each segment's date moves to the
+    // earliest arrival seen, never later, and settles at the steady offset.
+    let mut rng = common::XorShift(7);
+    let video = video_stream(5, 0, &mut rng);
+    let mut segmenter = Segmenter::new(SegmenterConfig::DEFAULT);
+    segmenter
+        .handle_config(avc_config("avc_1080p25_baseline.avcc"))
+        .unwrap();
+    let mut segments = Vec::new();
+    for sample in video {
+        let media_ms = sample.dts * 1000 / 90_000;
+        let late = 700u64.saturating_sub(media_ms * 7 / 10);
+        let wall = WALL_START_MS + media_ms + late;
+        segmenter
+            .handle_sample(TrackKind::Video, sample, wall)
+            .unwrap();
+        while let Some(event) = segmenter.poll_event() {
+            if let Event::SegmentReady {
+                program_date_time_ms,
+                ..
+            } = event
+            {
+                segments.push(program_date_time_ms);
+            }
+        }
+    }
+    assert!(segments.len() >= 3, "{segments:?}");
+    // The first segment's date is its first sample's late arrival.
+    assert_eq!(segments[0], WALL_START_MS + 700);
+    // Later segments are dated by the steady arrivals: media time on the wall clock.
+    let offsets: Vec<i64> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, pdt)| *pdt as i64 - (WALL_START_MS + 2000 * i as u64) as i64)
+        .collect();
+    assert!(
+        offsets.windows(2).all(|w| w[1] <= w[0]),
+        "never later: {offsets:?}"
+    );
+    assert!(
+        offsets[2].abs() <= 40,
+        "settled near the true offset: {offsets:?}"
+    );
 }
 
 #[test]

@@ -338,6 +338,16 @@ config_section! {
         max_width: u32 = 7680,
         /// Largest video accepted, in pixels.
         max_height: u32 = 4320,
+        /// A JPEG of every stream's newest picture is made this often on its transcode thread
+        /// (from the pictures the ladder decodes anyway) and served at
+        /// `/live/{stream}/thumb.jpg`. 0: no thumbnails. Needs transcoding on.
+        thumbnail_interval_ms: u64 = 5000,
+        /// Thumbnail width in pixels (never wider than the source; the height keeps the
+        /// aspect). Each stream's newest thumbnail (a few tens of KiB at 320) is held by every
+        /// shard.
+        thumbnail_width: u32 = 320,
+        /// JPEG quantiser of thumbnails: 2 (finest, largest) to 31 (coarsest).
+        thumbnail_qscale: u32 = 5,
     }
 }
 

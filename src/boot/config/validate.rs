@@ -40,6 +40,21 @@ impl Config {
                 "must be in 1..=1000000",
             ));
         }
+        let m = &self.media;
+        if m.thumbnail_interval_ms > 0 && !(16..=3840).contains(&m.thumbnail_width) {
+            return Err(invalid(
+                "media.thumbnail_width",
+                m.thumbnail_width,
+                "must be 16 to 3840",
+            ));
+        }
+        if !(2..=31).contains(&m.thumbnail_qscale) {
+            return Err(invalid(
+                "media.thumbnail_qscale",
+                m.thumbnail_qscale,
+                "must be 2 to 31",
+            ));
+        }
         if !["auto", "on", "off"].contains(&self.web.guests.as_str()) {
             return Err(invalid(
                 "web.guests",

@@ -23,14 +23,36 @@ pub const LL_SEGMENTS_AHEAD: u64 = 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MpdClock {
     /// `availabilityStartTime`: the wall time of presentation time 0, i.e. of media time
-    /// `epoch_ticks` in every rendition. Fixed for the life of the stream. Set it to when that
-    /// media was received plus the time to package a segment, so that a segment's computed
-    /// availability is never earlier than its real one.
+    /// `epoch_ticks` in every rendition ([`availability_start_ms`]). A segment asked for
+    /// before it is complete is not refused: the server waits for it (or, with low latency,
+    /// sends it as it is made), so this may be the media's own time without a margin.
     pub availability_start_ms: u64,
     /// `publishTime`: when the index last changed (a segment added, the stream ended).
     pub publish_time_ms: u64,
     /// The current time, sent as `UTCTiming` so clients need no time server.
     pub now_ms: u64,
+}
+
+/// The `availabilityStartTime` that puts presentation time 0 on the wall clock where the
+/// playlists' `PROGRAM-DATE-TIME` puts it: from the newest dated segment of the first
+/// rendition that has one (its date less its presentation time). So DASH players, which
+/// place themselves by this clock, sit where they think they sit, and HLS and DASH agree;
+/// the segmenter moves that mapping earlier while an encoder's late start settles, and this
+/// follows. `fallback` (the publish time) when no segment is dated.
+pub fn availability_start_ms(renditions: &[RenditionView<'_>], fallback: u64) -> u64 {
+    renditions
+        .iter()
+        .find_map(|r| {
+            let s = r
+                .segments
+                .iter()
+                .rev()
+                .find(|s| s.program_date_time_ms.is_some())?;
+            let since_epoch = s.start_ticks.saturating_sub(r.info.epoch_ticks);
+            let pdt = s.program_date_time_ms?;
+            Some(pdt.saturating_sub(ticks_to_ms(since_epoch, r.info.timescale)))
+        })
+        .unwrap_or(fallback)
 }
 
 /// Writes the MPD for `renditions`: one `AdaptationSet` per kind (video, audio) and codec

@@ -54,7 +54,9 @@ mod text;
 #[cfg(test)]
 mod tests;
 
-pub use dash::{write_mpd, MpdClock, DASH_PROFILES, PRESENTATION_DELAY_TARGET_DURATIONS};
+pub use dash::{
+    availability_start_ms, write_mpd, MpdClock, DASH_PROFILES, PRESENTATION_DELAY_TARGET_DURATIONS,
+};
 pub use hls::{
     write_media_playlist, write_multivariant_playlist, InitPath, HLS_VERSION, HOLD_BACK_MULTIPLE,
     PART_WINDOW_TARGET_DURATIONS,

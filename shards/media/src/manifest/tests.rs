@@ -1100,3 +1100,19 @@ fn a_bad_name_is_sanitized_in_release_builds() {
     assert!(got.contains("CODECS=\"avc1__x\""), "{got}");
     assert!(got.ends_with("\na_b_c/index.m3u8\n"), "{got}");
 }
+
+#[test]
+fn the_mpd_clock_follows_the_playlists_dates() {
+    let (source, sound) = ll_indexes();
+    let views = [source.view(), sound.view()];
+    let newest = source.segments.last().unwrap();
+    let since_epoch = newest.start_ticks - source.info.epoch_ticks;
+    let want = newest.program_date_time_ms.unwrap() - since_epoch * 1000 / 90_000;
+    assert_eq!(availability_start_ms(&views, 1), want);
+    // Nothing dated: the fallback.
+    let (mut undated, _) = ll_indexes();
+    for s in &mut undated.segments {
+        s.program_date_time_ms = None;
+    }
+    assert_eq!(availability_start_ms(&[undated.view()], 42), 42);
+}
