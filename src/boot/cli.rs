@@ -195,7 +195,11 @@ fn ladder_command(args: LadderArgs) -> Result<(), String> {
         Some(path) => Config::load(path).map_err(|e| e.to_string())?,
         None => Config::default(),
     };
-    super::logging::init(&config.log.level);
+    super::logging::init(
+        &config.log.level,
+        super::logging::LogFormat::parse(&config.log.format)
+            .unwrap_or(super::logging::LogFormat::Text),
+    );
     shardcast_native::route_ffmpeg_log();
     let settings = transcode_settings(&config, segmenter_config(&config)?)?
         .ok_or("transcoding is off in this configuration (transcode.enabled, transcode.ladder)")?;

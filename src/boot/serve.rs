@@ -25,7 +25,11 @@ pub struct Overrides {
 /// Serves until SIGTERM/SIGINT and a graceful drain.
 pub fn serve(overrides: Overrides) -> Result<(), String> {
     let config = load_config(&overrides)?;
-    super::logging::init(&config.log.level);
+    super::logging::init(
+        &config.log.level,
+        super::logging::LogFormat::parse(&config.log.format)
+            .unwrap_or(super::logging::LogFormat::Text),
+    );
     shardcast_native::route_ffmpeg_log();
     let cores = settings::shard_cores(&config, overrides.shards)?;
     let transcode = settings::transcode_settings(&config, settings::segmenter_config(&config)?)?;

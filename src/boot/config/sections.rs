@@ -516,5 +516,8 @@ config_section! {
         /// "error", "warn", "info", "debug" or "trace". The SHARDCAST_LOG environment
         /// variable overrides it.
         level: String = "info".to_string(),
+        /// "text" (one readable line per record) or "json" (one JSON object per line:
+        /// ts, level, thread, target, msg).
+        format: String = "text".to_string(),
     }
 }

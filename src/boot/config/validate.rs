@@ -55,6 +55,13 @@ impl Config {
                 "must be 2 to 31",
             ));
         }
+        if crate::boot::logging::LogFormat::parse(&self.log.format).is_none() {
+            return Err(invalid(
+                "log.format",
+                &self.log.format,
+                "must be text or json",
+            ));
+        }
         if !["auto", "on", "off"].contains(&self.web.guests.as_str()) {
             return Err(invalid(
                 "web.guests",
