@@ -13,6 +13,7 @@ pub mod control;
 pub mod danmaku;
 pub mod http;
 pub mod media;
+pub mod record;
 pub mod shard;
 pub mod state;
 pub mod transcode;

@@ -1069,6 +1069,56 @@ fn publish_flv_files(server: &Server, stream: &str, files: &[std::path::PathBuf]
     }
 }
 
+#[test]
+fn a_recorded_stream_is_replayed_whole_over_hls_and_dash_and_listed() {
+    let server = Server::start(
+        "uring",
+        2,
+        "[media]\nrecord_streams = [\"rec*\"]\n[transcode]\nenabled = false\n",
+    );
+    let publisher = Publish::start(FFMPEG, &rtmp_url(&server, "rec1"), 7, &H264);
+    let other = Publish::start(FFMPEG, &rtmp_url(&server, "live1"), 3, &H264);
+    let (ok, err) = publisher.wait();
+    assert!(ok, "{err}");
+    assert!(other.wait().0);
+    wait_for_end(&server, "rec1", "source");
+    // Only the stream the rule names is recorded, and it is complete once its end is in.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let entry = loop {
+        let list: serde_json::Value =
+            serde_json::from_str(&text(&server, "/api/v1/recordings")).unwrap();
+        let recordings = list["recordings"].as_array().unwrap().clone();
+        assert!(recordings.iter().all(|r| r["stream"] == "rec1"), "{list}");
+        if let Some(done) = recordings.iter().find(|r| r["complete"] == true) {
+            break done.clone();
+        }
+        assert!(Instant::now() < deadline, "no complete recording: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(entry["lost_segments"], 0, "{entry}");
+    let duration = entry["duration_s"].as_f64().unwrap();
+    assert!((6.0..=7.5).contains(&duration), "{entry}");
+    let hls_path = entry["hls"].as_str().unwrap();
+    let hls = format!("http://{}{hls_path}", server.addr);
+    let dash = format!("http://{}{}", server.addr, entry["dash"].as_str().unwrap());
+    // The whole recording plays back: 7 s at 30 fps, from either manifest.
+    let frames = frames_read(&hls);
+    assert!((200..=212).contains(&frames), "HLS replay frames: {frames}");
+    let frames = frames_read(&dash);
+    assert!(
+        (200..=212).contains(&frames),
+        "DASH replay frames: {frames}"
+    );
+    let media = text(
+        &server,
+        &hls_path.replace("index.m3u8", "source/index.m3u8"),
+    );
+    assert!(media.contains("#EXT-X-ENDLIST"), "{media}");
+    assert_eq!(http(&server, "/vod/rec1/nope/index.m3u8").0, 404);
+    assert_eq!(http(&server, "/vod/rec1/../x").0, 404);
+    assert!(server.metric("shardcast_record_segments_written_total") >= 6);
+}
+
 /// The (width, height) in a baseline JPEG's SOF0 segment.
 fn jpeg_size(jpeg: &[u8]) -> Option<(u32, u32)> {
     let at = jpeg.windows(2).position(|w| w == [0xFF, 0xC0])?;

@@ -50,9 +50,9 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
     )?;
     let relay = relay_options(&config, cores.len())?;
     let engine = EngineConfig {
-        // The transcode workers, then the ledger, then (with Redis) the relay.
+        // The transcode workers, then the ledger, the recorder and (with Redis) the relay.
         worker_endpoints: transcode.as_ref().map_or(0, |t| t.cores.len())
-            + 1
+            + 2
             + usize::from(relay.is_some()),
         ..settings::engine_config(&config)
     };
@@ -71,8 +71,13 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
         &shard_settings.media.publish_access,
     );
     let state_counters = shard_settings.danmaku.state_counters.clone();
-    let (workers, ledger) =
-        start_workers(&mut runtime, transcode, (ledger, relay), state_counters)?;
+    let record = shard_settings.media.record.clone();
+    let (workers, ledger) = start_workers(
+        &mut runtime,
+        transcode,
+        (ledger, relay, record),
+        state_counters,
+    )?;
     let result = crate::control::run(runtime, config.shutdown.grace_ms);
     for worker in workers {
         if worker.join().is_err() {
@@ -148,14 +153,15 @@ fn log_publish_access(info: &RuntimeInfo, config: &Config, access: &PublishAcces
     }
 }
 
-/// One thread per transcode worker endpoint, pinned as configured, and the ledger's thread
-/// on the last endpoint.
+/// One thread per transcode worker endpoint, pinned as configured, then the ledger's, the
+/// recorder's and (with Redis) the relay's threads on the last endpoints.
 fn start_workers(
     runtime: &mut Runtime<ShardMsg>,
     transcode: Option<Arc<TranscodeSettings>>,
-    (ledger, relay): (
+    (ledger, relay, record): (
         Box<dyn shardcast_ledger::Ledger + Send>,
         Option<crate::state::relay::Relay>,
+        Arc<crate::record::RecordSettings>,
     ),
     counters: Arc<crate::state::StateCounters>,
 ) -> Result<(Vec<JoinHandle<()>>, JoinHandle<()>), String> {
@@ -171,6 +177,13 @@ fn start_workers(
                 .map_err(|e| format!("cannot start the relay thread: {e}"))?,
         );
     }
+    let recorder_endpoint = endpoints.pop().ok_or("no mesh endpoint for the recorder")?;
+    threads.push(
+        std::thread::Builder::new()
+            .name("recorder".to_string())
+            .spawn(move || crate::record::run_recorder(recorder_endpoint, record))
+            .map_err(|e| format!("cannot start the recorder thread: {e}"))?,
+    );
     let ledger_endpoint = endpoints.pop().ok_or("no mesh endpoint for the ledger")?;
     let ledger = std::thread::Builder::new()
         .name("ledger".to_string())

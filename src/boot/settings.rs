@@ -299,10 +299,12 @@ pub fn shard_settings(
     // transcode workers.
     let transcode_workers = transcode.as_ref().map_or(0, |t| t.cores.len());
     let ledger = ShardId((shards + 1 + transcode_workers) as u16);
-    // With Redis, the relay thread (rooms across hosts) comes after the ledger.
-    let relay = (!config.state.redis.is_empty()).then(|| ShardId(ledger.0 + 1));
+    // The recorder comes after the ledger, and with Redis the relay thread (rooms across
+    // hosts) after the recorder.
+    let recorder = ShardId(ledger.0 + 1);
+    let relay = (!config.state.redis.is_empty()).then(|| ShardId(ledger.0 + 2));
     let danmaku = Arc::new(danmaku_settings(config, shards, ledger, relay)?);
-    let media = Arc::new(media_settings(config, shards, transcode)?);
+    let media = Arc::new(media_settings(config, shards, transcode, recorder)?);
     let h = &config.http;
     let http = Arc::new(HttpSettings {
         limits: config.http_limits(),
@@ -424,6 +426,7 @@ fn media_settings(
     config: &Config,
     shards: usize,
     transcode: Option<Arc<TranscodeSettings>>,
+    recorder: ShardId,
 ) -> Result<MediaSettings, String> {
     let m = &config.media;
     let r = &config.rtmp;
@@ -474,7 +477,24 @@ fn media_settings(
         counters: Arc::new((0..shards).map(|_| MediaCounters::default()).collect()),
         part_latency: Arc::new((0..shards).map(|_| Default::default()).collect()),
         transcode,
+        recorder,
+        record: Arc::new(record_settings(config)),
     })
+}
+
+/// `media.record*`: which streams are recorded, into `state.data_dir/recordings`.
+pub fn record_settings(config: &Config) -> crate::record::RecordSettings {
+    let m = &config.media;
+    crate::record::RecordSettings {
+        dir: std::path::Path::new(&config.state.data_dir).join("recordings"),
+        all: m.record,
+        streams: m.record_streams.clone(),
+        queue_max_bytes: m.record_queue_max_bytes,
+        queued: Default::default(),
+        keep_s: m.record_keep_s,
+        max_bytes: m.record_max_bytes,
+        counters: Default::default(),
+    }
 }
 
 /// The RTMP session limits of `[rtmp]`. Unfinished messages may take up to a whole largest

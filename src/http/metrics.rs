@@ -27,8 +27,7 @@ pub fn render(
         .map(|c| c.snapshot())
         .collect();
     write_block(&mut out, "danmaku", &danmaku);
-    let state = [settings.danmaku.state_counters.snapshot()];
-    write_block_labelled(&mut out, "state", "thread", &state);
+    write_threads(&mut out, settings);
     write_histogram(
         &mut out,
         "shardcast_danmaku_delivery_latency_seconds",
@@ -251,6 +250,14 @@ fn escape_label(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// The counters of the threads that are not shards: the ledger's and relay's, the recorder's.
+fn write_threads(out: &mut String, settings: &HttpSettings) {
+    let state = [settings.danmaku.state_counters.snapshot()];
+    write_block_labelled(out, "state", "thread", &state);
+    let record = [settings.media.record.counters.snapshot()];
+    write_block_labelled(out, "record", "thread", &record);
 }
 
 /// Renders `/api/v1/info`.

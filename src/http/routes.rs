@@ -66,7 +66,7 @@ impl Http {
                 ];
                 self.respond(cx, conn, 200, &headers, Body::Shared(now.into()), reply);
             }
-            "/metrics" | "/api/v1/streams" if !self.api_allowed(head) => {
+            "/metrics" | "/api/v1/streams" | "/api/v1/recordings" if !self.api_allowed(head) => {
                 let body = Body::Inline(b"a bearer token (http.api_token) is required\n");
                 let headers = [
                     ("WWW-Authenticate", "Bearer"),
@@ -96,10 +96,20 @@ impl Http {
                 json.push('\n');
                 self.respond_json(cx, conn, json, reply);
             }
+            "/api/v1/recordings" => {
+                let response = media.list_recordings(cx, conn);
+                self.await_media(cx, conn, head, response);
+            }
             path => match (path.strip_prefix("/live/"), path.strip_prefix("/static/")) {
                 (Some(rest), _) => self.live(cx, conn, head, rest, query, media),
                 (_, Some(name)) => self.serve_static(cx, conn, head, name, reply),
-                _ => self.respond_text(cx, conn, 404, b"not found\n", reply),
+                _ => match path.strip_prefix("/vod/") {
+                    Some(rest) => {
+                        let response = media.vod_request(cx, conn, rest, query);
+                        self.await_media(cx, conn, head, response);
+                    }
+                    None => self.respond_text(cx, conn, 404, b"not found\n", reply),
+                },
             },
         }
     }
@@ -126,7 +136,6 @@ impl Http {
         query: Query<'_>,
         media: &mut Media,
     ) {
-        let reply = Reply::for_request(head, cx);
         // A segment still being made goes out as it is made where chunked transfer can carry
         // it: a whole GET over HTTP/1.1.
         let delivery = if head.method() == Method::Get
@@ -137,13 +146,27 @@ impl Http {
         } else {
             Delivery::Whole
         };
+        let response = media.http_request(cx, conn, rest, query, delivery);
+        self.await_media(cx, conn, head, response);
+    }
+
+    /// Sends a media answer now, or parks the connection until the rest of it (or all of it)
+    /// comes from media ([`Http::answer_waiting`]).
+    fn await_media(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        head: &RequestHead<'_>,
+        response: MediaResponse,
+    ) {
+        let reply = Reply::for_request(head, cx);
         let wait = |reply| {
             Phase::Waiting(Box::new(Waiting {
                 reply,
                 range: head.range().map(str::to_string),
             }))
         };
-        match media.http_request(cx, conn, rest, query, delivery) {
+        match response {
             MediaResponse::Waiting => self.conns[conn.slot()].phase = wait(reply),
             response @ MediaResponse::StreamStart { .. } => {
                 if self.send_stream(cx, conn, response, reply) == Streamed::More {

@@ -16,6 +16,7 @@ mod home;
 mod ingest;
 pub mod msg;
 pub mod names;
+mod recording;
 mod serve;
 pub mod settings;
 #[cfg(test)]
@@ -192,6 +193,7 @@ impl Media {
                 rungs,
             } => self.home_rung_stats(cx, &stream, epoch, rungs),
             MediaMsg::RungEnded { stream, epoch } => self.home_rung_ended(cx, &stream, epoch),
+            MediaMsg::RecordingAnswer(answer) => self.recording_answer(*answer),
         }
     }
 
@@ -214,6 +216,7 @@ impl Media {
                 cx.mesh_send(shard, msg.into());
             }
         }
+        self.record(cx, stream, &event);
         self.apply_index(cx, stream, event);
     }
 

@@ -57,6 +57,23 @@ pub enum MediaMsg {
     },
     /// Transcode worker → home: everything of session `epoch` has been sent.
     RungEnded { stream: Arc<str>, epoch: u64 },
+    /// Recorder thread → HTTP shard: the answer to a read of a recording (or the list) for a
+    /// connection that waits for it.
+    RecordingAnswer(Box<RecordingAnswer>),
+}
+
+/// The recorder's answer for a connection: a body with its type and caching, or a status and
+/// a short reason.
+pub struct RecordingAnswer {
+    pub conn: ConnId,
+    pub answer: Result<RecordingBody, (u16, &'static str)>,
+}
+
+/// A file of a recording, or the list of them.
+pub struct RecordingBody {
+    pub content_type: &'static str,
+    pub cache_control: &'static str,
+    pub body: bytes::Bytes,
 }
 
 /// Which role a publisher asks for.

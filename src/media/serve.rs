@@ -268,7 +268,7 @@ impl Media {
 
     /// Checks `?token=` when signed playback URLs are on; returns the query to propagate
     /// on every URI of a playlist.
-    fn check_token(
+    pub(super) fn check_token(
         &self,
         cx: &Ctx<ShardMsg>,
         stream: &str,

@@ -2,7 +2,9 @@
 
 use crate::common::auth::TokenKey;
 use crate::common::counters::LatencyHistogram;
+use crate::record::settings::RecordSettings;
 use crate::transcode::settings::TranscodeSettings;
+use shardcast_engine::ShardId;
 use shardcast_media::{IndexLimits, SegmenterConfig};
 use shardcast_rtmp::SessionConfig;
 use std::collections::HashMap;
@@ -36,6 +38,9 @@ pub struct MediaSettings {
     pub part_latency: Arc<Vec<LatencyHistogram>>,
     /// The ladder and its workers; `None` when transcoding is off.
     pub transcode: Option<Arc<TranscodeSettings>>,
+    /// The recorder thread's place on the mesh, and what it records.
+    pub recorder: ShardId,
+    pub record: Arc<RecordSettings>,
 }
 
 /// Who may publish, beyond the stream keys and publish tokens configured.
@@ -68,6 +73,9 @@ crate::service_counters! {
     pub struct MediaCounters {
         /// RTMP connections open on this shard.
         rtmp_connections: "gauge",
+        /// Parts of recorded streams not sent to the recorder: its queue
+        /// (media.record_queue_max_bytes) was full. Each costs the recording a segment.
+        record_queue_full: "counter",
         /// RTMP connections closed for a protocol error or a cap.
         rtmp_errors: "counter",
         /// RTMP connections closed at once: the shard held rtmp.max_connections_per_shard.

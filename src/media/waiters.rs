@@ -99,6 +99,11 @@ impl Waiters {
         }
     }
 
+    /// An answer that came from elsewhere (the recorder) for a waiting connection.
+    pub fn push_ready(&mut self, conn: ConnId, response: MediaResponse) {
+        self.ready.push((conn, response));
+    }
+
     pub fn take_ready(&mut self) -> Vec<(ConnId, MediaResponse)> {
         std::mem::take(&mut self.ready)
     }

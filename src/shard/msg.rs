@@ -7,6 +7,7 @@
 use crate::control::msg::{ControlReply, ControlRequest};
 use crate::danmaku::msg::DanmakuMsg;
 use crate::media::msg::MediaMsg;
+use crate::record::msg::RecordMsg;
 use crate::state::msg::{RelayReply, RelayRequest, StateReply, StateRequest};
 use crate::transcode::msg::TranscodeMsg;
 use shardcast_engine::mesh::Envelope;
@@ -32,6 +33,8 @@ pub enum ShardMsg {
     Relay(Box<RelayRequest>),
     /// Relay thread → shard.
     RelayReply(RelayReply),
+    /// Home shard or HTTP shard → recorder thread.
+    Record(RecordMsg),
 }
 
 /// Bytes one mesh ring slot takes: one message in its envelope. Every ring allocates
@@ -55,6 +58,12 @@ impl From<MediaMsg> for ShardMsg {
 impl From<TranscodeMsg> for ShardMsg {
     fn from(msg: TranscodeMsg) -> Self {
         ShardMsg::Transcode(msg)
+    }
+}
+
+impl From<RecordMsg> for ShardMsg {
+    fn from(msg: RecordMsg) -> Self {
+        ShardMsg::Record(msg)
     }
 }
 

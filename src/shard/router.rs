@@ -248,7 +248,8 @@ impl Service for ShardService {
             ShardMsg::Transcode(_)
             | ShardMsg::Control(_)
             | ShardMsg::State(_)
-            | ShardMsg::Relay(_) => self.media.mesh_error(
+            | ShardMsg::Relay(_)
+            | ShardMsg::Record(_) => self.media.mesh_error(
                 cx,
                 from,
                 "a message meant for a worker or the control thread",

@@ -59,8 +59,9 @@ pub fn shards_with(
     let (settings, _) =
         crate::boot::settings::shard_settings(config, shards, transcode).expect("settings");
     let engine = EngineConfig {
-        // The ledger, and with Redis the relay (answer it with `take_outside`).
-        worker_endpoints: workers + 1 + usize::from(!config.state.redis.is_empty()),
+        // The ledger, the recorder, and with Redis the relay (answer them with
+        // `take_outside`).
+        worker_endpoints: workers + 2 + usize::from(!config.state.redis.is_empty()),
         ..crate::boot::settings::engine_config(config)
     };
     TestShards::new(shards, engine, move |shard| {
@@ -440,6 +441,7 @@ pub fn in_flight_kinds(t: &TestShards<ShardService>) -> Vec<(ShardId, ShardId, &
                 ShardMsg::StateReply(_) => "state reply",
                 ShardMsg::Relay(_) => "relay",
                 ShardMsg::RelayReply(_) => "relay reply",
+                ShardMsg::Record(_) => "record",
             };
             (m.from, m.to, kind)
         })

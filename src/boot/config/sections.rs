@@ -348,6 +348,22 @@ config_section! {
         thumbnail_width: u32 = 320,
         /// JPEG quantiser of thumbnails: 2 (finest, largest) to 31 (coarsest).
         thumbnail_qscale: u32 = 5,
+        /// Record every stream: each rendition's init and segments are written under
+        /// `state.data_dir/recordings/{stream}/{start}/` as they are made (by the recorder
+        /// thread, never a shard), with VOD playlists and an MPD at the end, served at
+        /// `/vod/{stream}/{start}/…` and listed by `GET /api/v1/recordings`.
+        record: bool = false,
+        /// Streams to record when `record` is off: names, or prefixes ending in `*`.
+        record_streams: Vec<String> = Vec::new(),
+        /// Bytes queued for the recorder and not yet on disk, at most; a part that does not
+        /// fit is dropped (its segment becomes a gap in the recording, counted in
+        /// media_record_queue_full and logged). Memory: at most this, in all.
+        record_queue_max_bytes: usize = 67108864,
+        /// Recordings are deleted this long after they end (checked every minute).
+        record_keep_s: u64 = 604800,
+        /// Recordings take at most this many bytes on disk; past it the oldest finished ones
+        /// are deleted. 0: no cap.
+        record_max_bytes: u64 = 10737418240,
     }
 }
 
