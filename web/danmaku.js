@@ -2,7 +2,9 @@
 //
 // Scrolling bullets cross right to left at one speed (the overlay's width plus a margin in
 // SCROLL_MS), so a bullet never catches the one ahead of it: a lane takes the next bullet
-// once the previous one's tail has moved GAP_PX clear of the right edge. A bullet goes to the
+// once the previous one's tail is GAP_PX clear of the right edge, measured on screen when
+// the next one comes (a bullet's width can grow after it is placed, when a font for its
+// characters arrives). A bullet goes to the
 // top-most lane free now; when every lane is busy it waits (at most QUEUE_MAX bullets wait,
 // oldest dropped first, counted in `dropped`). `top` and `bottom` bullets stand centred in
 // their own lanes for FIXED_MS.
@@ -18,8 +20,9 @@ export class Overlay {
   constructor(root) {
     this.root = root;
     this.lineHeight = 32;
-    /** Per scroll lane: when (ms, performance clock) it may take the next bullet. */
-    this.scrollFree = [];
+    /** Per scroll lane: its newest bullet and that bullet's speed (px/ms). */
+    this.scrollLast = [];
+    this.speed = 0;
     /** Per fixed lane: when it is free again. */
     this.topFree = [];
     this.bottomFree = [];
@@ -44,7 +47,8 @@ export class Overlay {
   clear() {
     this.queue = [];
     this.root.replaceChildren();
-    this.scrollFree = [];
+    this.scrollLast = [];
+    this.speed = 0;
     this.topFree = [];
     this.bottomFree = [];
   }
@@ -60,12 +64,12 @@ export class Overlay {
     let wait = Infinity;
     while (this.queue.length) {
       const bullet = this.queue[0];
-      const free = this.freeLanes(bullet.mode);
       const count = bullet.mode === 'scroll' ? this.lanes(SCROLL_AREA) : this.lanes(0.5);
       let lane = -1;
       for (let i = 0; i < count; i += 1) {
-        if ((free[i] || 0) <= now) { lane = i; break; }
-        wait = Math.min(wait, free[i] - now);
+        const freeIn = this.freeIn(bullet.mode, i, now);
+        if (freeIn <= 0) { lane = i; break; }
+        wait = Math.min(wait, freeIn);
       }
       if (lane < 0) break;
       this.queue.shift();
@@ -77,10 +81,18 @@ export class Overlay {
     }
   }
 
-  freeLanes(mode) {
-    if (mode === 'top') return this.topFree;
-    if (mode === 'bottom') return this.bottomFree;
-    return this.scrollFree;
+  /** Milliseconds until lane `lane` of `mode` may take a bullet (0 or less: now). */
+  freeIn(mode, lane, now) {
+    if (mode !== 'scroll') {
+      const free = mode === 'top' ? this.topFree : this.bottomFree;
+      return (free[lane] || 0) - now;
+    }
+    const last = this.scrollLast[lane];
+    if (!last || !last.node.isConnected) return 0;
+    const box = this.root.getBoundingClientRect();
+    const right = last.node.getBoundingClientRect().right - box.left;
+    const limit = box.width - GAP_PX;
+    return right <= limit ? 0 : (right - limit) / last.speed;
   }
 
   show(bullet, lane, now) {
@@ -96,10 +108,12 @@ export class Overlay {
     if (bullet.mode === 'scroll') {
       const width = this.root.clientWidth;
       const own = node.offsetWidth;
-      const speed = (width + 200) / SCROLL_MS; // px per ms, the same for every bullet
+      // px per ms, the same for every bullet (set by the first one; `clear` resets it).
+      this.speed ||= (width + 200) / SCROLL_MS;
+      const speed = this.speed;
       const duration = (width + own) / speed;
       node.style.top = `${lane * this.lineHeight}px`;
-      this.scrollFree[lane] = now + (own + GAP_PX) / speed;
+      this.scrollLast[lane] = { node, speed };
       const run = node.animate(
         [{ transform: `translateX(${width}px)` }, { transform: `translateX(${-own}px)` }],
         { duration, easing: 'linear' },
@@ -107,7 +121,7 @@ export class Overlay {
       run.onfinish = () => node.remove();
     } else {
       node.classList.add('fixed');
-      const free = this.freeLanes(bullet.mode);
+      const free = bullet.mode === 'top' ? this.topFree : this.bottomFree;
       free[lane] = now + FIXED_MS;
       if (bullet.mode === 'top') node.style.top = `${lane * this.lineHeight}px`;
       else node.style.top = `${this.root.clientHeight - (lane + 1) * this.lineHeight}px`;

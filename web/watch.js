@@ -24,6 +24,7 @@ const state = {
   latencySamples: [],
   stalls: 0,
   stallMs: 0,
+  catchups: 0,
   bullets: [],
   gifts: [],
   user: '',
@@ -127,6 +128,21 @@ function startHls(src) {
     const date = hls.playingDate;
     if (date && !video.paused) showLatency((Date.now() - date.getTime()) / 1000);
   }, 250);
+  // hls.js speeds up to its target only while it holds more than a second of buffer, so a
+  // player that started late stays about a second behind. When what it has buffered already
+  // reaches the target position, jump there (`?catchup=0` turns this off).
+  if (params.get('catchup') !== '0') {
+    setInterval(() => {
+      const target = hls.liveSyncPosition;
+      if (video.paused || target === null || target === undefined) return;
+      const behind = target - video.currentTime;
+      const end = video.buffered.length ? video.buffered.end(video.buffered.length - 1) : 0;
+      if (behind > 0.3 && end - target > 0.1) {
+        video.currentTime = target;
+        state.catchups += 1;
+      }
+    }, 1000);
+  }
   window.shardcastHls = hls;
 }
 
@@ -136,12 +152,10 @@ function startDash(src) {
     return;
   }
   const player = window.dashjs.MediaPlayer().create();
-  player.updateSettings({
-    streaming: {
-      delay: { liveDelay: Number(params.get('delay') || 1.0) },
-      liveCatchup: { enabled: true, maxDrift: 0, playbackRate: { min: -0.3, max: 0.3 } },
-    },
-  });
+  // The MPD's ServiceDescription sets the latency target; `?delay=S` overrides it.
+  const streaming = { liveCatchup: { enabled: true, maxDrift: 0, playbackRate: { min: -0.3, max: 0.3 } } };
+  if (params.get('delay')) streaming.delay = { liveDelay: Number(params.get('delay')) };
+  player.updateSettings({ streaming });
   player.initialize(video, src, true);
   player.on(window.dashjs.MediaPlayer.events.QUALITY_CHANGE_RENDERED, (e) => {
     const info = player.getCurrentRepresentationForType ? player.getCurrentRepresentationForType(e.mediaType) : null;

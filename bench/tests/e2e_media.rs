@@ -1176,6 +1176,56 @@ fn the_transcode_thread_keeps_a_fresh_thumbnail_of_each_stream() {
 }
 
 #[test]
+fn without_transcoding_a_keyframe_per_interval_is_decoded_for_the_thumbnail() {
+    let server = Server::start(
+        "uring",
+        2,
+        "[media]\nthumbnail_interval_ms = 1000\n[transcode]\nenabled = false\n",
+    );
+    // Keyframes every second (-g 30) for 8 s.
+    let gop_1s = [
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "30", "-pix_fmt", "yuv420p",
+    ];
+    let url = format!(
+        "{}?title=Morning%20show%20%E2%98%80",
+        rtmp_url(&server, "plain")
+    );
+    let publisher = Publish::start(FFMPEG, &url, 8, &gop_1s);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body, _) = http(&server, "/live/plain/thumb.jpg");
+        if status == 200 {
+            assert_eq!(jpeg_size(&body), Some((320, 180)));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no thumbnail: {status}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The publisher's ?title= names the stream for the stream list.
+    let streams: serde_json::Value =
+        serde_json::from_str(&text(&server, "/api/v1/streams")).unwrap();
+    assert_eq!(
+        streams["streams"][0]["title"], "Morning show ☀",
+        "{streams}"
+    );
+    assert!(publisher.wait().0);
+    // The source is served as published (no rungs), and only keyframes were decoded: about
+    // one a second of the 240 pictures.
+    let playlist = text(&server, "/live/plain/index.m3u8");
+    assert!(
+        !playlist.contains("360p") && !playlist.contains("144p"),
+        "{playlist}"
+    );
+    let decoded = server.metric("shardcast_transcode_frames_decoded_total");
+    assert!((2..=12).contains(&decoded), "decoded {decoded} pictures");
+    assert_eq!(server.metric("shardcast_transcode_frames_encoded_total"), 0);
+}
+
+#[test]
 fn a_mid_stream_resolution_change_survives_in_every_rung() {
     let server = Server::start(
         "uring",

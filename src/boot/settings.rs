@@ -127,7 +127,7 @@ pub fn transcode_settings(
     let t = &config.transcode;
     if !t.enabled || (t.ladder.is_empty() && t.opus_kbps == 0) {
         log::info!("transcoding off: only the source rendition is served");
-        return Ok(None);
+        return Ok(thumbnail_only(config, segmenter));
     }
     let allowed = shardcast_engine::sys::allowed_cores();
     if let Some(core) = t.cores.iter().find(|c| !allowed.contains(c)) {
@@ -179,6 +179,37 @@ pub fn transcode_settings(
         counters: Arc::new(cores.iter().map(|_| Default::default()).collect()),
         cores,
     })))
+}
+
+/// With transcoding off but thumbnails on: one unpinned transcode thread with no rungs, to
+/// which homes send a keyframe per thumbnail interval (it decodes only those).
+fn thumbnail_only(
+    config: &Config,
+    segmenter: shardcast_media::SegmenterConfig,
+) -> Option<Arc<TranscodeSettings>> {
+    let thumbnails = thumbnails(config)?;
+    log::info!(
+        "thumbnails: one keyframe per stream every {} ms decoded on a transcode thread",
+        config.media.thumbnail_interval_ms
+    );
+    Some(Arc::new(TranscodeSettings {
+        codec: shardcast_native::CodecId::H264,
+        opus_bps: 0,
+        ladder: Vec::new(),
+        encoder: "none".to_string(),
+        preset: String::new(),
+        codec_threads: 1,
+        queue_max_ms: config.transcode.queue_max_ms,
+        queue_max_samples: config.transcode.queue_max_samples,
+        // A keyframe per stream every few seconds: one thread decodes them for many streams.
+        streams_per_worker: config.media.streams_max,
+        segmenter,
+        watermarks: Vec::new(),
+        thumbnails: Some(thumbnails),
+        load: Arc::new(vec![Default::default()]),
+        counters: Arc::new(vec![Default::default()]),
+        cores: vec![None],
+    }))
 }
 
 /// `media.thumbnail_*`: the JPEG's spec and the interval, or `None` when off.

@@ -57,6 +57,7 @@ impl Media {
             .unwrap_or(0);
         json!({
             "stream": &*s.name,
+            "title": s.info.title,
             "live": !s.is_ended(),
             "video_codec": s.info.video_codec,
             "audio_codec": s.info.audio_codec,

@@ -3,7 +3,7 @@
 //! updates go to every shard, transcode messages to the stream's worker, and what happened to
 //! the log and counters. The home's deadline becomes one timer.
 
-use super::msg::{MediaMsg, PublishRole, SampleMsg};
+use super::msg::{MediaMsg, PublishFrom, PublishRole, SampleMsg};
 use super::Media;
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
@@ -32,6 +32,8 @@ pub(super) struct StreamSlot {
     worker: Option<ShardId>,
     /// The armed timer and its deadline.
     timer: Option<(TimerId, u64)>,
+    /// Thumbnails without a ladder: when the last keyframe went to the worker (wall ms).
+    thumbnail_keyframe_ms: Option<u64>,
 }
 
 impl Media {
@@ -53,7 +55,8 @@ impl Media {
             failover_ms: settings.failover_ms,
             publishers_max: PUBLISHERS_MAX_DEFAULT,
             stall_check_ms: STALL_CHECK_MS_DEFAULT,
-            transcode_video: transcode.is_some_and(|t| !t.ladder.is_empty()),
+            transcode_video: transcode
+                .is_some_and(|t| !t.ladder.is_empty() || t.thumbnails.is_some()),
             transcode_audio: transcode.is_some_and(|t| t.opus_bps > 0),
             transcode_end_wait_ms: TRANSCODE_END_WAIT_MS_DEFAULT,
         }
@@ -78,7 +81,7 @@ impl Media {
         stream: Arc<str>,
         conn: ConnId,
         role: PublishRole,
-        remote: Arc<str>,
+        who: PublishFrom,
     ) {
         let index = match self.homes.find(&stream) {
             Some(index) => index,
@@ -94,6 +97,7 @@ impl Media {
                     home: StreamHome::new(self.stream_home_config(&stream)),
                     worker: None,
                     timer: None,
+                    thumbnail_keyframe_ms: None,
                 };
                 let index = self.homes.insert(stream, slot);
                 set(&self.counters().streams_home, self.homes.len() as u64);
@@ -111,8 +115,11 @@ impl Media {
         };
         let decision = slot
             .home
-            .handle_publish(now_ms, wall_ms, publisher, role, remote)
+            .handle_publish(now_ms, wall_ms, publisher, role, who.remote)
             .map_err(|refusal| refusal.reason());
+        if let (Ok(()), Some(title)) = (&decision, who.title) {
+            slot.home.set_title(&title);
+        }
         self.send_to(cx, from, MediaMsg::PublishDecision { conn, decision });
         self.drive(cx, index);
     }
@@ -380,16 +387,31 @@ impl Media {
                 segment_start,
                 discontinuity,
                 wall_ms,
-            } => TranscodeMsg::Sample(Box::new(PlacedSample {
-                stream,
-                epoch,
-                track,
-                sample,
-                msn,
-                segment_start,
-                discontinuity,
-                wall_ms,
-            })),
+            } => {
+                // Without a ladder the worker only makes thumbnails: a keyframe per interval
+                // is all it decodes.
+                if let (true, Some((_, every))) =
+                    (transcode.ladder.is_empty(), transcode.thumbnails)
+                {
+                    let due = slot
+                        .thumbnail_keyframe_ms
+                        .is_none_or(|at| wall_ms >= at + every.as_millis() as u64);
+                    if track != shardcast_media::TrackKind::Video || !sample.keyframe || !due {
+                        return;
+                    }
+                    slot.thumbnail_keyframe_ms = Some(wall_ms);
+                }
+                TranscodeMsg::Sample(Box::new(PlacedSample {
+                    stream,
+                    epoch,
+                    track,
+                    sample,
+                    msn,
+                    segment_start,
+                    discontinuity,
+                    wall_ms,
+                }))
+            }
             TranscodeEvent::End { epoch } => {
                 let Some(worker) = slot.worker.take() else {
                     return;

@@ -46,6 +46,8 @@ struct PublishRequest {
     /// The RTMP message stream it was asked on (the answer goes there).
     stream_id: u32,
     role: PublishRole,
+    /// `?title=`, checked.
+    title: Option<String>,
 }
 
 /// One RTMP connection.

@@ -169,8 +169,8 @@ impl Media {
                 stream,
                 conn,
                 role,
-                remote,
-            } => self.home_publish(cx, from, stream, conn, role, remote),
+                from: who,
+            } => self.home_publish(cx, from, stream, conn, role, *who),
             MediaMsg::PublishDecision { conn, decision } => {
                 self.publish_decision(cx, conn, decision)
             }

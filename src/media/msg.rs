@@ -20,7 +20,7 @@ pub enum MediaMsg {
         stream: Arc<str>,
         conn: ConnId,
         role: PublishRole,
-        remote: Arc<str>,
+        from: Box<PublishFrom>,
     },
     /// Home → ingest: the answer to `Publish`; or, to a connection that is publishing, an
     /// error that ends its publish (a new primary replaced it).
@@ -75,6 +75,18 @@ pub struct RecordingBody {
     pub cache_control: &'static str,
     pub body: bytes::Bytes,
 }
+
+/// Who publishes, as the ingest shard saw it.
+pub struct PublishFrom {
+    /// The peer's address.
+    pub remote: Arc<str>,
+    /// `?title=` of the publish, checked (at most [`TITLE_MAX_CHARS`] characters, no control
+    /// characters).
+    pub title: Option<String>,
+}
+
+/// Longest stream title.
+pub const TITLE_MAX_CHARS: usize = 100;
 
 /// Which role a publisher asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

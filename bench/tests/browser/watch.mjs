@@ -125,7 +125,8 @@ async function main() {
 
     // Page two joins with the token (or as a guest) and sends chats through the page.
     await two.goto(args.token ? `${watch}#token=${encodeURIComponent(args.token)}` : watch);
-    await waitFor(two, 'page two to be able to chat', () => !document.getElementById('chat-text').disabled, null, 15000);
+    await waitFor(two, 'page two to be able to chat', () => window.shardcastWatch && window.shardcastWatch.connected
+      && window.shardcastWatch.user !== '' && !document.getElementById('chat-text').disabled, null, 15000);
     result.sender = await two.evaluate(() => window.shardcastWatch.user);
     const modes = ['scroll', 'scroll', 'top', 'scroll', 'bottom'];
     const texts = [];

@@ -743,6 +743,22 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
         self.timestamp_jumps
     }
 
+    /// Names the stream for people (`/api/v1/streams`, the stream list). When it changes, an
+    /// [`IndexEvent::Info`] goes out (or the next [`IndexEvent::Started`] carries it).
+    pub fn set_title(&mut self, title: &str) {
+        if self.info.title == title {
+            return;
+        }
+        let mut info = (*self.info).clone();
+        info.title = title.to_string();
+        self.info = Arc::new(info);
+        if self.phase == Phase::Running {
+            let info = self.info.clone();
+            self.events
+                .push_back(HomeEvent::Index(IndexEvent::Info(info)));
+        }
+    }
+
     /// The stream's facts, as last sent in an [`IndexEvent::Info`] or
     /// [`IndexEvent::Started`].
     pub fn info(&self) -> &Arc<StreamInfo> {

@@ -89,6 +89,8 @@ pub struct RenditionMeta {
 /// What `/api/v1/streams` shows about a stream.
 #[derive(Clone, Debug, Default)]
 pub struct StreamInfo {
+    /// What people call the stream (the publisher's `?title=`); empty: none given.
+    pub title: String,
     pub video_codec: String,
     pub audio_codec: String,
     pub width: u32,

@@ -8,7 +8,7 @@ use crate::common::counters::bump;
 use crate::common::query::Query;
 use crate::common::strikes::Strike;
 use crate::control::msg::{ControlRequest, Verdict, Webhook};
-use crate::media::msg::{MediaMsg, PublishRole};
+use crate::media::msg::{MediaMsg, PublishFrom, PublishRole, TITLE_MAX_CHARS};
 use crate::media::names::{home_of, is_valid_stream_name};
 use crate::media::settings::PublishAccess;
 use crate::media::Media;
@@ -56,10 +56,19 @@ impl Media {
             self.refuse_publish(cx, slot, stream_id, stream, (code, why));
             return;
         }
+        let title = query
+            .get("title")
+            .map(|t| t.trim().to_string())
+            .filter(|t| {
+                !t.is_empty()
+                    && t.chars().count() <= TITLE_MAX_CHARS
+                    && !t.chars().any(char::is_control)
+            });
         let request = PublishRequest {
             stream: Arc::from(stream),
             stream_id,
             role,
+            title,
         };
         match self.settings.on_publish.clone() {
             Some(url) => self.ask_webhook(cx, slot, request, query, url),
@@ -181,6 +190,7 @@ impl Media {
             stream,
             stream_id,
             role,
+            title,
         } = request;
         rc.state = Ingest::Claiming {
             stream: stream.clone(),
@@ -192,7 +202,7 @@ impl Media {
             stream,
             conn,
             role,
-            remote,
+            from: Box::new(PublishFrom { remote, title }),
         };
         self.send_to(cx, home, msg);
     }
