@@ -103,6 +103,11 @@ export class Overlay {
     node.dataset.seq = String(bullet.seq);
     node.dataset.lane = String(lane);
     node.dataset.mode = bullet.mode;
+    if (bullet.mode === 'scroll') {
+      // Placed off the right edge before it is shown, so no frame draws it at the left
+      // before its animation starts.
+      node.style.transform = `translateX(${this.root.clientWidth}px)`;
+    }
     this.root.append(node);
     this.shown += 1;
     if (bullet.mode === 'scroll') {

@@ -433,8 +433,27 @@ function setUpInputs(settings) {
   setInputs(false);
 }
 
+/** Resolves at the first picture, or after `ms`, whichever comes first. */
+function firstFrameOr(ms) {
+  return new Promise((resolve) => {
+    const poll = setInterval(() => {
+      if (state.firstFrameMs !== null) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 20);
+    setTimeout(() => {
+      clearInterval(poll);
+      resolve();
+    }, ms);
+  });
+}
+
 async function main() {
   startPlayer();
+  // The player goes first: a browser opens six connections to a host, and the playlist
+  // requests that wait for the next part hold two of them.
+  await firstFrameOr(1500);
   let settings = { guests: false, gifts: [], leaderboard_public: false, text_max_chars: 100 };
   try {
     settings = await webSettings();

@@ -15,7 +15,8 @@
 // - pdt: latency from the player's PROGRAM-DATE-TIME (hls.js `playingDate`), when there is one;
 // - playerLatency: what the player itself reports (hls.js `latency`, dash.js
 //   `getCurrentLiveLatency()`);
-// - stalls / stallMs: `waiting` events after the first frame, and their total length.
+// - stalls / stallMs: `waiting` events after the first frame (not while seeking), and their
+//   total length; seeks: jumps the player made (shardcast's page jumps hls.js to its target).
 import { chromium } from 'playwright-core';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => {
@@ -27,7 +28,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 // Runs in the page before its own scripts.
 function instrument() {
-  const m = { firstFrameMs: null, g2g: [], pdt: [], playerLatency: [], stalls: 0, stallMs: 0, badCodes: 0, errors: [] };
+  const m = { firstFrameMs: null, g2g: [], pdt: [], playerLatency: [], stalls: 0, stallMs: 0, seeks: 0, badCodes: 0, errors: [] };
   window.__latency = m;
   const canvas = document.createElement('canvas');
   canvas.width = 640;
@@ -65,8 +66,10 @@ function instrument() {
       video.requestVideoFrameCallback(onFrame);
     };
     video.requestVideoFrameCallback(onFrame);
+    // A seek within what is buffered (a player jumping to its target) is not a stall.
+    video.addEventListener('seeking', () => { m.seeks += 1; });
     video.addEventListener('waiting', () => {
-      if (m.firstFrameMs !== null && stalledAt === null) {
+      if (m.firstFrameMs !== null && stalledAt === null && !video.seeking) {
         stalledAt = performance.now();
         m.stalls += 1;
       }
@@ -131,6 +134,7 @@ async function main() {
       playerLatency: stats(m.playerLatency),
       stalls: m.stalls,
       stallMs: Math.round(m.stallMs),
+      seeks: m.seeks,
       badCodes: m.badCodes,
       errors,
     }));

@@ -292,9 +292,10 @@ config_section! {
         /// Segments are cut on a keyframe once this much media has accumulated.
         segment_target_ms: u32 = 2000,
         /// LL-HLS part duration, and the chunk of low-latency DASH. Players hold back three
-        /// parts from the live edge (`PART-HOLD-BACK` 0.6 s at 200 ms; DASH asks for five,
-        /// 1 s); each LL-HLS viewer makes about two requests per part and rendition (a
-        /// blocking playlist reload and the part). Segments still end on keyframes.
+        /// parts from the live edge (`PART-HOLD-BACK` 0.6 s at 200 ms; DASH's
+        /// `ServiceDescription` asks for the same); each LL-HLS viewer makes about two
+        /// requests per part and rendition (a blocking playlist reload and the part).
+        /// Segments still end on keyframes.
         part_target_ms: u32 = 200,
         /// Serve LL-HLS (parts, preload hints, blocking reloads) in media playlists.
         ll_hls: bool = true,

@@ -12,8 +12,10 @@ pub const DASH_PROFILES: &str = "urn:mpeg:dash:profile:isoff-live:2011";
 /// the live edge as HLS `HOLD-BACK`.
 pub const PRESENTATION_DELAY_TARGET_DURATIONS: u64 = 3;
 
-/// Low-latency DASH: the service's latency target, in parts (with 200 ms parts, one second).
-pub const LL_LATENCY_TARGET_PARTS: u64 = 5;
+/// Low-latency DASH: the service's latency target, in parts (0.6 s with 200 ms parts, as
+/// LL-HLS's `PART-HOLD-BACK`). dash.js at this target plays about 1.4 s behind the camera
+/// here (bench/results/latency.md).
+pub const LL_LATENCY_TARGET_PARTS: u64 = 3;
 
 /// Low-latency DASH: segments listed past the last complete one (the one being made and the
 /// next), so a player can ask for them as soon as their first part is out without a new MPD.

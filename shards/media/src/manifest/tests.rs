@@ -691,14 +691,14 @@ fn a_live_mpd_with_parts_is_low_latency_and_lists_the_segments_being_made() {
     let (source, sound) = ll_indexes();
     let got = mpd(&live(Some(200)), &[source.view(), sound.view()], None);
     check_xml(&got);
-    // One second of latency asked for (five 200 ms parts), between 0.5 s and 3 s.
+    // 0.6 s of latency asked for (three 200 ms parts), between 0.3 s and 1.8 s.
     assert!(
-        got.contains(" suggestedPresentationDelay=\"PT1S\""),
+        got.contains(" suggestedPresentationDelay=\"PT0.6S\""),
         "{got}"
     );
     assert!(got.contains("<ServiceDescription id=\"0\">"), "{got}");
     assert!(
-        got.contains("<Latency referenceId=\"0\" target=\"1000\" min=\"500\" max=\"3000\"/>"),
+        got.contains("<Latency referenceId=\"0\" target=\"600\" min=\"300\" max=\"1800\"/>"),
         "{got}"
     );
     assert!(got.find("<ServiceDescription").unwrap() < got.find("<Period").unwrap());
