@@ -26,6 +26,7 @@ test: setup lint
     cargo test --workspace
     cargo test --manifest-path fuzz/Cargo.toml --lib
     node shards/wire/ts/test/roundtrip.mjs
+    @echo "watch page screenshots (bench/tests/e2e_web.rs):"; ls -1 target/browser/*/*.png
 
 # rustfmt check and clippy with warnings as errors (after setup: clippy compiles the FFmpeg bindings).
 lint: setup
