@@ -687,6 +687,49 @@ fn signed_playback_urls_are_enforced_and_propagated() {
 }
 
 #[test]
+fn a_replay_behind_playback_tokens_plays_with_its_token() {
+    let server = Server::start(
+        "uring",
+        1,
+        "[auth]\nsecret = \"play-secret\"\n[http]\napi_token = \"ops\"\n\
+         [media]\nplayback_tokens = true\nrecord = true\n[transcode]\nenabled = false\n",
+    );
+    let (ok, err) = Publish::start(FFMPEG, &rtmp_url(&server, "paid"), 4, &H264).wait();
+    assert!(ok, "{err}");
+    let token = common::mint_token(&[
+        "--user",
+        "v",
+        "--play",
+        "--stream",
+        "paid",
+        "--secret",
+        "play-secret",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let entry = loop {
+        let mut s = server.connect();
+        write!(
+            s,
+            "GET /api/v1/recordings HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ops\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let list: serde_json::Value =
+            serde_json::from_slice(&read_response(&mut s).unwrap().body).unwrap();
+        if list["recordings"][0]["complete"] == true {
+            break list["recordings"][0].clone();
+        }
+        assert!(Instant::now() < deadline, "no complete recording: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let hls = entry["hls"].as_str().unwrap();
+    assert_eq!(http(&server, hls).0, 401, "a replay needs the token too");
+    let url = format!("http://{}{hls}?token={token}", server.addr);
+    let frames = frames_read(&url);
+    assert!((115..=122).contains(&frames), "replayed frames: {frames}");
+}
+
+#[test]
 fn malformed_rtmp_closes_only_that_connection() {
     let server = Server::start(
         "uring",

@@ -75,9 +75,10 @@ impl Media {
         if !super::names::is_valid_stream_name(stream) {
             return MediaResponse::Status(404, "no such recording");
         }
-        if let Err(refusal) = self.check_token(cx, stream, query) {
-            return refusal;
-        }
+        let token_query = match self.check_token(cx, stream, query) {
+            Ok(q) => q,
+            Err(refusal) => return refusal,
+        };
         // Playlists name later init segments `init.mp4?v=N`; they are `init-N.mp4` on disk.
         let version = query
             .get("v")
@@ -91,6 +92,7 @@ impl Media {
             stream: stream.to_string(),
             start: start.to_string(),
             path,
+            token_query,
         };
         self.ask_recorder(cx, conn, what)
     }

@@ -445,8 +445,15 @@ fn safe_component(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// A file of a recording for `/vod/{stream}/{start}/{path}`.
-pub fn read_file(root: &Path, stream: &str, start: &str, path: &str) -> MediaResponse {
+/// A file of a recording for `/vod/{stream}/{start}/{path}`. With `token_query` (signed
+/// playback URLs), every URI of a playlist or MPD carries it, as live playlists do.
+pub fn read_file(
+    root: &Path,
+    stream: &str,
+    start: &str,
+    path: &str,
+    token_query: Option<&str>,
+) -> MediaResponse {
     let parts: Vec<&str> = path.split('/').collect();
     if !safe_component(stream)
         || !safe_component(start)
@@ -469,14 +476,73 @@ pub fn read_file(root: &Path, stream: &str, start: &str, path: &str) -> MediaRes
         Ok(_) => return MediaResponse::Status(404, "not found"),
         Err(_) => return MediaResponse::Status(404, "no such recording or file"),
     }
-    match std::fs::read(&file) {
-        Ok(bytes) => MediaResponse::Body {
-            content_type,
-            cache_control,
-            chunks: vec![Bytes::from(bytes)],
-        },
-        Err(_) => MediaResponse::Status(500, "cannot read the recording"),
+    let bytes = match std::fs::read(&file) {
+        Ok(bytes) => bytes,
+        Err(_) => return MediaResponse::Status(500, "cannot read the recording"),
+    };
+    let bytes = match (token_query, String::from_utf8(bytes)) {
+        (Some(query), Ok(text)) if name.ends_with(".m3u8") => {
+            with_query_m3u8(&text, query).into_bytes()
+        }
+        (Some(query), Ok(text)) if name.ends_with(".mpd") => {
+            with_query_mpd(&text, query).into_bytes()
+        }
+        (_, Ok(text)) => text.into_bytes(),
+        (_, Err(e)) => e.into_bytes(),
+    };
+    MediaResponse::Body {
+        content_type,
+        cache_control,
+        chunks: vec![Bytes::from(bytes)],
     }
+}
+
+/// Appends `query` to a URI (`?` or `&`).
+fn with_query(uri: &str, query: &str) -> String {
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{query}")
+}
+
+/// Every URI of a playlist with `query`: the URI lines and the `URI="…"` attributes.
+fn with_query_m3u8(text: &str, query: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        if !line.is_empty() && !line.starts_with('#') {
+            out.push_str(&with_query(line, query));
+        } else if let Some((before, rest)) = line.split_once("URI=\"") {
+            let (uri, after) = rest.split_once('"').unwrap_or((rest, ""));
+            out.push_str(&format!(
+                "{before}URI=\"{}\"{after}",
+                with_query(uri, query)
+            ));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The MPD's segment template URIs with `query` (a literal `$` doubled, `&` escaped).
+fn with_query_mpd(text: &str, query: &str) -> String {
+    let escaped = query.replace('$', "$$").replace('&', "&amp;");
+    let mut out = text.to_string();
+    for attribute in ["initialization=\"", "media=\""] {
+        let mut result = String::with_capacity(out.len() + 64);
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(attribute) {
+            let start = at + attribute.len();
+            result.push_str(&rest[..start]);
+            let end = rest[start..].find('"').map_or(rest.len(), |e| start + e);
+            let uri = &rest[start..end];
+            let sep = if uri.contains('?') { "&amp;" } else { "?" };
+            result.push_str(&format!("{uri}{sep}{escaped}"));
+            rest = &rest[end..];
+        }
+        result.push_str(rest);
+        out = result;
+    }
+    out
 }
 
 /// Every recording's `recording.json` under `root`, with its directory.

@@ -120,7 +120,14 @@ impl Recorder {
                 stream,
                 start,
                 path,
-            } => files::read_file(&self.settings.dir, stream, start, path),
+                token_query,
+            } => files::read_file(
+                &self.settings.dir,
+                stream,
+                start,
+                path,
+                token_query.as_deref(),
+            ),
         }
     }
 

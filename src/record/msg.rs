@@ -45,6 +45,8 @@ pub enum ReadWhat {
         stream: String,
         start: String,
         path: String,
+        /// `token=…` for every URI of a playlist or MPD read (signed playback URLs).
+        token_query: Option<String>,
     },
     /// `GET /api/v1/recordings`.
     List,

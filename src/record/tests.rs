@@ -128,6 +128,7 @@ fn a_stream_is_written_as_it_is_made_and_read_back_as_vod() {
             stream: "show".into(),
             start: start.clone(),
             path: path.into(),
+            token_query: None,
         }))
     };
     let playlist = String::from_utf8(read("audio/index.m3u8")).unwrap();
@@ -163,6 +164,7 @@ fn a_stream_is_written_as_it_is_made_and_read_back_as_vod() {
             stream: "show".into(),
             start: start.clone(),
             path: bad.into(),
+            token_query: None,
         });
         assert!(matches!(r, MediaResponse::Status(404, _)), "{bad}");
     }
@@ -231,5 +233,54 @@ fn retention_deletes_by_age_then_by_size_oldest_first_and_never_an_active_one() 
     assert_eq!(files::retain(&root, &[left], u64::MAX, 0), 0);
     assert_eq!(files::retain(&root, &[], u64::MAX, 0), 1);
     assert_eq!(n(count()), 0);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn replays_carry_the_playback_token_on_every_uri() {
+    let root = dir("token");
+    let mut recorder = Recorder::new(settings(&root));
+    record_stream(&mut recorder, &Arc::from("paid"), 2, None);
+    let list: serde_json::Value =
+        serde_json::from_slice(&body(recorder.read(&ReadWhat::List))).unwrap();
+    let start = list["recordings"][0]["start"].as_str().unwrap().to_string();
+    let read = |path: &str| {
+        String::from_utf8(body(recorder.read(&ReadWhat::File {
+            stream: "paid".into(),
+            start: start.clone(),
+            path: path.into(),
+            token_query: Some("token=abc.def".into()),
+        })))
+        .unwrap()
+    };
+    let media = read("audio/index.m3u8");
+    assert!(
+        media.contains("#EXT-X-MAP:URI=\"init.mp4?token=abc.def\""),
+        "{media}"
+    );
+    assert!(media.lines().any(|l| l == "0.m4s?token=abc.def"), "{media}");
+    assert!(media
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .all(|l| l.ends_with("token=abc.def")));
+    let top = read("index.m3u8");
+    assert!(top.contains("audio/index.m3u8?token=abc.def"), "{top}");
+    let mpd = read("manifest.mpd");
+    assert!(
+        mpd.contains("media=\"$RepresentationID$/$Number$.m4s?token=abc.def\""),
+        "{mpd}"
+    );
+    assert!(
+        mpd.contains("initialization=\"$RepresentationID$/init.mp4?token=abc.def\""),
+        "{mpd}"
+    );
+    // Media bytes are not touched.
+    let seg = body(recorder.read(&ReadWhat::File {
+        stream: "paid".into(),
+        start: start.clone(),
+        path: "audio/0.m4s".into(),
+        token_query: Some("token=abc.def".into()),
+    }));
+    assert_eq!(&seg[..STYP.len()], STYP);
     std::fs::remove_dir_all(&root).unwrap();
 }
