@@ -895,21 +895,7 @@ mod tests {
         part_bytes: usize,
     ) {
         for p in 0..parts {
-            index.apply(
-                stream,
-                IndexEvent::Part {
-                    rendition: Arc::from("audio"),
-                    msn,
-                    part_index: p,
-                    start_ticks: msn * 2000 + p as u64 * 500,
-                    duration_ticks: 500,
-                    independent: true,
-                    program_date_time_ms: 0,
-                    bytes: Bytes::from(vec![p as u8; part_bytes]),
-                    last_received_ms: None,
-                },
-                0,
-            );
+            feed_part(index, stream, msn, p, part_bytes);
         }
         index.apply(
             stream,
@@ -947,7 +933,7 @@ mod tests {
         );
     }
 
-    fn feed_part(index: &mut MediaIndex, stream: &Arc<str>, msn: u64, p: u32) {
+    fn feed_part(index: &mut MediaIndex, stream: &Arc<str>, msn: u64, p: u32, size: usize) {
         index.apply(
             stream,
             IndexEvent::Part {
@@ -958,7 +944,7 @@ mod tests {
                 duration_ticks: 500,
                 independent: true,
                 program_date_time_ms: 0,
-                bytes: Bytes::from(vec![p as u8; 10]),
+                bytes: Bytes::from(vec![p as u8; size]),
                 last_received_ms: None,
             },
             0,
@@ -991,12 +977,12 @@ mod tests {
         };
         assert!(matches!(from(&index, 2, 0), Progressive::Soon));
         assert!(matches!(from(&index, 3, 0), Progressive::Missing));
-        feed_part(&mut index, &stream, 1, 0);
-        feed_part(&mut index, &stream, 1, 1);
+        feed_part(&mut index, &stream, 1, 0, 10);
+        feed_part(&mut index, &stream, 1, 1, 10);
         assert_eq!(parts(from(&index, 1, 0)), (vec![0, 1], 2, false));
         assert_eq!(parts(from(&index, 1, 2)), (vec![], 2, false));
-        feed_part(&mut index, &stream, 1, 2);
-        feed_part(&mut index, &stream, 1, 3);
+        feed_part(&mut index, &stream, 1, 2, 10);
+        feed_part(&mut index, &stream, 1, 3, 10);
         index.apply(
             &stream,
             IndexEvent::Segment {
@@ -1013,7 +999,7 @@ mod tests {
         assert_eq!(parts(from(&index, 1, 2)), (vec![2, 3], 4, true));
         assert_eq!(parts(from(&index, 0, 0)), (vec![0, 1, 2, 3], 4, true));
         // A stream that ended leaves nothing to wait for.
-        feed_part(&mut index, &stream, 2, 0);
+        feed_part(&mut index, &stream, 2, 0, 10);
         index.apply(&stream, IndexEvent::Ended, 0);
         assert!(matches!(from(&index, 2, 1), Progressive::Missing));
         assert!(matches!(from(&index, 3, 0), Progressive::Missing));
