@@ -247,6 +247,7 @@ impl Session {
         };
         view.gap = !whole;
         r.segments.push(view);
+        let first_of_rendition = r.segments.len() == 1;
         if whole {
             bump(&counters.segments_written, 1);
         } else {
@@ -259,6 +260,10 @@ impl Session {
             );
         }
         self.write_media_playlist(rendition, State::Recording)?;
+        if first_of_rendition {
+            // Written again at the end; early, so a recording cut by a crash has one.
+            self.write_multivariant()?;
+        }
         self.write_meta(None)
     }
 
@@ -378,12 +383,17 @@ impl Session {
         )
     }
 
-    fn write_top(&self, now_ms: u64) -> std::io::Result<()> {
+    fn write_multivariant(&self) -> std::io::Result<()> {
         let views = self.views();
         let infos: Vec<_> = views.iter().map(|v| v.info).collect();
         let mut text = String::with_capacity(2048);
         manifest::write_multivariant_playlist(&mut text, &infos, None);
-        write_atomic(&self.dir.join("index.m3u8"), text.as_bytes())?;
+        write_atomic(&self.dir.join("index.m3u8"), text.as_bytes())
+    }
+
+    fn write_top(&self, now_ms: u64) -> std::io::Result<()> {
+        self.write_multivariant()?;
+        let views = self.views();
         let clock = MpdClock {
             availability_start_ms: manifest::availability_start_ms(&views, self.started_ms),
             publish_time_ms: now_ms,
@@ -420,6 +430,58 @@ impl Session {
             meta.to_string().as_bytes(),
         )
     }
+}
+
+/// Finishes recordings a stopped process left unfinished (`complete: false`): their media
+/// playlists get `EXT-X-ENDLIST`, unfinished segments go, and `recording.json` says
+/// `complete` and `interrupted`. Their MPD, written only at a recording's end, stays absent.
+/// Returns how many were repaired.
+pub fn repair(root: &Path) -> u64 {
+    let mut repaired = 0;
+    for (dir, mut meta) in recordings(root) {
+        if meta["complete"] == true {
+            continue;
+        }
+        let mut last_ms = meta["started_ms"].as_u64().unwrap_or(0);
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let rendition = entry.path();
+            for file in std::fs::read_dir(&rendition)
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let path = file.path();
+                if path.extension().is_some_and(|e| e == "part" || e == "tmp") {
+                    let _ = std::fs::remove_file(&path);
+                } else if let Ok(modified) = file.metadata().and_then(|m| m.modified()) {
+                    let ms = modified
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64);
+                    last_ms = last_ms.max(ms);
+                }
+            }
+            let playlist = rendition.join("index.m3u8");
+            if let Ok(text) = std::fs::read_to_string(&playlist) {
+                if !text.contains("#EXT-X-ENDLIST") {
+                    let _ = write_atomic(&playlist, (text + "#EXT-X-ENDLIST\n").as_bytes());
+                }
+            }
+        }
+        meta["complete"] = json!(true);
+        meta["interrupted"] = json!(true);
+        meta["ended_ms"] = json!(last_ms);
+        if write_atomic(&dir.join("recording.json"), meta.to_string().as_bytes()).is_ok() {
+            log::warn!(
+                "recording {} was cut short (the server stopped); its playlists are closed",
+                dir.display()
+            );
+            repaired += 1;
+        }
+    }
+    repaired
 }
 
 /// `YYYYMMDDTHHMMSSZ` of a Unix millisecond time.

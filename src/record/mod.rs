@@ -14,8 +14,8 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `recording.json` | stream, start and end times, duration, bytes, renditions, lost segments, whether it is complete |
-//! | `index.m3u8`, `manifest.mpd` | multivariant playlist and static MPD (written at the end) |
+//! | `recording.json` | stream, start and end times, duration, bytes, renditions, lost segments, whether it is complete (and `interrupted` when the server stopped without ending it: the next start closes its playlists) |
+//! | `index.m3u8`, `manifest.mpd` | multivariant playlist (at each rendition's first segment and at the end) and static MPD (at the end) |
 //! | `{rendition}/index.m3u8` | its media playlist, rewritten after every segment; `EXT-X-ENDLIST` at the end |
 //! | `{rendition}/init.mp4`, `init-{v}.mp4` | init segments (`init.mp4?v={v}` in the playlists) |
 //! | `{rendition}/{n}.m4s` | segments (`{n}.m4s.part` while being written) |
@@ -155,6 +155,7 @@ impl Recorder {
 /// Runs the recorder until the runtime drains.
 pub fn run_recorder(mut endpoint: WorkerEndpoint<ShardMsg>, settings: Arc<RecordSettings>) {
     let mut recorder = Recorder::new(settings.clone());
+    files::repair(&settings.dir);
     recorder.retain(crate::common::clock::wall_ms());
     let mut last_retention = Instant::now();
     loop {

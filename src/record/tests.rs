@@ -284,3 +284,48 @@ fn replays_carry_the_playback_token_on_every_uri() {
     assert_eq!(&seg[..STYP.len()], STYP);
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_recording_cut_by_a_stop_is_closed_at_the_next_start() {
+    let root = dir("cut");
+    {
+        let mut recorder = Recorder::new(settings(&root));
+        let stream: Arc<str> = Arc::from("cut");
+        let started = IndexEvent::Started {
+            started_ms: T0,
+            part_target_ms: Some(500),
+            info: Arc::new(StreamInfo::default()),
+        };
+        recorder.on_event(&stream, started, T0);
+        let init = IndexEvent::Init {
+            rendition: audio_meta(),
+            init: Bytes::from_static(b"init-bytes"),
+            discontinuity: false,
+        };
+        recorder.on_event(&stream, init, T0);
+        for msn in 0..2 {
+            for p in 0..4 {
+                recorder.on_event(&stream, part(msn, p, 1), T0);
+            }
+            recorder.on_event(&stream, segment(msn), T0);
+        }
+        // A part of the next segment, then the process dies (no Ended, no finish).
+        recorder.on_event(&stream, part(2, 0, 1), T0);
+    }
+    assert_eq!(files::repair(&root), 1);
+    assert_eq!(files::repair(&root), 0, "once is enough");
+    let list: serde_json::Value = serde_json::from_slice(&body(files::list_json(&root))).unwrap();
+    let entry = &list["recordings"][0];
+    assert_eq!(entry["complete"], true);
+    assert_eq!(entry["interrupted"], true);
+    let dir = root.join("cut").join(entry["start"].as_str().unwrap());
+    let playlist = std::fs::read_to_string(dir.join("audio/index.m3u8")).unwrap();
+    assert!(playlist.ends_with("#EXT-X-ENDLIST\n"), "{playlist}");
+    assert_eq!(playlist.matches("#EXTINF").count(), 2);
+    assert!(
+        dir.join("index.m3u8").is_file(),
+        "the multivariant playlist is written early"
+    );
+    assert!(!dir.join("audio/2.m4s.part").exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}
