@@ -107,8 +107,8 @@ pub fn availability_start_ms(renditions: &[RenditionView<'_>], fallback: u64) ->
 ///   are the same as the complete segment's). A segment that ends longer or shorter than
 ///   expected is corrected by the next MPD. `ServiceDescription` asks for a latency of
 ///   [`LL_LATENCY_TARGET_PARTS`] parts, and `suggestedPresentationDelay` is the same.
-/// - **Clock**: `UTCTiming` with the `direct` scheme (the server's time when the MPD was
-///   made), then `http-iso` at `/api/v1/time` on the same server.
+/// - **Clock**: `UTCTiming` `http-iso` at `/api/v1/time` on the same server (a player asks
+///   the time whenever it syncs), then `direct` (the server's time when the MPD was made).
 pub fn write_mpd(
     out: &mut String,
     stream: &StreamFacts,
@@ -224,11 +224,14 @@ pub fn write_mpd(
     }
 
     t.s("  </Period>").nl();
+    // The server's clock first: a player that syncs again later asks it then, where the
+    // `direct` value is only right when the MPD was made (dash.js re-syncs with the value of
+    // the MPD it holds, which put it up to a second behind).
+    t.s("  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"/api/v1/time\"/>")
+        .nl();
     t.s("  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:direct:2014\" value=\"")
         .display(Iso8601Ms(clock.now_ms))
         .s("\"/>")
-        .nl();
-    t.s("  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"/api/v1/time\"/>")
         .nl();
     t.s("</MPD>").nl();
 }

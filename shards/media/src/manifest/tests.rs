@@ -678,8 +678,8 @@ fn mpd_golden() {
       </Representation>
     </AdaptationSet>
   </Period>
-  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value="2023-11-14T22:13:48.500Z"/>
   <UTCTiming schemeIdUri="urn:mpeg:dash:utc:http-iso:2014" value="/api/v1/time"/>
+  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value="2023-11-14T22:13:48.500Z"/>
 </MPD>
 "#;
     assert_eq!(got, want);
