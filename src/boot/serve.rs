@@ -65,6 +65,7 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot start shards: {e}"))?;
     log_start(runtime.info());
+    log_web(runtime.info(), &config);
     log_publish_access(
         runtime.info(),
         &config,
@@ -124,6 +125,23 @@ fn log_start(info: &RuntimeInfo) {
     }
     for (name, addr) in &info.listeners {
         log::info!("{name} listening on {addr}");
+    }
+}
+
+/// Where a person opens the pages.
+fn log_web(info: &RuntimeInfo, config: &Config) {
+    if !config.web.enabled {
+        return;
+    }
+    if let Some((_, addr)) = info.listeners.iter().find(|(name, _)| name == "http") {
+        let host = if addr.ip().is_unspecified() {
+            format!("HOST:{}", addr.port())
+        } else {
+            addr.to_string()
+        };
+        log::info!(
+            "web: the live streams at http://{host}/, a stream at http://{host}/watch/STREAM,              how to publish at http://{host}/publish"
+        );
     }
 }
 
