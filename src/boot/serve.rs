@@ -140,7 +140,8 @@ fn log_web(info: &RuntimeInfo, config: &Config) {
             addr.to_string()
         };
         log::info!(
-            "web: the live streams at http://{host}/, a stream at http://{host}/watch/STREAM,              how to publish at http://{host}/publish"
+            "web: the live streams at http://{host}/, a stream at http://{host}/watch/STREAM, \
+             how to publish at http://{host}/publish"
         );
     }
 }
