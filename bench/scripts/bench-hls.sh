@@ -79,15 +79,7 @@ ensure_tools() {
     command -v jq >/dev/null || die "jq is missing (apt-get install -y jq)"
     if [[ " $SERVERS " == *" nginx-rtmp "* ]]; then
         ensure_nginx
-        if [[ ! -f "$RTMP_MODULE" ]]; then
-            log "the nginx RTMP module is missing; installing libnginx-mod-rtmp"
-            local sudo=""
-            [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
-            $sudo apt-get install -y libnginx-mod-rtmp \
-                || { $sudo apt-get update && $sudo apt-get install -y libnginx-mod-rtmp; } \
-                || die "could not install libnginx-mod-rtmp"
-            [[ -f "$RTMP_MODULE" ]] || die "$RTMP_MODULE is missing after installing libnginx-mod-rtmp"
-        fi
+        ensure_rtmp_module
     fi
 }
 

@@ -50,14 +50,7 @@ ensure_tools() {
     [[ -d "$BROWSER_DIR/node_modules/playwright-core" ]] || die "playwright-core is missing (scripts/setup.sh installs it)"
     [[ -f "$ROOT/web/vendor/hls.min.js" ]] || die "web/vendor is empty: run scripts/web.sh"
     ensure_nginx
-    if [[ ! -f "$RTMP_MODULE" ]]; then
-        log "the nginx RTMP module is missing; installing libnginx-mod-rtmp"
-        local sudo=""
-        [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
-        $sudo apt-get install -y libnginx-mod-rtmp \
-            || { $sudo apt-get update && $sudo apt-get install -y libnginx-mod-rtmp; } \
-            || die "could not install libnginx-mod-rtmp"
-    fi
+    ensure_rtmp_module
 }
 
 start_shardcasts() {

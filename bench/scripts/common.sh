@@ -69,6 +69,18 @@ ensure_nginx() {
     fi
 }
 
+# Installs libnginx-mod-rtmp when $RTMP_MODULE (the caller sets it) is missing.
+ensure_rtmp_module() {
+    [[ -f "$RTMP_MODULE" ]] && return 0
+    log "the nginx RTMP module is missing; installing libnginx-mod-rtmp"
+    local sudo=""
+    [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+    $sudo apt-get install -y libnginx-mod-rtmp \
+        || { $sudo apt-get update && $sudo apt-get install -y libnginx-mod-rtmp; } \
+        || die "could not install libnginx-mod-rtmp"
+    [[ -f "$RTMP_MODULE" ]] || die "$RTMP_MODULE is missing after installing libnginx-mod-rtmp"
+}
+
 # Builds shardcast and the load generator. SERVERS (space-separated) decides whether
 # shardcast is needed; without it only the load generator is built.
 build_release() {

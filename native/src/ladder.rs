@@ -234,10 +234,10 @@ impl Ladder {
         let fits = self
             .thumbnailer
             .as_ref()
-            .is_some_and(|t| t.src() == format && t.spec() == Some(spec));
+            .is_some_and(|t| t.src() == format && t.spec() == spec);
         if !fits {
-            self.thumbnailer = match Thumbnailer::new(format, spec.width, spec.qscale) {
-                Ok(t) => Some(t.with_spec(spec)),
+            self.thumbnailer = match Thumbnailer::new(format, spec) {
+                Ok(t) => Some(t),
                 Err(_) => {
                     self.stats.thumbnail_errors += 1;
                     return;

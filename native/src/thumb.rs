@@ -30,7 +30,7 @@ pub struct Thumbnailer {
     packet: Packet,
     quality: i32,
     next_pts: i64,
-    spec: Option<ThumbnailSpec>,
+    spec: ThumbnailSpec,
 }
 
 impl std::fmt::Debug for Thumbnailer {
@@ -43,10 +43,10 @@ impl std::fmt::Debug for Thumbnailer {
 }
 
 impl Thumbnailer {
-    /// A thumbnailer for pictures of `src`, `width` wide, at JPEG quantiser `qscale` (2 is
-    /// nearly lossless, 31 the coarsest; 5 looks clean at a few tens of KiB for 640x360).
-    pub fn new(src: VideoFormat, width: u32, qscale: u32) -> Result<Thumbnailer, Error> {
-        let (out_w, out_h) = thumbnail_size(src.width, src.height, width);
+    /// A thumbnailer for pictures of `src`, made as `spec` says (qscale 2 is nearly lossless,
+    /// 31 the coarsest; 5 looks clean at a few tens of KiB for 640x360).
+    pub fn new(src: VideoFormat, spec: ThumbnailSpec) -> Result<Thumbnailer, Error> {
+        let (out_w, out_h) = thumbnail_size(src.width, src.height, spec.width);
         let dst = VideoFormat {
             width: out_w,
             height: out_h,
@@ -59,7 +59,7 @@ impl Thumbnailer {
         config.global_header = false;
         config.threads = 1;
         encoder.configure_video(&config);
-        let quality = i32::try_from(qscale.clamp(2, 31)).expect("small") * QP2LAMBDA;
+        let quality = i32::try_from(spec.qscale.clamp(2, 31)).expect("small") * QP2LAMBDA;
         encoder.set_fixed_quality(quality);
         encoder.open(None)?;
         Ok(Thumbnailer {
@@ -71,18 +71,12 @@ impl Thumbnailer {
             packet: Packet::new()?,
             quality,
             next_pts: 0,
-            spec: None,
+            spec,
         })
     }
 
-    /// The same, remembering the spec it was made for (see [`Thumbnailer::spec`]).
-    pub fn with_spec(mut self, spec: ThumbnailSpec) -> Thumbnailer {
-        self.spec = Some(spec);
-        self
-    }
-
-    /// The spec given to [`Thumbnailer::with_spec`], if any.
-    pub fn spec(&self) -> Option<ThumbnailSpec> {
+    /// What it makes.
+    pub fn spec(&self) -> ThumbnailSpec {
         self.spec
     }
 
@@ -151,7 +145,14 @@ mod tests {
             let fill = if plane == 0 { 90 } else { 128 };
             picture.plane_mut(plane).unwrap().fill(fill);
         }
-        let mut thumbs = Thumbnailer::new(src, 320, 5).unwrap();
+        let mut thumbs = Thumbnailer::new(
+            src,
+            ThumbnailSpec {
+                width: 320,
+                qscale: 5,
+            },
+        )
+        .unwrap();
         for _ in 0..3 {
             let jpeg = thumbs.encode(&picture).unwrap();
             assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "SOI");
