@@ -1,38 +1,29 @@
-// `/watch/{stream}`: the player (hls.js in low-latency mode, or dash.js with `?player=dash`)
-// and the room's danmaku over the generated protocol client. `window.shardcastWatch` holds
-// what the page measured and showed (first frame, latency samples, stalls, bullets, gifts),
-// for whoever drives the page: the browser tests and `just bench-latency` read it.
+// `/watch/{stream}`: the room's danmaku over the generated protocol client, beside the player
+// (`player.js`, which runs first). `window.shardcastWatch` holds what the page measured and
+// showed: the player's side (first frame, latency samples, stalls) from `player.js`, and the
+// room's (bullets, gifts, who this is) added here. The browser tests and `just bench-latency`
+// read it.
 import {
   SUBPROTOCOL, decodeServer, encodeChat, encodeGift, encodeHeartbeat, encodeHello, encodeLike,
 } from './vendor/shardcast-wire.js';
 import {
-  compact, el, forgetToken, getJson, guestToken, playbackQuery, storedToken, webSettings,
+  compact, el, forgetToken, getJson, guestToken, storedToken, webSettings,
 } from './common.js';
 import { Overlay } from './danmaku.js';
 
 const stream = decodeURIComponent(location.pathname.replace(/^\/watch\//, '').replace(/\/$/, ''));
-const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
-const video = $('video');
 const overlay = new Overlay($('overlay'));
 
-/** What the page measured and showed. */
-const state = {
-  stream,
-  player: params.get('player') === 'dash' ? 'dash' : 'hls',
-  firstFrameMs: null,
-  latencySamples: [],
-  stalls: 0,
-  stallMs: 0,
-  catchups: 0,
+/** What the page measured and showed; `player.js` made it (or the page has no player). */
+const state = Object.assign(window.shardcastWatch || { stream, firstFrameMs: null, errors: [] }, {
   bullets: [],
   gifts: [],
   user: '',
   role: '',
   seq: 0,
-  errors: [],
   connected: false,
-};
+});
 window.shardcastWatch = state;
 
 const COLORS = [0xffffff, 0xfe0302, 0xff7204, 0xffaa02, 0xffd302, 0x00cd00, 0x00a2ff, 0xcc0273];
@@ -42,156 +33,6 @@ const LEADERBOARD_MS = 10000;
 
 document.title = `${stream} · shardcast`;
 $('title').textContent = stream;
-
-// ---------------------------------------------------------------------------------- player
-
-function playerStatus(text, isError = false) {
-  $('player-status').textContent = text;
-  $('player-status').className = `status ${isError ? 'error' : 'muted'}`;
-}
-
-function watchVideo() {
-  const firstFrame = () => {
-    if (state.firstFrameMs === null) {
-      state.firstFrameMs = Math.round(performance.now());
-      playerStatus('');
-    }
-  };
-  if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(firstFrame);
-  else video.addEventListener('playing', firstFrame, { once: true });
-  let stalledAt = null;
-  video.addEventListener('waiting', () => {
-    if (state.firstFrameMs !== null && stalledAt === null) {
-      stalledAt = performance.now();
-      state.stalls += 1;
-    }
-  });
-  video.addEventListener('playing', () => {
-    if (stalledAt !== null) {
-      state.stallMs += performance.now() - stalledAt;
-      stalledAt = null;
-    }
-  });
-  $('unmute').addEventListener('click', () => {
-    video.muted = !video.muted;
-    $('unmute').textContent = video.muted ? '🔇' : '🔊';
-  });
-}
-
-function showLatency(seconds) {
-  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 600) return;
-  state.latencySamples.push(Math.round(seconds * 1000));
-  if (state.latencySamples.length > 10000) state.latencySamples.shift();
-  $('latency').textContent = `latency ${seconds.toFixed(2)} s`;
-}
-
-function startHls(src) {
-  if (!window.Hls) {
-    playerStatus('The player (hls.js) is missing from this build: run scripts/web.sh and rebuild.', true);
-    return;
-  }
-  if (!window.Hls.isSupported()) {
-    video.src = src; // Safari plays HLS natively
-    return;
-  }
-  // The target latency is the playlist's PART-HOLD-BACK; a player that fell behind catches up
-  // at up to 1.1x (setting liveSyncDuration here would override the server's hold-back).
-  const hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 30, maxLiveSyncPlaybackRate: 1.1 });
-  hls.loadSource(src);
-  hls.attachMedia(video);
-  hls.on(window.Hls.Events.MANIFEST_PARSED, (_, data) => {
-    const select = $('quality');
-    data.levels.forEach((level, i) => {
-      const label = level.height ? `${level.height}p` : level.name || `#${i}`;
-      const kbps = Math.round(level.bitrate / 1000);
-      select.append(el('option', { value: i }, `${label} · ${kbps} kb/s`));
-    });
-    select.addEventListener('change', () => { hls.currentLevel = Number(select.value); });
-    video.play().catch(() => {});
-  });
-  hls.on(window.Hls.Events.LEVEL_SWITCHED, (_, data) => {
-    const level = hls.levels[data.level];
-    $('rendition').textContent = level && level.height ? `${level.height}p` : `#${data.level}`;
-  });
-  hls.on(window.Hls.Events.ERROR, (_, data) => {
-    if (!data.fatal) return;
-    state.errors.push(`hls: ${data.details}`);
-    playerStatus(data.response && data.response.code === 404
-      ? 'This stream is not live. Waiting for it…'
-      : `Playback error (${data.details}); retrying…`, true);
-    setTimeout(() => {
-      if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
-      else hls.loadSource(src);
-    }, 2000);
-  });
-  setInterval(() => {
-    const date = hls.playingDate;
-    if (date && !video.paused) showLatency((Date.now() - date.getTime()) / 1000);
-  }, 250);
-  // hls.js speeds up to its target only while it holds more than a second of buffer, so a
-  // player that started late stays about a second behind. When what it has buffered already
-  // reaches the target position, jump there (`?catchup=0` turns this off).
-  if (params.get('catchup') !== '0') {
-    setInterval(() => {
-      const target = hls.liveSyncPosition;
-      if (video.paused || target === null || target === undefined) return;
-      const behind = target - video.currentTime;
-      const end = video.buffered.length ? video.buffered.end(video.buffered.length - 1) : 0;
-      if (behind > 0.3 && end - target > 0.1) {
-        video.currentTime = target;
-        state.catchups += 1;
-      }
-    }, 1000);
-  }
-  window.shardcastHls = hls;
-}
-
-function startDash(src) {
-  if (!window.dashjs) {
-    playerStatus('The player (dash.js) is missing from this build: run scripts/web.sh and rebuild.', true);
-    return;
-  }
-  const player = window.dashjs.MediaPlayer().create();
-  // The MPD's ServiceDescription sets the latency target; `?delay=S` overrides it.
-  const streaming = { liveCatchup: { enabled: true, maxDrift: 0, playbackRate: { min: -0.3, max: 0.3 } } };
-  if (params.get('delay')) streaming.delay = { liveDelay: Number(params.get('delay')) };
-  player.updateSettings({ streaming });
-  player.initialize(video, src, true);
-  player.on(window.dashjs.MediaPlayer.events.QUALITY_CHANGE_RENDERED, (e) => {
-    const info = player.getCurrentRepresentationForType ? player.getCurrentRepresentationForType(e.mediaType) : null;
-    if (info && info.height) $('rendition').textContent = `${info.height}p`;
-  });
-  player.on(window.dashjs.MediaPlayer.events.ERROR, (e) => {
-    state.errors.push(`dash: ${JSON.stringify(e.error && e.error.message)}`);
-    playerStatus('Playback error; retrying…', true);
-  });
-  setInterval(() => {
-    if (!video.paused) showLatency(player.getCurrentLiveLatency());
-  }, 250);
-  window.shardcastDash = player;
-}
-
-function loadScript(src) {
-  return new Promise((resolve, reject) => {
-    const s = el('script', { src });
-    s.onload = resolve;
-    s.onerror = () => reject(new Error(`cannot load ${src}`));
-    document.head.append(s);
-  });
-}
-
-async function startPlayer() {
-  watchVideo();
-  const base = `/live/${encodeURIComponent(stream)}`;
-  playerStatus('Loading…');
-  if (state.player === 'dash') {
-    $('quality').disabled = true;
-    await loadScript('/web/vendor/dash.mediaplayer.min.js').catch(() => {});
-    startDash(`${base}/manifest.mpd${playbackQuery()}`);
-  } else {
-    startHls(`${base}/index.m3u8${playbackQuery()}`);
-  }
-}
 
 // ---------------------------------------------------------------------------------- danmaku
 
@@ -433,27 +274,7 @@ function setUpInputs(settings) {
   setInputs(false);
 }
 
-/** Resolves at the first picture, or after `ms`, whichever comes first. */
-function firstFrameOr(ms) {
-  return new Promise((resolve) => {
-    const poll = setInterval(() => {
-      if (state.firstFrameMs !== null) {
-        clearInterval(poll);
-        resolve();
-      }
-    }, 20);
-    setTimeout(() => {
-      clearInterval(poll);
-      resolve();
-    }, ms);
-  });
-}
-
 async function main() {
-  startPlayer();
-  // The player goes first: a browser opens six connections to a host, and the playlist
-  // requests that wait for the next part hold two of them.
-  await firstFrameOr(1500);
   let settings = { guests: false, gifts: [], leaderboard_public: false, text_max_chars: 100 };
   try {
     settings = await webSettings();

@@ -27,6 +27,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 SECONDS_EACH=${SECONDS_EACH:-60}
+FIRST_FRAME_LOADS=7 # as in bench/tests/browser/latency.mjs
 TARGETS=${TARGETS:-shardcast-hls shardcast-dash shardcast-hls-333 shardcast-hls-500 nginx-rtmp-hls ffmpeg-hls ffmpeg-dash}
 OUT=${OUT:-$ROOT/bench/results/latency.md}
 SERVERS="shardcast"
@@ -229,7 +230,9 @@ write_results() {
         echo
         echo "Glass-to-glass is measured from the picture itself: the publisher writes the wall clock into each frame, and the page reads it back from every third frame it shows (the first 5 s, while the player settles, left out). PDT is the player's PROGRAM-DATE-TIME latency (hls.js \`playingDate\`; nginx-rtmp has none); \"player\" is what the player reports (hls.js \`latency\`, dash.js \`getCurrentLiveLatency\`)."
         echo
-        echo "| output | player | first frame, ms | glass-to-glass median / p95, ms | PDT median / p95, ms | player's own, median / p95, ms | stalls (total ms) |"
+        echo "First frame: navigation to the first picture, in a browser already running (as a viewer's is), over ${FIRST_FRAME_LOADS} loads each in a fresh context with an empty cache: median (min-max). Stalls: \`waiting\` after the first frame, with their total length and when each began (seconds after the first frame)."
+        echo
+        echo "| output | player | first frame, ms | glass-to-glass median / p95, ms | PDT median / p95, ms | player's own, median / p95, ms | stalls (total ms; at s) |"
         echo "|---|---|---|---|---|---|---|"
         for target in $TARGETS; do
             f="$RUN_DIR/$target.json"
@@ -237,7 +240,7 @@ write_results() {
                 echo "| $(describe "$target") | failed: $(jq -r '.error // "no report"' "$f" 2>/dev/null || echo "no report") | | | | |"
                 continue
             fi
-            echo "| $(describe "$target") | $(jq -r '.firstFrameMs' "$f") | $(fmt .g2g "$f") | $(fmt .pdt "$f") | $(fmt .playerLatency "$f") | $(jq -r '"\(.stalls) (\(.stallMs))"' "$f") |"
+            echo "| $(describe "$target") | $(jq -r 'if .firstFrames then "\(.firstFrames.median) (\(.firstFrames.min)-\(.firstFrames.max))" else "\(.firstFrameMs)" end' "$f") | $(fmt .g2g "$f") | $(fmt .pdt "$f") | $(fmt .playerLatency "$f") | $(jq -r '"\(.stalls) (\(.stallMs)\(if (.stallsAt // []) | length > 0 then "; " + ((.stallsAt | map(. / 100 | round / 10 | tostring)) | join(", ")) else "" end))"' "$f") |"
         done
         echo
         echo "## The latency ladder (shardcast LL-HLS)"

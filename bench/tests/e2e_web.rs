@@ -220,6 +220,7 @@ fn the_pages_and_their_api_answer_and_guests_follow_the_config() {
         assert!(String::from_utf8_lossy(&r.body).contains(marker), "{path}");
     }
     for asset in [
+        "/web/player.js",
         "/web/watch.js",
         "/web/danmaku.js",
         "/web/vendor/shardcast-wire.js",

@@ -5,7 +5,12 @@
 // URL is a page with a <video id="video"> that plays the stream by itself: shardcast's watch
 // page, or bench/tests/browser/player.html for the peers. Prints one JSON line:
 //
-// - firstFrameMs: navigation start to the first picture on screen (requestVideoFrameCallback);
+// - firstFrameMs: navigation start to the first picture on screen (requestVideoFrameCallback),
+//   in a browser that is already up, as a viewer's is: the page opens `BROWSER_SETTLE_MS`
+//   after the browser started (on this 2-core machine a cold start of Chromium, its GPU and
+//   network processes, added 0.2-0.3 s to every page's first frame, peers' alike);
+//   firstFrames: the same over `FIRST_FRAME_LOADS` loads in fresh contexts (no cache) before
+//   the timed run, firstFrameLoads each of them;
 // - g2g: glass-to-glass latency samples, ms: the wall-clock time at which each sampled frame
 //   is shown, minus the wall-clock time at which the publisher made it. The publisher writes
 //   that time into the picture as a 32-bit barcode (milliseconds mod 2^32, 20 px per bit,
@@ -15,9 +20,17 @@
 // - pdt: latency from the player's PROGRAM-DATE-TIME (hls.js `playingDate`), when there is one;
 // - playerLatency: what the player itself reports (hls.js `latency`, dash.js
 //   `getCurrentLiveLatency()`);
-// - stalls / stallMs: `waiting` events after the first frame (not while seeking), and their
-//   total length; seeks: jumps the player made (shardcast's page jumps hls.js to its target).
+// - stalls / stallMs / stallsAt: `waiting` events after the first frame (not while seeking),
+//   their total length, and when each began (ms after the first frame); seeks: jumps the
+//   player made (shardcast's page jumps hls.js to its target).
 import { chromium } from 'playwright-core';
+
+/** How long the browser runs before the first page opens (see firstFrameMs above). */
+const BROWSER_SETTLE_MS = 2000;
+/** Page loads measured for first frames alone, before the timed run. */
+const FIRST_FRAME_LOADS = 7;
+/** A load that shows no picture in this long counts as none. */
+const FIRST_FRAME_WAIT_MS = 10000;
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => {
   if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]]);
@@ -28,7 +41,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 // Runs in the page before its own scripts.
 function instrument() {
-  const m = { firstFrameMs: null, g2g: [], pdt: [], playerLatency: [], stalls: 0, stallMs: 0, seeks: 0, badCodes: 0, errors: [] };
+  const m = { firstFrameMs: null, g2g: [], pdt: [], playerLatency: [], stalls: 0, stallsAt: [], stallMs: 0, seeks: 0, badCodes: 0, errors: [] };
   window.__latency = m;
   const canvas = document.createElement('canvas');
   canvas.width = 640;
@@ -72,6 +85,7 @@ function instrument() {
       if (m.firstFrameMs !== null && stalledAt === null && !video.seeking) {
         stalledAt = performance.now();
         m.stalls += 1;
+        m.stallsAt.push(Math.round(stalledAt - m.firstFrameMs));
       }
     });
     video.addEventListener('playing', () => {
@@ -108,12 +122,39 @@ function stats(samples) {
   return { n: s.length, median: at(0.5), p95: at(0.95), min: s[0], max: s[s.length - 1] };
 }
 
+/**
+ * First frames of `FIRST_FRAME_LOADS` page loads, each in a new browser context (its own
+ * empty cache) of the running browser: one load is too noisy on this machine to stand alone.
+ */
+async function firstFrames(browser) {
+  const frames = [];
+  for (let i = 0; i < FIRST_FRAME_LOADS; i++) {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    try {
+      const page = await context.newPage();
+      await page.addInitScript(instrument);
+      await page.goto(args.url);
+      await page.waitForFunction(() => window.__latency.firstFrameMs !== null, null, { timeout: FIRST_FRAME_WAIT_MS });
+      frames.push(await page.evaluate(() => window.__latency.firstFrameMs));
+    } catch {
+      frames.push(null);
+    } finally {
+      await context.close();
+    }
+  }
+  return frames;
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--mute-audio'],
   });
   try {
+    const warmup = await browser.newPage();
+    await warmup.goto('about:blank');
+    await warmup.waitForTimeout(BROWSER_SETTLE_MS);
+    const loads = await firstFrames(browser);
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -128,12 +169,15 @@ async function main() {
       url: args.url,
       seconds,
       firstFrameMs: m.firstFrameMs,
+      firstFrames: stats(loads.filter((f) => f !== null)),
+      firstFrameLoads: loads,
       g2g: stats(m.g2g.slice(settle)),
       g2gAll: stats(m.g2g),
       pdt: stats(m.pdt),
       playerLatency: stats(m.playerLatency),
       stalls: m.stalls,
       stallMs: Math.round(m.stallMs),
+      stallsAt: m.stallsAt,
       seeks: m.seeks,
       badCodes: m.badCodes,
       errors,

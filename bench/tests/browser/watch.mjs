@@ -83,7 +83,7 @@ async function waitFor(page, what, fn, arg, timeoutMs) {
     await page.waitForFunction(fn, arg, { timeout: timeoutMs, polling: 100 });
   } catch {
     const state = await page.evaluate(() => JSON.stringify({
-      watch: window.shardcastWatch && { ...window.shardcastWatch, bullets: window.shardcastWatch.bullets.length },
+      watch: window.shardcastWatch && { ...window.shardcastWatch, bullets: window.shardcastWatch.bullets?.length },
       seen: window.__seen,
       chat: document.getElementById('chat-status')?.textContent,
       player: document.getElementById('player-status')?.textContent,

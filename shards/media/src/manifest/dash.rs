@@ -13,13 +13,21 @@ pub const DASH_PROFILES: &str = "urn:mpeg:dash:profile:isoff-live:2011";
 pub const PRESENTATION_DELAY_TARGET_DURATIONS: u64 = 3;
 
 /// Low-latency DASH: the service's latency target, in parts (0.6 s with 200 ms parts, as
-/// LL-HLS's `PART-HOLD-BACK`). dash.js at this target plays about 1.4 s behind the camera
+/// LL-HLS's `PART-HOLD-BACK`). dash.js at this target plays about 0.6 s behind the camera
 /// here (bench/results/latency.md).
 pub const LL_LATENCY_TARGET_PARTS: u64 = 3;
 
 /// Low-latency DASH: segments listed past the last complete one (the one being made and the
 /// next), so a player can ask for them as soon as their first part is out without a new MPD.
 pub const LL_SEGMENTS_AHEAD: u64 = 2;
+
+/// Low-latency DASH: the segments listed ahead are expected as long as the shortest of this
+/// many recent complete ones. An encoder that drops frames makes an odd GOP short, and the
+/// segment that holds it ends at a later keyframe (a 0.9 s GOP with a 2 s target gives a
+/// 2.9 s segment); expecting the next ones that long would have a player ask for them up to
+/// a GOP late and run dry (measured: two stalls a minute in dash.js). Expected too short, a
+/// player only asks early, and the server holds the request until the segment begins.
+pub const LL_EXPECTED_FROM_SEGMENTS: usize = 6;
 
 /// Wall-clock facts for an MPD, all Unix milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,8 +107,9 @@ pub fn availability_start_ms(renditions: &[RenditionView<'_>], fallback: u64) ->
 ///   window from its start to the end.
 /// - **Low-latency DASH** (DASH-IF IOP low-latency modes) while the stream is live and has
 ///   LL-HLS parts (`part_target_ms`): each timeline also lists [`LL_SEGMENTS_AHEAD`] segments
-///   past the last complete one (the one being made and the next), each as long as the last
-///   complete segment, and the `SegmentTemplate` carries
+///   past the last complete one (the one being made and the next), each as long as the
+///   shortest of the last [`LL_EXPECTED_FROM_SEGMENTS`] complete ones, and the
+///   `SegmentTemplate` carries
 ///   `availabilityTimeOffset` = that duration less one part and
 ///   `availabilityTimeComplete="false"`: a segment is announced once its first part should be
 ///   out, and the server sends it with chunked transfer part by part as it is made (the bytes
@@ -431,13 +440,16 @@ fn write_segment_template(
     let (Some(first), Some(last)) = (run.segments.first(), run.segments.last()) else {
         return;
     };
-    // Low latency: the segments after the last complete one are expected as long as it.
+    // Low latency: the segments after the last complete one are expected as long as the
+    // shortest recent one.
     let ahead = template.low_latency.map(|part_ms| {
         let part_ticks = u64::from(part_ms) * u64::from(info.timescale) / 1000;
-        (
-            last.duration_ticks,
-            last.duration_ticks.saturating_sub(part_ticks),
-        )
+        let recent = run.segments.len().saturating_sub(LL_EXPECTED_FROM_SEGMENTS);
+        let expected = (run.segments.iter().skip(recent))
+            .map(|s| s.duration_ticks)
+            .min()
+            .unwrap_or(last.duration_ticks);
+        (expected, expected.saturating_sub(part_ticks))
     });
     t.s(indent)
         .s("<SegmentTemplate timescale=\"")

@@ -726,6 +726,41 @@ fn a_live_mpd_with_parts_is_low_latency_and_lists_the_segments_being_made() {
     );
 }
 
+/// A GOP cut short by the encoder makes one segment long (2.9 s against 2 s); the segments
+/// listed ahead stay at the usual 2 s, so a player asks for them on time (or early, which the
+/// server holds), never a GOP late.
+#[test]
+fn a_long_segment_does_not_stretch_the_segments_expected_after_it() {
+    let (mut source, sound) = ll_indexes();
+    let long = source.segments.last_mut().expect("four segments");
+    long.duration_ticks = 261_000;
+    let got = mpd(&live(Some(200)), &[source.view(), sound.view()], None);
+    check_xml(&got);
+    // Segments 10..=12 of 2 s, 13 of 2.9 s, then 14 and 15 expected at 2 s again.
+    assert!(
+        got.contains(
+            "<S t=\"1800000\" d=\"180000\" r=\"2\"/>\n          <S d=\"261000\"/>\n          <S d=\"180000\" r=\"1\"/>"
+        ),
+        "{got}"
+    );
+    assert!(
+        got.contains("startNumber=\"10\" availabilityTimeOffset=\"1.800\""),
+        "{got}"
+    );
+
+    // Only recent segments count: after six long ones, the long duration is expected.
+    let mut source = ll_indexes().0;
+    source.segments = segments(10, 6, 261_000, VIDEO_TIMESCALE);
+    source.parts.clear();
+    source.open.as_mut().expect("open").msn = 16;
+    let got = mpd(&live(Some(200)), &[source.view()], None);
+    assert!(
+        got.contains("<S t=\"2610000\" d=\"261000\" r=\"7\"/>"),
+        "{got}"
+    );
+    assert!(got.contains("availabilityTimeOffset=\"2.700\""), "{got}");
+}
+
 #[test]
 fn mpd_puts_each_audio_codec_family_in_its_own_adaptation_set() {
     let (source, sound) = ll_indexes();
