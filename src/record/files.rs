@@ -246,6 +246,11 @@ impl Session {
             }
         };
         view.gap = !whole;
+        let ticks_per_s = u64::from(r.meta.timescale.max(1));
+        let started_ms = self.started_ms;
+        let end_ms = view.program_date_time_ms.unwrap_or(started_ms)
+            + view.duration_ticks * 1000 / ticks_per_s;
+        let r = self.rendition(rendition).expect("found above");
         r.segments.push(view);
         let first_of_rendition = r.segments.len() == 1;
         if whole {
@@ -264,6 +269,9 @@ impl Session {
             // Written again at the end; early, so a recording cut by a crash has one.
             self.write_multivariant()?;
         }
+        // The MPD of what is recorded so far, for a recording cut by a crash (`repair`); a few
+        // KiB however long the recording is (`SegmentTimeline` folds equal segments).
+        self.write_mpd(MPD_SO_FAR, end_ms)?;
         self.write_meta(None)
     }
 
@@ -393,6 +401,13 @@ impl Session {
 
     fn write_top(&self, now_ms: u64) -> std::io::Result<()> {
         self.write_multivariant()?;
+        self.write_mpd(MPD, now_ms)?;
+        let _ = std::fs::remove_file(self.dir.join(MPD_SO_FAR));
+        Ok(())
+    }
+
+    /// A static MPD of the segments recorded, as `name`.
+    fn write_mpd(&self, name: &str, now_ms: u64) -> std::io::Result<()> {
         let views = self.views();
         let clock = MpdClock {
             availability_start_ms: manifest::availability_start_ms(&views, self.started_ms),
@@ -401,7 +416,7 @@ impl Session {
         };
         let mut mpd = String::with_capacity(4096);
         manifest::write_mpd(&mut mpd, &self.facts(State::Ended), &clock, &views, None);
-        write_atomic(&self.dir.join("manifest.mpd"), mpd.as_bytes())
+        write_atomic(&self.dir.join(name), mpd.as_bytes())
     }
 
     fn write_meta(&self, ended_ms: Option<u64>) -> std::io::Result<()> {
@@ -433,9 +448,9 @@ impl Session {
 }
 
 /// Finishes recordings a stopped process left unfinished (`complete: false`): their media
-/// playlists get `EXT-X-ENDLIST`, unfinished segments go, and `recording.json` says
-/// `complete` and `interrupted`. Their MPD, written only at a recording's end, stays absent.
-/// Returns how many were repaired.
+/// playlists get `EXT-X-ENDLIST`, unfinished segments go, the MPD of what was recorded
+/// (rewritten at each segment) becomes the recording's MPD, and `recording.json` says
+/// `complete` and `interrupted`. Returns how many were repaired.
 pub fn repair(root: &Path) -> u64 {
     let mut repaired = 0;
     for (dir, mut meta) in recordings(root) {
@@ -470,6 +485,9 @@ pub fn repair(root: &Path) -> u64 {
                 }
             }
         }
+        if dir.join(MPD_SO_FAR).is_file() {
+            let _ = std::fs::rename(dir.join(MPD_SO_FAR), dir.join(MPD));
+        }
         meta["complete"] = json!(true);
         meta["interrupted"] = json!(true);
         meta["ended_ms"] = json!(last_ms);
@@ -483,6 +501,12 @@ pub fn repair(root: &Path) -> u64 {
     }
     repaired
 }
+
+/// A recording's MPD, written at its end.
+const MPD: &str = "manifest.mpd";
+/// The MPD of what a recording holds so far, rewritten at each segment; it becomes the MPD of
+/// a recording cut short by a crash.
+const MPD_SO_FAR: &str = "manifest.mpd.so-far";
 
 /// `YYYYMMDDTHHMMSSZ` of a Unix millisecond time.
 fn start_name(ms: u64) -> String {

@@ -146,6 +146,14 @@ fn a_stream_is_written_as_it_is_made_and_read_back_as_vod() {
     assert!(top.contains("audio/index.m3u8"), "{top}");
     let mpd = String::from_utf8(read("manifest.mpd")).unwrap();
     assert!(mpd.contains("type=\"static\""), "{mpd}");
+    assert!(
+        !root
+            .join("show")
+            .join(&start)
+            .join("manifest.mpd.so-far")
+            .exists(),
+        "the MPD so far goes once the MPD is written"
+    );
     assert_eq!(read("audio/init.mp4"), b"init-bytes");
     // A segment is styp and its parts, in order.
     let seg = read("audio/1.m4s");
@@ -327,5 +335,10 @@ fn a_recording_cut_by_a_stop_is_closed_at_the_next_start() {
         "the multivariant playlist is written early"
     );
     assert!(!dir.join("audio/2.m4s.part").exists());
+    // The MPD of the two segments recorded before the stop, a static one.
+    let mpd = std::fs::read_to_string(dir.join("manifest.mpd")).unwrap();
+    assert!(mpd.contains("type=\"static\""), "{mpd}");
+    assert!(mpd.contains("r=\"1\"/>"), "two equal segments: {mpd}");
+    assert!(!dir.join("manifest.mpd.so-far").exists());
     std::fs::remove_dir_all(&root).unwrap();
 }
