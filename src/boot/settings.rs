@@ -359,12 +359,14 @@ pub fn shard_settings(
     let mut listeners = vec![ListenerSpec {
         name: "http".to_string(),
         addr: parse_addr("http.listen", &h.listen).map_err(|e| e.to_string())?,
+        tls: None,
     }];
     let mut protocols = vec![Protocol::Http];
     if !config.rtmp.listen.is_empty() {
         listeners.push(ListenerSpec {
             name: "rtmp".to_string(),
             addr: parse_addr("rtmp.listen", &config.rtmp.listen).map_err(|e| e.to_string())?,
+            tls: None,
         });
         protocols.push(Protocol::Rtmp);
     }

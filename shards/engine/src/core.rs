@@ -10,6 +10,7 @@ use crate::mesh::{Envelope, MeshPort, Wake};
 use crate::sendq::{SendQueue, Shed};
 use crate::service::{CloseReason, Service};
 use crate::timer::{TimerId, TimerWheel};
+use crate::tls::{Opened, TlsAcceptor, TlsConn};
 use crate::{ConnId, EngineConfig, ListenerId, ShardId};
 use bytes::Bytes;
 use std::net::IpAddr;
@@ -45,9 +46,26 @@ pub(crate) struct ConnSlot {
     /// backend could not tell. 17 bytes, which grow the slot from 80 to 96 bytes (320 KiB
     /// per shard at the default 20,000 slots).
     pub peer_ip: Option<IpAddr>,
+    /// TLS state, on a TLS listener's connections (8 bytes in the slot; see `tls` for what a
+    /// TLS connection holds). Then `sendq` holds sealed records, and what the service sends
+    /// waits in `TlsConn::plain`.
+    pub tls: Option<Box<TlsConn>>,
 }
 
 impl ConnSlot {
+    /// Where the service's sends go: the TLS plaintext queue, or the send queue itself.
+    fn service_queue(&mut self) -> &mut SendQueue {
+        match self.tls.as_mut() {
+            Some(tls) => &mut tls.plain,
+            None => &mut self.sendq,
+        }
+    }
+
+    /// Nothing left to write: no queued bytes, and nothing TLS still has to seal.
+    pub(crate) fn all_sent(&self) -> bool {
+        self.sendq.is_empty() && self.tls.as_ref().is_none_or(|t| t.is_drained())
+    }
+
     /// Open and not yet asked to close: the service may still act on it.
     fn is_live(&self) -> bool {
         self.state == SlotState::Open && !self.close_listed && !self.lingering
@@ -154,7 +172,7 @@ impl<M: Send> Ctx<M> {
         let Some(slot) = self.slot_mut(conn) else {
             return false;
         };
-        slot.sendq.push(data);
+        slot.service_queue().push(data);
         if !slot.dirty {
             slot.dirty = true;
             self.dirty.push(conn.slot);
@@ -168,7 +186,7 @@ impl<M: Send> Ctx<M> {
         let Some(slot) = self.slot_mut(conn) else {
             return false;
         };
-        slot.sendq.push_droppable(data);
+        slot.service_queue().push_droppable(data);
         if !slot.dirty {
             slot.dirty = true;
             self.dirty.push(conn.slot);
@@ -180,19 +198,41 @@ impl<M: Send> Ctx<M> {
     /// remain queued (chunks being written are kept whole).
     pub fn shed_oldest(&mut self, conn: ConnId, target_bytes: usize) -> Shed {
         match self.slot_mut(conn) {
-            Some(slot) => slot.sendq.shed_oldest(target_bytes),
+            Some(slot) => {
+                // Sealed records are never shed: only what is still plaintext.
+                let sealed = slot.tls.is_some().then(|| slot.sendq.len_bytes());
+                let target = target_bytes.saturating_sub(sealed.unwrap_or(0));
+                slot.service_queue().shed_oldest(target)
+            }
             None => Shed::default(),
         }
     }
 
-    /// Bytes queued on `conn` and not yet written (0 for a closed connection).
+    /// Bytes queued on `conn` and not yet written (0 for a closed connection); on a TLS
+    /// connection, plaintext not yet sealed plus records not yet written.
     pub fn queued_bytes(&self, conn: ConnId) -> usize {
-        self.slot(conn).map_or(0, |s| s.sendq.len_bytes())
+        self.slot(conn).map_or(0, |s| {
+            s.sendq.len_bytes() + s.tls.as_ref().map_or(0, |t| t.plain.len_bytes())
+        })
     }
 
-    /// Chunks queued on `conn` and not yet written.
+    /// Chunks queued on `conn` and not yet written (plaintext and records on TLS).
     pub fn queued_chunks(&self, conn: ConnId) -> usize {
-        self.slot(conn).map_or(0, |s| s.sendq.len_chunks())
+        self.slot(conn).map_or(0, |s| {
+            s.sendq.len_chunks() + s.tls.as_ref().map_or(0, |t| t.plain.len_chunks())
+        })
+    }
+
+    /// True when `conn` came in on a TLS listener.
+    pub fn is_tls(&self, conn: ConnId) -> bool {
+        self.slot(conn).is_some_and(|s| s.tls.is_some())
+    }
+
+    /// The name the client asked for with SNI, on a TLS connection whose handshake read it.
+    pub fn tls_server_name(&self, conn: ConnId) -> Option<&str> {
+        self.slot(conn)
+            .and_then(|s| s.tls.as_deref())
+            .and_then(|t| t.server_name())
     }
 
     /// Closes `conn` now; queued data is dropped. `on_close` follows.
@@ -243,6 +283,15 @@ impl<M: Send> Ctx<M> {
         }
     }
 
+    /// Lists `slot` for the backend's next flush.
+    pub(crate) fn mark_dirty(&mut self, slot: u32) {
+        let entry = &mut self.conns[slot as usize];
+        if !entry.dirty {
+            entry.dirty = true;
+            self.dirty.push(slot);
+        }
+    }
+
     fn slot(&self, conn: ConnId) -> Option<&ConnSlot> {
         self.conns
             .get(conn.slot as usize)
@@ -261,7 +310,7 @@ impl<M: Send> Ctx<M> {
         let now = self.now_ms;
         let linger_ms = self.linger_ms;
         let entry = &mut self.conns[slot as usize];
-        if !entry.is_open_slot() || entry.lingering {
+        if !entry.is_open_slot() || entry.lingering || !entry.all_sent() {
             return;
         }
         if entry.peer_eof || linger_ms == 0 {
@@ -307,6 +356,12 @@ pub(crate) struct Core<S: Service> {
     expired: Vec<(TimerId, u64)>,
     inbox: Vec<(usize, S::Msg)>,
     config: EngineConfig,
+    /// Each listener's TLS acceptor, by listener index (`None`: plain TCP).
+    tls: Vec<Option<Arc<TlsAcceptor>>>,
+    /// Plaintext decrypted from one read, reused.
+    tls_plain: Vec<u8>,
+    /// Handshakes in progress by deadline (FIFO: every TLS listener has the same timeout).
+    handshakes: std::collections::VecDeque<(u64, u32, u16)>,
 }
 
 impl<S: Service> Core<S> {
@@ -339,6 +394,7 @@ impl<S: Service> Core<S> {
                         lingering: false,
                         peer_eof: false,
                         peer_ip: None,
+                        tls: None,
                     })
                     .collect(),
                 free,
@@ -367,7 +423,15 @@ impl<S: Service> Core<S> {
             expired: Vec::new(),
             inbox: Vec::new(),
             config: config.clone(),
+            tls: Vec::new(),
+            tls_plain: Vec::new(),
+            handshakes: std::collections::VecDeque::new(),
         }
+    }
+
+    /// Sets each listener's TLS acceptor, by listener index.
+    pub fn set_tls(&mut self, acceptors: Vec<Option<Arc<TlsAcceptor>>>) {
+        self.tls = acceptors;
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -415,8 +479,30 @@ impl<S: Service> Core<S> {
         let c = &self.cx.counters;
         ShardCounters::bump(&c.accepts, 1);
         ShardCounters::set(&c.connections_open, self.cx.open as u64);
+        if let Some(acceptor) = self.tls.get(usize::from(listener.0)).cloned().flatten() {
+            self.start_tls(slot, &acceptor);
+        }
         self.service.on_accept(&mut self.cx, conn, listener);
         Some(conn)
+    }
+
+    /// Wraps a new connection in TLS and starts its handshake clock.
+    fn start_tls(&mut self, slot: u32, acceptor: &TlsAcceptor) {
+        let entry = &mut self.cx.conns[slot as usize];
+        match acceptor.accept() {
+            Ok(tls) => {
+                entry.tls = Some(Box::new(tls));
+                let deadline = self.cx.now_ms + acceptor.limits().handshake_timeout_ms;
+                let generation = entry.generation;
+                self.handshakes.push_back((deadline, slot, generation));
+            }
+            Err(error) => {
+                // A configuration rustls refuses: nothing this connection can be served with.
+                log::error!("TLS connection refused: {error}");
+                ShardCounters::bump(&self.cx.counters.tls_failures, 1);
+                self.cx.list_close(slot, CloseReason::Local);
+            }
+        }
     }
 
     /// The live id of `slot`, if open.
@@ -428,12 +514,47 @@ impl<S: Service> Core<S> {
         })
     }
 
-    /// Hands received bytes to the service.
+    /// Hands received bytes to the service (decrypted first on a TLS connection).
     pub fn received(&mut self, slot: u32, data: &[u8]) {
         ShardCounters::bump(&self.cx.counters.bytes_in, data.len() as u64);
         // A lingering connection's input is read and dropped.
-        if let Some(conn) = self.conn_id(slot) {
+        let Some(conn) = self.conn_id(slot) else {
+            return;
+        };
+        if self.cx.conns[slot as usize].tls.is_none() {
             self.service.on_recv(&mut self.cx, conn, data);
+            return;
+        }
+        let mut plain = std::mem::take(&mut self.tls_plain);
+        plain.clear();
+        let entry = &mut self.cx.conns[slot as usize];
+        let tls = entry.tls.as_mut().expect("checked above");
+        let was_handshaking = tls.is_handshaking();
+        let opened = tls.open(data, &mut plain);
+        let handshake_done = was_handshaking && !tls.is_handshaking();
+        if let Opened::Failed(_) = opened {
+            // Nothing more goes out but the alert.
+            tls.plain.clear();
+        }
+        // Handshake messages or an alert may be waiting to go out.
+        self.cx.mark_dirty(slot);
+        let counters = &self.cx.counters;
+        if handshake_done {
+            ShardCounters::bump(&counters.tls_handshakes, 1);
+        }
+        if !plain.is_empty() {
+            self.service.on_recv(&mut self.cx, conn, &plain);
+        }
+        self.tls_plain = plain;
+        match opened {
+            Opened::Fine => {}
+            Opened::PeerClosed => self.peer_eof(slot),
+            Opened::Failed(error) => {
+                ShardCounters::bump(&self.cx.counters.tls_failures, 1);
+                log::debug!("TLS connection failed: {error}");
+                let entry = &mut self.cx.conns[slot as usize];
+                entry.close_after_flush = true;
+            }
         }
     }
 
@@ -442,15 +563,26 @@ impl<S: Service> Core<S> {
         let entry = &mut self.cx.conns[slot as usize];
         entry.sendq.advance(n);
         ShardCounters::bump(&self.cx.counters.bytes_out, n as u64);
-        if !entry.sendq.is_empty() {
+        let closing = entry.close_after_flush;
+        if let Some(tls) = entry.tls.as_mut() {
+            tls.seal(&mut entry.sendq, closing);
+        }
+        if !entry.all_sent() {
             return;
         }
         if let Some(conn) = self.conn_id(slot) {
             self.service.on_sent(&mut self.cx, conn);
         }
-        let entry = &self.cx.conns[slot as usize];
-        if entry.sendq.is_empty() && entry.close_after_flush {
-            self.cx.finish_after_flush(slot);
+        let entry = &mut self.cx.conns[slot as usize];
+        if entry.close_after_flush {
+            // On TLS, `close_notify` goes out first.
+            let closing = entry.close_after_flush;
+            if let Some(tls) = entry.tls.as_mut() {
+                tls.seal(&mut entry.sendq, closing);
+            }
+            if entry.all_sent() {
+                self.cx.finish_after_flush(slot);
+            }
         }
     }
 
@@ -466,7 +598,7 @@ impl<S: Service> Core<S> {
         if !entry.is_live() {
             return;
         }
-        if entry.sendq.is_empty() {
+        if entry.all_sent() {
             self.cx.list_close(slot, CloseReason::PeerClosed);
         } else {
             entry.close_after_flush = true;
@@ -482,6 +614,7 @@ impl<S: Service> Core<S> {
     /// Runs due timers (bounded per call), and ends lingers whose time is up.
     pub fn run_timers(&mut self) {
         self.cx.expire_lingers();
+        self.expire_handshakes();
         self.expired.clear();
         let budget = self.config.max_timers_per_tick;
         self.cx
@@ -494,6 +627,24 @@ impl<S: Service> Core<S> {
         }
         let armed = self.cx.timers.len() as u64;
         ShardCounters::set(&self.cx.counters.timers_armed, armed);
+    }
+
+    /// Closes connections whose TLS handshake ran out of time.
+    fn expire_handshakes(&mut self) {
+        while let Some(&(deadline, slot, generation)) = self.handshakes.front() {
+            if deadline > self.cx.now_ms {
+                break;
+            }
+            self.handshakes.pop_front();
+            let entry = &self.cx.conns[slot as usize];
+            // A connection that failed is already closing after its alert.
+            let stuck =
+                entry.tls.as_ref().is_some_and(|t| t.is_handshaking()) && !entry.close_after_flush;
+            if entry.generation == generation && entry.is_open_slot() && stuck {
+                ShardCounters::bump(&self.cx.counters.tls_handshake_timeouts, 1);
+                self.cx.list_close(slot, CloseReason::Local);
+            }
+        }
     }
 
     /// Delivers mesh messages (bounded per call). Returns true when a drain was requested.
@@ -568,6 +719,7 @@ impl<S: Service> Core<S> {
         entry.state = SlotState::Free;
         entry.generation = entry.generation.wrapping_add(1);
         entry.sendq.clear();
+        entry.tls = None;
         entry.dirty = false;
         entry.peer_ip = None;
         self.cx.free.push(slot);
@@ -578,7 +730,14 @@ impl<S: Service> Core<S> {
         out.clear();
         std::mem::swap(out, &mut self.cx.dirty);
         for &slot in out.iter() {
-            self.cx.conns[slot as usize].dirty = false;
+            let entry = &mut self.cx.conns[slot as usize];
+            entry.dirty = false;
+            let closing = entry.close_after_flush;
+            if let Some(tls) = entry.tls.as_mut() {
+                if entry.state == SlotState::Open {
+                    tls.seal(&mut entry.sendq, closing);
+                }
+            }
         }
     }
 
@@ -609,10 +768,10 @@ mod tests {
     use super::*;
 
     /// `EngineConfig::max_connections` documents the per-slot memory; this keeps the figure
-    /// honest (80 bytes before the peer address, 96 with it).
+    /// honest (80 bytes before the peer address, 96 with it, 104 with the TLS pointer).
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn slot_size_is_known() {
-        assert_eq!(std::mem::size_of::<ConnSlot>(), 96);
+        assert_eq!(std::mem::size_of::<ConnSlot>(), 104);
     }
 }

@@ -64,6 +64,13 @@ counters! {
     timers_refused: "counter",
     /// Shard loop iterations.
     loop_iterations: "counter",
+    /// TLS handshakes completed.
+    tls_handshakes: "counter",
+    /// TLS connections that failed: a bad handshake, a record that did not decrypt, an
+    /// alert, or plain text on a TLS port.
+    tls_failures: "counter",
+    /// TLS connections closed because their handshake took longer than its timeout.
+    tls_handshake_timeouts: "counter",
 }
 
 impl ShardCounters {

@@ -27,6 +27,7 @@ pub mod service;
 pub mod sys;
 pub mod testing;
 pub mod timer;
+pub mod tls;
 mod uring;
 
 pub use crate::core::Ctx;
@@ -34,9 +35,12 @@ pub use counters::ShardCounters;
 pub use runtime::{
     launch, IoChoice, ListenerSpec, Runtime, RuntimeInfo, ShardInfo, WorkerEndpoint, WorkerInbox,
 };
+/// rustls, as the engine uses it (a TLS listener's configuration is a `rustls::ServerConfig`).
+pub use rustls;
 pub use sendq::Shed;
 pub use service::{CloseReason, Service};
 pub use timer::TimerId;
+pub use tls::{TlsAcceptor, TlsLimits};
 
 /// Index of a shard (0-based, dense).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

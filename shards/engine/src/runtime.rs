@@ -6,6 +6,7 @@ use crate::counters::ShardCounters;
 use crate::epoll::EpollShard;
 use crate::mesh::{self, Envelope, MeshEndpoint, MeshPort};
 use crate::service::Service;
+use crate::tls::TlsAcceptor;
 use crate::uring::{self, UringShard};
 use crate::{EngineConfig, ShardId};
 use std::io;
@@ -37,6 +38,8 @@ pub struct ListenerSpec {
     pub name: String,
     /// Address to bind; port 0 picks a free port, shared by all shards.
     pub addr: SocketAddr,
+    /// Set for a TLS listener: its connections speak TLS, and the service sees plaintext.
+    pub tls: Option<Arc<TlsAcceptor>>,
 }
 
 /// What the process runs on, decided at start.
@@ -169,6 +172,7 @@ where
         let shard = ShardId(index as u16);
         let core_id = cores[index];
         let listener_fds = std::mem::take(&mut fds[index]);
+        let tls: Vec<_> = listeners.iter().map(|l| l.tls.clone()).collect();
         let factory = factory.clone();
         let info = info.clone();
         let features = features.clone();
@@ -186,7 +190,7 @@ where
                     shard,
                     runtime: info.clone(),
                 });
-                let core = Core::new(
+                let mut core = Core::new(
                     service,
                     shard,
                     shards,
@@ -194,6 +198,7 @@ where
                     info.counters[index].clone(),
                     &config,
                 );
+                core.set_tls(tls.clone());
                 match features {
                     Some(features) => match UringShard::new(core, &features, listener_fds) {
                         Ok(shard) => {

@@ -83,6 +83,17 @@ impl<S: Service> TestShards<S> {
     /// table, timer wheel and budgets come from `config`; `config.worker_endpoints` says how
     /// many worker endpoints exist after the control thread's.
     pub fn new(shards: usize, config: EngineConfig, factory: impl Fn(&ShardInfo) -> S) -> Self {
+        Self::with_tls(shards, config, Vec::new(), factory)
+    }
+
+    /// As [`TestShards::new`], with each listener's TLS acceptor by listener index (`None`:
+    /// plain TCP): the test's peers then speak TLS to those listeners.
+    pub fn with_tls(
+        shards: usize,
+        config: EngineConfig,
+        tls: Vec<Option<Arc<crate::TlsAcceptor>>>,
+        factory: impl Fn(&ShardInfo) -> S,
+    ) -> Self {
         assert!((1..=u16::MAX as usize / 2).contains(&shards));
         let counters: Vec<Arc<ShardCounters>> = (0..shards)
             .map(|_| Arc::new(ShardCounters::default()))
@@ -112,6 +123,7 @@ impl<S: Service> TestShards<S> {
                     &config,
                 );
                 core.set_clock(0, WALL_ORIGIN_MS);
+                core.set_tls(tls.clone());
                 core
             })
             .collect();

@@ -77,6 +77,7 @@ fn run(
         &[ListenerSpec {
             name: "echo".into(),
             addr: listen.parse().unwrap(),
+            tls: None,
         }],
         config,
         move |_: &ShardInfo| Echo {
@@ -184,6 +185,7 @@ fn refuse_when_full(io: IoChoice) {
     let listen = ListenerSpec {
         name: "hold".into(),
         addr: "127.0.0.1:0".parse().unwrap(),
+        tls: None,
     };
     let mut runtime = launch(vec![None], io, &[listen], config, |_: &ShardInfo| Hold).unwrap();
     let addr = runtime.info().listeners[0].1;

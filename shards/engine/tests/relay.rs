@@ -83,6 +83,7 @@ fn run_with(io: IoChoice, shards: usize, mesh_ring_capacity: usize) {
         &[ListenerSpec {
             name: "relay".into(),
             addr: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
         }],
         config,
         move |info: &ShardInfo| Relay {

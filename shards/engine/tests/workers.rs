@@ -61,6 +61,7 @@ fn run(io: IoChoice) {
         &[ListenerSpec {
             name: "upper".into(),
             addr: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
         }],
         config,
         |info: &ShardInfo| Upper {
