@@ -119,9 +119,12 @@ export class Overlay {
       const duration = (width + own) / speed;
       node.style.top = `${lane * this.lineHeight}px`;
       this.scrollLast[lane] = { node, speed };
+      // `fill: forwards` keeps it off the left edge until `onfinish` removes it; without it
+      // the finished bullet falls back to its inline transform, at the right edge, for the
+      // frames before the event runs.
       const run = node.animate(
         [{ transform: `translateX(${width}px)` }, { transform: `translateX(${-own}px)` }],
-        { duration, easing: 'linear' },
+        { duration, easing: 'linear', fill: 'forwards' },
       );
       run.onfinish = () => node.remove();
     } else {

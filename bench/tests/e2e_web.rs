@@ -20,7 +20,14 @@ struct Publisher(Child);
 
 impl Publisher {
     fn start(server: &Server, stream: &str, seconds: u32) -> Publisher {
-        let url = format!("rtmp://{}/live/{stream}", server.rtmp_addr);
+        Publisher::to(
+            &format!("rtmp://{}/live/{stream}", server.rtmp_addr),
+            seconds,
+        )
+    }
+
+    /// Publishing to `url` (rtmp:// or rtmps://).
+    fn to(url: &str, seconds: u32) -> Publisher {
         let child = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-re"])
             .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
@@ -37,7 +44,7 @@ impl Publisher {
             .args([
                 "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
             ])
-            .args(["-f", "flv", "-rw_timeout", "15000000", &url])
+            .args(["-f", "flv", "-rw_timeout", "15000000", url])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -103,11 +110,16 @@ fn screenshot_dir(test: &str) -> PathBuf {
 /// Runs the watch page script with `args`; returns its JSON report, panicking with it when
 /// a check failed.
 fn run_browser(server: &Server, test: &str, args: &[&str]) -> serde_json::Value {
+    run_browser_at(server, &format!("http://{}", server.addr), test, args)
+}
+
+/// [`run_browser`] with the pages at `base` (an https:// one, say).
+fn run_browser_at(server: &Server, base: &str, test: &str, args: &[&str]) -> serde_json::Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/watch.mjs");
     let out = screenshot_dir(test);
     let mut child = Command::new("node")
         .arg(&script)
-        .args(["--base", &format!("http://{}", server.addr), "--out"])
+        .args(["--base", base, "--out"])
         .arg(&out)
         .args(args)
         .stdin(Stdio::null())
@@ -193,6 +205,49 @@ fn the_watch_page_plays_and_shows_another_pages_chats_in_order_and_its_gift() {
         &format!("Authorization: Bearer {admin}\r\n"),
     );
     assert_eq!(json(&wallet)["balance"], 900);
+}
+
+/// The same page over TLS: hls.js plays over HTTPS, the chat goes over WSS, and the
+/// publisher comes in over RTMPS. The certificate is self-signed (`shardcast cert`), which
+/// the browser is told to accept.
+#[test]
+fn the_watch_page_plays_over_https_and_chats_over_wss() {
+    let dir = common::TempDir::new("web-tls");
+    let (cert, key) = common::self_signed_cert(&dir.0, "cert");
+    let config = format!(
+        "[auth]\nsecret = \"{SECRET}\"\n[transcode]\nenabled = false\n[tls]\ncert_file = \"{}\"\n\
+         key_file = \"{}\"\nhttps_listen = \"127.0.0.1:0\"\nrtmps_listen = \"127.0.0.1:0\"\n",
+        cert.display(),
+        key.display()
+    );
+    let server = Server::start_in(dir, "auto", 2, &config);
+    let (https, rtmps) = (server.listener("https"), server.listener("rtmps"));
+    server.credit(SECRET, "alice", 1000, "e2e-web-tls-credit");
+    let token = mint_token(&["--user", "alice", "--secret", SECRET]);
+    let _publisher = Publisher::to(&format!("rtmps://{rtmps}/live/sx"), 120);
+    wait_live(&server, "sx");
+    let base = format!("https://localhost:{}", https.port());
+    let report = run_browser_at(
+        &server,
+        &base,
+        "watch-https",
+        &[
+            "--stream",
+            "sx",
+            "--token",
+            &token,
+            "--gift",
+            "2",
+            "--chats",
+            "3",
+            "--insecure",
+            "1",
+        ],
+    );
+    assert_eq!(report["video"]["width"], 1280, "{report}");
+    assert_eq!(report["bullets"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(report["balance"], "900", "{report}");
+    assert!(server.metric("shardcast_engine_tls_handshakes_total") >= 3);
 }
 
 #[test]

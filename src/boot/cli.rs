@@ -1,4 +1,4 @@
-//! The command line: `shardcast serve`, `config`, `token`, `probe` and `ladder`.
+//! The command line: `shardcast serve`, `config`, `token`, `cert`, `probe` and `ladder`.
 
 use super::config::Config;
 use super::serve::{serve, Overrides};
@@ -32,6 +32,10 @@ enum Command {
     Config(ConfigArgs),
     /// Mint a danmaku token (HMAC-SHA256, signed with auth.secret) and print it.
     Token(TokenArgs),
+    /// Make a TLS certificate for development: `shardcast cert --self-signed HOST` writes
+    /// cert.pem and key.pem (for tls.cert_file and tls.key_file). Browsers and encoders warn
+    /// about a self-signed certificate; use one from a CA in production.
+    Cert(CertArgs),
     /// Try the video encoders in order (NVENC, QSV, VAAPI, then software) and print which
     /// opened and why each other failed.
     Probe(ProbeArgs),
@@ -55,6 +59,20 @@ struct LadderArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Parser, Debug)]
+struct CertArgs {
+    /// The host name (or address) the certificate is for; localhost, 127.0.0.1 and ::1 are
+    /// added.
+    #[arg(long, value_name = "HOST", required = true)]
+    self_signed: String,
+    /// Where to write the certificate (PEM).
+    #[arg(long, value_name = "FILE", default_value = "cert.pem")]
+    cert: PathBuf,
+    /// Where to write the private key (PEM, readable by its owner only).
+    #[arg(long, value_name = "FILE", default_value = "key.pem")]
+    key: PathBuf,
 }
 
 #[derive(Parser, Debug)]
@@ -116,6 +134,14 @@ struct ServeArgs {
     /// Port 0 picks a free port, logged at start.
     #[arg(long, value_name = "ADDR:PORT")]
     rtmp: Option<String>,
+    /// HTTPS and WSS listen address (overrides tls.https_listen; default 0.0.0.0:443 once
+    /// tls.cert_file is set). "off": none.
+    #[arg(long, value_name = "ADDR:PORT")]
+    https: Option<String>,
+    /// RTMPS listen address (overrides tls.rtmps_listen; default 0.0.0.0:1936 once
+    /// tls.cert_file is set). "off": none.
+    #[arg(long, value_name = "ADDR:PORT")]
+    rtmps: Option<String>,
     /// Number of shards (default: one per core in shards.cores, or every allowed core).
     #[arg(long, value_name = "N")]
     shards: Option<usize>,
@@ -168,6 +194,23 @@ pub fn main() -> i32 {
                 0
             } else {
                 1
+            }
+        }
+        Command::Cert(args) => {
+            match super::tls::write_self_signed(&args.self_signed, &args.cert, &args.key) {
+                Ok(()) => {
+                    println!(
+                        "wrote {} and {} for {}: set tls.cert_file and tls.key_file to them",
+                        args.cert.display(),
+                        args.key.display(),
+                        args.self_signed
+                    );
+                    0
+                }
+                Err(message) => {
+                    eprintln!("shardcast cert: {message}");
+                    1
+                }
             }
         }
         Command::Ladder(args) => match ladder_command(args) {
@@ -284,6 +327,8 @@ impl From<ServeArgs> for Overrides {
         Overrides {
             http: args.http,
             rtmp: args.rtmp,
+            https: args.https,
+            rtmps: args.rtmps,
             shards: args.shards,
             io: args.io.map(|io| match io {
                 IoArg::Auto => "auto",

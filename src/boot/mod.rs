@@ -8,3 +8,4 @@ pub mod logging;
 pub mod publish_key;
 pub mod serve;
 pub mod settings;
+pub mod tls;

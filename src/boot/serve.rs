@@ -17,6 +17,8 @@ use std::thread::JoinHandle;
 pub struct Overrides {
     pub http: Option<String>,
     pub rtmp: Option<String>,
+    pub https: Option<String>,
+    pub rtmps: Option<String>,
     pub shards: Option<usize>,
     pub io: Option<&'static str>,
     pub config: Option<PathBuf>,
@@ -33,8 +35,9 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
     shardcast_native::route_ffmpeg_log();
     let cores = settings::shard_cores(&config, overrides.shards)?;
     let transcode = settings::transcode_settings(&config, settings::segmenter_config(&config)?)?;
+    let tls = super::tls::TlsSetup::load(&config.tls)?.map(Arc::new);
     let (shard_settings, listeners) =
-        settings::shard_settings(&config, cores.len(), transcode.clone())?;
+        settings::shard_settings(&config, cores.len(), transcode.clone(), tls.as_deref())?;
     let s = &config.state;
     let redis = (!s.redis.is_empty()).then(|| shardcast_ledger::RedisOptions {
         url: s.redis.clone(),
@@ -79,7 +82,8 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
         (ledger, relay, record),
         state_counters,
     )?;
-    let result = crate::control::run(runtime, config.shutdown.grace_ms);
+    let reload_tls = tls.map(|tls| -> crate::control::ReloadTls { Box::new(move || tls.reload()) });
+    let result = crate::control::run(runtime, config.shutdown.grace_ms, reload_tls);
     for worker in workers {
         if worker.join().is_err() {
             log::error!("a transcode thread panicked");
@@ -102,6 +106,12 @@ fn load_config(overrides: &Overrides) -> Result<Config, String> {
     }
     if let Some(rtmp) = &overrides.rtmp {
         config.rtmp.listen = rtmp.clone();
+    }
+    if let Some(https) = &overrides.https {
+        config.tls.https_listen = https.clone();
+    }
+    if let Some(rtmps) = &overrides.rtmps {
+        config.tls.rtmps_listen = rtmps.clone();
     }
     if let Some(io) = overrides.io {
         config.shards.io = io.to_string();

@@ -2,6 +2,7 @@
 //! only) by every shard and worker.
 
 use super::config::{parse_addr, Config};
+use super::tls::TlsSetup;
 use crate::common::auth::TokenKey;
 use crate::danmaku::settings::{AnonymousRooms, DanmakuCounters, DanmakuSettings, FilterMode};
 use crate::http::settings::{ApiAccess, HttpCounters, HttpSettings};
@@ -11,7 +12,7 @@ use crate::media::settings::{MediaCounters, MediaSettings, PublishAccess, RtmpLi
 use crate::shard::addresses::AddressLimits;
 use crate::shard::router::{Protocol, ShardSettings};
 use crate::transcode::settings::TranscodeSettings;
-use shardcast_engine::{EngineConfig, IoChoice, ListenerSpec, ShardId};
+use shardcast_engine::{EngineConfig, IoChoice, ListenerSpec, ShardId, TlsAcceptor};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -319,12 +320,51 @@ fn watermarks(config: &Config) -> Result<Vec<(String, String)>, String> {
     Ok(watermarks)
 }
 
+/// A TLS listener: its name, address, protocol and acceptor.
+type TlsListener = (
+    &'static str,
+    std::net::SocketAddr,
+    Protocol,
+    Arc<TlsAcceptor>,
+);
+
+/// The TLS listeners `[tls]` asks for: HTTPS (HTTP and WebSocket over TLS) and RTMPS, each at
+/// its address, at its default port once a certificate is set, or not at all ("off").
+fn tls_listeners(config: &Config, tls: Option<&TlsSetup>) -> Result<Vec<TlsListener>, String> {
+    let Some(tls) = tls else {
+        return Ok(Vec::new());
+    };
+    let t = &config.tls;
+    let mut out = Vec::new();
+    let https = match t.https_listen.as_str() {
+        "off" => None,
+        "" => Some("0.0.0.0:443"),
+        addr => Some(addr),
+    };
+    if let Some(addr) = https {
+        let addr = parse_addr("tls.https_listen", addr).map_err(|e| e.to_string())?;
+        out.push(("https", addr, Protocol::Http, tls.https.clone()));
+    }
+    let rtmps = match t.rtmps_listen.as_str() {
+        "off" => None,
+        "" if config.rtmp.listen.is_empty() => None,
+        "" => Some("0.0.0.0:1936"),
+        addr => Some(addr),
+    };
+    if let Some(addr) = rtmps {
+        let addr = parse_addr("tls.rtmps_listen", addr).map_err(|e| e.to_string())?;
+        out.push(("rtmps", addr, Protocol::Rtmp, tls.rtmps.clone()));
+    }
+    Ok(out)
+}
+
 /// Every shard's service settings, and the listeners in the order their protocols are
 /// listed.
 pub fn shard_settings(
     config: &Config,
     shards: usize,
     transcode: Option<Arc<TranscodeSettings>>,
+    tls: Option<&TlsSetup>,
 ) -> Result<(Arc<ShardSettings>, Vec<ListenerSpec>), String> {
     // The ledger's mesh endpoint comes after the shards, the control thread and the
     // transcode workers.
@@ -369,6 +409,14 @@ pub fn shard_settings(
             tls: None,
         });
         protocols.push(Protocol::Rtmp);
+    }
+    for (name, addr, protocol, acceptor) in tls_listeners(config, tls)? {
+        listeners.push(ListenerSpec {
+            name: name.to_string(),
+            addr,
+            tls: Some(acceptor),
+        });
+        protocols.push(protocol);
     }
     let settings = ShardSettings {
         http,

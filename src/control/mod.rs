@@ -20,6 +20,12 @@ use std::time::{Duration, Instant};
 /// Webhook calls running at once; past it a call is refused at once (and logged).
 pub const WEBHOOK_IN_FLIGHT_MAX: usize = 16;
 
+/// Reads the TLS certificates again; an error leaves the ones in use.
+pub type ReloadTls = Box<dyn Fn() -> Result<(), String>>;
+
+/// The reload signal (a stop is SIGTERM or SIGINT).
+const SIGHUP: i32 = 1;
+
 /// A stop signal this long after the first forces an immediate exit.
 const SECOND_SIGNAL_AFTER: Duration = Duration::from_secs(1);
 
@@ -34,18 +40,25 @@ type Done = (ShardId, Option<ControlReply>);
 struct Control {
     runtime: Runtime<ShardMsg>,
     grace_ms: u64,
+    /// Reloads the TLS listeners' certificates, on SIGHUP.
+    reload_tls: Option<ReloadTls>,
     webhooks: WebhookSlots,
     drain_started: Option<Instant>,
 }
 
 /// Runs the control loop until a stop signal and the drain that follows complete.
-pub fn run(runtime: Runtime<ShardMsg>, grace_ms: u64) -> Result<(), String> {
+pub fn run(
+    runtime: Runtime<ShardMsg>,
+    grace_ms: u64,
+    reload_tls: Option<ReloadTls>,
+) -> Result<(), String> {
     let signals = shardcast_engine::sys::termination_signalfd()
         .map_err(|e| format!("cannot open a signalfd: {e}"))?;
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     let mut control = Control {
         runtime,
         grace_ms,
+        reload_tls,
         webhooks: WebhookSlots::new(done_tx),
         drain_started: None,
     };
@@ -87,7 +100,23 @@ pub fn run(runtime: Runtime<ShardMsg>, grace_ms: u64) -> Result<(), String> {
 }
 
 impl Control {
+    /// SIGHUP: reads the TLS certificates again; connections opened from now on get them.
+    fn reload(&mut self) {
+        let Some(reload) = &self.reload_tls else {
+            log::info!("SIGHUP received: nothing to reload (no [tls] certificate)");
+            return;
+        };
+        match reload() {
+            Ok(()) => log::info!("SIGHUP received: TLS certificates reloaded"),
+            Err(error) => log::error!("SIGHUP received: {error}; the certificates in use stay"),
+        }
+    }
+
     fn on_signal(&mut self, signal: i32) {
+        if signal == SIGHUP {
+            self.reload();
+            return;
+        }
         match self.drain_started {
             None => {
                 log::info!(
@@ -263,6 +292,7 @@ fn signal_name(signal: i32) -> &'static str {
     match signal {
         15 => "SIGTERM",
         2 => "SIGINT",
+        SIGHUP => "SIGHUP",
         _ => "signal",
     }
 }

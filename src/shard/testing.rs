@@ -57,7 +57,7 @@ pub fn shards_with(
     transcode: Option<std::sync::Arc<crate::transcode::settings::TranscodeSettings>>,
 ) -> TestShards<ShardService> {
     let (settings, _) =
-        crate::boot::settings::shard_settings(config, shards, transcode).expect("settings");
+        crate::boot::settings::shard_settings(config, shards, transcode, None).expect("settings");
     let engine = EngineConfig {
         // The ledger, the recorder, and with Redis the relay (answer them with
         // `take_outside`).

@@ -1,7 +1,10 @@
 // Drives the watch page in Debian's Chromium (playwright-core, never a downloaded browser):
 //
 //   node watch.mjs --base http://127.0.0.1:PORT --stream x --out DIR [--token T] [--gift ID]
-//                  [--chats N] [--width 1280]
+//                  [--chats N] [--width 1280] [--insecure 1]
+//
+// With an https:// base the pages play over HTTPS and chat over WSS; `--insecure 1` accepts
+// the server's self-signed certificate.
 //
 // Page one opens /watch/{stream} as a visitor and must play: currentTime advancing and
 // videoWidth as given. Page two opens the same page (with `#token=T`, or as a guest when no
@@ -63,13 +66,19 @@ function recordOverlay() {
       const byLane = new Map();
       for (const node of overlay.querySelectorAll('.bullet.scroll')) {
         const list = byLane.get(node.dataset.lane) || [];
-        list.push(node.getBoundingClientRect());
+        const r = node.getBoundingClientRect();
+        list.push({ left: r.left, right: r.right, seq: node.dataset.seq });
         byLane.set(node.dataset.lane, list);
       }
-      for (const rects of byLane.values()) {
+      for (const [lane, rects] of byLane) {
         rects.sort((a, b) => a.left - b.left);
         for (let i = 1; i < rects.length; i += 1) {
-          if (rects[i].left < rects[i - 1].right - 0.5) window.__seen.overlaps += 1;
+          const by = rects[i - 1].right - rects[i].left;
+          if (by > 0.5) {
+            window.__seen.overlaps += 1;
+            // What overlapped and by how much, for the report.
+            window.__seen.overlapSeen ||= { lane, seqs: [rects[i - 1].seq, rects[i].seq], px: Math.round(by) };
+          }
         }
       }
       window.__seen.samples += 1;
@@ -99,8 +108,9 @@ async function main() {
   });
   try {
     const viewport = { width: 1400, height: 900 };
-    const one = await (await browser.newContext({ viewport })).newPage();
-    const two = await (await browser.newContext({ viewport })).newPage();
+    const contextOptions = { viewport, ignoreHTTPSErrors: args.insecure === '1' };
+    const one = await (await browser.newContext(contextOptions)).newPage();
+    const two = await (await browser.newContext(contextOptions)).newPage();
     for (const [name, page] of [['one', one], ['two', two]]) {
       page.on('pageerror', (e) => { (result.pageErrors ||= []).push(`${name}: ${e.message}`); });
     }
@@ -170,7 +180,7 @@ async function main() {
     await two.screenshot({ path: result.screenshots[1] });
     const final = await one.evaluate(() => window.__seen);
     result.overlapSamples = final.samples;
-    if (final.overlaps > 0) fail(`bullets in one lane overlapped in ${final.overlaps} samples`);
+    if (final.overlaps > 0) fail(`bullets in one lane overlapped in ${final.overlaps} samples, first ${JSON.stringify(final.overlapSeen)}`);
     if (result.pageErrors) fail(`page errors: ${result.pageErrors.join('; ')}`);
     result.ok = true;
   } finally {

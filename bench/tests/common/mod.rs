@@ -167,6 +167,28 @@ impl Server {
         std::mem::replace(&mut self._dir, TempDir(PathBuf::new()))
     }
 
+    /// The address the start log gives for listener `name` ("https", "rtmps", …).
+    pub fn listener(&self, name: &str) -> SocketAddr {
+        let needle = format!("{name} listening on ");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if let Some(rest) = log.split(&needle).nth(1) {
+                return rest.lines().next().unwrap().trim().parse().unwrap();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {name} listener:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The server's directory (its config file, its state).
+    pub fn dir(&self) -> &std::path::Path {
+        &self._dir.0
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.as_ref().unwrap().id() as i32
     }
@@ -469,4 +491,24 @@ pub fn modern_ffmpeg() -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A self-signed certificate for localhost in `dir` (`{name}.pem`, `{name}.key`), made by
+/// `shardcast cert --self-signed`.
+pub fn self_signed_cert(dir: &std::path::Path, name: &str) -> (PathBuf, PathBuf) {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    let out = Command::new(binary())
+        .args(["cert", "--self-signed", "localhost", "--cert"])
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .expect("shardcast cert");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
 }

@@ -95,19 +95,21 @@ fn termination_sigset() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         set
     }
 }
 
-/// Blocks SIGTERM and SIGINT in the calling thread and every thread it spawns afterwards, so
-/// they are taken only by [`wait_termination_signal`]. Call first thing in `main`.
+/// Blocks SIGTERM, SIGINT and SIGHUP (a reload, not a stop) in the calling thread and every
+/// thread it spawns afterwards, so they are taken only by [`wait_termination_signal`] or the
+/// signalfd. Call first thing in `main`.
 pub fn block_termination_signals() {
     let set = termination_sigset();
     // SAFETY: a valid sigset; the old mask is not needed.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
 }
 
-/// Waits up to `timeout_ms` for SIGTERM or SIGINT; returns the signal number taken.
+/// Waits up to `timeout_ms` for SIGTERM, SIGINT or SIGHUP; returns the signal number taken.
 pub fn wait_termination_signal(timeout_ms: u64) -> Option<i32> {
     let set = termination_sigset();
     let timeout = libc::timespec {
@@ -119,7 +121,7 @@ pub fn wait_termination_signal(timeout_ms: u64) -> Option<i32> {
     (sig > 0).then_some(sig)
 }
 
-/// A signalfd delivering SIGTERM and SIGINT (which must be blocked, see
+/// A signalfd delivering SIGTERM, SIGINT and SIGHUP (which must be blocked, see
 /// [`block_termination_signals`]), non-blocking and close-on-exec.
 pub fn termination_signalfd() -> io::Result<RawFd> {
     let set = termination_sigset();

@@ -111,6 +111,7 @@ pub struct Config {
     pub state: State,
     pub ledger: Ledger,
     pub web: Web,
+    pub tls: Tls,
     pub log: Log,
 }
 
@@ -147,6 +148,7 @@ impl Config {
         State::describe(&mut out);
         Ledger::describe(&mut out);
         Web::describe(&mut out);
+        Tls::describe(&mut out);
         Log::describe(&mut out);
         out
     }

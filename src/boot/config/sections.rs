@@ -538,3 +538,49 @@ config_section! {
         format: String = "text".to_string(),
     }
 }
+
+config_section! {
+    /// TLS: HTTPS and WSS (`--https`) and RTMPS (`--rtmps`), served by the shards themselves
+    /// (rustls, no extra thread). Off until `cert_file` is set. `kill -HUP` reloads every
+    /// certificate: connections opened after it get the new ones, open ones keep theirs.
+    Tls ["tls"] {
+        /// PEM certificate chain (leaf first) served when no `sni` entry matches the name the
+        /// client asks for, or it asks for none. Empty: no TLS listeners.
+        /// `shardcast cert --self-signed HOST` makes one for development.
+        cert_file: String = String::new(),
+        /// PEM private key of cert_file (PKCS#8, PKCS#1 or SEC1).
+        key_file: String = String::new(),
+        /// More certificates, chosen by the name the client asks for (SNI):
+        /// `[{ names = ["example.com", "*.example.com"], cert_file = "...", key_file = "..." }]`.
+        /// A `*.` name matches one label.
+        sni: Vec<SniCertConfig> = Vec::new(),
+        /// HTTPS and WSS listen address, overridden by `--https`. Empty: 0.0.0.0:443 once a
+        /// certificate is set; "off": none.
+        https_listen: String = String::new(),
+        /// RTMPS listen address, overridden by `--rtmps`. Empty: 0.0.0.0:1936 once a
+        /// certificate is set (and RTMP is on); "off": none.
+        rtmps_listen: String = String::new(),
+        /// A connection that has not finished its handshake this long after it was accepted
+        /// is closed.
+        handshake_timeout_ms: u64 = 10000,
+        /// Sealed records waiting to be written per connection, at most (plus one 64 KiB
+        /// step); the rest of what is queued stays plaintext, which the slow-viewer rules can
+        /// still shed. Memory per TLS connection: about 4 KiB of rustls state, up to 16.3 KiB
+        /// of one record being received, this, and up to 64 KiB inside rustls before its
+        /// handshake ends: under 150 KiB with a full backlog at the default, about 4 KiB idle
+        /// (20,000 idle TLS connections: about 80 MiB per shard).
+        seal_ahead_bytes: usize = 65536,
+    }
+}
+
+/// A certificate served to clients that ask for one of its names (SNI).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SniCertConfig {
+    /// The names it serves: exact (`example.com`) or one wildcard label (`*.example.com`).
+    pub names: Vec<String>,
+    /// PEM certificate chain, leaf first.
+    pub cert_file: String,
+    /// PEM private key.
+    pub key_file: String,
+}

@@ -11,12 +11,56 @@ fn invalid(field: &'static str, value: impl ToString, why: &'static str) -> Conf
 }
 
 impl Config {
+    /// `[tls]`: listeners only with a certificate, addresses that parse, sane limits.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let t = &self.tls;
+        for (field, value) in [
+            ("tls.https_listen", &t.https_listen),
+            ("tls.rtmps_listen", &t.rtmps_listen),
+        ] {
+            if value.is_empty() || value == "off" {
+                continue;
+            }
+            if t.cert_file.is_empty() {
+                return Err(invalid(
+                    field,
+                    value,
+                    "needs tls.cert_file and tls.key_file",
+                ));
+            }
+            parse_addr(field, value)?;
+        }
+        if !t.cert_file.is_empty() && t.key_file.is_empty() {
+            return Err(invalid(
+                "tls.key_file",
+                "",
+                "must be set with tls.cert_file",
+            ));
+        }
+        if !(100..=300_000).contains(&t.handshake_timeout_ms) {
+            return Err(invalid(
+                "tls.handshake_timeout_ms",
+                t.handshake_timeout_ms,
+                "must be in 100..=300000",
+            ));
+        }
+        if !(16_384..=16 << 20).contains(&t.seal_ahead_bytes) {
+            return Err(invalid(
+                "tls.seal_ahead_bytes",
+                t.seal_ahead_bytes,
+                "must be in 16384..=16777216",
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks every section; the first error wins.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_engine()?;
         self.validate_http()?;
         self.validate_ws()?;
         self.validate_danmaku()?;
+        self.validate_tls()?;
         crate::boot::settings::room_config(self).map_err(ConfigError::Rooms)?;
         parse_addr("http.listen", &self.http.listen)?;
         if !self.rtmp.listen.is_empty() {

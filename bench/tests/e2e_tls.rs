@@ -1,0 +1,332 @@
+//! End-to-end tests of TLS on the shards, with independent clients: curl over HTTPS, ffmpeg
+//! publishing over RTMPS, Python `websockets` over WSS, OpenSSL for certificates, and bad
+//! handshakes that must cost nobody else anything. The certificate is made by
+//! `shardcast cert --self-signed`.
+
+mod common;
+
+use common::{mint_token, self_signed_cert, Server, TempDir};
+use shardcast_wire::{decode_server, ClientEncoder, ServerMsg, VerifyLimits};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "e2e-tls-secret-0123456789abcdef";
+
+/// A server with HTTPS and RTMPS on free ports, and where they are.
+struct TlsServer {
+    server: Server,
+    https: SocketAddr,
+    rtmps: SocketAddr,
+    cert: PathBuf,
+}
+
+fn start(handshake_timeout_ms: u64) -> TlsServer {
+    let dir = TempDir::new("tls");
+    let (cert, key) = self_signed_cert(&dir.0, "cert");
+    let config = format!(
+        "[auth]\nsecret = \"{SECRET}\"\n[transcode]\nenabled = false\n\
+         [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nhttps_listen = \"127.0.0.1:0\"\n\
+         rtmps_listen = \"127.0.0.1:0\"\nhandshake_timeout_ms = {handshake_timeout_ms}\n",
+        cert.display(),
+        key.display()
+    );
+    let cert_copy = std::env::temp_dir().join(format!(
+        "shardcast-e2e-tls-ca-{}-{}.pem",
+        std::process::id(),
+        handshake_timeout_ms
+    ));
+    std::fs::copy(&cert, &cert_copy).unwrap();
+    let server = Server::start_in(dir, "auto", 2, &config);
+    let https = server.listener("https");
+    let rtmps = server.listener("rtmps");
+    TlsServer {
+        server,
+        https,
+        rtmps,
+        cert: cert_copy,
+    }
+}
+
+/// curl over HTTPS, checking the certificate against `ca` for the name localhost.
+fn curl(t: &TlsServer, path: &str) -> (String, Vec<u8>) {
+    let url = format!("https://localhost:{}{path}", t.https.port());
+    let resolve = format!("localhost:{}:127.0.0.1", t.https.port());
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10", "--resolve", &resolve, "--cacert"])
+        .arg(&t.cert)
+        .args(["-w", "\n%{http_code} %{http_version}", &url])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = out.stdout;
+    let split = text.iter().rposition(|&b| b == b'\n').unwrap();
+    let status = String::from_utf8_lossy(&text[split + 1..]).to_string();
+    (status, text[..split].to_vec())
+}
+
+/// The SHA-256 fingerprint of the certificate the server presents, by OpenSSL.
+fn presented_fingerprint(addr: SocketAddr) -> String {
+    let mut s_client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &addr.to_string(),
+            "-servername",
+            "localhost",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl");
+    let mut pem = String::new();
+    s_client
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut pem)
+        .unwrap();
+    let _ = s_client.wait();
+    let mut x509 = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl x509");
+    x509.stdin
+        .take()
+        .unwrap()
+        .write_all(pem.as_bytes())
+        .unwrap();
+    let out = x509.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// ffmpeg publishing a test picture over RTMPS for `seconds`.
+fn publish_rtmps(t: &TlsServer, stream: &str, seconds: u32) -> std::process::Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &seconds.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+        .arg(format!("rtmps://{}/live/{stream}", t.rtmps))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg")
+}
+
+/// HTTPS (curl), RTMPS (ffmpeg), the same bytes as plain HTTP, WSS (Python), and garbage on
+/// the TLS ports closing only its own connection.
+#[test]
+fn https_rtmps_and_wss_serve_what_plain_serves_and_bad_handshakes_cost_nobody() {
+    let t = start(10_000);
+    let (status, body) = curl(&t, "/healthz");
+    assert_eq!(status, "200 1.1", "HTTP/1.1 over TLS (ALPN http/1.1)");
+    assert_eq!(body, b"ok\n");
+
+    // Garbage and plain HTTP on both TLS ports, while a publisher comes in over RTMPS.
+    let mut publisher = publish_rtmps(&t, "sec", 6);
+    for addr in [t.https, t.rtmps, t.https] {
+        let mut bad = TcpStream::connect(addr).unwrap();
+        bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        bad.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\x16\x03\x01\xff\xff garbage")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = bad.read_to_end(&mut answer);
+        assert!(
+            !answer.starts_with(b"HTTP"),
+            "plain text answered in plain text"
+        );
+        assert!(
+            answer.len() < 64,
+            "more than an alert: {} bytes",
+            answer.len()
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = curl(&t, "/live/sec/source/index.m3u8");
+        if status.starts_with("200") && String::from_utf8_lossy(&body).contains("#EXTINF") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the RTMPS stream never went live:\n{}",
+            t.server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A segment over HTTPS is the segment over HTTP.
+    let (status, over_tls) = curl(&t, "/live/sec/source/0.m4s");
+    assert!(status.starts_with("200"), "{status}");
+    let plain = t.server.get("/live/sec/source/0.m4s");
+    assert_eq!(plain.status, 200);
+    assert!(
+        over_tls == plain.body && !over_tls.is_empty(),
+        "HTTPS and HTTP bytes differ"
+    );
+    let status = publisher.wait().unwrap();
+    let mut stderr = String::new();
+    publisher
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "ffmpeg over RTMPS: {stderr}");
+
+    // Python websockets over WSS, checking the certificate.
+    let hello = ClientEncoder::new()
+        .hello(
+            "sec",
+            &mint_token(&["--user", "py", "--room", "sec", "--secret", SECRET]),
+            0,
+            "python",
+        )
+        .to_vec();
+    let hex: String = hello.iter().map(|b| format!("{b:02x}")).collect();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/ws_python.py");
+    let out = Command::new("timeout")
+        .args(["30", "python3", script])
+        .arg(format!("wss://localhost:{}/ws", t.https.port()))
+        .arg(hex)
+        .arg(&t.cert)
+        .env("no_proxy", "*")
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["subprotocol"], "shardcast.v1");
+    let first = seen["first_hex"].as_str().unwrap();
+    let bytes: Vec<u8> = (0..first.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&first[i..i + 2], 16).unwrap())
+        .collect();
+    assert!(matches!(
+        decode_server(&bytes, &VerifyLimits::server()).unwrap(),
+        ServerMsg::Welcome(_)
+    ));
+    assert_eq!(seen["close_code"], 1000);
+    assert_eq!(seen["text_close_code"], 1003);
+
+    assert_eq!(t.server.metric("shardcast_engine_tls_failures_total"), 3);
+    assert!(t.server.metric("shardcast_engine_tls_handshakes_total") >= 6);
+    let _ = std::fs::remove_file(&t.cert);
+}
+
+/// A client that never starts its handshake is closed after the timeout; SIGHUP serves a new
+/// certificate to new connections, and a reload that fails keeps the old one.
+#[test]
+fn a_silent_client_times_out_and_sighup_reloads_the_certificate() {
+    let t = start(500);
+    let mut silent = TcpStream::connect(t.https).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = Instant::now();
+    let mut nothing = Vec::new();
+    let _ = silent.read_to_end(&mut nothing);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
+        "closed after {waited:?}"
+    );
+    assert_eq!(
+        t.server
+            .metric("shardcast_engine_tls_handshake_timeouts_total"),
+        1
+    );
+
+    let before = presented_fingerprint(t.https);
+    assert!(before.contains("Fingerprint="), "{before}");
+    // The config's files get a new certificate, then SIGHUP.
+    let config = std::fs::read_to_string(server_config_path(&t.server)).unwrap();
+    let cert_file = field(&config, "cert_file");
+    let dir = Path::new(&cert_file).parent().unwrap().to_path_buf();
+    self_signed_cert(&dir, "cert");
+    let hup = |server: &Server| {
+        let status = Command::new("kill")
+            .args(["-HUP", &server.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    hup(&t.server);
+    wait_log(&t.server, "TLS certificates reloaded");
+    let after = presented_fingerprint(t.https);
+    assert_ne!(before, after, "the new certificate is served");
+    // A broken file: the reload fails, says why, and the certificate in use stays.
+    std::fs::write(&cert_file, "not a certificate").unwrap();
+    hup(&t.server);
+    wait_log(&t.server, "the certificates in use stay");
+    assert_eq!(presented_fingerprint(t.https), after);
+    let (status, _) = curl_insecure(t.https, "/healthz");
+    assert_eq!(status, "200");
+    let _ = std::fs::remove_file(&t.cert);
+}
+
+fn curl_insecure(addr: SocketAddr, path: &str) -> (String, Vec<u8>) {
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .arg(format!("https://{addr}{path}"))
+        .output()
+        .expect("curl");
+    (String::from_utf8_lossy(&out.stdout).to_string(), Vec::new())
+}
+
+fn server_config_path(server: &Server) -> PathBuf {
+    server.dir().join("shardcast.toml")
+}
+
+/// The string value of `name = "…"` in a TOML text.
+fn field(toml: &str, name: &str) -> String {
+    let line = toml
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} =")))
+        .unwrap_or_else(|| panic!("no {name} in {toml}"));
+    line.split('"').nth(1).unwrap().to_string()
+}
+
+fn wait_log(server: &Server, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {text:?}:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
