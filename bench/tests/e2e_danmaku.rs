@@ -354,27 +354,10 @@ fn python_websockets_client_interoperates() {
     let hello = ClientEncoder::new()
         .hello("r7", &token("py", "r7", "viewer"), 0, "python")
         .to_vec();
-    let hex: String = hello.iter().map(|b| format!("{b:02x}")).collect();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/ws_python.py");
-    let out = std::process::Command::new("timeout")
-        .args(["30", "python3", script])
-        .arg(format!("ws://{}/ws", server.addr))
-        .arg(hex)
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (seen, bytes) =
+        common::python_ws_interop(&format!("ws://{}/ws", server.addr), &hello, None);
     assert_eq!(seen["subprotocol"], "shardcast.v1");
     assert_eq!(seen["first_is_binary"], true);
-    let first = seen["first_hex"].as_str().unwrap();
-    let bytes: Vec<u8> = (0..first.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&first[i..i + 2], 16).unwrap())
-        .collect();
     assert!(matches!(
         decode_server(&bytes, &VerifyLimits::server()).unwrap(),
         ServerMsg::Welcome(_)

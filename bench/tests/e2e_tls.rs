@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{mint_token, self_signed_cert, Server, TempDir};
+use common::{mint_token, self_signed_cert, Server, TempDir, TestPublisher};
 use shardcast_wire::{decode_server, ClientEncoder, ServerMsg, VerifyLimits};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -109,32 +109,6 @@ fn presented_fingerprint(addr: SocketAddr) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// ffmpeg publishing a test picture over RTMPS for `seconds`.
-fn publish_rtmps(t: &TlsServer, stream: &str, seconds: u32) -> std::process::Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
-        .arg(format!("rtmps://{}/live/{stream}", t.rtmps))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ffmpeg")
-}
-
 /// HTTPS (curl), RTMPS (ffmpeg), the same bytes as plain HTTP, WSS (Python), and garbage on
 /// the TLS ports closing only its own connection.
 #[test]
@@ -145,7 +119,7 @@ fn https_rtmps_and_wss_serve_what_plain_serves_and_bad_handshakes_cost_nobody() 
     assert_eq!(body, b"ok\n");
 
     // Garbage and plain HTTP on both TLS ports, while a publisher comes in over RTMPS.
-    let mut publisher = publish_rtmps(&t, "sec", 6);
+    let publisher = TestPublisher::start(&format!("rtmps://{}/live/sec", t.rtmps), "640x360", 6);
     for addr in [t.https, t.rtmps, t.https] {
         let mut bad = TcpStream::connect(addr).unwrap();
         bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -185,14 +159,7 @@ fn https_rtmps_and_wss_serve_what_plain_serves_and_bad_handshakes_cost_nobody() 
         over_tls == plain.body && !over_tls.is_empty(),
         "HTTPS and HTTP bytes differ"
     );
-    let status = publisher.wait().unwrap();
-    let mut stderr = String::new();
-    publisher
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (status, stderr) = publisher.finish();
     assert!(status.success(), "ffmpeg over RTMPS: {stderr}");
 
     // Python websockets over WSS, checking the certificate.

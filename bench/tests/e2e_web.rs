@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{admin_token, mint_token, read_response, Server};
+use common::{admin_token, mint_token, read_response, Server, TestPublisher};
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "e2e-web-secret-0123456789abcdef";
@@ -15,11 +15,11 @@ const SECRET: &str = "e2e-web-secret-0123456789abcdef";
 /// The browser script's own deadline is shorter; this one only catches a hung Node.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(150);
 
-/// ffmpeg publishing a 1280x720 30 fps test picture and a tone for `seconds`, in real time.
-struct Publisher(Child);
+/// ffmpeg publishing a 1280x720 test picture and a tone for `seconds`, in real time.
+struct Publisher;
 
 impl Publisher {
-    fn start(server: &Server, stream: &str, seconds: u32) -> Publisher {
+    fn start(server: &Server, stream: &str, seconds: u32) -> TestPublisher {
         Publisher::to(
             &format!("rtmp://{}/live/{stream}", server.rtmp_addr),
             seconds,
@@ -27,37 +27,8 @@ impl Publisher {
     }
 
     /// Publishing to `url` (rtmp:// or rtmps://).
-    fn to(url: &str, seconds: u32) -> Publisher {
-        let child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &seconds.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-            ])
-            .args([
-                "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
-            ])
-            .args(["-f", "flv", "-rw_timeout", "15000000", url])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ffmpeg");
-        Publisher(child)
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    fn to(url: &str, seconds: u32) -> TestPublisher {
+        TestPublisher::start(url, "1280x720", seconds)
     }
 }
 

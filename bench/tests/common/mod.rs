@@ -512,3 +512,88 @@ pub fn self_signed_cert(dir: &std::path::Path, name: &str) -> (PathBuf, PathBuf)
     );
     (cert, key)
 }
+
+/// ffmpeg publishing a lavfi test picture (`size` at 30 fps, H.264 with a keyframe every
+/// second) and a 440 Hz tone as FLV to `url` (rtmp:// or rtmps://), for `seconds` in real
+/// time. Killed on drop.
+pub struct TestPublisher(Child);
+
+impl TestPublisher {
+    pub fn start(url: &str, size: &str, seconds: u32) -> TestPublisher {
+        let child = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("testsrc2=size={size}:rate=30"),
+            ])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &seconds.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+            ])
+            .args([
+                "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
+            ])
+            .args(["-f", "flv", "-rw_timeout", "15000000", url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ffmpeg");
+        TestPublisher(child)
+    }
+
+    /// Waits for ffmpeg to end; its exit status and what it printed.
+    pub fn finish(mut self) -> (ExitStatus, String) {
+        let status = self.0.wait().expect("ffmpeg");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.0.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (status, stderr)
+    }
+}
+
+impl Drop for TestPublisher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the Python `websockets` interop client (`tests/interop/ws_python.py`) against `url`
+/// (ws:// or wss://, checked against `ca`) with `hello`; returns what it saw, and the first
+/// message it read, decoded from hex.
+pub fn python_ws_interop(
+    url: &str,
+    hello: &[u8],
+    ca: Option<&std::path::Path>,
+) -> (serde_json::Value, Vec<u8>) {
+    let hex: String = hello.iter().map(|b| format!("{b:02x}")).collect();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/ws_python.py");
+    let mut command = Command::new("timeout");
+    command.args(["30", "python3", script, url, &hex]);
+    if let Some(ca) = ca {
+        command.arg(ca);
+    }
+    let out = command.output().expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = seen["first_hex"].as_str().unwrap_or_default();
+    let bytes = (0..first.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&first[i..i + 2], 16).unwrap())
+        .collect();
+    (seen, bytes)
+}
