@@ -11,8 +11,11 @@ function status(text, isError = false) {
 
 function fill(settings, stream, key) {
   const host = location.hostname.includes(':') ? `[${location.hostname}]` : location.hostname;
-  const port = settings.rtmp_port || 1935;
-  const server = `rtmp://${host}:${port}/${settings.rtmp_app}`;
+  // A page read over HTTPS offers RTMPS when the server has it: the key is then encrypted too.
+  const secure = location.protocol === 'https:' && settings.rtmps_port;
+  const scheme = secure ? 'rtmps' : 'rtmp';
+  const port = secure ? settings.rtmps_port : settings.rtmp_port || 1935;
+  const server = `${scheme}://${host}:${port}/${settings.rtmp_app}`;
   const streamKey = key ? `${stream}?key=${key}` : `${stream}?key=KEY`;
   $('obs-server').textContent = server;
   $('obs-key').textContent = streamKey;

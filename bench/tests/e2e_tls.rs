@@ -117,6 +117,10 @@ fn https_rtmps_and_wss_serve_what_plain_serves_and_bad_handshakes_cost_nobody() 
     let (status, body) = curl(&t, "/healthz");
     assert_eq!(status, "200 1.1", "HTTP/1.1 over TLS (ALPN http/1.1)");
     assert_eq!(body, b"ok\n");
+    // The pages learn where RTMPS is (the publish page offers it to a page read over HTTPS).
+    let (_, web) = curl(&t, "/api/v1/web");
+    let web: serde_json::Value = serde_json::from_slice(&web).unwrap();
+    assert_eq!(web["rtmps_port"], t.rtmps.port());
 
     // Garbage and plain HTTP on both TLS ports, while a publisher comes in over RTMPS.
     let publisher = TestPublisher::start(&format!("rtmps://{}/live/sec", t.rtmps), "640x360", 6);

@@ -184,12 +184,12 @@ impl Http {
             .iter()
             .map(|(id, name, value)| json!({ "id": id, "name": name, "value": value }))
             .collect();
-        let rtmp_port = self
-            .info
-            .listeners
-            .iter()
-            .find(|(name, _)| name == "rtmp")
-            .map(|(_, addr)| addr.port());
+        let port_of = |listener: &str| {
+            (self.info.listeners.iter())
+                .find(|(name, _)| name == listener)
+                .map(|(_, addr)| addr.port())
+        };
+        let (rtmp_port, rtmps_port) = (port_of("rtmp"), port_of("rtmps"));
         let media = &self.settings.media;
         json!({
             "guests": web.guests,
@@ -197,6 +197,7 @@ impl Http {
             "leaderboard_public": web.leaderboard_public,
             "text_max_chars": web.text_max_chars,
             "rtmp_port": rtmp_port,
+            "rtmps_port": rtmps_port,
             "rtmp_app": media.app,
             "playback_tokens": media.playback_tokens.is_some(),
             "ll_hls": media.ll_hls,
