@@ -34,6 +34,33 @@ fn main() {
     );
     write(&seeds.join("ws_decoder"), ws_seeds());
     write(&seeds.join("http_request"), http_seeds());
+    write(&seeds.join("tls_http"), tls_seeds());
+}
+
+/// `tls_http`: config 0 is what comes where a ClientHello should (a record header with a
+/// short body, plain HTTP); 1 and 2 are requests a real client seals (2 then tampers).
+fn tls_seeds() -> Vec<(String, Vec<u8>)> {
+    let requests = "GET /live/a/index.m3u8 HTTP/1.1\r\nHost: a\r\n\r\n\
+                    POST /api HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc";
+    let cuts = [9_000, 30_000, 52_000];
+    vec![
+        (
+            "short_record".to_string(),
+            Input::encode(0, cuts, b"\x16\x03\x01\x00\x05hello\x16\x03\x03\x40\x00"),
+        ),
+        (
+            "plain_http".to_string(),
+            Input::encode(0, cuts, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        ),
+        (
+            "sealed_requests".to_string(),
+            Input::encode(1, cuts, requests.as_bytes()),
+        ),
+        (
+            "tampered_requests".to_string(),
+            Input::encode(2, cuts, requests.as_bytes()),
+        ),
+    ]
 }
 
 /// Replaces the generated files of `dir` with `seeds`; `regression_*` files (inputs that once

@@ -14,9 +14,11 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod tls;
 pub mod ws;
 
 pub use http::http_request;
+pub use tls::tls_http;
 pub use ws::ws_decoder;
 
 /// How many leading bytes of a fuzz input say how to feed the rest: one selects the caps, then
@@ -111,9 +113,10 @@ mod tests {
     fn seeds_pass() {
         let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
         type Check = fn(&[u8]);
-        let targets: [(&str, Check); 6] = [
+        let targets: [(&str, Check); 7] = [
             ("ws_decoder", ws_decoder),
             ("http_request", http_request),
+            ("tls_http", tls_http),
             ("rtmp_server", shardcast_rtmp::fuzz_server_input),
             ("flv", shardcast_media::fuzz_flv),
             ("flv_file", shardcast_media::fuzz_flv_file),

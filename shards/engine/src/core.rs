@@ -746,19 +746,17 @@ impl<S: Service> Core<S> {
         self.cx.draining && (self.cx.open == 0 || self.cx.now_ms >= self.cx.drain_deadline_ms)
     }
 
-    /// Milliseconds until the next timer (or drain deadline), for the wait. While mesh
-    /// messages wait in the overflow list the wait is one millisecond: nothing wakes a sender
-    /// when its receiver makes room, so it retries on a short tick instead.
+    /// Milliseconds until the next timer (or drain or TLS handshake deadline), for the wait.
+    /// While mesh messages wait in the overflow list the wait is one millisecond: nothing
+    /// wakes a sender when its receiver makes room, so it retries on a short tick instead.
     pub fn next_wait_ms(&self) -> Option<u64> {
         if self.cx.mesh.overflow_len() > 0 {
             return Some(1);
         }
         let timer = self.cx.timers.next_deadline_ms();
         let drain = self.cx.draining.then_some(self.cx.drain_deadline_ms);
-        let deadline = match (timer, drain) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }?;
+        let handshake = self.handshakes.front().map(|&(deadline, _, _)| deadline);
+        let deadline = [timer, drain, handshake].into_iter().flatten().min()?;
         Some(deadline.saturating_sub(self.cx.now_ms))
     }
 }
