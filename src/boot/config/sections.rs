@@ -565,10 +565,11 @@ config_section! {
         handshake_timeout_ms: u64 = 10000,
         /// Sealed records waiting to be written per connection, at most (plus one 64 KiB
         /// step); the rest of what is queued stays plaintext, which the slow-viewer rules can
-        /// still shed. Memory per TLS connection: about 4 KiB of rustls state, up to 16.3 KiB
-        /// of one record being received, this, and up to 64 KiB inside rustls before its
-        /// handshake ends: under 150 KiB with a full backlog at the default, about 4 KiB idle
-        /// (20,000 idle TLS connections: about 80 MiB per shard).
+        /// still shed. Memory per TLS connection: about 8 KiB of rustls state and buffers
+        /// (measured idle), up to 16.3 KiB of one record being received, this plus one 64 KiB
+        /// seal step, and up to 64 KiB inside rustls before its handshake ends: under 220 KiB
+        /// with a full backlog at the default (20,000 idle TLS connections: about 160 MiB per
+        /// shard).
         seal_ahead_bytes: usize = 65536,
     }
 }
