@@ -57,6 +57,10 @@ bench-hls: (setup "bench")
 bench-latency: (setup "bench")
     bench/scripts/bench-latency.sh
 
+# HTTPS serving: shardcast against nginx with TLS (h2load, 20 KiB parts and 1 MiB segments), both cores' busy time; writes bench/results/https.md.
+bench-https: (setup "bench")
+    bench/scripts/bench-https.sh
+
 # Transcoding: shardcast's ladder against the ffmpeg CLI doing the same ladder on one core; writes bench/results/transcode.md.
 bench-transcode: (setup "bench")
     bench/scripts/bench-transcode.sh

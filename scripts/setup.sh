@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what shardcast needs on a Debian/Ubuntu machine, only where it is missing.
 #   scripts/setup.sh            build and test needs (the README's table lists each one)
-#   scripts/setup.sh bench      plus the benchmark peers (nginx)
+#   scripts/setup.sh bench      plus the benchmark peers (nginx) and h2load (bench-https)
 #   scripts/setup.sh perf       plus perf and the inferno flame graph tools
 set -euo pipefail
 
@@ -12,7 +12,7 @@ for pkg in libavcodec-dev libavfilter-dev libswscale-dev libavutil-dev libclang-
 done
 for extra in "$@"; do
   case "$extra" in
-    bench) want+=(nginx:nginx-light taskset:util-linux /usr/bin/time:time) ;;
+    bench) want+=(nginx:nginx-light taskset:util-linux /usr/bin/time:time h2load:nghttp2-client) ;;
     perf) want+=(perf:linux-perf) ;;
     *) echo "setup.sh: unknown extra '$extra' (bench, perf)" >&2; exit 2 ;;
   esac
