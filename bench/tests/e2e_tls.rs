@@ -210,7 +210,8 @@ fn https_rtmps_and_wss_serve_what_plain_serves_and_bad_handshakes_cost_nobody() 
 }
 
 /// A client that never starts its handshake is closed after the timeout; SIGHUP serves a new
-/// certificate to new connections, and a reload that fails keeps the old one.
+/// certificate to new connections while one open across it keeps working, and a reload that
+/// fails keeps the old certificate.
 #[test]
 fn a_silent_client_times_out_and_sighup_reloads_the_certificate() {
     let t = start(500);
@@ -234,6 +235,27 @@ fn a_silent_client_times_out_and_sighup_reloads_the_certificate() {
 
     let before = presented_fingerprint(t.https);
     assert!(before.contains("Fingerprint="), "{before}");
+    // A connection open across the reload keeps working.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/tls_keepalive.py"
+    );
+    let mut kept = Command::new("timeout")
+        .args([
+            "30",
+            "python3",
+            script,
+            "127.0.0.1",
+            &t.https.port().to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut kept_out = std::io::BufReader::new(kept.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut kept_out, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready 200");
     // The config's files get a new certificate, then SIGHUP.
     let config = std::fs::read_to_string(server_config_path(&t.server)).unwrap();
     let cert_file = field(&config, "cert_file");
@@ -250,6 +272,15 @@ fn a_silent_client_times_out_and_sighup_reloads_the_certificate() {
     wait_log(&t.server, "TLS certificates reloaded");
     let after = presented_fingerprint(t.https);
     assert_ne!(before, after, "the new certificate is served");
+    kept.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut kept_out, &mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        "again 200",
+        "the connection open across the reload"
+    );
+    let _ = kept.wait();
     // A broken file: the reload fails, says why, and the certificate in use stays.
     std::fs::write(&cert_file, "not a certificate").unwrap();
     hup(&t.server);
