@@ -746,7 +746,8 @@ impl<S: Service> Core<S> {
         self.cx.draining && (self.cx.open == 0 || self.cx.now_ms >= self.cx.drain_deadline_ms)
     }
 
-    /// Milliseconds until the next timer (or drain or TLS handshake deadline), for the wait.
+    /// Milliseconds until the next timer (or drain, TLS handshake or linger deadline), for the
+    /// wait.
     /// While mesh messages wait in the overflow list the wait is one millisecond: nothing
     /// wakes a sender when its receiver makes room, so it retries on a short tick instead.
     pub fn next_wait_ms(&self) -> Option<u64> {
@@ -756,7 +757,15 @@ impl<S: Service> Core<S> {
         let timer = self.cx.timers.next_deadline_ms();
         let drain = self.cx.draining.then_some(self.cx.drain_deadline_ms);
         let handshake = self.handshakes.front().map(|&(deadline, _, _)| deadline);
-        let deadline = [timer, drain, handshake].into_iter().flatten().min()?;
+        let linger = self
+            .cx
+            .linger_queue
+            .front()
+            .map(|&(deadline, _, _)| deadline);
+        let deadline = [timer, drain, handshake, linger]
+            .into_iter()
+            .flatten()
+            .min()?;
         Some(deadline.saturating_sub(self.cx.now_ms))
     }
 }
