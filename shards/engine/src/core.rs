@@ -10,7 +10,7 @@ use crate::mesh::{Envelope, MeshPort, Wake};
 use crate::sendq::{SendQueue, Shed};
 use crate::service::{CloseReason, Service};
 use crate::timer::{TimerId, TimerWheel};
-use crate::tls::{Opened, TlsAcceptor, TlsConn};
+use crate::tls::{TlsAcceptor, TlsConn};
 use crate::{ConnId, EngineConfig, ListenerId, ShardId};
 use bytes::Bytes;
 use std::net::IpAddr;
@@ -359,9 +359,9 @@ pub(crate) struct Core<S: Service> {
     /// Each listener's TLS acceptor, by listener index (`None`: plain TCP).
     tls: Vec<Option<Arc<TlsAcceptor>>>,
     /// Plaintext decrypted from one read, reused.
-    tls_plain: Vec<u8>,
+    pub(crate) tls_plain: Vec<u8>,
     /// Handshakes in progress by deadline (FIFO: every TLS listener has the same timeout).
-    handshakes: std::collections::VecDeque<(u64, u32, u16)>,
+    pub(crate) handshakes: std::collections::VecDeque<(u64, u32, u16)>,
 }
 
 impl<S: Service> Core<S> {
@@ -486,25 +486,6 @@ impl<S: Service> Core<S> {
         Some(conn)
     }
 
-    /// Wraps a new connection in TLS and starts its handshake clock.
-    fn start_tls(&mut self, slot: u32, acceptor: &TlsAcceptor) {
-        let entry = &mut self.cx.conns[slot as usize];
-        match acceptor.accept() {
-            Ok(tls) => {
-                entry.tls = Some(Box::new(tls));
-                let deadline = self.cx.now_ms + acceptor.limits().handshake_timeout_ms;
-                let generation = entry.generation;
-                self.handshakes.push_back((deadline, slot, generation));
-            }
-            Err(error) => {
-                // A configuration rustls refuses: nothing this connection can be served with.
-                log::error!("TLS connection refused: {error}");
-                ShardCounters::bump(&self.cx.counters.tls_failures, 1);
-                self.cx.list_close(slot, CloseReason::Local);
-            }
-        }
-    }
-
     /// The live id of `slot`, if open.
     pub fn conn_id(&self, slot: u32) -> Option<ConnId> {
         let entry = &self.cx.conns[slot as usize];
@@ -525,37 +506,7 @@ impl<S: Service> Core<S> {
             self.service.on_recv(&mut self.cx, conn, data);
             return;
         }
-        let mut plain = std::mem::take(&mut self.tls_plain);
-        plain.clear();
-        let entry = &mut self.cx.conns[slot as usize];
-        let tls = entry.tls.as_mut().expect("checked above");
-        let was_handshaking = tls.is_handshaking();
-        let opened = tls.open(data, &mut plain);
-        let handshake_done = was_handshaking && !tls.is_handshaking();
-        if let Opened::Failed(_) = opened {
-            // Nothing more goes out but the alert.
-            tls.plain.clear();
-        }
-        // Handshake messages or an alert may be waiting to go out.
-        self.cx.mark_dirty(slot);
-        let counters = &self.cx.counters;
-        if handshake_done {
-            ShardCounters::bump(&counters.tls_handshakes, 1);
-        }
-        if !plain.is_empty() {
-            self.service.on_recv(&mut self.cx, conn, &plain);
-        }
-        self.tls_plain = plain;
-        match opened {
-            Opened::Fine => {}
-            Opened::PeerClosed => self.peer_eof(slot),
-            Opened::Failed(error) => {
-                ShardCounters::bump(&self.cx.counters.tls_failures, 1);
-                log::debug!("TLS connection failed: {error}");
-                let entry = &mut self.cx.conns[slot as usize];
-                entry.close_after_flush = true;
-            }
-        }
+        self.received_tls(slot, conn, data);
     }
 
     /// Records `n` bytes written from `slot`'s queue; tells the service when it drained.
@@ -627,24 +578,6 @@ impl<S: Service> Core<S> {
         }
         let armed = self.cx.timers.len() as u64;
         ShardCounters::set(&self.cx.counters.timers_armed, armed);
-    }
-
-    /// Closes connections whose TLS handshake ran out of time.
-    fn expire_handshakes(&mut self) {
-        while let Some(&(deadline, slot, generation)) = self.handshakes.front() {
-            if deadline > self.cx.now_ms {
-                break;
-            }
-            self.handshakes.pop_front();
-            let entry = &self.cx.conns[slot as usize];
-            // A connection that failed is already closing after its alert.
-            let stuck =
-                entry.tls.as_ref().is_some_and(|t| t.is_handshaking()) && !entry.close_after_flush;
-            if entry.generation == generation && entry.is_open_slot() && stuck {
-                ShardCounters::bump(&self.cx.counters.tls_handshake_timeouts, 1);
-                self.cx.list_close(slot, CloseReason::Local);
-            }
-        }
     }
 
     /// Delivers mesh messages (bounded per call). Returns true when a drain was requested.

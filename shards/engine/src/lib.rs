@@ -17,6 +17,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod core;
+mod core_tls;
 pub mod counters;
 mod epoll;
 pub mod heap;
