@@ -13,7 +13,7 @@
 # Environment:
 #   ROUNDS=3           rounds per server and workload (servers alternate; medians reported)
 #   SECONDS_EACH=10    measurement window per run (after a 2 s warm-up)
-#   NGINX_PORT=18090 SHARDCAST_PORT=18091
+#   NGINX_PORT=18090 SHARDCAST_PORT=18091 (HTTPS; its plain HTTP on the next port)
 #   OUT=bench/results/https.md
 set -euo pipefail
 
@@ -24,6 +24,7 @@ SECONDS_EACH=${SECONDS_EACH:-10}
 WARMUP_S=2
 NGINX_PORT=${NGINX_PORT:-18090}
 SHARDCAST_PORT=${SHARDCAST_PORT:-18091}
+SHARDCAST_HTTP_PORT=$((SHARDCAST_PORT + 1))
 SERVERS="nginx shardcast"
 OUT=${OUT:-$ROOT/bench/results/https.md}
 RUN_DIR="$ROOT/bench/results/tmp/https-$(date +%Y%m%d-%H%M%S)"
@@ -51,42 +52,16 @@ make_cert() {
         >/dev/null || die "shardcast cert failed"
 }
 
-start_nginx_tls() {
-    local dir="$RUN_DIR/nginx"
-    mkdir -p "$dir"
-    sed -e "s#@PORT@#$NGINX_PORT#g" -e "s#@BODIES@#$BODIES#g" -e "s#@RUNDIR@#$dir#g" \
-        -e "s#@CERT@#$RUN_DIR/cert.pem#g" -e "s#@KEY@#$RUN_DIR/key.pem#g" \
-        "$ROOT/bench/peers/nginx-https.conf" >"$dir/nginx.conf"
-    taskset -c "$SERVER_CORE" "$NGINX_BIN" -c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log" \
-        >"$dir/stdout.log" 2>&1 &
-    STARTED_PIDS+=("$!")
-    wait_listening "$NGINX_PORT" "$!" nginx
-}
-
-start_shardcast_tls() {
-    local dir="$RUN_DIR/shardcast"
-    mkdir -p "$dir"
-    cat >"$dir/shardcast.toml" <<TOML
-[shards]
-cores = [$SERVER_CORE]
-
-[http]
-static_dir = "$BODIES"
-
-[transcode]
+start_servers() {
+    start_nginx "$NGINX_PORT" "$ROOT/bench/peers/nginx-https.conf" \
+        -e "s#@CERT@#$RUN_DIR/cert.pem#g" -e "s#@KEY@#$RUN_DIR/key.pem#g"
+    start_shardcast "$SHARDCAST_HTTP_PORT" "[transcode]
 enabled = false
 
-[state]
-data_dir = "$dir/data"
-
 [tls]
-cert_file = "$RUN_DIR/cert.pem"
-key_file = "$RUN_DIR/key.pem"
-TOML
-    taskset -c "$SERVER_CORE" "$SHARDCAST_BIN" serve --shards 1 --http 127.0.0.1:0 --rtmp "" \
-        --https "127.0.0.1:$SHARDCAST_PORT" --config "$dir/shardcast.toml" >"$dir/stdout.log" 2>&1 &
-    STARTED_PIDS+=("$!")
-    wait_listening "$SHARDCAST_PORT" "$!" shardcast
+cert_file = \"$RUN_DIR/cert.pem\"
+key_file = \"$RUN_DIR/key.pem\"" --rtmp 127.0.0.1:0 --https "127.0.0.1:$SHARDCAST_PORT"
+    wait_listening "$SHARDCAST_PORT" "$SHARDCAST_PID" "shardcast (https)"
 }
 
 port_of() {
@@ -166,8 +141,7 @@ main() {
     make_bodies
     head -c 20480 /dev/urandom >"$BODIES/20k.bin"
     make_cert
-    start_nginx_tls
-    start_shardcast_tls
+    start_servers
     local round workload server
     for round in $(seq 1 "$ROUNDS"); do
         for workload in "${WORKLOADS[@]}"; do

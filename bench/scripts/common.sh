@@ -117,12 +117,14 @@ wait_listening() {
     die "$name did not listen on 127.0.0.1:$port within 10 s"
 }
 
-# Starts nginx on PORT with bench/peers/nginx-http.conf; sets NGINX_PID (the master).
+# Starts nginx on PORT with CONF (default bench/peers/nginx-http.conf), its @PORT@, @BODIES@
+# and @RUNDIR@ filled in, and any further `sed` arguments applied; sets NGINX_PID (the master).
 start_nginx() {
-    local port=$1 dir="$RUN_DIR/nginx"
+    local port=$1 conf=${2:-$ROOT/bench/peers/nginx-http.conf} dir="$RUN_DIR/nginx"
+    shift $(($# < 2 ? $# : 2))
     mkdir -p "$dir"
-    sed -e "s#@PORT@#$port#g" -e "s#@BODIES@#$BODIES#g" -e "s#@RUNDIR@#$dir#g" \
-        "$ROOT/bench/peers/nginx-http.conf" >"$dir/nginx.conf"
+    sed -e "s#@PORT@#$port#g" -e "s#@BODIES@#$BODIES#g" -e "s#@RUNDIR@#$dir#g" "$@" \
+        "$conf" >"$dir/nginx.conf"
     NGINX_CMD="taskset -c $SERVER_CORE $NGINX_BIN -c $dir/nginx.conf -p $dir -e $dir/error.log"
     $NGINX_CMD >"$dir/stdout.log" 2>&1 &
     NGINX_PID=$!
@@ -130,9 +132,11 @@ start_nginx() {
     wait_listening "$port" "$NGINX_PID" nginx
 }
 
-# Starts shardcast with one shard on core 0 on PORT; sets SHARDCAST_PID.
+# Starts shardcast with one shard on core 0, HTTP on PORT, EXTRA_TOML appended to its config
+# and any further arguments passed to `serve`; sets SHARDCAST_PID.
 start_shardcast() {
-    local port=$1 dir="$RUN_DIR/shardcast"
+    local port=$1 extra=${2:-} dir="$RUN_DIR/shardcast"
+    shift $(($# < 2 ? $# : 2))
     mkdir -p "$dir"
     cat >"$dir/shardcast.toml" <<TOML
 [shards]
@@ -142,8 +146,9 @@ cores = [$SERVER_CORE]
 static_dir = "$BODIES"
 # The load comes from a few loopback addresses (bench-idle holds ~5k per address).
 max_connections_per_address = 20000
+$extra
 TOML
-    SHARDCAST_CMD="taskset -c $SERVER_CORE $SHARDCAST_BIN serve --shards 1 --http 127.0.0.1:$port --config $dir/shardcast.toml"
+    SHARDCAST_CMD="taskset -c $SERVER_CORE $SHARDCAST_BIN serve --shards 1 --http 127.0.0.1:$port --config $dir/shardcast.toml $*"
     $SHARDCAST_CMD >"$dir/stdout.log" 2>&1 &
     SHARDCAST_PID=$!
     STARTED_PIDS+=("$SHARDCAST_PID")
