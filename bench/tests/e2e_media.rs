@@ -3,79 +3,15 @@
 
 mod common;
 
-use common::{read_response, Server, TempDir};
+use common::{read_response, Publish, Server, TempDir, H264};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Debian's ffmpeg (H.264/AAC over legacy FLV).
 const FFMPEG: &str = "ffmpeg";
 
-struct Publish {
-    child: Child,
-}
-
-impl Publish {
-    /// Publishes `seconds` of a 640x360 30 fps test pattern and a tone, in real time.
-    fn start(binary: &str, url: &str, seconds: u32, video: &[&str]) -> Publish {
-        Publish::start_sized(binary, url, seconds, "640x360", video)
-    }
-
-    /// [`Publish::start`] with a picture of `size` (`WxH`).
-    fn start_sized(binary: &str, url: &str, seconds: u32, size: &str, video: &[&str]) -> Publish {
-        // ffmpeg stops by itself after `-t`, and gives up on a stuck socket after
-        // `-rw_timeout`; no wrapper process, so signals reach ffmpeg itself.
-        let mut cmd = Command::new(binary);
-        cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
-            .args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=30")])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &seconds.to_string()])
-            .args(video)
-            .args([
-                "-c:a",
-                "aac",
-                "-b:a",
-                "64k",
-                "-f",
-                "flv",
-                "-rw_timeout",
-                "15000000",
-                url,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        Publish {
-            child: cmd.spawn().expect("ffmpeg"),
-        }
-    }
-
-    /// Waits for ffmpeg; returns (success, stderr).
-    fn wait(mut self) -> (bool, String) {
-        let status = self.child.wait().unwrap();
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            e.read_to_string(&mut err).unwrap();
-        }
-        (status.success(), err)
-    }
-
-    fn signal(&self, sig: i32) {
-        common::signal(self.child.id() as i32, sig);
-    }
-}
-
-impl Drop for Publish {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const H264: [&str; 10] = [
-    "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "60", "-pix_fmt", "yuv420p",
-];
 const H264_BFRAMES: [&str; 10] = [
     "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "60", "-pix_fmt", "yuv420p",
 ];

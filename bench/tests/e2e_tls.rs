@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{mint_token, self_signed_cert, Server, TempDir, TestPublisher};
+use common::{mint_token, self_signed_cert, Publish, Server, TempDir, H264};
 use shardcast_wire::{decode_server, ClientEncoder, ServerMsg, VerifyLimits};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -123,7 +123,7 @@ fn https_rtmps_and_wss_serve_what_plain_serves_and_bad_handshakes_cost_nobody() 
     assert_eq!(web["rtmps_port"], t.rtmps.port());
 
     // Garbage and plain HTTP on both TLS ports, while a publisher comes in over RTMPS.
-    let publisher = TestPublisher::start(&format!("rtmps://{}/live/sec", t.rtmps), "640x360", 6);
+    let publisher = Publish::start("ffmpeg", &format!("rtmps://{}/live/sec", t.rtmps), 6, &H264);
     for addr in [t.https, t.rtmps, t.https] {
         let mut bad = TcpStream::connect(addr).unwrap();
         bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -163,8 +163,8 @@ fn https_rtmps_and_wss_serve_what_plain_serves_and_bad_handshakes_cost_nobody() 
         over_tls == plain.body && !over_tls.is_empty(),
         "HTTPS and HTTP bytes differ"
     );
-    let (status, stderr) = publisher.finish();
-    assert!(status.success(), "ffmpeg over RTMPS: {stderr}");
+    let (ok, stderr) = publisher.wait();
+    assert!(ok, "ffmpeg over RTMPS: {stderr}");
 
     // Python websockets over WSS, checking the certificate.
     let hello = ClientEncoder::new()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{admin_token, mint_token, read_response, Server, TestPublisher};
+use common::{admin_token, mint_token, read_response, Publish, Server};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -15,21 +15,24 @@ const SECRET: &str = "e2e-web-secret-0123456789abcdef";
 /// The browser script's own deadline is shorter; this one only catches a hung Node.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(150);
 
-/// ffmpeg publishing a 1280x720 test picture and a tone for `seconds`, in real time.
-struct Publisher;
+/// The cheapest H.264 that keeps two 720p publishers and two browser pages within this
+/// machine's two cores.
+const H264_LIGHT: [&str; 10] = [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-tune",
+    "zerolatency",
+    "-g",
+    "30",
+    "-pix_fmt",
+    "yuv420p",
+];
 
-impl Publisher {
-    fn start(server: &Server, stream: &str, seconds: u32) -> TestPublisher {
-        Publisher::to(
-            &format!("rtmp://{}/live/{stream}", server.rtmp_addr),
-            seconds,
-        )
-    }
-
-    /// Publishing to `url` (rtmp:// or rtmps://).
-    fn to(url: &str, seconds: u32) -> TestPublisher {
-        TestPublisher::start(url, "1280x720", seconds)
-    }
+/// ffmpeg publishing a 1280x720 test picture and a tone to `url` for `seconds`, in real time.
+fn publish(url: &str, seconds: u32) -> Publish {
+    Publish::start_sized("ffmpeg", url, seconds, "1280x720", &H264_LIGHT)
 }
 
 fn request(server: &Server, method: &str, path: &str, headers: &str) -> common::Response {
@@ -153,7 +156,7 @@ fn the_watch_page_plays_and_shows_another_pages_chats_in_order_and_its_gift() {
     let server = Server::start("auto", 2, &config);
     server.credit(SECRET, "alice", 1000, "e2e-web-credit");
     let token = mint_token(&["--user", "alice", "--secret", SECRET]);
-    let _publisher = Publisher::start(&server, "x", 120);
+    let _publisher = publish(&format!("rtmp://{}/live/x", server.rtmp_addr), 120);
     wait_live(&server, "x");
 
     let report = run_browser(
@@ -195,7 +198,7 @@ fn the_watch_page_plays_over_https_and_chats_over_wss() {
     let (https, rtmps) = (server.listener("https"), server.listener("rtmps"));
     server.credit(SECRET, "alice", 1000, "e2e-web-tls-credit");
     let token = mint_token(&["--user", "alice", "--secret", SECRET]);
-    let _publisher = Publisher::to(&format!("rtmps://{rtmps}/live/sx"), 120);
+    let _publisher = publish(&format!("rtmps://{rtmps}/live/sx"), 120);
     wait_live(&server, "sx");
     let base = format!("https://localhost:{}", https.port());
     let report = run_browser_at(
@@ -224,7 +227,7 @@ fn the_watch_page_plays_over_https_and_chats_over_wss() {
 #[test]
 fn with_no_configuration_a_visitor_watches_and_chats_as_a_guest() {
     let server = Server::start("auto", 2, "[transcode]\nenabled = false\n");
-    let _publisher = Publisher::start(&server, "lobby", 120);
+    let _publisher = publish(&format!("rtmp://{}/live/lobby", server.rtmp_addr), 120);
     wait_live(&server, "lobby");
     let report = run_browser(&server, "guest", &["--stream", "lobby", "--chats", "3"]);
     let sender = report["sender"].as_str().unwrap();

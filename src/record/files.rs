@@ -270,8 +270,15 @@ impl Session {
             self.write_multivariant()?;
         }
         // The MPD of what is recorded so far, for a recording cut by a crash (`repair`); a few
-        // KiB however long the recording is (`SegmentTimeline` folds equal segments).
-        self.write_mpd(MPD_SO_FAR, end_ms)?;
+        // KiB however long the recording is (`SegmentTimeline` folds equal segments). Once per
+        // segment time, when the last rendition's segment is in, not once per rendition.
+        let last_rendition = self
+            .renditions
+            .last()
+            .is_some_and(|r| *r.meta.name == *rendition);
+        if last_rendition {
+            self.write_mpd(MPD_SO_FAR, end_ms)?;
+        }
         self.write_meta(None)
     }
 

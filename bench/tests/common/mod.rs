@@ -513,58 +513,77 @@ pub fn self_signed_cert(dir: &std::path::Path, name: &str) -> (PathBuf, PathBuf)
     (cert, key)
 }
 
-/// ffmpeg publishing a lavfi test picture (`size` at 30 fps, H.264 with a keyframe every
-/// second) and a 440 Hz tone as FLV to `url` (rtmp:// or rtmps://), for `seconds` in real
-/// time. Killed on drop.
-pub struct TestPublisher(Child);
+/// ffmpeg publishing a lavfi test pattern and a tone as FLV, in real time, to an rtmp:// or
+/// rtmps:// URL. Killed on drop.
+pub struct Publish {
+    child: Child,
+}
 
-impl TestPublisher {
-    pub fn start(url: &str, size: &str, seconds: u32) -> TestPublisher {
-        let child = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-re"])
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
-                &format!("testsrc2=size={size}:rate=30"),
-            ])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &seconds.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-            ])
-            .args([
-                "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
-            ])
-            .args(["-f", "flv", "-rw_timeout", "15000000", url])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ffmpeg");
-        TestPublisher(child)
+/// Cheap H.264 without B-frames, a keyframe every 2 s at 30 fps.
+pub const H264: [&str; 10] = [
+    "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "60", "-pix_fmt", "yuv420p",
+];
+
+impl Publish {
+    /// Publishes `seconds` of a 640x360 30 fps test pattern and a tone, in real time.
+    pub fn start(binary: &str, url: &str, seconds: u32, video: &[&str]) -> Publish {
+        Publish::start_sized(binary, url, seconds, "640x360", video)
     }
 
-    /// Waits for ffmpeg to end; its exit status and what it printed.
-    pub fn finish(mut self) -> (ExitStatus, String) {
-        let status = self.0.wait().expect("ffmpeg");
-        let mut stderr = String::new();
-        if let Some(mut pipe) = self.0.stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr);
+    /// [`Publish::start`] with a picture of `size` (`WxH`).
+    pub fn start_sized(
+        binary: &str,
+        url: &str,
+        seconds: u32,
+        size: &str,
+        video: &[&str],
+    ) -> Publish {
+        // ffmpeg stops by itself after `-t`, and gives up on a stuck socket after
+        // `-rw_timeout`; no wrapper process, so signals reach ffmpeg itself.
+        let mut cmd = Command::new(binary);
+        cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", &format!("testsrc=size={size}:rate=30")])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &seconds.to_string()])
+            .args(video)
+            .args([
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+                "-f",
+                "flv",
+                "-rw_timeout",
+                "15000000",
+                url,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        Publish {
+            child: cmd.spawn().expect("ffmpeg"),
         }
-        (status, stderr)
+    }
+
+    /// Waits for ffmpeg; returns (success, stderr).
+    pub fn wait(mut self) -> (bool, String) {
+        let status = self.child.wait().unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut err).unwrap();
+        }
+        (status.success(), err)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        signal(self.child.id() as i32, sig);
     }
 }
 
-impl Drop for TestPublisher {
+impl Drop for Publish {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -223,18 +223,6 @@ impl<M: Send> Ctx<M> {
         })
     }
 
-    /// True when `conn` came in on a TLS listener.
-    pub fn is_tls(&self, conn: ConnId) -> bool {
-        self.slot(conn).is_some_and(|s| s.tls.is_some())
-    }
-
-    /// The name the client asked for with SNI, on a TLS connection whose handshake read it.
-    pub fn tls_server_name(&self, conn: ConnId) -> Option<&str> {
-        self.slot(conn)
-            .and_then(|s| s.tls.as_deref())
-            .and_then(|t| t.server_name())
-    }
-
     /// Closes `conn` now; queued data is dropped. `on_close` follows.
     pub fn close(&mut self, conn: ConnId) {
         if self.slot(conn).is_some() {

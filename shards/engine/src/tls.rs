@@ -129,11 +129,6 @@ impl TlsConn {
         self.conn.is_handshaking()
     }
 
-    /// The SNI name the client asked for, once the handshake has read it.
-    pub fn server_name(&self) -> Option<&str> {
-        self.conn.server_name()
-    }
-
     /// Takes ciphertext in and appends the plaintext it carries to `plain`. Records that
     /// rustls must answer with (handshake messages, alerts) are queued on `wire` by the next
     /// [`TlsConn::seal`].
