@@ -45,7 +45,7 @@ bench-http: (setup "bench")
 bench-ws: (setup "bench")
     bench/scripts/bench-ws.sh
 
-# Fuzz the decoders (RTMP, FLV, wire, WebSocket, HTTP, HTTP inside TLS) with cargo fuzz on nightly: 10M runs per target (FUZZ_RUNS, or FUZZ_SECONDS); writes bench/results/fuzz.md.
+# Fuzz the decoders (RTMP, FLV, wire, WebSocket, HTTP requests and responses, HTTP inside TLS) with cargo fuzz on nightly: 10M runs per target (FUZZ_RUNS, or FUZZ_SECONDS); writes bench/results/fuzz.md.
 fuzz *TARGETS:
     scripts/fuzz.sh {{TARGETS}}
 

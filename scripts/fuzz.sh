@@ -26,7 +26,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-all_targets=(rtmp_server flv flv_file wire_client ws_decoder http_request tls_http)
+all_targets=(rtmp_server flv flv_file wire_client ws_decoder http_request http_response tls_http)
 seconds="${FUZZ_SECONDS:-}"
 runs="${FUZZ_RUNS:-10000000}"
 run_dir="bench/results/tmp/fuzz-$(date +%Y%m%d-%H%M%S)"

@@ -14,10 +14,12 @@
 #![forbid(unsafe_code)]
 
 pub mod http;
+pub mod http_response;
 pub mod tls;
 pub mod ws;
 
 pub use http::http_request;
+pub use http_response::http_response;
 pub use tls::tls_http;
 pub use ws::ws_decoder;
 
@@ -113,9 +115,10 @@ mod tests {
     fn seeds_pass() {
         let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
         type Check = fn(&[u8]);
-        let targets: [(&str, Check); 7] = [
+        let targets: [(&str, Check); 8] = [
             ("ws_decoder", ws_decoder),
             ("http_request", http_request),
+            ("http_response", http_response),
             ("tls_http", tls_http),
             ("rtmp_server", shardcast_rtmp::fuzz_server_input),
             ("flv", shardcast_media::fuzz_flv),

@@ -23,12 +23,14 @@
 //!   conditional GET for segment and playlist delivery.
 //!
 //! What is deliberately not here: chunked request bodies (a request with `Transfer-Encoding`
-//! is answered with 501), `Expect: 100-continue` handling (the caller decides), and response
-//! parsing. shardcast's requests are GETs for media and upgrades for WebSockets; a small,
+//! is answered with 501) and `Expect: 100-continue` handling (the caller decides). The client
+//! side ([`parse_response_head`], [`BodyDecoder`]) is only what an edge needs to fetch from an
+//! origin. shardcast's requests are GETs for media and upgrades for WebSockets; a small,
 //! strict request parser is the point.
 
 #![forbid(unsafe_code)]
 
+mod client;
 mod date;
 mod error;
 mod etag;
@@ -37,6 +39,10 @@ mod range;
 mod request;
 mod response;
 
+pub use client::{
+    parse_response_head, BodyDecoder, Framing, ResponseError, ResponseHead as ClientResponseHead,
+    CHUNK_LINE_MAX_BYTES, TRAILERS_MAX_BYTES,
+};
 pub use date::{HttpDate, HttpDateCache};
 pub use error::{HttpError, LimitsError};
 pub use etag::etag_matches;
