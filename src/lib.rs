@@ -11,6 +11,7 @@ pub mod boot;
 pub mod common;
 pub mod control;
 pub mod danmaku;
+pub mod edge;
 pub mod http;
 pub mod media;
 pub mod record;

@@ -52,11 +52,20 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
         config.ledger.streamer_share_percent,
     )?;
     let relay = relay_options(&config, cores.len())?;
+    let edge = match &shard_settings.media.edge {
+        Some(edge) => Some(Arc::new(settings::edge_options(
+            &config,
+            edge.counters.clone(),
+        )?)),
+        None => None,
+    };
     let engine = EngineConfig {
-        // The transcode workers, then the ledger, the recorder and (with Redis) the relay.
+        // The transcode workers, then the ledger, the recorder, (with Redis) the relay and (on
+        // an edge) the fetcher.
         worker_endpoints: transcode.as_ref().map_or(0, |t| t.cores.len())
             + 2
-            + usize::from(relay.is_some()),
+            + usize::from(relay.is_some())
+            + usize::from(edge.is_some()),
         ..settings::engine_config(&config)
     };
     let factory_settings = shard_settings.clone();
@@ -79,7 +88,7 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
     let (workers, ledger) = start_workers(
         &mut runtime,
         transcode,
-        (ledger, relay, record),
+        (ledger, relay, record, edge),
         state_counters,
     )?;
     let reload_tls = tls.map(|tls| -> crate::control::ReloadTls { Box::new(move || tls.reload()) });
@@ -182,20 +191,38 @@ fn log_publish_access(info: &RuntimeInfo, config: &Config, access: &PublishAcces
     }
 }
 
+/// What the threads after the transcode workers run with: the ledger, the relay (with
+/// Redis), the recorder's settings and the edge fetcher's options (on an edge).
+type StateThreads = (
+    Box<dyn shardcast_ledger::Ledger + Send>,
+    Option<crate::state::relay::Relay>,
+    Arc<crate::record::RecordSettings>,
+    Option<Arc<crate::edge::EdgeOptions>>,
+);
+
 /// One thread per transcode worker endpoint, pinned as configured, then the ledger's, the
 /// recorder's and (with Redis) the relay's threads on the last endpoints.
 fn start_workers(
     runtime: &mut Runtime<ShardMsg>,
     transcode: Option<Arc<TranscodeSettings>>,
-    (ledger, relay, record): (
-        Box<dyn shardcast_ledger::Ledger + Send>,
-        Option<crate::state::relay::Relay>,
-        Arc<crate::record::RecordSettings>,
-    ),
+    (ledger, relay, record, edge): StateThreads,
     counters: Arc<crate::state::StateCounters>,
 ) -> Result<(Vec<JoinHandle<()>>, JoinHandle<()>), String> {
     let mut endpoints = runtime.take_workers();
     let mut threads = Vec::new();
+    if let Some(edge) = edge {
+        let endpoint = endpoints
+            .pop()
+            .ok_or("no mesh endpoint for the edge fetcher")?;
+        let origins: Vec<&str> = edge.origins.iter().map(|(_, name)| name.as_str()).collect();
+        log::info!("edge: serving /live/ from origins {}", origins.join(", "));
+        threads.push(
+            std::thread::Builder::new()
+                .name("edge-fetch".to_string())
+                .spawn(move || crate::edge::run_fetcher(endpoint, edge))
+                .map_err(|e| format!("cannot start the edge fetcher thread: {e}"))?,
+        );
+    }
     if let Some(relay) = relay {
         let endpoint = endpoints.pop().ok_or("no mesh endpoint for the relay")?;
         let counters = counters.clone();

@@ -258,6 +258,9 @@ fn write_threads(out: &mut String, settings: &HttpSettings) {
     write_block_labelled(out, "state", "thread", &state);
     let record = [settings.media.record.counters.snapshot()];
     write_block_labelled(out, "record", "thread", &record);
+    if let Some(edge) = &settings.media.edge {
+        write_block_labelled(out, "edge", "thread", &[edge.counters.snapshot()]);
+    }
 }
 
 /// Renders `/api/v1/info`.

@@ -12,6 +12,9 @@
 //! each shard serves playlists, MPDs and media from its own index.
 
 mod api;
+pub mod edge;
+#[cfg(test)]
+mod edge_tests;
 mod home;
 mod ingest;
 pub mod msg;
@@ -105,6 +108,8 @@ pub struct Media {
     live: LiveSet,
     /// Refused publish credentials per source address.
     guesses: Strikes,
+    /// Edge mode: `/live/…` from origins instead of this shard's index.
+    edge: Option<edge::EdgeShard>,
 }
 
 impl Media {
@@ -116,6 +121,7 @@ impl Media {
         live: LiveSet,
     ) -> Self {
         let index = MediaIndex::new(settings.index);
+        let settings_edge = settings.edge.clone().map(edge::EdgeShard::new);
         let guesses = Strikes::new(
             settings.rtmp_limits.publish_failures_per_minute,
             60_000,
@@ -135,6 +141,7 @@ impl Media {
             log_budget: LogBudget::default(),
             guesses,
             live,
+            edge: settings_edge,
         }
     }
 
@@ -332,6 +339,15 @@ impl Media {
 
     /// Responses for waiting connections that became ready; the router hands them to HTTP.
     pub fn take_ready(&mut self) -> Vec<(ConnId, MediaResponse)> {
-        self.waiters.take_ready()
+        let mut ready = self.waiters.take_ready();
+        if let Some(edge) = self.edge.as_mut() {
+            ready.extend(edge.take_ready());
+        }
+        ready
+    }
+
+    /// This shard's edge, in edge mode.
+    pub fn edge(&self) -> Option<&edge::EdgeShard> {
+        self.edge.as_ref()
     }
 }

@@ -30,6 +30,9 @@ impl Media {
         query: Query<'_>,
         delivery: Delivery,
     ) -> MediaResponse {
+        if self.edge.is_some() {
+            return self.edge_request(cx, conn, path, query, delivery);
+        }
         let mut parts = path.splitn(3, '/');
         let stream = parts.next().unwrap_or("");
         let (second, third) = (parts.next(), parts.next());

@@ -41,6 +41,8 @@ pub struct MediaSettings {
     /// The recorder thread's place on the mesh, and what it records.
     pub recorder: ShardId,
     pub record: Arc<RecordSettings>,
+    /// Edge mode (`[edge] origins`): `/live/…` comes from origins through the fetcher.
+    pub edge: Option<Arc<super::edge::EdgeShardSettings>>,
 }
 
 /// Who may publish, beyond the stream keys and publish tokens configured.
@@ -71,6 +73,11 @@ pub struct RtmpLimits {
 crate::service_counters! {
     /// Per-shard media counters.
     pub struct MediaCounters {
+        /// Edge mode: `/live/…` requests answered from this shard's cache.
+        edge_hits: "counter",
+        /// Edge mode: `/live/…` requests that waited for the fetcher (joined to this shard's
+        /// fetch of the object, or starting it).
+        edge_misses: "counter",
         /// RTMP connections open on this shard.
         rtmp_connections: "gauge",
         /// Parts of recorded streams not sent to the recorder: its queue

@@ -114,8 +114,14 @@ impl Media {
     pub(super) fn park(&mut self, cx: &mut Ctx<ShardMsg>, waiter: Waiter) -> MediaResponse {
         bump(&self.counters().blocked_requests, 1);
         let deadline = waiter.deadline_ms;
+        self.waiters.parked.push(waiter);
+        self.arm_waiters_timer(cx, deadline);
+        MediaResponse::Waiting
+    }
+
+    /// Makes the waiters' timer fire by `deadline` (it serves the edge's flights too).
+    pub(super) fn arm_waiters_timer(&mut self, cx: &mut Ctx<ShardMsg>, deadline: u64) {
         let waiters = &mut self.waiters;
-        waiters.parked.push(waiter);
         if waiters.timer.is_none_or(|(_, at)| deadline < at) {
             if let Some((timer, _)) = waiters.timer.take() {
                 cx.timer_cancel(timer);
@@ -125,7 +131,6 @@ impl Media {
                 waiters.timer = Some((timer, deadline));
             }
         }
-        MediaResponse::Waiting
     }
 
     /// Requests parked now.
@@ -137,6 +142,9 @@ impl Media {
     pub fn unpark(&mut self, conn: ConnId) {
         self.waiters.parked.retain(|w| w.conn != conn);
         self.waiters.ready.retain(|(c, _)| *c != conn);
+        if let Some(edge) = self.edge.as_mut() {
+            edge.unpark(conn);
+        }
     }
 
     /// Starts sending segment `msn` of `rendition` as it is made: its parts so far now (with
@@ -292,7 +300,7 @@ impl Media {
         }
         self.waiters.timer = None;
         let now = cx.now_ms();
-        let mut next: Option<u64> = None;
+        let mut next: Option<u64> = self.edge.as_mut().and_then(|e| e.expire(now));
         let mut i = 0;
         while i < self.waiters.parked.len() {
             let deadline = self.waiters.parked[i].deadline_ms;

@@ -6,6 +6,7 @@
 
 use crate::control::msg::{ControlReply, ControlRequest};
 use crate::danmaku::msg::DanmakuMsg;
+use crate::edge::msg::{EdgeReply, EdgeRequest};
 use crate::media::msg::MediaMsg;
 use crate::record::msg::RecordMsg;
 use crate::state::msg::{RelayReply, RelayRequest, StateReply, StateRequest};
@@ -35,6 +36,10 @@ pub enum ShardMsg {
     RelayReply(RelayReply),
     /// Home shard or HTTP shard → recorder thread.
     Record(RecordMsg),
+    /// Edge shard → the edge's fetcher thread.
+    Edge(EdgeRequest),
+    /// Fetcher → edge shard.
+    EdgeReply(Box<EdgeReply>),
 }
 
 /// Bytes one mesh ring slot takes: one message in its envelope. Every ring allocates
@@ -82,6 +87,12 @@ impl From<StateRequest> for ShardMsg {
 impl From<RelayRequest> for ShardMsg {
     fn from(msg: RelayRequest) -> Self {
         ShardMsg::Relay(Box::new(msg))
+    }
+}
+
+impl From<EdgeRequest> for ShardMsg {
+    fn from(msg: EdgeRequest) -> Self {
+        ShardMsg::Edge(msg)
     }
 }
 

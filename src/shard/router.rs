@@ -245,7 +245,9 @@ impl Service for ShardService {
                 }
             }
             ShardMsg::RelayReply(reply) => self.danmaku.on_relay(cx, reply),
+            ShardMsg::EdgeReply(reply) => self.media.on_edge_reply(cx, *reply),
             ShardMsg::Transcode(_)
+            | ShardMsg::Edge(_)
             | ShardMsg::Control(_)
             | ShardMsg::State(_)
             | ShardMsg::Relay(_)

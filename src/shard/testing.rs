@@ -61,7 +61,10 @@ pub fn shards_with(
     let engine = EngineConfig {
         // The ledger, the recorder, and with Redis the relay (answer them with
         // `take_outside`).
-        worker_endpoints: workers + 2 + usize::from(!config.state.redis.is_empty()),
+        worker_endpoints: workers
+            + 2
+            + usize::from(!config.state.redis.is_empty())
+            + usize::from(!config.edge.origins.is_empty()),
         ..crate::boot::settings::engine_config(config)
     };
     TestShards::new(shards, engine, move |shard| {
@@ -442,6 +445,8 @@ pub fn in_flight_kinds(t: &TestShards<ShardService>) -> Vec<(ShardId, ShardId, &
                 ShardMsg::Relay(_) => "relay",
                 ShardMsg::RelayReply(_) => "relay reply",
                 ShardMsg::Record(_) => "record",
+                ShardMsg::Edge(_) => "edge",
+                ShardMsg::EdgeReply(_) => "edge reply",
             };
             (m.from, m.to, kind)
         })

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod hls_viewer;
 pub mod viewer;
 pub mod ws;
 
@@ -87,18 +88,20 @@ impl Server {
     /// [`Server::start`] in `dir`. Publishing is open (`media.publish_open`) unless the
     /// config says otherwise: the tests publish with ffmpeg by stream name alone.
     pub fn start_in(dir: TempDir, io: &str, shards: usize, config: &str) -> Server {
+        Self::start_at(dir, io, shards, config, "127.0.0.1:0")
+    }
+
+    /// [`Server::start_in`] with HTTP on `http` (`IP:PORT`; RTMP on the same IP, any port).
+    /// An edge (a config with `[edge]`) has no RTMP listener: its `rtmp_addr` is unset.
+    pub fn start_at(dir: TempDir, io: &str, shards: usize, config: &str, http: &str) -> Server {
         let config_path = dir.0.join("shardcast.toml");
         std::fs::write(&config_path, with_open_publishing(config)).unwrap();
+        let ip = http.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip);
+        let rtmp = format!("{ip}:0");
+        let is_edge = config.contains("[edge]");
         let mut child = Command::new(binary())
             .args([
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--rtmp",
-                "127.0.0.1:0",
-                "--io",
-                io,
-                "--shards",
+                "serve", "--http", http, "--rtmp", &rtmp, "--io", io, "--shards",
             ])
             .arg(shards.to_string())
             .arg("--config")
@@ -125,6 +128,9 @@ impl Server {
                 }
                 if let Some(rest) = line.split("rtmp listening on ").nth(1) {
                     rtmp_addr = Some(rest.trim().to_string());
+                }
+                if is_edge && line.contains("edge: serving /live/ from origins") {
+                    rtmp_addr = Some("0.0.0.0:0".to_string());
                 }
                 if let (Some(http), Some(rtmp)) = (&http_addr, &rtmp_addr) {
                     if let Some(tx) = tx.take() {

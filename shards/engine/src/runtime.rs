@@ -413,6 +413,24 @@ impl<M: Send> WorkerEndpoint<M> {
         })
     }
 
+    /// For a worker that sleeps in its own poller (epoll, mio) rather than in
+    /// [`WorkerEndpoint::wait`]: the descriptor that becomes readable when a message arrives.
+    /// Call [`WorkerEndpoint::park`] before sleeping and [`WorkerEndpoint::woke`] after.
+    pub fn doorbell_fd(&self) -> std::os::fd::RawFd {
+        self.mesh.doorbell().eventfd()
+    }
+
+    /// Marks this worker asleep; false when a message is already waiting (do not sleep then).
+    pub fn park(&self) -> bool {
+        self.mesh.park()
+    }
+
+    /// After sleeping in an own poller: clears the parked mark and the doorbell's count.
+    pub fn woke(&self) {
+        crate::sys::eventfd_drain(self.mesh.doorbell().eventfd());
+        self.mesh.unpark();
+    }
+
     /// Sleeps until a message arrives or `timeout_ms` passes (returns at once when one is
     /// already waiting).
     pub fn wait(&self, timeout_ms: i32) {

@@ -112,6 +112,7 @@ pub struct Config {
     pub ledger: Ledger,
     pub web: Web,
     pub tls: Tls,
+    pub edge: Edge,
     pub log: Log,
 }
 
@@ -149,6 +150,7 @@ impl Config {
         Ledger::describe(&mut out);
         Web::describe(&mut out);
         Tls::describe(&mut out);
+        Edge::describe(&mut out);
         Log::describe(&mut out);
         out
     }

@@ -574,6 +574,49 @@ config_section! {
     }
 }
 
+config_section! {
+    /// Edge mode: with `origins` set, this host serves `/live/…` from a cache filled from the
+    /// origins instead of publishing streams itself. One fetcher thread is the single point
+    /// every shard's misses go through, so each object is asked of an origin once per edge
+    /// however many viewers and shards want it; the bytes reach viewers as they arrive.
+    Edge ["edge"] {
+        /// Origins' HTTP addresses (`ADDR:PORT`). A stream's origin is chosen by consistent
+        /// hashing of its name over these (the next ones in hash order are its failover), or
+        /// the one that last answered for it. Empty: not an edge.
+        origins: Vec<String> = Vec::new(),
+        /// Points per origin on the hash ring: more spreads streams more evenly (160: within
+        /// about 10 % per origin).
+        virtual_nodes: u32 = 160,
+        /// Segments, parts and init segments are kept this long after they were fetched.
+        cache_window_s: u64 = 600,
+        /// Bytes of cached objects, at most (least recently used go first). Each shard keeps
+        /// references to the objects it served within the same bound, so the memory held is
+        /// this once for objects every shard serves, and at worst (shards + 1) times it.
+        cache_max_bytes: u64 = 1073741824,
+        /// Largest object cached or passed on; a bigger one is answered 502.
+        object_max_bytes: u64 = 67108864,
+        /// Playlists (and MPDs) are cached for at most this, and never longer than the part
+        /// duration their `PART-TARGET` states.
+        playlist_cache_ms: u64 = 500,
+        /// Upper bound of the origin timeout, which follows the origin: the p95 of its recent
+        /// answer times plus 20 %, at least origin_timeout_min_ms.
+        origin_timeout_ms: u64 = 2000,
+        /// Lower bound of the origin timeout.
+        origin_timeout_min_ms: u64 = 100,
+        /// How long an origin may hold a request that waits for media: an LL-HLS blocking
+        /// reload, a part announced by a preload hint, a segment sent as it is made; also the
+        /// longest silence in the middle of a body.
+        blocking_timeout_ms: u64 = 10000,
+        /// After 3 failures in a row an origin is skipped this long, then tried again with
+        /// one request.
+        breaker_open_ms: u64 = 5000,
+        /// Connections to each origin, open at once (idle ones are kept for reuse).
+        origin_connections: usize = 256,
+        /// Objects being fetched at once; a miss past it is answered 503.
+        fetches_max: usize = 4096,
+    }
+}
+
 /// A certificate served to clients that ask for one of its names (SNI).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

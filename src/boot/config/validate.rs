@@ -54,6 +54,65 @@ impl Config {
         Ok(())
     }
 
+    /// `[edge]`: origins that parse, bounds in their ranges.
+    fn validate_edge(&self) -> Result<(), ConfigError> {
+        let e = &self.edge;
+        for origin in &e.origins {
+            parse_addr("edge.origins", origin)?;
+        }
+        let ranges = [
+            ("edge.origins", e.origins.len() as u64, 0, 64),
+            ("edge.virtual_nodes", u64::from(e.virtual_nodes), 1, 1000),
+            ("edge.cache_window_s", e.cache_window_s, 1, 86_400),
+            ("edge.object_max_bytes", e.object_max_bytes, 1024, 1 << 30),
+            (
+                "edge.cache_max_bytes",
+                e.cache_max_bytes,
+                e.object_max_bytes,
+                1 << 40,
+            ),
+            ("edge.playlist_cache_ms", e.playlist_cache_ms, 0, 10_000),
+            (
+                "edge.origin_timeout_min_ms",
+                e.origin_timeout_min_ms,
+                10,
+                60_000,
+            ),
+            (
+                "edge.origin_timeout_ms",
+                e.origin_timeout_ms,
+                e.origin_timeout_min_ms,
+                120_000,
+            ),
+            (
+                "edge.blocking_timeout_ms",
+                e.blocking_timeout_ms,
+                100,
+                120_000,
+            ),
+            ("edge.breaker_open_ms", e.breaker_open_ms, 100, 600_000),
+            (
+                "edge.origin_connections",
+                e.origin_connections as u64,
+                1,
+                10_000,
+            ),
+            ("edge.fetches_max", e.fetches_max as u64, 1, 1 << 20),
+        ];
+        for (field, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                let why = "out of range (cache_max_bytes holds at least one object_max_bytes; \
+                           origin_timeout_ms is at least origin_timeout_min_ms)";
+                return Err(invalid(
+                    field,
+                    format!("{value} (allowed {min}..={max})"),
+                    why,
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks every section; the first error wins.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_engine()?;
@@ -61,6 +120,7 @@ impl Config {
         self.validate_ws()?;
         self.validate_danmaku()?;
         self.validate_tls()?;
+        self.validate_edge()?;
         crate::boot::settings::room_config(self).map_err(ConfigError::Rooms)?;
         parse_addr("http.listen", &self.http.listen)?;
         if !self.rtmp.listen.is_empty() {
