@@ -61,6 +61,10 @@ bench-latency: (setup "bench")
 bench-https: (setup "bench")
     bench/scripts/bench-https.sh
 
+# Edges: shardcast's edge against nginx proxy_cache with proxy_cache_lock, the same shardcast origin: HLS and LL-HLS viewers, a cached segment, origin requests per object; writes bench/results/edge.md.
+bench-edge: (setup "bench")
+    bench/scripts/bench-edge.sh
+
 # Transcoding: shardcast's ladder against the ffmpeg CLI doing the same ladder on one core; writes bench/results/transcode.md.
 bench-transcode: (setup "bench")
     bench/scripts/bench-transcode.sh

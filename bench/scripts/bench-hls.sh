@@ -257,35 +257,6 @@ part_ready_summary() {
         }' "$1"
 }
 
-# The median of the numbers on stdin ("n/a" for none).
-median() {
-    sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "n/a"; exit }
-        if (NR % 2) { print v[(NR + 1) / 2] } else { print (v[NR / 2] + v[NR / 2 + 1]) / 2 }
-    }'
-}
-
-# med SERVER SUFFIX JQ [FORMAT]: the median of a jq figure over the rounds of a server.
-med() {
-    local server=$1 suffix=$2 expr=$3 format=${4:-%.1f} files value
-    files=$(ls "$RUN_DIR/$server"-r*-"$suffix".json 2>/dev/null || true)
-    [[ -n "$files" ]] || { echo "n/a"; return; }
-    value=$(for f in $files; do jq -r "$expr" "$f"; done | grep -v null | median)
-    if [[ "$value" == "n/a" ]]; then echo "n/a"; else printf "$format" "$value"; fi
-}
-
-ratio() {
-    if [[ "$1" == "n/a" || "$2" == "n/a" ]] || awk "BEGIN { exit !($2 == 0) }"; then
-        echo "n/a"
-    else
-        awk "BEGIN { printf \"%.2fx\", $1 / $2 }"
-    fi
-}
-
-kind() {
-    echo ".kinds[] | select(.kind == \"$1\") | $2"
-}
-
 viewers_table() {
     local mode=$1 media=$2 servers=("${@:3}") server
     echo "| server | req/s | Gbit/s | playlist p50 µs | p99 | p99.9 | max | $media p50 µs | p99 | p99.9 | max | errors | load CPU % |"

@@ -86,11 +86,6 @@ run_one() {
     grep -q ' 0 failed, 0 errored, 0 timeout' "$out" || die "$server: failed requests: $(grep '^requests:' "$out")"
 }
 
-# Median of the numbers on stdin.
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
-}
-
 # What ROUNDS runs of WORKLOAD on SERVER give: "req/s MB/s server% load% cipher".
 summary() {
     local server=$1 file=$2 f rps mbps sbusy lbusy cipher

@@ -80,9 +80,6 @@ for round in $(seq 1 "$ROUNDS"); do
     timed ffmpeg "$round" $FFMPEG_CMD
 done
 
-median() {
-    sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 # figure NAME: "cpu_s wall_s" medians over the rounds
 cpu_of() { cat "$RUN_DIR/$1"-r*.time | awk '{ print $1 + $2 }' | median; }
 wall_of() { cat "$RUN_DIR/$1"-r*.time | awk '{ print $3 }' | median; }

@@ -259,3 +259,35 @@ ramp_tables() {
         echo "| $server | $best | $sc_p99 |"
     done
 }
+
+# The median of the numbers on stdin ("n/a" for none).
+median() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "n/a"; exit }
+        if (NR % 2) { print v[(NR + 1) / 2] } else { print (v[NR / 2] + v[NR / 2 + 1]) / 2 }
+    }'
+}
+
+# med SERVER SUFFIX JQ [FORMAT]: the median of a jq figure over the rounds of a server (its
+# reports are $RUN_DIR/SERVER-rROUND-SUFFIX.json).
+med() {
+    local server=$1 suffix=$2 expr=$3 format=${4:-%.1f} files value
+    files=$(ls "$RUN_DIR/$server"-r*-"$suffix".json 2>/dev/null || true)
+    [[ -n "$files" ]] || { echo "n/a"; return; }
+    value=$(for f in $files; do jq -r "$expr" "$f"; done | grep -v null | median)
+    if [[ "$value" == "n/a" ]]; then echo "n/a"; else printf "$format" "$value"; fi
+}
+
+# ratio A B: A/B as "1.23x" ("n/a" when either is missing or B is 0).
+ratio() {
+    if [[ "$1" == "n/a" || "$2" == "n/a" ]] || awk "BEGIN { exit !($2 == 0) }"; then
+        echo "n/a"
+    else
+        awk "BEGIN { printf \"%.2fx\", $1 / $2 }"
+    fi
+}
+
+# kind KIND JQ: a jq filter of one request kind's figure in an hls report.
+kind() {
+    echo ".kinds[] | select(.kind == \"$1\") | $2"
+}

@@ -28,7 +28,7 @@ use monoio::net::TcpStream;
 use monoio::time::Sleep;
 
 use crate::net::{self, op_or_deadline};
-use crate::parser::ResponseParser;
+use crate::parser::{Response, ResponseParser};
 use crate::report::{HttpReport, LoadStats, RunShape};
 use crate::target::HttpUrl;
 
@@ -49,6 +49,21 @@ pub const THREADS_MAX: usize = 64;
 /// intended time when a request goes out late, and from the actual send when it goes out
 /// early.
 const SEND_AHEAD: Duration = Duration::from_millis(1);
+
+/// Bodies with at least this much left are discarded in the kernel (recv with MSG_TRUNC: TCP
+/// drops the bytes without copying them to user memory) instead of read: the load generator
+/// then costs about a system call per socket buffer of body, not a copy of every byte. The
+/// head and the body's first bytes still arrive through ordinary reads and are checked.
+pub const DISCARD_MIN_BYTES: u64 = 4096;
+
+/// Most bytes one discarding recv asks for (the length of the untouched buffer it is given).
+const DISCARD_MAX_BYTES: usize = 4 << 20;
+
+thread_local! {
+    /// The buffer discarding recvs name; with MSG_TRUNC the kernel never writes it, so its
+    /// pages are never touched.
+    static DISCARD: RefCell<Vec<u8>> = RefCell::new(vec![0; DISCARD_MAX_BYTES]);
+}
 
 /// Pause after a failed connect before the next attempt.
 const CONNECT_RETRY_PAUSE: Duration = Duration::from_millis(10);
@@ -80,6 +95,9 @@ pub struct HttpLoadConfig {
     pub expect_status: Option<u16>,
     /// A response with another body length counts as a `body` error.
     pub expect_body_bytes: Option<u64>,
+    /// Read every body byte into user memory instead of discarding bodies in the kernel
+    /// past their first bytes ([`DISCARD_MIN_BYTES`]); for comparing the two.
+    pub read_bodies: bool,
     /// Longest wait for a response (and for a connect).
     pub timeout: Duration,
 }
@@ -99,6 +117,7 @@ impl HttpLoadConfig {
             source_addrs: Vec::new(),
             expect_status: Some(200),
             expect_body_bytes: None,
+            read_bodies: false,
             timeout: Duration::from_secs(5),
         }
     }
@@ -167,6 +186,7 @@ pub fn run_http(config: HttpLoadConfig) -> Result<HttpReport, HttpLoadError> {
         timeout: config.timeout,
         expect_status: config.expect_status,
         expect_body_bytes: config.expect_body_bytes,
+        discard_bodies: !config.read_bodies,
     };
     let results: Vec<io::Result<LoadStats>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..config.threads)
@@ -216,6 +236,7 @@ struct Plan {
     timeout: Duration,
     expect_status: Option<u16>,
     expect_body_bytes: Option<u64>,
+    discard_bodies: bool,
 }
 
 impl Plan {
@@ -350,6 +371,16 @@ impl Connection {
                 }
             }
             sleep.as_mut().reset(self.deadline().into());
+            if self.plan.discard_bodies {
+                if let Some(remaining) = self.parser.body_remaining() {
+                    if remaining >= DISCARD_MIN_BYTES {
+                        match self.discard(&stream, remaining, sleep.as_mut()).await {
+                            Some(ended) => return ended,
+                            None => continue,
+                        }
+                    }
+                }
+            }
             let buf = std::mem::take(&mut self.read_buf);
             let read = stream.cancelable_read(buf, canceller.handle());
             let (result, buf) = op_or_deadline(read, &mut canceller, sleep.as_mut()).await;
@@ -437,14 +468,12 @@ impl Connection {
     /// Parses `received` bytes at the start of the read buffer, settling every response
     /// completed. Returns why the connection must end, if it must.
     fn handle_received(&mut self, received: usize) -> Option<Ended> {
-        let plan = self.plan;
         let now = Instant::now();
-        let measuring = plan.is_measuring(now);
-        let mut stats = self.stats.borrow_mut();
-        if measuring {
-            stats.bytes_received += received as u64;
+        if self.plan.is_measuring(now) {
+            self.stats.borrow_mut().bytes_received += received as u64;
         }
-        let mut rest = &self.read_buf[..received];
+        let buf = std::mem::take(&mut self.read_buf);
+        let mut rest = &buf[..received];
         let mut ended = None;
         while !rest.is_empty() {
             let Ok(progress) = self.parser.handle_bytes(rest) else {
@@ -452,30 +481,78 @@ impl Connection {
                 break;
             };
             rest = &rest[progress.consumed..];
-            let Some(response) = progress.response else {
-                continue;
-            };
-            let Some(sent) = self.in_flight.pop_front() else {
-                ended = Some(Ended::Unparsable);
-                break;
-            };
-            if plan.expect_status.is_some_and(|s| s != response.status) {
-                stats.errors.status += 1;
-            } else if plan
-                .expect_body_bytes
-                .is_some_and(|b| b != response.body_bytes)
-            {
-                stats.errors.body += 1;
-            } else if measuring {
-                stats.record_response(now - sent.intended.min(sent.sent), response.body_bytes);
-            }
-            if response.close {
-                ended = Some(Ended::Closed);
-                break;
+            if let Some(response) = progress.response {
+                ended = self.handle_response(response, now);
+                if ended.is_some() {
+                    break;
+                }
             }
         }
+        self.read_buf = buf;
         self.read_buf.clear();
         ended
+    }
+
+    /// One whole response: matched to its request and counted.
+    fn handle_response(&mut self, response: Response, now: Instant) -> Option<Ended> {
+        let plan = self.plan;
+        let Some(sent) = self.in_flight.pop_front() else {
+            return Some(Ended::Unparsable);
+        };
+        let mut stats = self.stats.borrow_mut();
+        if plan.expect_status.is_some_and(|s| s != response.status) {
+            stats.errors.status += 1;
+        } else if plan
+            .expect_body_bytes
+            .is_some_and(|b| b != response.body_bytes)
+        {
+            stats.errors.body += 1;
+        } else if plan.is_measuring(now) {
+            stats.record_response(now - sent.intended.min(sent.sent), response.body_bytes);
+        }
+        response.close.then_some(Ended::Closed)
+    }
+
+    /// Discards up to `remaining` body bytes in the kernel ([`DISCARD_MIN_BYTES`]), waiting
+    /// for them until the deadline `sleep` is set to. None: go on with the connection.
+    async fn discard(
+        &mut self,
+        stream: &TcpStream,
+        remaining: u64,
+        mut sleep: Pin<&mut Sleep>,
+    ) -> Option<Ended> {
+        use std::os::fd::AsRawFd;
+        let want = remaining.min(DISCARD_MAX_BYTES as u64) as usize;
+        let discarded = DISCARD.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            nix::sys::socket::recv(
+                stream.as_raw_fd(),
+                &mut buf[..want],
+                nix::sys::socket::MsgFlags::MSG_TRUNC | nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+            )
+        });
+        match discarded {
+            Ok(0) => Some(Ended::Closed),
+            Ok(n) => {
+                let now = Instant::now();
+                if self.plan.is_measuring(now) {
+                    self.stats.borrow_mut().bytes_received += n as u64;
+                }
+                let response = self.parser.skip_body(n as u64)?;
+                self.handle_response(response, now)
+            }
+            Err(nix::errno::Errno::EAGAIN) => {
+                monoio::select! {
+                    ready = stream.readable(false) => ready.err().map(|_| Ended::Closed),
+                    // The deadline: the run's end, a timeout, or (open loop) the next send.
+                    _ = sleep.as_mut() => {
+                        self.classify_failure(&io::Error::from_raw_os_error(libc::ECANCELED))
+                    }
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => None,
+            Err(_) => Some(Ended::Closed),
+        }
     }
 
     /// Charges the requests lost with a connection to the cause of its end.

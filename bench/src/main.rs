@@ -274,6 +274,11 @@ struct HttpArgs {
     /// Count responses with another body length as errors.
     #[arg(long)]
     expect_body_bytes: Option<u64>,
+    /// Read every body byte into this process. By default a body's bytes past its first 4 KiB
+    /// are discarded in the kernel (recv with MSG_TRUNC), so the load generator is not the
+    /// limit of a large-body run.
+    #[arg(long)]
+    read_bodies: bool,
     /// Longest wait for a response or a connect.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
@@ -390,6 +395,7 @@ fn http(args: HttpArgs) -> Result<(), String> {
     config.source_addrs = source_addrs(args.source_addrs.as_deref())?;
     config.expect_status = (args.expect_status != 0).then_some(args.expect_status);
     config.expect_body_bytes = args.expect_body_bytes;
+    config.read_bodies = args.read_bodies;
     config.timeout = args.timeout;
     let report = run_http(config).map_err(|e| e.to_string())?;
     print!("{}", report.to_text());

@@ -106,6 +106,41 @@ impl ResponseParser {
         matches!(self.state, State::Head) && self.partial_head.is_empty()
     }
 
+    /// Body bytes still to come of the response being read, when in a body: the caller may
+    /// discard that many from the socket unread ([`ResponseParser::skip_body`]).
+    pub fn body_remaining(&self) -> Option<u64> {
+        match self.state {
+            State::Body {
+                remaining_bytes, ..
+            } => Some(remaining_bytes),
+            State::Head => None,
+        }
+    }
+
+    /// `n` body bytes were discarded unread (recv with MSG_TRUNC): counts them as received.
+    /// Returns the response when they end it. `n` is at most [`ResponseParser::body_remaining`].
+    pub fn skip_body(&mut self, n: u64) -> Option<Response> {
+        let State::Body {
+            response,
+            remaining_bytes,
+        } = self.state
+        else {
+            debug_assert!(false, "skip_body outside a body");
+            return None;
+        };
+        debug_assert!(n <= remaining_bytes);
+        let remaining_bytes = remaining_bytes.saturating_sub(n);
+        if remaining_bytes == 0 {
+            self.state = State::Head;
+            return Some(response);
+        }
+        self.state = State::Body {
+            response,
+            remaining_bytes,
+        };
+        None
+    }
+
     /// Forgets any partial response (after the connection it belonged to closed).
     pub fn reset(&mut self) {
         self.state = State::Head;
@@ -298,6 +333,21 @@ mod tests {
     use super::*;
 
     const OK_5: &[u8] = b"HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 5\r\n\r\nhello";
+
+    #[test]
+    fn a_body_discarded_unread_ends_its_response_like_one_read() {
+        let mut parser = ResponseParser::new();
+        let head = &OK_5[..OK_5.len() - 5];
+        assert!(feed(&mut parser, head, 7).is_empty());
+        assert_eq!(parser.body_remaining(), Some(5));
+        assert!(parser.skip_body(2).is_none());
+        assert_eq!(parser.body_remaining(), Some(3));
+        let response = parser.skip_body(3).expect("the body's end ends the response");
+        assert_eq!(response.body_bytes, 5);
+        assert_eq!(parser.body_remaining(), None);
+        assert!(parser.is_idle());
+        assert_eq!(feed(&mut parser, OK_5, 3).len(), 1, "the next response parses as usual");
+    }
 
     /// Feeds `input` in pieces of `step` bytes and returns every response.
     fn feed(parser: &mut ResponseParser, input: &[u8], step: usize) -> Vec<Response> {

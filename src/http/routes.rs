@@ -146,6 +146,9 @@ impl Http {
         } else {
             Delivery::Whole
         };
+        // One line per media request at trace level (`SHARDCAST_LOG=trace`): how bench-edge
+        // counts the requests an origin gets per object.
+        log::trace!("live request: {}", head.target());
         let response = media.http_request(cx, conn, rest, query, delivery);
         self.await_media(cx, conn, head, response);
     }
