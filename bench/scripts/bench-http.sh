@@ -88,9 +88,14 @@ main() {
             for server in "${order[@]}"; do
                 local json="$RUN_DIR/w$index-$server-r$round.json"
                 log "round $round/$ROUNDS, ${WORKLOADS[$index]%%|*}, $server"
+                # Both cores' busy time over the middle of the window.
+                (sleep $(( ${WARMUP%s} + 1 )); cores_busy $(( ${DURATION%s} - 2 )) >"${json%.json}.cores") &
+                local sampler=$!
                 $(load_command "$(port_of "$server")" "${WORKLOADS[$index]}" "$json") \
                     >"${json%.json}.txt" || die "load run failed (see ${json%.json}.txt)"
+                wait "$sampler" || true
                 grep -E 'req/s|latency|errors' "${json%.json}.txt" | sed 's/^/    /' >&2
+                log "    busy: server core, load core (%): $(cat "${json%.json}.cores")"
             done
             # Alternate which server goes first from one workload and round to the next.
             order=("${order[@]:1}" "${order[0]}")
@@ -141,6 +146,12 @@ write_report() {
                 args+=(--server "$server=$files")
             done
             "$BENCH_BIN" table "${args[@]}"
+            echo
+            echo "| server | server core busy % | load core busy % |"
+            echo "|---|---:|---:|"
+            for server in $SERVERS; do
+                echo "| $server | $(cut -d' ' -f1 "$RUN_DIR"/w"$index"-"$server"-r*.cores | median) | $(cut -d' ' -f2 "$RUN_DIR"/w"$index"-"$server"-r*.cores | median) |"
+            done
         done
         echo
         echo "## Notes"
@@ -150,11 +161,12 @@ write_report() {
         echo "- The ratio row divides each figure by nginx's: above 1 is better for req/s and Gbit/s,"
         echo "  below 1 is better for latencies."
         echo "- Loopback copies even for zero-copy sends: data sent with MSG_ZEROCOPY or io_uring's"
-        echo "  zero-copy send is copied when the kernel loops it back to a local receiver, and the"
-        echo "  receiver (the load generator) copies every byte into its buffer. The 1 MiB figures"
-        echo "  therefore show less of a zero-copy advantage than a NIC would."
-        echo "- \"load CPU %\" is the load generator's CPU over the run (100 = its whole core). Near 100"
-        echo "  the load generator, not the server, may be the limit."
+        echo "  zero-copy send is copied when the kernel loops it back to a local receiver. The"
+        echo "  receiver (the load generator) reads each body's first 4 KiB and discards the rest in"
+        echo "  the kernel (recv with MSG_TRUNC), so it does not copy the bodies into its memory."
+        echo "- \"load CPU %\" is the load generator's CPU over the run (100 = its whole core); the core"
+        echo "  busy figures (/proc/stat, over the middle 8 s of each window) also count the kernel's"
+        echo "  work on each core. Near 100 on the load core the load generator may be the limit."
         echo "- Raw reports: \`${RUN_DIR#"$ROOT"/}\`."
     } >"$OUT"
 }

@@ -342,11 +342,17 @@ mod tests {
         assert_eq!(parser.body_remaining(), Some(5));
         assert!(parser.skip_body(2).is_none());
         assert_eq!(parser.body_remaining(), Some(3));
-        let response = parser.skip_body(3).expect("the body's end ends the response");
+        let response = parser
+            .skip_body(3)
+            .expect("the body's end ends the response");
         assert_eq!(response.body_bytes, 5);
         assert_eq!(parser.body_remaining(), None);
         assert!(parser.is_idle());
-        assert_eq!(feed(&mut parser, OK_5, 3).len(), 1, "the next response parses as usual");
+        assert_eq!(
+            feed(&mut parser, OK_5, 3).len(),
+            1,
+            "the next response parses as usual"
+        );
     }
 
     /// Feeds `input` in pieces of `step` bytes and returns every response.

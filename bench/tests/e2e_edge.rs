@@ -9,6 +9,7 @@
 mod common;
 
 use common::hls_viewer::{self, Mode, Seen};
+use common::viewer::Viewer;
 use common::{Publish, Server, TempDir, H264};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -255,4 +256,157 @@ fn edges_fail_over_when_an_origin_dies_and_its_backup_publisher_goes_on_in_the_o
         "the other origin served the edge"
     );
     assert!(edge.metric("shardcast_edge_origin_failures_total") > 0);
+}
+
+/// A port free on `ip` now (bound and released).
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind(format!("{ip}:0"))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An origin on `ip` that registers its live streams in `redis` under its HTTP address.
+fn mapped_origin(ip: &str, redis: &common::redis_server::RedisServer) -> Server {
+    let http = format!("{ip}:{}", free_port(ip));
+    let config = format!(
+        "[auth]\nsecret = \"{SECRET}\"\n[state]\nredis = \"{}\"\norigin_advertise = \"{http}\"\n{ORIGIN}",
+        redis.url()
+    );
+    Server::start_at(TempDir::new("origin"), "uring", 1, &config, &http)
+}
+
+const PLAYLISTS_SERVED: &str = "shardcast_media_playlists_served_total";
+const SECRET: &str = "edge-e2e-secret-0123456789abcdef0123";
+
+/// The edge's answer for `stream`'s media playlist, retried while the map catches up.
+fn edge_playlist(edge: &Server, stream: &str, within: Duration) -> u16 {
+    let deadline = Instant::now() + within;
+    let path = format!("/live/{stream}/source/index.m3u8");
+    loop {
+        let status = edge.get(&path).status;
+        if status == 200 || Instant::now() > deadline {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn edges_find_streams_in_the_origin_map_and_follow_one_that_moves() {
+    let redis = common::redis_server::RedisServer::start("edge-map");
+    let a = mapped_origin("127.0.0.2", &redis);
+    let b = mapped_origin("127.0.0.3", &redis);
+    // No origins configured: the map alone says where streams are.
+    let config = format!(
+        "[auth]\nsecret = \"{SECRET}\"\n[state]\nredis = \"{}\"\n[edge]\norigin_map = true\n\
+         [transcode]\nenabled = false\n",
+        redis.url()
+    );
+    let edge = Server::start_at(TempDir::new("edge"), "uring", 2, &config, "127.0.0.4:0");
+
+    // Danmaku on an edge is a room across hosts like any other (through the same Redis).
+    let token = |user: &str| {
+        common::mint_token(&[
+            "--user", user, "--room", "moving", "--role", "viewer", "--secret", SECRET,
+        ])
+    };
+    let mut on_edge = Viewer::join(&edge, "moving", &token("e"), 0);
+    let mut on_origin = Viewer::join(&b, "moving", &token("o"), 0);
+    on_edge.chat("from the edge");
+    on_origin.read_until(Duration::from_secs(10), |s| !s.chats.is_empty());
+    let heard: Vec<&str> = on_origin
+        .seen
+        .chats
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect();
+    assert_eq!(heard, ["from the edge"], "{}", on_origin.summary());
+
+    let on_b = Publish::start(FFMPEG, &rtmp_url(&b, "moving"), 30, &H264);
+    wait_segments(&b, "moving", 1);
+    assert_eq!(edge_playlist(&edge, "moving", Duration::from_secs(5)), 200);
+    assert!(
+        b.metric(PLAYLISTS_SERVED) > 1,
+        "the edge asked the origin the map names"
+    );
+    let a_before = a.metric(PLAYLISTS_SERVED);
+    assert_eq!(a_before, 0, "and nobody else");
+
+    // The stream moves: it ends on b and starts on a, which takes the map's entry.
+    drop(on_b);
+    let _on_a = Publish::start(FFMPEG, &rtmp_url(&a, "moving"), 30, &H264);
+    wait_segments(&a, "moving", 1);
+    std::thread::sleep(Duration::from_millis(1200)); // the edge's answer from the map ages out
+    assert_eq!(edge_playlist(&edge, "moving", Duration::from_secs(5)), 200);
+    assert!(
+        a.metric(PLAYLISTS_SERVED) > a_before,
+        "the edge followed the stream to a"
+    );
+    assert_eq!(edge.metric("shardcast_edge_origin_failures_total"), 0);
+}
+
+#[test]
+fn signed_playback_urls_are_checked_at_the_edge_and_carry_the_viewer_s_token() {
+    let tokens = format!("[auth]\nsecret = \"{SECRET}\"\n[media]\nplayback_tokens = true\n");
+    let a = Server::start_at(
+        TempDir::new("origin"),
+        "uring",
+        1,
+        &format!("{tokens}{ORIGIN}"),
+        "127.0.0.2:0",
+    );
+    let edge = edge_at(&[&a], "127.0.0.4:0", &tokens);
+    let _publisher = Publish::start(FFMPEG, &rtmp_url(&a, "signed"), 20, &H264);
+    let token = common::mint_token(&[
+        "--play", "--user", "v", "--stream", "signed", "--secret", SECRET,
+    ]);
+    let query = format!("token={token}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let playlist = loop {
+        let response = edge.get(&format!("/live/signed/source/index.m3u8?{query}"));
+        let text = String::from_utf8_lossy(&response.body).to_string();
+        let segments = text
+            .lines()
+            .any(|l| !l.starts_with('#') && l.contains(".m4s"));
+        if response.status == 200 && segments {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no playlist through the edge: {} {text}",
+            response.status
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(
+        edge.get("/live/signed/source/index.m3u8").status,
+        401,
+        "no token"
+    );
+    assert_eq!(
+        edge.get("/live/signed/source/index.m3u8?token=forged")
+            .status,
+        403,
+        "a bad token"
+    );
+    // Every URI of the playlist carries the viewer's token (not the edge's own), and works.
+    let uris: Vec<&str> = (playlist.lines())
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert!(!uris.is_empty(), "{playlist}");
+    for uri in &uris {
+        assert!(uri.ends_with(&query), "{uri} in {playlist}");
+    }
+    let parts = playlist.lines().filter(|l| l.starts_with("#EXT-X-PART:"));
+    for part in parts {
+        assert!(part.contains(&format!("?{query}\"")), "{part}");
+    }
+    let segment = edge.get(&format!("/live/signed/source/{}", uris[0]));
+    assert_eq!(segment.status, 200);
+    assert!(segment
+        .header("cache-control")
+        .unwrap_or("")
+        .starts_with("private"));
 }

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod edge;
 pub mod logging;
 pub mod publish_key;
 pub mod serve;

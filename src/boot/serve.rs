@@ -53,7 +53,7 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
     )?;
     let relay = relay_options(&config, cores.len())?;
     let edge = match &shard_settings.media.edge {
-        Some(edge) => Some(Arc::new(settings::edge_options(
+        Some(edge) => Some(Arc::new(super::edge::edge_options(
             &config,
             edge.counters.clone(),
         )?)),
@@ -272,7 +272,9 @@ fn relay_options(
         return Ok(None);
     }
     let room = settings::room_config(config)?;
+    let advertise = &config.state.origin_advertise;
     let options = crate::state::relay::RelayOptions {
+        origin_advertise: (!advertise.is_empty()).then(|| advertise.clone()),
         url: config.state.redis.clone(),
         prefix: config.state.redis_prefix.clone(),
         timeout_ms: config.state.redis_timeout_ms,

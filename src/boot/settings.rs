@@ -347,7 +347,7 @@ fn tls_listeners(config: &Config, tls: Option<&TlsSetup>) -> Result<Vec<TlsListe
     }
     let rtmps = match t.rtmps_listen.as_str() {
         "off" => None,
-        "" if config.rtmp.listen.is_empty() || is_edge(config) => None,
+        "" if config.rtmp.listen.is_empty() || crate::boot::edge::is_edge(config) => None,
         "" => Some("0.0.0.0:1936"),
         addr => Some(addr),
     };
@@ -378,7 +378,7 @@ pub fn shard_settings(
     let fetcher = ShardId(ledger.0 + 2 + u16::from(relay.is_some()));
     let danmaku = Arc::new(danmaku_settings(config, shards, ledger, relay)?);
     let mut media = media_settings(config, shards, transcode, recorder)?;
-    media.edge = is_edge(config).then(|| {
+    media.edge = crate::boot::edge::is_edge(config).then(|| {
         Arc::new(crate::media::edge::EdgeShardSettings {
             fetcher,
             cache_max_bytes: config.edge.cache_max_bytes,
@@ -388,10 +388,11 @@ pub fn shard_settings(
                 .edge
                 .blocking_timeout_ms
                 .max(config.edge.origin_timeout_ms)
-                * config.edge.origins.len() as u64
+                * (config.edge.origins.len() + usize::from(config.edge.origin_map)) as u64
                 + 5_000,
         })
     });
+    media.origin_map = relay.filter(|_| !config.state.origin_advertise.is_empty());
     let media = Arc::new(media);
     let h = &config.http;
     let http = Arc::new(HttpSettings {
@@ -419,7 +420,7 @@ pub fn shard_settings(
         tls: None,
     }];
     let mut protocols = vec![Protocol::Http];
-    if !config.rtmp.listen.is_empty() && !is_edge(config) {
+    if !config.rtmp.listen.is_empty() && !crate::boot::edge::is_edge(config) {
         listeners.push(ListenerSpec {
             name: "rtmp".to_string(),
             addr: parse_addr("rtmp.listen", &config.rtmp.listen).map_err(|e| e.to_string())?,
@@ -578,49 +579,7 @@ fn media_settings(
         recorder,
         record: Arc::new(record_settings(config)),
         edge: None,
-    })
-}
-
-/// Whether this host is an edge (`[edge] origins` set): it serves `/live/…` from origins and
-/// takes no publishers.
-pub fn is_edge(config: &Config) -> bool {
-    !config.edge.origins.is_empty()
-}
-
-/// The fetcher's options of an edge.
-pub fn edge_options(
-    config: &Config,
-    counters: Arc<crate::edge::EdgeCounters>,
-) -> Result<crate::edge::EdgeOptions, String> {
-    let e = &config.edge;
-    let origins = (e.origins.iter())
-        .map(|o| {
-            let addr = parse_addr("edge.origins", o).map_err(|e| e.to_string())?;
-            Ok((addr, o.clone()))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let playback_tokens = if config.media.playback_tokens {
-        let secret = configured_secret(config)?
-            .ok_or("media.playback_tokens needs auth.secret (or auth.secret_file)")?;
-        Some(TokenKey::new(&secret))
-    } else {
-        None
-    };
-    Ok(crate::edge::EdgeOptions {
-        origins,
-        virtual_nodes: e.virtual_nodes,
-        cache_window_ms: e.cache_window_s * 1000,
-        cache_max_bytes: e.cache_max_bytes,
-        object_max_bytes: e.object_max_bytes,
-        playlist_cache_ms: e.playlist_cache_ms,
-        origin_timeout_ms: e.origin_timeout_ms,
-        origin_timeout_min_ms: e.origin_timeout_min_ms,
-        blocking_timeout_ms: e.blocking_timeout_ms,
-        breaker_open_ms: e.breaker_open_ms,
-        origin_connections: e.origin_connections,
-        fetches_max: e.fetches_max,
-        playback_tokens,
-        counters,
+        origin_map: None,
     })
 }
 

@@ -2,11 +2,11 @@
 //! and its origin connections. See the module doc of `crate::edge`.
 
 use super::cache::{CachedObject, ObjectCache};
-use super::conn::{ConnEvent, ConnState, OriginConn};
+use super::conn::OriginConn;
 use super::msg::{EdgeReply, EdgeRequest, FetchRequest, ObjectHead, OriginWait};
-use super::origins::{Breaker, Origin};
+use super::origins::Origin;
 use super::ring::HashRing;
-use super::{EdgeOptions, PREFERRED_ORIGIN_MS};
+use super::EdgeOptions;
 use crate::common::auth::{Audience, Claims, Role};
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
@@ -14,11 +14,12 @@ use bytes::Bytes;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use shardcast_engine::{ShardId, WorkerEndpoint, WorkerInbox};
-use shardcast_http::Framing;
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod exchange;
 
 /// The doorbell's token; connections use their slab key.
 const DOORBELL: Token = Token(usize::MAX);
@@ -26,6 +27,8 @@ const DOORBELL: Token = Token(usize::MAX);
 const IDLE_WAIT_MS: u64 = 100;
 /// Bytes read from a socket at once.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Origins beyond the configured ones that the origin map may name.
+const MAPPED_ORIGINS_MAX: usize = 256;
 /// The edge's own playback token for a stream is minted for this long.
 const EDGE_TOKEN_S: u64 = 3600;
 
@@ -47,6 +50,14 @@ pub fn run_fetcher(endpoint: WorkerEndpoint<ShardMsg>, options: Arc<EdgeOptions>
         return run_without_poller(endpoint);
     }
     let names: Vec<String> = options.origins.iter().map(|(_, n)| n.clone()).collect();
+    let map = options.origin_map.as_ref().map(|o| {
+        super::map::OriginMap::new(super::map::OriginMapOptions {
+            url: o.url.clone(),
+            prefix: o.prefix.clone(),
+            timeout_ms: o.timeout_ms,
+            reconnect_ms: o.reconnect_ms,
+        })
+    });
     let mut fetcher = Fetcher {
         ring: HashRing::new(&names, options.virtual_nodes),
         origins: (options.origins.iter())
@@ -60,6 +71,7 @@ pub fn run_fetcher(endpoint: WorkerEndpoint<ShardMsg>, options: Arc<EdgeOptions>
         flights: HashMap::new(),
         preferred: HashMap::new(),
         tokens: HashMap::new(),
+        map,
         scratch: vec![0; READ_CHUNK_BYTES],
         started: Instant::now(),
         endpoint,
@@ -146,6 +158,8 @@ struct Fetcher {
     preferred: HashMap<Arc<str>, (usize, u64)>,
     /// The edge's playback token per stream (with signed URLs), and when it expires.
     tokens: HashMap<Arc<str>, (String, u64)>,
+    /// `edge.origin_map`: the origins streams are registered on.
+    map: Option<super::map::OriginMap>,
     scratch: Vec<u8>,
     started: Instant,
 }
@@ -307,7 +321,8 @@ impl Fetcher {
         }
     }
 
-    /// The origins to try for `stream`: the one that answered last, then its ring order.
+    /// The origins to try for `stream`: the one the origin map names, the one that answered
+    /// last, then its ring order.
     fn order_for(&mut self, stream: &Arc<str>, now: u64) -> Vec<usize> {
         let mut order = self.ring.order(stream);
         match self.preferred.get(stream) {
@@ -320,7 +335,33 @@ impl Fetcher {
             }
             None => {}
         }
+        let mapped = self.map.as_mut().and_then(|m| m.origin_of(stream));
+        if let Some(origin) = mapped.and_then(|name| self.origin_named(&name)) {
+            order.retain(|&o| o != origin);
+            order.insert(0, origin);
+        }
         order
+    }
+
+    /// The index of the origin at `name` (`ADDR:PORT`), added when the origin map names one
+    /// not configured (at most [`MAPPED_ORIGINS_MAX`] such).
+    fn origin_named(&mut self, name: &str) -> Option<usize> {
+        if let Some(at) = self.origins.iter().position(|o| o.name == name) {
+            return Some(at);
+        }
+        let configured = self.options.origins.len();
+        if self.origins.len() >= configured + MAPPED_ORIGINS_MAX {
+            return None;
+        }
+        let Ok(addr) = name.parse() else {
+            log::warn!("edge: the origin map names {name:?}, not an ADDR:PORT");
+            return None;
+        };
+        log::info!("edge: origin {name} (from the origin map)");
+        self.origins.push(Origin::new(addr, name.to_string()));
+        self.idle.push(Vec::new());
+        self.pending.push(VecDeque::new());
+        Some(self.origins.len() - 1)
     }
 
     /// Sends the flight's request to its next available origin, or fails it when none is left.
@@ -471,280 +512,6 @@ impl Fetcher {
             "{key}{separator}token={}",
             crate::common::query::encode(&token)
         )
-    }
-
-    /// A connection's socket is ready.
-    fn conn_ready(&mut self, conn: usize, readiness: Readiness) {
-        let mut events = Vec::new();
-        let mut result = Ok(());
-        let Some((c, _, serial)) = self.conns.get_mut(conn) else {
-            return;
-        };
-        let serial = *serial;
-        if readiness.writable {
-            result = c.on_writable();
-        }
-        if readiness.readable && result.is_ok() {
-            result = c.on_readable(&mut self.scratch, &mut events);
-        }
-        // An event may close the connection (a 404 passed over, an object too big); its slab
-        // key may then serve a new connection at once, which the rest must not touch.
-        let same = |f: &Self| f.conns.get(conn).is_some_and(|(_, _, s)| *s == serial);
-        for event in events {
-            if !same(self) {
-                return;
-            }
-            self.conn_event(conn, event);
-        }
-        if let Err(why) = result {
-            if same(self) {
-                self.conn_failed(conn, why);
-            }
-        }
-    }
-
-    /// What a connection read, for its flight.
-    fn conn_event(&mut self, conn: usize, event: ConnEvent) {
-        let Some((c, Some(key), _)) = self.conns.get(conn) else {
-            return;
-        };
-        let (key, origin) = (key.clone(), c.origin);
-        let now = self.now_ms();
-        match event {
-            ConnEvent::Head(head) => self.head(conn, &key, origin, head),
-            ConnEvent::Body(bytes) => {
-                let len = bytes.len() as u64;
-                bump(&self.options.counters.origin_bytes, len);
-                let Some(flight) = self.flights.get_mut(&key) else {
-                    return;
-                };
-                flight.bytes += len;
-                flight.deadline_ms = now + self.options.blocking_timeout_ms;
-                if flight.bytes > self.options.object_max_bytes {
-                    self.close_conn(conn);
-                    return self.abort(&key, "the object exceeds edge.object_max_bytes");
-                }
-                let bytes = Bytes::from(bytes);
-                flight.chunks.push(bytes.clone());
-                let shards = flight.shards.clone();
-                self.tell(&shards, &key, |key| EdgeReply::Body {
-                    key,
-                    bytes: bytes.clone(),
-                });
-            }
-            ConnEvent::Done => {
-                if let Some((_, attached, _)) = self.conns.get_mut(conn) {
-                    *attached = None;
-                }
-                self.complete(&key);
-                let close = self.conns.get(conn).is_none_or(|(c, _, _)| c.close_after);
-                if close {
-                    self.close_conn(conn);
-                } else {
-                    self.park_idle(conn);
-                }
-            }
-        }
-    }
-
-    /// An origin's head: passed on, or (5xx, or a 404 with origins left) the next origin.
-    fn head(
-        &mut self,
-        conn: usize,
-        key: &Arc<str>,
-        origin: usize,
-        head: shardcast_http::ClientResponseHead,
-    ) {
-        let now = self.now_ms();
-        let Some(flight) = self.flights.get_mut(key) else {
-            return;
-        };
-        let more = flight.next < flight.order.len();
-        log::debug!(
-            "edge: {key}: {} from {}",
-            head.status,
-            self.origins[origin].name
-        );
-        if head.status >= 500 || (head.status == 404 && more) {
-            flight.conn = None;
-            flight.not_found |= head.status == 404;
-            if let Some((_, attached, _)) = self.conns.get_mut(conn) {
-                *attached = None;
-            }
-            self.close_conn(conn);
-            if head.status >= 500 {
-                self.origin_failed(origin, now);
-            } else {
-                self.origins[origin].succeeded(None);
-            }
-            return self.attempt(key);
-        }
-        let latency = (flight.wait == OriginWait::Immediate).then(|| now - flight.asked_ms);
-        let object = ObjectHead {
-            status: head.status,
-            content_type: super::content_type(head.content_type.as_deref()),
-            length: match head.framing {
-                Framing::Length(n) => Some(n),
-                Framing::Empty => Some(0),
-                Framing::Chunked | Framing::UntilClose => None,
-            },
-            max_age_ms: super::max_age_ms(head.cache_control.as_deref()),
-        };
-        flight.head = Some(object);
-        flight.deadline_ms = now + self.options.blocking_timeout_ms;
-        let (shards, stream) = (flight.shards.clone(), flight.stream.clone());
-        self.origins[origin].succeeded(latency);
-        if head.status == 200 {
-            self.preferred
-                .insert(stream, (origin, now + PREFERRED_ORIGIN_MS));
-        }
-        self.tell(&shards, key, |key| EdgeReply::Head { key, head: object });
-    }
-
-    /// The whole object arrived: to every shard, and into the cache.
-    fn complete(&mut self, key: &Arc<str>) {
-        let Some(flight) = self.flights.remove(key) else {
-            return;
-        };
-        set(&self.options.counters.flights, self.flights.len() as u64);
-        let Some(head) = flight.head else {
-            debug_assert!(false, "a body completed before its head");
-            return;
-        };
-        let o = &self.options;
-        let keep_ms = super::keep_ms(
-            &head,
-            &flight.chunks,
-            o.cache_window_ms,
-            o.playlist_cache_ms,
-        );
-        if keep_ms > 0 {
-            let object = CachedObject {
-                head,
-                chunks: flight.chunks,
-                bytes: flight.bytes,
-            };
-            let now = self.now_ms();
-            self.cache.insert(key.clone(), object, now + keep_ms);
-            set(&self.options.counters.cache_bytes, self.cache.bytes());
-            set(
-                &self.options.counters.cache_objects,
-                self.cache.len() as u64,
-            );
-        }
-        self.tell(&flight.shards, key, |key| EdgeReply::End {
-            key,
-            outcome: Ok(keep_ms),
-        });
-    }
-
-    /// No answer for the flight: its shards get `status`.
-    fn fail(&mut self, key: &Arc<str>, status: u16, reason: &'static str) {
-        let Some(flight) = self.flights.remove(key) else {
-            return;
-        };
-        set(&self.options.counters.flights, self.flights.len() as u64);
-        if let Some(conn) = flight.conn {
-            self.close_conn(conn);
-        }
-        if status >= 500 {
-            log::warn!("edge: {key}: {reason}; answering {status}");
-        } else {
-            log::debug!("edge: {key}: {reason}; answering {status}");
-        }
-        self.tell(&flight.shards, key, |key| EdgeReply::Failed {
-            key,
-            status,
-            reason,
-        });
-    }
-
-    /// The flight's body was cut short: its shards end what they sent.
-    fn abort(&mut self, key: &Arc<str>, why: &'static str) {
-        let Some(flight) = self.flights.remove(key) else {
-            return;
-        };
-        set(&self.options.counters.flights, self.flights.len() as u64);
-        log::warn!("edge: {key}: {why}");
-        self.tell(&flight.shards, key, |key| EdgeReply::End {
-            key,
-            outcome: Err(why),
-        });
-    }
-
-    /// A connection ended with an error: its flight (if any) goes on elsewhere or ends.
-    fn conn_failed(&mut self, conn: usize, why: &'static str) {
-        let Some((c, attached, _)) = self.conns.get(conn) else {
-            return;
-        };
-        let (origin, reused, answered, attached) =
-            (c.origin, c.reused, c.answered, attached.clone());
-        self.close_conn(conn);
-        let Some(key) = attached else {
-            return;
-        };
-        let now = self.now_ms();
-        let Some(flight) = self.flights.get_mut(&key) else {
-            return;
-        };
-        flight.conn = None;
-        if flight.head.is_some() {
-            self.origin_failed(origin, now);
-            return self.abort(&key, why);
-        }
-        if reused && !answered && !flight.resent {
-            // A keep-alive connection the origin had closed: send again on a fresh one.
-            flight.resent = true;
-            flight.next -= 1;
-        } else {
-            log::warn!("edge: origin {}: {why}", self.origins[origin].name);
-            self.origin_failed(origin, now);
-        }
-        self.attempt(&key);
-    }
-
-    fn origin_failed(&mut self, origin: usize, now: u64) {
-        bump(&self.options.counters.origin_failures, 1);
-        if self.origins[origin].failed(now, self.options.breaker_open_ms) == Breaker::Tripped {
-            bump(&self.options.counters.breaker_trips, 1);
-            log::warn!(
-                "edge: origin {} failed 3 times in a row: skipped for {} ms",
-                self.origins[origin].name,
-                self.options.breaker_open_ms
-            );
-        }
-    }
-
-    /// `conn` finished its request: it takes the next flight waiting for its origin, or idles.
-    fn park_idle(&mut self, conn: usize) {
-        let Some((c, _, _)) = self.conns.get(conn) else {
-            return;
-        };
-        debug_assert_eq!(c.state, ConnState::Idle);
-        let origin = c.origin;
-        while let Some(key) = self.pending[origin].pop_front() {
-            let waiting = self
-                .flights
-                .get(&key)
-                .is_some_and(|f| f.conn.is_none() && f.origin == Some(origin));
-            if waiting {
-                if !self.send(conn, &key) {
-                    self.attempt(&key);
-                }
-                return;
-            }
-        }
-        self.idle[origin].push(conn);
-    }
-
-    fn close_conn(&mut self, conn: usize) {
-        if !self.conns.contains(conn) {
-            return;
-        }
-        let (mut c, _, _) = self.conns.remove(conn);
-        let _ = self.poll.registry().deregister(&mut c.socket);
-        self.origins[c.origin].open -= 1;
-        self.idle[c.origin].retain(|&k| k != conn);
     }
 
     /// Flights past their deadline fail over (no head yet) or end (mid-body); the cache

@@ -9,7 +9,8 @@
 //! - a miss joins the flight for the object if one is out (single-flight across shards), or
 //!   starts one: one request to an origin, whose bytes go to every shard that asked as they
 //!   arrive, and into the cache when complete;
-//! - the origin is the one that last answered for the stream, else the stream's place on a
+//! - the origin is the one the origin map in Redis names ([`map`], with `edge.origin_map`),
+//!   else the one that last answered for the stream, else the stream's place on a
 //!   consistent-hash ring ([`ring`]); the next ones on the ring are its failover, tried on a
 //!   refused connection, a timeout, a 5xx, or a 404 (the stream may live on another origin);
 //! - an origin's timeout follows it (p95 of its recent answers + 20 %, [`origins`]), and 3
@@ -27,6 +28,7 @@
 pub mod cache;
 mod conn;
 mod fetcher;
+pub mod map;
 pub mod msg;
 pub mod origins;
 pub mod ring;
@@ -58,6 +60,8 @@ pub struct EdgeOptions {
     pub fetches_max: usize,
     /// With signed playback URLs: the key the edge signs its own requests to origins with.
     pub playback_tokens: Option<TokenKey>,
+    /// `edge.origin_map`: where streams' origins are registered.
+    pub origin_map: Option<map::OriginMapOptions>,
     pub counters: std::sync::Arc<EdgeCounters>,
 }
 
@@ -87,6 +91,11 @@ crate::service_counters! {
         /// Objects being fetched.
         flights: "gauge",
     }
+}
+
+/// The origin-map entry of `stream` in Redis: the `ADDR:PORT` of the origin it is live on.
+pub fn origin_key(prefix: &str, stream: &str) -> String {
+    format!("{prefix}origin:{stream}")
 }
 
 /// The content types an edge passes on (anything else becomes `application/octet-stream`).

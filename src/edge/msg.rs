@@ -67,3 +67,10 @@ pub struct ObjectHead {
     /// The origin's `Cache-Control: max-age`, in milliseconds (none: `no-cache`, or not said).
     pub max_age_ms: Option<u64>,
 }
+
+/// Home shard → relay thread, on an origin that registers its streams in Redis
+/// (`state.origin_advertise`): a stream went live here, or ended.
+pub enum OriginMapMsg {
+    Live(Arc<str>),
+    Ended(Arc<str>),
+}

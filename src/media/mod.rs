@@ -32,6 +32,7 @@ use crate::common::log_budget::LogBudget;
 use crate::common::strikes::Strikes;
 use crate::common::table::Table;
 use crate::control::msg::ControlReply;
+use crate::edge::msg::OriginMapMsg;
 use crate::shard::msg::ShardMsg;
 use crate::shard::timer::TimerKey;
 use bytes::Bytes;
@@ -224,6 +225,16 @@ impl Media {
             }
         }
         self.record(cx, stream, &event);
+        if let Some(relay) = self.settings.origin_map {
+            let msg = match &event {
+                IndexEvent::Started { .. } => Some(OriginMapMsg::Live(stream.clone())),
+                IndexEvent::Ended => Some(OriginMapMsg::Ended(stream.clone())),
+                _ => None,
+            };
+            if let Some(msg) = msg {
+                cx.mesh_send(relay, ShardMsg::OriginMap(msg));
+            }
+        }
         self.apply_index(cx, stream, event);
     }
 

@@ -43,6 +43,9 @@ pub struct MediaSettings {
     pub record: Arc<RecordSettings>,
     /// Edge mode (`[edge] origins`): `/live/…` comes from origins through the fetcher.
     pub edge: Option<Arc<super::edge::EdgeShardSettings>>,
+    /// On an origin that registers its streams in Redis (`state.origin_advertise`): the relay
+    /// thread, told when a stream homed here starts and ends.
+    pub origin_map: Option<ShardId>,
 }
 
 /// Who may publish, beyond the stream keys and publish tokens configured.

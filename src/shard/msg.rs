@@ -6,7 +6,7 @@
 
 use crate::control::msg::{ControlReply, ControlRequest};
 use crate::danmaku::msg::DanmakuMsg;
-use crate::edge::msg::{EdgeReply, EdgeRequest};
+use crate::edge::msg::{EdgeReply, EdgeRequest, OriginMapMsg};
 use crate::media::msg::MediaMsg;
 use crate::record::msg::RecordMsg;
 use crate::state::msg::{RelayReply, RelayRequest, StateReply, StateRequest};
@@ -40,6 +40,8 @@ pub enum ShardMsg {
     Edge(EdgeRequest),
     /// Fetcher → edge shard.
     EdgeReply(Box<EdgeReply>),
+    /// Home shard → relay thread: a stream to register in (or remove from) the origin map.
+    OriginMap(OriginMapMsg),
 }
 
 /// Bytes one mesh ring slot takes: one message in its envelope. Every ring allocates

@@ -248,6 +248,7 @@ impl Service for ShardService {
             ShardMsg::EdgeReply(reply) => self.media.on_edge_reply(cx, *reply),
             ShardMsg::Transcode(_)
             | ShardMsg::Edge(_)
+            | ShardMsg::OriginMap(_)
             | ShardMsg::Control(_)
             | ShardMsg::State(_)
             | ShardMsg::Relay(_)

@@ -64,7 +64,7 @@ pub fn shards_with(
         worker_endpoints: workers
             + 2
             + usize::from(!config.state.redis.is_empty())
-            + usize::from(!config.edge.origins.is_empty()),
+            + usize::from(crate::boot::edge::is_edge(config)),
         ..crate::boot::settings::engine_config(config)
     };
     TestShards::new(shards, engine, move |shard| {
@@ -447,6 +447,7 @@ pub fn in_flight_kinds(t: &TestShards<ShardService>) -> Vec<(ShardId, ShardId, &
                 ShardMsg::Record(_) => "record",
                 ShardMsg::Edge(_) => "edge",
                 ShardMsg::EdgeReply(_) => "edge reply",
+                ShardMsg::OriginMap(_) => "origin map",
             };
             (m.from, m.to, kind)
         })

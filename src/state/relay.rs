@@ -30,6 +30,7 @@
 //! leave.
 
 use crate::common::counters::{bump, set};
+use crate::edge::msg::OriginMapMsg;
 use crate::shard::msg::ShardMsg;
 use crate::state::msg::{
     Reach, RelayAsk, RelayNews, RelayReply, RelayRequest, RelayedBatch, RoomNews,
@@ -76,6 +77,18 @@ return first
 
 /// A room's order now. KEYS: meta, stream. ARGV: an epoch for a new room, TTL (s), most
 /// batches to return. Answers {seq, likes, epoch, newest batches newest first}.
+/// How often this origin's live streams are registered again in the origin map, and how
+/// long an entry lives after its last registration (an origin that dies stops refreshing).
+const ORIGIN_REFRESH_MS: u64 = 3_000;
+const ORIGIN_TTL_MS: u64 = 10_000;
+
+/// Removes a stream's origin-map entry if it still names this origin (another may have taken
+/// the stream since). KEYS[1]: the entry; ARGV[1]: this origin's address.
+const UNREGISTER_ORIGIN_LUA: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
 const SYNC_LUA: &str = r"
 local meta, stream = KEYS[1], KEYS[2]
 if redis.call('HSETNX', meta, 'epoch', ARGV[1]) == 1 then
@@ -136,6 +149,9 @@ pub struct RelayOptions {
     pub limits: RelayLimits,
     /// Shards on this host (rooms' homes are placed among them).
     pub shards: usize,
+    /// `state.origin_advertise`: the address this origin registers its live streams under
+    /// (the origin map edges read); None: not registered.
+    pub origin_advertise: Option<String>,
 }
 
 /// A room this host is subscribed to.
@@ -164,6 +180,10 @@ pub struct Relay {
     encoded: Vec<u8>,
     replies: Vec<Reply>,
     counters: Arc<StateCounters>,
+    /// Streams live here, kept registered in the origin map.
+    origins: std::collections::BTreeSet<Arc<str>>,
+    origins_refreshed: Option<Instant>,
+    unregister: redis::Script,
 }
 
 impl Relay {
@@ -185,6 +205,9 @@ impl Relay {
             encoded: Vec::new(),
             replies: Vec::new(),
             counters: Arc::default(),
+            origins: Default::default(),
+            origins_refreshed: None,
+            unregister: redis::Script::new(UNREGISTER_ORIGIN_LUA),
         })
     }
 
@@ -580,9 +603,11 @@ pub fn run_relay(
     let mut out = Vec::new();
     loop {
         let mut requests = Vec::new();
+        let mut origins = Vec::new();
         let mut draining = false;
         endpoint.receive(REQUESTS_PER_PASS, |message| match message {
             WorkerInbox::Msg(from, ShardMsg::Relay(request)) => requests.push((from, request)),
+            WorkerInbox::Msg(_, ShardMsg::OriginMap(msg)) => origins.push(msg),
             WorkerInbox::Msg(from, _) => {
                 debug_assert!(false, "only relay requests go to the relay thread");
                 log::error!("relay: a message not meant for it from thread {}", from.0);
@@ -590,7 +615,11 @@ pub fn run_relay(
             WorkerInbox::Drain => draining = true,
         });
         relay.reconnect(&mut out);
-        let busy = !requests.is_empty();
+        let busy = !requests.is_empty() || !origins.is_empty();
+        for msg in origins {
+            relay.origin_map(msg, &mut out);
+        }
+        relay.refresh_origins(&mut out);
         relay.handle(requests, &mut out);
         if relay.is_up() {
             let wait = if busy { 0 } else { POLL_MS };
@@ -604,6 +633,67 @@ pub fn run_relay(
         endpoint.flush();
         if draining {
             return;
+        }
+    }
+}
+
+impl Relay {
+    /// A stream homed here went live or ended: its origin-map entry follows.
+    fn origin_map(&mut self, msg: OriginMapMsg, out: &mut Vec<(ShardId, ShardMsg)>) {
+        let Some(advertise) = self.options.origin_advertise.clone() else {
+            return;
+        };
+        match msg {
+            OriginMapMsg::Live(stream) => {
+                self.origins.insert(stream.clone());
+                self.register_origins(&[stream], out);
+            }
+            OriginMapMsg::Ended(stream) => {
+                self.origins.remove(&stream);
+                let key = crate::edge::origin_key(&self.options.prefix, &stream);
+                let Some(con) = self.con.as_mut() else {
+                    return; // the entry expires by itself
+                };
+                let removed = self.unregister.key(key).arg(advertise).invoke::<i64>(con);
+                if let Err(e) = removed {
+                    self.went_down(&format!("cannot unregister a stream: {e}"), out);
+                }
+            }
+        }
+    }
+
+    /// Registers every live stream again when [`ORIGIN_REFRESH_MS`] has passed (or Redis came
+    /// back since).
+    fn refresh_origins(&mut self, out: &mut Vec<(ShardId, ShardMsg)>) {
+        if self.origins.is_empty() || self.con.is_none() {
+            return;
+        }
+        let due = Duration::from_millis(ORIGIN_REFRESH_MS);
+        if self.origins_refreshed.is_some_and(|at| at.elapsed() < due) {
+            return;
+        }
+        let streams: Vec<Arc<str>> = self.origins.iter().cloned().collect();
+        self.register_origins(&streams, out);
+    }
+
+    fn register_origins(&mut self, streams: &[Arc<str>], out: &mut Vec<(ShardId, ShardMsg)>) {
+        let (Some(advertise), Some(con)) = (&self.options.origin_advertise, self.con.as_mut())
+        else {
+            return; // registered at the first refresh after Redis is back
+        };
+        let mut pipe = redis::pipe();
+        for stream in streams {
+            let key = crate::edge::origin_key(&self.options.prefix, stream);
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(advertise)
+                .arg("PX")
+                .arg(ORIGIN_TTL_MS)
+                .ignore();
+        }
+        match pipe.query::<()>(con) {
+            Ok(()) => self.origins_refreshed = Some(Instant::now()),
+            Err(e) => self.went_down(&format!("cannot register streams: {e}"), out),
         }
     }
 }

@@ -480,6 +480,11 @@ config_section! {
         /// Refuse to start unless Redis reports `appendonly yes` and `appendfsync always`.
         /// Turn off only for a Redis that fsyncs every write in a way CONFIG GET cannot see.
         redis_require_fsync: bool = true,
+        /// On an origin, with `redis`: the `ADDR:PORT` edges reach this host's HTTP at. Every
+        /// stream live here is then registered in Redis (`{redis_prefix}origin:{stream}`,
+        /// refreshed every 3 s, expiring 10 s after the host stops refreshing it), and edges
+        /// with `edge.origin_map` ask there first. Empty: streams are not registered.
+        origin_advertise: String = String::new(),
     }
 }
 
@@ -582,7 +587,7 @@ config_section! {
     Edge ["edge"] {
         /// Origins' HTTP addresses (`ADDR:PORT`). A stream's origin is chosen by consistent
         /// hashing of its name over these (the next ones in hash order are its failover), or
-        /// the one that last answered for it. Empty: not an edge.
+        /// the one that last answered for it. Empty (and no `origin_map`): not an edge.
         origins: Vec<String> = Vec::new(),
         /// Points per origin on the hash ring: more spreads streams more evenly (160: within
         /// about 10 % per origin).
@@ -614,6 +619,10 @@ config_section! {
         origin_connections: usize = 256,
         /// Objects being fetched at once; a miss past it is answered 503.
         fetches_max: usize = 4096,
+        /// Find each stream's origin in Redis first (`state.redis`; origins register with
+        /// `state.origin_advertise`), then by hashing over `origins`. With this on, `origins`
+        /// may be empty: the map alone names the origins.
+        origin_map: bool = false,
     }
 }
 

@@ -99,6 +99,19 @@ impl Config {
             ),
             ("edge.fetches_max", e.fetches_max as u64, 1, 1 << 20),
         ];
+        if e.origin_map && self.state.redis.is_empty() {
+            return Err(invalid("edge.origin_map", true, "needs state.redis"));
+        }
+        if !self.state.origin_advertise.is_empty() {
+            parse_addr("state.origin_advertise", &self.state.origin_advertise)?;
+            if self.state.redis.is_empty() {
+                return Err(invalid(
+                    "state.origin_advertise",
+                    &self.state.origin_advertise,
+                    "needs state.redis",
+                ));
+            }
+        }
         for (field, value, min, max) in ranges {
             if !(min..=max).contains(&value) {
                 let why = "out of range (cache_max_bytes holds at least one object_max_bytes; \
