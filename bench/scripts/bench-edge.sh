@@ -165,6 +165,9 @@ run_server() {
     bytes=$(curl -sf "$url" | wc -c)
     [[ "$bytes" -gt 0 ]] || die "$url is empty through the edge"
     echo "$url $bytes" >"$prefix-segment.txt"
+    # The publisher stops first: it shares the load core, and run c measures the edge's
+    # serving of what it holds (the origin stays up and idle).
+    stop_pid "$PUBLISHER_PID"
     log "  http on $url ($bytes bytes), $CONNECTIONS connections"
     mark=$(origin_mark)
     cpu0=$(cpu_s "$EDGE_PID")
@@ -178,7 +181,6 @@ run_server() {
     log "  busy: edge core, load core (%): $(cat "$prefix-cores.txt")"
     grep -E 'req/s|latency|errors' "$prefix-throughput.txt" | sed 's/^/    /' >&2
     stop_pid "$EDGE_PID"
-    stop_pid "$PUBLISHER_PID"
     stop_pid "$ORIGIN_PID"
 }
 
@@ -236,7 +238,7 @@ write_report() {
         echo "Reproduce with \`just bench-edge\` (\`bench/scripts/bench-edge.sh\`; ROUNDS=$ROUNDS)."
         echo
         machine_header
-        echo "- the edge under test is alone on core $SERVER_CORE; the origin (shardcast, one shard), the publisher and the load generator share core $LOAD_CORE"
+        echo "- the edge under test is alone on core $SERVER_CORE; the origin (shardcast, one shard), the publisher and the load generator share core $LOAD_CORE (the publisher is stopped before run c)"
         echo "- each run: $WARMUP warm-up, then $DURATION measured; the origin's counts cover warm-up and window (every /live/ request it got, from its trace log)"
         echo
         echo "Origin, publisher and edges:"

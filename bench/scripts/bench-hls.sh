@@ -197,6 +197,9 @@ run_server() {
     fi
     pick_segment "$server"
     echo "$SEGMENT_URL $SEGMENT_BYTES" >"$prefix-segment.txt"
+    # The publisher stops first: it shares the load core, and run c measures serving alone
+    # (both servers keep the segment: shardcast for media.ended_keep_s, nginx-rtmp on disk).
+    stop_pid "$PUBLISHER_PID"
     log "  http on $SEGMENT_URL ($SEGMENT_BYTES bytes), $CONNECTIONS connections"
     # Both cores' busy time over the middle of the window (after the 2 s warm-up).
     (sleep 3; cores_busy $(( ${DURATION%s} - 2 )) >"$prefix-cores.txt") &
@@ -207,7 +210,6 @@ run_server() {
     log "  busy: server core, load core (%): $(cat "$prefix-cores.txt")"
     grep -E 'req/s|latency|errors' "$prefix-throughput.txt" | sed 's/^/    /' >&2
     server_rss_kib "$SERVER_PID" >"$prefix-rss.txt"
-    stop_pid "$PUBLISHER_PID"
     stop_pid "$SERVER_PID"
 }
 
@@ -382,8 +384,8 @@ write_report() {
         done
         "$BENCH_BIN" table "${args[@]}"
         echo
-        echo "Cores busy during run c (/proc/stat, median over the rounds; the load core also runs"
-        echo "the publisher):"
+        echo "Cores busy during run c (/proc/stat, median over the rounds; the publisher was stopped"
+        echo "before it, so the load core runs the load generator alone):"
         echo
         echo "| server | server core busy % | load core busy % |"
         echo "|---|---:|---:|"

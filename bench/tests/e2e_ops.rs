@@ -1,5 +1,5 @@
 //! What operators get: the Grafana board and the alerting rules name only metrics the server
-//! exports, and `log.format = "json"` writes one JSON object per line.
+//! (an origin and an edge) exports, and `log.format = "json"` writes one JSON object per line.
 
 mod common;
 
@@ -95,7 +95,22 @@ fn the_dashboard_and_the_alerts_query_only_metrics_the_server_exports() {
     };
     let _ = publisher.kill();
     let _ = publisher.wait();
-    let have = exported(&metrics);
+    let mut have = exported(&metrics);
+    // An edge in front of it exports the edge's series too.
+    let edge_config = format!(
+        "[edge]\norigins = [\"{}\"]\n[transcode]\nenabled = false\n",
+        server.addr
+    );
+    let edge = Server::start_at(
+        TempDir::new("ops-edge"),
+        "uring",
+        1,
+        &edge_config,
+        "127.0.0.1:0",
+    );
+    have.extend(exported(
+        &String::from_utf8(edge.get("/metrics").body).unwrap(),
+    ));
 
     let board = repo_file("ops/grafana/shardcast.json");
     let board_json: serde_json::Value = serde_json::from_str(&board).expect("the board is JSON");

@@ -72,6 +72,7 @@ pub fn run_fetcher(endpoint: WorkerEndpoint<ShardMsg>, options: Arc<EdgeOptions>
         preferred: HashMap::new(),
         tokens: HashMap::new(),
         map,
+        log_budget: Default::default(),
         scratch: vec![0; READ_CHUNK_BYTES],
         started: Instant::now(),
         endpoint,
@@ -160,6 +161,8 @@ struct Fetcher {
     tokens: HashMap<Arc<str>, (String, u64)>,
     /// `edge.origin_map`: the origins streams are registered on.
     map: Option<super::map::OriginMap>,
+    /// Failures are logged within a budget: a dead origin under load must not flood the log.
+    log_budget: crate::common::log_budget::LogBudget,
     scratch: Vec<u8>,
     started: Instant,
 }
@@ -354,7 +357,9 @@ impl Fetcher {
             return None;
         }
         let Ok(addr) = name.parse() else {
-            log::warn!("edge: the origin map names {name:?}, not an ADDR:PORT");
+            if self.log_budget.allow(self.now_ms()) {
+                log::warn!("edge: the origin map names {name:?}, not an ADDR:PORT");
+            }
             return None;
         };
         log::info!("edge: origin {name} (from the origin map)");
@@ -410,10 +415,10 @@ impl Fetcher {
                     return;
                 }
                 Err(e) => {
-                    log::warn!(
-                        "edge: cannot connect to origin {}: {e}",
-                        self.origins[origin].name
-                    );
+                    if self.log_budget.allow(now) {
+                        let name = &self.origins[origin].name;
+                        log::warn!("edge: cannot connect to origin {name}: {e}");
+                    }
                     self.origin_failed(origin, now);
                 }
             }

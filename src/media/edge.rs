@@ -99,8 +99,13 @@ impl EdgeShard {
             .filter(|(_, f)| f.deadline_ms <= now_ms)
             .map(|(k, _)| k.clone())
             .collect();
+        if let Some(key) = late.first() {
+            log::warn!(
+                "edge: {} fetch(es) ({key}, ...) had no word from the fetcher in time; answering 504",
+                late.len()
+            );
+        }
         for key in late {
-            log::warn!("edge: {key}: no word from the fetcher in time; answering 504");
             for waiter in self.flights.remove(&key).map_or(Vec::new(), |f| f.waiters) {
                 let response = if waiter.started {
                     MediaResponse::StreamAbort

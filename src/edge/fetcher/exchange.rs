@@ -188,7 +188,9 @@ impl Fetcher {
             self.close_conn(conn);
         }
         if status >= 500 {
-            log::warn!("edge: {key}: {reason}; answering {status}");
+            if self.log_budget.allow(self.now_ms()) {
+                log::warn!("edge: {key}: {reason}; answering {status}");
+            }
         } else {
             log::debug!("edge: {key}: {reason}; answering {status}");
         }
@@ -205,7 +207,9 @@ impl Fetcher {
             return;
         };
         set(&self.options.counters.flights, self.flights.len() as u64);
-        log::warn!("edge: {key}: {why}");
+        if self.log_budget.allow(self.now_ms()) {
+            log::warn!("edge: {key}: {why}");
+        }
         self.tell(&flight.shards, key, |key| EdgeReply::End {
             key,
             outcome: Err(why),
@@ -237,7 +241,9 @@ impl Fetcher {
             flight.resent = true;
             flight.next -= 1;
         } else {
-            log::warn!("edge: origin {}: {why}", self.origins[origin].name);
+            if self.log_budget.allow(now) {
+                log::warn!("edge: origin {}: {why}", self.origins[origin].name);
+            }
             self.origin_failed(origin, now);
         }
         self.attempt(&key);
