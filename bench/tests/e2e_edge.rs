@@ -410,3 +410,42 @@ fn signed_playback_urls_are_checked_at_the_edge_and_carry_the_viewer_s_token() {
         .unwrap_or("")
         .starts_with("private"));
 }
+
+#[test]
+fn a_hung_origin_times_out_and_after_three_failures_is_skipped() {
+    // An origin that takes connections and never answers (the kernel accepts for it).
+    let hung = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let real = origin("127.0.0.3");
+    let config = format!(
+        "[edge]\norigins = [\"{}\", \"{}\"]\norigin_timeout_ms = 300\n\
+         origin_timeout_min_ms = 100\nbreaker_open_ms = 60000\n[transcode]\nenabled = false\n",
+        hung.local_addr().unwrap(),
+        real.addr
+    );
+    let edge = Server::start_at(TempDir::new("edge"), "uring", 1, &config, "127.0.0.4:0");
+    // Streams nobody has: each is asked of both origins (a 404 sends the edge on to the next),
+    // so each costs the hung one a timeout.
+    for i in 0..3 {
+        let asked = Instant::now();
+        let status = edge.get(&format!("/live/nope{i}/index.m3u8")).status;
+        let took = asked.elapsed();
+        assert_eq!(status, 404);
+        assert!(
+            took >= Duration::from_millis(280),
+            "answered in {took:?}, before the timeout"
+        );
+        assert!(took < Duration::from_secs(2), "answered in {took:?}");
+    }
+    assert_eq!(edge.metric("shardcast_edge_origin_timeouts_total"), 3);
+    assert_eq!(edge.metric("shardcast_edge_breaker_trips_total"), 1);
+    // The breaker is open: the hung origin is not asked any more.
+    let asked = Instant::now();
+    assert_eq!(edge.get("/live/nope3/index.m3u8").status, 404);
+    assert!(
+        asked.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(edge.metric("shardcast_edge_origin_timeouts_total"), 3);
+    drop(hung);
+}
