@@ -11,6 +11,7 @@ use crate::sendq::{SendQueue, Shed};
 use crate::service::{CloseReason, Service};
 use crate::timer::{TimerId, TimerWheel};
 use crate::tls::{TlsAcceptor, TlsConn};
+use crate::udp::UdpId;
 use crate::{ConnId, EngineConfig, ListenerId, ShardId};
 use bytes::Bytes;
 use std::net::IpAddr;
@@ -101,6 +102,10 @@ pub struct Ctx<M> {
     pub(crate) msg_ring_wakes: Vec<i32>,
     pub(crate) draining: bool,
     pub(crate) drain_deadline_ms: u64,
+    /// Datagrams queued this loop iteration.
+    pub(crate) udp_out: crate::udp::UdpOut,
+    /// This shard's UDP sockets' addresses, by [`UdpId`].
+    pub(crate) udp_local: Vec<std::net::SocketAddr>,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -126,6 +131,22 @@ impl<M: Send> Ctx<M> {
     /// expiry); timeouts use `now_ms`, which never jumps.
     pub fn wall_ms(&self) -> u64 {
         self.wall_ms
+    }
+
+    /// Queues a datagram to `to` on UDP socket `socket`; it goes out at the end of this loop
+    /// iteration. False (nothing queued, counted) when it is over [`crate::DATAGRAM_MAX_BYTES`]
+    /// or this iteration's queue is full (`EngineConfig::udp_out_max_bytes`).
+    pub fn send_datagram(&mut self, socket: UdpId, to: std::net::SocketAddr, data: &[u8]) -> bool {
+        let queued = self.udp_out.push(socket, to, data);
+        if !queued {
+            ShardCounters::bump(&self.counters.udp_dropped, 1);
+        }
+        queued
+    }
+
+    /// The address this shard's UDP socket `socket` is bound to.
+    pub fn udp_local_addr(&self, socket: UdpId) -> Option<std::net::SocketAddr> {
+        self.udp_local.get(usize::from(socket.0)).copied()
     }
 
     /// Connections open on this shard.
@@ -406,6 +427,8 @@ impl<S: Service> Core<S> {
                 msg_ring_wakes: Vec::new(),
                 draining: false,
                 drain_deadline_ms: u64::MAX,
+                udp_out: crate::udp::UdpOut::new(config.udp_out_max_bytes),
+                udp_local: Vec::new(),
                 _not_send: std::marker::PhantomData,
             },
             expired: Vec::new(),
@@ -484,6 +507,35 @@ impl<S: Service> Core<S> {
     }
 
     /// Hands received bytes to the service (decrypted first on a TLS connection).
+    /// Reads this shard's UDP sockets that are readable (at most `udp::RECV_PER_TICK`
+    /// datagrams each) into the service; returns the indexes of sockets read dry, whose
+    /// readiness must be awaited again.
+    pub fn receive_datagrams(&mut self, udp: &mut crate::udp::UdpSockets) -> Vec<usize> {
+        let mut dry = Vec::new();
+        for index in 0..udp.readable.len() {
+            if !udp.readable[index] {
+                continue;
+            }
+            let counters = self.cx.counters.clone();
+            let (service, cx) = (&mut self.service, &mut self.cx);
+            let read_dry = udp.receive(index, &counters, |socket, from, data| {
+                service.on_datagram(cx, socket, from, data);
+            });
+            if read_dry {
+                dry.push(index);
+            }
+        }
+        dry
+    }
+
+    /// Sends the datagrams the service queued.
+    pub fn send_datagrams(&mut self, udp: &mut crate::udp::UdpSockets) {
+        if !self.cx.udp_out.is_empty() {
+            let counters = self.cx.counters.clone();
+            udp.send(&mut self.cx.udp_out, &counters);
+        }
+    }
+
     pub fn received(&mut self, slot: u32, data: &[u8]) {
         ShardCounters::bump(&self.cx.counters.bytes_in, data.len() as u64);
         // A lingering connection's input is read and dropped.

@@ -71,6 +71,15 @@ counters! {
     tls_failures: "counter",
     /// TLS connections closed because their handshake took longer than its timeout.
     tls_handshake_timeouts: "counter",
+    /// UDP datagrams received.
+    udp_received: "counter",
+    /// UDP datagrams received longer than the engine takes (dropped).
+    udp_truncated: "counter",
+    /// UDP datagrams sent.
+    udp_sent: "counter",
+    /// UDP datagrams dropped: the socket could not take them, or the outbound queue
+    /// (engine.udp_out_max_bytes) was full.
+    udp_dropped: "counter",
 }
 
 impl ShardCounters {

@@ -17,6 +17,7 @@ use std::os::fd::RawFd;
 
 const TAG_LISTENER: u64 = 1 << 62;
 const TAG_EVENTFD: u64 = 1 << 61;
+const TAG_UDP: u64 = 1 << 60;
 /// Reads per ready connection per loop iteration.
 const READS_PER_TICK: usize = 4;
 /// Accepts per listener per loop iteration.
@@ -45,6 +46,7 @@ pub(crate) struct EpollShard<S: Service> {
     dirty: Vec<u32>,
     scratch: Vec<u32>,
     iov: Vec<libc::iovec>,
+    udp: crate::udp::UdpSockets,
 }
 
 fn ctl(epfd: RawFd, op: i32, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
@@ -61,7 +63,11 @@ fn errno() -> i32 {
 }
 
 impl<S: Service> EpollShard<S> {
-    pub fn new(core: Core<S>, listeners: Vec<RawFd>) -> io::Result<Self> {
+    pub fn new(
+        core: Core<S>,
+        listeners: Vec<RawFd>,
+        udp: crate::udp::UdpSockets,
+    ) -> io::Result<Self> {
         // SAFETY: epoll_create1 takes no pointers.
         let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if epfd < 0 {
@@ -74,6 +80,16 @@ impl<S: Service> EpollShard<S> {
                 fd,
                 libc::EPOLLIN as u32,
                 TAG_LISTENER | index as u64,
+            )?;
+        }
+        for (index, &fd) in udp.fds().iter().enumerate() {
+            let events = (libc::EPOLLIN | libc::EPOLLET) as u32;
+            ctl(
+                epfd,
+                libc::EPOLL_CTL_ADD,
+                fd,
+                events,
+                TAG_UDP | index as u64,
             )?;
         }
         let eventfd = core.cx.mesh.ring().doorbell().eventfd();
@@ -101,6 +117,7 @@ impl<S: Service> EpollShard<S> {
             dirty: Vec::new(),
             scratch: Vec::new(),
             iov: Vec::with_capacity(max_iov),
+            udp,
         })
     }
 
@@ -112,6 +129,8 @@ impl<S: Service> EpollShard<S> {
             self.core.tick_clock();
             ShardCounters::bump(&self.core.cx.counters.loop_iterations, 1);
             self.read_ready();
+            // Edge-triggered: a socket read dry waits for its next edge, whatever is returned.
+            self.core.receive_datagrams(&mut self.udp);
             self.core.run_timers();
             if self.core.run_mesh() {
                 self.close_listeners();
@@ -129,7 +148,7 @@ impl<S: Service> EpollShard<S> {
                 }
                 break;
             }
-            timeout_ms = if !self.ready.is_empty() {
+            timeout_ms = if !self.ready.is_empty() || self.udp.any_readable() {
                 0
             } else {
                 match self.core.next_wait_ms().unwrap_or(1000).min(1000) {
@@ -140,6 +159,7 @@ impl<S: Service> EpollShard<S> {
             };
         }
         self.close_listeners();
+        self.udp.close();
         crate::sys::close_fd(self.epfd);
         Ok(())
     }
@@ -167,6 +187,8 @@ impl<S: Service> EpollShard<S> {
                 self.accept((data & !TAG_LISTENER) as usize);
             } else if data & TAG_EVENTFD != 0 {
                 crate::sys::eventfd_drain(self.eventfd);
+            } else if data & TAG_UDP != 0 {
+                self.udp.readable[(data & !TAG_UDP) as usize] = true;
             } else {
                 self.on_event(data as u32, (data >> 32) as u16, events);
             }
@@ -289,6 +311,7 @@ impl<S: Service> EpollShard<S> {
     }
 
     fn flush(&mut self) {
+        self.core.send_datagrams(&mut self.udp);
         loop {
             while let Some(slot) = self.core.cx.to_shutdown.pop() {
                 let conn = &self.conns[slot as usize];

@@ -29,6 +29,7 @@ pub mod sys;
 pub mod testing;
 pub mod timer;
 pub mod tls;
+mod udp;
 mod uring;
 
 pub use crate::core::Ctx;
@@ -42,6 +43,7 @@ pub use sendq::Shed;
 pub use service::{CloseReason, Service};
 pub use timer::TimerId;
 pub use tls::{TlsAcceptor, TlsLimits};
+pub use udp::{UdpId, UdpSpec, DATAGRAM_MAX_BYTES};
 
 /// Index of a shard (0-based, dense).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -127,6 +129,13 @@ pub struct EngineConfig {
     /// Mesh endpoints for threads the caller runs itself (transcode workers), after the
     /// shards and the control thread; take them with [`Runtime::take_workers`].
     pub worker_endpoints: usize,
+    /// UDP sockets every shard binds (see [`UdpSpec`]), by [`UdpId`].
+    pub udp: Vec<UdpSpec>,
+    /// Bytes of datagrams a shard may queue in one loop iteration; past it
+    /// [`Ctx::send_datagram`] refuses (counted in `udp_dropped`). Allocated as used, reused.
+    pub udp_out_max_bytes: usize,
+    /// Receive and send buffer asked of the kernel for each UDP socket.
+    pub udp_socket_buffer_bytes: usize,
 }
 
 /// What `EngineConfig::io_uring_disable` may name.
@@ -162,6 +171,9 @@ impl Default for EngineConfig {
             linger_ms: 2000,
             io_uring_disable: Vec::new(),
             worker_endpoints: 0,
+            udp: Vec::new(),
+            udp_out_max_bytes: 4 << 20,
+            udp_socket_buffer_bytes: 4 << 20,
         }
     }
 }

@@ -53,6 +53,8 @@ pub struct RuntimeInfo {
     pub features: Vec<&'static str>,
     /// Listener names and the addresses bound.
     pub listeners: Vec<(String, SocketAddr)>,
+    /// UDP socket names and each shard's address, by [`crate::UdpId`].
+    pub udp: Vec<(String, Vec<SocketAddr>)>,
     /// The core each shard is pinned to (`None`: not pinned).
     pub cores: Vec<Option<usize>>,
     /// Every shard's engine counters, for scrapes.
@@ -145,6 +147,8 @@ where
         bound.push((spec.name.clone(), addr));
     }
 
+    let (mut udp_fds, udp_bound) = bind_udp(&config, shards)?;
+
     let counters: Vec<Arc<ShardCounters>> = (0..shards)
         .map(|_| Arc::new(ShardCounters::default()))
         .collect();
@@ -153,6 +157,7 @@ where
         backend_reason,
         features: features.as_ref().map(|f| f.names()).unwrap_or_default(),
         listeners: bound,
+        udp: udp_bound,
         cores: cores.clone(),
         counters: counters.clone(),
         engine: config.clone(),
@@ -172,6 +177,7 @@ where
         let shard = ShardId(index as u16);
         let core_id = cores[index];
         let listener_fds = std::mem::take(&mut fds[index]);
+        let shard_udp = std::mem::take(&mut udp_fds[index]);
         let tls: Vec<_> = listeners.iter().map(|l| l.tls.clone()).collect();
         let factory = factory.clone();
         let info = info.clone();
@@ -199,8 +205,10 @@ where
                     &config,
                 );
                 core.set_tls(tls.clone());
+                core.cx.udp_local = info.udp.iter().map(|(_, addrs)| addrs[index]).collect();
+                let udp = crate::udp::UdpSockets::new(shard_udp);
                 match features {
-                    Some(features) => match UringShard::new(core, &features, listener_fds) {
+                    Some(features) => match UringShard::new(core, &features, listener_fds, udp) {
                         Ok(shard) => {
                             let _ = ready.send(Ok(()));
                             shard.run()
@@ -213,7 +221,7 @@ where
                             Err(e)
                         }
                     },
-                    None => match EpollShard::new(core, listener_fds) {
+                    None => match EpollShard::new(core, listener_fds, udp) {
                         Ok(shard) => {
                             let _ = ready.send(Ok(()));
                             shard.run()
@@ -249,6 +257,42 @@ where
         }
     }
     Ok(runtime)
+}
+
+/// Binds every shard's UDP sockets: `port_per_shard` specs on consecutive ports, the others
+/// each on the spec's port (0: any). Returns each shard's descriptors and every spec's
+/// addresses by shard.
+#[allow(clippy::type_complexity)]
+fn bind_udp(
+    config: &EngineConfig,
+    shards: usize,
+) -> io::Result<(Vec<Vec<i32>>, Vec<(String, Vec<SocketAddr>)>)> {
+    let mut fds: Vec<Vec<i32>> = vec![Vec::new(); shards];
+    let mut bound = Vec::new();
+    assert!(config.udp.len() <= u16::MAX as usize);
+    for spec in &config.udp {
+        let mut addrs = Vec::with_capacity(shards);
+        for (index, shard_fds) in fds.iter_mut().enumerate() {
+            let mut addr = spec.addr;
+            if spec.port_per_shard && addr.port() != 0 {
+                let port = usize::from(addr.port()) + index;
+                let port = u16::try_from(port).map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("{}: port {port} past 65535", spec.name),
+                    )
+                })?;
+                addr.set_port(port);
+            }
+            let fd = crate::sys::udp_socket(addr, config.udp_socket_buffer_bytes).map_err(|e| {
+                io::Error::new(e.kind(), format!("bind {} udp {addr}: {e}", spec.name))
+            })?;
+            addrs.push(crate::sys::local_addr(fd)?);
+            shard_fds.push(fd);
+        }
+        bound.push((spec.name.clone(), addrs));
+    }
+    Ok((fds, bound))
 }
 
 fn choose_backend(

@@ -7,6 +7,7 @@
 
 use crate::core::Ctx;
 use crate::timer::TimerId;
+use crate::udp::UdpId;
 use crate::{ConnId, ListenerId, ShardId};
 
 /// Why a connection closed.
@@ -41,6 +42,18 @@ pub trait Service: 'static {
 
     /// The connection is closed (exactly once per accepted connection).
     fn on_close(&mut self, cx: &mut Ctx<Self::Msg>, conn: ConnId, reason: CloseReason);
+
+    /// A datagram arrived on UDP socket `socket` from `from`. `data` is lent for this call
+    /// only.
+    fn on_datagram(
+        &mut self,
+        cx: &mut Ctx<Self::Msg>,
+        socket: UdpId,
+        from: std::net::SocketAddr,
+        data: &[u8],
+    ) {
+        let _ = (cx, socket, from, data);
+    }
 
     /// A timer armed with `Ctx::timer_after` fired.
     fn on_timer(&mut self, cx: &mut Ctx<Self::Msg>, id: TimerId, key: u64) {

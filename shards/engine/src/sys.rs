@@ -258,6 +258,49 @@ pub fn sockaddr_ip(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Op
     }
 }
 
+/// A socket address as the kernel takes it, and its length.
+pub fn sockaddr_of(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    let from = socket2::SockAddr::from(addr);
+    // SAFETY: sockaddr_storage is plain data for which all zeroes is valid, and large enough
+    // for any address; `from` holds `len` valid bytes of a sockaddr, copied into it.
+    unsafe {
+        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+        std::ptr::copy_nonoverlapping(
+            from.as_ptr().cast::<u8>(),
+            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            from.len() as usize,
+        );
+        (storage, from.len())
+    }
+}
+
+/// The IPv4 or IPv6 socket address the kernel wrote into `storage` (`len` bytes of it).
+pub fn sockaddr_to(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    if len as usize > std::mem::size_of::<libc::sockaddr_storage>() {
+        return None;
+    }
+    // SAFETY: `storage` is a whole sockaddr_storage of which the kernel wrote `len` bytes
+    // (checked to fit); SockAddr only reads the family's length of it.
+    let addr = unsafe { socket2::SockAddr::new(*storage, len) };
+    addr.as_socket()
+}
+
+/// Binds a non-blocking, close-on-exec UDP socket at `addr`, asking for receive and send
+/// buffers of `buffer_bytes` (the kernel may give less).
+pub fn udp_socket(addr: SocketAddr, buffer_bytes: usize) -> io::Result<RawFd> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_cloexec(true)?;
+    socket.set_nonblocking(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false).ok();
+    }
+    socket.set_recv_buffer_size(buffer_bytes).ok();
+    socket.set_send_buffer_size(buffer_bytes).ok();
+    socket.bind(&addr.into())?;
+    Ok(socket.into_raw_fd())
+}
+
 /// Page-aligned anonymous memory, released on drop. Used for provided buffer rings.
 pub struct AnonMemory {
     ptr: std::ptr::NonNull<u8>,

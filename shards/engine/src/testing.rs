@@ -103,6 +103,7 @@ impl<S: Service> TestShards<S> {
             backend_reason: "the test harness".to_string(),
             features: Vec::new(),
             listeners: Vec::new(),
+            udp: Vec::new(),
             cores: vec![None; shards],
             counters: counters.clone(),
             engine: config.clone(),
@@ -224,6 +225,32 @@ impl<S: Service> TestShards<S> {
         let slot = self.slot_of(shard, conn);
         self.cores[shard.index()].received(slot, data);
         self.settle();
+    }
+
+    /// A datagram from `from` arrives at `shard`'s UDP socket `socket`.
+    pub fn datagram(
+        &mut self,
+        shard: ShardId,
+        socket: crate::UdpId,
+        from: std::net::SocketAddr,
+        data: &[u8],
+    ) {
+        let core = &mut self.cores[shard.index()];
+        core.service.on_datagram(&mut core.cx, socket, from, data);
+        self.settle();
+    }
+
+    /// The datagrams `shard` sent since the last call: socket, destination, bytes.
+    pub fn take_datagrams(
+        &mut self,
+        shard: ShardId,
+    ) -> Vec<(crate::UdpId, std::net::SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        self.cores[shard.index()]
+            .cx
+            .udp_out
+            .drain(|socket, to, data| out.push((socket, to, data.to_vec())));
+        out
     }
 
     /// The client half-closes (end of stream): what is queued is still written, then the

@@ -36,6 +36,8 @@ const KIND_MESH_WAKE: u8 = 8;
 const KIND_MSG_RING_SENT: u8 = 9;
 const KIND_CANCEL_ACCEPT: u8 = 10;
 const KIND_SHUTDOWN: u8 = 11;
+/// A UDP socket became readable (single-shot poll, re-armed once the socket is read dry).
+const KIND_UDP_POLL: u8 = 12;
 
 /// `IORING_SEND_ZC_REPORT_USAGE`: ask the notification to say whether the kernel copied.
 const SEND_ZC_REPORT_USAGE: u16 = 8;
@@ -379,10 +381,18 @@ pub(crate) struct UringShard<S: Service> {
     orphans_pending: usize,
     slots_in_use: usize,
     dirty: Vec<u32>,
+    /// UDP sockets, read by readiness (a poll op each) with recvmmsg, written with sendmmsg.
+    udp: crate::udp::UdpSockets,
+    udp_poll_armed: Vec<bool>,
 }
 
 impl<S: Service> UringShard<S> {
-    pub fn new(core: Core<S>, features: &Features, listeners: Vec<RawFd>) -> io::Result<Self> {
+    pub fn new(
+        core: Core<S>,
+        features: &Features,
+        listeners: Vec<RawFd>,
+        udp: crate::udp::UdpSockets,
+    ) -> io::Result<Self> {
         let config = core.config().clone();
         let (ring, features) = build_ring(config.ring_entries, features)?;
         ring.submitter()
@@ -418,6 +428,8 @@ impl<S: Service> UringShard<S> {
             orphans_pending: 0,
             slots_in_use: 0,
             dirty: Vec::new(),
+            udp_poll_armed: vec![false; udp.fds().len()],
+            udp,
         })
     }
 
@@ -427,11 +439,17 @@ impl<S: Service> UringShard<S> {
             self.arm_accept(index)?;
         }
         self.arm_eventfd()?;
+        for index in 0..self.udp_poll_armed.len() {
+            self.arm_udp_poll(index)?;
+        }
         let mut exit_deadline_ms = None;
         loop {
             self.core.tick_clock();
             ShardCounters::bump(&self.core.cx.counters.loop_iterations, 1);
             self.reap()?;
+            for index in self.core.receive_datagrams(&mut self.udp) {
+                self.arm_udp_poll(index)?;
+            }
             self.core.run_timers();
             if self.core.run_mesh() {
                 self.begin_drain()?;
@@ -458,11 +476,27 @@ impl<S: Service> UringShard<S> {
         for &fd in &self.listeners {
             crate::sys::close_fd(fd);
         }
+        self.udp.close();
+        Ok(())
+    }
+
+    /// Arms the readiness poll of UDP socket `index` (it names only the descriptor).
+    fn arm_udp_poll(&mut self, index: usize) -> io::Result<()> {
+        if self.udp_poll_armed[index] {
+            return Ok(());
+        }
+        let fd = self.udp.fds()[index];
+        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+            .build()
+            .user_data(user_data(KIND_UDP_POLL, index as u32, 0, 0));
+        self.push(entry)?;
+        self.udp_poll_armed[index] = true;
         Ok(())
     }
 
     fn wait(&mut self) -> io::Result<()> {
-        let busy = !self.ring.completion().is_empty()
+        let busy = self.udp.any_readable()
+            || !self.ring.completion().is_empty()
             || !self.core.cx.closing.is_empty()
             || !self.core.cx.dirty.is_empty();
         if busy {
@@ -619,6 +653,20 @@ impl<S: Service> UringShard<S> {
             KIND_EVENTFD => {
                 self.eventfd_armed = false;
                 self.arm_eventfd()
+            }
+            KIND_UDP_POLL => {
+                let index = slot as usize;
+                self.udp_poll_armed[index] = false;
+                if result >= 0 {
+                    self.udp.readable[index] = true;
+                } else if result != -libc::ECANCELED {
+                    log::error!(
+                        "shard {}: UDP socket {index} cannot be polled: {}",
+                        self.core.cx.shard().0,
+                        io::Error::from_raw_os_error(-result)
+                    );
+                }
+                Ok(())
             }
             KIND_MESH_WAKE | KIND_MSG_RING_SENT | KIND_CANCEL_ACCEPT => Ok(()),
             _ => unreachable!("unknown op kind {kind} in user_data {data:#x}"),
@@ -893,6 +941,7 @@ impl<S: Service> UringShard<S> {
 
     /// Closes what the services asked to close, starts sends for new data, posts wakes.
     fn flush(&mut self) -> io::Result<()> {
+        self.core.send_datagrams(&mut self.udp);
         loop {
             while let Some(slot) = self.core.cx.to_shutdown.pop() {
                 let uconn = &mut self.conns[slot as usize];
