@@ -18,3 +18,4 @@ pub mod record;
 pub mod shard;
 pub mod state;
 pub mod transcode;
+pub mod webrtc;

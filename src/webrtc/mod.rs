@@ -1,0 +1,8 @@
+//! WebRTC on the shards: WHEP playback (and later WHIP ingest and co-hosting).
+//!
+//! Each peer is a [`session::Session`], a sans-io state machine around `str0m`: the shard owns
+//! its UDP socket (one per shard, `engine::UdpSpec` with a port per shard), feeds the
+//! session datagrams and time, and sends what the session hands back. Sessions never share
+//! state across shards; a viewer's datagrams reach the shard whose port its answer named.
+
+pub mod session;

@@ -1,0 +1,348 @@
+//! One WebRTC peer of a shard (a WHEP viewer now; WHIP publishers and co-hosts later), as a
+//! sans-io state machine around a `str0m::Rtc`: datagrams and `now` in, datagrams to send and
+//! the next deadline out. No socket, clock or thread here; the shard owns the UDP socket.
+//!
+//! Call order (str0m's rule, kept here): every input ([`Session::answer`],
+//! [`Session::handle_datagram`], [`Session::handle_timeout`]) drains the `Rtc` until it asks
+//! for the next timeout, so outputs never pile up between inputs.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+use str0m::change::SdpOffer;
+use str0m::media::Mid;
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+/// Why an offer was refused, in HTTP's words.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OfferError {
+    /// The offer is not SDP str0m can read (400).
+    #[error("malformed SDP offer: {0}")]
+    Malformed(String),
+    /// Nothing in the offer can carry the stream: no audio or video it would receive, or no
+    /// codec in common (406).
+    #[error("no media or codec in common: the offer must receive H.264 video or Opus audio")]
+    NothingInCommon,
+    /// The offer could not be answered (400).
+    #[error("cannot answer the offer: {0}")]
+    Unanswerable(String),
+}
+
+impl OfferError {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            OfferError::NothingInCommon => 406,
+            OfferError::Malformed(_) | OfferError::Unanswerable(_) => 400,
+        }
+    }
+}
+
+/// Where a session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Answered; ICE and DTLS under way.
+    Connecting,
+    /// ICE and DTLS done: media may flow.
+    Connected,
+    /// ICE gave up (consent expired, the peer is gone), or the session was ended.
+    Closed,
+}
+
+/// One peer.
+pub struct Session {
+    rtc: Rtc,
+    local: SocketAddr,
+    video: Option<Mid>,
+    audio: Option<Mid>,
+    state: SessionState,
+    next_timeout: Instant,
+}
+
+impl Session {
+    /// Answers a viewer's `offer_sdp` as an ICE-lite peer reachable at `local` (the shard's UDP
+    /// socket as the viewer must address it). Returns the session and the answer's SDP.
+    pub fn answer(
+        now: Instant,
+        offer_sdp: &str,
+        local: SocketAddr,
+    ) -> Result<(Session, String), OfferError> {
+        let offer = SdpOffer::from_sdp_string(offer_sdp)
+            .map_err(|e| OfferError::Malformed(e.to_string()))?;
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_h264(true)
+            .enable_opus(true, false)
+            .build(now);
+        let candidate =
+            Candidate::host(local, "udp").map_err(|e| OfferError::Unanswerable(e.to_string()))?;
+        rtc.add_local_candidate(candidate);
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| OfferError::Unanswerable(e.to_string()))?;
+        let answer = answer.to_sdp_string();
+        let (video, audio) = sending_mids(&answer);
+        if video.is_none() && audio.is_none() {
+            return Err(OfferError::NothingInCommon);
+        }
+        let mut session = Session {
+            rtc,
+            local,
+            video,
+            audio,
+            state: SessionState::Connecting,
+            next_timeout: now,
+        };
+        session.drain(&mut Vec::new());
+        Ok((session, answer))
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// When [`Session::handle_timeout`] must be called next.
+    pub fn next_timeout(&self) -> Instant {
+        self.next_timeout
+    }
+
+    /// The media lines the viewer receives: video, audio.
+    pub fn mids(&self) -> (Option<Mid>, Option<Mid>) {
+        (self.video, self.audio)
+    }
+
+    /// Whether a datagram from `from` belongs to this session (a STUN check with its
+    /// credentials, or traffic from its peer's nominated address).
+    pub fn accepts(&self, now: Instant, from: SocketAddr, data: &[u8]) -> bool {
+        match Receive::new(Protocol::Udp, from, self.local, data) {
+            Ok(receive) => self.rtc.accepts(&Input::Receive(now, receive)),
+            Err(_) => false,
+        }
+    }
+
+    /// A datagram from the peer; what to send in answer is appended to `out`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+        out: &mut Vec<(SocketAddr, Vec<u8>)>,
+    ) {
+        let Ok(receive) = Receive::new(Protocol::Udp, from, self.local, data) else {
+            return; // not STUN, DTLS, RTP or RTCP: dropped
+        };
+        if let Err(e) = self.rtc.handle_input(Input::Receive(now, receive)) {
+            log::debug!("webrtc: a datagram from {from} refused: {e}");
+        }
+        self.drain(out);
+    }
+
+    /// Time passed to [`Session::next_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+            log::debug!("webrtc: timeout: {e}");
+        }
+        self.drain(out);
+    }
+
+    /// Ends the session (a DELETE of its resource).
+    pub fn close(&mut self) {
+        self.rtc.disconnect();
+        self.state = SessionState::Closed;
+    }
+
+    /// Takes every output up to the next timeout.
+    fn drain(&mut self, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(at)) => {
+                    self.next_timeout = at;
+                    return;
+                }
+                Ok(Output::Transmit(transmit)) => {
+                    out.push((transmit.destination, transmit.contents.to_vec()));
+                }
+                Ok(Output::Event(event)) => self.on_event(event),
+                Err(e) => {
+                    log::debug!("webrtc: session failed: {e}");
+                    self.state = SessionState::Closed;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Connected => self.state = SessionState::Connected,
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.state = SessionState::Closed;
+            }
+            _ => {}
+        }
+        if !self.rtc.is_alive() {
+            self.state = SessionState::Closed;
+        }
+    }
+}
+
+/// The first video and the first audio media line this side sends in an answer, by mid: an
+/// accepted line (port not 0) marked `sendonly` or `sendrecv`, with at least one codec.
+fn sending_mids(sdp: &str) -> (Option<Mid>, Option<Mid>) {
+    let (mut video, mut audio) = (None, None);
+    let mut sections = sdp.split("\nm=").skip(1);
+    for section in sections.by_ref() {
+        let mut words = section.split_whitespace();
+        let kind = words.next().unwrap_or("");
+        let port = words.next().unwrap_or("0");
+        let has_codec = words.nth(1).is_some();
+        let sending = section
+            .lines()
+            .any(|l| matches!(l.trim(), "a=sendonly" | "a=sendrecv"));
+        let mid = section
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("a=mid:"))
+            .map(Mid::from);
+        if port == "0" || !sending || !has_codec {
+            continue;
+        }
+        match kind {
+            "video" if video.is_none() => video = mid,
+            "audio" if audio.is_none() => audio = mid,
+            _ => {}
+        }
+    }
+    (video, audio)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use str0m::change::SdpAnswer;
+    use str0m::media::{Direction, MediaKind};
+
+    const SERVER: &str = "192.0.2.1:20000";
+    const VIEWER: &str = "192.0.2.2:40000";
+
+    /// A viewer as a browser would be: it offers to receive video and audio.
+    fn viewer(now: Instant) -> (Rtc, String, str0m::change::SdpPendingOffer) {
+        let mut rtc = Rtc::builder().build(now);
+        rtc.add_local_candidate(Candidate::host(VIEWER.parse().unwrap(), "udp").unwrap());
+        let mut change = rtc.sdp_api();
+        change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = change.apply().unwrap();
+        (rtc, offer.to_sdp_string(), pending)
+    }
+
+    /// Moves datagrams both ways on a virtual clock until `done` or 5 s of virtual time.
+    fn run(
+        now: &mut Instant,
+        viewer: &mut Rtc,
+        server: &mut Session,
+        done: impl Fn(&Rtc, &Session) -> bool,
+    ) {
+        let (server_addr, viewer_addr): (SocketAddr, SocketAddr) =
+            (SERVER.parse().unwrap(), VIEWER.parse().unwrap());
+        let end = *now + Duration::from_secs(5);
+        let mut to_server = Vec::new();
+        while *now < end && !done(viewer, server) {
+            let mut viewer_timeout = *now + Duration::from_millis(50);
+            loop {
+                match viewer.poll_output().unwrap() {
+                    Output::Timeout(at) => {
+                        viewer_timeout = viewer_timeout.min(at);
+                        break;
+                    }
+                    Output::Transmit(t) => to_server.push(t.contents.to_vec()),
+                    Output::Event(_) => {}
+                }
+            }
+            let mut to_viewer = Vec::new();
+            for data in to_server.drain(..) {
+                assert!(server.accepts(*now, viewer_addr, &data) || data[0] >= 128);
+                server.handle_datagram(*now, viewer_addr, &data, &mut to_viewer);
+            }
+            for (to, data) in to_viewer {
+                assert_eq!(to, viewer_addr);
+                let receive = Receive::new(Protocol::Udp, server_addr, viewer_addr, &data).unwrap();
+                viewer.handle_input(Input::Receive(*now, receive)).unwrap();
+            }
+            *now = (*now + Duration::from_millis(5)).max(viewer_timeout.min(server.next_timeout()));
+            viewer.handle_input(Input::Timeout(*now)).unwrap();
+            let mut to_viewer = Vec::new();
+            server.handle_timeout(*now, &mut to_viewer);
+            for (_, data) in to_viewer {
+                let receive = Receive::new(Protocol::Udp, server_addr, viewer_addr, &data).unwrap();
+                viewer.handle_input(Input::Receive(*now, receive)).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_viewer_s_offer_is_answered_and_ice_and_dtls_complete() {
+        let mut now = Instant::now();
+        let (mut viewer, offer, pending) = viewer(now);
+        let (mut server, answer) = Session::answer(now, &offer, SERVER.parse().unwrap()).unwrap();
+        assert!(answer.contains("a=ice-lite"), "{answer}");
+        assert!(
+            answer.contains("H264") && answer.contains("opus"),
+            "{answer}"
+        );
+        let (video, audio) = server.mids();
+        assert!(video.is_some() && audio.is_some());
+        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+        viewer.sdp_api().accept_answer(pending, answer).unwrap();
+        run(&mut now, &mut viewer, &mut server, |v, s| {
+            s.state() == SessionState::Connected && v.is_connected()
+        });
+        assert_eq!(server.state(), SessionState::Connected);
+        assert!(viewer.is_connected());
+    }
+
+    #[test]
+    fn a_viewer_that_goes_silent_is_freed_within_30_s() {
+        let mut now = Instant::now();
+        let (mut viewer, offer, pending) = viewer(now);
+        let (mut server, answer) = Session::answer(now, &offer, SERVER.parse().unwrap()).unwrap();
+        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+        viewer.sdp_api().accept_answer(pending, answer).unwrap();
+        run(&mut now, &mut viewer, &mut server, |v, s| {
+            s.state() == SessionState::Connected && v.is_connected()
+        });
+        let silent_from = now;
+        let mut out = Vec::new();
+        while server.state() != SessionState::Closed && now < silent_from + Duration::from_secs(60)
+        {
+            now = (now + Duration::from_millis(100))
+                .max(server.next_timeout().min(now + Duration::from_secs(1)));
+            server.handle_timeout(now, &mut out);
+        }
+        assert_eq!(server.state(), SessionState::Closed);
+        let after = now - silent_from;
+        assert!(after <= Duration::from_secs(30), "freed after {after:?}");
+    }
+
+    #[test]
+    fn bad_offers_get_their_status() {
+        let now = Instant::now();
+        let local = SERVER.parse().unwrap();
+        let garbage = Session::answer(now, "v=0\r\nthis is not sdp", local)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(garbage.status(), 400, "{garbage}");
+        // An offer that only sends (a publisher's) has nothing a viewer would receive.
+        let mut rtc = Rtc::builder().build(now);
+        let mut change = rtc.sdp_api();
+        change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, _) = change.apply().unwrap();
+        let error = Session::answer(now, &offer.to_sdp_string(), local)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(error, OfferError::NothingInCommon);
+        assert_eq!(error.status(), 406);
+    }
+}
