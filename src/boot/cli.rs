@@ -142,6 +142,10 @@ struct ServeArgs {
     /// tls.cert_file is set). "off": none.
     #[arg(long, value_name = "ADDR:PORT")]
     rtmps: Option<String>,
+    /// WebRTC (WHEP) UDP address and base port (overrides webrtc.udp_listen; default
+    /// 0.0.0.0:0): shard i binds the port + i. "off": no WebRTC.
+    #[arg(long, value_name = "ADDR:PORT")]
+    webrtc_udp: Option<String>,
     /// Number of shards (default: one per core in shards.cores, or every allowed core).
     #[arg(long, value_name = "N")]
     shards: Option<usize>,
@@ -329,6 +333,7 @@ impl From<ServeArgs> for Overrides {
             rtmp: args.rtmp,
             https: args.https,
             rtmps: args.rtmps,
+            webrtc_udp: args.webrtc_udp,
             shards: args.shards,
             io: args.io.map(|io| match io {
                 IoArg::Auto => "auto",

@@ -19,6 +19,7 @@ pub struct Overrides {
     pub rtmp: Option<String>,
     pub https: Option<String>,
     pub rtmps: Option<String>,
+    pub webrtc_udp: Option<String>,
     pub shards: Option<usize>,
     pub io: Option<&'static str>,
     pub config: Option<PathBuf>,
@@ -122,6 +123,9 @@ fn load_config(overrides: &Overrides) -> Result<Config, String> {
     if let Some(rtmps) = &overrides.rtmps {
         config.tls.rtmps_listen = rtmps.clone();
     }
+    if let Some(udp) = &overrides.webrtc_udp {
+        config.webrtc.udp_listen = udp.clone();
+    }
     if let Some(io) = overrides.io {
         config.shards.io = io.to_string();
     }
@@ -144,6 +148,10 @@ fn log_start(info: &RuntimeInfo) {
     }
     for (name, addr) in &info.listeners {
         log::info!("{name} listening on {addr}");
+    }
+    for (name, addrs) in &info.udp {
+        let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        log::info!("{name} udp on {} (one per shard)", addrs.join(", "));
     }
 }
 

@@ -33,12 +33,29 @@ const NAME_MAX_BYTES: usize = shardcast_ledger::NAME_MAX_BYTES;
 /// Rows a gift-log or leaderboard answer holds unless `limit` says fewer.
 const ROWS_DEFAULT: usize = 100;
 
-/// A credit's body being read.
+/// A request body being read: a credit's JSON or a WHEP offer.
 pub(super) struct BodyRead {
     reply: Reply,
-    user: String,
+    purpose: BodyFor,
     expected: usize,
     buf: Vec<u8>,
+}
+
+/// What a body is read for.
+pub(super) enum BodyFor {
+    Credit { user: String },
+    Whep { stream: std::sync::Arc<str> },
+}
+
+impl BodyRead {
+    pub(super) fn new(reply: Reply, purpose: BodyFor, expected: usize) -> Self {
+        BodyRead {
+            reply,
+            purpose,
+            expected,
+            buf: Vec::with_capacity(expected),
+        }
+    }
 }
 
 /// What an admin path asks for, before its body (if any) is read.
@@ -108,12 +125,11 @@ impl Http {
                 let state = &mut self.conns[conn.slot()];
                 // The header timeout bounds the body too.
                 state.head_started_ms = Some(cx.now_ms());
-                state.phase = Phase::Body(Box::new(BodyRead {
+                state.phase = Phase::Body(Box::new(BodyRead::new(
                     reply,
-                    user,
+                    BodyFor::Credit { user },
                     expected,
-                    buf: Vec::with_capacity(expected),
-                }));
+                )));
             }
         }
         true
@@ -127,8 +143,13 @@ impl Http {
         }
     }
 
-    /// The credit's body is complete: it goes to the ledger.
-    pub(super) fn admin_body_end(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
+    /// A body is complete: a credit goes to the ledger, a WHEP offer is answered.
+    pub(super) fn admin_body_end(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        media: &mut Media,
+    ) {
         let state = &mut self.conns[conn.slot()];
         if !matches!(state.phase, Phase::Body(_)) {
             return;
@@ -138,8 +159,17 @@ impl Http {
             return;
         };
         let BodyRead {
-            reply, user, buf, ..
+            reply,
+            purpose,
+            buf,
+            ..
         } = *read;
+        let user = match purpose {
+            BodyFor::Credit { user } => user,
+            BodyFor::Whep { stream } => {
+                return self.whep_offer(cx, conn, reply, (stream, buf), media)
+            }
+        };
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Credit {

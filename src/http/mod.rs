@@ -22,6 +22,7 @@ pub mod static_files;
 #[cfg(test)]
 mod tests;
 pub mod web;
+mod whep;
 
 use crate::media::{Media, MediaResponse};
 use crate::shard::msg::ShardMsg;
@@ -273,7 +274,7 @@ impl Http {
                     pos += consumed;
                     self.admin_body(conn, data);
                     if last {
-                        self.admin_body_end(cx, conn);
+                        self.admin_body_end(cx, conn, media);
                     }
                 }
                 Ok(Decoded::NeedMore) => {

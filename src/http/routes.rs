@@ -34,7 +34,7 @@ impl Http {
         media: &mut Media,
     ) {
         ShardCounters::bump(&self.counters().requests, 1);
-        if self.admin(cx, conn, head) || self.web(cx, conn, head) {
+        if self.answered_elsewhere(cx, conn, head, media) {
             return;
         }
         let reply = Reply::for_request(head, cx);
@@ -126,6 +126,17 @@ impl Http {
         }
     }
 
+    /// The admin API, the web pages and WHEP, which take other methods than GET and HEAD.
+    fn answered_elsewhere(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        head: &RequestHead<'_>,
+        media: &mut Media,
+    ) -> bool {
+        self.admin(cx, conn, head) || self.web(cx, conn, head) || self.whep(cx, conn, head, media)
+    }
+
     /// `/live/…`: media answers now, or the request waits for the index.
     fn live(
         &mut self,
@@ -155,7 +166,7 @@ impl Http {
 
     /// Sends a media answer now, or parks the connection until the rest of it (or all of it)
     /// comes from media ([`Http::answer_waiting`]).
-    fn await_media(
+    pub(super) fn await_media(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
         conn: ConnId,

@@ -111,6 +111,8 @@ pub struct Media {
     guesses: Strikes,
     /// Edge mode: `/live/…` from origins instead of this shard's index.
     edge: Option<edge::EdgeShard>,
+    /// WHEP sessions on this shard's UDP socket (`[webrtc]`).
+    webrtc: Option<crate::webrtc::Webrtc>,
 }
 
 impl Media {
@@ -123,6 +125,7 @@ impl Media {
     ) -> Self {
         let index = MediaIndex::new(settings.index);
         let settings_edge = settings.edge.clone().map(edge::EdgeShard::new);
+        let webrtc = settings.webrtc.clone().map(crate::webrtc::Webrtc::new);
         let guesses = Strikes::new(
             settings.rtmp_limits.publish_failures_per_minute,
             60_000,
@@ -143,6 +146,7 @@ impl Media {
             guesses,
             live,
             edge: settings_edge,
+            webrtc,
         }
     }
 
@@ -202,6 +206,18 @@ impl Media {
             } => self.home_rung_stats(cx, &stream, epoch, rungs),
             MediaMsg::RungEnded { stream, epoch } => self.home_rung_ended(cx, &stream, epoch),
             MediaMsg::RecordingAnswer(answer) => self.recording_answer(*answer),
+            MediaMsg::WhepDelete { id, conn } => {
+                let found = self.webrtc.as_mut().is_some_and(|w| w.delete(&id));
+                self.send_to(cx, from, MediaMsg::WhepDeleted { conn, found });
+            }
+            MediaMsg::WhepDeleted { conn, found } => {
+                let response = if found {
+                    MediaResponse::Status(200, "session ended")
+                } else {
+                    MediaResponse::Status(404, "no such session")
+                };
+                self.waiters.push_ready(conn, response);
+            }
         }
     }
 
@@ -355,6 +371,67 @@ impl Media {
             ready.extend(edge.take_ready());
         }
         ready
+    }
+
+    /// A WHEP offer for `stream`, live here: the answer and the session's id, or a status
+    /// and why.
+    pub fn whep_offer(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        stream: &str,
+        sdp: &str,
+    ) -> Result<(String, String), (u16, String)> {
+        let live = self.index.stream(stream).is_some_and(|s| !s.is_ended());
+        let Some(webrtc) = self.webrtc.as_mut() else {
+            return Err((404, "WebRTC is off here (webrtc.udp_listen)".into()));
+        };
+        if !names::is_valid_stream_name(stream) || !live {
+            return Err((404, "no such live stream".into()));
+        }
+        let answer = webrtc.offer(cx, &Arc::from(stream), sdp)?;
+        if let Some(at) = webrtc.next_deadline_ms() {
+            self.arm_waiters_timer(cx, at);
+        }
+        Ok(answer)
+    }
+
+    /// Ends WHEP session `id` (`{shard}-{token}`): here, or on the shard that holds it (the
+    /// request waits for its answer).
+    pub fn whep_delete(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, id: &str) -> MediaResponse {
+        let owner = id
+            .split_once('-')
+            .and_then(|(shard, _)| shard.parse::<u16>().ok())
+            .filter(|&shard| usize::from(shard) < self.shards);
+        match owner {
+            Some(shard) if shard != self.shard.0 => {
+                let msg = MediaMsg::WhepDelete {
+                    id: Box::from(id),
+                    conn,
+                };
+                cx.mesh_send(ShardId(shard), msg.into());
+                MediaResponse::Waiting
+            }
+            Some(_) if self.webrtc.as_mut().is_some_and(|w| w.delete(id)) => {
+                MediaResponse::Status(200, "session ended")
+            }
+            _ => MediaResponse::Status(404, "no such session"),
+        }
+    }
+
+    /// A datagram on a UDP socket (WebRTC's).
+    pub fn on_datagram(&mut self, cx: &mut Ctx<ShardMsg>, from: std::net::SocketAddr, data: &[u8]) {
+        let Some(webrtc) = self.webrtc.as_mut() else {
+            return;
+        };
+        webrtc.on_datagram(cx, from, data);
+        if let Some(at) = webrtc.next_deadline_ms() {
+            self.arm_waiters_timer(cx, at);
+        }
+    }
+
+    /// This shard's WHEP sessions.
+    pub fn webrtc(&self) -> Option<&crate::webrtc::Webrtc> {
+        self.webrtc.as_ref()
     }
 
     /// This shard's edge, in edge mode.

@@ -60,6 +60,10 @@ pub enum MediaMsg {
     /// Recorder thread → HTTP shard: the answer to a read of a recording (or the list) for a
     /// connection that waits for it.
     RecordingAnswer(Box<RecordingAnswer>),
+    /// HTTP shard → the shard holding a WHEP session: end it (a DELETE of its resource).
+    WhepDelete { id: Box<str>, conn: ConnId },
+    /// Back to the HTTP shard: whether there was such a session.
+    WhepDeleted { conn: ConnId, found: bool },
 }
 
 /// The recorder's answer for a connection: a body with its type and caching, or a status and

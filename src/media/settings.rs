@@ -46,6 +46,8 @@ pub struct MediaSettings {
     /// On an origin that registers its streams in Redis (`state.origin_advertise`): the relay
     /// thread, told when a stream homed here starts and ends.
     pub origin_map: Option<ShardId>,
+    /// WHEP playback on this shard's UDP socket; None when `webrtc.udp_listen` is off.
+    pub webrtc: Option<Arc<crate::webrtc::WebrtcSettings>>,
 }
 
 /// Who may publish, beyond the stream keys and publish tokens configured.

@@ -301,6 +301,11 @@ impl Media {
         self.waiters.timer = None;
         let now = cx.now_ms();
         let mut next: Option<u64> = self.edge.as_mut().and_then(|e| e.expire(now));
+        if let Some(webrtc) = self.webrtc.as_mut() {
+            if let Some(at) = webrtc.on_timer(cx) {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
         let mut i = 0;
         while i < self.waiters.parked.len() {
             let deadline = self.waiters.parked[i].deadline_ms;

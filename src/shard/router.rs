@@ -206,6 +206,16 @@ impl Service for ShardService {
         self.addresses.release(conn.slot());
     }
 
+    fn on_datagram(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        _socket: shardcast_engine::UdpId,
+        from: std::net::SocketAddr,
+        data: &[u8],
+    ) {
+        self.media.on_datagram(cx, from, data);
+    }
+
     fn on_timer(&mut self, cx: &mut Ctx<ShardMsg>, id: TimerId, key: u64) {
         let Some(key) = TimerKey::decode(key) else {
             debug_assert!(false, "a timer key this shard did not make: {key:#x}");

@@ -6,3 +6,8 @@
 //! state across shards; a viewer's datagrams reach the shard whose port its answer named.
 
 pub mod session;
+pub mod shard;
+#[cfg(test)]
+mod tests;
+
+pub use shard::{Webrtc, WebrtcSettings};

@@ -113,6 +113,7 @@ pub struct Config {
     pub web: Web,
     pub tls: Tls,
     pub edge: Edge,
+    pub webrtc: Webrtc,
     pub log: Log,
 }
 
@@ -151,6 +152,7 @@ impl Config {
         Web::describe(&mut out);
         Tls::describe(&mut out);
         Edge::describe(&mut out);
+        Webrtc::describe(&mut out);
         Log::describe(&mut out);
         out
     }

@@ -626,6 +626,24 @@ config_section! {
     }
 }
 
+config_section! {
+    /// WebRTC: WHEP playback at `POST /whep/live/{stream}`. Each shard binds its own UDP port
+    /// (`udp_listen`'s port plus the shard's index) and answers with that port as its one
+    /// ICE-lite candidate, so a viewer's media stays on the shard that answered it.
+    Webrtc ["webrtc"] {
+        /// UDP address and base port, overridden by `--webrtc-udp`; shard `i` binds port + `i`
+        /// (a firewall opens that range). Port 0: each shard any free port (logged). "off":
+        /// no WebRTC.
+        udp_listen: String = "0.0.0.0:0".to_string(),
+        /// The IP viewers are told to send to (the candidate in answers). Empty: the bound
+        /// address, or this host's first non-loopback address when bound to 0.0.0.0.
+        public_ip: String = String::new(),
+        /// Sessions one shard holds at once; an offer past it is answered 503 with
+        /// Retry-After. Memory: about 60 KiB per session (str0m's state and buffers).
+        max_sessions_per_shard: usize = 2000,
+    }
+}
+
 /// A certificate served to clients that ask for one of its names (SNI).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -54,6 +54,29 @@ impl Config {
         Ok(())
     }
 
+    /// `[webrtc]`: an address, an IP, a bound.
+    fn validate_webrtc(&self) -> Result<(), ConfigError> {
+        let w = &self.webrtc;
+        if w.udp_listen != "off" {
+            parse_addr("webrtc.udp_listen", &w.udp_listen)?;
+        }
+        if !w.public_ip.is_empty() && w.public_ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(invalid(
+                "webrtc.public_ip",
+                &w.public_ip,
+                "expected an IP address",
+            ));
+        }
+        if !(1..=100_000).contains(&w.max_sessions_per_shard) {
+            return Err(invalid(
+                "webrtc.max_sessions_per_shard",
+                w.max_sessions_per_shard,
+                "must be in 1..=100000",
+            ));
+        }
+        Ok(())
+    }
+
     /// `[edge]`: origins that parse, bounds in their ranges.
     fn validate_edge(&self) -> Result<(), ConfigError> {
         let e = &self.edge;
@@ -134,6 +157,7 @@ impl Config {
         self.validate_danmaku()?;
         self.validate_tls()?;
         self.validate_edge()?;
+        self.validate_webrtc()?;
         crate::boot::settings::room_config(self).map_err(ConfigError::Rooms)?;
         parse_addr("http.listen", &self.http.listen)?;
         if !self.rtmp.listen.is_empty() {

@@ -1,0 +1,206 @@
+//! WebRTC playback (WHEP) against the real binary: a viewer built on str0m posts its offer,
+//! gets an ICE-lite answer naming the shard's UDP port, and completes ICE and DTLS with it
+//! over loopback; DELETE ends the session. Bad offers, wrong methods and CORS preflights get
+//! their answers.
+
+mod common;
+
+use common::{Publish, Server, H264};
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+use str0m::change::SdpAnswer;
+use str0m::media::{Direction, MediaKind};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Input, Output, Rtc};
+
+const CONFIG: &str = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nenabled = false\n";
+
+/// One HTTP request with a body; the response.
+fn request(
+    server: &Server,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> common::Response {
+    let mut stream = server.connect();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    common::read_response(&mut stream).expect("a response")
+}
+
+fn wait_live(server: &Server, stream: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.get(&format!("/live/{stream}/index.m3u8")).status != 200 {
+        assert!(Instant::now() < deadline, "{stream} never went live");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A viewer's offer to receive video and audio, from `local`.
+fn offer(local: SocketAddr) -> (Rtc, String, str0m::change::SdpPendingOffer) {
+    let mut rtc = Rtc::builder().build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+    let mut change = rtc.sdp_api();
+    change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+    let (offer, pending) = change.apply().unwrap();
+    (rtc, offer.to_sdp_string(), pending)
+}
+
+/// Drives the viewer over its socket until it is connected (or `within` passes).
+fn connect(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    let local = socket.local_addr().unwrap();
+    let mut buf = vec![0u8; 2048];
+    while Instant::now() < deadline {
+        let timeout = loop {
+            match rtc.poll_output().unwrap() {
+                Output::Timeout(at) => break at,
+                Output::Transmit(t) => {
+                    socket.send_to(&t.contents, t.destination).unwrap();
+                }
+                Output::Event(_) => {}
+            }
+        };
+        if rtc.is_connected() {
+            return true;
+        }
+        let wait = timeout
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        socket
+            .set_read_timeout(Some(wait.min(Duration::from_millis(100))))
+            .unwrap();
+        let input = match socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                let receive = Receive::new(Protocol::Udp, from, local, &buf[..n]).unwrap();
+                Input::Receive(Instant::now(), receive)
+            }
+            Err(_) => Input::Timeout(Instant::now()),
+        };
+        rtc.handle_input(input).unwrap();
+    }
+    false
+}
+
+#[test]
+fn a_whep_viewer_connects_over_ice_and_dtls_and_delete_ends_it() {
+    let server = Server::start("uring", 2, CONFIG);
+    let _publisher = Publish::start(
+        "ffmpeg",
+        &format!("rtmp://{}/live/rtc", server.rtmp_addr),
+        20,
+        &H264,
+    );
+    wait_live(&server, "rtc");
+
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (mut viewer, sdp, pending) = offer(socket.local_addr().unwrap());
+    let response = request(&server, "POST", "/whep/live/rtc", "application/sdp", &sdp);
+    let answer = String::from_utf8(response.body.clone()).unwrap();
+    assert_eq!(response.status, 201, "{answer}");
+    assert_eq!(response.header("content-type"), Some("application/sdp"));
+    let location = response.header("location").expect("a Location").to_string();
+    assert!(location.starts_with("/whep/session/"), "{location}");
+    assert!(answer.contains("a=ice-lite"), "{answer}");
+    assert!(
+        answer.contains("127.0.0.1"),
+        "the candidate is the shard's UDP socket: {answer}"
+    );
+    viewer
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    assert!(
+        connect(&mut viewer, &socket, Duration::from_secs(10)),
+        "ICE and DTLS did not complete"
+    );
+
+    assert_eq!(
+        request(&server, "DELETE", &location, "text/plain", "").status,
+        200
+    );
+    assert_eq!(
+        request(&server, "DELETE", &location, "text/plain", "").status,
+        404,
+        "gone"
+    );
+}
+
+#[test]
+fn bad_whep_requests_get_clear_answers() {
+    let server = Server::start("epoll", 1, CONFIG);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (_viewer, sdp, _) = offer(socket.local_addr().unwrap());
+    let no_stream = request(
+        &server,
+        "POST",
+        "/whep/live/nobody",
+        "application/sdp",
+        &sdp,
+    );
+    assert_eq!(no_stream.status, 404);
+    let wrong_type = request(&server, "POST", "/whep/live/nobody", "text/plain", &sdp);
+    assert_eq!(wrong_type.status, 415);
+    let patch = request(
+        &server,
+        "PATCH",
+        "/whep/session/x",
+        "application/trickle-ice-sdpfrag",
+        "a=x",
+    );
+    assert_eq!(patch.status, 405);
+    assert!(patch.header("allow").unwrap_or("").contains("DELETE"));
+    let preflight = request(&server, "OPTIONS", "/whep/live/nobody", "text/plain", "");
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert!(preflight
+        .header("access-control-allow-methods")
+        .unwrap_or("")
+        .contains("POST"));
+
+    let _publisher = Publish::start(
+        "ffmpeg",
+        &format!("rtmp://{}/live/rtc2", server.rtmp_addr),
+        10,
+        &H264,
+    );
+    wait_live(&server, "rtc2");
+    let garbage = request(
+        &server,
+        "POST",
+        "/whep/live/rtc2",
+        "application/sdp",
+        "v=0\r\nnot sdp\r\n",
+    );
+    assert_eq!(
+        garbage.status,
+        400,
+        "{}",
+        String::from_utf8_lossy(&garbage.body)
+    );
+    let mut publisher = Rtc::builder().build(Instant::now());
+    let mut change = publisher.sdp_api();
+    change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (send_only, _) = change.apply().unwrap();
+    let nothing = request(
+        &server,
+        "POST",
+        "/whep/live/rtc2",
+        "application/sdp",
+        &send_only.to_sdp_string(),
+    );
+    assert_eq!(
+        nothing.status,
+        406,
+        "{}",
+        String::from_utf8_lossy(&nothing.body)
+    );
+}

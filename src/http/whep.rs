@@ -1,0 +1,176 @@
+//! WHEP (draft-ietf-wish-whep): `POST /whep/live/{stream}` with an SDP offer is answered 201
+//! with the SDP answer and a `Location` (`/whep/session/{id}`); `DELETE` on that resource ends
+//! the session. `OPTIONS` answers a CORS preflight, so players on other origins can play.
+//! `PATCH` (trickle ICE) is 405: the server is ICE-lite and names its one candidate in the
+//! answer, so there is nothing to trickle.
+
+use super::admin::{BodyFor, BodyRead};
+use super::respond::{Body, Reply};
+use super::{Http, Phase};
+use crate::media::Media;
+use crate::shard::msg::ShardMsg;
+use shardcast_engine::{ConnId, Ctx};
+use shardcast_http::{Method, RequestHead};
+use std::sync::Arc;
+
+/// Largest SDP offer read (a browser's is 3-8 KiB).
+pub const SDP_MAX_BYTES: usize = 64 * 1024;
+
+const CORS: [(&str, &str); 4] = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, DELETE, OPTIONS"),
+    (
+        "Access-Control-Allow-Headers",
+        "content-type, authorization",
+    ),
+    ("Access-Control-Expose-Headers", "location"),
+];
+
+impl Http {
+    /// Answers `/whep/…`; false for any other path.
+    pub(super) fn whep(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        head: &RequestHead<'_>,
+        media: &mut Media,
+    ) -> bool {
+        let path = head.path();
+        let reply = Reply::for_request(head, cx);
+        if let Some(stream) = path.strip_prefix("/whep/live/") {
+            match head.method() {
+                Method::Post => self.whep_post(cx, conn, head, stream),
+                Method::Options => self.cors_preflight(cx, conn, reply),
+                _ => self.whep_refuse(cx, conn, 405, "POST, OPTIONS", reply),
+            }
+            return true;
+        }
+        if let Some(id) = path.strip_prefix("/whep/session/") {
+            match head.method() {
+                Method::Delete => {
+                    let response = media.whep_delete(cx, conn, id);
+                    self.await_media(cx, conn, head, response);
+                }
+                Method::Options => self.cors_preflight(cx, conn, reply),
+                _ => self.whep_refuse(cx, conn, 405, "DELETE, OPTIONS", reply),
+            }
+            return true;
+        }
+        if path.starts_with("/whep/") {
+            self.whep_text(cx, conn, 404, "not found", reply);
+            return true;
+        }
+        false
+    }
+
+    /// The offer's body follows; [`Http::whep_offer`] answers it once read.
+    fn whep_post(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        head: &RequestHead<'_>,
+        stream: &str,
+    ) {
+        let reply = Reply::for_request(head, cx);
+        let sdp = head
+            .header_str("content-type")
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"));
+        if !sdp {
+            // The body (if any) still follows; the connection closes after the answer.
+            return self.whep_text(
+                cx,
+                conn,
+                415,
+                "the offer must be application/sdp",
+                reply.and_close(),
+            );
+        }
+        let expected = head.content_length().unwrap_or(0) as usize;
+        if expected == 0 || expected > SDP_MAX_BYTES {
+            let status = if expected == 0 { 400 } else { 413 };
+            let why = "an SDP offer of 1 byte to 64 KiB is required";
+            return self.whep_text(cx, conn, status, why, reply.and_close());
+        }
+        let state = &mut self.conns[conn.slot()];
+        // The header timeout bounds the body too.
+        state.head_started_ms = Some(cx.now_ms());
+        state.phase = Phase::Body(Box::new(BodyRead::new(
+            reply,
+            BodyFor::Whep {
+                stream: Arc::from(stream),
+            },
+            expected,
+        )));
+    }
+
+    /// A whole offer: the session's answer, or why not.
+    pub(super) fn whep_offer(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        reply: Reply,
+        (stream, body): (Arc<str>, Vec<u8>),
+        media: &mut Media,
+    ) {
+        let Ok(sdp) = String::from_utf8(body) else {
+            return self.whep_text(cx, conn, 400, "the offer is not UTF-8", reply);
+        };
+        match media.whep_offer(cx, &stream, &sdp) {
+            Ok((answer, id)) => {
+                let location = format!("/whep/session/{id}");
+                let mut headers = vec![
+                    ("Content-Type", "application/sdp"),
+                    ("Location", location.as_str()),
+                ];
+                headers.extend_from_slice(&CORS);
+                self.respond(cx, conn, 201, &headers, Body::Shared(answer.into()), reply);
+            }
+            Err((status, why)) => {
+                let body = format!("{why}\n");
+                let mut headers = vec![("Content-Type", "text/plain; charset=utf-8")];
+                if status == 503 {
+                    headers.push(("Retry-After", "5"));
+                }
+                headers.extend_from_slice(&CORS);
+                self.respond(cx, conn, status, &headers, Body::Shared(body.into()), reply);
+            }
+        }
+    }
+
+    fn cors_preflight(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, reply: Reply) {
+        let mut headers = CORS.to_vec();
+        headers.push(("Access-Control-Max-Age", "86400"));
+        self.respond(cx, conn, 204, &headers, Body::None, reply);
+    }
+
+    fn whep_refuse(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        status: u16,
+        allow: &str,
+        reply: Reply,
+    ) {
+        let mut headers = vec![
+            ("Allow", allow),
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ];
+        headers.extend_from_slice(&CORS);
+        let body = Body::Inline(b"method not allowed (the server is ICE-lite: no trickle ICE)\n");
+        self.respond(cx, conn, status, &headers, body, reply);
+    }
+
+    fn whep_text(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        conn: ConnId,
+        status: u16,
+        why: &str,
+        reply: Reply,
+    ) {
+        let mut headers = vec![("Content-Type", "text/plain; charset=utf-8")];
+        headers.extend_from_slice(&CORS);
+        let body = format!("{why}\n");
+        self.respond(cx, conn, status, &headers, Body::Shared(body.into()), reply);
+    }
+}

@@ -1,0 +1,194 @@
+//! A shard's WebRTC sessions: created by a WHEP offer over HTTP on this shard, reached by
+//! datagrams on this shard's UDP socket, driven by its timer. Each session is
+//! [`super::session::Session`]; this file is the table, the demultiplexing of datagrams to
+//! sessions, and the bounds.
+
+use super::session::{Session, SessionState};
+use shardcast_engine::{Ctx, UdpId};
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a shard's WebRTC runs with (`[webrtc]`).
+#[derive(Debug, Clone)]
+pub struct WebrtcSettings {
+    /// The engine's UDP socket for WebRTC.
+    pub socket: UdpId,
+    /// The address viewers are told to send to, when the socket is bound to all addresses (or
+    /// behind NAT): `webrtc.public_ip`.
+    pub public_ip: Option<IpAddr>,
+    /// Sessions a shard holds at once; an offer past it is answered 503.
+    pub max_sessions_per_shard: usize,
+}
+
+/// One session in the table. A datagram from an address no session has claimed yet is
+/// offered to the sessions still without a peer (`Session::accepts`: a STUN check with their
+/// credentials), a search bounded by `max_sessions_per_shard`; after that the peer's address
+/// finds its session at once.
+struct Entry {
+    session: Session,
+    /// The resource's id in its Location (`/whep/session/{id}`): the shard's index, `-`, and
+    /// 128 unguessable bits, so that only who created the session can end it.
+    id: String,
+    stream: Arc<str>,
+    peer: Option<SocketAddr>,
+}
+
+/// This shard's sessions.
+pub struct Webrtc {
+    settings: Arc<WebrtcSettings>,
+    base: Instant,
+    sessions: slab::Slab<Entry>,
+    by_peer: HashMap<SocketAddr, usize>,
+    ids: RandomState,
+    serial: u64,
+    out: Vec<(SocketAddr, Vec<u8>)>,
+}
+
+impl Webrtc {
+    pub fn new(settings: Arc<WebrtcSettings>) -> Self {
+        Webrtc {
+            settings,
+            base: Instant::now(),
+            sessions: slab::Slab::new(),
+            by_peer: HashMap::new(),
+            ids: RandomState::new(),
+            serial: 0,
+            out: Vec::new(),
+        }
+    }
+
+    /// Sessions open on this shard.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    fn now<M: Send>(&self, cx: &Ctx<M>) -> Instant {
+        self.base + Duration::from_millis(cx.now_ms())
+    }
+
+    /// A WHEP offer for `stream`: the answer's SDP and the session's id, or the HTTP status
+    /// and why.
+    pub fn offer<M: Send>(
+        &mut self,
+        cx: &mut Ctx<M>,
+        stream: &Arc<str>,
+        sdp: &str,
+    ) -> Result<(String, String), (u16, String)> {
+        if self.sessions.len() >= self.settings.max_sessions_per_shard {
+            return Err((
+                503,
+                "too many WebRTC sessions (webrtc.max_sessions_per_shard)".into(),
+            ));
+        }
+        let Some(mut local) = cx.udp_local_addr(self.settings.socket) else {
+            return Err((503, "WebRTC is not listening".into()));
+        };
+        if let Some(ip) = self.settings.public_ip {
+            local.set_ip(ip);
+        }
+        let now = self.now(cx);
+        let (session, answer) =
+            Session::answer(now, sdp, local).map_err(|e| (e.status(), e.to_string()))?;
+        self.serial += 1;
+        let id = format!(
+            "{}-{:016x}{:016x}",
+            cx.shard().0,
+            self.ids.hash_one(self.serial),
+            self.ids.hash_one(!self.serial)
+        );
+        self.sessions.insert(Entry {
+            session,
+            id: id.clone(),
+            stream: stream.clone(),
+            peer: None,
+        });
+        Ok((answer, id))
+    }
+
+    /// Ends the session `id` (a DELETE of its resource); false when there is none.
+    pub fn delete(&mut self, id: &str) -> bool {
+        let Some(key) = self
+            .sessions
+            .iter()
+            .find(|(_, e)| e.id == id)
+            .map(|(k, _)| k)
+        else {
+            return false;
+        };
+        self.sessions[key].session.close();
+        self.remove(key);
+        true
+    }
+
+    /// A datagram on the WebRTC socket: to the session it belongs to, or dropped.
+    pub fn on_datagram<M: Send>(&mut self, cx: &mut Ctx<M>, from: SocketAddr, data: &[u8]) {
+        let now = self.now(cx);
+        let key = match self.by_peer.get(&from) {
+            Some(&key) => key,
+            None => {
+                let found = (self.sessions.iter())
+                    .find(|(_, e)| e.peer.is_none() && e.session.accepts(now, from, data))
+                    .map(|(k, _)| k);
+                let Some(key) = found else {
+                    return;
+                };
+                self.by_peer.insert(from, key);
+                self.sessions[key].peer = Some(from);
+                key
+            }
+        };
+        let entry = &mut self.sessions[key];
+        entry
+            .session
+            .handle_datagram(now, from, data, &mut self.out);
+        self.send(cx);
+        if self.sessions[key].session.state() == SessionState::Closed {
+            self.remove(key);
+        }
+    }
+
+    /// Drives every session whose time came; returns the next deadline (shard ms).
+    pub fn on_timer<M: Send>(&mut self, cx: &mut Ctx<M>) -> Option<u64> {
+        let now = self.now(cx);
+        let due: Vec<usize> = (self.sessions.iter())
+            .filter(|(_, e)| e.session.next_timeout() <= now)
+            .map(|(k, _)| k)
+            .collect();
+        for key in due {
+            self.sessions[key]
+                .session
+                .handle_timeout(now, &mut self.out);
+            self.send(cx);
+            if self.sessions[key].session.state() == SessionState::Closed {
+                log::debug!("webrtc: a viewer of {} left", self.sessions[key].stream);
+                self.remove(key);
+            }
+        }
+        self.next_deadline_ms()
+    }
+
+    /// The earliest session deadline, in shard ms.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        (self.sessions.iter())
+            .map(|(_, e)| e.session.next_timeout())
+            .min()
+            .map(|at| at.saturating_duration_since(self.base).as_millis() as u64)
+    }
+
+    fn send<M: Send>(&mut self, cx: &mut Ctx<M>) {
+        for (to, data) in self.out.drain(..) {
+            cx.send_datagram(self.settings.socket, to, &data);
+        }
+    }
+
+    fn remove(&mut self, key: usize) {
+        let entry = self.sessions.remove(key);
+        if let Some(peer) = entry.peer {
+            self.by_peer.remove(&peer);
+        }
+    }
+}
