@@ -90,30 +90,31 @@ fn connect(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> bool {
     false
 }
 
-#[test]
-fn a_whep_viewer_connects_over_ice_and_dtls_and_delete_ends_it() {
-    let server = Server::start("uring", 2, CONFIG);
-    let _publisher = Publish::start(
-        "ffmpeg",
-        &format!("rtmp://{}/live/rtc", server.rtmp_addr),
-        20,
-        &H264,
-    );
-    wait_live(&server, "rtc");
+/// A server on `io` with `shards` shards and a stream `stream` live on it.
+fn live_server(io: &str, shards: usize, stream: &str) -> (Server, Publish) {
+    let server = Server::start(io, shards, CONFIG);
+    let url = format!("rtmp://{}/live/{stream}", server.rtmp_addr);
+    let publisher = Publish::start("ffmpeg", &url, 20, &H264);
+    wait_live(&server, stream);
+    (server, publisher)
+}
 
+/// A viewer that posts its offer for `stream` and completes ICE and DTLS: the viewer, its
+/// socket, the session's Location, and the answer.
+fn whep_viewer(server: &Server, stream: &str) -> (Rtc, UdpSocket, String, String) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let (mut viewer, sdp, pending) = offer(socket.local_addr().unwrap());
-    let response = request(&server, "POST", "/whep/live/rtc", "application/sdp", &sdp);
+    let response = request(
+        server,
+        "POST",
+        &format!("/whep/live/{stream}"),
+        "application/sdp",
+        &sdp,
+    );
     let answer = String::from_utf8(response.body.clone()).unwrap();
     assert_eq!(response.status, 201, "{answer}");
     assert_eq!(response.header("content-type"), Some("application/sdp"));
     let location = response.header("location").expect("a Location").to_string();
-    assert!(location.starts_with("/whep/session/"), "{location}");
-    assert!(answer.contains("a=ice-lite"), "{answer}");
-    assert!(
-        answer.contains("127.0.0.1"),
-        "the candidate is the shard's UDP socket: {answer}"
-    );
     viewer
         .sdp_api()
         .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
@@ -122,7 +123,19 @@ fn a_whep_viewer_connects_over_ice_and_dtls_and_delete_ends_it() {
         connect(&mut viewer, &socket, Duration::from_secs(10)),
         "ICE and DTLS did not complete"
     );
+    (viewer, socket, location, answer)
+}
 
+#[test]
+fn a_whep_viewer_connects_over_ice_and_dtls_and_delete_ends_it() {
+    let (server, _publisher) = live_server("uring", 2, "rtc");
+    let (_viewer, _socket, location, answer) = whep_viewer(&server, "rtc");
+    assert!(location.starts_with("/whep/session/"), "{location}");
+    assert!(answer.contains("a=ice-lite"), "{answer}");
+    assert!(
+        answer.contains("127.0.0.1"),
+        "the candidate is the shard's UDP socket: {answer}"
+    );
     assert_eq!(
         request(&server, "DELETE", &location, "text/plain", "").status,
         200
@@ -202,5 +215,54 @@ fn bad_whep_requests_get_clear_answers() {
         406,
         "{}",
         String::from_utf8_lossy(&nothing.body)
+    );
+}
+
+/// The first shard's WebRTC UDP address, from the start-up log.
+fn udp_addr(server: &Server) -> SocketAddr {
+    let log = server.log();
+    let line = log
+        .lines()
+        .find_map(|l| l.split("webrtc udp on ").nth(1))
+        .expect("the WebRTC UDP address in the log");
+    line.split([',', ' ']).next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn garbage_and_stun_floods_are_dropped_cheaply_and_a_viewer_still_connects() {
+    let (server, _publisher) = live_server("uring", 1, "flood");
+    let target = udp_addr(&server);
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Garbage of every size, and STUN Binding requests naming a username nobody has.
+    let mut stun = vec![0x00, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[9; 12]);
+    stun.extend_from_slice(&[0x00, 0x06, 0x00, 0x08]);
+    stun.extend_from_slice(b"nope:xyz");
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    for i in 0..20_000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let len = 1 + (seed % 1400) as usize;
+        let garbage: Vec<u8> = (0..len).map(|j| (seed >> (j % 8 * 8)) as u8).collect();
+        let _ = attacker.send_to(if i % 4 == 0 { &stun } else { &garbage }, target);
+    }
+    // A viewer connects through it.
+    let (_viewer, socket, location, _) = whep_viewer(&server, "flood");
+    let dropped = server.metric("shardcast_media_webrtc_datagrams_dropped_total");
+    assert!(dropped >= 19_000, "dropped {dropped} of 20000");
+    // Garbage from the viewer's own address reaches its session, which ignores it.
+    for i in 0..1000u32 {
+        let _ = socket.send_to(&i.to_be_bytes().repeat(20), target);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        server.metric("shardcast_media_webrtc_sessions"),
+        1,
+        "the session lives on"
+    );
+    assert_eq!(
+        request(&server, "DELETE", &location, "text/plain", "").status,
+        200
     );
 }

@@ -389,7 +389,9 @@ impl Media {
             return Err((404, "no such live stream".into()));
         }
         let answer = webrtc.offer(cx, &Arc::from(stream), sdp)?;
-        if let Some(at) = webrtc.next_deadline_ms() {
+        let (next, sessions) = (webrtc.next_deadline_ms(), webrtc.sessions());
+        set(&self.counters().webrtc_sessions, sessions as u64);
+        if let Some(at) = next {
             self.arm_waiters_timer(cx, at);
         }
         Ok(answer)
@@ -423,8 +425,13 @@ impl Media {
         let Some(webrtc) = self.webrtc.as_mut() else {
             return;
         };
+        let dropped = webrtc.dropped();
         webrtc.on_datagram(cx, from, data);
-        if let Some(at) = webrtc.next_deadline_ms() {
+        let (dropped, sessions) = (webrtc.dropped() - dropped, webrtc.sessions());
+        let next = webrtc.next_deadline_ms();
+        bump(&self.counters().webrtc_datagrams_dropped, dropped);
+        set(&self.counters().webrtc_sessions, sessions as u64);
+        if let Some(at) = next {
             self.arm_waiters_timer(cx, at);
         }
     }

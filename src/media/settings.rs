@@ -78,6 +78,11 @@ pub struct RtmpLimits {
 crate::service_counters! {
     /// Per-shard media counters.
     pub struct MediaCounters {
+        /// WebRTC sessions open on this shard.
+        webrtc_sessions: "gauge",
+        /// WebRTC datagrams dropped: from an address no session knows, and not a STUN check
+        /// naming a session waiting for its peer (garbage, floods, stray peers).
+        webrtc_datagrams_dropped: "counter",
         /// Edge mode: `/live/…` requests answered from this shard's cache.
         edge_hits: "counter",
         /// Edge mode: `/live/…` requests that waited for the fetcher (joined to this shard's

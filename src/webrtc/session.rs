@@ -53,6 +53,8 @@ pub enum SessionState {
 pub struct Session {
     rtc: Rtc,
     local: SocketAddr,
+    /// This side's ICE username fragment: a peer's STUN checks name it first.
+    ufrag: String,
     video: Option<Mid>,
     audio: Option<Mid>,
     state: SessionState,
@@ -87,9 +89,11 @@ impl Session {
         if video.is_none() && audio.is_none() {
             return Err(OfferError::NothingInCommon);
         }
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         let mut session = Session {
             rtc,
             local,
+            ufrag,
             video,
             audio,
             state: SessionState::Connecting,
@@ -97,6 +101,11 @@ impl Session {
         };
         session.drain(&mut Vec::new());
         Ok((session, answer))
+    }
+
+    /// This side's ICE username fragment.
+    pub fn ufrag(&self) -> &str {
+        &self.ufrag
     }
 
     pub fn state(&self) -> SessionState {
@@ -188,6 +197,31 @@ impl Session {
     }
 }
 
+/// The local (server's) username fragment a STUN Binding request names: the part before
+/// `:` of its USERNAME attribute (RFC 8445 §7.2.2). None for anything that is not a STUN
+/// message with one. Reads at most the message's own length; never fails on garbage.
+pub fn stun_local_ufrag(data: &[u8]) -> Option<&str> {
+    const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+    const USERNAME: u16 = 0x0006;
+    if data.len() < 20 || data[0] & 0xc0 != 0 || data[4..8] != MAGIC_COOKIE {
+        return None;
+    }
+    let length = usize::from(u16::from_be_bytes([data[2], data[3]]));
+    let mut attributes = data.get(20..20 + length)?;
+    while attributes.len() >= 4 {
+        let kind = u16::from_be_bytes([attributes[0], attributes[1]]);
+        let len = usize::from(u16::from_be_bytes([attributes[2], attributes[3]]));
+        let value = attributes.get(4..4 + len)?;
+        if kind == USERNAME {
+            let username = std::str::from_utf8(value).ok()?;
+            return username.split(':').next();
+        }
+        let padded = (len + 3) & !3;
+        attributes = attributes.get(4 + padded..)?;
+    }
+    None
+}
+
 /// The first video and the first audio media line this side sends in an answer, by mid: an
 /// accepted line (port not 0) marked `sendonly` or `sendrecv`, with at least one codec.
 fn sending_mids(sdp: &str) -> (Option<Mid>, Option<Mid>) {
@@ -264,6 +298,10 @@ mod tests {
             let mut to_viewer = Vec::new();
             for data in to_server.drain(..) {
                 assert!(server.accepts(*now, viewer_addr, &data) || data[0] >= 128);
+                if data[0] < 2 && data[1] == 1 {
+                    // A Binding request names the server's username fragment first.
+                    assert_eq!(stun_local_ufrag(&data), Some(server.ufrag()));
+                }
                 server.handle_datagram(*now, viewer_addr, &data, &mut to_viewer);
             }
             for (to, data) in to_viewer {
@@ -324,6 +362,31 @@ mod tests {
         assert_eq!(server.state(), SessionState::Closed);
         let after = now - silent_from;
         assert!(after <= Duration::from_secs(30), "freed after {after:?}");
+    }
+
+    #[test]
+    fn stun_usernames_are_read_from_well_formed_messages_only() {
+        let mut stun = vec![0x00, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42];
+        stun.extend_from_slice(&[7; 12]);
+        stun.extend_from_slice(&[0x00, 0x06, 0x00, 0x07]);
+        stun.extend_from_slice(b"abc:xyz\0");
+        assert_eq!(stun_local_ufrag(&stun), Some("abc"));
+        for cut in 0..stun.len() {
+            assert_eq!(stun_local_ufrag(&stun[..cut]), None, "cut at {cut}");
+        }
+        let mut wrong_cookie = stun.clone();
+        wrong_cookie[4] = 0;
+        assert_eq!(stun_local_ufrag(&wrong_cookie), None);
+        let mut rtp = stun.clone();
+        rtp[0] = 0x80;
+        assert_eq!(stun_local_ufrag(&rtp), None);
+        let mut lying = stun.clone();
+        lying[22..24].copy_from_slice(&[0xff, 0xff]);
+        assert_eq!(
+            stun_local_ufrag(&lying),
+            None,
+            "an attribute longer than the message"
+        );
     }
 
     #[test]

@@ -24,10 +24,10 @@ pub struct WebrtcSettings {
     pub max_sessions_per_shard: usize,
 }
 
-/// One session in the table. A datagram from an address no session has claimed yet is
-/// offered to the sessions still without a peer (`Session::accepts`: a STUN check with their
-/// credentials), a search bounded by `max_sessions_per_shard`; after that the peer's address
-/// finds its session at once.
+/// One session in the table. A datagram from an address no session has claimed yet must be a
+/// STUN check naming a waiting session's username fragment (one lookup), and pass that
+/// session's own check (`Session::accepts`: its credentials); after that the peer's address
+/// finds the session at once. Anything else is dropped at the cost of a hash lookup.
 struct Entry {
     session: Session,
     /// The resource's id in its Location (`/whep/session/{id}`): the shard's index, `-`, and
@@ -43,6 +43,11 @@ pub struct Webrtc {
     base: Instant,
     sessions: slab::Slab<Entry>,
     by_peer: HashMap<SocketAddr, usize>,
+    /// Sessions still without a peer, by their ICE username fragment: a datagram from an
+    /// unknown address finds its session in one lookup, or is dropped.
+    by_ufrag: HashMap<String, usize>,
+    /// Datagrams dropped: from no session's peer and not a STUN check for a session.
+    dropped: u64,
     ids: RandomState,
     serial: u64,
     out: Vec<(SocketAddr, Vec<u8>)>,
@@ -55,6 +60,8 @@ impl Webrtc {
             base: Instant::now(),
             sessions: slab::Slab::new(),
             by_peer: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            dropped: 0,
             ids: RandomState::new(),
             serial: 0,
             out: Vec::new(),
@@ -100,12 +107,14 @@ impl Webrtc {
             self.ids.hash_one(self.serial),
             self.ids.hash_one(!self.serial)
         );
-        self.sessions.insert(Entry {
+        let ufrag = session.ufrag().to_string();
+        let key = self.sessions.insert(Entry {
             session,
             id: id.clone(),
             stream: stream.clone(),
             peer: None,
         });
+        self.by_ufrag.insert(ufrag, key);
         Ok((answer, id))
     }
 
@@ -130,13 +139,15 @@ impl Webrtc {
         let key = match self.by_peer.get(&from) {
             Some(&key) => key,
             None => {
-                let found = (self.sessions.iter())
-                    .find(|(_, e)| e.peer.is_none() && e.session.accepts(now, from, data))
-                    .map(|(k, _)| k);
+                let found = super::session::stun_local_ufrag(data)
+                    .and_then(|ufrag| self.by_ufrag.get(ufrag).copied())
+                    .filter(|&key| self.sessions[key].session.accepts(now, from, data));
                 let Some(key) = found else {
+                    self.dropped += 1;
                     return;
                 };
                 self.by_peer.insert(from, key);
+                self.by_ufrag.remove(self.sessions[key].session.ufrag());
                 self.sessions[key].peer = Some(from);
                 key
             }
@@ -190,5 +201,14 @@ impl Webrtc {
         if let Some(peer) = entry.peer {
             self.by_peer.remove(&peer);
         }
+        if self.by_ufrag.get(entry.session.ufrag()) == Some(&key) {
+            self.by_ufrag.remove(entry.session.ufrag());
+        }
+    }
+
+    /// Datagrams dropped so far: from an unknown address and not a STUN check naming a
+    /// session waiting for its peer.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 }
