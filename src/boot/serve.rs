@@ -79,6 +79,7 @@ pub fn serve(overrides: Overrides) -> Result<(), String> {
         .map_err(|e| format!("cannot start shards: {e}"))?;
     log_start(runtime.info());
     log_web(runtime.info(), &config);
+    log_webrtc(shard_settings.media.webrtc.as_deref());
     log_publish_access(
         runtime.info(),
         &config,
@@ -170,6 +171,17 @@ fn log_web(info: &RuntimeInfo, config: &Config) {
             "web: the live streams at http://{host}/, a stream at http://{host}/watch/STREAM, \
              how to publish at http://{host}/publish"
         );
+    }
+}
+
+/// Which address WHEP answers give viewers to send to.
+fn log_webrtc(webrtc: Option<&crate::webrtc::WebrtcSettings>) {
+    match webrtc.map(|w| w.public_ip) {
+        Some(Some(ip)) => log::info!(
+            "webrtc: WHEP answers name {ip} as the address to send to (webrtc.public_ip sets it)"
+        ),
+        Some(None) => log::info!("webrtc: WHEP answers name the bound UDP address"),
+        None => {}
     }
 }
 
