@@ -3,7 +3,7 @@
 //! updates go to every shard, transcode messages to the stream's worker, and what happened to
 //! the log and counters. The home's deadline becomes one timer.
 
-use super::msg::{MediaMsg, PublishFrom, PublishRole, SampleMsg};
+use super::msg::{MediaMsg, PublishFrom, PublishRole, RtcMedia, SampleMsg, Watching};
 use super::Media;
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
@@ -34,6 +34,18 @@ pub(super) struct StreamSlot {
     timer: Option<(TimerId, u64)>,
     /// Thumbnails without a ladder: when the last keyframe went to the worker (wall ms).
     thumbnail_keyframe_ms: Option<u64>,
+}
+
+impl StreamSlot {
+    /// Forwards the active publisher's samples (for WebRTC sessions) or stops.
+    pub(super) fn set_forward(&mut self, watched: Watching) {
+        self.home.set_forward(watched == Watching::Yes);
+    }
+
+    /// The configurations forwarded samples follow now.
+    pub(super) fn forward_configs(&self) -> [Option<TrackConfig>; 2] {
+        self.home.forward_configs().map(|c| c.cloned())
+    }
 }
 
 impl Media {
@@ -93,12 +105,13 @@ impl Media {
                 return self.send_to(cx, from, MediaMsg::PublishDecision { conn, decision });
             }
             None => {
-                let slot = StreamSlot {
+                let mut slot = StreamSlot {
                     home: StreamHome::new(self.stream_home_config(&stream)),
                     worker: None,
                     timer: None,
                     thumbnail_keyframe_ms: None,
                 };
+                slot.set_forward(self.rtc_watched(&stream));
                 let index = self.homes.insert(stream, slot);
                 set(&self.counters().streams_home, self.homes.len() as u64);
                 index
@@ -342,6 +355,12 @@ impl Media {
                 "stream {stream}: the picture changed to {width}x{height} (in-band parameter \
                  sets); new header"
             ),
+            HomeEvent::Forward { track, sample } => {
+                self.rtc_forward(cx, stream, RtcMedia::Sample { track, sample })
+            }
+            HomeEvent::ForwardConfig(config) => {
+                self.rtc_forward(cx, stream, RtcMedia::Config(config))
+            }
             HomeEvent::EndedWithoutRungs => log::warn!(
                 "stream {stream}: the transcode worker did not finish in time; ending without \
                  the rungs' last segments"

@@ -20,6 +20,7 @@ mod ingest;
 pub mod msg;
 pub mod names;
 mod recording;
+mod rtc;
 mod serve;
 pub mod settings;
 #[cfg(test)]
@@ -113,6 +114,9 @@ pub struct Media {
     edge: Option<edge::EdgeShard>,
     /// WHEP sessions on this shard's UDP socket (`[webrtc]`).
     webrtc: Option<crate::webrtc::Webrtc>,
+    /// Of the streams homed here (or to be): the shards with WebRTC sessions of each, which
+    /// get its samples.
+    rtc_watchers: std::collections::HashMap<Arc<str>, Vec<ShardId>>,
 }
 
 impl Media {
@@ -147,6 +151,7 @@ impl Media {
             live,
             edge: settings_edge,
             webrtc,
+            rtc_watchers: std::collections::HashMap::new(),
         }
     }
 
@@ -207,7 +212,7 @@ impl Media {
             MediaMsg::RungEnded { stream, epoch } => self.home_rung_ended(cx, &stream, epoch),
             MediaMsg::RecordingAnswer(answer) => self.recording_answer(*answer),
             MediaMsg::WhepDelete { id, conn } => {
-                let found = self.webrtc.as_mut().is_some_and(|w| w.delete(&id));
+                let found = self.whep_delete_here(cx, &id);
                 self.send_to(cx, from, MediaMsg::WhepDeleted { conn, found });
             }
             MediaMsg::WhepDeleted { conn, found } => {
@@ -218,6 +223,8 @@ impl Media {
                 };
                 self.waiters.push_ready(conn, response);
             }
+            MediaMsg::RtcWatch { stream, watching } => self.rtc_watch(cx, from, stream, watching),
+            MediaMsg::RtcMedia { stream, media } => self.rtc_media(cx, &stream, *media),
         }
     }
 
@@ -371,74 +378,6 @@ impl Media {
             ready.extend(edge.take_ready());
         }
         ready
-    }
-
-    /// A WHEP offer for `stream`, live here: the answer and the session's id, or a status
-    /// and why.
-    pub fn whep_offer(
-        &mut self,
-        cx: &mut Ctx<ShardMsg>,
-        stream: &str,
-        sdp: &str,
-    ) -> Result<(String, String), (u16, String)> {
-        let live = self.index.stream(stream).is_some_and(|s| !s.is_ended());
-        let Some(webrtc) = self.webrtc.as_mut() else {
-            return Err((404, "WebRTC is off here (webrtc.udp_listen)".into()));
-        };
-        if !names::is_valid_stream_name(stream) || !live {
-            return Err((404, "no such live stream".into()));
-        }
-        let answer = webrtc.offer(cx, &Arc::from(stream), sdp)?;
-        let (next, sessions) = (webrtc.next_deadline_ms(), webrtc.sessions());
-        set(&self.counters().webrtc_sessions, sessions as u64);
-        if let Some(at) = next {
-            self.arm_waiters_timer(cx, at);
-        }
-        Ok(answer)
-    }
-
-    /// Ends WHEP session `id` (`{shard}-{token}`): here, or on the shard that holds it (the
-    /// request waits for its answer).
-    pub fn whep_delete(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, id: &str) -> MediaResponse {
-        let owner = id
-            .split_once('-')
-            .and_then(|(shard, _)| shard.parse::<u16>().ok())
-            .filter(|&shard| usize::from(shard) < self.shards);
-        match owner {
-            Some(shard) if shard != self.shard.0 => {
-                let msg = MediaMsg::WhepDelete {
-                    id: Box::from(id),
-                    conn,
-                };
-                cx.mesh_send(ShardId(shard), msg.into());
-                MediaResponse::Waiting
-            }
-            Some(_) if self.webrtc.as_mut().is_some_and(|w| w.delete(id)) => {
-                MediaResponse::Status(200, "session ended")
-            }
-            _ => MediaResponse::Status(404, "no such session"),
-        }
-    }
-
-    /// A datagram on a UDP socket (WebRTC's).
-    pub fn on_datagram(&mut self, cx: &mut Ctx<ShardMsg>, from: std::net::SocketAddr, data: &[u8]) {
-        let Some(webrtc) = self.webrtc.as_mut() else {
-            return;
-        };
-        let dropped = webrtc.dropped();
-        webrtc.on_datagram(cx, from, data);
-        let (dropped, sessions) = (webrtc.dropped() - dropped, webrtc.sessions());
-        let next = webrtc.next_deadline_ms();
-        bump(&self.counters().webrtc_datagrams_dropped, dropped);
-        set(&self.counters().webrtc_sessions, sessions as u64);
-        if let Some(at) = next {
-            self.arm_waiters_timer(cx, at);
-        }
-    }
-
-    /// This shard's WHEP sessions.
-    pub fn webrtc(&self) -> Option<&crate::webrtc::Webrtc> {
-        self.webrtc.as_ref()
     }
 
     /// This shard's edge, in edge mode.

@@ -64,6 +64,34 @@ pub enum MediaMsg {
     WhepDelete { id: Box<str>, conn: ConnId },
     /// Back to the HTTP shard: whether there was such a session.
     WhepDeleted { conn: ConnId, found: bool },
+    /// A shard with WebRTC sessions of `stream` → the stream's home: send the stream's
+    /// samples here (`watching`), or stop (its last session of the stream ended).
+    RtcWatch {
+        stream: Arc<str>,
+        watching: Watching,
+    },
+    /// Home → each shard watching `stream`: a sample or a configuration of the active
+    /// publisher, on the stream's timeline.
+    RtcMedia {
+        stream: Arc<str>,
+        media: Box<RtcMedia>,
+    },
+}
+
+/// Whether a shard has WebRTC sessions of a stream (and wants its samples).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watching {
+    Yes,
+    No,
+}
+
+/// What a home forwards to shards with WebRTC sessions.
+#[derive(Clone)]
+pub enum RtcMedia {
+    /// The configuration the track's next samples follow.
+    Config(TrackConfig),
+    /// A sample; its bytes are shared.
+    Sample { track: TrackKind, sample: Sample },
 }
 
 /// The recorder's answer for a connection: a body with its type and caching, or a status and

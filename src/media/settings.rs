@@ -83,6 +83,9 @@ crate::service_counters! {
         /// WebRTC datagrams dropped: from an address no session knows, and not a STUN check
         /// naming a session waiting for its peer (garbage, floods, stray peers).
         webrtc_datagrams_dropped: "counter",
+        /// Video samples forwarded for WebRTC that could not be sent: not H.264, or NAL unit
+        /// lengths that run past the sample.
+        webrtc_frames_unusable: "counter",
         /// Edge mode: `/live/…` requests answered from this shard's cache.
         edge_hits: "counter",
         /// Edge mode: `/live/…` requests that waited for the fetcher (joined to this shard's

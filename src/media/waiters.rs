@@ -329,5 +329,7 @@ impl Media {
                 self.waiters.timer = Some((timer, deadline));
             }
         }
+        // Sessions that timed out: their streams' homes hear of it.
+        self.webrtc_settle(cx);
     }
 }

@@ -5,6 +5,7 @@
 //! session datagrams and time, and sends what the session hands back. Sessions never share
 //! state across shards; a viewer's datagrams reach the shard whose port its answer named.
 
+pub mod feed;
 pub mod session;
 pub mod shard;
 #[cfg(test)]

@@ -6,10 +6,12 @@
 //! [`Session::handle_datagram`], [`Session::handle_timeout`]) drains the `Rtc` until it asks
 //! for the next timeout, so outputs never pile up between inputs.
 
+use super::feed::VideoFrame;
 use std::net::SocketAddr;
 use std::time::Instant;
 use str0m::change::SdpOffer;
-use str0m::media::Mid;
+use str0m::format::Codec;
+use str0m::media::{MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -59,6 +61,15 @@ pub struct Session {
     audio: Option<Mid>,
     state: SessionState,
     next_timeout: Instant,
+    /// The payload type video goes out with, chosen once connected.
+    video_pt: Option<Pt>,
+    /// Whether video has started (it starts at a keyframe).
+    video_started: bool,
+    /// Frames written, and dropped because str0m refused them.
+    pub frames_written: u64,
+    pub frames_refused: u64,
+    /// Keyframe requests (PLI, FIR) received from the viewer.
+    pub keyframe_requests: u64,
 }
 
 impl Session {
@@ -98,6 +109,11 @@ impl Session {
             audio,
             state: SessionState::Connecting,
             next_timeout: now,
+            video_pt: None,
+            video_started: false,
+            frames_written: 0,
+            frames_refused: 0,
+            keyframe_requests: 0,
         };
         session.drain(&mut Vec::new());
         Ok((session, answer))
@@ -156,6 +172,41 @@ impl Session {
         self.drain(out);
     }
 
+    /// A video frame of the stream (Annex B, parameter sets before keyframes), shared with
+    /// the stream's other sessions. Written once connected, from the first keyframe on;
+    /// what to send is appended to `out`.
+    pub fn write_video(
+        &mut self,
+        now: Instant,
+        frame: &VideoFrame,
+        out: &mut Vec<(SocketAddr, Vec<u8>)>,
+    ) {
+        let Some(mid) = self.video.filter(|_| self.state == SessionState::Connected) else {
+            return;
+        };
+        if !self.video_started && !frame.keyframe {
+            return;
+        }
+        if self.video_pt.is_none() {
+            self.video_pt = self.rtc.writer(mid).and_then(|w| h264_pt(&w));
+        }
+        let (Some(pt), Some(writer)) = (self.video_pt, self.rtc.writer(mid)) else {
+            return;
+        };
+        let rtp_time = MediaTime::from_90khz(frame.rtp_time);
+        match writer.write(pt, now, rtp_time, frame.data.clone()) {
+            Ok(()) => {
+                self.video_started = true;
+                self.frames_written += 1;
+            }
+            Err(e) => {
+                self.frames_refused += 1;
+                log::debug!("webrtc: a frame refused: {e}");
+            }
+        }
+        self.drain(out);
+    }
+
     /// Ends the session (a DELETE of its resource).
     pub fn close(&mut self) {
         self.rtc.disconnect();
@@ -189,6 +240,7 @@ impl Session {
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 self.state = SessionState::Closed;
             }
+            Event::KeyframeRequest(_) => self.keyframe_requests += 1,
             _ => {}
         }
         if !self.rtc.is_alive() {
@@ -220,6 +272,18 @@ pub fn stun_local_ufrag(data: &[u8]) -> Option<&str> {
         attributes = attributes.get(4 + padded..)?;
     }
     None
+}
+
+/// The payload type to send H.264 with: packetization mode 1 (what browsers decode), else
+/// any H.264 the viewer accepted.
+fn h264_pt(writer: &str0m::media::Writer) -> Option<Pt> {
+    let h264 = || {
+        writer
+            .payload_params()
+            .filter(|p| p.spec().codec == Codec::H264)
+    };
+    let mode_1 = h264().find(|p| p.spec().format.packetization_mode == Some(1));
+    mode_1.or_else(|| h264().next()).map(|p| p.pt())
 }
 
 /// The first video and the first audio media line this side sends in an answer, by mid: an

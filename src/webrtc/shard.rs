@@ -3,8 +3,11 @@
 //! [`super::session::Session`]; this file is the table, the demultiplexing of datagrams to
 //! sessions, and the bounds.
 
+use super::feed::{Feed, FeedError};
 use super::session::{Session, SessionState};
+use crate::media::msg::Watching;
 use shardcast_engine::{Ctx, UdpId};
+use shardcast_media::{Sample, TrackConfig, TrackKind};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -51,6 +54,13 @@ pub struct Webrtc {
     ids: RandomState,
     serial: u64,
     out: Vec<(SocketAddr, Vec<u8>)>,
+    /// The streams with sessions here: their media, and the sessions to write it to.
+    feeds: HashMap<Arc<str>, (Feed, Vec<usize>)>,
+    /// Streams that gained their first session here or lost their last since
+    /// [`Webrtc::take_watch_changes`]: the caller tells their homes.
+    watch_changes: Vec<(Arc<str>, Watching)>,
+    /// Forwarded samples that could not be made into frames.
+    pub frames_unusable: u64,
 }
 
 impl Webrtc {
@@ -65,6 +75,9 @@ impl Webrtc {
             ids: RandomState::new(),
             serial: 0,
             out: Vec::new(),
+            feeds: HashMap::new(),
+            watch_changes: Vec::new(),
+            frames_unusable: 0,
         }
     }
 
@@ -115,6 +128,11 @@ impl Webrtc {
             peer: None,
         });
         self.by_ufrag.insert(ufrag, key);
+        let (_, keys) = self.feeds.entry(stream.clone()).or_insert_with(|| {
+            self.watch_changes.push((stream.clone(), Watching::Yes));
+            (Feed::default(), Vec::new())
+        });
+        keys.push(key);
         Ok((answer, id))
     }
 
@@ -203,6 +221,72 @@ impl Webrtc {
         }
         if self.by_ufrag.get(entry.session.ufrag()) == Some(&key) {
             self.by_ufrag.remove(entry.session.ufrag());
+        }
+        if let Some((_, keys)) = self.feeds.get_mut(&entry.stream) {
+            keys.retain(|&k| k != key);
+            if keys.is_empty() {
+                self.feeds.remove(&entry.stream);
+                self.watch_changes.push((entry.stream, Watching::No));
+            }
+        }
+    }
+
+    /// Streams that gained their first session or lost their last since the last call.
+    pub fn take_watch_changes(&mut self) -> Vec<(Arc<str>, Watching)> {
+        std::mem::take(&mut self.watch_changes)
+    }
+
+    /// The configuration `stream`'s next samples of its track follow.
+    pub fn on_config(&mut self, stream: &str, config: TrackConfig) {
+        if let Some((feed, _)) = self.feeds.get_mut(stream) {
+            feed.set_config(config);
+        }
+    }
+
+    /// A sample of `stream` from its home: made ready once, written to each session of the
+    /// stream here.
+    pub fn on_sample<M: Send>(
+        &mut self,
+        cx: &mut Ctx<M>,
+        stream: &str,
+        track: TrackKind,
+        sample: &Sample,
+    ) {
+        let now = self.now(cx);
+        let Some((feed, keys)) = self.feeds.get_mut(stream) else {
+            return;
+        };
+        if track != TrackKind::Video {
+            return; // AAC has no WebRTC payload; Opus comes from the transcode cores
+        }
+        let b_frames_before = feed.b_frames_seen;
+        let frame = feed.video_frame(sample);
+        if feed.b_frames_seen && !b_frames_before {
+            log::warn!(
+                "webrtc: {stream} has B-frames; WebRTC viewers get them in decode order and \
+                 may stutter (publish without B-frames for WebRTC)"
+            );
+        }
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(FeedError::NoConfig) => return,
+            Err(e) => {
+                self.frames_unusable += 1;
+                log::debug!("webrtc: a frame of {stream} dropped: {e}");
+                return;
+            }
+        };
+        let mut closed = Vec::new();
+        for &key in keys.iter() {
+            let session = &mut self.sessions[key].session;
+            session.write_video(now, &frame, &mut self.out);
+            if session.state() == SessionState::Closed {
+                closed.push(key);
+            }
+        }
+        self.send(cx);
+        for key in closed {
+            self.remove(key);
         }
     }
 

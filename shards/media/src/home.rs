@@ -226,6 +226,18 @@ pub enum HomeEvent<P> {
         /// The new picture size.
         height: u32,
     },
+    /// With [`StreamHome::set_forward`] on: a sample of the active publisher as packaged (its
+    /// decode time on the stream's timeline), for consumers that take samples rather than
+    /// parts (WebRTC sessions). Comes before the sample's own index events.
+    Forward {
+        /// The sample's track.
+        track: TrackKind,
+        /// The sample; its bytes are shared, not copied.
+        sample: Sample,
+    },
+    /// With [`StreamHome::set_forward`] on: the configuration the forwarded samples of its
+    /// track follow from now on (the active publisher's new one, or the one switched to).
+    ForwardConfig(TrackConfig),
 }
 
 /// A message for the stream's transcode worker.
@@ -336,6 +348,8 @@ pub struct StreamHome<P> {
     timestamp_jumps: u64,
     /// The index's names of the source renditions, video then audio.
     rendition_names: [Arc<str>; 2],
+    /// Whether samples and configurations are forwarded as events too.
+    forward: bool,
     events: VecDeque<HomeEvent<P>>,
 }
 
@@ -392,6 +406,7 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             last_received_wall_ms: 0,
             timestamp_jumps: 0,
             rendition_names: [Arc::from(VIDEO_RENDITION), Arc::from(AUDIO_RENDITION)],
+            forward: false,
             events: VecDeque::new(),
             config,
         }
@@ -496,6 +511,10 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             // SPS gives the rate.
             self.fps_known = config.video().is_some_and(|v| v.frame_rate.is_some());
             self.video_dts.clear();
+            if self.forward {
+                self.events
+                    .push_back(HomeEvent::ForwardConfig(config.clone()));
+            }
             if let Err(error) = self.segmenter.handle_config(config) {
                 self.events.push_back(HomeEvent::Rejected { error });
             }
@@ -582,6 +601,10 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             None
         };
         self.last_received_wall_ms = received_wall_ms;
+        if self.forward {
+            let sample = sample.clone();
+            self.events.push_back(HomeEvent::Forward { track, sample });
+        }
         if let Err(error) = self
             .segmenter
             .handle_sample(track, sample, received_wall_ms)
@@ -771,6 +794,24 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             .map(|i| (self.publishers[i].id, self.publishers[i].role))
     }
 
+    /// Turns forwarding of samples and configurations ([`HomeEvent::Forward`],
+    /// [`HomeEvent::ForwardConfig`]) on or off. Off by default: each forwarded sample costs an
+    /// event. A consumer that joins later gets the current configurations from
+    /// [`forward_configs`](Self::forward_configs).
+    pub fn set_forward(&mut self, on: bool) {
+        self.forward = on;
+    }
+
+    /// The configurations forwarded samples follow now (video, audio): the active
+    /// publisher's.
+    pub fn forward_configs(&self) -> [Option<&TrackConfig>; 2] {
+        let active = self.active.map(|i| &self.publishers[i]);
+        [
+            active.and_then(|p| p.video.as_ref()),
+            active.and_then(|p| p.audio.as_ref()),
+        ]
+    }
+
     /// How many publishers the stream has.
     pub fn publisher_count(&self) -> usize {
         self.publishers.len()
@@ -852,6 +893,10 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             .into_iter()
             .flatten()
         {
+            if self.forward {
+                self.events
+                    .push_back(HomeEvent::ForwardConfig(config.clone()));
+            }
             if let Err(error) = self.segmenter.handle_config(config) {
                 self.events.push_back(HomeEvent::Rejected { error });
             }

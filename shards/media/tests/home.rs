@@ -1330,3 +1330,69 @@ fn random_call_sequences_never_panic() {
     }
     assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
 }
+
+#[test]
+fn forwarded_samples_follow_the_active_publisher_on_the_stream_s_timeline() {
+    let mut h = Harness::new(config());
+    h.publish(1, Role::Primary).unwrap();
+    h.configs(1, &[avc(), aac()]);
+    h.publish(2, Role::Backup).unwrap();
+    h.configs(2, &[avc(), aac()]);
+    let mut primary = Source::new(1, 0, 0);
+    let mut backup = Source::new(2, 0, 600_000);
+    h.run(&mut [&mut primary, &mut backup], 1_000);
+    let forwarded = |events: &[Event]| count(events, |e| matches!(e, HomeEvent::Forward { .. }));
+    assert_eq!(forwarded(&h.take()), 0, "off by default");
+    assert!(matches!(
+        h.home.forward_configs(),
+        [Some(TrackConfig::Avc(_)), Some(TrackConfig::Aac(_))]
+    ));
+
+    h.home.set_forward(true);
+    h.run(&mut [&mut primary, &mut backup], 3_000);
+    primary.sending = false;
+    h.run(&mut [&mut primary, &mut backup], 6_000);
+    let events = h.take();
+    // Every sample of the active publisher, and only those: two seconds of the primary, then
+    // the backup from its first keyframe after the stall.
+    let video: Vec<&Sample> = events
+        .iter()
+        .filter_map(|e| match e {
+            HomeEvent::Forward {
+                track: TrackKind::Video,
+                sample,
+            } => Some(sample),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        video.windows(2).all(|w| w[1].dts == w[0].dts + 3000),
+        "continuous"
+    );
+    let switched = position(&events, |e| matches!(e, HomeEvent::Switched { .. })).unwrap();
+    let configs = position(&events, |e| matches!(e, HomeEvent::ForwardConfig(_))).unwrap();
+    assert!(
+        configs < switched,
+        "the configurations come before the switch"
+    );
+    let first_after = events[switched..]
+        .iter()
+        .find_map(|e| match e {
+            HomeEvent::Forward {
+                track: TrackKind::Video,
+                sample,
+            } => Some(sample),
+            _ => None,
+        })
+        .unwrap();
+    assert!(first_after.keyframe, "the backup starts at a keyframe");
+    assert_eq!(
+        count(&events, |e| matches!(e, HomeEvent::ForwardConfig(_))),
+        2,
+        "video and audio of the backup"
+    );
+
+    h.home.set_forward(false);
+    h.run(&mut [&mut primary, &mut backup], 7_000);
+    assert_eq!(forwarded(&h.take()), 0);
+}

@@ -1,0 +1,168 @@
+//! A stream's media on a shard with WebRTC sessions of it: the configurations and samples its
+//! home forwards (`MediaMsg::RtcMedia`), made ready for RTP once per shard and shared by every
+//! session of the stream (`Arc<[u8]>`, which str0m's writer takes as is).
+//!
+//! H.264 arrives as in MP4 (length-prefixed NAL units, parameter sets out of band) and leaves
+//! as RTP wants it (RFC 6184 packetizers take Annex B): start codes, and the SPS and PPS in
+//! front of every keyframe, so that a viewer that joins or loses packets can decode from the
+//! next keyframe on.
+
+use bytes::Bytes;
+use shardcast_media::{Sample, TrackConfig, TrackKind};
+use std::sync::Arc;
+
+/// The Annex B start code.
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+
+/// A video frame ready for the sessions' writers.
+#[derive(Clone, Debug)]
+pub struct VideoFrame {
+    /// Annex B, with the parameter sets in front when `keyframe`.
+    pub data: Arc<[u8]>,
+    pub keyframe: bool,
+    /// Presentation time, 90 kHz (the RTP clock of video).
+    pub rtp_time: u64,
+}
+
+/// Why a forwarded sample was not made into a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    #[error("no H.264 configuration yet")]
+    NoConfig,
+    #[error("the stream's video is not H.264")]
+    NotAvc,
+    #[error("a NAL unit's length runs past the sample")]
+    Malformed,
+}
+
+/// One stream's forwarded media on this shard.
+#[derive(Default)]
+pub struct Feed {
+    video: Option<TrackConfig>,
+    audio: Option<TrackConfig>,
+    /// Whether a source with B-frames was seen (their frames go out in decode order, which
+    /// WebRTC players do not reorder); logged once.
+    pub b_frames_seen: bool,
+}
+
+impl Feed {
+    /// The configuration the track's next samples follow.
+    pub fn set_config(&mut self, config: TrackConfig) {
+        match config.kind() {
+            TrackKind::Video => self.video = Some(config),
+            TrackKind::Audio => self.audio = Some(config),
+        }
+    }
+
+    /// The audio configuration, if any.
+    pub fn audio(&self) -> Option<&TrackConfig> {
+        self.audio.as_ref()
+    }
+
+    /// A forwarded video sample as a frame for the writers.
+    pub fn video_frame(&mut self, sample: &Sample) -> Result<VideoFrame, FeedError> {
+        let avc = match &self.video {
+            Some(TrackConfig::Avc(avc)) => avc,
+            Some(_) => return Err(FeedError::NotAvc),
+            None => return Err(FeedError::NoConfig),
+        };
+        if sample.composition_offset != 0 && sample.dts as i64 != sample.pts() {
+            self.b_frames_seen = true;
+        }
+        let sets: Vec<&Bytes> = match sample.keyframe {
+            true => avc.sps.iter().chain(&avc.pps).collect(),
+            false => Vec::new(),
+        };
+        let data = annex_b(avc.nal_length_size, &sets, &sample.data).ok_or(FeedError::Malformed)?;
+        Ok(VideoFrame {
+            data: data.into(),
+            keyframe: sample.keyframe,
+            rtp_time: sample.pts().max(0) as u64,
+        })
+    }
+}
+
+/// `sample` (NAL units with `nal_length_size`-byte lengths) as Annex B, after the NAL units
+/// `first` (parameter sets). None when a length runs past the end or is zero.
+pub fn annex_b(nal_length_size: u8, first: &[&Bytes], sample: &[u8]) -> Option<Vec<u8>> {
+    let size = usize::from(nal_length_size);
+    if !(1..=4).contains(&size) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(sample.len() + 64);
+    for nal in first {
+        out.extend_from_slice(&START_CODE);
+        out.extend_from_slice(nal);
+    }
+    let mut rest = sample;
+    while !rest.is_empty() {
+        let (prefix, tail) = rest.split_at_checked(size)?;
+        let len = prefix
+            .iter()
+            .fold(0usize, |n, &b| (n << 8) | usize::from(b));
+        let (nal, tail) = tail.split_at_checked(len).filter(|_| len > 0)?;
+        out.extend_from_slice(&START_CODE);
+        out.extend_from_slice(nal);
+        rest = tail;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shardcast_media::codec::AvcConfig;
+
+    fn avc() -> AvcConfig {
+        // A 320x240 Baseline record from x264 (SPS, PPS).
+        let record = [
+            0x01, 0x42, 0xc0, 0x0d, 0xff, 0xe1, 0x00, 0x18, 0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01,
+            0x41, 0xfb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0,
+            0xf1, 0x42, 0xa4, 0x80, 0x01, 0x00, 0x05, 0x68, 0xcb, 0x83, 0xcb, 0x20,
+        ];
+        shardcast_media::codec::parse_avcc(&Bytes::copy_from_slice(&record)).unwrap()
+    }
+
+    #[test]
+    fn samples_become_annex_b_with_parameter_sets_before_keyframes() {
+        let avc = avc();
+        let sample = [0, 0, 0, 2, 0x65, 0xaa, 0, 0, 0, 1, 0x06];
+        let key = annex_b(4, &[&avc.sps[0], &avc.pps[0]], &sample).unwrap();
+        let mut expected = vec![0, 0, 0, 1];
+        expected.extend_from_slice(&avc.sps[0]);
+        expected.extend_from_slice(&[0, 0, 0, 1]);
+        expected.extend_from_slice(&avc.pps[0]);
+        expected.extend_from_slice(&[0, 0, 0, 1, 0x65, 0xaa, 0, 0, 0, 1, 0x06]);
+        assert_eq!(key, expected);
+        let delta = annex_b(4, &[], &sample).unwrap();
+        assert_eq!(delta, [0, 0, 0, 1, 0x65, 0xaa, 0, 0, 0, 1, 0x06]);
+    }
+
+    #[test]
+    fn lengths_past_the_end_or_zero_are_refused() {
+        for bad in [&[0, 0, 0, 3, 0x65, 0xaa][..], &[0, 0, 0], &[0, 0, 0, 0]] {
+            assert_eq!(annex_b(4, &[], bad), None, "{bad:?}");
+        }
+        assert_eq!(annex_b(4, &[], &[]), Some(Vec::new()));
+        assert_eq!(annex_b(2, &[], &[0, 1, 9]), Some(vec![0, 0, 0, 1, 9]));
+        assert_eq!(annex_b(5, &[], &[]), None, "no such length size");
+    }
+
+    #[test]
+    fn a_feed_needs_an_h264_configuration() {
+        let mut feed = Feed::default();
+        let sample = Sample {
+            dts: 9000,
+            composition_offset: 0,
+            duration: 0,
+            keyframe: true,
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+        };
+        assert_eq!(feed.video_frame(&sample).unwrap_err(), FeedError::NoConfig);
+        feed.set_config(TrackConfig::Avc(avc()));
+        let frame = feed.video_frame(&sample).unwrap();
+        assert!(frame.keyframe);
+        assert_eq!(frame.rtp_time, 9000);
+        assert!(!feed.b_frames_seen);
+    }
+}
