@@ -148,13 +148,21 @@ fn a_whep_viewer_connects_over_ice_and_dtls_and_delete_ends_it() {
     );
 }
 
-/// Runs the viewer over its socket for `within`, returning every video frame it receives
-/// (Annex B, as str0m reassembles them).
-fn receive_video(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> Vec<Vec<u8>> {
+/// What a viewer received.
+#[derive(Default)]
+struct Received {
+    /// Video frames, Annex B as str0m reassembles them.
+    video: Vec<Vec<u8>>,
+    /// Opus packets: RTP time (48 kHz) and payload.
+    opus: Vec<(u64, Vec<u8>)>,
+}
+
+/// Runs the viewer over its socket for `within`, returning the media it received.
+fn receive(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> Received {
     let deadline = Instant::now() + within;
     let local = socket.local_addr().unwrap();
     let mut buf = vec![0u8; 2048];
-    let mut frames = Vec::new();
+    let mut got = Received::default();
     while Instant::now() < deadline {
         let timeout = loop {
             match rtc.poll_output().unwrap() {
@@ -162,11 +170,11 @@ fn receive_video(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> Vec<Vec
                 Output::Transmit(t) => {
                     socket.send_to(&t.contents, t.destination).unwrap();
                 }
-                Output::Event(Event::MediaData(data)) => {
-                    if data.params.spec().codec == Codec::H264 {
-                        frames.push(data.data.to_vec());
-                    }
-                }
+                Output::Event(Event::MediaData(data)) => match data.params.spec().codec {
+                    Codec::H264 => got.video.push(data.data.to_vec()),
+                    Codec::Opus => got.opus.push((data.time.numer(), data.data.to_vec())),
+                    _ => {}
+                },
                 Output::Event(_) => {}
             }
         };
@@ -183,7 +191,7 @@ fn receive_video(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> Vec<Vec
         };
         rtc.handle_input(input).unwrap();
     }
-    frames
+    got
 }
 
 /// Decodes Annex B frames with FFmpeg: each decoded picture's size.
@@ -217,7 +225,7 @@ fn a_whep_viewer_gets_the_rtmp_publisher_s_h264_and_it_decodes() {
     // so samples cross the mesh at least for some runs of the hash, and always on io_uring.
     let (server, _publisher) = live_server("uring", 2, "watch");
     let (mut viewer, socket, location, _) = whep_viewer(&server, "watch");
-    let frames = receive_video(&mut viewer, &socket, Duration::from_secs(4));
+    let frames = receive(&mut viewer, &socket, Duration::from_secs(4)).video;
     // 30 fps for 4 s, from the next keyframe (every 2 s): at least 2 s of frames.
     assert!(frames.len() >= 59, "{} frames", frames.len());
     assert!(
@@ -242,6 +250,49 @@ fn a_whep_viewer_gets_the_rtmp_publisher_s_h264_and_it_decodes() {
         server.metric("shardcast_media_webrtc_frames_unusable_total"),
         0
     );
+}
+
+#[test]
+fn a_whep_viewer_gets_the_stream_s_aac_as_opus_encoded_once_on_the_transcode_thread() {
+    // Transcoding on with no ladder: the transcode thread only makes the Opus for WebRTC.
+    let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nladder = []\n";
+    let server = Server::start("epoll", 2, config);
+    let url = format!("rtmp://{}/live/sound", server.rtmp_addr);
+    let _publisher = Publish::start("ffmpeg", &url, 20, &H264);
+    wait_live(&server, "sound");
+    let (mut viewer, socket, _, _) = whep_viewer(&server, "sound");
+    let got = receive(&mut viewer, &socket, Duration::from_secs(4));
+    // 20 ms packets for 4 s: 200, less the time the first takes through the transcoder.
+    assert!(
+        got.opus.len() >= 150,
+        "{} Opus packets; the log:\n{}",
+        got.opus.len(),
+        server.log()
+    );
+    assert!(
+        got.opus.windows(2).all(|w| w[1].0 == w[0].0 + 960),
+        "consecutive 20 ms packets, none lost"
+    );
+    assert!(got.video.len() >= 59, "and the video: {}", got.video.len());
+    // Each packet decodes to 20 ms of 48 kHz audio.
+    use shardcast_native::{CodecContext, Error, Frame, Packet};
+    let mut decoder = CodecContext::decoder_by_name("opus").unwrap();
+    decoder.open(None).unwrap();
+    let mut pcm = Frame::new().unwrap();
+    let mut samples = 0;
+    for (_, packet) in &got.opus {
+        decoder
+            .send_packet(&Packet::copy_from(packet).unwrap())
+            .unwrap();
+        loop {
+            match decoder.receive_frame(&mut pcm) {
+                Ok(()) => samples += pcm.samples(),
+                Err(Error::Again) => break,
+                Err(e) => panic!("decoding Opus: {e}"),
+            }
+        }
+    }
+    assert_eq!(samples, got.opus.len() * 960);
 }
 
 #[test]

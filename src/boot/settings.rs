@@ -169,7 +169,11 @@ pub fn transcode_settings(
     segmenter: shardcast_media::SegmenterConfig,
 ) -> Result<Option<Arc<TranscodeSettings>>, String> {
     let t = &config.transcode;
-    if !t.enabled || (t.ladder.is_empty() && t.opus_kbps == 0) {
+    let webrtc_opus_bps = match webrtc_udp(config) {
+        Some(_) => u64::from(config.webrtc.opus_kbps) * 1000,
+        None => 0,
+    };
+    if !t.enabled || (t.ladder.is_empty() && t.opus_kbps == 0 && webrtc_opus_bps == 0) {
         log::info!("transcoding off: only the source rendition is served");
         return Ok(thumbnail_only(config, segmenter));
     }
@@ -200,6 +204,7 @@ pub fn transcode_settings(
     Ok(Some(Arc::new(TranscodeSettings {
         codec,
         opus_bps: u64::from(t.opus_kbps) * 1000,
+        webrtc_opus_bps,
         ladder: t
             .ladder
             .iter()
@@ -239,6 +244,7 @@ fn thumbnail_only(
     Some(Arc::new(TranscodeSettings {
         codec: shardcast_native::CodecId::H264,
         opus_bps: 0,
+        webrtc_opus_bps: 0,
         ladder: Vec::new(),
         encoder: "none".to_string(),
         preset: String::new(),

@@ -42,6 +42,11 @@ impl StreamSlot {
         self.home.set_forward(watched == Watching::Yes);
     }
 
+    /// The publish session.
+    pub(super) fn epoch(&self) -> u64 {
+        self.home.epoch()
+    }
+
     /// The configurations forwarded samples follow now.
     pub(super) fn forward_configs(&self) -> [Option<TrackConfig>; 2] {
         self.home.forward_configs().map(|c| c.cloned())
@@ -69,7 +74,7 @@ impl Media {
             stall_check_ms: STALL_CHECK_MS_DEFAULT,
             transcode_video: transcode
                 .is_some_and(|t| !t.ladder.is_empty() || t.thumbnails.is_some()),
-            transcode_audio: transcode.is_some_and(|t| t.opus_bps > 0),
+            transcode_audio: transcode.is_some_and(|t| t.opus_bps > 0 || t.webrtc_opus_bps > 0),
             transcode_end_wait_ms: TRANSCODE_END_WAIT_MS_DEFAULT,
         }
     }
@@ -407,15 +412,16 @@ impl Media {
                 discontinuity,
                 wall_ms,
             } => {
-                // Without a ladder the worker only makes thumbnails: a keyframe per interval
-                // is all it decodes.
-                if let (true, Some((_, every))) =
-                    (transcode.ladder.is_empty(), transcode.thumbnails)
+                // Without a ladder the worker only makes thumbnails from the video: a
+                // keyframe per interval is all it decodes. (Audio goes to it whole, for Opus.)
+                let video = track == shardcast_media::TrackKind::Video;
+                if let (true, true, Some((_, every))) =
+                    (video, transcode.ladder.is_empty(), transcode.thumbnails)
                 {
                     let due = slot
                         .thumbnail_keyframe_ms
                         .is_none_or(|at| wall_ms >= at + every.as_millis() as u64);
-                    if track != shardcast_media::TrackKind::Video || !sample.keyframe || !due {
+                    if !sample.keyframe || !due {
                         return;
                     }
                     slot.thumbnail_keyframe_ms = Some(wall_ms);

@@ -225,6 +225,11 @@ impl Media {
             }
             MediaMsg::RtcWatch { stream, watching } => self.rtc_watch(cx, from, stream, watching),
             MediaMsg::RtcMedia { stream, media } => self.rtc_media(cx, &stream, *media),
+            MediaMsg::RtcOpus {
+                stream,
+                epoch,
+                sample,
+            } => self.rtc_opus(cx, &stream, epoch, *sample),
         }
     }
 

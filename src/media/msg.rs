@@ -70,6 +70,13 @@ pub enum MediaMsg {
         stream: Arc<str>,
         watching: Watching,
     },
+    /// Transcode worker → home: an Opus packet of session `epoch` for the stream's WebRTC
+    /// viewers (48 kHz ticks on the stream's timeline).
+    RtcOpus {
+        stream: Arc<str>,
+        epoch: u64,
+        sample: Box<Sample>,
+    },
     /// Home → each shard watching `stream`: a sample or a configuration of the active
     /// publisher, on the stream's timeline.
     RtcMedia {
@@ -92,6 +99,8 @@ pub enum RtcMedia {
     Config(TrackConfig),
     /// A sample; its bytes are shared.
     Sample { track: TrackKind, sample: Sample },
+    /// An Opus packet (48 kHz ticks on the stream's timeline) from the transcode worker.
+    Opus(Sample),
 }
 
 /// The recorder's answer for a connection: a body with its type and caching, or a status and

@@ -14,6 +14,7 @@ use super::{names, Media, MediaResponse};
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
 use shardcast_engine::{ConnId, Ctx, ShardId};
+use shardcast_media::Sample;
 use std::sync::Arc;
 
 impl Media {
@@ -173,6 +174,21 @@ impl Media {
         }
     }
 
+    /// At the home: an Opus packet from the stream's transcode worker, for the shards
+    /// watching (of the current publish session only).
+    pub(super) fn rtc_opus(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        stream: &Arc<str>,
+        epoch: u64,
+        sample: Sample,
+    ) {
+        let current = self.homes.find(stream).and_then(|i| self.homes.get(i));
+        if current.is_some_and(|slot| slot.epoch() == epoch) {
+            self.rtc_forward(cx, stream, RtcMedia::Opus(sample));
+        }
+    }
+
     /// On a shard with sessions of `stream`: its home forwarded `media`.
     pub(super) fn rtc_media(&mut self, cx: &mut Ctx<ShardMsg>, stream: &str, media: RtcMedia) {
         let Some(webrtc) = self.webrtc.as_mut() else {
@@ -186,6 +202,7 @@ impl Media {
                 let unusable = webrtc.frames_unusable - unusable;
                 bump(&self.counters().webrtc_frames_unusable, unusable);
             }
+            RtcMedia::Opus(sample) => webrtc.on_opus(cx, stream, &sample),
         }
         self.webrtc_settle(cx);
     }

@@ -1,10 +1,13 @@
-//! The Opus rendition of a stream: its AAC decoded and encoded again, packaged as a follower
-//! of the source's audio segments.
+//! The Opus audio of a stream: its AAC decoded and encoded again once, packaged as a
+//! follower of the source's audio segments (the `audio-opus` rendition, when
+//! `transcode.opus_kbps` is set), and each packet sent to the stream's home for its WebRTC
+//! viewers (when WebRTC is on), which forwards it to the shards with sessions of the stream.
 
 use super::ladder::drain_rung;
 use super::worker::Worker;
 use super::{Queued, RungOut, Sink};
 use crate::common::clock::wall_ms;
+use crate::media::msg::MediaMsg;
 use bytes::Bytes;
 use shardcast_engine::ShardId;
 use shardcast_media::codec::{parse_opus_head, OPUS_SAMPLE_RATE};
@@ -20,6 +23,10 @@ pub(super) struct OpusOut {
     pipeline: Option<AacToOpus>,
     pub rung: RungOut,
     packets: Vec<OpusPacket>,
+    /// Whether the packets are packaged as the `audio-opus` rendition.
+    packaged: bool,
+    /// Whether each packet goes to the home too, for WebRTC.
+    forwarded: bool,
     failed: bool,
     /// A segment has been started (packets before the first are dropped).
     started: bool,
@@ -38,7 +45,8 @@ impl Worker {
         config: TrackConfig,
         endpoint: &mut dyn Sink,
     ) {
-        if self.settings.opus_bps == 0 || config.audio().is_none() {
+        let settings = &self.settings;
+        if (settings.opus_bps == 0 && settings.webrtc_opus_bps == 0) || config.audio().is_none() {
             return;
         }
         if !self.jobs.contains_key(&stream) {
@@ -72,6 +80,8 @@ impl Worker {
                 frames: 0,
             },
             packets: Vec::new(),
+            packaged: self.settings.opus_bps > 0,
+            forwarded: self.settings.webrtc_opus_bps > 0,
             failed: false,
             started: false,
         });
@@ -106,7 +116,10 @@ impl Worker {
                 opus.aac.record(),
                 rate,
                 aac.channel_config.clamp(1, 2),
-                settings.opus_bps,
+                match opus.packaged {
+                    true => settings.opus_bps,
+                    false => settings.webrtc_opus_bps,
+                },
             )
             .map_err(|e| e.to_string())
             .and_then(|pipeline| {
@@ -116,12 +129,11 @@ impl Worker {
             });
             match made {
                 Ok((pipeline, config)) => {
-                    if opus
-                        .rung
-                        .segmenter
-                        .handle_config(TrackConfig::Opus(config))
-                        .is_err()
-                    {
+                    let refused = opus.packaged
+                        && (opus.rung.segmenter)
+                            .handle_config(TrackConfig::Opus(config))
+                            .is_err();
+                    if refused {
                         opus.failed = true;
                         return;
                     }
@@ -164,6 +176,24 @@ fn package_opus(
 ) {
     for packet in opus.packets.drain(..) {
         let pts = packet.pts.max(0) as u64;
+        let sample = Sample {
+            dts: pts,
+            composition_offset: 0,
+            duration: packet.duration,
+            keyframe: true,
+            data: Bytes::from(packet.data),
+        };
+        if opus.forwarded {
+            let msg = MediaMsg::RtcOpus {
+                stream: stream.clone(),
+                epoch,
+                sample: Box::new(sample.clone()),
+            };
+            endpoint.send(home, msg);
+        }
+        if !opus.packaged {
+            continue;
+        }
         let mut start = None;
         while let Some(&(at, msn, discontinuity)) = opus.rung.starts.front() {
             if at > pts {
@@ -182,13 +212,6 @@ fn package_opus(
             None if !opus.started => continue,
             None => {}
         }
-        let sample = Sample {
-            dts: pts,
-            composition_offset: 0,
-            duration: packet.duration,
-            keyframe: true,
-            data: Bytes::from(packet.data),
-        };
         if let Err(error) = opus
             .rung
             .segmenter

@@ -14,6 +14,9 @@ pub struct TranscodeSettings {
     pub codec: CodecId,
     /// Bit rate of the Opus rendition; 0: none.
     pub opus_bps: u64,
+    /// Bit rate of the Opus audio sent to the home for WebRTC sessions (when the Opus
+    /// rendition is made, its packets are sent instead); 0: none.
+    pub webrtc_opus_bps: u64,
     /// The FFmpeg encoder every rung uses (from the probe, or forced).
     pub encoder: String,
     pub preset: String,
@@ -107,6 +110,7 @@ pub(crate) mod tests {
             }],
             codec: CodecId::H264,
             opus_bps: 0,
+            webrtc_opus_bps: 0,
             encoder: "libx264".into(),
             preset: "ultrafast".into(),
             codec_threads: 1,

@@ -10,6 +10,11 @@
 use bytes::Bytes;
 use shardcast_media::{Sample, TrackConfig, TrackKind};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How far a sample's media time may stray from the clock before the feed re-anchors its
+/// wallclock (a restarted publish, a timestamp jump).
+const ANCHOR_DRIFT_MAX: Duration = Duration::from_secs(3);
 
 /// The Annex B start code.
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
@@ -40,6 +45,10 @@ pub enum FeedError {
 pub struct Feed {
     video: Option<TrackConfig>,
     audio: Option<TrackConfig>,
+    /// The instant media time `.1` (µs on the stream's timeline) is taken to have been
+    /// captured: both tracks' wallclocks (RTCP sender reports, hence lip sync) come from their
+    /// media time through it, not from when each arrived.
+    anchor: Option<(Instant, u64)>,
     /// Whether a source with B-frames was seen (their frames go out in decode order, which
     /// WebRTC players do not reorder); logged once.
     pub b_frames_seen: bool,
@@ -57,6 +66,33 @@ impl Feed {
     /// The audio configuration, if any.
     pub fn audio(&self) -> Option<&TrackConfig> {
         self.audio.as_ref()
+    }
+
+    /// The capture instant of media time `ticks` at `rate` Hz, arriving at `now`: never after
+    /// `now` (str0m's sender reports need a wallclock in the past), so a sample that comes
+    /// sooner after its predecessors than they did moves the anchor back.
+    pub fn wallclock(&mut self, now: Instant, ticks: u64, rate: u32) -> Instant {
+        let us = (u128::from(ticks) * 1_000_000 / u128::from(rate.max(1))) as u64;
+        let at = |(base, base_us): (Instant, u64)| {
+            if us >= base_us {
+                base.checked_add(Duration::from_micros(us - base_us))
+            } else {
+                base.checked_sub(Duration::from_micros(base_us - us))
+            }
+        };
+        let fits = |t: Instant| t <= now + ANCHOR_DRIFT_MAX && now <= t + ANCHOR_DRIFT_MAX;
+        match self.anchor.and_then(at).filter(|&t| fits(t)) {
+            Some(t) if t <= now => t,
+            Some(t) => {
+                let (base, base_us) = self.anchor.expect("an anchor gave t");
+                self.anchor = Some((base.checked_sub(t - now).unwrap_or(base), base_us));
+                now
+            }
+            None => {
+                self.anchor = Some((now, us));
+                now
+            }
+        }
     }
 
     /// A forwarded video sample as a frame for the writers.
@@ -146,6 +182,30 @@ mod tests {
         assert_eq!(annex_b(4, &[], &[]), Some(Vec::new()));
         assert_eq!(annex_b(2, &[], &[0, 1, 9]), Some(vec![0, 0, 0, 1, 9]));
         assert_eq!(annex_b(5, &[], &[]), None, "no such length size");
+    }
+
+    #[test]
+    fn wallclocks_follow_media_time_and_are_never_ahead_of_now() {
+        let mut feed = Feed::default();
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            feed.wallclock(t0, 90_000, 90_000),
+            t0,
+            "the first sample anchors"
+        );
+        // Audio of the same media time arriving 40 ms later has the same capture instant.
+        assert_eq!(feed.wallclock(t0 + ms(40), 48_000, 48_000), t0);
+        // A video frame 33 ms later in media time, arriving late.
+        assert_eq!(feed.wallclock(t0 + ms(50), 92_970, 90_000), t0 + ms(33));
+        // One arriving early (sooner than its media time) is clamped to now, and moves the
+        // anchor back: the next frame is placed from the new anchor.
+        assert_eq!(feed.wallclock(t0 + ms(60), 99_000, 90_000), t0 + ms(60));
+        assert_eq!(feed.wallclock(t0 + ms(200), 108_000, 90_000), t0 + ms(160));
+        // A jump of the timeline (a new publish) re-anchors at now.
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(feed.wallclock(later, 0, 90_000), later);
+        assert_eq!(feed.wallclock(later + ms(40), 2970, 90_000), later + ms(33));
     }
 
     #[test]

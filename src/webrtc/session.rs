@@ -8,10 +8,11 @@
 
 use super::feed::VideoFrame;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
-use str0m::media::{MediaTime, Mid, Pt};
+use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -61,12 +62,15 @@ pub struct Session {
     audio: Option<Mid>,
     state: SessionState,
     next_timeout: Instant,
-    /// The payload type video goes out with, chosen once connected.
+    /// The payload types video and audio go out with, chosen once connected.
     video_pt: Option<Pt>,
+    audio_pt: Option<Pt>,
     /// Whether video has started (it starts at a keyframe).
     video_started: bool,
     /// Frames written, and dropped because str0m refused them.
     pub frames_written: u64,
+    /// Opus packets written.
+    pub packets_written: u64,
     pub frames_refused: u64,
     /// Keyframe requests (PLI, FIR) received from the viewer.
     pub keyframe_requests: u64,
@@ -110,6 +114,8 @@ impl Session {
             state: SessionState::Connecting,
             next_timeout: now,
             video_pt: None,
+            audio_pt: None,
+            packets_written: 0,
             video_started: false,
             frames_written: 0,
             frames_refused: 0,
@@ -177,7 +183,7 @@ impl Session {
     /// what to send is appended to `out`.
     pub fn write_video(
         &mut self,
-        now: Instant,
+        wallclock: Instant,
         frame: &VideoFrame,
         out: &mut Vec<(SocketAddr, Vec<u8>)>,
     ) {
@@ -194,7 +200,7 @@ impl Session {
             return;
         };
         let rtp_time = MediaTime::from_90khz(frame.rtp_time);
-        match writer.write(pt, now, rtp_time, frame.data.clone()) {
+        match writer.write(pt, wallclock, rtp_time, frame.data.clone()) {
             Ok(()) => {
                 self.video_started = true;
                 self.frames_written += 1;
@@ -202,6 +208,35 @@ impl Session {
             Err(e) => {
                 self.frames_refused += 1;
                 log::debug!("webrtc: a frame refused: {e}");
+            }
+        }
+        self.drain(out);
+    }
+
+    /// An Opus packet of the stream (`ticks` at 48 kHz), shared with the stream's other
+    /// sessions. Written once connected; what to send is appended to `out`.
+    pub fn write_audio(
+        &mut self,
+        wallclock: Instant,
+        ticks: u64,
+        data: &Arc<[u8]>,
+        out: &mut Vec<(SocketAddr, Vec<u8>)>,
+    ) {
+        let Some(mid) = self.audio.filter(|_| self.state == SessionState::Connected) else {
+            return;
+        };
+        if self.audio_pt.is_none() {
+            self.audio_pt = self.rtc.writer(mid).and_then(|w| codec_pt(&w, Codec::Opus));
+        }
+        let (Some(pt), Some(writer)) = (self.audio_pt, self.rtc.writer(mid)) else {
+            return;
+        };
+        let rtp_time = MediaTime::new(ticks, Frequency::FORTY_EIGHT_KHZ);
+        match writer.write(pt, wallclock, rtp_time, data.clone()) {
+            Ok(()) => self.packets_written += 1,
+            Err(e) => {
+                self.frames_refused += 1;
+                log::debug!("webrtc: an Opus packet refused: {e}");
             }
         }
         self.drain(out);
@@ -272,6 +307,12 @@ pub fn stun_local_ufrag(data: &[u8]) -> Option<&str> {
         attributes = attributes.get(4 + padded..)?;
     }
     None
+}
+
+/// The first payload type of `codec` the viewer accepted.
+fn codec_pt(writer: &str0m::media::Writer, codec: Codec) -> Option<Pt> {
+    let mut params = writer.payload_params();
+    params.find(|p| p.spec().codec == codec).map(|p| p.pt())
 }
 
 /// The payload type to send H.264 with: packetization mode 1 (what browsers decode), else

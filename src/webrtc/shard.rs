@@ -15,6 +15,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The RTP clock of video, and the media time of forwarded video samples.
+const VIDEO_RATE: u32 = 90_000;
+/// The RTP clock of Opus, and the media time of its packets.
+const OPUS_RATE: u32 = 48_000;
+
 /// What a shard's WebRTC runs with (`[webrtc]`).
 #[derive(Debug, Clone)]
 pub struct WebrtcSettings {
@@ -243,6 +248,28 @@ impl Webrtc {
         }
     }
 
+    /// An Opus packet of `stream` (48 kHz ticks): written to each session of the stream here.
+    pub fn on_opus<M: Send>(&mut self, cx: &mut Ctx<M>, stream: &str, sample: &Sample) {
+        let now = self.now(cx);
+        let Some((feed, keys)) = self.feeds.get_mut(stream) else {
+            return;
+        };
+        let wallclock = feed.wallclock(now, sample.dts, OPUS_RATE);
+        let data: Arc<[u8]> = Arc::from(&sample.data[..]);
+        let mut closed = Vec::new();
+        for &key in keys.iter() {
+            let session = &mut self.sessions[key].session;
+            session.write_audio(wallclock, sample.dts, &data, &mut self.out);
+            if session.state() == SessionState::Closed {
+                closed.push(key);
+            }
+        }
+        self.send(cx);
+        for key in closed {
+            self.remove(key);
+        }
+    }
+
     /// A sample of `stream` from its home: made ready once, written to each session of the
     /// stream here.
     pub fn on_sample<M: Send>(
@@ -276,10 +303,11 @@ impl Webrtc {
                 return;
             }
         };
+        let wallclock = feed.wallclock(now, frame.rtp_time, VIDEO_RATE);
         let mut closed = Vec::new();
         for &key in keys.iter() {
             let session = &mut self.sessions[key].session;
-            session.write_video(now, &frame, &mut self.out);
+            session.write_video(wallclock, &frame, &mut self.out);
             if session.state() == SessionState::Closed {
                 closed.push(key);
             }

@@ -67,6 +67,13 @@ impl Config {
                 "expected an IP address",
             ));
         }
+        if w.opus_kbps != 0 && !(6..=510).contains(&w.opus_kbps) {
+            return Err(invalid(
+                "webrtc.opus_kbps",
+                w.opus_kbps,
+                "must be 0 (no audio) or 6..=510",
+            ));
+        }
         if !(1..=100_000).contains(&w.max_sessions_per_shard) {
             return Err(invalid(
                 "webrtc.max_sessions_per_shard",
