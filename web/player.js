@@ -1,4 +1,6 @@
-// The watch page's player: hls.js in low-latency mode, or dash.js with `?player=dash`.
+// The watch page's player: hls.js in low-latency mode, dash.js with `?player=dash`, or the
+// browser's own WebRTC with `?player=webrtc` (WHEP: one offer posted to
+// `/whep/live/{stream}`, under half a second behind live).
 //
 // A classic script at the top of the page's head, not a module: it starts fetching the
 // playlists and loads its player library itself (the page preloads hls.js, the default)
@@ -20,7 +22,7 @@
 
   const state = {
     stream,
-    player: params.get('player') === 'dash' ? 'dash' : 'hls',
+    player: ['dash', 'webrtc'].includes(params.get('player')) ? params.get('player') : 'hls',
     firstFrameMs: null,
     latencySamples: [],
     stalls: 0,
@@ -249,6 +251,65 @@
     window.shardcastDash = player;
   }
 
+  // ---------------------------------------------------------------------------------- WHEP
+
+  /**
+   * Plays over WebRTC: an offer to receive video and audio goes to the WHEP endpoint (with the
+   * page's `?token=` as a Bearer token), the answer comes back with the session's Location,
+   * and leaving the page ends the session (DELETE). A failed or lost connection retries.
+   */
+  async function startWebrtc(endpoint) {
+    const pc = new RTCPeerConnection();
+    window.shardcastWebrtc = pc;
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    const media = new MediaStream();
+    pc.ontrack = (e) => {
+      media.addTrack(e.track);
+      video.srcObject = media;
+      video.play().catch(() => {});
+    };
+    let location = null;
+    const retry = (why) => {
+      state.errors.push(`webrtc: ${why}`);
+      playerStatus(`WebRTC: ${why}; retrying…`, true);
+      pc.close();
+      setTimeout(() => startWebrtc(endpoint), 2000);
+    };
+    pc.onconnectionstatechange = () => {
+      state.webrtcState = pc.connectionState;
+      if (pc.connectionState === 'failed') retry('the connection failed');
+    };
+    addEventListener('pagehide', () => {
+      if (location) fetch(location, { method: 'DELETE', keepalive: true }).catch(() => {});
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    const headers = { 'Content-Type': 'application/sdp' };
+    if (params.get('token')) headers.Authorization = `Bearer ${params.get('token')}`;
+    let answer;
+    try {
+      answer = await fetch(endpoint, { method: 'POST', headers, body: pc.localDescription.sdp });
+    } catch (e) {
+      return retry(`the offer was not answered (${e.message})`);
+    }
+    if (!answer.ok) {
+      const why = (await answer.text()).trim();
+      return retry(answer.status === 404 ? 'this stream is not live' : `${answer.status} ${why}`);
+    }
+    location = new URL(answer.headers.get('Location'), window.location.href).href;
+    await pc.setRemoteDescription({ type: 'answer', sdp: await answer.text() });
+    $('rendition').textContent = 'WebRTC';
+    setInterval(async () => {
+      // The receiver's jitter buffer is what the page adds to the network's delay.
+      for (const stat of (await pc.getStats()).values()) {
+        if (stat.type === 'inbound-rtp' && stat.kind === 'video' && stat.jitterBufferEmittedCount) {
+          const buffer = stat.jitterBufferDelay / stat.jitterBufferEmittedCount;
+          $('latency').textContent = `WebRTC buffer ${(buffer * 1000).toFixed(0)} ms`;
+        }
+      }
+    }, 1000);
+  }
+
   /** Loads a player library, then starts it; a build without it says so. */
   function load(file, start) {
     const script = document.createElement('script');
@@ -289,10 +350,19 @@
     watchVideo();
     loadDanmakuSoon();
     playerStatus('Loading…');
-    if (state.player === 'dash') $('quality').disabled = true;
+    if (state.player !== 'hls') $('quality').disabled = true;
+    // Another player reloads the page with its `?player=`.
+    $('player').value = state.player;
+    $('player').addEventListener('change', () => {
+      const next = new URLSearchParams(location.search);
+      next.set('player', $('player').value);
+      location.search = next.toString();
+    });
   });
   const base = `/live/${encodeURIComponent(stream)}`;
-  if (state.player === 'dash') {
+  if (state.player === 'webrtc') {
+    parsed.then(() => startWebrtc(`/whep/live/${encodeURIComponent(stream)}`));
+  } else if (state.player === 'dash') {
     load('dash.mediaplayer.min.js', () => parsed.then(() => startDash(`${base}/manifest.mpd${playbackQuery()}`)));
   } else {
     const src = `${base}/index.m3u8${playbackQuery()}`;

@@ -5,15 +5,10 @@
 mod common;
 
 use common::{admin_token, mint_token, read_response, Publish, Server};
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "e2e-web-secret-0123456789abcdef";
-
-/// The browser script's own deadline is shorter; this one only catches a hung Node.
-const BROWSER_DEADLINE: Duration = Duration::from_secs(150);
 
 /// The cheapest H.264 that keeps two 720p publishers and two browser pages within this
 /// machine's two cores.
@@ -72,15 +67,6 @@ fn wait_live(server: &Server, stream: &str) {
     }
 }
 
-/// Where screenshots go: `target/browser/{test}/`.
-fn screenshot_dir(test: &str) -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest.join("../target"));
-    target.join("browser").join(test)
-}
-
 /// Runs the watch page script with `args`; returns its JSON report, panicking with it when
 /// a check failed.
 fn run_browser(server: &Server, test: &str, args: &[&str]) -> serde_json::Value {
@@ -89,65 +75,7 @@ fn run_browser(server: &Server, test: &str, args: &[&str]) -> serde_json::Value 
 
 /// [`run_browser`] with the pages at `base` (an https:// one, say).
 fn run_browser_at(server: &Server, base: &str, test: &str, args: &[&str]) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/watch.mjs");
-    let out = screenshot_dir(test);
-    let mut child = Command::new("node")
-        .arg(&script)
-        .args(["--base", base, "--out"])
-        .arg(&out)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node (scripts/setup.sh installs it)");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > BROWSER_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the browser script ran over {BROWSER_DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let report: serde_json::Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no report from the browser script:\n{stdout}\n{stderr}"));
-    if let Some(shots) = report["screenshots"].as_array() {
-        for shot in shots {
-            println!("screenshot: {}", shot.as_str().unwrap_or_default());
-        }
-    }
-    assert!(
-        status.success() && report["ok"] == true,
-        "browser checks failed: {}\nstderr: {stderr}\nserver log tail: {}",
-        report,
-        tail(&server.log(), 30)
-    );
-    report
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    common::browser::run_script(server, "watch.mjs", base, test, args)
 }
 
 #[test]

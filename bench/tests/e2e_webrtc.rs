@@ -296,6 +296,78 @@ fn a_whep_viewer_gets_the_stream_s_aac_as_opus_encoded_once_on_the_transcode_thr
 }
 
 #[test]
+fn whep_behind_playback_tokens_takes_the_token_as_bearer() {
+    let config =
+        format!("[auth]\nsecret = \"rtc-secret\"\n[media]\nplayback_tokens = true\n{CONFIG}");
+    let server = Server::start("epoll", 1, &config);
+    let url = format!("rtmp://{}/live/paid", server.rtmp_addr);
+    let _publisher = Publish::start("ffmpeg", &url, 20, &H264);
+    let token = common::mint_token(&[
+        "--user",
+        "v",
+        "--play",
+        "--stream",
+        "paid",
+        "--secret",
+        "rtc-secret",
+    ]);
+    let other = common::mint_token(&[
+        "--user",
+        "v",
+        "--play",
+        "--stream",
+        "other",
+        "--secret",
+        "rtc-secret",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server
+        .get(&format!("/live/paid/index.m3u8?token={token}"))
+        .status
+        != 200
+    {
+        assert!(Instant::now() < deadline, "never went live");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (_viewer, sdp, _) = offer(socket.local_addr().unwrap());
+    let post = |auth: &str| {
+        let mut stream = server.connect();
+        write!(
+            stream,
+            "POST /whep/live/paid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+        .unwrap();
+        common::read_response(&mut stream)
+            .expect("a response")
+            .status
+    };
+    assert_eq!(post(""), 401, "no token");
+    assert_eq!(post("Authorization: Bearer forged\r\n"), 403);
+    assert_eq!(
+        post(&format!("Authorization: Bearer {other}\r\n")),
+        403,
+        "another stream's token"
+    );
+    assert_eq!(post(&format!("Authorization: Bearer {token}\r\n")), 201);
+}
+
+#[test]
+fn chromium_plays_an_rtmp_stream_over_whep_on_the_watch_page() {
+    let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nladder = []\n";
+    let server = Server::start("uring", 2, config);
+    let url = format!("rtmp://{}/live/web", server.rtmp_addr);
+    let _publisher = Publish::start("ffmpeg", &url, 60, &H264);
+    wait_live(&server, "web");
+    let base = format!("http://{}", server.addr);
+    let report =
+        common::browser::run_script(&server, "whep.mjs", &base, "whep", &["--stream", "web"]);
+    println!("chromium over WHEP: {}", report["seen"]);
+}
+
+#[test]
 fn bad_whep_requests_get_clear_answers() {
     let server = Server::start("epoll", 1, CONFIG);
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();

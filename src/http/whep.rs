@@ -7,7 +7,7 @@
 use super::admin::{BodyFor, BodyRead};
 use super::respond::{Body, Reply};
 use super::{Http, Phase};
-use crate::media::Media;
+use crate::media::{Media, MediaResponse};
 use crate::shard::msg::ShardMsg;
 use shardcast_engine::{ConnId, Ctx};
 use shardcast_http::{Method, RequestHead};
@@ -39,7 +39,7 @@ impl Http {
         let reply = Reply::for_request(head, cx);
         if let Some(stream) = path.strip_prefix("/whep/live/") {
             match head.method() {
-                Method::Post => self.whep_post(cx, conn, head, stream),
+                Method::Post => self.whep_post(cx, conn, head, stream, media),
                 Method::Options => self.cors_preflight(cx, conn, reply),
                 _ => self.whep_refuse(cx, conn, 405, "POST, OPTIONS", reply),
             }
@@ -70,8 +70,22 @@ impl Http {
         conn: ConnId,
         head: &RequestHead<'_>,
         stream: &str,
+        media: &Media,
     ) {
         let reply = Reply::for_request(head, cx);
+        // The playback token (signed playback URLs): `Authorization: Bearer`, or `?token=`.
+        let bearer = head
+            .header_str("authorization")
+            .and_then(|v| v.trim().strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string());
+        let query = crate::common::query::Query::new(head.query().unwrap_or(""));
+        let token = bearer.or_else(|| query.get("token").map(|t| t.into_owned()));
+        if let Err(MediaResponse::Status(status, why)) =
+            media.verify_playback(cx, stream, token.as_deref())
+        {
+            let reply = reply.and_close();
+            return self.whep_text(cx, conn, status, why, reply);
+        }
         let sdp = head
             .header_str("content-type")
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"));

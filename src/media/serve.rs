@@ -277,17 +277,31 @@ impl Media {
         stream: &str,
         query: Query<'_>,
     ) -> Result<Option<String>, MediaResponse> {
-        let Some(key) = &self.settings.playback_tokens else {
+        if self.settings.playback_tokens.is_none() {
             return Ok(None);
+        }
+        let token = query.get("token");
+        self.verify_playback(cx, stream, token.as_deref())?;
+        Ok(token.map(|token| format!("token={}", query::encode(&token))))
+    }
+
+    /// When signed playback URLs are on: whether `token` lets its bearer play `stream` (401
+    /// without one, 403 for a bad or expired one, each counted).
+    pub fn verify_playback(
+        &self,
+        cx: &Ctx<ShardMsg>,
+        stream: &str,
+        token: Option<&str>,
+    ) -> Result<(), MediaResponse> {
+        let Some(key) = &self.settings.playback_tokens else {
+            return Ok(());
         };
-        let Some(token) = query.get("token") else {
+        let Some(token) = token else {
             bump(&self.counters().token_refusals, 1);
             return Err(MediaResponse::Status(401, "playback token required"));
         };
-        match key.verify_for(&token, cx.wall_ms() / 1000, Audience::Play) {
-            Ok(claims) if claims.allows_room(stream) => {
-                Ok(Some(format!("token={}", query::encode(&token))))
-            }
+        match key.verify_for(token, cx.wall_ms() / 1000, Audience::Play) {
+            Ok(claims) if claims.allows_room(stream) => Ok(()),
             _ => {
                 bump(&self.counters().token_refusals, 1);
                 Err(MediaResponse::Status(403, "bad or expired playback token"))

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod hls_viewer;
 pub mod viewer;
 pub mod ws;
