@@ -12,6 +12,7 @@
 //!   timing information.
 
 mod aac;
+mod annexb;
 mod avc;
 mod hevc;
 mod inband;
@@ -20,6 +21,7 @@ mod opus;
 
 pub use crate::bits::BitReader;
 pub use aac::{parse_audio_specific_config, AacConfig};
+pub use annexb::{avcc_from_annexb, hvcc_from_annexb, nal_units, to_length_prefixed};
 pub use avc::{parse_avc_sps, parse_avcc, AvcConfig, AvcSps};
 pub use hevc::{parse_hevc_sps, parse_hvcc, HevcConfig, HevcSps, ProfileTierLevel};
 pub use inband::inband_config;
