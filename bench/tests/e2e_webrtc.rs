@@ -5,91 +5,15 @@
 
 mod common;
 
+use common::rtc::{decode_h264, offer, receive, request, wait_live, whep_viewer};
 use common::{Publish, Server, H264};
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
-use str0m::change::SdpAnswer;
-use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::Rtc;
 
 const CONFIG: &str = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nenabled = false\n";
-
-/// One HTTP request with a body; the response.
-fn request(
-    server: &Server,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &str,
-) -> common::Response {
-    let mut stream = server.connect();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: {content_type}\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    common::read_response(&mut stream).expect("a response")
-}
-
-fn wait_live(server: &Server, stream: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.get(&format!("/live/{stream}/index.m3u8")).status != 200 {
-        assert!(Instant::now() < deadline, "{stream} never went live");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// A viewer's offer to receive video and audio, from `local`.
-fn offer(local: SocketAddr) -> (Rtc, String, str0m::change::SdpPendingOffer) {
-    let mut rtc = Rtc::builder().build(Instant::now());
-    rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
-    let mut change = rtc.sdp_api();
-    change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-    change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-    let (offer, pending) = change.apply().unwrap();
-    (rtc, offer.to_sdp_string(), pending)
-}
-
-/// Drives the viewer over its socket until it is connected (or `within` passes).
-fn connect(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    let local = socket.local_addr().unwrap();
-    let mut buf = vec![0u8; 2048];
-    while Instant::now() < deadline {
-        let timeout = loop {
-            match rtc.poll_output().unwrap() {
-                Output::Timeout(at) => break at,
-                Output::Transmit(t) => {
-                    socket.send_to(&t.contents, t.destination).unwrap();
-                }
-                Output::Event(_) => {}
-            }
-        };
-        if rtc.is_connected() {
-            return true;
-        }
-        let wait = timeout
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
-        socket
-            .set_read_timeout(Some(wait.min(Duration::from_millis(100))))
-            .unwrap();
-        let input = match socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                let receive = Receive::new(Protocol::Udp, from, local, &buf[..n]).unwrap();
-                Input::Receive(Instant::now(), receive)
-            }
-            Err(_) => Input::Timeout(Instant::now()),
-        };
-        rtc.handle_input(input).unwrap();
-    }
-    false
-}
 
 /// A server on `io` with `shards` shards and a stream `stream` live on it.
 fn live_server(io: &str, shards: usize, stream: &str) -> (Server, Publish) {
@@ -98,33 +22,6 @@ fn live_server(io: &str, shards: usize, stream: &str) -> (Server, Publish) {
     let publisher = Publish::start("ffmpeg", &url, 20, &H264);
     wait_live(&server, stream);
     (server, publisher)
-}
-
-/// A viewer that posts its offer for `stream` and completes ICE and DTLS: the viewer, its
-/// socket, the session's Location, and the answer.
-fn whep_viewer(server: &Server, stream: &str) -> (Rtc, UdpSocket, String, String) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (mut viewer, sdp, pending) = offer(socket.local_addr().unwrap());
-    let response = request(
-        server,
-        "POST",
-        &format!("/whep/live/{stream}"),
-        "application/sdp",
-        &sdp,
-    );
-    let answer = String::from_utf8(response.body.clone()).unwrap();
-    assert_eq!(response.status, 201, "{answer}");
-    assert_eq!(response.header("content-type"), Some("application/sdp"));
-    let location = response.header("location").expect("a Location").to_string();
-    viewer
-        .sdp_api()
-        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
-        .unwrap();
-    assert!(
-        connect(&mut viewer, &socket, Duration::from_secs(10)),
-        "ICE and DTLS did not complete"
-    );
-    (viewer, socket, location, answer)
 }
 
 #[test]
@@ -146,77 +43,6 @@ fn a_whep_viewer_connects_over_ice_and_dtls_and_delete_ends_it() {
         404,
         "gone"
     );
-}
-
-/// What a viewer received.
-#[derive(Default)]
-struct Received {
-    /// Video frames, Annex B as str0m reassembles them.
-    video: Vec<Vec<u8>>,
-    /// Opus packets: RTP time (48 kHz) and payload.
-    opus: Vec<(u64, Vec<u8>)>,
-}
-
-/// Runs the viewer over its socket for `within`, returning the media it received.
-fn receive(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> Received {
-    let deadline = Instant::now() + within;
-    let local = socket.local_addr().unwrap();
-    let mut buf = vec![0u8; 2048];
-    let mut got = Received::default();
-    while Instant::now() < deadline {
-        let timeout = loop {
-            match rtc.poll_output().unwrap() {
-                Output::Timeout(at) => break at,
-                Output::Transmit(t) => {
-                    socket.send_to(&t.contents, t.destination).unwrap();
-                }
-                Output::Event(Event::MediaData(data)) => match data.params.spec().codec {
-                    Codec::H264 => got.video.push(data.data.to_vec()),
-                    Codec::Opus => got.opus.push((data.time.numer(), data.data.to_vec())),
-                    _ => {}
-                },
-                Output::Event(_) => {}
-            }
-        };
-        let wait = timeout
-            .saturating_duration_since(Instant::now())
-            .clamp(Duration::from_millis(1), Duration::from_millis(50));
-        socket.set_read_timeout(Some(wait)).unwrap();
-        let input = match socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                let receive = Receive::new(Protocol::Udp, from, local, &buf[..n]).unwrap();
-                Input::Receive(Instant::now(), receive)
-            }
-            Err(_) => Input::Timeout(Instant::now()),
-        };
-        rtc.handle_input(input).unwrap();
-    }
-    got
-}
-
-/// Decodes Annex B frames with FFmpeg: each decoded picture's size.
-fn decode_h264(frames: &[Vec<u8>]) -> Vec<(u32, u32)> {
-    use shardcast_native::{CodecContext, CodecId, Error, Frame, Packet};
-    let mut decoder = CodecContext::decoder(CodecId::H264).unwrap();
-    decoder.open(None).unwrap();
-    let mut picture = Frame::new().unwrap();
-    let mut sizes = Vec::new();
-    let mut drain = |decoder: &mut CodecContext, sizes: &mut Vec<(u32, u32)>| loop {
-        match decoder.receive_frame(&mut picture) {
-            Ok(()) => sizes.push((picture.width(), picture.height())),
-            Err(Error::Again | Error::Eof) => break,
-            Err(e) => panic!("decoding: {e}"),
-        }
-    };
-    for frame in frames {
-        decoder
-            .send_packet(&Packet::copy_from(frame).unwrap())
-            .unwrap_or_else(|e| panic!("a frame the decoder refuses: {e}"));
-        drain(&mut decoder, &mut sizes);
-    }
-    decoder.send_packet(&Packet::new().unwrap()).ok();
-    drain(&mut decoder, &mut sizes);
-    sizes
 }
 
 #[test]

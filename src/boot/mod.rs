@@ -10,3 +10,4 @@ pub mod publish_key;
 pub mod serve;
 pub mod settings;
 pub mod tls;
+mod webrtc;

@@ -3,6 +3,7 @@
 
 use super::config::{parse_addr, Config};
 use super::tls::TlsSetup;
+use super::webrtc::{webrtc_settings, webrtc_udp};
 use crate::common::auth::TokenKey;
 use crate::danmaku::settings::{AnonymousRooms, DanmakuCounters, DanmakuSettings, FilterMode};
 use crate::http::settings::{ApiAccess, HttpCounters, HttpSettings};
@@ -104,48 +105,6 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         io_uring_disable: e.io_uring_disable.clone(),
         udp: webrtc_udp(config).into_iter().collect(),
         ..EngineConfig::default()
-    }
-}
-
-/// The UDP socket WebRTC binds on every shard (one port per shard), unless it is off.
-fn webrtc_udp(config: &Config) -> Option<shardcast_engine::UdpSpec> {
-    let listen = &config.webrtc.udp_listen;
-    if listen == "off" {
-        return None;
-    }
-    Some(shardcast_engine::UdpSpec {
-        name: "webrtc".to_string(),
-        addr: listen.parse().ok()?,
-        port_per_shard: true,
-    })
-}
-
-/// What each shard's WebRTC runs with; None when it is off.
-pub fn webrtc_settings(config: &Config) -> Option<Arc<crate::webrtc::WebrtcSettings>> {
-    webrtc_udp(config)?;
-    let w = &config.webrtc;
-    let bound = webrtc_udp(config)?.addr.ip();
-    let public_ip = match w.public_ip.parse().ok() {
-        Some(ip) => Some(ip),
-        None if bound.is_unspecified() => Some(route_ip()),
-        None => None,
-    };
-    Some(Arc::new(crate::webrtc::WebrtcSettings {
-        socket: shardcast_engine::UdpId(0),
-        public_ip,
-        max_sessions_per_shard: w.max_sessions_per_shard,
-    }))
-}
-
-/// The address this host sends from by its routing table (a UDP "connect" sends nothing),
-/// or 127.0.0.1 when there is no route.
-fn route_ip() -> std::net::IpAddr {
-    let probe = std::net::UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
-        .and_then(|s| s.local_addr());
-    match probe {
-        Ok(addr) if !addr.ip().is_unspecified() => addr.ip(),
-        _ => std::net::IpAddr::from([127, 0, 0, 1]),
     }
 }
 

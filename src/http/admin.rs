@@ -45,6 +45,7 @@ pub(super) struct BodyRead {
 pub(super) enum BodyFor {
     Credit { user: String },
     Whep { stream: std::sync::Arc<str> },
+    Whip(Box<super::whep::WhipBody>),
 }
 
 impl BodyRead {
@@ -169,6 +170,7 @@ impl Http {
             BodyFor::Whep { stream } => {
                 return self.whep_offer(cx, conn, reply, (stream, buf), media)
             }
+            BodyFor::Whip(whip) => return self.whip_offer(cx, conn, reply, (*whip, buf), media),
         };
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]

@@ -188,6 +188,9 @@ impl Http {
                 cx.close(conn);
             }
             MediaResponse::Status(status, text) => self.media_status(cx, conn, status, text, reply),
+            MediaResponse::Created { location, sdp } => {
+                self.sdp_created(cx, conn, &location, sdp, reply)
+            }
             MediaResponse::Body {
                 content_type,
                 cache_control,

@@ -3,13 +3,13 @@
 //! updates go to every shard, transcode messages to the stream's worker, and what happened to
 //! the log and counters. The home's deadline becomes one timer.
 
-use super::msg::{MediaMsg, PublishFrom, PublishRole, RtcMedia, SampleMsg, Watching};
+use super::msg::{MediaMsg, PublishFrom, PublishRole, PublisherId, RtcMedia, SampleMsg, Watching};
 use super::Media;
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
 use crate::shard::timer::TimerKey;
 use crate::transcode::msg::{PlacedSample, TranscodeMsg};
-use shardcast_engine::{ConnId, Ctx, ShardId, TimerId};
+use shardcast_engine::{Ctx, ShardId, TimerId};
 use shardcast_media::home::{
     PUBLISHERS_MAX_DEFAULT, STALL_CHECK_MS_DEFAULT, TRANSCODE_END_WAIT_MS_DEFAULT,
 };
@@ -18,11 +18,11 @@ use shardcast_media::{
 };
 use std::sync::Arc;
 
-/// A publisher as the home knows it: its ingest shard and connection there.
+/// A publisher as the home knows it: its ingest shard and its id there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Publisher {
     shard: ShardId,
-    conn: ConnId,
+    conn: PublisherId,
 }
 
 /// A stream homed here.
@@ -96,7 +96,7 @@ impl Media {
         cx: &mut Ctx<ShardMsg>,
         from: ShardId,
         stream: Arc<str>,
-        conn: ConnId,
+        conn: PublisherId,
         role: PublishRole,
         who: PublishFrom,
     ) {
@@ -166,7 +166,7 @@ impl Media {
         cx: &mut Ctx<ShardMsg>,
         stream: &Arc<str>,
         from: ShardId,
-        conn: ConnId,
+        conn: PublisherId,
         config: TrackConfig,
     ) {
         let publisher = Publisher { shard: from, conn };
@@ -205,7 +205,7 @@ impl Media {
         cx: &mut Ctx<ShardMsg>,
         stream: &Arc<str>,
         from: ShardId,
-        conn: ConnId,
+        conn: PublisherId,
     ) {
         let publisher = Publisher { shard: from, conn };
         self.with_home(cx, stream, |home, now_ms| {

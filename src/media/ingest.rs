@@ -2,7 +2,7 @@
 //! auth (stream keys, publish tokens, the `on_publish` webhook), the FLV demuxer, checks at
 //! the door (codec, picture size), and the samples forwarded to the stream's home.
 
-use super::msg::{MediaMsg, PublishRole, SampleMsg};
+use super::msg::{MediaMsg, PublishRole, PublisherId, SampleMsg};
 use super::names::home_of;
 use super::Media;
 use crate::common::counters::{bump, set};
@@ -253,7 +253,7 @@ impl Media {
                     rc.state = Ingest::Connected;
                     log::info!("rtmp conn {slot}: stream {stream} unpublished");
                     self.notify_unpublish(cx, &stream, "unpublished");
-                    self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
+                    self.rtmp_unpublish(cx, home, stream, conn);
                 }
             }
         }
@@ -314,7 +314,7 @@ impl Media {
                     home,
                     MediaMsg::Config {
                         stream,
-                        conn,
+                        conn: PublisherId::Rtmp(conn),
                         config,
                     },
                 );
@@ -333,7 +333,7 @@ impl Media {
                 }
                 let sample = SampleMsg {
                     stream,
-                    conn,
+                    conn: PublisherId::Rtmp(conn),
                     track,
                     sample,
                     received_wall_ms: cx.wall_ms(),
@@ -367,9 +367,21 @@ impl Media {
         Ok(())
     }
 
+    /// Tells `stream`'s home that RTMP connection `conn` stopped publishing it.
+    pub(super) fn rtmp_unpublish(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        home: ShardId,
+        stream: Arc<str>,
+        conn: ConnId,
+    ) {
+        let conn = PublisherId::Rtmp(conn);
+        self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
+    }
+
     /// Checks a configuration at the door: the picture size within `media.max_width` ×
     /// `media.max_height`.
-    fn check_config(&self, config: &TrackConfig) -> Result<(), String> {
+    pub(super) fn check_config(&self, config: &TrackConfig) -> Result<(), String> {
         let Some(video) = config.video() else {
             return Ok(());
         };
@@ -416,7 +428,7 @@ impl Media {
         log::warn!("rtmp conn {slot}: stream {stream}: {why}; closing");
         rc.session.error_and_close(why);
         rc.state = Ingest::Closing;
-        self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
+        self.rtmp_unpublish(cx, home, stream, conn);
         self.pump(cx, slot);
         self.close_rtmp_after_flush(cx, slot);
     }
@@ -475,11 +487,11 @@ impl Media {
             Ingest::Publishing { stream, home } => {
                 log::info!("rtmp conn {slot}: stream {stream}: publisher disconnected");
                 self.notify_unpublish(cx, &stream, "disconnected");
-                self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
+                self.rtmp_unpublish(cx, home, stream, conn);
             }
             Ingest::Claiming { stream, .. } => {
                 let home = home_of(&stream, self.shards);
-                self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
+                self.rtmp_unpublish(cx, home, stream, conn);
             }
             _ => {}
         }

@@ -26,6 +26,7 @@ pub mod settings;
 #[cfg(test)]
 mod tests;
 mod waiters;
+pub mod whip;
 
 use crate::common::counters::{bump, set};
 use crate::common::live::{LiveSet, Liveness};
@@ -73,6 +74,8 @@ pub enum MediaResponse {
     /// A response begun with [`MediaResponse::StreamStart`] cannot be finished (the stream
     /// stopped): the connection must close, so the client sees the body cut short.
     StreamAbort,
+    /// 201 with an SDP answer and the WebRTC session's resource (a WHIP publish accepted).
+    Created { location: String, sdp: String },
 }
 
 /// How a segment still being made may be answered.
@@ -188,9 +191,12 @@ impl Media {
                 role,
                 from: who,
             } => self.home_publish(cx, from, stream, conn, role, *who),
-            MediaMsg::PublishDecision { conn, decision } => {
-                self.publish_decision(cx, conn, decision)
-            }
+            MediaMsg::PublishDecision { conn, decision } => match conn {
+                msg::PublisherId::Rtmp(conn) => self.publish_decision(cx, conn, decision),
+                msg::PublisherId::Whip { key, serial } => {
+                    self.whip_decision(cx, key, serial, decision)
+                }
+            },
             MediaMsg::Config {
                 stream,
                 conn,

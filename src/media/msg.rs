@@ -18,26 +18,26 @@ pub enum MediaMsg {
     /// Ingest → home: a publisher asks to publish.
     Publish {
         stream: Arc<str>,
-        conn: ConnId,
+        conn: PublisherId,
         role: PublishRole,
         from: Box<PublishFrom>,
     },
     /// Home → ingest: the answer to `Publish`; or, to a connection that is publishing, an
     /// error that ends its publish (a new primary replaced it).
     PublishDecision {
-        conn: ConnId,
+        conn: PublisherId,
         decision: Result<(), &'static str>,
     },
     /// Ingest → home: a codec configuration from `conn`.
     Config {
         stream: Arc<str>,
-        conn: ConnId,
+        conn: PublisherId,
         config: Box<TrackConfig>,
     },
     /// Ingest → home: a sample from `conn`.
     Sample(Box<SampleMsg>),
     /// Ingest → home: `conn` stopped publishing.
-    Unpublish { stream: Arc<str>, conn: ConnId },
+    Unpublish { stream: Arc<str>, conn: PublisherId },
     /// Home → every shard: an index update.
     Index {
         stream: Arc<str>,
@@ -117,6 +117,14 @@ pub struct RecordingBody {
     pub body: bytes::Bytes,
 }
 
+/// A publisher on its ingest shard: an RTMP connection, or a WHIP session (its place in the
+/// shard's WebRTC table, and a serial that tells it from a later session in the same place).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublisherId {
+    Rtmp(ConnId),
+    Whip { key: u32, serial: u32 },
+}
+
 /// Who publishes, as the ingest shard saw it.
 pub struct PublishFrom {
     /// The peer's address.
@@ -141,7 +149,7 @@ pub enum PublishRole {
 /// A sample on its way home.
 pub struct SampleMsg {
     pub stream: Arc<str>,
-    pub conn: ConnId,
+    pub conn: PublisherId,
     pub track: TrackKind,
     pub sample: Sample,
     /// When the RTMP message carrying it was read, in milliseconds since the Unix epoch.

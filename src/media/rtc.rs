@@ -86,6 +86,7 @@ impl Media {
         };
         let (next, sessions) = (webrtc.next_deadline_ms(), webrtc.sessions());
         let changes = webrtc.take_watch_changes();
+        let ingest = webrtc.take_ingest();
         set(&self.counters().webrtc_sessions, sessions as u64);
         if let Some(at) = next {
             self.arm_waiters_timer(cx, at);
@@ -93,6 +94,9 @@ impl Media {
         for (stream, watching) in changes {
             let home = names::home_of(&stream, self.shards);
             self.send_to(cx, home, MediaMsg::RtcWatch { stream, watching });
+        }
+        if !ingest.is_empty() {
+            self.whip_ingest(cx, ingest);
         }
     }
 

@@ -6,9 +6,11 @@
 //! state across shards; a viewer's datagrams reach the shard whose port its answer named.
 
 pub mod feed;
+pub mod publish;
 pub mod session;
 pub mod shard;
 #[cfg(test)]
 mod tests;
+pub mod whip;
 
 pub use shard::{Webrtc, WebrtcSettings};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
-use str0m::media::{Frequency, MediaTime, Mid, Pt};
+use str0m::media::{Frequency, KeyframeRequestKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -52,6 +52,30 @@ pub enum SessionState {
     Closed,
 }
 
+/// What the peer does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerRole {
+    /// A WHEP viewer: the session sends.
+    Viewer,
+    /// A WHIP publisher: the session receives.
+    Publisher,
+}
+
+/// A frame a publisher sent, as str0m reassembled it.
+#[derive(Debug)]
+pub struct Incoming {
+    pub codec: Codec,
+    /// The RTP timestamp (90 kHz video, 48 kHz Opus).
+    pub rtp: u32,
+    /// When its first packet arrived.
+    pub at: Instant,
+    pub data: Arc<[u8]>,
+}
+
+/// Frames a publisher's session holds between two drains (a keyframe of a few hundred
+/// packets is one frame); past it, frames are dropped and counted.
+const INCOMING_MAX: usize = 512;
+
 /// One peer.
 pub struct Session {
     rtc: Rtc,
@@ -74,15 +98,22 @@ pub struct Session {
     pub frames_refused: u64,
     /// Keyframe requests (PLI, FIR) received from the viewer.
     pub keyframe_requests: u64,
+    role: PeerRole,
+    /// A publisher's frames not yet taken.
+    incoming: Vec<Incoming>,
+    /// A publisher's frames dropped because `incoming` was full.
+    pub incoming_dropped: u64,
 }
 
 impl Session {
-    /// Answers a viewer's `offer_sdp` as an ICE-lite peer reachable at `local` (the shard's UDP
-    /// socket as the viewer must address it). Returns the session and the answer's SDP.
+    /// Answers `offer_sdp` of a peer in `role` as an ICE-lite peer reachable at `local` (the
+    /// shard's UDP socket as the peer must address it). Returns the session and the answer's
+    /// SDP.
     pub fn answer(
         now: Instant,
         offer_sdp: &str,
         local: SocketAddr,
+        role: PeerRole,
     ) -> Result<(Session, String), OfferError> {
         let offer = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| OfferError::Malformed(e.to_string()))?;
@@ -100,7 +131,11 @@ impl Session {
             .accept_offer(offer)
             .map_err(|e| OfferError::Unanswerable(e.to_string()))?;
         let answer = answer.to_sdp_string();
-        let (video, audio) = sending_mids(&answer);
+        let directions: &[&str] = match role {
+            PeerRole::Viewer => &["a=sendonly", "a=sendrecv"],
+            PeerRole::Publisher => &["a=recvonly", "a=sendrecv"],
+        };
+        let (video, audio) = media_mids(&answer, directions);
         if video.is_none() && audio.is_none() {
             return Err(OfferError::NothingInCommon);
         }
@@ -116,6 +151,9 @@ impl Session {
             video_pt: None,
             audio_pt: None,
             packets_written: 0,
+            role,
+            incoming: Vec::new(),
+            incoming_dropped: 0,
             video_started: false,
             frames_written: 0,
             frames_refused: 0,
@@ -242,6 +280,24 @@ impl Session {
         self.drain(out);
     }
 
+    /// Takes the frames a publisher sent since the last call.
+    pub fn take_incoming(&mut self) -> Vec<Incoming> {
+        std::mem::take(&mut self.incoming)
+    }
+
+    /// Asks a publisher for a keyframe (a PLI); what to send is appended to `out`.
+    pub fn request_keyframe(&mut self, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        let Some(mid) = self.video.filter(|_| self.state == SessionState::Connected) else {
+            return;
+        };
+        if let Some(mut writer) = self.rtc.writer(mid) {
+            if let Err(e) = writer.request_keyframe(None, KeyframeRequestKind::Pli) {
+                log::debug!("webrtc: no keyframe request possible: {e}");
+            }
+        }
+        self.drain(out);
+    }
+
     /// Ends the session (a DELETE of its resource).
     pub fn close(&mut self) {
         self.rtc.disconnect();
@@ -276,6 +332,18 @@ impl Session {
                 self.state = SessionState::Closed;
             }
             Event::KeyframeRequest(_) => self.keyframe_requests += 1,
+            Event::MediaData(data) if self.role == PeerRole::Publisher => {
+                if self.incoming.len() >= INCOMING_MAX {
+                    self.incoming_dropped += 1;
+                } else {
+                    self.incoming.push(Incoming {
+                        codec: data.params.spec().codec,
+                        rtp: data.time.numer() as u32,
+                        at: data.network_time,
+                        data: data.data,
+                    });
+                }
+            }
             _ => {}
         }
         if !self.rtc.is_alive() {
@@ -327,9 +395,9 @@ fn h264_pt(writer: &str0m::media::Writer) -> Option<Pt> {
     mode_1.or_else(|| h264().next()).map(|p| p.pt())
 }
 
-/// The first video and the first audio media line this side sends in an answer, by mid: an
-/// accepted line (port not 0) marked `sendonly` or `sendrecv`, with at least one codec.
-fn sending_mids(sdp: &str) -> (Option<Mid>, Option<Mid>) {
+/// The first video and the first audio media line of an answer with one of `directions`
+/// (`a=sendonly`…), by mid: an accepted line (port not 0) with at least one codec.
+fn media_mids(sdp: &str, directions: &[&str]) -> (Option<Mid>, Option<Mid>) {
     let (mut video, mut audio) = (None, None);
     let mut sections = sdp.split("\nm=").skip(1);
     for section in sections.by_ref() {
@@ -337,9 +405,7 @@ fn sending_mids(sdp: &str) -> (Option<Mid>, Option<Mid>) {
         let kind = words.next().unwrap_or("");
         let port = words.next().unwrap_or("0");
         let has_codec = words.nth(1).is_some();
-        let sending = section
-            .lines()
-            .any(|l| matches!(l.trim(), "a=sendonly" | "a=sendrecv"));
+        let sending = section.lines().any(|l| directions.contains(&l.trim()));
         let mid = section
             .lines()
             .find_map(|l| l.trim().strip_prefix("a=mid:"))
@@ -429,7 +495,8 @@ mod tests {
     fn a_viewer_s_offer_is_answered_and_ice_and_dtls_complete() {
         let mut now = Instant::now();
         let (mut viewer, offer, pending) = viewer(now);
-        let (mut server, answer) = Session::answer(now, &offer, SERVER.parse().unwrap()).unwrap();
+        let (mut server, answer) =
+            Session::answer(now, &offer, SERVER.parse().unwrap(), PeerRole::Viewer).unwrap();
         assert!(answer.contains("a=ice-lite"), "{answer}");
         assert!(
             answer.contains("H264") && answer.contains("opus"),
@@ -450,7 +517,8 @@ mod tests {
     fn a_viewer_that_goes_silent_is_freed_within_30_s() {
         let mut now = Instant::now();
         let (mut viewer, offer, pending) = viewer(now);
-        let (mut server, answer) = Session::answer(now, &offer, SERVER.parse().unwrap()).unwrap();
+        let (mut server, answer) =
+            Session::answer(now, &offer, SERVER.parse().unwrap(), PeerRole::Viewer).unwrap();
         let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
         viewer.sdp_api().accept_answer(pending, answer).unwrap();
         run(&mut now, &mut viewer, &mut server, |v, s| {
@@ -498,7 +566,7 @@ mod tests {
     fn bad_offers_get_their_status() {
         let now = Instant::now();
         let local = SERVER.parse().unwrap();
-        let garbage = Session::answer(now, "v=0\r\nthis is not sdp", local)
+        let garbage = Session::answer(now, "v=0\r\nthis is not sdp", local, PeerRole::Viewer)
             .map(|_| ())
             .unwrap_err();
         assert_eq!(garbage.status(), 400, "{garbage}");
@@ -507,7 +575,7 @@ mod tests {
         let mut change = rtc.sdp_api();
         change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
         let (offer, _) = change.apply().unwrap();
-        let error = Session::answer(now, &offer.to_sdp_string(), local)
+        let error = Session::answer(now, &offer.to_sdp_string(), local, PeerRole::Viewer)
             .map(|_| ())
             .unwrap_err();
         assert_eq!(error, OfferError::NothingInCommon);

@@ -1,10 +1,12 @@
-//! A shard's WebRTC sessions: created by a WHEP offer over HTTP on this shard, reached by
-//! datagrams on this shard's UDP socket, driven by its timer. Each session is
+//! A shard's WebRTC sessions: created by a WHEP or WHIP offer over HTTP on this shard, reached
+//! by datagrams on this shard's UDP socket, driven by its timer. Each session is
 //! [`super::session::Session`]; this file is the table, the demultiplexing of datagrams to
-//! sessions, and the bounds.
+//! sessions, the bounds, and the viewers' side (the streams' feeds); `publish.rs` is the
+//! publishers' side.
 
 use super::feed::{Feed, FeedError};
-use super::session::{Session, SessionState};
+use super::publish::{IngestEvent, Publisher};
+use super::session::{PeerRole, Session, SessionState};
 use crate::media::msg::Watching;
 use shardcast_engine::{Ctx, UdpId};
 use shardcast_media::{Sample, TrackConfig, TrackKind};
@@ -30,26 +32,31 @@ pub struct WebrtcSettings {
     pub public_ip: Option<IpAddr>,
     /// Sessions a shard holds at once; an offer past it is answered 503.
     pub max_sessions_per_shard: usize,
+    /// How often a WHIP publisher is asked for a keyframe when it sends none (browsers send
+    /// one only when asked): the segment target, so that segments can be cut.
+    pub keyframe_interval_ms: u64,
 }
 
 /// One session in the table. A datagram from an address no session has claimed yet must be a
 /// STUN check naming a waiting session's username fragment (one lookup), and pass that
 /// session's own check (`Session::accepts`: its credentials); after that the peer's address
 /// finds the session at once. Anything else is dropped at the cost of a hash lookup.
-struct Entry {
-    session: Session,
+pub(super) struct Entry {
+    pub(super) session: Session,
     /// The resource's id in its Location (`/whep/session/{id}`): the shard's index, `-`, and
     /// 128 unguessable bits, so that only who created the session can end it.
-    id: String,
-    stream: Arc<str>,
+    pub(super) id: String,
+    pub(super) stream: Arc<str>,
     peer: Option<SocketAddr>,
+    /// A WHIP publisher's side; None for a viewer.
+    pub(super) publisher: Option<Box<Publisher>>,
 }
 
 /// This shard's sessions.
 pub struct Webrtc {
-    settings: Arc<WebrtcSettings>,
+    pub(super) settings: Arc<WebrtcSettings>,
     base: Instant,
-    sessions: slab::Slab<Entry>,
+    pub(super) sessions: slab::Slab<Entry>,
     by_peer: HashMap<SocketAddr, usize>,
     /// Sessions still without a peer, by their ICE username fragment: a datagram from an
     /// unknown address finds its session in one lookup, or is dropped.
@@ -57,8 +64,8 @@ pub struct Webrtc {
     /// Datagrams dropped: from no session's peer and not a STUN check for a session.
     dropped: u64,
     ids: RandomState,
-    serial: u64,
-    out: Vec<(SocketAddr, Vec<u8>)>,
+    pub(super) serial: u64,
+    pub(super) out: Vec<(SocketAddr, Vec<u8>)>,
     /// The streams with sessions here: their media, and the sessions to write it to.
     feeds: HashMap<Arc<str>, (Feed, Vec<usize>)>,
     /// Streams that gained their first session here or lost their last since
@@ -66,6 +73,8 @@ pub struct Webrtc {
     watch_changes: Vec<(Arc<str>, Watching)>,
     /// Forwarded samples that could not be made into frames.
     pub frames_unusable: u64,
+    /// What publishers sent (and their ends), for the caller to hand their streams' homes.
+    pub(super) ingest: Vec<IngestEvent>,
 }
 
 impl Webrtc {
@@ -83,6 +92,7 @@ impl Webrtc {
             feeds: HashMap::new(),
             watch_changes: Vec::new(),
             frames_unusable: 0,
+            ingest: Vec::new(),
         }
     }
 
@@ -91,7 +101,7 @@ impl Webrtc {
         self.sessions.len()
     }
 
-    fn now<M: Send>(&self, cx: &Ctx<M>) -> Instant {
+    pub(super) fn now<M: Send>(&self, cx: &Ctx<M>) -> Instant {
         self.base + Duration::from_millis(cx.now_ms())
     }
 
@@ -103,6 +113,23 @@ impl Webrtc {
         stream: &Arc<str>,
         sdp: &str,
     ) -> Result<(String, String), (u16, String)> {
+        let (key, answer, id) = self.open(cx, stream, sdp, PeerRole::Viewer)?;
+        let (_, keys) = self.feeds.entry(stream.clone()).or_insert_with(|| {
+            self.watch_changes.push((stream.clone(), Watching::Yes));
+            (Feed::default(), Vec::new())
+        });
+        keys.push(key);
+        Ok((answer, id))
+    }
+
+    /// A session for a peer in `role`: its key, the answer's SDP and the resource's id.
+    pub(super) fn open<M: Send>(
+        &mut self,
+        cx: &mut Ctx<M>,
+        stream: &Arc<str>,
+        sdp: &str,
+        role: PeerRole,
+    ) -> Result<(usize, String, String), (u16, String)> {
         if self.sessions.len() >= self.settings.max_sessions_per_shard {
             return Err((
                 503,
@@ -117,7 +144,7 @@ impl Webrtc {
         }
         let now = self.now(cx);
         let (session, answer) =
-            Session::answer(now, sdp, local).map_err(|e| (e.status(), e.to_string()))?;
+            Session::answer(now, sdp, local, role).map_err(|e| (e.status(), e.to_string()))?;
         self.serial += 1;
         let id = format!(
             "{}-{:016x}{:016x}",
@@ -131,14 +158,10 @@ impl Webrtc {
             id: id.clone(),
             stream: stream.clone(),
             peer: None,
+            publisher: None,
         });
         self.by_ufrag.insert(ufrag, key);
-        let (_, keys) = self.feeds.entry(stream.clone()).or_insert_with(|| {
-            self.watch_changes.push((stream.clone(), Watching::Yes));
-            (Feed::default(), Vec::new())
-        });
-        keys.push(key);
-        Ok((answer, id))
+        Ok((key, answer, id))
     }
 
     /// Ends the session `id` (a DELETE of its resource); false when there is none.
@@ -179,6 +202,9 @@ impl Webrtc {
         entry
             .session
             .handle_datagram(now, from, data, &mut self.out);
+        if entry.publisher.is_some() {
+            self.ingest_frames(key, now);
+        }
         self.send(cx);
         if self.sessions[key].session.state() == SessionState::Closed {
             self.remove(key);
@@ -198,7 +224,7 @@ impl Webrtc {
                 .handle_timeout(now, &mut self.out);
             self.send(cx);
             if self.sessions[key].session.state() == SessionState::Closed {
-                log::debug!("webrtc: a viewer of {} left", self.sessions[key].stream);
+                log::debug!("webrtc: a peer of {} left", self.sessions[key].stream);
                 self.remove(key);
             }
         }
@@ -213,14 +239,17 @@ impl Webrtc {
             .map(|at| at.saturating_duration_since(self.base).as_millis() as u64)
     }
 
-    fn send<M: Send>(&mut self, cx: &mut Ctx<M>) {
+    pub(super) fn send<M: Send>(&mut self, cx: &mut Ctx<M>) {
         for (to, data) in self.out.drain(..) {
             cx.send_datagram(self.settings.socket, to, &data);
         }
     }
 
-    fn remove(&mut self, key: usize) {
+    pub(super) fn remove(&mut self, key: usize) {
         let entry = self.sessions.remove(key);
+        if let Some(publisher) = &entry.publisher {
+            self.publisher_gone(&entry.stream, publisher);
+        }
         if let Some(peer) = entry.peer {
             self.by_peer.remove(&peer);
         }
@@ -283,8 +312,13 @@ impl Webrtc {
         let Some((feed, keys)) = self.feeds.get_mut(stream) else {
             return;
         };
-        if track != TrackKind::Video {
-            return; // AAC has no WebRTC payload; Opus comes from the transcode cores
+        if track == TrackKind::Audio {
+            // A WHIP publisher's Opus goes out as it came; AAC has no WebRTC payload (its Opus
+            // comes from the transcode thread, `on_opus`).
+            if matches!(feed.audio(), Some(TrackConfig::Opus(_))) {
+                self.on_opus(cx, stream, sample);
+            }
+            return;
         }
         let b_frames_before = feed.b_frames_seen;
         let frame = feed.video_frame(sample);

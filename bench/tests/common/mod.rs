@@ -8,6 +8,7 @@
 
 pub mod browser;
 pub mod hls_viewer;
+pub mod rtc;
 pub mod viewer;
 pub mod ws;
 

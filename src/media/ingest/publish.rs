@@ -8,7 +8,7 @@ use crate::common::counters::bump;
 use crate::common::query::Query;
 use crate::common::strikes::Strike;
 use crate::control::msg::{ControlRequest, Verdict, Webhook};
-use crate::media::msg::{MediaMsg, PublishFrom, PublishRole, TITLE_MAX_CHARS};
+use crate::media::msg::{MediaMsg, PublishFrom, PublishRole, PublisherId, TITLE_MAX_CHARS};
 use crate::media::names::{home_of, is_valid_stream_name};
 use crate::media::settings::PublishAccess;
 use crate::media::Media;
@@ -113,7 +113,7 @@ impl Media {
 
     /// Whether `stream` may be published with `query`'s key or token: `Err((RTMP status
     /// code, reason))` when not.
-    fn publish_allowed(
+    pub(in crate::media) fn publish_allowed(
         &self,
         cx: &Ctx<ShardMsg>,
         stream: &str,
@@ -200,7 +200,7 @@ impl Media {
         let home = home_of(&stream, self.shards);
         let msg = MediaMsg::Publish {
             stream,
-            conn,
+            conn: PublisherId::Rtmp(conn),
             role,
             from: Box::new(PublishFrom { remote, title }),
         };
@@ -275,7 +275,7 @@ impl Media {
                     rc.state = Ingest::Connected;
                     log::info!("rtmp conn {slot}: publish {stream} withdrawn before its answer");
                     let home = home_of(&stream, self.shards);
-                    self.send_to(cx, home, MediaMsg::Unpublish { stream, conn });
+                    self.rtmp_unpublish(cx, home, stream, conn);
                     return;
                 }
                 rc.state = Ingest::Publishing {

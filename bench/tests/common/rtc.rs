@@ -1,0 +1,382 @@
+//! WebRTC clients of the tests' own, on str0m (the sans-io stack shardcast uses): WHEP
+//! viewers and WHIP publishers that talk to the real binary over loopback, and FFmpeg to
+//! decode what they receive.
+
+use super::{read_response, Response, Server};
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+use str0m::change::SdpAnswer;
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+/// One HTTP request with a body; the response.
+pub fn request(
+    server: &Server,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> Response {
+    let mut stream = server.connect();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    read_response(&mut stream).expect("a response")
+}
+
+pub fn wait_live(server: &Server, stream: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.get(&format!("/live/{stream}/index.m3u8")).status != 200 {
+        assert!(Instant::now() < deadline, "{stream} never went live");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A viewer's offer to receive video and audio, from `local`.
+pub fn offer(local: SocketAddr) -> (Rtc, String, str0m::change::SdpPendingOffer) {
+    let mut rtc = Rtc::builder().build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+    let mut change = rtc.sdp_api();
+    change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+    let (offer, pending) = change.apply().unwrap();
+    (rtc, offer.to_sdp_string(), pending)
+}
+
+/// One turn of a client's I/O: sends what `rtc` has to send, hands its events to
+/// `on_event`, then waits (at most `max_wait`, at most until its next timeout) for one
+/// datagram and feeds it (or the time).
+fn step(rtc: &mut Rtc, socket: &UdpSocket, max_wait: Duration, mut on_event: impl FnMut(Event)) {
+    let timeout = loop {
+        match rtc.poll_output().unwrap() {
+            Output::Timeout(at) => break at,
+            Output::Transmit(t) => {
+                socket.send_to(&t.contents, t.destination).unwrap();
+            }
+            Output::Event(event) => on_event(event),
+        }
+    };
+    let wait = timeout
+        .saturating_duration_since(Instant::now())
+        .clamp(Duration::from_millis(1), max_wait);
+    socket.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 2048];
+    let input = match socket.recv_from(&mut buf) {
+        Ok((n, from)) => {
+            let local = socket.local_addr().unwrap();
+            let receive = Receive::new(Protocol::Udp, from, local, &buf[..n]).unwrap();
+            Input::Receive(Instant::now(), receive)
+        }
+        Err(_) => Input::Timeout(Instant::now()),
+    };
+    rtc.handle_input(input).unwrap();
+}
+
+/// Drives the viewer over its socket until it is connected (or `within` passes).
+pub fn connect(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline && !rtc.is_connected() {
+        step(rtc, socket, Duration::from_millis(100), |_| {});
+    }
+    rtc.is_connected()
+}
+
+/// A viewer that posts its offer for `stream` and completes ICE and DTLS: the viewer, its
+/// socket, the session's Location, and the answer.
+pub fn whep_viewer(server: &Server, stream: &str) -> (Rtc, UdpSocket, String, String) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (mut viewer, sdp, pending) = offer(socket.local_addr().unwrap());
+    let response = request(
+        server,
+        "POST",
+        &format!("/whep/live/{stream}"),
+        "application/sdp",
+        &sdp,
+    );
+    let answer = String::from_utf8(response.body.clone()).unwrap();
+    assert_eq!(response.status, 201, "{answer}");
+    assert_eq!(response.header("content-type"), Some("application/sdp"));
+    let location = response.header("location").expect("a Location").to_string();
+    viewer
+        .sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+    assert!(
+        connect(&mut viewer, &socket, Duration::from_secs(10)),
+        "ICE and DTLS did not complete"
+    );
+    (viewer, socket, location, answer)
+}
+
+/// What a viewer received.
+#[derive(Default)]
+pub struct Received {
+    /// Video frames, Annex B as str0m reassembles them.
+    pub video: Vec<Vec<u8>>,
+    /// Opus packets: RTP time (48 kHz) and payload.
+    pub opus: Vec<(u64, Vec<u8>)>,
+}
+
+/// Runs the viewer over its socket for `within`, returning the media it received.
+pub fn receive(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> Received {
+    let deadline = Instant::now() + within;
+    let mut got = Received::default();
+    while Instant::now() < deadline {
+        step(rtc, socket, Duration::from_millis(50), |event| {
+            if let Event::MediaData(data) = event {
+                match data.params.spec().codec {
+                    Codec::H264 => got.video.push(data.data.to_vec()),
+                    Codec::Opus => got.opus.push((data.time.numer(), data.data.to_vec())),
+                    _ => {}
+                }
+            }
+        });
+    }
+    got
+}
+
+/// Decodes Annex B frames with FFmpeg: each decoded picture's size.
+pub fn decode_h264(frames: &[Vec<u8>]) -> Vec<(u32, u32)> {
+    use shardcast_native::{CodecContext, CodecId, Error, Frame, Packet};
+    let mut decoder = CodecContext::decoder(CodecId::H264).unwrap();
+    decoder.open(None).unwrap();
+    let mut picture = Frame::new().unwrap();
+    let mut sizes = Vec::new();
+    let mut drain = |decoder: &mut CodecContext, sizes: &mut Vec<(u32, u32)>| loop {
+        match decoder.receive_frame(&mut picture) {
+            Ok(()) => sizes.push((picture.width(), picture.height())),
+            Err(Error::Again | Error::Eof) => break,
+            Err(e) => panic!("decoding: {e}"),
+        }
+    };
+    for frame in frames {
+        decoder
+            .send_packet(&Packet::copy_from(frame).unwrap())
+            .unwrap_or_else(|e| panic!("a frame the decoder refuses: {e}"));
+        drain(&mut decoder, &mut sizes);
+    }
+    decoder.send_packet(&Packet::new().unwrap()).ok();
+    drain(&mut decoder, &mut sizes);
+    sizes
+}
+
+/// H.264 access units (Annex B) and Opus packets of `seconds` of a 640x360 30 fps test
+/// pattern and a 48 kHz tone, encoded by ffmpeg as a browser would send them: no B-frames, a
+/// keyframe every second, 20 ms Opus frames.
+pub struct TestMedia {
+    pub video: Vec<Vec<u8>>,
+    pub opus: Vec<Vec<u8>>,
+}
+
+impl TestMedia {
+    pub fn make(seconds: u32) -> TestMedia {
+        TestMedia::with_gop(seconds, 30)
+    }
+
+    /// [`TestMedia::make`] with a keyframe every `gop` frames.
+    pub fn with_gop(seconds: u32, gop: u32) -> TestMedia {
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("shardcast-whip-{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (h264, ogg) = (dir.join("v.h264"), dir.join("a.ogg"));
+        let (t, g) = (seconds.to_string(), gop.to_string());
+        let video = [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=640x360:rate=30",
+            "-t",
+            &t,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-profile:v",
+            "baseline",
+            "-bf",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-x264-params",
+            "aud=1:scenecut=0",
+            "-f",
+            "h264",
+            "-g",
+            &g,
+        ];
+        let audio = [
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            &t,
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "64k",
+            "-frame_duration",
+            "20",
+            "-f",
+            "ogg",
+        ];
+        for (args, out) in [(&video[..], &h264), (&audio[..], &ogg)] {
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-loglevel", "error", "-y"])
+                .args(args)
+                .arg(out)
+                .status()
+                .expect("ffmpeg (scripts/setup.sh installs it)");
+            assert!(status.success(), "ffmpeg {args:?}");
+        }
+        let media = TestMedia {
+            video: access_units(&std::fs::read(&h264).unwrap()),
+            opus: ogg_packets(&std::fs::read(&ogg).unwrap())
+                .into_iter()
+                .skip(2) // OpusHead, OpusTags
+                .collect(),
+        };
+        std::fs::remove_dir_all(&dir).ok();
+        media
+    }
+}
+
+/// An Annex B stream cut at its access unit delimiters, each unit with 4-byte start codes.
+fn access_units(stream: &[u8]) -> Vec<Vec<u8>> {
+    let mut units: Vec<Vec<u8>> = Vec::new();
+    for nal in shardcast_media::codec::nal_units(stream) {
+        if nal[0] & 0x1f == 9 || units.is_empty() {
+            units.push(Vec::new());
+        }
+        let unit = units.last_mut().unwrap();
+        unit.extend_from_slice(&[0, 0, 0, 1]);
+        unit.extend_from_slice(nal);
+    }
+    units
+}
+
+/// The packets of an Ogg stream (RFC 3533), in order.
+fn ogg_packets(data: &[u8]) -> Vec<Vec<u8>> {
+    let (mut packets, mut current, mut at) = (Vec::new(), Vec::new(), 0);
+    while at + 27 <= data.len() && &data[at..at + 4] == b"OggS" {
+        let segments = usize::from(data[at + 26]);
+        let table = &data[at + 27..at + 27 + segments];
+        let mut body = at + 27 + segments;
+        for &lace in table {
+            current.extend_from_slice(&data[body..body + usize::from(lace)]);
+            body += usize::from(lace);
+            if lace < 255 {
+                packets.push(std::mem::take(&mut current));
+            }
+        }
+        at = body;
+    }
+    packets
+}
+
+/// A publisher: its `Rtc`, the mids it sends video and audio on.
+pub struct Publisher {
+    pub rtc: Rtc,
+    pub video: Mid,
+    pub audio: Mid,
+}
+
+/// A publisher's offer to send video and audio, from `local`.
+pub fn publish_offer(local: SocketAddr) -> (Publisher, String, str0m::change::SdpPendingOffer) {
+    let mut rtc = Rtc::builder().build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+    let mut change = rtc.sdp_api();
+    let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let audio = change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+    let (offer, pending) = change.apply().unwrap();
+    (
+        Publisher { rtc, video, audio },
+        offer.to_sdp_string(),
+        pending,
+    )
+}
+
+/// What a publisher saw while it sent.
+#[derive(Debug, Default)]
+pub struct Sent {
+    pub video_frames: usize,
+    pub opus_packets: usize,
+    /// Keyframe requests (PLI/FIR) from the server.
+    pub keyframe_requests: usize,
+}
+
+/// Sends `media` in real time over a connected publisher (video at 30 fps, Opus every 20 ms),
+/// for at most `within`.
+pub fn send_media(
+    publisher: &mut Publisher,
+    socket: &UdpSocket,
+    media: &TestMedia,
+    within: Duration,
+) -> Sent {
+    let (video_mid, audio_mid) = (publisher.video, publisher.audio);
+    let rtc = &mut publisher.rtc;
+    let pt_of = |rtc: &mut Rtc, mid, codec| {
+        let writer = rtc.writer(mid).expect("a writer once connected");
+        let mode_1 = |p: &&str0m::format::PayloadParams| {
+            codec != Codec::H264 || p.spec().format.packetization_mode == Some(1)
+        };
+        let pt = (writer.payload_params())
+            .filter(|p| p.spec().codec == codec)
+            .find(mode_1)
+            .map(|p| p.pt())
+            .expect("the codec was accepted");
+        pt
+    };
+    let (video_pt, audio_pt) = (
+        pt_of(rtc, video_mid, Codec::H264),
+        pt_of(rtc, audio_mid, Codec::Opus),
+    );
+    let start = Instant::now();
+    let mut sent = Sent::default();
+    while start.elapsed() < within {
+        let elapsed = start.elapsed();
+        let video_due = (elapsed.as_millis() as usize * 30 / 1000 + 1).min(media.video.len());
+        while sent.video_frames < video_due {
+            let n = sent.video_frames;
+            let time = str0m::media::MediaTime::from_90khz(n as u64 * 3000);
+            let data = media.video[n].clone();
+            rtc.writer(video_mid)
+                .unwrap()
+                .write(video_pt, Instant::now(), time, data)
+                .unwrap();
+            sent.video_frames += 1;
+        }
+        let audio_due = (elapsed.as_millis() as usize / 20 + 1).min(media.opus.len());
+        while sent.opus_packets < audio_due {
+            let n = sent.opus_packets;
+            let time = str0m::media::MediaTime::new(
+                n as u64 * 960,
+                str0m::media::Frequency::FORTY_EIGHT_KHZ,
+            );
+            let data = media.opus[n].clone();
+            rtc.writer(audio_mid)
+                .unwrap()
+                .write(audio_pt, Instant::now(), time, data)
+                .unwrap();
+            sent.opus_packets += 1;
+        }
+        step(rtc, socket, Duration::from_millis(5), |event| {
+            if let Event::KeyframeRequest(_) = event {
+                sent.keyframe_requests += 1;
+            }
+        });
+        if sent.video_frames == media.video.len() && sent.opus_packets == media.opus.len() {
+            break;
+        }
+    }
+    sent
+}

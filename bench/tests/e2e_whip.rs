@@ -1,0 +1,172 @@
+//! WHIP ingest against the real binary: a publisher built on str0m posts its offer, completes
+//! ICE and DTLS, and sends H.264 and Opus as a browser would; the stream is then an ordinary
+//! one (LL-HLS, WHEP viewers who get its packets as they came). Keys and tokens are checked as
+//! for RTMP; a publisher that sends no keyframe is asked for one.
+
+mod common;
+
+use common::rtc::{
+    connect, decode_h264, publish_offer, receive, send_media, wait_live, whep_viewer, Sent,
+    TestMedia,
+};
+use common::Server;
+use std::io::Write;
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+use str0m::change::SdpAnswer;
+
+const CONFIG: &str = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nenabled = false\n";
+
+/// Posts a WHIP offer for `stream` with `auth` (a header line or ""): the status, Location
+/// and body.
+fn post_offer(server: &Server, stream: &str, auth: &str, sdp: &str) -> common::Response {
+    let mut s = server.connect();
+    write!(
+        s,
+        "POST /whip/live/{stream} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+    .unwrap();
+    common::read_response(&mut s).expect("a response")
+}
+
+/// A publisher of `stream` that is accepted and connected: it, its socket and its Location.
+fn whip_publisher(
+    server: &Server,
+    stream: &str,
+    auth: &str,
+) -> (common::rtc::Publisher, UdpSocket, String) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (mut publisher, sdp, pending) = publish_offer(socket.local_addr().unwrap());
+    let response = post_offer(server, stream, auth, &sdp);
+    let body = String::from_utf8_lossy(&response.body).to_string();
+    assert_eq!(response.status, 201, "{body}");
+    let location = response.header("location").expect("a Location").to_string();
+    assert!(location.starts_with("/whip/session/"), "{location}");
+    let answer = SdpAnswer::from_sdp_string(&body).unwrap();
+    publisher
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, answer)
+        .unwrap();
+    assert!(
+        connect(&mut publisher.rtc, &socket, Duration::from_secs(10)),
+        "ICE and DTLS did not complete"
+    );
+    (publisher, socket, location)
+}
+
+fn delete(server: &Server, location: &str) -> u16 {
+    let mut s = server.connect();
+    write!(
+        s,
+        "DELETE {location} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    common::read_response(&mut s).expect("a response").status
+}
+
+#[test]
+fn a_whip_publisher_goes_live_for_hls_and_whep_viewers_get_its_packets() {
+    let media = TestMedia::make(8);
+    let server = Server::start("uring", 2, CONFIG);
+    let (mut publisher, socket, location) = whip_publisher(&server, "cam", "");
+    let sender = std::thread::spawn(move || {
+        let sent = send_media(&mut publisher, &socket, &media, Duration::from_secs(12));
+        (sent, publisher, socket)
+    });
+    wait_live(&server, "cam");
+    // A WHEP viewer of the WHIP stream: the same H.264 and Opus, never re-encoded.
+    let (mut viewer, viewer_socket, _, _) = whep_viewer(&server, "cam");
+    let got = receive(&mut viewer, &viewer_socket, Duration::from_secs(3));
+    assert!(got.video.len() >= 45, "{} frames", got.video.len());
+    assert!(got.opus.len() >= 100, "{} Opus packets", got.opus.len());
+    let sizes = decode_h264(&got.video);
+    println!(
+        "WHEP of WHIP: {} frames, {} Opus packets, {} decoded",
+        got.video.len(),
+        got.opus.len(),
+        sizes.len()
+    );
+    assert_eq!(sizes.len(), got.video.len());
+    assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
+    let (sent, _publisher, _socket): (Sent, _, _) = sender.join().unwrap();
+    assert_eq!(sent.video_frames, 240, "{sent:?}");
+    // The stream became an ordinary one: LL-HLS with segments of both tracks.
+    let master = String::from_utf8(server.get("/live/cam/index.m3u8").body).unwrap();
+    assert!(master.contains("avc1.42"), "{master}");
+    assert!(master.to_lowercase().contains("opus"), "{master}");
+    let media_playlist = String::from_utf8(server.get("/live/cam/source/index.m3u8").body).unwrap();
+    let segments = media_playlist.matches("#EXTINF").count();
+    println!("{master}\n{media_playlist}");
+    assert!(segments >= 2, "{media_playlist}");
+    // Ending the session ends the stream.
+    assert_eq!(delete(&server, &location), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let playlist = String::from_utf8(server.get("/live/cam/source/index.m3u8").body).unwrap();
+        if playlist.contains("#EXT-X-ENDLIST") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ended:\n{playlist}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_publisher_that_sends_no_keyframe_is_asked_for_one() {
+    // One keyframe in 10 s: the server asks for another once a segment target (2 s) passes.
+    let media = TestMedia::with_gop(6, 300);
+    let server = Server::start("epoll", 1, CONFIG);
+    let (mut publisher, socket, _) = whip_publisher(&server, "quiet", "");
+    let sent = send_media(&mut publisher, &socket, &media, Duration::from_secs(8));
+    println!("{sent:?}");
+    assert!(sent.keyframe_requests >= 2, "{sent:?}");
+    // At most one request per 500 ms.
+    assert!(sent.keyframe_requests <= 12, "{sent:?}");
+}
+
+#[test]
+fn whip_takes_the_stream_key_as_bearer_and_refuses_a_second_primary() {
+    let config = format!(
+        "[media]\npublish_open = false\npublish_keys = [{{ stream = \"keyed\", key = \"k3y\" }}]\n{CONFIG}"
+    );
+    let server = Server::start("epoll", 1, &config);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (_publisher, sdp, _) = publish_offer(socket.local_addr().unwrap());
+    assert_eq!(post_offer(&server, "keyed", "", &sdp).status, 401);
+    assert_eq!(
+        post_offer(&server, "keyed", "Authorization: Bearer nope\r\n", &sdp).status,
+        403
+    );
+    let (mut publisher, socket, _) =
+        whip_publisher(&server, "keyed", "Authorization: Bearer k3y\r\n");
+    // Live, a second primary is refused by the stream's home, with its reason.
+    let media = TestMedia::make(3);
+    let sender = std::thread::spawn(move || {
+        send_media(&mut publisher, &socket, &media, Duration::from_secs(4))
+    });
+    wait_live(&server, "keyed");
+    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (_second, sdp, _) = publish_offer(other.local_addr().unwrap());
+    let refused = post_offer(&server, "keyed", "Authorization: Bearer k3y\r\n", &sdp);
+    assert_eq!(
+        refused.status,
+        409,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    sender.join().unwrap();
+    // Bad requests.
+    assert_eq!(
+        post_offer(
+            &server,
+            "keyed",
+            "Authorization: Bearer k3y\r\n",
+            "v=0\r\nnot sdp"
+        )
+        .status,
+        400
+    );
+}

@@ -1,0 +1,193 @@
+//! WHIP ingest on the media service: a browser's (or OBS's) offer at `POST /whip/live/{stream}`
+//! is checked like an RTMP publish (the stream key or a publish token as `Bearer`, the
+//! refused-credential strikes per address), its session made on this shard's UDP socket, and
+//! the stream claimed from its home. What the publisher sends then goes home as every ingest
+//! path's does (`MediaMsg::Config`, `MediaMsg::Sample`), so the stream is an ordinary one:
+//! ladder, LL-HLS/DASH, WHEP, thumbnails, recordings.
+
+use super::msg::{MediaMsg, PublishFrom, PublishRole, PublisherId, SampleMsg};
+use super::{names, Media, MediaResponse};
+use crate::common::counters::bump;
+use crate::common::query::Query;
+use crate::shard::msg::ShardMsg;
+use crate::webrtc::publish::IngestEvent;
+use crate::webrtc::whip::Ingested;
+use shardcast_engine::{ConnId, Ctx};
+use std::sync::Arc;
+
+/// What a WHIP request carries besides its offer.
+pub struct WhipRequest<'a> {
+    pub stream: &'a str,
+    /// The `Authorization: Bearer` value (a stream key or a publish token), or `?key=`.
+    pub credential: Option<&'a str>,
+    pub role: PublishRole,
+}
+
+impl Media {
+    /// Whether a WHIP publish of `stream` may go ahead, before its offer is read: 401/403 for
+    /// a missing or refused credential (a strike against the address, as over RTMP), 404
+    /// when WebRTC is off.
+    pub fn whip_allowed(
+        &mut self,
+        cx: &Ctx<ShardMsg>,
+        http: ConnId,
+        request: &WhipRequest<'_>,
+    ) -> Result<(), (u16, &'static str)> {
+        if self.webrtc.is_none() {
+            return Err((404, "WebRTC is off here (webrtc.udp_listen)"));
+        }
+        if !names::is_valid_stream_name(request.stream) {
+            return Err((400, "invalid stream name"));
+        }
+        if self.settings.on_publish.is_some() {
+            return Err((
+                403,
+                "publishing here is decided by the on_publish webhook, which WHIP does not \
+                 call yet: publish over RTMP",
+            ));
+        }
+        let now = cx.now_ms();
+        let ip = cx.peer_ip(http);
+        if ip.is_some_and(|ip| self.guesses.is_blocked(ip, now)) {
+            bump(&self.counters().publish_guesses_blocked, 1);
+            return Err((429, "too many refused credentials from your address"));
+        }
+        let query = match request.credential {
+            Some(credential) => {
+                let credential = crate::common::query::encode(credential);
+                format!("key={credential}&token={credential}")
+            }
+            None => String::new(),
+        };
+        if self
+            .publish_allowed(cx, request.stream, Query::new(&query))
+            .is_ok()
+        {
+            return Ok(());
+        }
+        bump(&self.counters().publishes_refused, 1);
+        if let Some(ip) = ip {
+            self.guesses.strike(ip, now);
+        }
+        match request.credential {
+            None => Err((401, "a stream key is required (Authorization: Bearer KEY)")),
+            Some(_) => Err((403, "bad stream key")),
+        }
+    }
+
+    /// A whole WHIP offer, after [`Media::whip_allowed`]: the session is made and the stream
+    /// claimed from its home. Ok: the request waits for the home's answer (from
+    /// [`Media::take_ready`]); else the HTTP status and why.
+    pub fn whip_offer(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        http: ConnId,
+        request: &WhipRequest<'_>,
+        sdp: &str,
+    ) -> Result<(), (u16, String)> {
+        let Some(webrtc) = self.webrtc.as_mut() else {
+            return Err((404, "WebRTC is off here (webrtc.udp_listen)".into()));
+        };
+        let stream: Arc<str> = Arc::from(request.stream);
+        let id = webrtc.offer_publish(cx, &stream, sdp, http);
+        self.webrtc_settle(cx);
+        let id = id?;
+        let remote: Arc<str> = match cx.peer_ip(http) {
+            Some(ip) => Arc::from(format!("{ip} (WHIP)")),
+            None => Arc::from("WHIP"),
+        };
+        let msg = MediaMsg::Publish {
+            stream: stream.clone(),
+            conn: id,
+            role: request.role,
+            from: Box::new(PublishFrom {
+                remote,
+                title: None,
+            }),
+        };
+        let home = names::home_of(&stream, self.shards);
+        self.send_to(cx, home, msg);
+        Ok(())
+    }
+
+    /// The home answered a WHIP publisher's claim (or ended its publish).
+    pub(super) fn whip_decision(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        key: u32,
+        serial: u32,
+        decision: Result<(), &'static str>,
+    ) {
+        let Some(webrtc) = self.webrtc.as_mut() else {
+            return;
+        };
+        if let Some(claim) = webrtc.publish_decision(key, serial, decision) {
+            let response = match claim.answer {
+                Ok((sdp, id)) => {
+                    bump(&self.counters().publishes, 1);
+                    MediaResponse::Created {
+                        location: format!("/whip/session/{id}"),
+                        sdp,
+                    }
+                }
+                Err(reason) => {
+                    bump(&self.counters().publishes_refused, 1);
+                    MediaResponse::Status(409, reason)
+                }
+            };
+            self.waiters.push_ready(claim.http, response);
+        }
+        self.webrtc_settle(cx);
+    }
+
+    /// Sends what WHIP publishers produced to their streams' homes.
+    pub(super) fn whip_ingest(&mut self, cx: &mut Ctx<ShardMsg>, events: Vec<IngestEvent>) {
+        for event in events {
+            match event {
+                IngestEvent::Media { stream, id, item } => self.whip_media(cx, stream, id, item),
+                IngestEvent::Ended { stream, id } => {
+                    let home = names::home_of(&stream, self.shards);
+                    self.send_to(cx, home, MediaMsg::Unpublish { stream, conn: id });
+                }
+            }
+        }
+    }
+
+    fn whip_media(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        stream: Arc<str>,
+        id: PublisherId,
+        item: Ingested,
+    ) {
+        let home = names::home_of(&stream, self.shards);
+        let msg = match item {
+            Ingested::Config(config) => {
+                if let Err(why) = self.check_config(&config) {
+                    log::info!("whip: stream {stream}: refused: {why}");
+                    if let PublisherId::Whip { key, serial } = id {
+                        self.whip_decision(cx, key, serial, Err("format refused"));
+                    }
+                    return;
+                }
+                let config = Box::new(config);
+                MediaMsg::Config {
+                    stream,
+                    conn: id,
+                    config,
+                }
+            }
+            Ingested::Sample { track, sample } => {
+                bump(&self.counters().ingest_bytes, sample.data.len() as u64);
+                MediaMsg::Sample(Box::new(SampleMsg {
+                    stream,
+                    conn: id,
+                    track,
+                    sample,
+                    received_wall_ms: cx.wall_ms(),
+                }))
+            }
+        };
+        self.send_to(cx, home, msg);
+    }
+}
