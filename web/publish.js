@@ -1,6 +1,11 @@
 // `/publish`: how to publish to this server from OBS and ffmpeg, filled in with its address
-// and, for whoever shows the publish key or an admin token, the key.
+// and, for whoever shows the publish key or an admin token, the key; and going live from
+// this browser's camera over WebRTC (WHIP).
 import { getJson, webSettings } from './common.js';
+import { publishWhip } from './whip.js';
+
+/** The key WHIP sends as its Bearer token (the server key, or what the user entered). */
+let whipKey = '';
 
 const $ = (id) => document.getElementById(id);
 
@@ -29,6 +34,54 @@ function fill(settings, stream, key) {
   $('watch-link').textContent = page;
   $('hls-url').textContent = `${location.origin}/live/${encodeURIComponent(stream)}/index.m3u8`;
   $('dash-url').textContent = `${location.origin}/live/${encodeURIComponent(stream)}/manifest.mpd`;
+  $('whep-url').textContent = `${location.origin}/whep/live/${encodeURIComponent(stream)}`;
+  $('whip-url').textContent = `${location.origin}/whip/live/${encodeURIComponent(stream)}`;
+  whipKey = key;
+}
+
+function liveStatus(text, isError = false) {
+  $('live-status').textContent = text;
+  $('live-status').className = `status ${isError ? 'error' : 'muted'}`;
+}
+
+/** "Go live from this browser": the camera and microphone, published over WHIP. */
+function setUpBrowserPublishing() {
+  let session = null;
+  $('go-live').addEventListener('click', async () => {
+    const stream = $('stream').value.trim() || 'mystream';
+    $('go-live').disabled = true;
+    try {
+      liveStatus('Asking for the camera…');
+      const media = await navigator.mediaDevices.getUserMedia({
+        video: { width: 1280, height: 720, frameRate: 30 }, audio: true,
+      });
+      $('preview').srcObject = media;
+      liveStatus('Connecting…');
+      const key = whipKey || $('cred').value.trim();
+      session = await publishWhip({
+        stream, key, media,
+        onState: (state) => {
+          window.shardcastPublish = { state, stream };
+          liveStatus(state === 'connected' ? `Live as ${stream}` : state, state === 'failed');
+        },
+      });
+      window.shardcastPublishSession = session;
+      $('stop-live').disabled = false;
+    } catch (error) {
+      liveStatus(`Cannot go live: ${error.message}`, true);
+      $('go-live').disabled = false;
+    }
+  });
+  $('stop-live').addEventListener('click', async () => {
+    if (session) await session.stop();
+    session = null;
+    const media = $('preview').srcObject;
+    if (media) media.getTracks().forEach((t) => t.stop());
+    $('preview').srcObject = null;
+    $('stop-live').disabled = true;
+    $('go-live').disabled = false;
+    liveStatus('Stopped.');
+  });
 }
 
 async function show(settings) {
@@ -73,6 +126,7 @@ async function main() {
     show(settings);
   });
   show(settings);
+  setUpBrowserPublishing();
 }
 
 main();

@@ -170,3 +170,15 @@ fn whip_takes_the_stream_key_as_bearer_and_refuses_a_second_primary() {
         400
     );
 }
+
+#[test]
+fn chromium_goes_live_from_the_publish_page_and_another_page_plays_it_over_whep() {
+    let server = Server::start("uring", 2, CONFIG);
+    let base = format!("http://{}", server.addr);
+    let report =
+        common::browser::run_script(&server, "whip.mjs", &base, "whip", &["--stream", "browser"]);
+    println!("chromium WHIP → WHEP: {report}");
+    // The browser's stream is an ordinary one: its LL-HLS playlist lists segments.
+    let playlist = server.get("/live/browser/source/index.m3u8");
+    assert_eq!(playlist.status, 200);
+}

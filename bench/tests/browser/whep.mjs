@@ -10,6 +10,7 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { observe } from './rtc.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => {
   if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]]);
@@ -25,38 +26,6 @@ const DEADLINE_MS = 30000;
 
 mkdirSync(out, { recursive: true });
 const result = { ok: false, screenshots: [] };
-
-/** The page's player state and its receiver's stats. */
-async function observe(page) {
-  return page.evaluate(async () => {
-    const v = document.getElementById('video');
-    const seen = {
-      state: window.shardcastWatch && window.shardcastWatch.webrtcState,
-      errors: window.shardcastWatch ? window.shardcastWatch.errors : [],
-      width: v ? v.videoWidth : 0,
-      height: v ? v.videoHeight : 0,
-      currentTime: v ? v.currentTime : 0,
-      framesDecoded: 0,
-      audioPackets: 0,
-      jitterBufferMs: null,
-    };
-    const pc = window.shardcastWebrtc;
-    if (pc) {
-      for (const s of (await pc.getStats()).values()) {
-        if (s.type !== 'inbound-rtp') continue;
-        if (s.kind === 'video') {
-          seen.framesDecoded = s.framesDecoded || 0;
-          seen.packetsLost = s.packetsLost;
-          if (s.jitterBufferEmittedCount) {
-            seen.jitterBufferMs = Math.round(1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount);
-          }
-        }
-        if (s.kind === 'audio') seen.audioPackets = s.packetsReceived || 0;
-      }
-    }
-    return seen;
-  });
-}
 
 async function main() {
   const browser = await chromium.launch({
