@@ -93,6 +93,9 @@ fn a_whip_publisher_goes_live_for_hls_and_whep_viewers_get_its_packets() {
     assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
     let (sent, _publisher, _socket): (Sent, _, _) = sender.join().unwrap();
     assert_eq!(sent.video_frames, 240, "{sent:?}");
+    // Its keyframes come every second, so the server asked for one only for the viewer who
+    // joined (a new WHEP viewer of a WHIP stream gets a keyframe at once).
+    assert!(sent.keyframe_requests >= 1, "{sent:?}");
     // The stream became an ordinary one: LL-HLS with segments of both tracks.
     let master = String::from_utf8(server.get("/live/cam/index.m3u8").body).unwrap();
     assert!(master.contains("avc1.42"), "{master}");

@@ -42,6 +42,11 @@ impl StreamSlot {
         self.home.set_forward(watched == Watching::Yes);
     }
 
+    /// The active publisher: its ingest shard and its id there.
+    pub(super) fn active_publisher(&self) -> Option<(ShardId, PublisherId)> {
+        self.home.active().map(|(p, _)| (p.shard, p.conn))
+    }
+
     /// The publish session.
     pub(super) fn epoch(&self) -> u64 {
         self.home.epoch()

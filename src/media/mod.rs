@@ -231,6 +231,12 @@ impl Media {
             }
             MediaMsg::RtcWatch { stream, watching } => self.rtc_watch(cx, from, stream, watching),
             MediaMsg::RtcMedia { stream, media } => self.rtc_media(cx, &stream, *media),
+            MediaMsg::KeyframeWanted { stream } => self.rtc_keyframe_wanted(cx, &stream),
+            MediaMsg::WhipKeyframe { key, serial } => {
+                if let Some(webrtc) = self.webrtc.as_mut() {
+                    webrtc.publisher_keyframe(cx, key, serial);
+                }
+            }
             MediaMsg::RtcOpus {
                 stream,
                 epoch,

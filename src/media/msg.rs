@@ -77,6 +77,11 @@ pub enum MediaMsg {
         epoch: u64,
         sample: Box<Sample>,
     },
+    /// A shard whose WebRTC viewers of `stream` need a keyframe (a new viewer, a PLI) → the
+    /// stream's home, which asks its publisher when it can be asked (WHIP).
+    KeyframeWanted { stream: Arc<str> },
+    /// Home → the ingest shard of WHIP publisher `(key, serial)`: ask it for a keyframe.
+    WhipKeyframe { key: u32, serial: u32 },
     /// Home → each shard watching `stream`: a sample or a configuration of the active
     /// publisher, on the stream's timeline.
     RtcMedia {

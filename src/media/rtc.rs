@@ -9,7 +9,7 @@
 //! of the stream ends, it tells the home to stop. The watchers outlive a publish: a viewer
 //! waiting through a restart of the stream gets the new one.
 
-use super::msg::{MediaMsg, RtcMedia, Watching};
+use super::msg::{MediaMsg, PublisherId, RtcMedia, Watching};
 use super::{names, Media, MediaResponse};
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
@@ -87,6 +87,7 @@ impl Media {
         let (next, sessions) = (webrtc.next_deadline_ms(), webrtc.sessions());
         let changes = webrtc.take_watch_changes();
         let ingest = webrtc.take_ingest();
+        let keyframes = webrtc.take_keyframe_wanted();
         set(&self.counters().webrtc_sessions, sessions as u64);
         if let Some(at) = next {
             self.arm_waiters_timer(cx, at);
@@ -94,6 +95,10 @@ impl Media {
         for (stream, watching) in changes {
             let home = names::home_of(&stream, self.shards);
             self.send_to(cx, home, MediaMsg::RtcWatch { stream, watching });
+        }
+        for stream in keyframes {
+            let home = names::home_of(&stream, self.shards);
+            self.send_to(cx, home, MediaMsg::KeyframeWanted { stream });
         }
         if !ingest.is_empty() {
             self.whip_ingest(cx, ingest);
@@ -140,6 +145,17 @@ impl Media {
             let media = Box::new(RtcMedia::Config(config));
             let stream = stream.clone();
             self.send_to(cx, from, MediaMsg::RtcMedia { stream, media });
+        }
+    }
+
+    /// At the home: viewers of `stream` need a keyframe. A WHIP publisher is asked for one;
+    /// an RTMP publisher's encoder cannot be (its viewers wait for its next keyframe).
+    pub(super) fn rtc_keyframe_wanted(&mut self, cx: &mut Ctx<ShardMsg>, stream: &str) {
+        let active = (self.homes.find(stream))
+            .and_then(|i| self.homes.get(i))
+            .and_then(|slot| slot.active_publisher());
+        if let Some((shard, PublisherId::Whip { key, serial })) = active {
+            self.send_to(cx, shard, MediaMsg::WhipKeyframe { key, serial });
         }
     }
 

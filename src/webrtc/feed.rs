@@ -49,6 +49,8 @@ pub struct Feed {
     /// captured: both tracks' wallclocks (RTCP sender reports, hence lip sync) come from their
     /// media time through it, not from when each arrived.
     anchor: Option<(Instant, u64)>,
+    /// When a keyframe was last asked for on behalf of this stream's viewers here.
+    pub last_keyframe_ask: Option<Instant>,
     /// Whether a source with B-frames was seen (their frames go out in decode order, which
     /// WebRTC players do not reorder); logged once.
     pub b_frames_seen: bool,

@@ -197,6 +197,27 @@ impl Webrtc {
         });
     }
 
+    /// The stream's viewers need a keyframe: asks WHIP publisher `(key, serial)` for one (a
+    /// PLI), at most once per [`KEYFRAME_REQUEST_GAP`].
+    pub fn publisher_keyframe<M: Send>(&mut self, cx: &mut Ctx<M>, key: u32, serial: u32) {
+        let now = self.now(cx);
+        let Some(entry) = self.sessions.get_mut(key as usize) else {
+            return;
+        };
+        let Some(publisher) = entry.publisher.as_mut() else {
+            return;
+        };
+        let due = publisher.id == (PublisherId::Whip { key, serial })
+            && matches!(publisher.phase, Phase::Publishing)
+            && (publisher.last_request)
+                .is_none_or(|at| now.saturating_duration_since(at) >= KEYFRAME_REQUEST_GAP);
+        if due {
+            publisher.last_request = Some(now);
+            entry.session.request_keyframe(&mut self.out);
+            self.send(cx);
+        }
+    }
+
     /// What publishers produced since the last call.
     pub fn take_ingest(&mut self) -> Vec<IngestEvent> {
         std::mem::take(&mut self.ingest)

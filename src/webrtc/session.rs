@@ -98,6 +98,8 @@ pub struct Session {
     pub frames_refused: u64,
     /// Keyframe requests (PLI, FIR) received from the viewer.
     pub keyframe_requests: u64,
+    /// Of those, the ones [`Session::wants_keyframe`] has reported.
+    keyframe_requests_seen: u64,
     role: PeerRole,
     /// A publisher's frames not yet taken.
     incoming: Vec<Incoming>,
@@ -158,6 +160,7 @@ impl Session {
             frames_written: 0,
             frames_refused: 0,
             keyframe_requests: 0,
+            keyframe_requests_seen: 0,
         };
         session.drain(&mut Vec::new());
         Ok((session, answer))
@@ -278,6 +281,16 @@ impl Session {
             }
         }
         self.drain(out);
+    }
+
+    /// Whether this viewer needs a keyframe: connected and waiting for its first, or it asked
+    /// for one (PLI, FIR) since the last call.
+    pub fn wants_keyframe(&mut self) -> bool {
+        let asked = self.keyframe_requests > self.keyframe_requests_seen;
+        self.keyframe_requests_seen = self.keyframe_requests;
+        let waiting =
+            self.state == SessionState::Connected && self.video.is_some() && !self.video_started;
+        self.role == PeerRole::Viewer && (asked || waiting)
     }
 
     /// Takes the frames a publisher sent since the last call.

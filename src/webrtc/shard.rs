@@ -75,7 +75,13 @@ pub struct Webrtc {
     pub frames_unusable: u64,
     /// What publishers sent (and their ends), for the caller to hand their streams' homes.
     pub(super) ingest: Vec<IngestEvent>,
+    /// Streams whose viewers here need a keyframe (a new viewer, a PLI), for the caller to
+    /// ask the streams' homes (which ask a WHIP publisher; an RTMP one cannot be asked).
+    keyframe_wanted: Vec<Arc<str>>,
 }
+
+/// Keyframes asked for one stream's viewers on a shard are at least this far apart.
+const KEYFRAME_ASK_GAP: Duration = Duration::from_millis(300);
 
 impl Webrtc {
     pub fn new(settings: Arc<WebrtcSettings>) -> Self {
@@ -93,6 +99,7 @@ impl Webrtc {
             watch_changes: Vec::new(),
             frames_unusable: 0,
             ingest: Vec::new(),
+            keyframe_wanted: Vec::new(),
         }
     }
 
@@ -204,6 +211,9 @@ impl Webrtc {
             .handle_datagram(now, from, data, &mut self.out);
         if entry.publisher.is_some() {
             self.ingest_frames(key, now);
+        } else if entry.session.wants_keyframe() {
+            let stream = entry.stream.clone();
+            self.want_keyframe(&stream, now);
         }
         self.send(cx);
         if self.sessions[key].session.state() == SessionState::Closed {
@@ -263,6 +273,25 @@ impl Webrtc {
                 self.watch_changes.push((entry.stream, Watching::No));
             }
         }
+    }
+
+    /// Asks for a keyframe of `stream` on behalf of its viewers here, at most once per
+    /// [`KEYFRAME_ASK_GAP`].
+    fn want_keyframe(&mut self, stream: &Arc<str>, now: Instant) {
+        let Some((feed, _)) = self.feeds.get_mut(stream) else {
+            return;
+        };
+        let due = (feed.last_keyframe_ask)
+            .is_none_or(|at| now.saturating_duration_since(at) >= KEYFRAME_ASK_GAP);
+        if due {
+            feed.last_keyframe_ask = Some(now);
+            self.keyframe_wanted.push(stream.clone());
+        }
+    }
+
+    /// Streams whose viewers here need a keyframe, since the last call.
+    pub fn take_keyframe_wanted(&mut self) -> Vec<Arc<str>> {
+        std::mem::take(&mut self.keyframe_wanted)
     }
 
     /// Streams that gained their first session or lost their last since the last call.
@@ -338,15 +367,20 @@ impl Webrtc {
             }
         };
         let wallclock = feed.wallclock(now, frame.rtp_time, VIDEO_RATE);
-        let mut closed = Vec::new();
+        let (mut closed, mut wanted) = (Vec::new(), false);
         for &key in keys.iter() {
             let session = &mut self.sessions[key].session;
             session.write_video(wallclock, &frame, &mut self.out);
+            wanted |= session.wants_keyframe();
             if session.state() == SessionState::Closed {
                 closed.push(key);
             }
         }
         self.send(cx);
+        if wanted {
+            let stream = Arc::clone(self.feeds.get_key_value(stream).expect("fed above").0);
+            self.want_keyframe(&stream, now);
+        }
         for key in closed {
             self.remove(key);
         }
