@@ -65,6 +65,10 @@ bench-https: (setup "bench")
 bench-edge: (setup "bench")
     bench/scripts/bench-edge.sh
 
+# WebRTC: glass-to-glass in Chromium (WHIP → WHEP, RTMP → WHEP, LL-HLS) against an aiortc relay, and WHEP fan-out per core (shardcast-bench webrtc) against it; writes bench/results/webrtc.md.
+bench-webrtc: (setup "bench")
+    bench/scripts/bench-webrtc.sh
+
 # Transcoding: shardcast's ladder against the ffmpeg CLI doing the same ladder on one core; writes bench/results/transcode.md.
 bench-transcode: (setup "bench")
     bench/scripts/bench-transcode.sh

@@ -16,6 +16,9 @@
 //!   modelled stalls and ingest latency ([`hls::HlsReport`]);
 //! - [`gifts::run_gifts`]: durable gifts through the server's ledger, open loop, with ack
 //!   latency from each gift's scheduled send time ([`gifts::GiftsReport`]);
+//! - [`rtc::run_rtc`]: WebRTC fan-out: a WHIP publisher of a looped file and many WHEP
+//!   viewers (str0m clients on one thread), with loss and each frame's spread over the
+//!   viewers ([`rtc::RtcReport`]);
 //! - [`soak::run_soak`]: churn (viewers, chatters, resumes, stallers, publishers replaying a
 //!   file, HLS players, bad clients) against a running server for a long time, sampling its
 //!   gauges and RSS, then checking that it let everything go ([`soak::SoakReport`]).
@@ -33,6 +36,7 @@ pub mod http;
 pub mod net;
 pub mod parser;
 pub mod report;
+pub mod rtc;
 pub mod soak;
 pub mod target;
 pub mod units;

@@ -59,6 +59,50 @@ enum Command {
     /// Durable gifts through a running server: clients with funded wallets send gifts on a
     /// fixed schedule (open loop); reports acks/s and ack latency from the scheduled send.
     Gifts(GiftsArgs),
+    /// WebRTC fan-out: a WHIP publisher of a looped H.264 + Opus file and N WHEP viewers of
+    /// its stream (str0m clients on one thread); reports loss, each frame's spread over the
+    /// viewers, and the server's CPU per viewer.
+    Webrtc(WebrtcArgs),
+}
+
+#[derive(Args)]
+struct WebrtcArgs {
+    /// The server's HTTP address HOST:PORT (its /whip and /whep endpoints).
+    #[arg(long)]
+    http: String,
+    /// The stream.
+    #[arg(long, default_value = "fanout")]
+    stream: String,
+    /// WHEP viewers.
+    #[arg(long, default_value_t = 100)]
+    viewers: usize,
+    /// Viewers joined per second.
+    #[arg(long, default_value_t = 200)]
+    join_rate: u32,
+    /// Measured time, once every viewer joined and the warm-up passed.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    duration: Duration,
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Publish this H.264 Annex B file (ffmpeg -f h264, with access unit delimiters) over
+    /// WHIP, looped, with --opus; without it the stream must already be live.
+    #[arg(long, requires = "opus")]
+    h264: Option<PathBuf>,
+    /// The Ogg Opus file published with --h264 (20 ms packets).
+    #[arg(long)]
+    opus: Option<PathBuf>,
+    /// The stream key (WHIP's Bearer token).
+    #[arg(long)]
+    key: Option<String>,
+    /// Local addresses for the viewers' sockets, e.g. 127.0.0.2-127.0.0.9.
+    #[arg(long)]
+    source_addrs: Option<String>,
+    /// The server's process id: its CPU time over the window is reported.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -367,6 +411,7 @@ fn main() -> ExitCode {
         Command::WsWorker(args) => shardcast_bench::ws::worker_main(args.process),
         Command::Soak(args) => return soak(args),
         Command::Gifts(args) => gifts(args),
+        Command::Webrtc(args) => webrtc(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -658,6 +703,57 @@ fn ws_table(args: TableArgs) -> Result<(), String> {
     }
     print!("{}", ws_markdown_comparison(&rows));
     Ok(())
+}
+
+fn webrtc(args: WebrtcArgs) -> Result<(), String> {
+    use shardcast_bench::rtc::{run_rtc, RtcLoadConfig};
+    let http = resolve(&args.http, 80).map_err(|e| e.to_string())?;
+    let mut source_ips: Vec<std::net::IpAddr> = source_addrs(args.source_addrs.as_deref())?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    if source_ips.is_empty() {
+        source_ips.push(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let config = RtcLoadConfig {
+        http,
+        stream: args.stream,
+        viewers: args.viewers,
+        join_per_s: args.join_rate,
+        duration: args.duration,
+        warmup: args.warmup,
+        publish: args.h264.zip(args.opus),
+        key: args.key,
+        source_ips,
+        server_pid: args.server_pid,
+    };
+    let report = run_rtc(&config)?;
+    println!(
+        "{} of {} viewers connected; {:.2} Mbit/s each (median), {} starved; video packets {} \
+         lost {} ({:.4} %); frame spread p50 {:.1} ms p99 {:.1} ms max {:.1} ms; server {} \
+         cores ({} µs CPU per viewer-second); client {:.2} cores",
+        report.connected,
+        report.viewers,
+        report.mbps_per_viewer,
+        report.starved,
+        report.video_packets,
+        report.video_lost,
+        report.loss_ratio * 100.0,
+        report.spread_p50_ms,
+        report.spread_p99_ms,
+        report.spread_max_ms,
+        report
+            .server_cores
+            .map_or("?".into(), |c| format!("{c:.2}")),
+        report
+            .server_us_per_viewer_s
+            .map_or("?".into(), |c| format!("{c:.0}")),
+        report.client_cores,
+    );
+    for failure in &report.failures {
+        eprintln!("  {failure}");
+    }
+    write_json(args.json.as_deref(), &report)
 }
 
 fn source_addrs(text: Option<&str>) -> Result<Vec<std::net::Ipv4Addr>, String> {

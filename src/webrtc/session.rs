@@ -52,6 +52,9 @@ pub enum SessionState {
     Closed,
 }
 
+/// Datagrams a session hands back to send, in order (str0m's buffers, not copied).
+pub type Outbox = Vec<(SocketAddr, str0m::net::DatagramSend)>;
+
 /// What the peer does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PeerRole {
@@ -200,7 +203,7 @@ impl Session {
         now: Instant,
         from: SocketAddr,
         data: &[u8],
-        out: &mut Vec<(SocketAddr, Vec<u8>)>,
+        out: &mut Outbox,
     ) {
         let Ok(receive) = Receive::new(Protocol::Udp, from, self.local, data) else {
             return; // not STUN, DTLS, RTP or RTCP: dropped
@@ -212,7 +215,7 @@ impl Session {
     }
 
     /// Time passed to [`Session::next_timeout`].
-    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Outbox) {
         if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
             log::debug!("webrtc: timeout: {e}");
         }
@@ -222,12 +225,7 @@ impl Session {
     /// A video frame of the stream (Annex B, parameter sets before keyframes), shared with
     /// the stream's other sessions. Written once connected, from the first keyframe on;
     /// what to send is appended to `out`.
-    pub fn write_video(
-        &mut self,
-        wallclock: Instant,
-        frame: &VideoFrame,
-        out: &mut Vec<(SocketAddr, Vec<u8>)>,
-    ) {
+    pub fn write_video(&mut self, wallclock: Instant, frame: &VideoFrame, out: &mut Outbox) {
         let Some(mid) = self.video.filter(|_| self.state == SessionState::Connected) else {
             return;
         };
@@ -261,7 +259,7 @@ impl Session {
         wallclock: Instant,
         ticks: u64,
         data: &Arc<[u8]>,
-        out: &mut Vec<(SocketAddr, Vec<u8>)>,
+        out: &mut Outbox,
     ) {
         let Some(mid) = self.audio.filter(|_| self.state == SessionState::Connected) else {
             return;
@@ -299,7 +297,7 @@ impl Session {
     }
 
     /// Asks a publisher for a keyframe (a PLI); what to send is appended to `out`.
-    pub fn request_keyframe(&mut self, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
+    pub fn request_keyframe(&mut self, out: &mut Outbox) {
         let Some(mid) = self.video.filter(|_| self.state == SessionState::Connected) else {
             return;
         };
@@ -318,7 +316,7 @@ impl Session {
     }
 
     /// Takes every output up to the next timeout.
-    fn drain(&mut self, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
+    fn drain(&mut self, out: &mut Outbox) {
         loop {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(at)) => {
@@ -326,7 +324,7 @@ impl Session {
                     return;
                 }
                 Ok(Output::Transmit(transmit)) => {
-                    out.push((transmit.destination, transmit.contents.to_vec()));
+                    out.push((transmit.destination, transmit.contents));
                 }
                 Ok(Output::Event(event)) => self.on_event(event),
                 Err(e) => {

@@ -65,7 +65,7 @@ pub struct Webrtc {
     dropped: u64,
     ids: RandomState,
     pub(super) serial: u64,
-    pub(super) out: Vec<(SocketAddr, Vec<u8>)>,
+    pub(super) out: super::session::Outbox,
     /// The streams with sessions here: their media, and the sessions to write it to.
     feeds: HashMap<Arc<str>, (Feed, Vec<usize>)>,
     /// Streams that gained their first session here or lost their last since

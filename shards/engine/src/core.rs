@@ -104,6 +104,8 @@ pub struct Ctx<M> {
     pub(crate) drain_deadline_ms: u64,
     /// Datagrams queued this loop iteration.
     pub(crate) udp_out: crate::udp::UdpOut,
+    /// Sends them (at the end of the iteration, or when the queue is full).
+    pub(crate) udp_sender: crate::udp::UdpSender,
     /// This shard's UDP sockets' addresses, by [`UdpId`].
     pub(crate) udp_local: Vec<std::net::SocketAddr>,
     _not_send: std::marker::PhantomData<*const ()>,
@@ -137,7 +139,7 @@ impl<M: Send> Ctx<M> {
     /// iteration. False (nothing queued, counted) when it is over [`crate::DATAGRAM_MAX_BYTES`]
     /// or this iteration's queue is full (`EngineConfig::udp_out_max_bytes`).
     pub fn send_datagram(&mut self, socket: UdpId, to: std::net::SocketAddr, data: &[u8]) -> bool {
-        let queued = self.udp_out.push(socket, to, data);
+        let queued = (self.udp_out).push(&mut self.udp_sender, &self.counters, (socket, to, data));
         if !queued {
             ShardCounters::bump(&self.counters.udp_dropped, 1);
         }
@@ -428,6 +430,7 @@ impl<S: Service> Core<S> {
                 draining: false,
                 drain_deadline_ms: u64::MAX,
                 udp_out: crate::udp::UdpOut::new(config.udp_out_max_bytes),
+                udp_sender: crate::udp::UdpSender::default(),
                 udp_local: Vec::new(),
                 _not_send: std::marker::PhantomData,
             },
@@ -529,10 +532,10 @@ impl<S: Service> Core<S> {
     }
 
     /// Sends the datagrams the service queued.
-    pub fn send_datagrams(&mut self, udp: &mut crate::udp::UdpSockets) {
-        if !self.cx.udp_out.is_empty() {
-            let counters = self.cx.counters.clone();
-            udp.send(&mut self.cx.udp_out, &counters);
+    pub fn send_datagrams(&mut self) {
+        let cx = &mut self.cx;
+        if !cx.udp_out.is_empty() {
+            cx.udp_sender.send(&mut cx.udp_out, &cx.counters);
         }
     }
 

@@ -80,6 +80,9 @@ counters! {
     /// UDP datagrams dropped: the socket could not take them, or the outbound queue
     /// (engine.udp_out_max_bytes) was full.
     udp_dropped: "counter",
+    /// Of the UDP datagrams sent, those sent in segmented messages (UDP_SEGMENT: a run to
+    /// one destination in one send).
+    udp_segmented: "counter",
 }
 
 impl ShardCounters {

@@ -160,6 +160,7 @@ impl<S: Service> EpollShard<S> {
         }
         self.close_listeners();
         self.udp.close();
+        self.core.cx.udp_sender = crate::udp::UdpSender::default();
         crate::sys::close_fd(self.epfd);
         Ok(())
     }
@@ -311,7 +312,7 @@ impl<S: Service> EpollShard<S> {
     }
 
     fn flush(&mut self) {
-        self.core.send_datagrams(&mut self.udp);
+        self.core.send_datagrams();
         loop {
             while let Some(slot) = self.core.cx.to_shutdown.pop() {
                 let conn = &self.conns[slot as usize];

@@ -206,6 +206,7 @@ where
                 );
                 core.set_tls(tls.clone());
                 core.cx.udp_local = info.udp.iter().map(|(_, addrs)| addrs[index]).collect();
+                core.cx.udp_sender = crate::udp::UdpSender::new(shard_udp.clone());
                 let udp = crate::udp::UdpSockets::new(shard_udp);
                 match features {
                     Some(features) => match UringShard::new(core, &features, listener_fds, udp) {

@@ -477,6 +477,7 @@ impl<S: Service> UringShard<S> {
             crate::sys::close_fd(fd);
         }
         self.udp.close();
+        self.core.cx.udp_sender = crate::udp::UdpSender::default();
         Ok(())
     }
 
@@ -941,7 +942,7 @@ impl<S: Service> UringShard<S> {
 
     /// Closes what the services asked to close, starts sends for new data, posts wakes.
     fn flush(&mut self) -> io::Result<()> {
-        self.core.send_datagrams(&mut self.udp);
+        self.core.send_datagrams();
         loop {
             while let Some(slot) = self.core.cx.to_shutdown.pop() {
                 let uconn = &mut self.conns[slot as usize];

@@ -174,3 +174,116 @@ fn the_harness_delivers_datagrams_and_shows_what_was_sent() {
     assert!(t.take_datagrams(shardcast_engine::ShardId(1)).is_empty());
     assert!(t.take_datagrams(shardcast_engine::ShardId(0)).is_empty());
 }
+
+/// Answers "fan PORT" with `FAN` datagrams of mixed sizes, in runs, to the sender and to
+/// 127.0.0.1:PORT by turns: what segmentation offload coalesces (equal sizes, one
+/// destination, a shorter last one) and what it must not (another size, another
+/// destination).
+struct Fan;
+
+const FAN: usize = 400;
+
+/// The size of fanned datagram `k`.
+fn fan_size(k: usize) -> usize {
+    match k % 10 {
+        0..=5 => 1200,
+        6 => 700,
+        7 | 8 => 1200,
+        _ => 40 + k % 7,
+    }
+}
+
+impl Service for Fan {
+    type Msg = ();
+
+    fn on_accept(&mut self, cx: &mut Ctx<()>, conn: ConnId, _listener: ListenerId) {
+        cx.close(conn);
+    }
+
+    fn on_recv(&mut self, _cx: &mut Ctx<()>, _conn: ConnId, _data: &[u8]) {}
+
+    fn on_close(&mut self, _cx: &mut Ctx<()>, _conn: ConnId, _reason: CloseReason) {}
+
+    fn on_datagram(&mut self, cx: &mut Ctx<()>, socket: UdpId, from: SocketAddr, data: &[u8]) {
+        let text = std::str::from_utf8(data).unwrap();
+        let port: u16 = text.strip_prefix("fan ").unwrap().parse().unwrap();
+        let other = SocketAddr::from(([127, 0, 0, 1], port));
+        for k in 0..FAN {
+            let to = if (k / 25) % 2 == 0 { from } else { other };
+            let mut datagram = (k as u16).to_be_bytes().to_vec();
+            datagram.resize(fan_size(k), k as u8);
+            assert!(cx.send_datagram(socket, to, &datagram));
+        }
+    }
+}
+
+fn fan(io: IoChoice) {
+    // A queue bound far below the fan's bytes: it is sent as it fills, nothing dropped.
+    let config = EngineConfig {
+        max_connections: 64,
+        recv_buffers: 64,
+        shutdown_grace_ms: 2000,
+        udp_out_max_bytes: 64 << 10,
+        udp: vec![UdpSpec {
+            name: "media".into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            port_per_shard: false,
+        }],
+        ..EngineConfig::default()
+    };
+    let mut runtime = launch(vec![None], io, &[], config, |_: &ShardInfo| Fan).expect("launch");
+    let server = runtime.info().udp[0].1[0];
+    let clients: Vec<UdpSocket> = (0..2)
+        .map(|_| {
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+            let _ = socket.set_recv_buffer_size(4 << 20);
+            socket
+                .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+                .unwrap();
+            let socket: UdpSocket = socket.into();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(3)))
+                .unwrap();
+            socket
+        })
+        .collect();
+    let port = clients[1].local_addr().unwrap().port();
+    clients[0]
+        .send_to(format!("fan {port}").as_bytes(), server)
+        .unwrap();
+    for (c, client) in clients.iter().enumerate() {
+        let expected: Vec<usize> = (0..FAN).filter(|k| (k / 25) % 2 == c).collect();
+        let mut buf = [0u8; 4096];
+        for &k in &expected {
+            let (n, from) = client
+                .recv_from(&mut buf)
+                .unwrap_or_else(|e| panic!("{io:?}: datagram {k} to client {c}: {e}"));
+            assert_eq!(from, server);
+            assert_eq!(n, fan_size(k), "{io:?}: datagram {k}'s length");
+            assert_eq!(u16::from_be_bytes([buf[0], buf[1]]) as usize, k, "in order");
+            assert!(
+                buf[2..n].iter().all(|&b| b == k as u8),
+                "{io:?}: {k}'s bytes"
+            );
+        }
+    }
+    let counters = &runtime.info().counters[0];
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(count(&counters.udp_sent), FAN as u64);
+    assert_eq!(count(&counters.udp_dropped), 0);
+    // The runs of equal sizes to one destination went as segmented messages.
+    assert!(count(&counters.udp_segmented) >= FAN as u64 / 2, "{io:?}");
+    runtime.drain();
+    runtime.join().expect("clean exit");
+}
+
+#[test]
+fn fanned_runs_keep_every_datagram_s_bounds_and_order_over_io_uring() {
+    fan(IoChoice::Uring);
+}
+
+#[test]
+fn fanned_runs_keep_every_datagram_s_bounds_and_order_over_epoll() {
+    fan(IoChoice::Epoll);
+}

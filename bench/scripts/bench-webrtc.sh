@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# WebRTC: glass-to-glass in Debian's Chromium, and fan-out per core.
+#
+# Run with `just bench-webrtc` (or directly). Writes bench/results/webrtc.md.
+#
+# Glass-to-glass (bench/tests/browser/latency.mjs reads a wall-clock barcode back from each
+# shown frame; see bench-latency.sh), one output at a time, on shardcast (release, one shard,
+# transcoding off) and on a peer relay in Python (aiortc 1.16, bench/peers/webrtc: decodes
+# once, encodes again for each viewer):
+#   - whip-whep: a Chromium page paints the clock into a canvas, captures it at 30 fps and
+#     publishes it over WHIP (bench/tests/browser/canvas-whip.mjs); another Chromium plays
+#     it over WHEP on the watch page (?player=webrtc);
+#   - rtmp-whep: ffmpeg (libx264 -tune zerolatency, the barcode of bench-latency) over
+#     RTMP, played over WHEP;
+#   - rtmp-llhls: the same over LL-HLS on the watch page (hls.js);
+#   - aiortc-relay: the canvas publisher into the aiortc relay, played on its bare WHEP page.
+#
+# Fan-out: `shardcast-bench webrtc` (a str0m WHIP publisher of a 2 Mbit/s 720p30 file, looped,
+# and N str0m WHEP viewers on one thread, pinned to core 1) against shardcast (one shard,
+# pinned to core 0) and against the aiortc relay, for each viewer count. Loss is counted from
+# sequence numbers, frame spread is when each viewer got a frame's last packet minus when the
+# first viewer did; the server's CPU comes from /proc.
+#
+# Environment:
+#   SECONDS_EACH=30          how long each glass-to-glass output is played
+#   FANOUT="100 250 500 750" shardcast viewer counts
+#   AIORTC_FANOUT="2 4"      aiortc viewer counts
+#   FANOUT_SECONDS=20        measured time of each fan-out run
+#   OUT=bench/results/webrtc.md
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+SECONDS_EACH=${SECONDS_EACH:-30}
+FANOUT=${FANOUT:-100 250 500 750}
+AIORTC_FANOUT=${AIORTC_FANOUT:-2 4}
+FANOUT_SECONDS=${FANOUT_SECONDS:-20}
+OUT=${OUT:-$ROOT/bench/results/webrtc.md}
+SERVERS="shardcast"
+RUN_DIR="$ROOT/bench/results/tmp/webrtc-$(date +%Y%m%d-%H%M%S)"
+BROWSER_DIR="$ROOT/bench/tests/browser"
+MEDIA_DIR="$BENCH_DIR/webrtc"
+VENV="$BENCH_DIR/venv-aiortc"
+HTTP_PORT=18301
+RTMP_PORT=19501
+AIORTC_PORT=18201
+
+trap stop_started EXIT
+trap 'exit 130' INT TERM
+
+ensure_tools() {
+    command -v ffmpeg >/dev/null || die "ffmpeg is missing (scripts/setup.sh installs it)"
+    command -v node >/dev/null || die "node is missing (scripts/setup.sh installs it)"
+    command -v jq >/dev/null || die "jq is missing (apt-get install -y jq)"
+    [[ -x /usr/bin/chromium ]] || die "chromium is missing (scripts/setup.sh installs it)"
+    [[ -d "$BROWSER_DIR/node_modules/playwright-core" ]] || die "playwright-core is missing (scripts/setup.sh installs it)"
+    [[ -f "$ROOT/web/vendor/hls.min.js" ]] || die "web/vendor is empty: run scripts/web.sh"
+    if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import aiortc, aiohttp' 2>/dev/null; then
+        log "installing aiortc 1.16.0 and aiohttp 3.14.5 into $VENV"
+        python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install -y python3-venv)"
+        "$VENV/bin/pip" install --quiet aiortc==1.16.0 aiohttp==3.14.5 || die "pip install aiortc failed"
+    fi
+}
+
+# The fan-out's source: 20 s of a 2 Mbit/s 1280x720 30 fps picture (keyframe every 2 s, no
+# B-frames) and 64 kbit/s Opus, looped by the publisher.
+make_media() {
+    mkdir -p "$MEDIA_DIR"
+    [[ -s "$MEDIA_DIR/src.h264" && -s "$MEDIA_DIR/src.ogg" ]] && return 0
+    log "encoding the fan-out source"
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -t 20 \
+        -c:v libx264 -preset veryfast -profile:v baseline -bf 0 -g 60 -keyint_min 60 -b:v 2000k \
+        -maxrate 2000k -bufsize 1000k -x264-params aud=1:scenecut=0:nal-hrd=cbr -pix_fmt yuv420p \
+        -f h264 "$MEDIA_DIR/src.h264"
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i sine=frequency=440:sample_rate=48000 -t 20 \
+        -c:a libopus -b:a 64k -frame_duration 20 -f ogg "$MEDIA_DIR/src.ogg"
+}
+
+start_shardcast_rtc() {
+    local dir="$RUN_DIR/shardcast"
+    mkdir -p "$dir"
+    printf '[shards]\ncores = [%s]\n\n[webrtc]\nudp_listen = "127.0.0.1:0"\n\n[transcode]\nenabled = false\n\n[media]\npublish_open = true\n\n[state]\ndata_dir = "%s"\n' \
+        "$SERVER_CORE" "$dir/data" >"$dir/shardcast.toml"
+    taskset -c "$SERVER_CORE" "$SHARDCAST_BIN" serve --shards 1 --http "127.0.0.1:$HTTP_PORT" \
+        --rtmp "127.0.0.1:$RTMP_PORT" --config "$dir/shardcast.toml" >"$dir/stdout.log" 2>&1 &
+    SHARDCAST_PID=$!
+    STARTED_PIDS+=("$SHARDCAST_PID")
+    wait_listening "$HTTP_PORT" "$SHARDCAST_PID" shardcast
+}
+
+start_aiortc() {
+    taskset -c "$SERVER_CORE" "$VENV/bin/python" "$ROOT/bench/peers/webrtc/aiortc_relay.py" \
+        --port "$AIORTC_PORT" >"$RUN_DIR/aiortc.log" 2>&1 &
+    AIORTC_PID=$!
+    STARTED_PIDS+=("$AIORTC_PID")
+    wait_listening "$AIORTC_PORT" "$AIORTC_PID" "aiortc relay"
+}
+
+# ffmpeg's barcode publisher of bench-latency.sh, to shardcast over RTMP.
+start_rtmp_publisher() {
+    local code="color=c=black:s=640x16:r=30,settb=1/1000,setpts='RTCTIME/1000',format=gray"
+    code+=",geq=lum='if(eq(mod(floor(T*1000/pow(2,floor(X/20))),2),1),235,16)'"
+    code+=",format=yuv420p,pad=1280:16:0:0:black,setpts=N/(30*TB)[code]"
+    ffmpeg -hide_banner -loglevel error -nostdin -re \
+        -f lavfi -i testsrc2=size=1280x704:rate=30 -f lavfi -i sine=frequency=440:sample_rate=48000 \
+        -filter_complex "$code;[code][0:v]vstack[v]" -map "[v]" -map 1:a -t 3600 \
+        -c:v libx264 -preset veryfast -tune zerolatency -g 30 -keyint_min 30 -b:v 2500k \
+        -maxrate 2500k -bufsize 1250k -pix_fmt yuv420p -c:a aac -b:a 128k -ar 48000 \
+        -f flv "rtmp://127.0.0.1:$RTMP_PORT/live/$1" >"$RUN_DIR/$1-publisher.log" 2>&1 &
+    PUBLISHER_PID=$!
+    STARTED_PIDS+=("$PUBLISHER_PID")
+}
+
+start_canvas_publisher() {
+    (cd "$BROWSER_DIR" && node canvas-whip.mjs --whip "$1" --seconds $((SECONDS_EACH + 30))) \
+        >"$RUN_DIR/$2-publisher.json" 2>&1 &
+    PUBLISHER_PID=$!
+    STARTED_PIDS+=("$PUBLISHER_PID")
+}
+
+wait_live() {
+    local url=$1 i
+    for i in $(seq 1 150); do
+        kill -0 "$PUBLISHER_PID" 2>/dev/null || die "the publisher exited (see $RUN_DIR)"
+        if curl -sf -o /dev/null "$url"; then
+            sleep 3
+            return 0
+        fi
+        sleep 0.2
+    done
+    die "$url did not come up within 30 s"
+}
+
+play() {
+    local target=$1 url=$2
+    log "playing $target for ${SECONDS_EACH}s"
+    (cd "$BROWSER_DIR" && node latency.mjs --url "$url" --seconds "$SECONDS_EACH" --label "$target") \
+        >"$RUN_DIR/$target.json" 2>"$RUN_DIR/$target.stderr" || log "  $target: the browser run failed (see $RUN_DIR/$target.stderr)"
+    jq -c '{firstFrameMs, g2g: .g2g.median, p95: .g2g.p95, stalls, badCodes}' "$RUN_DIR/$target.json" >&2 || true
+    stop_pid "$PUBLISHER_PID"
+}
+
+glass_to_glass() {
+    start_canvas_publisher "http://127.0.0.1:$HTTP_PORT/whip/live/g2g" whip-whep
+    wait_live "http://127.0.0.1:$HTTP_PORT/live/g2g/index.m3u8"
+    play whip-whep "http://127.0.0.1:$HTTP_PORT/watch/g2g?player=webrtc"
+    start_rtmp_publisher rtmp
+    wait_live "http://127.0.0.1:$HTTP_PORT/live/rtmp/index.m3u8"
+    play rtmp-whep "http://127.0.0.1:$HTTP_PORT/watch/rtmp?player=webrtc"
+    start_rtmp_publisher rtmp2
+    wait_live "http://127.0.0.1:$HTTP_PORT/live/rtmp2/source/index.m3u8"
+    sleep 3
+    play rtmp-llhls "http://127.0.0.1:$HTTP_PORT/watch/rtmp2"
+    start_canvas_publisher "http://127.0.0.1:$AIORTC_PORT/whip/live/g2g" aiortc-relay
+    sleep 6
+    play aiortc-relay "http://127.0.0.1:$AIORTC_PORT/player.html?stream=g2g"
+}
+
+# One fan-out run: NAME, HTTP port, server PID, viewers, stream.
+fanout() {
+    local name=$1 port=$2 pid=$3 viewers=$4 stream=$5
+    log "fan-out: $name, $viewers viewers"
+    taskset -c "$LOAD_CORE" "$BENCH_BIN" webrtc --http "127.0.0.1:$port" --stream "$stream" \
+        --viewers "$viewers" --join-rate 250 --duration "${FANOUT_SECONDS}s" --warmup 3s \
+        --h264 "$MEDIA_DIR/src.h264" --opus "$MEDIA_DIR/src.ogg" --server-pid "$pid" \
+        --json "$RUN_DIR/fanout-$name-$viewers.json" >&2 || log "  $name $viewers: failed"
+}
+
+main() {
+    ensure_tools
+    check_machine
+    mkdir -p "$RUN_DIR"
+    build_release
+    make_media
+    start_shardcast_rtc
+    start_aiortc
+    glass_to_glass
+    local n
+    for n in $FANOUT; do
+        fanout shardcast "$HTTP_PORT" "$SHARDCAST_PID" "$n" "fan$n"
+    done
+    for n in $AIORTC_FANOUT; do
+        fanout aiortc "$AIORTC_PORT" "$AIORTC_PID" "$n" "fan$n"
+    done
+    write_results
+    log "wrote $OUT"
+}
+
+fmt() {
+    jq -r "if $1 == null then \"n/a\" else \"\\($1.median) / \\($1.p95)\" end" "$2"
+}
+
+describe() {
+    case "$1" in
+        whip-whep) echo "shardcast, WHIP in (Chromium canvas) → WHEP out | watch page, ?player=webrtc" ;;
+        rtmp-whep) echo "shardcast, RTMP in (ffmpeg -tune zerolatency) → WHEP out | watch page, ?player=webrtc" ;;
+        rtmp-llhls) echo "shardcast, RTMP in (ffmpeg -tune zerolatency) → LL-HLS out | watch page, hls.js" ;;
+        aiortc-relay) echo "aiortc 1.16 relay (decode, encode again), WHIP in (Chromium canvas) → WHEP out | bare WHEP page" ;;
+    esac
+}
+
+write_results() {
+    local target f n
+    {
+        echo "# WebRTC: glass-to-glass and fan-out"
+        echo
+        echo "Written by \`just bench-webrtc\` (bench/scripts/bench-webrtc.sh); raw reports in \`${RUN_DIR#"$ROOT"/}\`."
+        echo
+        machine_header
+        echo "- browser: Debian's Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'), headless, driven by playwright-core; ${SECONDS_EACH} s per output, one output at a time"
+        echo
+        echo "## Glass-to-glass"
+        echo
+        echo "The publisher writes the wall clock into each frame (a Chromium canvas for WHIP, ffmpeg's barcode for RTMP); the viewer's page reads it back from every third frame it shows (the first 5 s left out). Publisher and viewer run on this machine and share its clock. First frame: navigation to the first picture, over 7 loads in fresh contexts: median (min-max)."
+        echo
+        echo "| path | first frame, ms | glass-to-glass median / p95, ms | stalls | unreadable codes |"
+        echo "|---|---|---|---|---|"
+        for target in whip-whep rtmp-whep rtmp-llhls aiortc-relay; do
+            f="$RUN_DIR/$target.json"
+            if ! jq -e '.g2g' "$f" >/dev/null 2>&1; then
+                echo "| $(describe "$target") | failed: $(jq -r '.error // "no report"' "$f" 2>/dev/null || echo "no report") | | | |"
+                continue
+            fi
+            echo "| $(describe "$target") | $(jq -r 'if .firstFrames then "\(.firstFrames.median) (\(.firstFrames.min)-\(.firstFrames.max))" else "\(.firstFrameMs)" end' "$f") | $(fmt .g2g "$f") | $(jq -r '.stalls' "$f") | $(jq -r '.badCodes' "$f") |"
+        done
+        echo
+        echo "## Fan-out: WHEP viewers of one 2 Mbit/s stream"
+        echo
+        echo "\`shardcast-bench webrtc\` on core $LOAD_CORE: a WHIP publisher of a 2 Mbit/s 1280x720 30 fps H.264 file (looped) with Opus, then N WHEP viewers (str0m, RTP counted from its clear header, never decrypted), ${FANOUT_SECONDS} s measured after a 3 s warm-up. The server on core $SERVER_CORE (shardcast: one shard; aiortc: its Python process, which runs encoders on more threads). Frame spread: when each viewer got a frame's last packet minus when the first viewer got it (for a relay that encodes per viewer, each viewer's frames are its own, so it reads 0). Server CPU includes, on loopback, the kernel's delivery to the viewers' sockets (see perf/README.md)."
+        echo
+        echo "| server | viewers | connected | Mbit/s per viewer (median) | video loss | frame spread p50 / p99 / max, ms | server cores | server CPU per viewer, µs/s | viewers per core at this cost | client cores |"
+        echo "|---|---|---|---|---|---|---|---|---|---|"
+        for f in "$RUN_DIR"/fanout-*.json; do
+            [[ -f "$f" ]] || continue
+            n=$(basename "$f" .json)
+            jq -r --arg name "${n#fanout-}" '"| \($name | sub("-[0-9]+$"; "")) | \(.viewers) | \(.connected) | \(.mbps_per_viewer * 100 | round / 100) | \(.video_lost) of \(.video_packets + .video_lost) | \(.spread_p50_ms * 10 | round / 10) / \(.spread_p99_ms * 10 | round / 10) / \(.spread_max_ms * 10 | round / 10) | \(.server_cores * 100 | round / 100) | \(.server_us_per_viewer_s | round) | \(if .server_us_per_viewer_s > 0 then (1000000 / .server_us_per_viewer_s | floor) else "n/a" end) | \(.client_cores * 100 | round / 100) |"' "$f"
+        done
+    } >"$OUT"
+}
+
+main "$@"
