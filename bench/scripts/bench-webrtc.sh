@@ -151,6 +151,7 @@ glass_to_glass() {
     wait_live "http://127.0.0.1:$HTTP_PORT/live/rtmp2/source/index.m3u8"
     sleep 3
     play rtmp-llhls "http://127.0.0.1:$HTTP_PORT/watch/rtmp2"
+    kill -0 "$AIORTC_PID" 2>/dev/null || start_aiortc
     start_canvas_publisher "http://127.0.0.1:$AIORTC_PORT/whip/live/g2g" aiortc-relay
     sleep 6
     play aiortc-relay "http://127.0.0.1:$AIORTC_PORT/player.html?stream=g2g"
@@ -180,6 +181,9 @@ main() {
         fanout shardcast "$HTTP_PORT" "$SHARDCAST_PID" "$n" "fan$n"
     done
     for n in $AIORTC_FANOUT; do
+        # The relay crashes now and then when a publisher leaves (PyAV): a fresh one per run.
+        stop_pid "$AIORTC_PID"
+        start_aiortc
         fanout aiortc "$AIORTC_PORT" "$AIORTC_PID" "$n" "fan$n"
     done
     write_results
