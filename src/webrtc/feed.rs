@@ -1,11 +1,12 @@
 //! A stream's media on a shard with WebRTC sessions of it: the configurations and samples its
-//! home forwards (`MediaMsg::RtcMedia`), made ready for RTP once per shard and shared by every
-//! session of the stream (`Arc<[u8]>`, which str0m's writer takes as is).
+//! home forwards (`MediaMsg::RtcMedia`), made into RTP payloads once per shard and shared by
+//! every session of the stream (`Arc<[u8]>`, which str0m's RTP mode takes as is): each
+//! session adds only its header, its encryption and its send.
 //!
 //! H.264 arrives as in MP4 (length-prefixed NAL units, parameter sets out of band) and leaves
-//! as RTP wants it (RFC 6184 packetizers take Annex B): start codes, and the SPS and PPS in
-//! front of every keyframe, so that a viewer that joins or loses packets can decode from the
-//! next keyframe on.
+//! as RFC 6184 packetization mode 1: a NAL unit that fits is one payload, a larger one is cut
+//! into FU-A fragments, and the SPS and PPS go in front of every keyframe, so that a viewer
+//! that joins or loses packets can decode from the next keyframe on.
 
 use bytes::Bytes;
 use shardcast_media::{Sample, TrackConfig, TrackKind};
@@ -16,14 +17,19 @@ use std::time::{Duration, Instant};
 /// wallclock (a restarted publish, a timestamp jump).
 const ANCHOR_DRIFT_MAX: Duration = Duration::from_secs(3);
 
-/// The Annex B start code.
-const START_CODE: [u8; 4] = [0, 0, 0, 1];
+/// Largest RTP payload: str0m's datagram target (1,150 bytes) less the RTP header, its
+/// extensions and the SRTP tag.
+pub const PAYLOAD_MAX: usize = 1_100;
 
-/// A video frame ready for the sessions' writers.
+/// FU-A (RFC 6184 §5.8): the NAL unit type of a fragment's indicator.
+const FU_A: u8 = 28;
+
+/// A video frame ready for the sessions: its RTP payloads, in order (the last carries the
+/// marker).
 #[derive(Clone, Debug)]
 pub struct VideoFrame {
-    /// Annex B, with the parameter sets in front when `keyframe`.
-    pub data: Arc<[u8]>,
+    /// Single NAL unit and FU-A payloads, the parameter sets first when `keyframe`.
+    pub payloads: Vec<Arc<[u8]>>,
     pub keyframe: bool,
     /// Presentation time, 90 kHz (the RTP clock of video).
     pub rtp_time: u64,
@@ -111,26 +117,32 @@ impl Feed {
             true => avc.sps.iter().chain(&avc.pps).collect(),
             false => Vec::new(),
         };
-        let data = annex_b(avc.nal_length_size, &sets, &sample.data).ok_or(FeedError::Malformed)?;
+        let payloads = packetize(avc.nal_length_size, &sets, &sample.data, PAYLOAD_MAX)
+            .ok_or(FeedError::Malformed)?;
         Ok(VideoFrame {
-            data: data.into(),
+            payloads,
             keyframe: sample.keyframe,
             rtp_time: sample.pts().max(0) as u64,
         })
     }
 }
 
-/// `sample` (NAL units with `nal_length_size`-byte lengths) as Annex B, after the NAL units
-/// `first` (parameter sets). None when a length runs past the end or is zero.
-pub fn annex_b(nal_length_size: u8, first: &[&Bytes], sample: &[u8]) -> Option<Vec<u8>> {
+/// The NAL units `first` (parameter sets), then those of `sample` (with
+/// `nal_length_size`-byte lengths), as RTP payloads of at most `max` bytes. None when a length
+/// runs past the end or is zero.
+pub fn packetize(
+    nal_length_size: u8,
+    first: &[&Bytes],
+    sample: &[u8],
+    max: usize,
+) -> Option<Vec<Arc<[u8]>>> {
     let size = usize::from(nal_length_size);
-    if !(1..=4).contains(&size) {
+    if !(1..=4).contains(&size) || max < 3 {
         return None;
     }
-    let mut out = Vec::with_capacity(sample.len() + 64);
+    let mut payloads = Vec::with_capacity(sample.len() / max + first.len() + 1);
     for nal in first {
-        out.extend_from_slice(&START_CODE);
-        out.extend_from_slice(nal);
+        payload_nal(nal, max, &mut payloads);
     }
     let mut rest = sample;
     while !rest.is_empty() {
@@ -139,11 +151,29 @@ pub fn annex_b(nal_length_size: u8, first: &[&Bytes], sample: &[u8]) -> Option<V
             .iter()
             .fold(0usize, |n, &b| (n << 8) | usize::from(b));
         let (nal, tail) = tail.split_at_checked(len).filter(|_| len > 0)?;
-        out.extend_from_slice(&START_CODE);
-        out.extend_from_slice(nal);
+        payload_nal(nal, max, &mut payloads);
         rest = tail;
     }
-    Some(out)
+    Some(payloads)
+}
+
+/// One NAL unit as a single payload, or as FU-A fragments when it is longer than `max`.
+fn payload_nal(nal: &[u8], max: usize, out: &mut Vec<Arc<[u8]>>) {
+    if nal.len() <= max {
+        out.push(Arc::from(nal));
+        return;
+    }
+    let indicator = (nal[0] & 0xe0) | FU_A;
+    let kind = nal[0] & 0x1f;
+    let chunks: Vec<&[u8]> = nal[1..].chunks(max - 2).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let start = if i == 0 { 0x80 } else { 0 };
+        let end = if i + 1 == chunks.len() { 0x40 } else { 0 };
+        let mut payload = Vec::with_capacity(chunk.len() + 2);
+        payload.extend_from_slice(&[indicator, start | end | kind]);
+        payload.extend_from_slice(chunk);
+        out.push(Arc::from(payload));
+    }
 }
 
 #[cfg(test)]
@@ -161,29 +191,73 @@ mod tests {
         shardcast_media::codec::parse_avcc(&Bytes::copy_from_slice(&record)).unwrap()
     }
 
+    /// Undoes `packetize`: the NAL units, in order.
+    fn depacketize(payloads: &[Arc<[u8]>]) -> Vec<Vec<u8>> {
+        let mut nals = Vec::new();
+        let mut fragment: Option<Vec<u8>> = None;
+        for p in payloads {
+            if p[0] & 0x1f != FU_A {
+                assert!(fragment.is_none(), "a fragment left unfinished");
+                nals.push(p.to_vec());
+                continue;
+            }
+            assert!(p.len() <= PAYLOAD_MAX);
+            let (start, end) = (p[1] & 0x80 != 0, p[1] & 0x40 != 0);
+            if start {
+                fragment = Some(vec![(p[0] & 0xe0) | (p[1] & 0x1f)]);
+            }
+            fragment
+                .as_mut()
+                .expect("starts first")
+                .extend_from_slice(&p[2..]);
+            if end {
+                nals.push(fragment.take().unwrap());
+            }
+        }
+        nals
+    }
+
     #[test]
-    fn samples_become_annex_b_with_parameter_sets_before_keyframes() {
+    fn frames_become_rtp_payloads_with_parameter_sets_before_keyframes() {
         let avc = avc();
-        let sample = [0, 0, 0, 2, 0x65, 0xaa, 0, 0, 0, 1, 0x06];
-        let key = annex_b(4, &[&avc.sps[0], &avc.pps[0]], &sample).unwrap();
-        let mut expected = vec![0, 0, 0, 1];
-        expected.extend_from_slice(&avc.sps[0]);
-        expected.extend_from_slice(&[0, 0, 0, 1]);
-        expected.extend_from_slice(&avc.pps[0]);
-        expected.extend_from_slice(&[0, 0, 0, 1, 0x65, 0xaa, 0, 0, 0, 1, 0x06]);
-        assert_eq!(key, expected);
-        let delta = annex_b(4, &[], &sample).unwrap();
-        assert_eq!(delta, [0, 0, 0, 1, 0x65, 0xaa, 0, 0, 0, 1, 0x06]);
+        let big: Vec<u8> = std::iter::once(0x65)
+            .chain((0..5000).map(|i| i as u8))
+            .collect();
+        let mut sample = (big.len() as u32).to_be_bytes().to_vec();
+        sample.extend_from_slice(&big);
+        sample.extend_from_slice(&[0, 0, 0, 2, 0x06, 0x05]);
+        let sets = [&avc.sps[0], &avc.pps[0]];
+        let payloads = packetize(4, &sets, &sample, PAYLOAD_MAX).unwrap();
+        assert!(payloads.iter().all(|p| p.len() <= PAYLOAD_MAX));
+        assert_eq!(payloads.len(), 2 + 5001_usize.div_ceil(PAYLOAD_MAX - 2) + 1);
+        assert_eq!(
+            depacketize(&payloads),
+            [
+                avc.sps[0].to_vec(),
+                avc.pps[0].to_vec(),
+                big,
+                vec![0x06, 0x05]
+            ]
+        );
+        // The fragments keep the NAL unit's NRI bits in their indicator.
+        assert_eq!(payloads[2][0], 0x60 | FU_A);
+        let delta = packetize(4, &[], &[0, 0, 0, 2, 0x41, 0x9a], PAYLOAD_MAX).unwrap();
+        assert_eq!(depacketize(&delta), [vec![0x41, 0x9a]]);
     }
 
     #[test]
     fn lengths_past_the_end_or_zero_are_refused() {
         for bad in [&[0, 0, 0, 3, 0x65, 0xaa][..], &[0, 0, 0], &[0, 0, 0, 0]] {
-            assert_eq!(annex_b(4, &[], bad), None, "{bad:?}");
+            assert_eq!(packetize(4, &[], bad, PAYLOAD_MAX), None, "{bad:?}");
         }
-        assert_eq!(annex_b(4, &[], &[]), Some(Vec::new()));
-        assert_eq!(annex_b(2, &[], &[0, 1, 9]), Some(vec![0, 0, 0, 1, 9]));
-        assert_eq!(annex_b(5, &[], &[]), None, "no such length size");
+        assert_eq!(packetize(4, &[], &[], PAYLOAD_MAX), Some(Vec::new()));
+        let two = packetize(2, &[], &[0, 1, 9], PAYLOAD_MAX).unwrap();
+        assert_eq!(&*two[0], &[9]);
+        assert_eq!(
+            packetize(5, &[], &[], PAYLOAD_MAX),
+            None,
+            "no such length size"
+        );
     }
 
     #[test]

@@ -7,13 +7,15 @@
 //! for the next timeout, so outputs never pile up between inputs.
 
 use super::feed::VideoFrame;
+use std::collections::hash_map::RandomState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
-use str0m::media::{Frequency, KeyframeRequestKind, MediaTime, Mid, Pt};
+use str0m::media::{KeyframeRequestKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 /// Why an offer was refused, in HTTP's words.
@@ -92,6 +94,10 @@ pub struct Session {
     /// The payload types video and audio go out with, chosen once connected.
     video_pt: Option<Pt>,
     audio_pt: Option<Pt>,
+    /// The next RTP sequence numbers (extended; they start below 2^15, so the SRTP rollover
+    /// counter starts at 0 as the receiver assumes).
+    video_seq: u64,
+    audio_seq: u64,
     /// Whether video has started (it starts at a keyframe).
     video_started: bool,
     /// Frames written, and dropped because str0m refused them.
@@ -122,7 +128,10 @@ impl Session {
     ) -> Result<(Session, String), OfferError> {
         let offer = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| OfferError::Malformed(e.to_string()))?;
+        // A viewer's media goes in as ready RTP payloads, packetized once per shard for every
+        // viewer (`feed`); a publisher's comes out as frames.
         let mut rtc = Rtc::builder()
+            .set_rtp_mode(role == PeerRole::Viewer)
             .set_ice_lite(true)
             .clear_codecs()
             .enable_h264(true)
@@ -145,6 +154,8 @@ impl Session {
             return Err(OfferError::NothingInCommon);
         }
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        // Random first sequence numbers (RFC 3550 §5.1), from the random username fragment.
+        let first_seq = std::hash::BuildHasher::hash_one(&RandomState::new(), &ufrag);
         let mut session = Session {
             rtc,
             local,
@@ -155,6 +166,8 @@ impl Session {
             next_timeout: now,
             video_pt: None,
             audio_pt: None,
+            video_seq: first_seq & 0x3fff,
+            audio_seq: first_seq >> 16 & 0x3fff,
             packets_written: 0,
             role,
             incoming: Vec::new(),
@@ -222,9 +235,9 @@ impl Session {
         self.drain(out);
     }
 
-    /// A video frame of the stream (Annex B, parameter sets before keyframes), shared with
-    /// the stream's other sessions. Written once connected, from the first keyframe on;
-    /// what to send is appended to `out`.
+    /// A video frame of the stream (its RTP payloads, parameter sets before keyframes),
+    /// shared with the stream's other sessions. Written once connected, from the first
+    /// keyframe on; what to send is appended to `out`.
     pub fn write_video(&mut self, wallclock: Instant, frame: &VideoFrame, out: &mut Outbox) {
         let Some(mid) = self.video.filter(|_| self.state == SessionState::Connected) else {
             return;
@@ -233,21 +246,20 @@ impl Session {
             return;
         }
         if self.video_pt.is_none() {
-            self.video_pt = self.rtc.writer(mid).and_then(|w| h264_pt(&w));
+            self.video_pt = payload_type(&self.rtc, mid, Codec::H264);
         }
-        let (Some(pt), Some(writer)) = (self.video_pt, self.rtc.writer(mid)) else {
-            return;
-        };
-        let rtp_time = MediaTime::from_90khz(frame.rtp_time);
-        match writer.write(pt, wallclock, rtp_time, frame.data.clone()) {
-            Ok(()) => {
-                self.video_started = true;
-                self.frames_written += 1;
-            }
-            Err(e) => {
-                self.frames_refused += 1;
-                log::debug!("webrtc: a frame refused: {e}");
-            }
+        let time = frame.rtp_time as u32;
+        let last = frame.payloads.len().saturating_sub(1);
+        let sent = self.write_rtp(
+            mid,
+            self.video_pt,
+            (time, wallclock),
+            |i| i == last,
+            &frame.payloads,
+        );
+        if sent {
+            self.video_started = true;
+            self.frames_written += 1;
         }
         self.drain(out);
     }
@@ -265,20 +277,54 @@ impl Session {
             return;
         };
         if self.audio_pt.is_none() {
-            self.audio_pt = self.rtc.writer(mid).and_then(|w| codec_pt(&w, Codec::Opus));
+            self.audio_pt = payload_type(&self.rtc, mid, Codec::Opus);
         }
-        let (Some(pt), Some(writer)) = (self.audio_pt, self.rtc.writer(mid)) else {
-            return;
-        };
-        let rtp_time = MediaTime::new(ticks, Frequency::FORTY_EIGHT_KHZ);
-        match writer.write(pt, wallclock, rtp_time, data.clone()) {
-            Ok(()) => self.packets_written += 1,
-            Err(e) => {
-                self.frames_refused += 1;
-                log::debug!("webrtc: an Opus packet refused: {e}");
-            }
+        let payloads = std::slice::from_ref(data);
+        if self.write_rtp(
+            mid,
+            self.audio_pt,
+            (ticks as u32, wallclock),
+            |_| false,
+            payloads,
+        ) {
+            self.packets_written += 1;
         }
         self.drain(out);
+    }
+
+    /// Writes `payloads` as consecutive RTP packets of `mid`'s send stream (the session is in
+    /// RTP mode: str0m adds the header, keeps them for NACKs and encrypts them). False when
+    /// the stream or its payload type is not there.
+    fn write_rtp(
+        &mut self,
+        mid: Mid,
+        pt: Option<Pt>,
+        (time, wallclock): (u32, Instant),
+        marker: impl Fn(usize) -> bool,
+        payloads: &[Arc<[u8]>],
+    ) -> bool {
+        let Some(pt) = pt else {
+            self.frames_refused += 1;
+            return false;
+        };
+        let seq = if Some(mid) == self.video {
+            &mut self.video_seq
+        } else {
+            &mut self.audio_seq
+        };
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_tx_by_mid(mid, None) else {
+            self.frames_refused += 1;
+            return false;
+        };
+        for (i, payload) in payloads.iter().enumerate() {
+            let write = RtpWrite::new(pt, SeqNo::from(*seq), time, wallclock, payload.clone())
+                .marker(marker(i))
+                .nackable(true);
+            stream.write_rtp(write);
+            *seq += 1;
+        }
+        true
     }
 
     /// Whether this viewer needs a keyframe: connected and waiting for its first, or it asked
@@ -388,22 +434,16 @@ pub fn stun_local_ufrag(data: &[u8]) -> Option<&str> {
     None
 }
 
-/// The first payload type of `codec` the viewer accepted.
-fn codec_pt(writer: &str0m::media::Writer, codec: Codec) -> Option<Pt> {
-    let mut params = writer.payload_params();
-    params.find(|p| p.spec().codec == codec).map(|p| p.pt())
-}
-
-/// The payload type to send H.264 with: packetization mode 1 (what browsers decode), else
-/// any H.264 the viewer accepted.
-fn h264_pt(writer: &str0m::media::Writer) -> Option<Pt> {
-    let h264 = || {
-        writer
-            .payload_params()
-            .filter(|p| p.spec().codec == Codec::H264)
+/// The payload type to send `codec` with on `mid`: of those the peer accepted, for H.264
+/// packetization mode 1 (what browsers decode and what the feed makes), else the first.
+fn payload_type(rtc: &Rtc, mid: Mid, codec: Codec) -> Option<Pt> {
+    let remote = rtc.media(mid)?.remote_pts();
+    let params = || {
+        (rtc.codec_config().params().iter())
+            .filter(|p| remote.contains(&p.pt()) && p.spec().codec == codec)
     };
-    let mode_1 = h264().find(|p| p.spec().format.packetization_mode == Some(1));
-    mode_1.or_else(|| h264().next()).map(|p| p.pt())
+    let mode_1 = params().find(|p| p.spec().format.packetization_mode == Some(1));
+    mode_1.or_else(|| params().next()).map(|p| p.pt())
 }
 
 /// The first video and the first audio media line of an answer with one of `directions`
