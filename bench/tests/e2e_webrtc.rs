@@ -194,6 +194,37 @@ fn chromium_plays_an_rtmp_stream_over_whep_on_the_watch_page() {
 }
 
 #[test]
+fn the_server_s_session_bound_holds_across_shards_and_frees_with_a_delete() {
+    let config =
+        "[webrtc]\nudp_listen = \"127.0.0.1:0\"\nmax_sessions = 2\n[transcode]\nenabled = false\n";
+    let server = Server::start("uring", 2, config);
+    let url = format!("rtmp://{}/live/full", server.rtmp_addr);
+    let _publisher = Publish::start("ffmpeg", &url, 20, &H264);
+    wait_live(&server, "full");
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (_viewer, sdp, _) = offer(socket.local_addr().unwrap());
+    let post = || request(&server, "POST", "/whep/live/full", "application/sdp", &sdp);
+    // Connections land on either shard: the bound counts both.
+    let (first, second) = (post(), post());
+    assert_eq!((first.status, second.status), (201, 201));
+    let third = post();
+    assert_eq!(
+        third.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&third.body)
+    );
+    assert_eq!(third.header("retry-after"), Some("5"));
+    assert!(String::from_utf8_lossy(&third.body).contains("webrtc.max_sessions"));
+    let location = first.header("location").unwrap().to_string();
+    assert_eq!(
+        request(&server, "DELETE", &location, "text/plain", "").status,
+        200
+    );
+    assert_eq!(post().status, 201, "a deleted session frees its place");
+}
+
+#[test]
 fn bad_whep_requests_get_clear_answers() {
     let server = Server::start("epoll", 1, CONFIG);
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -30,6 +30,8 @@ pub fn webrtc_settings(config: &Config) -> Option<Arc<crate::webrtc::WebrtcSetti
         socket: shardcast_engine::UdpId(0),
         public_ip,
         max_sessions_per_shard: w.max_sessions_per_shard,
+        max_sessions: w.max_sessions,
+        sessions_total: Default::default(),
         keyframe_interval_ms: u64::from(config.media.segment_target_ms),
     }))
 }

@@ -14,6 +14,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,10 @@ pub struct WebrtcSettings {
     pub public_ip: Option<IpAddr>,
     /// Sessions a shard holds at once; an offer past it is answered 503.
     pub max_sessions_per_shard: usize,
+    /// Sessions the server holds at once, every shard's together.
+    pub max_sessions: usize,
+    /// Sessions open now on every shard (each shard adds and takes away its own).
+    pub sessions_total: Arc<AtomicUsize>,
     /// How often a WHIP publisher is asked for a keyframe when it sends none (browsers send
     /// one only when asked): the segment target, so that segments can be cut.
     pub keyframe_interval_ms: u64,
@@ -143,6 +148,11 @@ impl Webrtc {
                 "too many WebRTC sessions (webrtc.max_sessions_per_shard)".into(),
             ));
         }
+        // Two shards may both take the last place: the bound is exceeded by at most the
+        // number of shards less one.
+        if self.settings.sessions_total.load(Ordering::Relaxed) >= self.settings.max_sessions {
+            return Err((503, "too many WebRTC sessions (webrtc.max_sessions)".into()));
+        }
         let Some(mut local) = cx.udp_local_addr(self.settings.socket) else {
             return Err((503, "WebRTC is not listening".into()));
         };
@@ -167,6 +177,7 @@ impl Webrtc {
             peer: None,
             publisher: None,
         });
+        self.settings.sessions_total.fetch_add(1, Ordering::Relaxed);
         self.by_ufrag.insert(ufrag, key);
         Ok((key, answer, id))
     }
@@ -257,6 +268,7 @@ impl Webrtc {
 
     pub(super) fn remove(&mut self, key: usize) {
         let entry = self.sessions.remove(key);
+        self.settings.sessions_total.fetch_sub(1, Ordering::Relaxed);
         if let Some(publisher) = &entry.publisher {
             self.publisher_gone(&entry.stream, publisher);
         }

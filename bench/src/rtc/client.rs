@@ -102,6 +102,8 @@ pub struct Viewer {
     rtc: Rtc,
     socket: UdpSocket,
     pub local: SocketAddr,
+    /// The session's resource, for the DELETE that ends it.
+    pub location: String,
     pub connected_at: Option<Instant>,
     pub stats: ViewerStats,
     next_timeout: Instant,
@@ -139,7 +141,7 @@ impl Viewer {
         change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         let (offer, pending) = change.apply().ok_or("no offer")?;
         let path = format!("/whep/live/{}", config.stream);
-        let answer = post_sdp(config.http, &path, &offer.to_sdp_string(), None)?;
+        let (answer, location) = post_sdp(config.http, &path, &offer.to_sdp_string(), None)?;
         let h264 = answer
             .lines()
             .filter_map(|l| l.trim().strip_prefix("a=rtpmap:"))
@@ -155,6 +157,7 @@ impl Viewer {
             rtc,
             socket,
             local,
+            location,
             connected_at: None,
             stats: ViewerStats {
                 h264,
@@ -223,6 +226,8 @@ pub struct Publisher {
     rtc: Rtc,
     socket: UdpSocket,
     local: SocketAddr,
+    /// The session's resource, for the DELETE that ends it.
+    pub location: String,
     video: (Mid, Pt),
     audio: (Mid, Pt),
     frames: Vec<Vec<u8>>,
@@ -269,7 +274,7 @@ impl Publisher {
         let audio = change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
         let (offer, pending) = change.apply().ok_or("no offer")?;
         let path = format!("/whip/live/{}", config.stream);
-        let answer = post_sdp(
+        let (answer, location) = post_sdp(
             config.http,
             &path,
             &offer.to_sdp_string(),
@@ -283,6 +288,7 @@ impl Publisher {
             rtc,
             socket,
             local,
+            location,
             video: (video, Pt::from(0)),
             audio: (audio, Pt::from(0)),
             frames,
@@ -385,13 +391,28 @@ fn payload_type(rtc: &mut Rtc, mid: Mid, codec: Codec) -> Result<Pt, String> {
     pt
 }
 
-/// POSTs an SDP offer to `path`; the answer's SDP, or why not.
+/// Ends a session: DELETE on its resource (errors ignored: the server frees it when its
+/// consent lapses anyway).
+pub fn delete(http: SocketAddr, location: &str) {
+    let Ok(mut stream) = TcpStream::connect_timeout(&http, Duration::from_secs(2)) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!(
+        "DELETE {location} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let _ = stream.read_to_end(&mut Vec::new());
+    }
+}
+
+/// POSTs an SDP offer to `path`; the answer's SDP and the session's Location, or why not.
 fn post_sdp(
     http: SocketAddr,
     path: &str,
     sdp: &str,
     bearer: Option<&str>,
-) -> Result<String, String> {
+) -> Result<(String, String), String> {
     let mut stream = TcpStream::connect_timeout(&http, Duration::from_secs(5))
         .map_err(|e| format!("connect {http}: {e}"))?;
     stream
@@ -415,5 +436,13 @@ fn post_sdp(
     if status != "201" {
         return Err(format!("POST {path}: {status} {}", body.trim()));
     }
-    Ok(body.to_string())
+    let location = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("location")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_default();
+    Ok((body.to_string(), location))
 }

@@ -132,6 +132,13 @@ pub fn run_rtc(config: &RtcLoadConfig) -> Result<RtcReport, String> {
     let (from, cpu) = measure.expect("the loop ends while measuring");
     let seconds = from.elapsed().as_secs_f64();
     let (server_cores, client_cores) = cpu.cores_since(config.server_pid, seconds);
+    // Leave as players do, so that the server's next run starts with no sessions.
+    for viewer in &viewers {
+        client::delete(config.http, &viewer.location);
+    }
+    if let Some(p) = &publisher {
+        client::delete(config.http, &p.location);
+    }
     Ok(report(
         config,
         viewers,

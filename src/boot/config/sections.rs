@@ -641,6 +641,9 @@ config_section! {
         /// Sessions one shard holds at once; an offer past it is answered 503 with
         /// Retry-After. Memory: about 60 KiB per session (str0m's state and buffers).
         max_sessions_per_shard: usize = 2000,
+        /// Sessions the whole server holds at once (every shard's together); an offer past it
+        /// is answered 503 with Retry-After.
+        max_sessions: usize = 10000,
         /// Bit rate of the Opus audio WebRTC viewers get: the stream's AAC encoded once per
         /// stream on the transcode threads (so only while `transcode.enabled`), shared by
         /// every viewer. 0: WebRTC viewers get video only.

@@ -74,6 +74,13 @@ impl Config {
                 "must be 0 (no audio) or 6..=510",
             ));
         }
+        if !(1..=1_000_000).contains(&w.max_sessions) {
+            return Err(invalid(
+                "webrtc.max_sessions",
+                w.max_sessions,
+                "must be in 1..=1000000",
+            ));
+        }
         if !(1..=100_000).contains(&w.max_sessions_per_shard) {
             return Err(invalid(
                 "webrtc.max_sessions_per_shard",
