@@ -185,3 +185,63 @@ fn chromium_goes_live_from_the_publish_page_and_another_page_plays_it_over_whep(
     let playlist = server.get("/live/browser/source/index.m3u8");
     assert_eq!(playlist.status, 200);
 }
+
+#[test]
+fn the_on_publish_webhook_decides_whip_publishes_and_hears_their_end() {
+    // A tiny webhook server: allows stream "yes", refuses the rest; records every call.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen_hook = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(3) {
+            let mut stream = stream.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let allow = request.contains("\"stream\":\"yes\"");
+            seen_hook.lock().unwrap().push(request);
+            let status = if allow { "200 OK" } else { "403 Forbidden" };
+            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let config = format!("[media]\non_publish = \"{hook}\"\non_unpublish = \"{hook}\"\n{CONFIG}");
+    let server = Server::start("epoll", 2, &config);
+    let (_publisher, _socket, location) = whip_publisher(&server, "yes", "");
+    let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (_refused, sdp, _) = publish_offer(other.local_addr().unwrap());
+    let refused = post_offer(&server, "no", "", &sdp);
+    assert_eq!(
+        refused.status,
+        403,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert_eq!(delete(&server, &location), 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen.lock().unwrap().len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "webhooks: {:?}",
+            seen.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen = seen.lock().unwrap();
+    let publishes: Vec<&String> = seen
+        .iter()
+        .filter(|r| r.contains("\"action\":\"publish\""))
+        .collect();
+    assert_eq!(publishes.len(), 2, "{seen:?}");
+    assert!(publishes
+        .iter()
+        .all(|r| r.contains("\"protocol\":\"whip\"")));
+    let unpublishes = seen
+        .iter()
+        .filter(|r| r.contains("\"action\":\"unpublish\""))
+        .count();
+    assert_eq!(
+        unpublishes, 1,
+        "only the accepted publisher's end: {seen:?}"
+    );
+}

@@ -434,7 +434,7 @@ impl Media {
     }
 
     /// Tells `media.on_unpublish` (if set) that `stream` stopped; the answer is not awaited.
-    fn notify_unpublish(&self, cx: &mut Ctx<ShardMsg>, stream: &str, reason: &str) {
+    pub(super) fn notify_unpublish(&self, cx: &mut Ctx<ShardMsg>, stream: &str, reason: &str) {
         let Some(url) = &self.settings.on_unpublish else {
             return;
         };

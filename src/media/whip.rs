@@ -9,6 +9,7 @@ use super::msg::{MediaMsg, PublishFrom, PublishRole, PublisherId, SampleMsg};
 use super::{names, Media, MediaResponse};
 use crate::common::counters::bump;
 use crate::common::query::Query;
+use crate::control::msg::{ControlRequest, Verdict, Webhook};
 use crate::shard::msg::ShardMsg;
 use crate::webrtc::publish::IngestEvent;
 use crate::webrtc::whip::Ingested;
@@ -16,6 +17,13 @@ use shardcast_engine::{ConnId, Ctx};
 use std::sync::Arc;
 
 /// What a WHIP request carries besides its offer.
+/// The bit that marks an `on_publish` webhook token as a WHIP publisher's (its low bits are
+/// the publisher's place in the WebRTC table; an RTMP token's are a connection slot, below it).
+pub const WHIP_WEBHOOK: u64 = 1 << 31;
+
+/// The reason a WHIP publisher refused by the `on_publish` webhook is given (403).
+const REFUSED_BY_WEBHOOK: &str = "refused by on_publish";
+
 pub struct WhipRequest<'a> {
     pub stream: &'a str,
     /// The `Authorization: Bearer` value (a stream key or a publish token), or `?key=`.
@@ -38,13 +46,6 @@ impl Media {
         }
         if !names::is_valid_stream_name(request.stream) {
             return Err((400, "invalid stream name"));
-        }
-        if self.settings.on_publish.is_some() {
-            return Err((
-                403,
-                "publishing here is decided by the on_publish webhook, which WHIP does not \
-                 call yet: publish over RTMP",
-            ));
         }
         let now = cx.now_ms();
         let ip = cx.peer_ip(http);
@@ -96,18 +97,83 @@ impl Media {
             Some(ip) => Arc::from(format!("{ip} (WHIP)")),
             None => Arc::from("WHIP"),
         };
+        if let (Some(url), PublisherId::Whip { key, .. }) = (self.settings.on_publish.clone(), id) {
+            // The webhook decides first; the claim follows its answer.
+            self.webhooks_sent += 1;
+            let token = self.webhooks_sent << 32 | WHIP_WEBHOOK | u64::from(key);
+            if let Some(webrtc) = self.webrtc.as_mut() {
+                webrtc.await_webhook(key, (token, request.role, remote));
+            }
+            let body = serde_json::json!({
+                "action": "publish",
+                "app": self.settings.app,
+                "stream": request.stream,
+                "role": match request.role {
+                    PublishRole::Backup => "backup",
+                    PublishRole::Primary => "primary",
+                },
+                "query": {},
+                "protocol": "whip",
+            })
+            .to_string();
+            let webhook = Webhook {
+                url,
+                body,
+                timeout_ms: self.settings.webhook_timeout_ms,
+                token: Some(token),
+            };
+            cx.mesh_send_control(ControlRequest::Webhook(Box::new(webhook)).into());
+            return Ok(());
+        }
+        self.whip_claim(cx, &stream, id, (request.role, remote));
+        Ok(())
+    }
+
+    /// Asks the stream's home to let WHIP publisher `id` (of `role`, from `remote`) publish.
+    fn whip_claim(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        stream: &Arc<str>,
+        id: PublisherId,
+        (role, remote): (PublishRole, Arc<str>),
+    ) {
         let msg = MediaMsg::Publish {
             stream: stream.clone(),
             conn: id,
-            role: request.role,
+            role,
             from: Box::new(PublishFrom {
                 remote,
                 title: None,
             }),
         };
-        let home = names::home_of(&stream, self.shards);
+        let home = names::home_of(stream, self.shards);
         self.send_to(cx, home, msg);
-        Ok(())
+    }
+
+    /// The `on_publish` webhook answered for a WHIP publisher: its claim goes on, or it is
+    /// refused (403) and its session dropped.
+    pub(super) fn whip_webhook_answered(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        token: u64,
+        verdict: Verdict,
+        detail: &str,
+    ) {
+        let key = (token & (WHIP_WEBHOOK - 1)) as u32;
+        let Some(webrtc) = self.webrtc.as_mut() else {
+            return;
+        };
+        let Some((stream, id, role, remote)) = webrtc.webhook_answered(key, token) else {
+            return; // the session is gone, or a stale answer
+        };
+        let PublisherId::Whip { key, serial } = id else {
+            return;
+        };
+        if verdict == Verdict::Allowed {
+            return self.whip_claim(cx, &stream, id, (role, remote));
+        }
+        log::info!("whip: publish {stream} refused by on_publish: {detail}");
+        self.whip_decision(cx, key, serial, Err(REFUSED_BY_WEBHOOK));
     }
 
     /// The home answered a WHIP publisher's claim (or ended its publish).
@@ -132,7 +198,12 @@ impl Media {
                 }
                 Err(reason) => {
                     bump(&self.counters().publishes_refused, 1);
-                    MediaResponse::Status(409, reason)
+                    let status = if reason == REFUSED_BY_WEBHOOK {
+                        403
+                    } else {
+                        409
+                    };
+                    MediaResponse::Status(status, reason)
                 }
             };
             self.waiters.push_ready(claim.http, response);
@@ -145,7 +216,14 @@ impl Media {
         for event in events {
             match event {
                 IngestEvent::Media { stream, id, item } => self.whip_media(cx, stream, id, item),
-                IngestEvent::Ended { stream, id } => {
+                IngestEvent::Ended {
+                    stream,
+                    id,
+                    published,
+                } => {
+                    if published {
+                        self.notify_unpublish(cx, &stream, "unpublished");
+                    }
                     let home = names::home_of(&stream, self.shards);
                     self.send_to(cx, home, MediaMsg::Unpublish { stream, conn: id });
                 }

@@ -11,7 +11,7 @@
 use super::session::{Incoming, PeerRole};
 use super::shard::Webrtc;
 use super::whip::{Ingested, WhipIngest};
-use crate::media::msg::PublisherId;
+use crate::media::msg::{PublishRole, PublisherId};
 use shardcast_engine::{ConnId, Ctx};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,8 +29,13 @@ pub enum IngestEvent {
         id: PublisherId,
         item: Ingested,
     },
-    /// Publisher `id` of `stream` stopped (its session ended).
-    Ended { stream: Arc<str>, id: PublisherId },
+    /// Publisher `id` of `stream` stopped (its session ended); `published`: the home had
+    /// accepted it (the `on_unpublish` webhook is told only then).
+    Ended {
+        stream: Arc<str>,
+        id: PublisherId,
+        published: bool,
+    },
 }
 
 /// Where a publisher is.
@@ -47,6 +52,11 @@ enum Phase {
 pub struct Publisher {
     id: PublisherId,
     phase: Phase,
+    /// The `on_publish` webhook call this publisher waits for, before its claim, and the
+    /// claim's role and peer (for after the answer).
+    webhook: Option<(u64, PublishRole, Arc<str>)>,
+    /// Whether the home accepted it.
+    published: bool,
     ingest: WhipIngest,
     last_keyframe: Option<Instant>,
     last_request: Option<Instant>,
@@ -77,6 +87,8 @@ impl Webrtc {
         self.sessions[key].publisher = Some(Box::new(Publisher {
             id,
             phase: Phase::Claiming { http, answer },
+            webhook: None,
+            published: false,
             ingest: WhipIngest::default(),
             last_keyframe: None,
             last_request: None,
@@ -108,6 +120,7 @@ impl Webrtc {
         let answer = match (phase, decision) {
             (Phase::Claiming { http, answer }, Ok(())) => {
                 log::info!("whip: publishing stream {}", entry.stream);
+                publisher.published = true;
                 let id = entry.id.clone();
                 return Some(ClaimAnswer {
                     http,
@@ -194,6 +207,7 @@ impl Webrtc {
         self.ingest.push(IngestEvent::Ended {
             stream: stream.clone(),
             id: publisher.id,
+            published: publisher.published,
         });
     }
 
@@ -216,6 +230,31 @@ impl Webrtc {
             entry.session.request_keyframe(&mut self.out);
             self.send(cx);
         }
+    }
+
+    /// Marks publisher `key` as waiting for the `on_publish` webhook call `token` before
+    /// its claim of `role`, from `remote`.
+    pub fn await_webhook(&mut self, key: u32, (token, role, remote): (u64, PublishRole, Arc<str>)) {
+        let publisher = (self.sessions.get_mut(key as usize)).and_then(|e| e.publisher.as_mut());
+        if let Some(publisher) = publisher {
+            publisher.webhook = Some((token, role, remote));
+        }
+    }
+
+    /// The `on_publish` webhook call `token` answered: the claim that waited for it (stream,
+    /// publisher, role, peer), if its session is still there.
+    pub fn webhook_answered(
+        &mut self,
+        key: u32,
+        token: u64,
+    ) -> Option<(Arc<str>, PublisherId, PublishRole, Arc<str>)> {
+        let entry = self.sessions.get_mut(key as usize)?;
+        let publisher = entry.publisher.as_mut()?;
+        if publisher.webhook.as_ref().map(|w| w.0) != Some(token) {
+            return None;
+        }
+        let (_, role, remote) = publisher.webhook.take()?;
+        Some((entry.stream.clone(), publisher.id, role, remote))
     }
 
     /// What publishers produced since the last call.

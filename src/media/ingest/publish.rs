@@ -215,6 +215,9 @@ impl Media {
         verdict: Verdict,
         detail: &str,
     ) {
+        if token & super::super::whip::WHIP_WEBHOOK != 0 {
+            return self.whip_webhook_answered(cx, token, verdict, detail);
+        }
         let slot = (token & 0xffff_ffff) as usize;
         let Some(rc) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
