@@ -246,6 +246,27 @@ mod tests {
     }
 
     #[test]
+    fn random_samples_packetize_within_bounds_or_are_refused() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5_000 {
+            let len = (next() % 4000) as usize;
+            let sample: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let size = (next() % 5) as u8;
+            if let Some(payloads) = packetize(size, &[], &sample, PAYLOAD_MAX) {
+                assert!(payloads
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= PAYLOAD_MAX));
+            }
+        }
+    }
+
+    #[test]
     fn lengths_past_the_end_or_zero_are_refused() {
         for bad in [&[0, 0, 0, 3, 0x65, 0xaa][..], &[0, 0, 0], &[0, 0, 0, 0]] {
             assert_eq!(packetize(4, &[], bad, PAYLOAD_MAX), None, "{bad:?}");
