@@ -513,23 +513,8 @@ fn refused_publishes_get_an_rtmp_error() {
 
 #[test]
 fn the_on_publish_webhook_decides() {
-    // A tiny webhook server: allows stream "yes", refuses the rest.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen_hook = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(3) {
-            let mut stream = stream.unwrap();
-            let mut buf = vec![0u8; 8192];
-            let n = stream.read(&mut buf).unwrap();
-            let request = String::from_utf8_lossy(&buf[..n]).to_string();
-            let allow = request.contains("\"stream\":\"yes\"");
-            seen_hook.lock().unwrap().push(request);
-            let status = if allow { "200 OK" } else { "403 Forbidden" };
-            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
-        }
-    });
+    // Allows stream "yes", refuses the rest; records every call.
+    let (hook, seen) = common::webhook_server("yes", 3);
     let config = format!("[media]\non_publish = \"{hook}\"\non_unpublish = \"{hook}\"\n");
     let server = Server::start("epoll", 2, &config);
     let (ok, err) = Publish::start(FFMPEG, &rtmp_url(&server, "yes"), 2, &H264).wait();

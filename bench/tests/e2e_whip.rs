@@ -188,23 +188,8 @@ fn chromium_goes_live_from_the_publish_page_and_another_page_plays_it_over_whep(
 
 #[test]
 fn the_on_publish_webhook_decides_whip_publishes_and_hears_their_end() {
-    // A tiny webhook server: allows stream "yes", refuses the rest; records every call.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen_hook = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(3) {
-            let mut stream = stream.unwrap();
-            let mut buf = vec![0u8; 8192];
-            let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
-            let request = String::from_utf8_lossy(&buf[..n]).to_string();
-            let allow = request.contains("\"stream\":\"yes\"");
-            seen_hook.lock().unwrap().push(request);
-            let status = if allow { "200 OK" } else { "403 Forbidden" };
-            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
-        }
-    });
+    // Allows stream "yes", refuses the rest; records every call.
+    let (hook, seen) = common::webhook_server("yes", 3);
     let config = format!("[media]\non_publish = \"{hook}\"\non_unpublish = \"{hook}\"\n{CONFIG}");
     let server = Server::start("epoll", 2, &config);
     let (_publisher, _socket, location) = whip_publisher(&server, "yes", "");

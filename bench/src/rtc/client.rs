@@ -199,25 +199,12 @@ impl Viewer {
     }
 
     fn drain(&mut self) {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Timeout(at)) => {
-                    self.next_timeout = at;
-                    return;
-                }
-                Ok(Output::Transmit(t)) => {
-                    let _ = self.socket.send_to(&t.contents, t.destination);
-                }
-                Ok(Output::Event(Event::Connected)) => {
-                    self.connected_at.get_or_insert_with(Instant::now);
-                }
-                Ok(Output::Event(_)) => {}
-                Err(_) => {
-                    self.next_timeout = Instant::now() + Duration::from_secs(3600);
-                    return;
-                }
+        let connected = &mut self.connected_at;
+        self.next_timeout = drain(&mut self.rtc, &self.socket, |event| {
+            if let Event::Connected = event {
+                connected.get_or_insert_with(Instant::now);
             }
-        }
+        });
     }
 }
 
@@ -364,18 +351,21 @@ impl Publisher {
     }
 
     fn drain(&mut self) {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Timeout(at)) => {
-                    self.next_timeout = at;
-                    return;
-                }
-                Ok(Output::Transmit(t)) => {
-                    let _ = self.socket.send_to(&t.contents, t.destination);
-                }
-                Ok(Output::Event(_)) => {}
-                Err(_) => return,
+        self.next_timeout = drain(&mut self.rtc, &self.socket, |_| {});
+    }
+}
+
+/// Sends what `rtc` has to send over `socket` and hands its events to `on_event`; returns
+/// when it must be driven next (an hour on when it failed: the client stops driving it).
+fn drain(rtc: &mut Rtc, socket: &UdpSocket, mut on_event: impl FnMut(Event)) -> Instant {
+    loop {
+        match rtc.poll_output() {
+            Ok(Output::Timeout(at)) => return at,
+            Ok(Output::Transmit(t)) => {
+                let _ = socket.send_to(&t.contents, t.destination);
             }
+            Ok(Output::Event(event)) => on_event(event),
+            Err(_) => return Instant::now() + Duration::from_secs(3600),
         }
     }
 }

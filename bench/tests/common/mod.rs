@@ -624,3 +624,31 @@ pub fn python_ws_interop(
         .collect();
     (seen, bytes)
 }
+
+/// A tiny webhook server for `calls` requests: it answers 200 to a request naming stream
+/// `allow` and 403 to the rest. Returns its URL and every request it got, in order.
+pub fn webhook_server(
+    allow: &'static str,
+    calls: usize,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen_hook = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(calls) {
+            let mut stream = stream.unwrap();
+            let mut buf = vec![0u8; 8192];
+            let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let allowed = request.contains(&format!("\"stream\":\"{allow}\""));
+            seen_hook.lock().unwrap().push(request);
+            let status = if allowed { "200 OK" } else { "403 Forbidden" };
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+            );
+        }
+    });
+    (hook, seen)
+}
