@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{read_response, Publish, Server, TempDir, H264};
+use common::{read_response, segments_of, Publish, Server, TempDir, H264};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
@@ -708,32 +708,6 @@ fn malformed_rtmp_closes_only_that_connection() {
 // The transcoding tests count pictures, so they give each stream a deep queue
 // (`queue_max_ms = 30000`): on a loaded machine a worker may run slower than real time for a
 // while, and skipping to keyframes is the subject of its own test.
-
-/// The segments of a media playlist: (msn, EXTINF text, URI), and whether a discontinuity
-/// precedes each.
-fn segments_of(playlist: &str) -> Vec<(u64, String, String, bool)> {
-    let mut msn: u64 = playlist
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
-        .map_or(0, |v| v.trim().parse().unwrap());
-    let mut out = Vec::new();
-    let mut extinf = None;
-    let mut discontinuity = false;
-    for line in playlist.lines() {
-        if let Some(d) = line.strip_prefix("#EXTINF:") {
-            extinf = Some(d.trim_end_matches(',').to_string());
-        } else if line == "#EXT-X-DISCONTINUITY" {
-            discontinuity = true;
-        } else if !line.starts_with('#') && !line.is_empty() {
-            if let Some(d) = extinf.take() {
-                out.push((msn, d, line.to_string(), discontinuity));
-                msn += 1;
-                discontinuity = false;
-            }
-        }
-    }
-    out
-}
 
 /// The `baseMediaDecodeTime` of a segment's first fragment (its first `tfdt` box).
 fn first_tfdt(segment: &[u8]) -> u64 {

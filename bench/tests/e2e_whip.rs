@@ -9,7 +9,7 @@ use common::rtc::{
     connect, decode_h264, publish_offer, receive, send_media, wait_live, whep_viewer, Sent,
     TestMedia,
 };
-use common::Server;
+use common::{segments_of, Server};
 use std::io::Write;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -115,6 +115,85 @@ fn a_whip_publisher_goes_live_for_hls_and_whep_viewers_get_its_packets() {
         assert!(Instant::now() < deadline, "never ended:\n{playlist}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn a_whip_streams_opus_gets_an_aac_rendition_for_hls() {
+    let media = TestMedia::make(6);
+    let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nladder = []\n";
+    let server = Server::start("uring", 2, config);
+    let (mut publisher, socket, location) = whip_publisher(&server, "aac", "");
+    let sent = send_media(&mut publisher, &socket, &media, Duration::from_secs(10));
+    assert!(sent.opus_packets >= 300, "{sent:?}");
+    assert_eq!(delete(&server, &location), 200);
+    let ended = |rendition: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let path = format!("/live/aac/{rendition}/index.m3u8");
+            let playlist = String::from_utf8(server.get(&path).body).unwrap();
+            if playlist.contains("#EXT-X-ENDLIST") {
+                return segments_of(&playlist);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{rendition} never ended:\n{playlist}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let (opus, aac) = (ended("audio"), ended("audio-aac"));
+    // The AAC rendition follows the source's audio segments: same numbers, same lengths
+    // (within an AAC frame).
+    let numbers = |s: &[(u64, String, String, bool)]| s.iter().map(|x| x.0).collect::<Vec<_>>();
+    assert_eq!(numbers(&aac), numbers(&opus));
+    for (o, a) in opus.iter().zip(&aac) {
+        let (o, a): (f64, f64) = (o.1.parse().unwrap(), a.1.parse().unwrap());
+        assert!((o - a).abs() <= 0.045, "segment durations {o} and {a}");
+    }
+    let master = String::from_utf8(server.get("/live/aac/index.m3u8").body).unwrap();
+    // AAC first: it plays everywhere.
+    assert!(
+        master.contains("GROUP-ID=\"audio\",NAME=\"audio-aac\""),
+        "{master}"
+    );
+    let variants: Vec<&str> = (master.lines())
+        .filter(|l| l.starts_with("#EXT-X-STREAM-INF"))
+        .collect();
+    assert!(variants[0].contains(",mp4a.40.2\""), "{master}");
+    assert!(variants[1].contains(",opus\""), "{master}");
+    // Every AAC frame of the rendition, read by ffprobe: about 6 s at 48 kHz, 1024 samples
+    // a frame (281), less what the publisher's first and last moments left out.
+    let mut file = server.get("/live/aac/audio-aac/init.mp4").body;
+    for segment in &aac {
+        file.extend(
+            server
+                .get(&format!("/live/aac/audio-aac/{}", segment.2))
+                .body,
+        );
+    }
+    let dir = common::TempDir::new("whip-aac");
+    let path = dir.0.join("aac.mp4");
+    std::fs::write(&path, file).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-show_entries"])
+        .args([
+            "stream=codec_name,sample_rate,channels,nb_read_packets",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let probe = String::from_utf8_lossy(&out.stdout);
+    assert!(probe.contains("codec_name=aac"), "{probe}");
+    assert!(probe.contains("sample_rate=48000"), "{probe}");
+    let packets: u64 = (probe.lines())
+        .find_map(|l| l.strip_prefix("nb_read_packets="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((250..=285).contains(&packets), "{probe}");
+    assert_eq!(server.metric("shardcast_ffmpeg_live_owners"), 0);
 }
 
 #[test]

@@ -13,7 +13,7 @@ pub fn to_length_prefixed(data: &[u8], codec: CodecId) -> Vec<u8> {
     let codec = match codec {
         CodecId::Hevc => VideoCodec::Hevc,
         // Audio never reaches here: only video encoders have Annex B output.
-        CodecId::H264 | CodecId::Aac => VideoCodec::Avc,
+        CodecId::H264 | CodecId::Aac | CodecId::Opus => VideoCodec::Avc,
     };
     shardcast_media::codec::to_length_prefixed(data, codec)
 }

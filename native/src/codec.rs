@@ -22,6 +22,8 @@ pub enum CodecId {
     Hevc,
     /// AAC.
     Aac,
+    /// Opus.
+    Opus,
 }
 
 impl CodecId {
@@ -30,15 +32,17 @@ impl CodecId {
             CodecId::H264 => ffi::AVCodecID::AV_CODEC_ID_H264,
             CodecId::Hevc => ffi::AVCodecID::AV_CODEC_ID_HEVC,
             CodecId::Aac => ffi::AVCodecID::AV_CODEC_ID_AAC,
+            CodecId::Opus => ffi::AVCodecID::AV_CODEC_ID_OPUS,
         }
     }
 
-    /// FFmpeg's short name for the codec (`"h264"`, `"hevc"`, `"aac"`).
+    /// FFmpeg's short name for the codec (`"h264"`, `"hevc"`, `"aac"`, `"opus"`).
     pub fn name(self) -> &'static str {
         match self {
             CodecId::H264 => "h264",
             CodecId::Hevc => "hevc",
             CodecId::Aac => "aac",
+            CodecId::Opus => "opus",
         }
     }
 }
@@ -201,7 +205,7 @@ impl CodecContext {
     pub fn codec_id(&self) -> Option<CodecId> {
         // SAFETY: `codec` points to a static `AVCodec`.
         let id = unsafe { self.codec.as_ref() }.id;
-        [CodecId::H264, CodecId::Hevc, CodecId::Aac]
+        [CodecId::H264, CodecId::Hevc, CodecId::Aac, CodecId::Opus]
             .into_iter()
             .find(|c| c.to_raw() == id)
     }
@@ -218,13 +222,21 @@ impl CodecContext {
         unsafe { ffi::avcodec_is_open(self.ptr.as_ptr()) != 0 }
     }
 
-    /// Sets an audio encoder up for interleaved 32-bit float samples at `sample_rate` with the
-    /// default layout of `channels`, timestamps in 1/`sample_rate` s. Before `open` only.
+    /// Sets an audio encoder up for 32-bit float samples (planar for AAC, FFmpeg's encoder
+    /// takes nothing else; interleaved otherwise) at `sample_rate` with the default layout of
+    /// `channels`, timestamps in 1/`sample_rate` s, and its configuration in the extradata.
+    /// Before `open` only.
     pub fn configure_audio(&mut self, sample_rate: u32, channels: u8, bit_rate_bps: u64) {
         self.assert_not_open();
+        let planar = self.codec_id() == Some(CodecId::Aac);
         let ctx = self.raw_mut();
         ctx.sample_rate = i32::try_from(sample_rate).expect("sample rate fits i32");
-        ctx.sample_fmt = ffi::AVSampleFormat::AV_SAMPLE_FMT_FLT;
+        ctx.sample_fmt = if planar {
+            ffi::AVSampleFormat::AV_SAMPLE_FMT_FLTP
+        } else {
+            ffi::AVSampleFormat::AV_SAMPLE_FMT_FLT
+        };
+        ctx.flags |= ffi::AV_CODEC_FLAG_GLOBAL_HEADER as i32;
         ctx.bit_rate = i64::try_from(bit_rate_bps).expect("bit rate fits i64");
         ctx.time_base = Rational::new(1, ctx.sample_rate).to_raw();
         // SAFETY: the context is live and not open; the default layout for a channel count is

@@ -56,7 +56,7 @@ mod scaler;
 mod thumb;
 
 pub use annexb::{avcc_from_annexb, hvcc_from_annexb, nal_units, to_length_prefixed};
-pub use audio::{AacToOpus, OpusPacket};
+pub use audio::{AudioInput, AudioPacket, AudioTranscoder};
 pub use codec::{CodecContext, CodecId, Rational, VideoConfig};
 pub use error::Error;
 pub use ffmpeg_log::route_ffmpeg_log;

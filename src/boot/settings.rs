@@ -128,11 +128,16 @@ pub fn transcode_settings(
     segmenter: shardcast_media::SegmenterConfig,
 ) -> Result<Option<Arc<TranscodeSettings>>, String> {
     let t = &config.transcode;
-    let webrtc_opus_bps = match webrtc_udp(config) {
-        Some(_) => u64::from(config.webrtc.opus_kbps) * 1000,
-        None => 0,
+    // Only WebRTC needs Opus from AAC, and only WHIP brings Opus to make AAC from.
+    let (webrtc_opus_bps, aac_bps) = match webrtc_udp(config) {
+        Some(_) => (
+            u64::from(config.webrtc.opus_kbps) * 1000,
+            u64::from(t.aac_kbps) * 1000,
+        ),
+        None => (0, 0),
     };
-    if !t.enabled || (t.ladder.is_empty() && t.opus_kbps == 0 && webrtc_opus_bps == 0) {
+    let audio_only = t.opus_kbps == 0 && webrtc_opus_bps == 0 && aac_bps == 0;
+    if !t.enabled || (t.ladder.is_empty() && audio_only) {
         log::info!("transcoding off: only the source rendition is served");
         return Ok(thumbnail_only(config, segmenter));
     }
@@ -164,6 +169,7 @@ pub fn transcode_settings(
         codec,
         opus_bps: u64::from(t.opus_kbps) * 1000,
         webrtc_opus_bps,
+        aac_bps,
         ladder: t
             .ladder
             .iter()
@@ -204,6 +210,7 @@ fn thumbnail_only(
         codec: shardcast_native::CodecId::H264,
         opus_bps: 0,
         webrtc_opus_bps: 0,
+        aac_bps: 0,
         ladder: Vec::new(),
         encoder: "none".to_string(),
         preset: String::new(),

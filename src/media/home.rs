@@ -14,7 +14,8 @@ use shardcast_media::home::{
     PUBLISHERS_MAX_DEFAULT, STALL_CHECK_MS_DEFAULT, TRANSCODE_END_WAIT_MS_DEFAULT,
 };
 use shardcast_media::{
-    HomeConfig, HomeEvent, IndexEvent, RungInfo, StreamHome, TrackConfig, TranscodeEvent,
+    AudioTranscode, HomeConfig, HomeEvent, IndexEvent, RungInfo, StreamHome, TrackConfig,
+    TranscodeEvent,
 };
 use std::sync::Arc;
 
@@ -79,7 +80,10 @@ impl Media {
             stall_check_ms: STALL_CHECK_MS_DEFAULT,
             transcode_video: transcode
                 .is_some_and(|t| !t.ladder.is_empty() || t.thumbnails.is_some()),
-            transcode_audio: transcode.is_some_and(|t| t.opus_bps > 0 || t.webrtc_opus_bps > 0),
+            transcode_audio: AudioTranscode {
+                from_aac: transcode.is_some_and(|t| t.opus_bps > 0 || t.webrtc_opus_bps > 0),
+                from_opus: transcode.is_some_and(|t| t.aac_bps > 0),
+            },
             transcode_end_wait_ms: TRANSCODE_END_WAIT_MS_DEFAULT,
         }
     }

@@ -17,10 +17,10 @@
 //! logged), so its queue stays within `transcode.queue_max_ms` and
 //! `transcode.queue_max_samples`.
 
+mod audio;
 pub mod file;
 mod ladder;
 pub mod msg;
-mod opus;
 pub mod settings;
 pub mod watermark;
 mod worker;
@@ -34,10 +34,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use opus::OPUS_RENDITION;
+pub use audio::{AAC_RENDITION, OPUS_RENDITION};
 pub use worker::run_worker;
 
-use opus::OpusOut;
+use audio::AudioOut;
 
 /// One source access unit waiting for the ladder.
 struct Queued {
@@ -68,8 +68,8 @@ struct Job {
     epoch: u64,
     /// The source's video configuration (none yet when its audio came first).
     config: Option<TrackConfig>,
-    /// The Opus rendition, when configured and the source has AAC.
-    opus: Option<OpusOut>,
+    /// The source's audio in the other codec, when configured.
+    audio: Option<AudioOut>,
     ladder: Option<Ladder>,
     rungs: Vec<RungOut>,
     queue: VecDeque<Queued>,

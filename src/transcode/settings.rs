@@ -17,6 +17,8 @@ pub struct TranscodeSettings {
     /// Bit rate of the Opus audio sent to the home for WebRTC sessions (when the Opus
     /// rendition is made, its packets are sent instead); 0: none.
     pub webrtc_opus_bps: u64,
+    /// Bit rate of the AAC rendition of an Opus source; 0: none.
+    pub aac_bps: u64,
     /// The FFmpeg encoder every rung uses (from the probe, or forced).
     pub encoder: String,
     pub preset: String,
@@ -111,6 +113,7 @@ pub(crate) mod tests {
             codec: CodecId::H264,
             opus_bps: 0,
             webrtc_opus_bps: 0,
+            aac_bps: 0,
             encoder: "libx264".into(),
             preset: "ultrafast".into(),
             codec_threads: 1,

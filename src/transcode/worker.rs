@@ -1,9 +1,9 @@
 //! The worker thread: its loop, its streams (jobs), the queue each stream's samples wait in,
 //! skipping to keyframes when behind, and the facts reported home every second.
 
+use super::audio::finish_audio;
 use super::ladder::{drain_rung, finish_ladder, process};
 use super::msg::{PlacedSample, TranscodeMsg};
-use super::opus::finish_opus;
 use super::settings::{TranscodeCounters, TranscodeSettings};
 use super::{Job, Queued, RungOut, Sink};
 use crate::common::counters::{bump, set};
@@ -236,7 +236,7 @@ impl Worker {
                 home,
                 epoch,
                 config,
-                opus: None,
+                audio: None,
                 ladder: None,
                 rungs,
                 queue: VecDeque::new(),
@@ -334,10 +334,10 @@ impl Worker {
             rung.segmenter.handle_end();
             drain_rung(stream, job.home, job.epoch, rung, endpoint);
         }
-        if let Some(opus) = job.opus.as_mut() {
-            finish_opus(stream, job.home, job.epoch, opus, endpoint);
-            opus.rung.segmenter.handle_end();
-            drain_rung(stream, job.home, job.epoch, &mut opus.rung, endpoint);
+        if let Some(audio) = job.audio.as_mut() {
+            finish_audio(stream, job.home, job.epoch, audio, endpoint);
+            audio.rung.segmenter.handle_end();
+            drain_rung(stream, job.home, job.epoch, &mut audio.rung, endpoint);
         }
         endpoint.send(
             job.home,

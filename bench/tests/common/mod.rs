@@ -652,3 +652,29 @@ pub fn webhook_server(
     });
     (hook, seen)
 }
+
+/// The segments of a media playlist: (msn, EXTINF text, URI), and whether a discontinuity
+/// precedes each.
+pub fn segments_of(playlist: &str) -> Vec<(u64, String, String, bool)> {
+    let mut msn: u64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut out = Vec::new();
+    let mut extinf = None;
+    let mut discontinuity = false;
+    for line in playlist.lines() {
+        if let Some(d) = line.strip_prefix("#EXTINF:") {
+            extinf = Some(d.trim_end_matches(',').to_string());
+        } else if line == "#EXT-X-DISCONTINUITY" {
+            discontinuity = true;
+        } else if !line.starts_with('#') && !line.is_empty() {
+            if let Some(d) = extinf.take() {
+                out.push((msn, d, line.to_string(), discontinuity));
+                msn += 1;
+                discontinuity = false;
+            }
+        }
+    }
+    out
+}

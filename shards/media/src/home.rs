@@ -103,11 +103,43 @@ pub struct HomeConfig {
     /// The transcode ladder is non-empty: the segmenter reports placed video samples, and the
     /// home emits [`HomeEvent::Transcode`] for them.
     pub transcode_video: bool,
-    /// An Opus rendition is configured: the same for audio.
-    pub transcode_audio: bool,
+    /// Which source audio the transcode worker takes: the segmenter reports placed audio
+    /// samples when any, and the home emits [`HomeEvent::Transcode`] for the source's audio
+    /// when its codec is one of them.
+    pub transcode_audio: AudioTranscode,
     /// How long an ended stream waits for its transcode worker's flush
     /// ([`StreamHome::handle_rung_ended`]) before it ends without the rungs' last segments.
     pub transcode_end_wait_ms: u64,
+}
+
+/// Which source audio codecs go to the transcode worker, each for a rendition in the other
+/// codec (an Opus rendition of AAC for WebRTC, an AAC rendition of a WHIP publisher's Opus).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AudioTranscode {
+    pub from_aac: bool,
+    pub from_opus: bool,
+}
+
+impl AudioTranscode {
+    /// Every source audio codec.
+    pub const ALL: AudioTranscode = AudioTranscode {
+        from_aac: true,
+        from_opus: true,
+    };
+
+    /// Some source audio is taken.
+    pub fn any(self) -> bool {
+        self.from_aac || self.from_opus
+    }
+
+    /// Audio configured as `config` is taken.
+    pub fn takes(self, config: &TrackConfig) -> bool {
+        match config {
+            TrackConfig::Aac(_) => self.from_aac,
+            TrackConfig::Opus(_) => self.from_opus,
+            TrackConfig::Avc(_) | TrackConfig::Hevc(_) => false,
+        }
+    }
 }
 
 /// What a publisher asked to be.
@@ -337,6 +369,8 @@ pub struct StreamHome<P> {
     /// A [`TranscodeEvent::Start`] went out in this epoch and no `End` yet: the caller has a
     /// worker for it.
     transcoding: bool,
+    /// The source's audio (as last configured) goes to the worker.
+    audio_transcoded: bool,
     /// The stream ended and its worker is flushing; `Ended` goes out when it is done (or after
     /// `transcode_end_wait_ms`).
     ending_since_ms: Option<u64>,
@@ -401,6 +435,7 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             fps_known: false,
             epoch: 0,
             transcoding: false,
+            audio_transcoded: false,
             ending_since_ms: None,
             next_check_ms: None,
             last_received_wall_ms: 0,
@@ -1069,7 +1104,7 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
                 discontinuity,
             } = event
             {
-                if self.transcoding {
+                if self.transcoding && (track == TrackKind::Video || self.audio_transcoded) {
                     self.events
                         .push_back(HomeEvent::Transcode(TranscodeEvent::Sample {
                             epoch: self.epoch,
@@ -1091,7 +1126,10 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             if let Some(config) = &config {
                 let wanted = match track {
                     TrackKind::Video => self.config.transcode_video,
-                    TrackKind::Audio => self.config.transcode_audio,
+                    TrackKind::Audio => {
+                        self.audio_transcoded = self.config.transcode_audio.takes(config);
+                        self.audio_transcoded
+                    }
                 };
                 if wanted {
                     self.transcoding = true;
@@ -1126,7 +1164,7 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
 fn source_segmenter(config: &HomeConfig) -> Segmenter {
     let mut segmenter = Segmenter::new(config.segmenter);
     segmenter.set_report_placed_video(config.transcode_video);
-    segmenter.set_report_placed_audio(config.transcode_audio);
+    segmenter.set_report_placed_audio(config.transcode_audio.any());
     segmenter
 }
 

@@ -48,7 +48,7 @@ mod segmenter;
 pub use codec::TrackConfig;
 pub use demux::{Demuxed, Demuxer};
 pub use error::{CodecTag, ConfigError, MediaError, SegmenterError};
-pub use home::{HomeConfig, HomeEvent, Refusal, Role, StreamHome, TranscodeEvent};
+pub use home::{AudioTranscode, HomeConfig, HomeEvent, Refusal, Role, StreamHome, TranscodeEvent};
 pub use index::{
     Fetch, IndexEvent, IndexLimits, IndexTotals, MediaIndex, Progressive, RenditionMeta, RungInfo,
     StreamIndex, StreamInfo,
@@ -135,7 +135,7 @@ pub fn fuzz_flv_file(data: &[u8]) {
         publishers_max: home::PUBLISHERS_MAX_DEFAULT,
         stall_check_ms: home::STALL_CHECK_MS_DEFAULT,
         transcode_video: true,
-        transcode_audio: true,
+        transcode_audio: AudioTranscode::ALL,
         transcode_end_wait_ms: home::TRANSCODE_END_WAIT_MS_DEFAULT,
     });
     let publisher = 0u8;

@@ -13,8 +13,8 @@ use shardcast_media::home::{
 };
 use shardcast_media::manifest::{FrameRate, RenditionKind};
 use shardcast_media::{
-    HomeConfig, HomeEvent, IndexEvent, IndexLimits, MediaIndex, Refusal, Role, RungInfo, Sample,
-    SegmenterConfig, StreamHome, TrackConfig, TrackKind, TranscodeEvent,
+    AudioTranscode, HomeConfig, HomeEvent, IndexEvent, IndexLimits, MediaIndex, Refusal, Role,
+    RungInfo, Sample, SegmenterConfig, StreamHome, TrackConfig, TrackKind, TranscodeEvent,
 };
 
 /// The Unix time at virtual time 0.
@@ -34,7 +34,7 @@ fn config() -> HomeConfig {
         publishers_max: PUBLISHERS_MAX_DEFAULT,
         stall_check_ms: STALL_CHECK_MS_DEFAULT,
         transcode_video: false,
-        transcode_audio: false,
+        transcode_audio: AudioTranscode::default(),
         transcode_end_wait_ms: TRANSCODE_END_WAIT_MS_DEFAULT,
     }
 }
@@ -637,9 +637,45 @@ fn the_active_publisher_leaving_hands_over_to_one_standing_by() {
 }
 
 #[test]
+fn audio_goes_to_the_worker_only_in_a_codec_it_takes() {
+    // A rendition of Opus in AAC only (a WHIP source's): an RTMP source's AAC stays home.
+    let mut h = Harness::new(HomeConfig {
+        transcode_audio: AudioTranscode {
+            from_aac: false,
+            from_opus: true,
+        },
+        ..transcoding()
+    });
+    h.publish(1, Role::Primary).unwrap();
+    h.configs(1, &[avc(), aac()]);
+    let mut source = Source::new(1, 0, 0);
+    h.run(&mut [&mut source], 2_000);
+    let events = h.take();
+    let (mut starts, mut samples) = ([0u32; 2], [0u32; 2]);
+    for event in &events {
+        match event {
+            HomeEvent::Transcode(TranscodeEvent::Start { config, .. }) => {
+                starts[config.kind() as usize] += 1
+            }
+            HomeEvent::Transcode(TranscodeEvent::Sample { track, .. }) => {
+                samples[*track as usize] += 1
+            }
+            _ => {}
+        }
+    }
+    let (video, audio) = (TrackKind::Video as usize, TrackKind::Audio as usize);
+    assert_eq!((starts[video], starts[audio]), (1, 0));
+    assert!(samples[video] > 50, "{samples:?}");
+    assert_eq!(
+        samples[audio], 0,
+        "no AAC for a worker that takes Opus only"
+    );
+}
+
+#[test]
 fn a_transcode_worker_gets_the_source_and_the_end_waits_for_its_flush() {
     let mut h = Harness::new(HomeConfig {
-        transcode_audio: true,
+        transcode_audio: AudioTranscode::ALL,
         ..transcoding()
     });
     h.publish(1, Role::Primary).unwrap();
@@ -1234,7 +1270,10 @@ fn random_call_sequences_never_panic() {
             failover_ms: rng.below(2_000),
             stall_check_ms: rng.below(200),
             transcode_video: rng.below(2) == 0,
-            transcode_audio: rng.below(2) == 0,
+            transcode_audio: AudioTranscode {
+                from_aac: rng.below(2) == 0,
+                from_opus: rng.below(2) == 0,
+            },
             transcode_end_wait_ms: rng.below(1_000),
             ll_hls: round % 2 == 0,
             ..config()

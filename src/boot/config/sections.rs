@@ -422,6 +422,11 @@ config_section! {
         /// An Opus rendition (`audio-opus`, its own HLS audio group and DASH adaptation set)
         /// encoded from the source's AAC at this bit rate; 0: none (the AAC is served as is).
         opus_kbps: u32 = 0,
+        /// An AAC rendition (`audio-aac`, its own HLS audio group and DASH adaptation set)
+        /// encoded at this bit rate from a source whose audio is Opus (a WHIP publisher's),
+        /// for players without Opus in HLS (Safari, most TVs); 0: none (the Opus is served as
+        /// is).
+        aac_kbps: u32 = 128,
         /// The rungs, besides the `source` rendition (passed through). Memory per stream and
         /// rung: the encoder's lookahead and reference frames (a few frames at the rung's size).
         ladder: Vec<RungConfig> = vec![

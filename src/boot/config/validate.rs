@@ -500,6 +500,13 @@ impl Config {
                 "must be 0 (no Opus) or 6..=510",
             ));
         }
+        if t.aac_kbps != 0 && !(16..=512).contains(&t.aac_kbps) {
+            return Err(invalid(
+                "transcode.aac_kbps",
+                t.aac_kbps,
+                "must be 0 (no AAC rendition) or 16..=512",
+            ));
+        }
         if !matches!(t.codec.as_str(), "h264" | "hevc") {
             return Err(invalid("transcode.codec", &t.codec, "must be h264 or hevc"));
         }

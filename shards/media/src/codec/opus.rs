@@ -28,6 +28,19 @@ impl OpusConfig {
     pub fn codec_string(&self) -> String {
         "opus".to_string()
     }
+
+    /// The `OpusHead` (RFC 7845 §5.1) of these fields, as a decoder takes it.
+    pub fn opus_head(&self) -> Vec<u8> {
+        let mut head = Vec::with_capacity(19);
+        head.extend_from_slice(b"OpusHead");
+        head.push(1); // version
+        head.push(self.channels);
+        head.extend_from_slice(&self.pre_skip.to_le_bytes());
+        head.extend_from_slice(&self.input_sample_rate.to_le_bytes());
+        head.extend_from_slice(&self.output_gain.to_le_bytes());
+        head.push(0); // channel mapping family 0
+        head
+    }
 }
 
 /// Parses an `OpusHead` (mapping family 0: mono or stereo) into a configuration whose
@@ -86,6 +99,7 @@ mod tests {
             &config.record[..],
             &[0, 2, 0x01, 0x38, 0, 0, 0xbb, 0x80, 0, 0, 0]
         );
+        assert_eq!(config.opus_head(), head, "the OpusHead again");
         assert!(parse_opus_head(&head[..18]).is_err());
         let mut bad = head.clone();
         bad[0] = b'X';

@@ -333,7 +333,7 @@ fn split_parts(
 /// Writes the multivariant playlist for `renditions`.
 ///
 /// Audio renditions form `AUDIO` groups (`EXT-X-MEDIA`, the first of each is its default), one
-/// per codec family: `"audio"` for the first, `"audio-{family}"` for others; each video
+/// per codec family, AAC's first: `"audio"` for the first, `"audio-{family}"` for others; each video
 /// rendition is one variant per group, highest `BANDWIDTH` first. A variant's `BANDWIDTH`
 /// and `AVERAGE-BANDWIDTH` add the largest audio rendition's, since the spec defines them over
 /// every rendition played together, and its `CODECS` lists the video codec and every distinct
@@ -345,7 +345,13 @@ pub fn write_multivariant_playlist(
     uri_query: Option<UriQuery<'_>>,
 ) {
     let is_audio = |r: &&RenditionInfo<'_>| matches!(r.kind, RenditionKind::Audio { .. });
-    let audio = || renditions.iter().filter(is_audio);
+    // AAC first: it plays everywhere, and a player that does not read CODECS starts with the
+    // first variant (a WHIP stream's source audio is Opus, its AAC a transcoded rendition).
+    let is_aac = |r: &&RenditionInfo<'_>| super::dash::codec_family(r.codecs) == "mp4a";
+    let audio = || {
+        (renditions.iter().filter(is_audio).filter(is_aac))
+            .chain(renditions.iter().filter(is_audio).filter(|r| !is_aac(r)))
+    };
     let has_video = renditions.iter().any(|r| !is_audio(&r));
 
     let mut t = Text::new(out);
@@ -368,8 +374,9 @@ pub fn write_multivariant_playlist(
         return;
     }
 
-    // One AUDIO group per codec family: "audio" for the first (the publisher's AAC),
-    // "audio-{family}" for each other (a transcoded Opus). Every video rendition is a variant
+    // One AUDIO group per codec family: "audio" for the first (AAC: the publisher's, or one
+    // transcoded from a WHIP publisher's Opus), "audio-{family}" for each other (Opus: a
+    // transcoded one, or a WHIP publisher's). Every video rendition is a variant
     // of every group, so a player that cannot decode a family skips the variants naming it.
     let mut groups: Vec<(&str, String)> = Vec::new();
     for a in audio() {

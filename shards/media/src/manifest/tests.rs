@@ -576,6 +576,28 @@ source/index.m3u8
 }
 
 #[test]
+fn an_aac_rendition_of_opus_audio_comes_first() {
+    // A WHIP stream: its source audio is Opus, its AAC a transcoded rendition.
+    let infos = [
+        video("source", 640, 360, 700_000),
+        RenditionInfo {
+            codecs: "opus",
+            bandwidth_bps: 66_000,
+            average_bandwidth_bps: 64_000,
+            ..audio("audio")
+        },
+        audio("audio-aac"),
+    ];
+    let mut got = String::new();
+    write_multivariant_playlist(&mut got, &infos, None);
+    let lines: Vec<&str> = got.lines().filter(|l| l.starts_with("#EXT-X-")).collect();
+    assert!(lines[2].contains("GROUP-ID=\"audio\",NAME=\"audio-aac\""), "{got}");
+    assert!(lines[3].contains("GROUP-ID=\"audio-opus\",NAME=\"audio\""), "{got}");
+    assert!(lines[4].contains("mp4a.40.2\"") && lines[4].ends_with("AUDIO=\"audio\""));
+    assert!(lines[5].contains(",opus\"") && lines[5].ends_with("AUDIO=\"audio-opus\""));
+}
+
+#[test]
 fn multivariant_without_audio_golden() {
     let infos = [video("source", 1280, 720, 3_000_000)];
     let mut got = String::new();
