@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::rtc::{decode_h264, offer, receive, request, wait_live, whep_viewer};
+use common::rtc::{decode_h264, is_keyframe, offer, receive, request, wait_live, whep_viewer};
 use common::{Publish, Server, H264};
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
@@ -68,6 +68,70 @@ fn a_whep_viewer_gets_the_rtmp_publisher_s_h264_and_it_decodes() {
         "every frame decodes to a picture"
     );
     assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
+    assert_eq!(
+        request(&server, "DELETE", &location, "text/plain", "").status,
+        200
+    );
+    assert_eq!(
+        server.metric("shardcast_media_webrtc_frames_unusable_total"),
+        0
+    );
+}
+
+#[test]
+fn a_source_with_b_frames_reaches_whep_viewers_as_a_rung_with_keyframes_on_request() {
+    // B-frames and a keyframe only every 10 s: passed through, a viewer would wait for the
+    // next keyframe and then get frames out of order.
+    let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\npreset = \"ultrafast\"\n\
+                  ladder = [{ name = \"240p\", height = 240, bitrate_kbps = 300 }]\n";
+    let server = Server::start("uring", 2, config);
+    let url = format!("rtmp://{}/live/bframes", server.rtmp_addr);
+    let video = [
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "300", "-pix_fmt", "yuv420p",
+    ];
+    let _publisher = Publish::start("ffmpeg", &url, 20, &video);
+    // The viewer joins a second in, between the source's keyframes.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8(server.get("/live/bframes/source/index.m3u8").body)
+        .unwrap()
+        .contains("#EXT-X-PART:")
+    {
+        assert!(Instant::now() < deadline, "no part");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (mut viewer, socket, location, _) = whep_viewer(&server, "bframes");
+    let got = receive(&mut viewer, &socket, Duration::from_secs(3));
+    // The rung starts with a keyframe forced for the viewer, long before the source's next.
+    assert!(
+        got.video.len() >= 60,
+        "{} frames; the log:\n{}",
+        got.video.len(),
+        server.log()
+    );
+    assert!(is_keyframe(&got.video[0]), "it starts at a keyframe");
+    let sizes = decode_h264(&got.video);
+    assert_eq!(sizes.len(), got.video.len(), "every frame decodes");
+    assert!(sizes.iter().all(|&s| s == (426, 240)), "{sizes:?}");
+    // In presentation order, 30 fps: every frame one frame time (33 or 34 ms of RTMP's
+    // milliseconds, at 90 kHz) after the one before.
+    let times: Vec<u64> = got.video_times.iter().map(|t| t.1).collect();
+    assert!(
+        (times.windows(2)).all(|w| (2970..=3060).contains(&(w[1].wrapping_sub(w[0])))),
+        "RTP times not one frame apart: {times:?}"
+    );
+    // A PLI: the rung's encoder makes the very next picture a keyframe.
+    let mid = got.video_mid.expect("video");
+    let asked = Instant::now();
+    (viewer.writer(mid).unwrap())
+        .request_keyframe(None, str0m::media::KeyframeRequestKind::Pli)
+        .unwrap();
+    let after = receive(&mut viewer, &socket, Duration::from_secs(1));
+    let keyframe = (after.video.iter().zip(&after.video_times))
+        .find(|(frame, _)| is_keyframe(frame))
+        .map(|(_, (at, _))| at.duration_since(asked));
+    println!("PLI answered by a keyframe after {keyframe:?}");
+    let keyframe = keyframe.expect("a keyframe after the PLI");
+    assert!(keyframe < Duration::from_millis(400), "{keyframe:?}");
     assert_eq!(
         request(&server, "DELETE", &location, "text/plain", "").status,
         200

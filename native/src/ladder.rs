@@ -146,6 +146,9 @@ pub struct Ladder {
     filtered: Frame,
     /// Presentation times of source keyframes not yet decoded, ascending.
     keyframes: VecDeque<i64>,
+    /// Rungs (by spec index) whose next picture is to be a keyframe though the source's is
+    /// not ([`Ladder::force_keyframe`]).
+    forced: Vec<bool>,
     /// Thumbnails: the encoder for the current source format, whether the next picture
     /// should become one, and the one made and not yet taken.
     thumbnailer: Option<Thumbnailer>,
@@ -178,6 +181,7 @@ impl Ladder {
         decoder.open(None)?;
         Ok(Ladder {
             rungs: (0..config.rungs.len()).map(|_| None).collect(),
+            forced: vec![false; config.rungs.len()],
             config,
             decoder,
             decoded: Frame::new()?,
@@ -192,6 +196,15 @@ impl Ladder {
             next_generation: 0,
             stats: LadderStats::default(),
         })
+    }
+
+    /// Makes rung `spec`'s next picture an IDR (a WebRTC viewer lost one or joined): its
+    /// segments still start only where the source's keyframes are. A rung not in the ladder
+    /// is ignored.
+    pub fn force_keyframe(&mut self, spec: usize) {
+        if let Some(forced) = self.forced.get_mut(spec) {
+            *forced = true;
+        }
     }
 
     /// The rungs being encoded (none before the first picture).
@@ -357,7 +370,8 @@ impl Ladder {
             };
             rung.scaler.scale_into(source, &mut rung.scaled)?;
             rung.scaled.set_pts(Some(pts));
-            rung.scaled.set_force_keyframe(force);
+            rung.scaled
+                .set_force_keyframe(force || std::mem::take(&mut self.forced[index]));
             loop {
                 match rung.encoder.send_frame(&rung.scaled) {
                     Ok(()) => break,

@@ -206,6 +206,47 @@ fn every_rung_gets_every_picture_with_idrs_on_the_source_keyframes() {
 }
 
 #[test]
+fn a_forced_keyframe_lands_on_the_next_picture_of_that_rung_only() {
+    serial(|| {
+        let src = source(640, 360, 60);
+        let config = LadderConfig {
+            codec: CodecId::H264,
+            encoder: "libx264".into(),
+            preset: "ultrafast".into(),
+            rungs: vec![rung("360p", 0, 360, 600), rung("180p", 0, 180, 200)],
+            frame_rate: Rational::new(30, 1),
+            threads: 1,
+            filter: None,
+        };
+        let mut ladder = Ladder::new(CodecId::H264, &src.avcc, config).unwrap();
+        let mut out = Vec::new();
+        let mut forced_after = None;
+        for (n, (data, pts, dts, key)) in src.units.iter().enumerate() {
+            if n == 12 {
+                ladder.force_keyframe(0);
+                ladder.force_keyframe(7); // no such rung: ignored
+                forced_after = Some(out.iter().filter(|p: &&RungPacket| p.rung == 0).count());
+            }
+            ladder.push(data, *pts, *dts, *key, &mut out).unwrap();
+        }
+        ladder.finish(&mut out).unwrap();
+        let keys = |rung: usize| -> Vec<i64> {
+            (out.iter().filter(|p| p.rung == rung && p.keyframe))
+                .map(|p| p.pts)
+                .collect()
+        };
+        let source_keys = [0, 30 * FRAME_TICKS];
+        assert_eq!(keys(1), source_keys, "the other rung keeps the source's");
+        let first = out.iter().filter(|p| p.rung == 0).collect::<Vec<_>>();
+        let forced = first[forced_after.unwrap()];
+        assert!(forced.keyframe, "the very next picture of the rung");
+        assert_eq!(keys(0), [0, forced.pts, 30 * FRAME_TICKS]);
+        let record = &ladder.rungs().next().unwrap().record;
+        assert_eq!(decode(CodecId::H264, record, &first).len(), 60);
+    });
+}
+
+#[test]
 fn a_new_source_size_replans_the_rungs() {
     serial(|| {
         // Two sources back to back through one decoder: the second one's parameter sets

@@ -35,6 +35,30 @@ pub(super) struct StreamSlot {
     timer: Option<(TimerId, u64)>,
     /// Thumbnails without a ladder: when the last keyframe went to the worker (wall ms).
     thumbnail_keyframe_ms: Option<u64>,
+    /// WebRTC viewers' video: the source's, or (for a source with B-frames) the worker's
+    /// largest rung.
+    pub(super) rtc_video: RtcVideo,
+}
+
+/// Where a stream's WebRTC viewers get their video from, in one publish session.
+#[derive(Default)]
+pub(super) struct RtcVideo {
+    /// The epoch whose video comes from the worker's rung (its source reorders frames).
+    pub rung_epoch: Option<u64>,
+    /// The rung's configuration, for shards that start watching.
+    pub rung_config: Option<TrackConfig>,
+    /// The epoch and presentation time of the source's last video sample seen on each path
+    /// ([`SourcePath`]): one earlier than it in the same epoch means B-frames.
+    pub last_pts: [Option<(u64, i64)>; 2],
+}
+
+/// Where the home sees the source's video samples, each in decode order: forwarded to the
+/// WebRTC shards (first, while watched), and placed by its segmenter on their way to the
+/// transcode worker (always, a little later).
+#[derive(Clone, Copy)]
+pub(super) enum SourcePath {
+    Forwarded = 0,
+    Placed = 1,
 }
 
 impl StreamSlot {
@@ -53,9 +77,23 @@ impl StreamSlot {
         self.home.epoch()
     }
 
+    /// The transcode worker of the current epoch.
+    pub(super) fn worker(&self) -> Option<ShardId> {
+        self.worker
+    }
+
     /// The configurations forwarded samples follow now.
     pub(super) fn forward_configs(&self) -> [Option<TrackConfig>; 2] {
-        self.home.forward_configs().map(|c| c.cloned())
+        let [video, audio] = self.home.forward_configs().map(|c| c.cloned());
+        match self.rtc_rung() {
+            true => [self.rtc_video.rung_config.clone(), audio],
+            false => [video, audio],
+        }
+    }
+
+    /// WebRTC viewers get the worker's rung in this publish session.
+    pub(super) fn rtc_rung(&self) -> bool {
+        self.rtc_video.rung_epoch == Some(self.epoch())
     }
 }
 
@@ -124,6 +162,7 @@ impl Media {
                     worker: None,
                     timer: None,
                     thumbnail_keyframe_ms: None,
+                    rtc_video: RtcVideo::default(),
                 };
                 slot.set_forward(self.rtc_watched(&stream));
                 let index = self.homes.insert(stream, slot);
@@ -370,10 +409,10 @@ impl Media {
                  sets); new header"
             ),
             HomeEvent::Forward { track, sample } => {
-                self.rtc_forward(cx, stream, RtcMedia::Sample { track, sample })
+                self.rtc_forward_source(cx, index, stream, RtcMedia::Sample { track, sample })
             }
             HomeEvent::ForwardConfig(config) => {
-                self.rtc_forward(cx, stream, RtcMedia::Config(config))
+                self.rtc_forward_source(cx, index, stream, RtcMedia::Config(config))
             }
             HomeEvent::EndedWithoutRungs => log::warn!(
                 "stream {stream}: the transcode worker did not finish in time; ending without \
@@ -394,6 +433,16 @@ impl Media {
         let Some(transcode) = self.settings.transcode.clone() else {
             return;
         };
+        if let TranscodeEvent::Sample {
+            epoch,
+            track: shardcast_media::TrackKind::Video,
+            sample,
+            ..
+        } = &event
+        {
+            let seen = (SourcePath::Placed, *epoch, sample.pts());
+            self.rtc_source_video(cx, index, stream, seen);
+        }
         let shards = self.shards;
         let Some(slot) = self.homes.get_mut(index) else {
             return;

@@ -237,11 +237,11 @@ impl Media {
                     webrtc.publisher_keyframe(cx, key, serial);
                 }
             }
-            MediaMsg::RtcOpus {
+            MediaMsg::RtcTranscoded {
                 stream,
                 epoch,
-                sample,
-            } => self.rtc_opus(cx, &stream, epoch, *sample),
+                media,
+            } => self.rtc_transcoded(cx, &stream, epoch, *media),
         }
     }
 

@@ -70,12 +70,13 @@ pub enum MediaMsg {
         stream: Arc<str>,
         watching: Watching,
     },
-    /// Transcode worker → home: an Opus packet of session `epoch` for the stream's WebRTC
-    /// viewers (48 kHz ticks on the stream's timeline).
-    RtcOpus {
+    /// Transcode worker → home: for the stream's WebRTC viewers, of session `epoch`, an Opus
+    /// packet (of an AAC source) or the rung that stands in for a source with B-frames (its
+    /// configuration, its samples from a keyframe on), on the stream's timeline.
+    RtcTranscoded {
         stream: Arc<str>,
         epoch: u64,
-        sample: Box<Sample>,
+        media: Box<RtcMedia>,
     },
     /// A shard whose WebRTC viewers of `stream` need a keyframe (a new viewer, a PLI) → the
     /// stream's home, which asks its publisher when it can be asked (WHIP).

@@ -9,12 +9,14 @@
 //! of the stream ends, it tells the home to stop. The watchers outlive a publish: a viewer
 //! waiting through a restart of the stream gets the new one.
 
+use super::home::{RtcVideo, SourcePath};
 use super::msg::{MediaMsg, PublisherId, RtcMedia, Watching};
 use super::{names, Media, MediaResponse};
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
+use crate::transcode::msg::{RtcWant, TranscodeMsg};
 use shardcast_engine::{ConnId, Ctx, ShardId};
-use shardcast_media::Sample;
+use shardcast_media::TrackKind;
 use std::sync::Arc;
 
 impl Media {
@@ -137,9 +139,16 @@ impl Media {
             return;
         };
         slot.set_forward(watched);
+        let worker = slot.worker().filter(|_| slot.rtc_rung());
+        if let (Watching::No, Some(worker)) = (watched, worker) {
+            self.rtc_to_worker(cx, worker, &stream, RtcWant::Stop);
+        }
         if watching == Watching::No {
             return;
         }
+        let Some(slot) = self.homes.get_mut(index) else {
+            return;
+        };
         let configs: Vec<_> = slot.forward_configs().into_iter().flatten().collect();
         for config in configs {
             let media = Box::new(RtcMedia::Config(config));
@@ -150,10 +159,12 @@ impl Media {
 
     /// At the home: viewers of `stream` need a keyframe. A WHIP publisher is asked for one;
     /// an RTMP publisher's encoder cannot be (its viewers wait for its next keyframe).
-    pub(super) fn rtc_keyframe_wanted(&mut self, cx: &mut Ctx<ShardMsg>, stream: &str) {
-        let active = (self.homes.find(stream))
-            .and_then(|i| self.homes.get(i))
-            .and_then(|slot| slot.active_publisher());
+    pub(super) fn rtc_keyframe_wanted(&mut self, cx: &mut Ctx<ShardMsg>, stream: &Arc<str>) {
+        let slot = self.homes.find(stream).and_then(|i| self.homes.get(i));
+        if let Some(worker) = slot.filter(|s| s.rtc_rung()).and_then(|s| s.worker()) {
+            return self.rtc_to_worker(cx, worker, stream, RtcWant::Keyframe);
+        }
+        let active = slot.and_then(|slot| slot.active_publisher());
         if let Some((shard, PublisherId::Whip { key, serial })) = active {
             self.send_to(cx, shard, MediaMsg::WhipKeyframe { key, serial });
         }
@@ -194,19 +205,114 @@ impl Media {
         }
     }
 
-    /// At the home: an Opus packet from the stream's transcode worker, for the shards
-    /// watching (of the current publish session only).
-    pub(super) fn rtc_opus(
+    /// At the home: Opus or the WebRTC rung from the stream's transcode worker, for the
+    /// shards watching (of the current publish session only).
+    pub(super) fn rtc_transcoded(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
         stream: &Arc<str>,
         epoch: u64,
-        sample: Sample,
+        media: RtcMedia,
     ) {
-        let current = self.homes.find(stream).and_then(|i| self.homes.get(i));
-        if current.is_some_and(|slot| slot.epoch() == epoch) {
-            self.rtc_forward(cx, stream, RtcMedia::Opus(sample));
+        let index = self.homes.find(stream);
+        let Some(slot) = index.and_then(|i| self.homes.get_mut(i)) else {
+            return;
+        };
+        if slot.epoch() != epoch {
+            return;
         }
+        if let RtcMedia::Config(config) = &media {
+            slot.rtc_video.rung_config = Some(config.clone());
+        }
+        self.rtc_forward(cx, stream, media);
+    }
+
+    /// At the home: the active publisher's sample or configuration, for the shards watching.
+    /// Its video goes as it is unless the worker's rung stands in (`rtc_source_video`).
+    pub(super) fn rtc_forward_source(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        index: usize,
+        stream: &Arc<str>,
+        media: RtcMedia,
+    ) {
+        let video = match &media {
+            RtcMedia::Sample { track, sample } if *track == TrackKind::Video => {
+                let epoch = self.homes.get(index).map_or(0, |slot| slot.epoch());
+                let seen = (SourcePath::Forwarded, epoch, sample.pts());
+                self.rtc_source_video(cx, index, stream, seen);
+                true
+            }
+            RtcMedia::Sample { .. } | RtcMedia::Opus(_) => false,
+            RtcMedia::Config(config) => config.kind() == TrackKind::Video,
+        };
+        if video && self.homes.get(index).is_some_and(|slot| slot.rtc_rung()) {
+            return;
+        }
+        self.rtc_forward(cx, stream, media);
+    }
+
+    /// At the home: a source video sample of session `epoch` seen on `path`. From the first
+    /// that comes before its predecessor in presentation order (a B-frame, which WebRTC
+    /// players do not reorder), the worker's largest rung stands in for the source's video
+    /// over WebRTC, in this publish session.
+    pub(super) fn rtc_source_video(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        index: usize,
+        stream: &Arc<str>,
+        (path, epoch, pts): (SourcePath, u64, i64),
+    ) {
+        let has_rung = (self.settings.transcode.as_deref())
+            .is_some_and(|t| !t.ladder.is_empty() && t.codec == shardcast_native::CodecId::H264);
+        let Some(slot) = self.homes.get_mut(index).filter(|_| has_rung) else {
+            return;
+        };
+        if slot.rtc_video.rung_epoch == Some(epoch) {
+            return;
+        }
+        let last = slot.rtc_video.last_pts[path as usize].replace((epoch, pts));
+        let reordered = last.is_some_and(|last| last.0 == epoch && pts < last.1);
+        let Some(worker) = slot.worker().filter(|_| reordered) else {
+            return;
+        };
+        log::info!(
+            "stream {stream}: the source has B-frames; its WebRTC viewers get the largest rung \
+             instead, with keyframes on request"
+        );
+        slot.rtc_video = RtcVideo {
+            rung_epoch: Some(epoch),
+            ..RtcVideo::default()
+        };
+        if self.rtc_watchers.contains_key(stream) {
+            self.rtc_to_worker(cx, worker, stream, RtcWant::Keyframe);
+        }
+    }
+
+    /// Sends the stream's worker what its WebRTC viewers want of the rung.
+    fn rtc_to_worker(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        worker: ShardId,
+        stream: &Arc<str>,
+        want: RtcWant,
+    ) {
+        let Some(epoch) = (self.homes.find(stream))
+            .and_then(|i| self.homes.get(i))
+            .map(|slot| slot.epoch())
+        else {
+            return;
+        };
+        let stream = stream.clone();
+        cx.mesh_send(
+            worker,
+            TranscodeMsg::Rtc {
+                stream,
+                epoch,
+                want,
+            }
+            .into(),
+        );
     }
 
     /// On a shard with sessions of `stream`: its home forwarded `media`.

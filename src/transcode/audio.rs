@@ -11,7 +11,7 @@ use super::ladder::drain_rung;
 use super::worker::Worker;
 use super::{Queued, RungOut, Sink};
 use crate::common::clock::wall_ms;
-use crate::media::msg::MediaMsg;
+use crate::media::msg::{MediaMsg, RtcMedia};
 use bytes::Bytes;
 use shardcast_engine::ShardId;
 use shardcast_media::codec::{parse_audio_specific_config, parse_opus_head, OPUS_SAMPLE_RATE};
@@ -246,10 +246,10 @@ fn package_audio(
             data: Bytes::from(packet.data),
         };
         if audio.forwarded {
-            let msg = MediaMsg::RtcOpus {
+            let msg = MediaMsg::RtcTranscoded {
                 stream: stream.clone(),
                 epoch,
-                sample: Box::new(sample.clone()),
+                media: Box::new(RtcMedia::Opus(sample.clone())),
             };
             endpoint.send(home, msg);
         }

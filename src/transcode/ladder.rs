@@ -58,6 +58,7 @@ pub(super) fn process(
     }
     job.media_first.get_or_insert(sample.dts);
     job.media_last = job.media_last.max(sample.dts);
+    super::rtc::force_due(job, began);
     let ladder = job.ladder.as_mut().expect("opened above");
     if let Some((spec, every)) = settings.thumbnails {
         if job.thumbnail_at.is_none_or(|at| at.elapsed() >= every) {
@@ -172,6 +173,7 @@ fn package(
 ) {
     let ladder = job.ladder.as_ref();
     let settings_codec = ladder.map_or(CodecId::H264, Ladder::codec);
+    let rtc_spec = ladder.and_then(super::rtc::rtc_spec);
     for packet in out.drain(..) {
         let rung = &mut job.rungs[packet.rung];
         if rung.generation != Some(packet.generation) {
@@ -203,6 +205,24 @@ fn package(
             }
             rung.generation = Some(packet.generation);
         }
+        let dts = packet.dts.max(0) as u64;
+        let sample = Sample {
+            dts,
+            composition_offset: i32::try_from(packet.pts - packet.dts).unwrap_or(0),
+            duration: 0,
+            keyframe: packet.keyframe,
+            data: Bytes::from(packet.data),
+        };
+        let rtc_config =
+            rtc_spec.and_then(|s| job.rungs[s].segmenter.track_config(TrackKind::Video));
+        let to = (stream, job.home, job.epoch);
+        job.rtc.forward(
+            (rtc_spec, rtc_config),
+            (packet.rung, packet.generation),
+            &sample,
+            |media| super::rtc::send_home(endpoint, to, media),
+        );
+        let rung = &mut job.rungs[packet.rung];
         let pts = packet.pts.max(0) as u64;
         while rung
             .starts
@@ -219,14 +239,6 @@ fn package(
                 }
             }
         }
-        let dts = packet.dts.max(0) as u64;
-        let sample = Sample {
-            dts,
-            composition_offset: i32::try_from(packet.pts - packet.dts).unwrap_or(0),
-            duration: 0,
-            keyframe: packet.keyframe,
-            data: Bytes::from(packet.data),
-        };
         if let Err(error) = rung
             .segmenter
             .handle_sample(TrackKind::Video, sample, wall_ms)

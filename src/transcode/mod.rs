@@ -21,6 +21,7 @@ mod audio;
 pub mod file;
 mod ladder;
 pub mod msg;
+mod rtc;
 pub mod settings;
 pub mod watermark;
 mod worker;
@@ -86,6 +87,8 @@ struct Job {
     failed: bool,
     /// When the last thumbnail was asked for.
     thumbnail_at: Option<Instant>,
+    /// The rung forwarded to the home for WebRTC viewers (of a source with B-frames).
+    rtc: rtc::RtcRung,
 }
 
 /// Where a worker's messages go: the mesh, or (for `shardcast ladder`) a collector.

@@ -21,6 +21,24 @@ pub enum TranscodeMsg {
     Sample(Box<PlacedSample>),
     /// The stream ended: flush and answer with `RungEnded`.
     End { stream: Arc<str>, epoch: u64 },
+    /// For the stream's WebRTC viewers (its source has B-frames, which WebRTC players do not
+    /// reorder): forward its largest H.264 rung to the home, or stop.
+    Rtc {
+        stream: Arc<str>,
+        epoch: u64,
+        want: RtcWant,
+    },
+}
+
+/// What the home wants of the rung that stands in for the source over WebRTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtcWant {
+    /// Forward it (from a keyframe, with its configuration) and make its next picture a
+    /// keyframe: a viewer joined or lost one. At most one forced keyframe per
+    /// `RTC_KEYFRAME_GAP`; a want sooner waits for the gap.
+    Keyframe,
+    /// No viewers left: stop forwarding.
+    Stop,
 }
 
 /// A source sample and where the source's segmenter put it.

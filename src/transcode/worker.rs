@@ -128,6 +128,11 @@ impl Worker {
                 self.end(&stream, endpoint);
             }
             TranscodeMsg::End { .. } => {}
+            TranscodeMsg::Rtc {
+                stream,
+                epoch,
+                want,
+            } => self.rtc(&stream, epoch, want),
         }
     }
 
@@ -250,6 +255,7 @@ impl Worker {
                 fps: 0.0,
                 failed: false,
                 thumbnail_at: None,
+                rtc: Default::default(),
             },
         );
         self.order.push(stream);

@@ -44,6 +44,8 @@ pub enum FeedError {
     NotAvc,
     #[error("a NAL unit's length runs past the sample")]
     Malformed,
+    #[error("waiting for a keyframe of the new configuration")]
+    AwaitingKeyframe,
 }
 
 /// One stream's forwarded media on this shard.
@@ -57,6 +59,9 @@ pub struct Feed {
     anchor: Option<(Instant, u64)>,
     /// When a keyframe was last asked for on behalf of this stream's viewers here.
     pub last_keyframe_ask: Option<Instant>,
+    /// The video configuration changed and no keyframe of the new one came yet: frames
+    /// before it cannot be decoded with the parameter sets viewers will have.
+    awaiting_keyframe: bool,
     /// Whether a source with B-frames was seen (their frames go out in decode order, which
     /// WebRTC players do not reorder); logged once.
     pub b_frames_seen: bool,
@@ -66,7 +71,10 @@ impl Feed {
     /// The configuration the track's next samples follow.
     pub fn set_config(&mut self, config: TrackConfig) {
         match config.kind() {
-            TrackKind::Video => self.video = Some(config),
+            TrackKind::Video => {
+                self.awaiting_keyframe |= self.video.as_ref().is_some_and(|v| *v != config);
+                self.video = Some(config);
+            }
             TrackKind::Audio => self.audio = Some(config),
         }
     }
@@ -113,6 +121,10 @@ impl Feed {
         if sample.composition_offset != 0 && sample.dts as i64 != sample.pts() {
             self.b_frames_seen = true;
         }
+        if self.awaiting_keyframe && !sample.keyframe {
+            return Err(FeedError::AwaitingKeyframe);
+        }
+        self.awaiting_keyframe = false;
         let sets: Vec<&Bytes> = match sample.keyframe {
             true => avc.sps.iter().chain(&avc.pps).collect(),
             false => Vec::new(),
@@ -321,5 +333,38 @@ mod tests {
         assert!(frame.keyframe);
         assert_eq!(frame.rtp_time, 9000);
         assert!(!feed.b_frames_seen);
+    }
+
+    #[test]
+    fn a_new_video_configuration_waits_for_its_keyframe() {
+        let mut feed = Feed::default();
+        let frame = |keyframe: bool| Sample {
+            dts: 9000,
+            composition_offset: 0,
+            duration: 0,
+            keyframe,
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x41]),
+        };
+        feed.set_config(TrackConfig::Avc(avc()));
+        assert!(
+            feed.video_frame(&frame(false)).is_ok(),
+            "the first needs none"
+        );
+        feed.set_config(TrackConfig::Avc(avc()));
+        assert!(
+            feed.video_frame(&frame(false)).is_ok(),
+            "the same one again"
+        );
+        // Another picture size (a rung standing in for the source, a new publisher's).
+        let mut other = avc();
+        other.sps_info.video.width = 640;
+        feed.set_config(TrackConfig::Avc(other));
+        let waiting = feed.video_frame(&frame(false)).unwrap_err();
+        assert_eq!(waiting, FeedError::AwaitingKeyframe);
+        assert!(feed.video_frame(&frame(true)).unwrap().keyframe);
+        assert!(
+            feed.video_frame(&frame(false)).is_ok(),
+            "decodable from there"
+        );
     }
 }

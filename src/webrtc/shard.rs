@@ -365,13 +365,14 @@ impl Webrtc {
         let frame = feed.video_frame(sample);
         if feed.b_frames_seen && !b_frames_before {
             log::warn!(
-                "webrtc: {stream} has B-frames; WebRTC viewers get them in decode order and \
-                 may stutter (publish without B-frames for WebRTC)"
+                "webrtc: {stream} has B-frames and no H.264 rung to stand in; WebRTC viewers \
+                 get them in decode order and may stutter (publish without B-frames, or \
+                 transcode with an H.264 ladder)"
             );
         }
         let frame = match frame {
             Ok(frame) => frame,
-            Err(FeedError::NoConfig) => return,
+            Err(FeedError::NoConfig | FeedError::AwaitingKeyframe) => return,
             Err(e) => {
                 self.frames_unusable += 1;
                 log::debug!("webrtc: a frame of {stream} dropped: {e}");

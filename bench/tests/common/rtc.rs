@@ -120,6 +120,10 @@ pub fn whep_viewer(server: &Server, stream: &str) -> (Rtc, UdpSocket, String, St
 pub struct Received {
     /// Video frames, Annex B as str0m reassembles them.
     pub video: Vec<Vec<u8>>,
+    /// Each video frame's arrival and RTP time (90 kHz).
+    pub video_times: Vec<(Instant, u64)>,
+    /// The mid the video came on.
+    pub video_mid: Option<Mid>,
     /// Opus packets: RTP time (48 kHz) and payload.
     pub opus: Vec<(u64, Vec<u8>)>,
 }
@@ -132,7 +136,11 @@ pub fn receive(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> Received 
         step(rtc, socket, Duration::from_millis(50), |event| {
             if let Event::MediaData(data) = event {
                 match data.params.spec().codec {
-                    Codec::H264 => got.video.push(data.data.to_vec()),
+                    Codec::H264 => {
+                        got.video.push(data.data.to_vec());
+                        got.video_times.push((Instant::now(), data.time.numer()));
+                        got.video_mid = Some(data.mid);
+                    }
                     Codec::Opus => got.opus.push((data.time.numer(), data.data.to_vec())),
                     _ => {}
                 }
@@ -140,6 +148,13 @@ pub fn receive(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> Received 
         });
     }
     got
+}
+
+/// Whether an Annex B frame holds an IDR slice.
+pub fn is_keyframe(frame: &[u8]) -> bool {
+    shardcast_media::codec::nal_units(frame)
+        .iter()
+        .any(|unit| unit[0] & 0x1f == 5)
 }
 
 /// Decodes Annex B frames with FFmpeg: each decoded picture's size.

@@ -591,8 +591,14 @@ fn an_aac_rendition_of_opus_audio_comes_first() {
     let mut got = String::new();
     write_multivariant_playlist(&mut got, &infos, None);
     let lines: Vec<&str> = got.lines().filter(|l| l.starts_with("#EXT-X-")).collect();
-    assert!(lines[2].contains("GROUP-ID=\"audio\",NAME=\"audio-aac\""), "{got}");
-    assert!(lines[3].contains("GROUP-ID=\"audio-opus\",NAME=\"audio\""), "{got}");
+    assert!(
+        lines[2].contains("GROUP-ID=\"audio\",NAME=\"audio-aac\""),
+        "{got}"
+    );
+    assert!(
+        lines[3].contains("GROUP-ID=\"audio-opus\",NAME=\"audio\""),
+        "{got}"
+    );
     assert!(lines[4].contains("mp4a.40.2\"") && lines[4].ends_with("AUDIO=\"audio\""));
     assert!(lines[5].contains(",opus\"") && lines[5].ends_with("AUDIO=\"audio-opus\""));
 }
