@@ -1,5 +1,6 @@
-//! [`FilterGraph`]: an owned libavfilter graph with one video input and one video output, for
-//! per-stream picture effects such as a watermark (`drawtext`, `movie` + `overlay`, `drawbox`).
+//! [`FilterGraph`]: an owned libavfilter graph with one output and one input (per-stream
+//! picture effects such as a watermark: `drawtext`, `movie` + `overlay`, `drawbox`; audio
+//! resampling) or several (a co-hosting grid: `xstack`).
 
 use std::ffi::CString;
 use std::ptr::{self, NonNull};
@@ -17,8 +18,8 @@ use crate::{Error, Frame, Rational, VideoFormat};
 #[derive(Debug)]
 pub struct FilterGraph {
     graph: NonNull<ffi::AVFilterGraph>,
-    /// The `buffer` source and `buffersink` sink, owned by `graph`.
-    source: NonNull<ffi::AVFilterContext>,
+    /// The `buffer` sources (one per input) and the `buffersink` sink, owned by `graph`.
+    sources: Vec<NonNull<ffi::AVFilterContext>>,
     sink: NonNull<ffi::AVFilterContext>,
     format: VideoFormat,
     _live: LiveGuard,
@@ -47,7 +48,38 @@ impl FilterGraph {
             time_base.den
         );
         let full = format!("{description},format={}", format.pixel_format.name());
-        FilterGraph::build(("buffer", "buffersink"), &args, &full, format)
+        FilterGraph::build(("buffer", "buffersink"), &[args], &full, format)
+    }
+
+    /// A picture graph of several inputs, of `inputs` formats with timestamps in
+    /// `time_base`, named `[in0]`, `[in1]`, … in `description`, whose unlabelled output is
+    /// converted to `output`'s pixel format (e.g. `[in0][in1]xstack=inputs=2:layout=0_0|w0_0`).
+    /// Feed input `i` with [`FilterGraph::push_to`].
+    pub fn with_inputs(
+        inputs: &[VideoFormat],
+        time_base: Rational,
+        description: &str,
+        output: VideoFormat,
+    ) -> Result<FilterGraph, Error> {
+        if inputs.is_empty() {
+            return Err(Error::Unsupported {
+                what: "a filter graph without inputs",
+            });
+        }
+        let args: Vec<String> = (inputs.iter())
+            .map(|format| {
+                format!(
+                    "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect=1/1",
+                    format.width,
+                    format.height,
+                    format.pixel_format.to_raw() as i32,
+                    time_base.num,
+                    time_base.den
+                )
+            })
+            .collect();
+        let full = format!("{description},format={}", output.pixel_format.name());
+        FilterGraph::build(("buffer", "buffersink"), &args, &full, output)
     }
 
     /// An audio graph for frames like `example` (its sample rate, sample format and channel
@@ -68,12 +100,14 @@ impl FilterGraph {
             height: 0,
             pixel_format: crate::PixelFormat::YUV420P,
         };
-        FilterGraph::build(("abuffer", "abuffersink"), &args, description, none)
+        FilterGraph::build(("abuffer", "abuffersink"), &[args], description, none)
     }
 
+    /// Builds the graph: one source per entry of `args` (named `in` when there is one, else
+    /// `in0`, `in1`, …), the sink `out`, and `full` between them.
     fn build(
         (source_filter, sink_filter): (&str, &str),
-        args: &str,
+        args: &[String],
         full: &str,
         format: VideoFormat,
     ) -> Result<FilterGraph, Error> {
@@ -86,7 +120,7 @@ impl FilterGraph {
         // From here on `owner` frees the graph (and every context created in it) on error.
         let mut owner = FilterGraph {
             graph,
-            source: NonNull::dangling(),
+            sources: Vec::with_capacity(args.len()),
             sink: NonNull::dangling(),
             format,
             _live: LiveGuard::new(Kind::FilterGraph),
@@ -94,27 +128,47 @@ impl FilterGraph {
         // SAFETY: single-threaded filtering: the graph must not start worker threads of its
         // own on a transcode core. The graph is live and not yet configured.
         unsafe { (*graph.as_ptr()).nb_threads = 1 };
-        let args = c_string(args)?;
-        owner.source = owner.create(source_filter, "in", Some(&args))?;
+        let names: Vec<CString> = match args.len() {
+            1 => vec![c_string("in")?],
+            n => (0..n)
+                .map(|i| c_string(&format!("in{i}")))
+                .collect::<Result<_, _>>()?,
+        };
+        for (name, args) in names.iter().zip(args) {
+            let args = c_string(args)?;
+            let name = name.to_str().expect("made from a str");
+            let source = owner.create(source_filter, name, Some(&args))?;
+            owner.sources.push(source);
+        }
         owner.sink = owner.create(sink_filter, "out", None)?;
         let full = c_string(full)?;
         // SAFETY: `avfilter_inout_alloc` returns owned lists (or NULL); they are filled with
-        // the graph's own contexts and a duplicated name, handed to `avfilter_graph_parse_ptr`
+        // the graph's own contexts and duplicated names, handed to `avfilter_graph_parse_ptr`
         // (which may replace them) and freed with `avfilter_inout_free` on every path.
         unsafe {
-            let mut outputs = ffi::avfilter_inout_alloc();
+            let mut outputs: *mut ffi::AVFilterInOut = ptr::null_mut();
+            // Linked in reverse, so the list runs in0, in1, …
+            for (name, source) in names.iter().zip(&owner.sources).rev() {
+                let link = ffi::avfilter_inout_alloc();
+                if link.is_null() {
+                    ffi::avfilter_inout_free(&mut outputs);
+                    return Err(Error::OutOfMemory {
+                        what: "AVFilterInOut",
+                    });
+                }
+                (*link).name = ffi::av_strdup(name.as_ptr());
+                (*link).filter_ctx = source.as_ptr();
+                (*link).pad_idx = 0;
+                (*link).next = outputs;
+                outputs = link;
+            }
             let mut inputs = ffi::avfilter_inout_alloc();
-            if outputs.is_null() || inputs.is_null() {
+            if inputs.is_null() {
                 ffi::avfilter_inout_free(&mut outputs);
-                ffi::avfilter_inout_free(&mut inputs);
                 return Err(Error::OutOfMemory {
                     what: "AVFilterInOut",
                 });
             }
-            (*outputs).name = ffi::av_strdup(c"in".as_ptr());
-            (*outputs).filter_ctx = owner.source.as_ptr();
-            (*outputs).pad_idx = 0;
-            (*outputs).next = ptr::null_mut();
             (*inputs).name = ffi::av_strdup(c"out".as_ptr());
             (*inputs).filter_ctx = owner.sink.as_ptr();
             (*inputs).pad_idx = 0;
@@ -185,12 +239,20 @@ impl FilterGraph {
 
     /// Feeds one frame (`None`: end of input, so the graph flushes what it holds).
     pub fn push(&mut self, input: Option<&Frame>) -> Result<(), Error> {
+        self.push_to(0, input)
+    }
+
+    /// Feeds one frame to input `index` (`None`: end of that input).
+    pub fn push_to(&mut self, index: usize, input: Option<&Frame>) -> Result<(), Error> {
+        let source = *self.sources.get(index).ok_or(Error::Unsupported {
+            what: "a filter graph input past its last",
+        })?;
         let frame = input.map_or(ptr::null_mut(), |f| f.as_ptr().cast_mut());
         // SAFETY: the source context is live; `frame` is NULL (end of input) or a live frame
         // that libavfilter references (KEEP_REF) without modifying it.
         check(unsafe {
             ffi::av_buffersrc_add_frame_flags(
-                self.source.as_ptr(),
+                source.as_ptr(),
                 frame,
                 ffi::AV_BUFFERSRC_FLAG_KEEP_REF as i32,
             )
@@ -217,7 +279,7 @@ impl FilterGraph {
         // take its own reference, so `input` is only read.
         check(unsafe {
             ffi::av_buffersrc_add_frame_flags(
-                self.source.as_ptr(),
+                self.sources[0].as_ptr(),
                 input.as_ptr().cast_mut(),
                 ffi::AV_BUFFERSRC_FLAG_KEEP_REF as i32,
             )
