@@ -105,6 +105,33 @@ impl FilterGraph {
 
     /// Builds the graph: one source per entry of `args` (named `in` when there is one, else
     /// `in0`, `in1`, …), the sink `out`, and `full` between them.
+    /// An audio graph of `inputs` inputs, each taking frames like `example`, named `[in0]`,
+    /// `[in1]`, … in `description` (one input: unlabelled). Feed input `i` with
+    /// [`FilterGraph::push_to`].
+    pub fn audio_inputs(
+        example: &Frame,
+        inputs: usize,
+        time_base: Rational,
+        description: &str,
+    ) -> Result<FilterGraph, Error> {
+        let args = example.abuffer_args().ok_or(Error::Unsupported {
+            what: "an audio filter graph for a frame that is not audio",
+        })?;
+        if inputs == 0 {
+            return Err(Error::Unsupported {
+                what: "a filter graph without inputs",
+            });
+        }
+        let args = format!("{args}:time_base={}/{}", time_base.num, time_base.den);
+        let none = VideoFormat {
+            width: 0,
+            height: 0,
+            pixel_format: crate::PixelFormat::YUV420P,
+        };
+        let args = vec![args; inputs];
+        FilterGraph::build(("abuffer", "abuffersink"), &args, description, none)
+    }
+
     fn build(
         (source_filter, sink_filter): (&str, &str),
         args: &[String],

@@ -160,6 +160,22 @@ impl Frame {
         Ok(frame)
     }
 
+    /// An audio frame of `samples` per channel of planar 32-bit float at `sample_rate` with
+    /// the default layout of `channels`, freshly allocated and writable (contents unset).
+    pub fn audio_fltp(sample_rate: u32, channels: u8, samples: usize) -> Result<Frame, Error> {
+        let mut frame = Frame::new()?;
+        let raw = frame.raw_mut();
+        raw.nb_samples = i32::try_from(samples).map_err(|_| too_big())?;
+        raw.sample_rate = i32::try_from(sample_rate).map_err(|_| too_big())?;
+        raw.format = ffi::AVSampleFormat::AV_SAMPLE_FMT_FLTP as i32;
+        // SAFETY: the frame is live and owned; its (plain-data, unallocated) layout gets the
+        // default for the channel count.
+        unsafe { ffi::av_channel_layout_default(&mut raw.ch_layout, i32::from(channels)) };
+        // SAFETY: sample count, format and layout are set as `av_frame_get_buffer` requires.
+        check(unsafe { ffi::av_frame_get_buffer(frame.ptr.as_ptr(), 0) })?;
+        Ok(frame)
+    }
+
     /// Width in pixels (0 for an empty frame).
     pub fn width(&self) -> u32 {
         u32::try_from(self.raw().width).unwrap_or(0)
@@ -268,6 +284,11 @@ impl Frame {
         // `plane_bounds`), the buffers are exclusive to this frame (made writable above), and
         // `&mut self` keeps any other access away for the borrow.
         Ok(unsafe { std::slice::from_raw_parts_mut(data, len) })
+    }
+
+    /// The sample planes of an audio frame (`extended_data`), for FFmpeg's sample functions.
+    pub(crate) fn sample_planes(&self) -> *mut *mut u8 {
+        self.raw().extended_data
     }
 
     pub(crate) fn as_ptr(&self) -> *const ffi::AVFrame {

@@ -50,6 +50,7 @@ mod grid;
 mod hw;
 mod ladder;
 mod live;
+mod mixer;
 mod options;
 mod packet;
 mod probe;
@@ -67,6 +68,7 @@ pub use grid::{grid_layout, Grid, GridConfig, VideoPacket, GRID_INPUTS_MAX};
 pub use hw::{HwDevice, HwDeviceKind, HwFrames};
 pub use ladder::{rung_size, ActiveRung, Ladder, LadderConfig, LadderStats, RungPacket, RungSpec};
 pub use live::{forbid_ffmpeg_on_this_thread, live_owners, LiveOwners};
+pub use mixer::{Mixer, MIX_FRAME_SAMPLES};
 pub use options::Options;
 pub use packet::Packet;
 pub use probe::{

@@ -26,6 +26,8 @@ pub struct LiveOwners {
     pub options: usize,
     /// Live [`crate::FilterGraph`]s.
     pub filter_graphs: usize,
+    /// `AVAudioFifo`s.
+    pub audio_fifos: usize,
 }
 
 impl LiveOwners {
@@ -39,6 +41,7 @@ impl LiveOwners {
             + self.hw_frames
             + self.options
             + self.filter_graphs
+            + self.audio_fifos
     }
 }
 
@@ -55,6 +58,7 @@ pub fn live_owners() -> LiveOwners {
         hw_frames: get(Kind::HwFrames),
         options: get(Kind::Options),
         filter_graphs: get(Kind::FilterGraph),
+        audio_fifos: get(Kind::AudioFifo),
     }
 }
 
@@ -88,10 +92,11 @@ pub(crate) enum Kind {
     HwFrames,
     Options,
     FilterGraph,
+    AudioFifo,
 }
 
-const KINDS: usize = 8;
-const _: () = assert!(Kind::FilterGraph as usize + 1 == KINDS);
+const KINDS: usize = 9;
+const _: () = assert!(Kind::AudioFifo as usize + 1 == KINDS);
 
 static COUNTS: [AtomicUsize; KINDS] = [const { AtomicUsize::new(0) }; KINDS];
 
