@@ -6,66 +6,14 @@
 mod common;
 
 use common::rtc::{
-    connect, decode_h264, publish_offer, receive, send_media, wait_live, whep_viewer, Sent,
-    TestMedia,
+    decode_h264, delete, post_offer, publish_offer, receive, send_media, wait_live, whep_viewer,
+    whip_publisher, Sent, TestMedia,
 };
 use common::{segments_of, Server};
-use std::io::Write;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
-use str0m::change::SdpAnswer;
 
 const CONFIG: &str = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nenabled = false\n";
-
-/// Posts a WHIP offer for `stream` with `auth` (a header line or ""): the status, Location
-/// and body.
-fn post_offer(server: &Server, stream: &str, auth: &str, sdp: &str) -> common::Response {
-    let mut s = server.connect();
-    write!(
-        s,
-        "POST /whip/live/{stream} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}\
-         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    )
-    .unwrap();
-    common::read_response(&mut s).expect("a response")
-}
-
-/// A publisher of `stream` that is accepted and connected: it, its socket and its Location.
-fn whip_publisher(
-    server: &Server,
-    stream: &str,
-    auth: &str,
-) -> (common::rtc::Publisher, UdpSocket, String) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (mut publisher, sdp, pending) = publish_offer(socket.local_addr().unwrap());
-    let response = post_offer(server, stream, auth, &sdp);
-    let body = String::from_utf8_lossy(&response.body).to_string();
-    assert_eq!(response.status, 201, "{body}");
-    let location = response.header("location").expect("a Location").to_string();
-    assert!(location.starts_with("/whip/session/"), "{location}");
-    let answer = SdpAnswer::from_sdp_string(&body).unwrap();
-    publisher
-        .rtc
-        .sdp_api()
-        .accept_answer(pending, answer)
-        .unwrap();
-    assert!(
-        connect(&mut publisher.rtc, &socket, Duration::from_secs(10)),
-        "ICE and DTLS did not complete"
-    );
-    (publisher, socket, location)
-}
-
-fn delete(server: &Server, location: &str) -> u16 {
-    let mut s = server.connect();
-    write!(
-        s,
-        "DELETE {location} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    )
-    .unwrap();
-    common::read_response(&mut s).expect("a response").status
-}
 
 #[test]
 fn a_whip_publisher_goes_live_for_hls_and_whep_viewers_get_its_packets() {

@@ -64,7 +64,7 @@ fn description(inputs: usize, width: u32, height: u32) -> String {
     );
     let pad = format!("pad={width}:{height}:(ow-iw)/2:(oh-ih)/2:black");
     if inputs <= 1 {
-        return format!("[in0]{fit},{pad}");
+        return format!("{fit},{pad}"); // one input: unlabelled
     }
     let mut text = String::new();
     for i in 0..inputs {
@@ -193,6 +193,11 @@ impl Grid {
         slot.replace(picture)
     }
 
+    /// Takes host `input`'s picture out (the stage is being rearranged).
+    pub fn take_picture(&mut self, input: usize) -> Option<Frame> {
+        self.pictures.get_mut(input)?.take()
+    }
+
     /// Makes the next composed picture an IDR (a viewer lost one).
     pub fn force_keyframe(&mut self) {
         self.force_keyframe = true;
@@ -243,7 +248,13 @@ impl Grid {
         self.drain(out)
     }
 
-    /// Pictures composed so far.
+    /// Leaves out the next `frames` pictures (the thread fell behind the clock): the picture
+    /// after them keeps its place on the clock.
+    pub fn skip(&mut self, frames: i64) {
+        self.frames += frames.max(0);
+    }
+
+    /// Pictures composed so far (skipped ones included).
     pub fn frames(&self) -> i64 {
         self.frames
     }

@@ -1,4 +1,4 @@
-//! The sound of a co-hosted program: each host's Opus decoded, resampled to 48 kHz stereo
+//! The sound of a co-hosted program: each host's Opus (or AAC) decoded, resampled to 48 kHz stereo
 //! and buffered, then mixed through one FFmpeg filter graph (`amix`) an AAC frame at a time
 //! and encoded as AAC. A host whose sound is late or gone is silence in the mix; the program
 //! never waits for a host.
@@ -10,7 +10,7 @@ use ffmpeg_sys_next as ffi;
 use crate::error::check;
 use crate::live::{Kind, LiveGuard};
 use crate::{
-    AudioPacket, CodecContext, CodecId, Error, FilterGraph, Frame, Packet, Rational,
+    AudioInput, AudioPacket, CodecContext, CodecId, Error, FilterGraph, Frame, Packet, Rational,
     GRID_INPUTS_MAX,
 };
 
@@ -167,13 +167,13 @@ impl Mixer {
             .resize_with(inputs.clamp(1, GRID_INPUTS_MAX), || None);
     }
 
-    /// Host `input`'s Opus configuration (its `OpusHead`): a fresh decoder and buffer.
-    pub fn set_source(&mut self, input: usize, opus_head: &[u8]) -> Result<(), Error> {
+    /// Host `input`'s sound (Opus from WHIP, AAC from RTMP): a fresh decoder and buffer.
+    pub fn set_source(&mut self, input: usize, source: AudioInput<'_>) -> Result<(), Error> {
         let Some(slot) = self.hosts.get_mut(input) else {
             return Ok(());
         };
-        let mut decoder = CodecContext::decoder(CodecId::Opus)?;
-        decoder.set_extradata(opus_head)?;
+        let mut decoder = CodecContext::decoder(source.codec)?;
+        decoder.set_extradata(source.config)?;
         decoder.set_threads(1);
         decoder.open(None)?;
         *slot = Some(Host {
@@ -185,7 +185,7 @@ impl Mixer {
         Ok(())
     }
 
-    /// One Opus packet of host `input` (after its [`Mixer::set_source`]); a corrupt one is
+    /// One packet of host `input` (after its [`Mixer::set_source`]); a corrupt one is
     /// skipped.
     pub fn push(&mut self, input: usize, packet: &[u8]) -> Result<(), Error> {
         let Some(host) = self.hosts.get_mut(input).and_then(Option::as_mut) else {
@@ -282,7 +282,24 @@ impl Mixer {
         }
     }
 
-    /// Samples mixed so far.
+    /// Leaves out the next `frames` mixing steps (the thread fell behind the clock): the
+    /// next step keeps its place on the clock, and what the hosts buffered for the skipped
+    /// time is dropped.
+    pub fn skip(&mut self, frames: i64) -> Result<(), Error> {
+        let frames = frames.max(0);
+        self.samples += frames * MIX_FRAME_SAMPLES as i64;
+        let drop = (frames as usize).saturating_mul(MIX_FRAME_SAMPLES);
+        for host in self.hosts.iter_mut().flatten() {
+            let n = drop.min(host.fifo.len());
+            if n > 0 {
+                // SAFETY: the FIFO is live; draining at most its size.
+                check(unsafe { ffi::av_audio_fifo_drain(host.fifo.ptr.as_ptr(), n as i32) })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Samples mixed so far (skipped ones included).
     pub fn samples(&self) -> i64 {
         self.samples
     }

@@ -59,6 +59,9 @@ const RED: (u8, u8, u8) = (81, 90, 240);
 const BLUE: (u8, u8, u8) = (41, 240, 110);
 const BLACK: u8 = 16;
 
+/// The owner counts are per process: one test at a time makes owners.
+static OWNERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn near(value: u8, want: u8) -> bool {
     value.abs_diff(want) <= 10
 }
@@ -81,6 +84,7 @@ fn the_layout_is_the_smallest_square_grid_that_holds_the_hosts() {
 
 #[test]
 fn hosts_are_letterboxed_into_their_tiles_and_the_program_never_waits() {
+    let _owners = OWNERS.lock().unwrap_or_else(|e| e.into_inner());
     let before = live_owners();
     {
         let config = GridConfig {
@@ -159,4 +163,32 @@ fn a_bad_canvas_is_refused() {
         threads: 1,
     };
     assert!(Grid::new(config, 1).is_err());
+}
+
+#[test]
+fn one_host_fills_the_canvas() {
+    let _owners = OWNERS.lock().unwrap_or_else(|e| e.into_inner());
+    let config = GridConfig {
+        width: 640,
+        height: 360,
+        frame_rate: Rational::new(30, 1),
+        bit_rate_bps: 500_000,
+        encoder: "libx264".into(),
+        preset: "ultrafast".into(),
+        keyframe_interval: 60,
+        threads: 1,
+    };
+    let mut grid = Grid::new(config, 1).unwrap();
+    let mut packets = Vec::new();
+    grid.tick(&mut packets).unwrap(); // no picture yet: black
+    grid.set_picture(0, flat(320, 180, RED));
+    for _ in 0..4 {
+        grid.tick(&mut packets).unwrap();
+    }
+    let pictures = decode(grid.record(), &packets, &[(10, 10), (320, 180)]);
+    assert_eq!(pictures.len(), 5);
+    assert!(near(pictures[0].2[1], BLACK), "{:?}", pictures[0]);
+    assert!(pictures[1..]
+        .iter()
+        .all(|p| near(p.2[0], RED.0) && near(p.2[1], RED.0)));
 }

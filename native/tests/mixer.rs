@@ -5,7 +5,7 @@
 mod common;
 
 use common::{tone_aac, tone_opus};
-use shardcast_native::{live_owners, AudioPacket, Mixer, MIX_FRAME_SAMPLES};
+use shardcast_native::{live_owners, AudioInput, AudioPacket, CodecId, Mixer, MIX_FRAME_SAMPLES};
 use std::process::Command;
 
 /// The packets as an ADTS stream (AAC-LC, 48 kHz, stereo), which the ffmpeg CLI reads.
@@ -61,8 +61,13 @@ fn two_hosts_are_heard_together_and_one_who_stops_is_silence() {
             &[0x11, 0x90],
             "AAC-LC 48 kHz stereo"
         );
-        mixer.set_source(0, &head_a).unwrap();
-        mixer.set_source(1, &head_b).unwrap();
+        let opus = |head| AudioInput {
+            codec: CodecId::Opus,
+            config: head,
+            sample_rate: 48_000,
+        };
+        mixer.set_source(0, opus(&head_a)).unwrap();
+        mixer.set_source(1, opus(&head_b)).unwrap();
         // As in real time: each 20 ms both hosts' packets arrive (host B only for the first
         // second), and the mix takes an AAC frame whenever that much time has passed.
         let mut out = Vec::new();

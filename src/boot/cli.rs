@@ -93,8 +93,9 @@ struct TokenArgs {
     /// The room it is valid in; "*" for every room.
     #[arg(long, default_value = "*")]
     room: String,
-    /// viewer (chat, like, gift), speaker (the host: chats at paid priority) or admin (may
-    /// kick).
+    /// viewer (chat, like, gift), speaker (the host: chats at paid priority), admin (may
+    /// kick) or cohost (with --publish: joins the stream's co-hosting stage as a guest,
+    /// publishing STREAM~1 … STREAM~N, never the stream itself or the owner's STREAM~0).
     #[arg(long, default_value = "viewer")]
     role: String,
     /// Lifetime, e.g. 90s, 15m, 12h, 7d.
@@ -284,8 +285,12 @@ fn token_command(args: TokenArgs) -> Result<String, String> {
             "no secret: set auth.secret (or auth.secret_file) in --config FILE, or pass --secret",
         )?,
     };
-    let role = Role::parse(&args.role)
-        .ok_or_else(|| format!("--role {}: must be viewer, speaker or admin", args.role))?;
+    let role = Role::parse(&args.role).ok_or_else(|| {
+        format!(
+            "--role {}: must be viewer, speaker, admin or cohost",
+            args.role
+        )
+    })?;
     let ttl_s = parse_duration_s(&args.ttl)
         .ok_or_else(|| format!("--ttl {}: expected e.g. 90s, 15m, 12h or 7d", args.ttl))?;
     if args.user.is_empty() || args.user.len() > 64 {

@@ -585,6 +585,10 @@ fn media_settings(
         on_publish: (!m.on_publish.is_empty()).then(|| m.on_publish.clone()),
         on_unpublish: (!m.on_unpublish.is_empty()).then(|| m.on_unpublish.clone()),
         webhook_timeout_ms: m.webhook_timeout_ms,
+        stage_hosts_max: match &transcode {
+            Some(t) if t.encoder != "none" => config.webrtc.max_cohosts,
+            _ => 0,
+        },
         playback_tokens: key_for(m.playback_tokens, "media.playback_tokens")?,
         max_width: m.max_width,
         max_height: m.max_height,

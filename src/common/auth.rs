@@ -3,7 +3,7 @@
 //!
 //! Format: `base64url(claims_json) "." base64url(hmac_sha256(secret, claims_part))`, no
 //! padding. Claims: `{"u": user, "r": room or stream ("*" = any), "role": "viewer"|"speaker"|
-//! "admin", "exp": unix seconds, "aud": "chat"|"play"|"publish"}`. Every check names the
+//! "admin"|"cohost", "exp": unix seconds, "aud": "chat"|"play"|"publish"}`. Every check names the
 //! audience it accepts, so a token minted for one use is refused for the others. Tokens are
 //! capped at [`TOKEN_MAX_BYTES`].
 
@@ -26,6 +26,9 @@ pub enum Role {
     Speaker,
     /// Moderates: may kick users.
     Admin,
+    /// A publish token's holder joins the stream's co-hosting stage as a guest (a feed
+    /// `{stream}~{slot}` with slot 1 or more), never as its owner.
+    Cohost,
 }
 
 impl Role {
@@ -35,6 +38,7 @@ impl Role {
             "viewer" => Some(Role::Viewer),
             "speaker" => Some(Role::Speaker),
             "admin" => Some(Role::Admin),
+            "cohost" => Some(Role::Cohost),
             _ => None,
         }
     }

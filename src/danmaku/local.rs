@@ -95,7 +95,8 @@ impl Danmaku {
         viewer.session = Session::Joined { local, position };
         let role = match viewer.role {
             None | Some(Role::Viewer) => shardcast_wire::Role::Viewer,
-            Some(Role::Speaker) => shardcast_wire::Role::Speaker,
+            // A co-host chats as a host.
+            Some(Role::Speaker | Role::Cohost) => shardcast_wire::Role::Speaker,
             Some(Role::Admin) => shardcast_wire::Role::Admin,
         };
         let user = viewer.user.clone();

@@ -38,6 +38,8 @@ pub(super) struct StreamSlot {
     /// WebRTC viewers' video: the source's, or (for a source with B-frames) the worker's
     /// largest rung.
     pub(super) rtc_video: RtcVideo,
+    /// A co-hosting feed's stage, which gets its configurations and samples.
+    pub(super) stage: Option<super::stage::StageTarget>,
 }
 
 /// Where a stream's WebRTC viewers get their video from, in one publish session.
@@ -62,9 +64,16 @@ pub(super) enum SourcePath {
 }
 
 impl StreamSlot {
-    /// Forwards the active publisher's samples (for WebRTC sessions) or stops.
+    /// Forwards the active publisher's samples (for WebRTC sessions, and a feed's stage) or
+    /// stops.
     pub(super) fn set_forward(&mut self, watched: Watching) {
-        self.home.set_forward(watched == Watching::Yes);
+        self.home
+            .set_forward(watched == Watching::Yes || self.stage.is_some());
+    }
+
+    /// The configurations of the active publisher's samples.
+    pub(super) fn source_configs(&self) -> [Option<TrackConfig>; 2] {
+        self.home.forward_configs().map(|c| c.cloned())
     }
 
     /// The active publisher: its ingest shard and its id there.
@@ -102,6 +111,11 @@ impl Media {
     fn stream_home_config(&self, stream: &str) -> HomeConfig {
         let settings = &self.settings;
         let mut transcode = settings.transcode.as_deref();
+        if super::names::stage_feed(stream).is_some() {
+            // A co-hosting feed is for its stage and for the other hosts over WHEP: the
+            // program gets the ladder.
+            transcode = None;
+        }
         if transcode.is_some_and(|t| !t.has_room()) {
             transcode = None;
             bump(&self.counters().untranscoded_streams, 1);
@@ -163,9 +177,10 @@ impl Media {
                     timer: None,
                     thumbnail_keyframe_ms: None,
                     rtc_video: RtcVideo::default(),
+                    stage: None,
                 };
                 slot.set_forward(self.rtc_watched(&stream));
-                let index = self.homes.insert(stream, slot);
+                let index = self.homes.insert(stream.clone(), slot);
                 set(&self.counters().streams_home, self.homes.len() as u64);
                 index
             }
@@ -186,7 +201,19 @@ impl Media {
         if let (Ok(()), Some(title)) = (&decision, who.title) {
             slot.home.set_title(&title);
         }
-        self.send_to(cx, from, MediaMsg::PublishDecision { conn, decision });
+        let live = decision.is_ok();
+        match conn {
+            // A stage publishes from its transcode thread, which takes no answers.
+            PublisherId::Stage => {
+                if let Err(why) = decision {
+                    log::warn!("stage {stream}: the program cannot be published: {why}");
+                }
+            }
+            _ => self.send_to(cx, from, MediaMsg::PublishDecision { conn, decision }),
+        }
+        if live {
+            self.stage_feed_changed(cx, &stream, super::stage::Presence::Joined);
+        }
         self.drive(cx, index);
     }
 
@@ -359,7 +386,10 @@ impl Media {
                 match &event {
                     IndexEvent::Part { .. } => bump(&self.counters().parts, 1),
                     IndexEvent::Segment { .. } => bump(&self.counters().segments, 1),
-                    IndexEvent::Ended => log::info!("stream {stream}: ended"),
+                    IndexEvent::Ended => {
+                        log::info!("stream {stream}: ended");
+                        self.stage_feed_changed(cx, stream, super::stage::Presence::Left);
+                    }
                     _ => {}
                 }
                 self.broadcast(cx, stream, event);
@@ -409,10 +439,14 @@ impl Media {
                  sets); new header"
             ),
             HomeEvent::Forward { track, sample } => {
-                self.rtc_forward_source(cx, index, stream, RtcMedia::Sample { track, sample })
+                let media = RtcMedia::Sample { track, sample };
+                self.stage_forward(cx, index, stream, &media);
+                self.rtc_forward_source(cx, index, stream, media)
             }
             HomeEvent::ForwardConfig(config) => {
-                self.rtc_forward_source(cx, index, stream, RtcMedia::Config(config))
+                let media = RtcMedia::Config(config);
+                self.stage_forward(cx, index, stream, &media);
+                self.rtc_forward_source(cx, index, stream, media)
             }
             HomeEvent::EndedWithoutRungs => log::warn!(
                 "stream {stream}: the transcode worker did not finish in time; ending without \

@@ -23,6 +23,7 @@ mod recording;
 mod rtc;
 mod serve;
 pub mod settings;
+mod stage;
 #[cfg(test)]
 mod tests;
 mod waiters;
@@ -120,6 +121,8 @@ pub struct Media {
     /// Of the streams homed here (or to be): the shards with WebRTC sessions of each, which
     /// get its samples.
     rtc_watchers: std::collections::HashMap<Arc<str>, Vec<ShardId>>,
+    /// Co-hosted programs homed here.
+    stages: std::collections::HashMap<Arc<str>, stage::Stage>,
 }
 
 impl Media {
@@ -155,6 +158,7 @@ impl Media {
             edge: settings_edge,
             webrtc,
             rtc_watchers: std::collections::HashMap::new(),
+            stages: std::collections::HashMap::new(),
         }
     }
 
@@ -196,7 +200,11 @@ impl Media {
                 msg::PublisherId::Whip { key, serial } => {
                     self.whip_decision(cx, key, serial, decision)
                 }
+                msg::PublisherId::Stage => {}
             },
+            MediaMsg::StageJoin { feed } => self.stage_member(cx, feed, stage::Presence::Joined),
+            MediaMsg::StageLeave { feed } => self.stage_member(cx, feed, stage::Presence::Left),
+            MediaMsg::StageWatch { feed, worker } => self.stage_watch(cx, feed, worker),
             MediaMsg::Config {
                 stream,
                 conn,

@@ -5,7 +5,7 @@
 //! to every shard copies a pointer per shard, never the bytes. Large variants are boxed so
 //! that the mesh ring's slot stays small (see `shard::msg`).
 
-use shardcast_engine::ConnId;
+use shardcast_engine::{ConnId, ShardId};
 use shardcast_media::{IndexEvent, RungInfo, Sample, TrackConfig, TrackKind};
 use std::sync::Arc;
 
@@ -83,6 +83,17 @@ pub enum MediaMsg {
     KeyframeWanted { stream: Arc<str> },
     /// Home → the ingest shard of WHIP publisher `(key, serial)`: ask it for a keyframe.
     WhipKeyframe { key: u32, serial: u32 },
+    /// A co-hosting feed's home → its program's home: the feed went live (a host joined the
+    /// stage).
+    StageJoin { feed: Arc<str> },
+    /// … or ended (the host left).
+    StageLeave { feed: Arc<str> },
+    /// Program home → a feed's home: send the feed's configurations and samples to the
+    /// stage's transcode thread `worker`, or stop (None).
+    StageWatch {
+        feed: Arc<str>,
+        worker: Option<ShardId>,
+    },
     /// Home → each shard watching `stream`: a sample or a configuration of the active
     /// publisher, on the stream's timeline.
     RtcMedia {
@@ -128,7 +139,12 @@ pub struct RecordingBody {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PublisherId {
     Rtmp(ConnId),
-    Whip { key: u32, serial: u32 },
+    Whip {
+        key: u32,
+        serial: u32,
+    },
+    /// A co-hosted program's stage, on its transcode thread.
+    Stage,
 }
 
 /// Who publishes, as the ingest shard saw it.

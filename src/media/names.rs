@@ -7,14 +7,27 @@ use shardcast_engine::ShardId;
 pub const STREAM_NAME_MAX_BYTES: usize = 64;
 
 /// True for names made of letters, digits, `-`, `_` and `.` (not starting with `.`), at most
-/// [`STREAM_NAME_MAX_BYTES`] long.
+/// [`STREAM_NAME_MAX_BYTES`] long, and for a co-hosting stage's feeds (`{name}~{digit}`, see
+/// [`stage_feed`]).
 pub fn is_valid_stream_name(name: &str) -> bool {
-    !name.is_empty()
+    let base = stage_feed(name).map_or(name, |(program, _)| program);
+    !base.is_empty()
         && name.len() <= STREAM_NAME_MAX_BYTES
-        && !name.starts_with('.')
-        && name
+        && !base.starts_with('.')
+        && base
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A co-hosting stage's feed, `{program}~{slot}` with one digit of slot (0: the program's
+/// owner): the program's name and the slot. Each host publishes a feed; the program is their
+/// composition.
+pub fn stage_feed(name: &str) -> Option<(&str, u8)> {
+    let (program, slot) = name.rsplit_once('~')?;
+    match slot.as_bytes() {
+        [digit @ b'0'..=b'9'] if !program.contains('~') => Some((program, digit - b'0')),
+        _ => None,
+    }
 }
 
 /// The home shard of `stream`.
@@ -28,8 +41,20 @@ mod tests {
 
     #[test]
     fn names_are_url_safe_path_components() {
-        for ok in ["a", "live-1", "Cam_2.main", &"x".repeat(64)] {
+        for ok in [
+            "a",
+            "live-1",
+            "Cam_2.main",
+            &"x".repeat(64),
+            "show~0",
+            "show~3",
+        ] {
             assert!(is_valid_stream_name(ok), "{ok}");
+        }
+        assert_eq!(stage_feed("show~3"), Some(("show", 3)));
+        assert_eq!(stage_feed("show"), None);
+        for bad in ["~1", "a~", "a~12", "a~x", "a~1~2", ".a~1", "a/b~1"] {
+            assert!(!is_valid_stream_name(bad), "{bad}");
         }
         for bad in [
             "",

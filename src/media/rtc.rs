@@ -165,8 +165,12 @@ impl Media {
             return self.rtc_to_worker(cx, worker, stream, RtcWant::Keyframe);
         }
         let active = slot.and_then(|slot| slot.active_publisher());
-        if let Some((shard, PublisherId::Whip { key, serial })) = active {
-            self.send_to(cx, shard, MediaMsg::WhipKeyframe { key, serial });
+        match active {
+            Some((shard, PublisherId::Whip { key, serial })) => {
+                self.send_to(cx, shard, MediaMsg::WhipKeyframe { key, serial })
+            }
+            Some((_, PublisherId::Stage)) => self.stage_keyframe(cx, stream),
+            _ => {}
         }
     }
 

@@ -28,6 +28,9 @@ pub struct MediaSettings {
     pub on_publish: Option<String>,
     pub on_unpublish: Option<String>,
     pub webhook_timeout_ms: u64,
+    /// Hosts of a co-hosted program at most (feeds `{stream}~0` …); 0: no co-hosting (off,
+    /// or transcoding is).
+    pub stage_hosts_max: usize,
     /// Signed playback URLs: `?token=` required on every /live/ request.
     pub playback_tokens: Option<TokenKey>,
     pub max_width: u32,

@@ -23,6 +23,7 @@ mod ladder;
 pub mod msg;
 mod rtc;
 pub mod settings;
+mod stage;
 pub mod watermark;
 mod worker;
 

@@ -28,6 +28,29 @@ pub enum TranscodeMsg {
         epoch: u64,
         want: RtcWant,
     },
+    /// For co-hosted `program`'s stage (see `transcode::stage`).
+    Stage { program: Arc<str>, op: Box<StageOp> },
+}
+
+/// What a co-hosted program's stage is told ([`TranscodeMsg::Stage`]).
+pub enum StageOp {
+    /// From the program's home: the live hosts' slots (bit `n`: `{program}~n`); the first
+    /// starts the stage.
+    Slots(u16),
+    /// From a host's feed home: a configuration or sample of the feed in `slot`.
+    Input { slot: u8, media: FeedMedia },
+    /// From the program's home: a viewer needs a keyframe.
+    Keyframe,
+    /// From the program's home: no host left.
+    End,
+}
+
+/// A host's feed on its way to the stage: as its publisher sent it.
+pub enum FeedMedia {
+    /// The configuration the track's next samples follow.
+    Config(TrackConfig),
+    /// A sample; its bytes are shared.
+    Sample { track: TrackKind, sample: Sample },
 }
 
 /// What the home wants of the rung that stands in for the source over WebRTC.

@@ -54,13 +54,26 @@ pub fn run_worker(
             return worker.drain(&mut endpoint);
         }
         let worked = worker.step(&mut endpoint);
+        // Co-hosted programs compose on their own clock, between the ladder's pictures.
+        let stage_due = worker.stage_step(&mut endpoint);
         if last_stats.elapsed() >= STATS_EVERY {
             last_stats = Instant::now();
             worker.report(&mut endpoint);
         }
         endpoint.flush();
         if !worked {
-            endpoint.wait(if endpoint.overflow_len() > 0 { 1 } else { 100 });
+            let idle_ms = match stage_due {
+                Some(at) => at
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(100),
+                None => 100,
+            };
+            endpoint.wait(if endpoint.overflow_len() > 0 {
+                1
+            } else {
+                idle_ms as i32
+            });
         }
     }
 }
@@ -74,6 +87,8 @@ pub(super) struct Worker {
     order: Vec<Arc<str>>,
     next: usize,
     out: Vec<RungPacket>,
+    /// Co-hosted programs composed here.
+    pub stages: HashMap<Arc<str>, super::stage::Stage>,
 }
 
 impl Worker {
@@ -85,6 +100,7 @@ impl Worker {
             order: Vec::new(),
             next: 0,
             out: Vec::new(),
+            stages: HashMap::new(),
         }
     }
 
@@ -133,6 +149,7 @@ impl Worker {
                 epoch,
                 want,
             } => self.rtc(&stream, epoch, want),
+            TranscodeMsg::Stage { program, op } => self.stage(from, program, *op, endpoint),
         }
     }
 

@@ -362,3 +362,49 @@ pub fn send_media(
     }
     sent
 }
+
+/// Posts a WHIP offer for `stream` with `auth` (a header line or ""): the status, Location
+/// and body.
+pub fn post_offer(server: &Server, stream: &str, auth: &str, sdp: &str) -> Response {
+    let mut s = server.connect();
+    write!(
+        s,
+        "POST /whip/live/{stream} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+    .unwrap();
+    read_response(&mut s).expect("a response")
+}
+
+/// A publisher of `stream` that is accepted and connected: it, its socket and its Location.
+pub fn whip_publisher(server: &Server, stream: &str, auth: &str) -> (Publisher, UdpSocket, String) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (mut publisher, sdp, pending) = publish_offer(socket.local_addr().unwrap());
+    let response = post_offer(server, stream, auth, &sdp);
+    let body = String::from_utf8_lossy(&response.body).to_string();
+    assert_eq!(response.status, 201, "{body}");
+    let location = response.header("location").expect("a Location").to_string();
+    assert!(location.starts_with("/whip/session/"), "{location}");
+    let answer = SdpAnswer::from_sdp_string(&body).unwrap();
+    publisher
+        .rtc
+        .sdp_api()
+        .accept_answer(pending, answer)
+        .unwrap();
+    assert!(
+        connect(&mut publisher.rtc, &socket, Duration::from_secs(10)),
+        "ICE and DTLS did not complete"
+    );
+    (publisher, socket, location)
+}
+
+pub fn delete(server: &Server, location: &str) -> u16 {
+    let mut s = server.connect();
+    write!(
+        s,
+        "DELETE {location} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    read_response(&mut s).expect("a response").status
+}

@@ -653,6 +653,11 @@ config_section! {
         /// stream on the transcode threads (so only while `transcode.enabled`), shared by
         /// every viewer. 0: WebRTC viewers get video only.
         opus_kbps: u32 = 64,
+        /// Hosts of one co-hosted program at most, its owner included (1..=9): each publishes
+        /// a feed `{stream}~{slot}` (slot 0 the owner, with the stream's key; guests with a
+        /// publish token of role `cohost`), over WHIP or RTMP, and the transcode threads
+        /// compose `{stream}` from them. 0: no co-hosting.
+        max_cohosts: usize = 4,
     }
 }
 

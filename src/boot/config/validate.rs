@@ -67,6 +67,13 @@ impl Config {
                 "expected an IP address",
             ));
         }
+        if w.max_cohosts > shardcast_native::GRID_INPUTS_MAX {
+            return Err(invalid(
+                "webrtc.max_cohosts",
+                w.max_cohosts,
+                "must be 0 (no co-hosting) ..= 9",
+            ));
+        }
         if w.opus_kbps != 0 && !(6..=510).contains(&w.opus_kbps) {
             return Err(invalid(
                 "webrtc.opus_kbps",

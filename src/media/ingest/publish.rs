@@ -3,13 +3,13 @@
 //! webhook, the claim at the stream's home and its answer.
 
 use super::{Ingest, Pace, PublishRequest};
-use crate::common::auth::{constant_time_eq, Audience};
+use crate::common::auth::{constant_time_eq, Audience, Role};
 use crate::common::counters::bump;
 use crate::common::query::Query;
 use crate::common::strikes::Strike;
 use crate::control::msg::{ControlRequest, Verdict, Webhook};
 use crate::media::msg::{MediaMsg, PublishFrom, PublishRole, PublisherId, TITLE_MAX_CHARS};
-use crate::media::names::{home_of, is_valid_stream_name};
+use crate::media::names::{home_of, is_valid_stream_name, stage_feed};
 use crate::media::settings::PublishAccess;
 use crate::media::Media;
 use crate::shard::msg::ShardMsg;
@@ -123,10 +123,22 @@ impl Media {
             return Err(("NetStream.Publish.BadName", "invalid stream name"));
         }
         let settings = &self.settings;
+        // A stage feed `{program}~{slot}` is the program's: its key, or a token for it (one
+        // of role `cohost` for a guest's slot only).
+        let (program, slot) = stage_feed(stream).map_or((stream, None), |(p, s)| (p, Some(s)));
+        if slot.is_some_and(|s| usize::from(s) >= settings.stage_hosts_max) {
+            return Err(match settings.stage_hosts_max {
+                0 => ("NetStream.Publish.BadName", "co-hosting is off here"),
+                _ => (
+                    "NetStream.Publish.BadName",
+                    "no such co-host slot (webrtc.max_cohosts)",
+                ),
+            });
+        }
         let expected_key = match &settings.publish_access {
             PublishAccess::Open => return Ok(()),
             PublishAccess::ServerKey(key) => Some(key.as_str()),
-            PublishAccess::Configured => settings.publish_keys.get(stream).map(String::as_str),
+            PublishAccess::Configured => settings.publish_keys.get(program).map(String::as_str),
         };
         let key_ok = match (query.get("key"), expected_key) {
             (Some(given), Some(key)) => constant_time_eq(given.as_bytes(), key.as_bytes()),
@@ -135,7 +147,10 @@ impl Media {
         let token_ok = match (&settings.publish_tokens, query.get("token")) {
             (Some(key), Some(token)) => key
                 .verify_for(&token, cx.wall_ms() / 1000, Audience::Publish)
-                .is_ok_and(|c| c.allows_room(stream)),
+                .is_ok_and(|c| {
+                    let guest = slot.is_some_and(|s| s >= 1);
+                    c.allows_room(program) && (c.role != Role::Cohost || guest)
+                }),
             _ => false,
         };
         if key_ok || token_ok {

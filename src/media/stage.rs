@@ -1,0 +1,216 @@
+//! Co-hosting on the media service. Each host publishes a feed `{program}~{slot}` (WHIP or
+//! RTMP; slot 0 is the owner's). A feed's home tells the program's home when the feed goes
+//! live or ends (`MediaMsg::StageJoin`/`StageLeave`). The program's home keeps the stage:
+//! the first host starts it on the least loaded transcode thread, which becomes the
+//! program's one publisher (`PublisherId::Stage`); each change of hosts goes to that thread
+//! (`StageOp::Slots`); the last host to leave ends the program. The program's home also tells
+//! each feed's home where to send the feed (`MediaMsg::StageWatch`), and that home forwards
+//! the feed's configurations and samples straight to the thread (`StageOp::Input`), as its
+//! home already does for WebRTC shards. Hosts see one another over WHEP of the feeds,
+//! forwarded and never re-encoded; the audience gets the program.
+
+use super::msg::{MediaMsg, PublishFrom, PublishRole, PublisherId, RtcMedia};
+use super::names::{home_of, stage_feed};
+use super::Media;
+use crate::shard::msg::ShardMsg;
+use crate::transcode::msg::{FeedMedia, StageOp, TranscodeMsg};
+use shardcast_engine::{Ctx, ShardId};
+use std::sync::Arc;
+
+/// A host's feed joined the stage (went live) or left it (ended).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Presence {
+    Joined,
+    Left,
+}
+
+/// Where a feed's home sends the feed: its program's stage.
+pub(super) struct StageTarget {
+    pub worker: ShardId,
+    pub program: Arc<str>,
+    pub slot: u8,
+}
+
+/// A co-hosted program, at its home.
+pub(super) struct Stage {
+    /// The transcode thread composing it.
+    worker: ShardId,
+    /// Live hosts (bit `n`: `{program}~n`).
+    slots: u16,
+}
+
+impl Media {
+    /// At a feed's home: the feed went live or ended; its program's home hears.
+    pub(super) fn stage_feed_changed(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        feed: &Arc<str>,
+        presence: Presence,
+    ) {
+        let Some((program, _)) = stage_feed(feed) else {
+            return;
+        };
+        let home = home_of(program, self.shards);
+        let feed = feed.clone();
+        let msg = match presence {
+            Presence::Joined => MediaMsg::StageJoin { feed },
+            Presence::Left => MediaMsg::StageLeave { feed },
+        };
+        self.send_to(cx, home, msg);
+    }
+
+    /// At the program's home: feed `feed` joined or left the stage.
+    pub(super) fn stage_member(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        feed: Arc<str>,
+        presence: Presence,
+    ) {
+        let Some((program, slot)) = stage_feed(&feed) else {
+            return;
+        };
+        let live = presence == Presence::Joined;
+        let program: Arc<str> = Arc::from(program);
+        let bit = 1u16 << slot;
+        if !self.stages.contains_key(&program) {
+            if !live {
+                return;
+            }
+            let Some(worker) = self.stage_start(cx, &program) else {
+                return;
+            };
+            self.stages
+                .insert(program.clone(), Stage { worker, slots: 0 });
+        }
+        let stage = self.stages.get_mut(&program).expect("made above");
+        let slots = match live {
+            true => stage.slots | bit,
+            false => stage.slots & !bit,
+        };
+        let worker = stage.worker;
+        if slots != stage.slots {
+            stage.slots = slots;
+            log::info!(
+                "stage {program}: {feed} {}; {} host(s) on stage",
+                if live { "joined" } else { "left" },
+                slots.count_ones()
+            );
+            let op = Box::new(StageOp::Slots(slots));
+            let msg = TranscodeMsg::Stage {
+                program: program.clone(),
+                op,
+            };
+            cx.mesh_send(worker, msg.into());
+        }
+        let feed_home = home_of(&feed, self.shards);
+        let watch = MediaMsg::StageWatch {
+            feed,
+            worker: live.then_some(worker),
+        };
+        self.send_to(cx, feed_home, watch);
+        if slots == 0 {
+            self.stage_end(cx, &program);
+        }
+    }
+
+    /// The program's stage starts on the least loaded transcode thread, which publishes it.
+    fn stage_start(&mut self, cx: &mut Ctx<ShardMsg>, program: &Arc<str>) -> Option<ShardId> {
+        let transcode = self.settings.transcode.clone()?;
+        let worker = ShardId((self.shards + 1 + transcode.least_loaded()) as u16);
+        log::info!("stage {program}: composed by worker {}", worker.0);
+        let from = PublishFrom {
+            remote: Arc::from("co-hosting stage"),
+            title: None,
+        };
+        let role = PublishRole::Primary;
+        self.home_publish(cx, worker, program.clone(), PublisherId::Stage, role, from);
+        Some(worker)
+    }
+
+    /// The last host left: the thread stops composing and the program ends.
+    fn stage_end(&mut self, cx: &mut Ctx<ShardMsg>, program: &Arc<str>) {
+        let Some(stage) = self.stages.remove(program) else {
+            return;
+        };
+        log::info!("stage {program}: no host left; the program ends");
+        let msg = TranscodeMsg::Stage {
+            program: program.clone(),
+            op: Box::new(StageOp::End),
+        };
+        cx.mesh_send(stage.worker, msg.into());
+        self.home_unpublish(cx, program, stage.worker, PublisherId::Stage);
+    }
+
+    /// At a feed's home: send the feed to `worker` (its stage), or stop.
+    pub(super) fn stage_watch(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        feed: Arc<str>,
+        worker: Option<ShardId>,
+    ) {
+        let Some(index) = self.homes.find(&feed) else {
+            return;
+        };
+        let watched = self.rtc_watched(&feed);
+        let Some(slot) = self.homes.get_mut(index) else {
+            return;
+        };
+        slot.stage = match (worker, stage_feed(&feed)) {
+            (Some(worker), Some((program, slot))) => Some(StageTarget {
+                worker,
+                program: Arc::from(program),
+                slot,
+            }),
+            _ => None,
+        };
+        slot.set_forward(watched);
+        if slot.stage.is_none() {
+            return;
+        }
+        let configs: Vec<_> = slot.source_configs().into_iter().flatten().collect();
+        for config in configs {
+            self.stage_forward(cx, index, &feed, &RtcMedia::Config(config));
+        }
+    }
+
+    /// At a feed's home: one of its configurations or samples, for its stage if it has one.
+    pub(super) fn stage_forward(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        index: usize,
+        _feed: &Arc<str>,
+        media: &RtcMedia,
+    ) {
+        let Some(target) = self.homes.get(index).and_then(|slot| slot.stage.as_ref()) else {
+            return;
+        };
+        let media = match media {
+            RtcMedia::Config(config) => FeedMedia::Config(config.clone()),
+            RtcMedia::Sample { track, sample } => FeedMedia::Sample {
+                track: *track,
+                sample: sample.clone(),
+            },
+            RtcMedia::Opus(_) => return, // made for WebRTC viewers, not a publisher's
+        };
+        let op = StageOp::Input {
+            slot: target.slot,
+            media,
+        };
+        let msg = TranscodeMsg::Stage {
+            program: target.program.clone(),
+            op: Box::new(op),
+        };
+        cx.mesh_send(target.worker, msg.into());
+    }
+
+    /// At the program's home: its WebRTC viewers need a keyframe; the stage makes one.
+    pub(super) fn stage_keyframe(&mut self, cx: &mut Ctx<ShardMsg>, program: &Arc<str>) {
+        if let Some(stage) = self.stages.get(program) {
+            let msg = TranscodeMsg::Stage {
+                program: program.clone(),
+                op: Box::new(StageOp::Keyframe),
+            };
+            cx.mesh_send(stage.worker, msg.into());
+        }
+    }
+}
