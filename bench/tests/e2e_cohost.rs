@@ -10,6 +10,7 @@ use common::rtc::{
     decode_h264, delete, post_offer, publish_offer, receive, send_media, whep_viewer,
     whip_publisher, TestMedia,
 };
+use common::viewer::Viewer;
 use common::{segments_of, Server, TempDir};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -102,9 +103,19 @@ fn two_hosts_see_each_other_and_the_audience_gets_the_composed_program() {
         );
         (owner, owner_socket)
     });
-    // The guest leaves after 6 s.
+    // The guest's sound stops after 2 s (a muted microphone), the picture goes on; the
+    // guest leaves after 6 s.
+    let guest_media = TestMedia {
+        video: media.video[..180].to_vec(),
+        opus: media.opus[..100].to_vec(),
+    };
     let guest_thread = std::thread::spawn(move || {
-        send_media(&mut guest, &guest_socket, &media, Duration::from_secs(6));
+        send_media(
+            &mut guest,
+            &guest_socket,
+            &guest_media,
+            Duration::from_secs(6),
+        );
         (guest, guest_socket)
     });
     // The owner sees the guest's feed as the guest sent it: 640x360, never re-encoded.
@@ -127,6 +138,18 @@ fn two_hosts_see_each_other_and_the_audience_gets_the_composed_program() {
         Duration::from_secs(10),
     );
     assert!(master.contains("RESOLUTION=1280x720"), "{master}");
+    // The audience's danmaku room (open while the program is live) hears who goes quiet
+    // and who leaves the stage.
+    let mut room = Viewer::join(&server, "show", "", 0);
+    // Who is on stage, with their feeds' WHEP URLs; the guest goes quiet.
+    let within = Duration::from_secs(6);
+    let stage = wait_for(&server, "/live/show/stage.json", "\"muted\":true", within);
+    let stage: serde_json::Value = serde_json::from_str(&stage).unwrap();
+    let hosts = stage["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2, "{stage}");
+    assert_eq!(hosts[0]["whep"], "/whep/live/show~0");
+    let muted = (hosts[0]["muted"].as_bool(), hosts[1]["muted"].as_bool());
+    assert_eq!(muted, (Some(false), Some(true)), "{stage}");
     let (guest, _) = guest_thread.join().unwrap();
     assert_eq!(delete(&server, &guest_location), 200);
     drop(guest);
@@ -179,6 +202,16 @@ fn two_hosts_see_each_other_and_the_audience_gets_the_composed_program() {
     );
     let log = server.log();
     assert!(log.contains("show~1 left; 1 host(s) on stage"), "{log}");
+    room.read_until(Duration::from_secs(5), |seen| seen.notices.len() >= 3);
+    assert_eq!(
+        room.seen.notices,
+        [
+            "Guest 1 is muted",
+            "Guest 1 left the stage: 1 host live",
+            "The host left the stage: 0 hosts live",
+        ],
+        "in order, once each"
+    );
     assert_eq!(server.metric("shardcast_ffmpeg_live_owners"), 0);
 }
 

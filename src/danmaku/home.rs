@@ -587,6 +587,18 @@ impl Danmaku {
         Ok(())
     }
 
+    /// A notice from another service (the co-hosting stage): ordered in the room like any
+    /// event, when the room is open here.
+    pub(super) fn home_system(&mut self, cx: &mut Ctx<ShardMsg>, room: &RoomId, text: Arc<str>) {
+        let Some(index) = self.homes.find(room) else {
+            return;
+        };
+        if let Some(home) = self.homes.get_mut(index) {
+            home.room.handle_system(cx.now_ms(), cx.wall_ms(), text);
+        }
+        self.flush_home(cx, index);
+    }
+
     /// Cuts due batches and stats of a home room, sends them, and re-arms its timer. A room
     /// across hosts publishes its batches instead (they come back numbered), or orders them
     /// here while Redis is away.

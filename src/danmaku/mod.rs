@@ -196,6 +196,7 @@ impl Danmaku {
                 limit,
             } => self.home_history(cx, from, &room, conn, from_seq, limit)?,
             DanmakuMsg::Kick { room, user, reason } => self.home_kick(cx, &room, user, &reason)?,
+            DanmakuMsg::System { room, text } => self.home_system(cx, &room, text),
             DanmakuMsg::Joined(joined) => self.viewer_joined(cx, *joined),
             DanmakuMsg::Reply { conn, frame } => self.reply(cx, conn, frame),
             DanmakuMsg::Broadcast(broadcast) => self.deliver(cx, *broadcast),

@@ -40,6 +40,9 @@ pub enum DanmakuMsg {
         user: Arc<str>,
         reason: Arc<str>,
     },
+    /// Another service → home: a notice for the room (a host joined or left the stream's
+    /// co-hosting stage). Dropped when the room is not open (nobody is in it).
+    System { room: RoomId, text: Arc<str> },
     /// Home → viewer shard: the answer to Join.
     Joined(Box<JoinedMsg>),
     /// Home → viewer shard: one frame for one connection (a reply).
@@ -136,7 +139,8 @@ impl DanmakuMsg {
             DanmakuMsg::Members { room, .. }
             | DanmakuMsg::Like { room, .. }
             | DanmakuMsg::History { room, .. }
-            | DanmakuMsg::Kick { room, .. } => Some(room),
+            | DanmakuMsg::Kick { room, .. }
+            | DanmakuMsg::System { room, .. } => Some(room),
             DanmakuMsg::Chat(chat) => Some(&chat.room),
             DanmakuMsg::Gift(gift) => Some(&gift.room),
             DanmakuMsg::Joined(_) | DanmakuMsg::Reply { .. } | DanmakuMsg::Broadcast(_) => None,

@@ -71,6 +71,11 @@ impl StreamSlot {
             .set_forward(watched == Watching::Yes || self.stage.is_some());
     }
 
+    /// A co-hosted program's hosts now.
+    pub(super) fn set_hosts(&mut self, hosts: Vec<shardcast_media::StageHost>) {
+        self.home.set_hosts(hosts);
+    }
+
     /// The configurations of the active publisher's samples.
     pub(super) fn source_configs(&self) -> [Option<TrackConfig>; 2] {
         self.home.forward_configs().map(|c| c.cloned())
@@ -336,7 +341,7 @@ impl Media {
     /// Routes everything home `index` reported, re-arms its timer, and drops it once it is
     /// finished. Source parts and segments are counted here; the rungs' (`RungIndex`) are the
     /// workers'.
-    fn drive(&mut self, cx: &mut Ctx<ShardMsg>, index: usize) {
+    pub(super) fn drive(&mut self, cx: &mut Ctx<ShardMsg>, index: usize) {
         let Some((stream, _)) = self.homes.entry(index) else {
             return;
         };

@@ -205,6 +205,11 @@ impl Media {
             MediaMsg::StageJoin { feed } => self.stage_member(cx, feed, stage::Presence::Joined),
             MediaMsg::StageLeave { feed } => self.stage_member(cx, feed, stage::Presence::Left),
             MediaMsg::StageWatch { feed, worker } => self.stage_watch(cx, feed, worker),
+            MediaMsg::StageMuted {
+                program,
+                slot,
+                muted,
+            } => self.stage_muted(cx, &program, slot, muted),
             MediaMsg::Config {
                 stream,
                 conn,

@@ -94,12 +94,26 @@ pub enum MediaMsg {
         feed: Arc<str>,
         worker: Option<ShardId>,
     },
+    /// A stage's transcode thread → the program's home: the host in `slot` went quiet (no
+    /// sound for a while) or is heard again.
+    StageMuted {
+        program: Arc<str>,
+        slot: u8,
+        muted: Muted,
+    },
     /// Home → each shard watching `stream`: a sample or a configuration of the active
     /// publisher, on the stream's timeline.
     RtcMedia {
         stream: Arc<str>,
         media: Box<RtcMedia>,
     },
+}
+
+/// Whether a host is heard on the stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Muted {
+    Yes,
+    No,
 }
 
 /// Whether a shard has WebRTC sessions of a stream (and wants its samples).

@@ -50,6 +50,7 @@ impl Media {
             (Some("index.m3u8"), None) => self.multivariant(stream, token_query.as_deref()),
             (Some("manifest.mpd"), None) => self.mpd(cx, stream, token_query.as_deref()),
             (Some("thumb.jpg"), None) => self.thumbnail(stream),
+            (Some("stage.json"), None) => self.stage_json(stream),
             (Some(rendition), Some(file)) => {
                 let request = RenditionRequest {
                     stream,
@@ -63,6 +64,26 @@ impl Media {
             }
             _ => MediaResponse::Status(404, "not found"),
         }
+    }
+
+    /// `/live/{stream}/stage.json`: a co-hosted program's hosts on stage now (none: not
+    /// co-hosted), each with the WHEP URL of their feed.
+    fn stage_json(&self, stream: &str) -> MediaResponse {
+        let Some(index) = self.index.stream(stream) else {
+            return MediaResponse::Status(404, "no such stream");
+        };
+        let hosts: Vec<serde_json::Value> = (index.info.hosts.iter())
+            .map(|host| {
+                serde_json::json!({
+                    "slot": host.slot,
+                    "name": super::stage::host_name(host.slot),
+                    "muted": host.muted,
+                    "whep": format!("/whep/live/{stream}~{}", host.slot),
+                })
+            })
+            .collect();
+        let text = serde_json::json!({ "stream": stream, "hosts": hosts }).to_string();
+        playlist(text, "application/json")
     }
 
     fn multivariant(&mut self, stream: &str, token_query: Option<&str>) -> MediaResponse {

@@ -9,12 +9,15 @@
 //! home already does for WebRTC shards. Hosts see one another over WHEP of the feeds,
 //! forwarded and never re-encoded; the audience gets the program.
 
-use super::msg::{MediaMsg, PublishFrom, PublishRole, PublisherId, RtcMedia};
+use super::msg::{MediaMsg, Muted, PublishFrom, PublishRole, PublisherId, RtcMedia};
 use super::names::{home_of, stage_feed};
 use super::Media;
+use crate::common::placement::{home_shard, Kind};
+use crate::danmaku::msg::DanmakuMsg;
 use crate::shard::msg::ShardMsg;
 use crate::transcode::msg::{FeedMedia, StageOp, TranscodeMsg};
 use shardcast_engine::{Ctx, ShardId};
+use shardcast_media::StageHost;
 use std::sync::Arc;
 
 /// A host's feed joined the stage (went live) or left it (ended).
@@ -37,6 +40,16 @@ pub(super) struct Stage {
     worker: ShardId,
     /// Live hosts (bit `n`: `{program}~n`).
     slots: u16,
+    /// Hosts not heard for a while (bit `n`: `{program}~n`).
+    muted: u16,
+}
+
+/// A host's name in notices: the owner, or a guest by slot.
+pub(super) fn host_name(slot: u8) -> String {
+    match slot {
+        0 => "The host".to_string(),
+        n => format!("Guest {n}"),
+    }
 }
 
 impl Media {
@@ -79,8 +92,12 @@ impl Media {
             let Some(worker) = self.stage_start(cx, &program) else {
                 return;
             };
-            self.stages
-                .insert(program.clone(), Stage { worker, slots: 0 });
+            let stage = Stage {
+                worker,
+                slots: 0,
+                muted: 0,
+            };
+            self.stages.insert(program.clone(), stage);
         }
         let stage = self.stages.get_mut(&program).expect("made above");
         let slots = match live {
@@ -90,17 +107,19 @@ impl Media {
         let worker = stage.worker;
         if slots != stage.slots {
             stage.slots = slots;
-            log::info!(
-                "stage {program}: {feed} {}; {} host(s) on stage",
-                if live { "joined" } else { "left" },
-                slots.count_ones()
-            );
+            stage.muted &= slots;
+            let (verb, count) = (if live { "joined" } else { "left" }, slots.count_ones());
+            log::info!("stage {program}: {feed} {verb}; {count} host(s) on stage");
             let op = Box::new(StageOp::Slots(slots));
             let msg = TranscodeMsg::Stage {
                 program: program.clone(),
                 op,
             };
             cx.mesh_send(worker, msg.into());
+            let hosts = if count == 1 { "host" } else { "hosts" };
+            let notice = format!("{} {verb} the stage: {count} {hosts} live", host_name(slot));
+            self.stage_notice(cx, &program, notice);
+            self.stage_roster(cx, &program);
         }
         let feed_home = home_of(&feed, self.shards);
         let watch = MediaMsg::StageWatch {
@@ -201,6 +220,69 @@ impl Media {
             op: Box::new(op),
         };
         cx.mesh_send(target.worker, msg.into());
+    }
+
+    /// At the program's home: its stage's thread heard a host go quiet or speak again.
+    pub(super) fn stage_muted(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        program: &Arc<str>,
+        slot: u8,
+        muted: Muted,
+    ) {
+        let Some(stage) = self.stages.get_mut(program) else {
+            return;
+        };
+        let bit = 1u16 << slot;
+        let now = match muted {
+            Muted::Yes => stage.muted | bit,
+            Muted::No => stage.muted & !bit,
+        } & stage.slots;
+        if now == stage.muted {
+            return;
+        }
+        stage.muted = now;
+        let verb = if now & bit != 0 {
+            "is muted"
+        } else {
+            "is heard again"
+        };
+        self.stage_notice(cx, program, format!("{} {verb}", host_name(slot)));
+        self.stage_roster(cx, program);
+    }
+
+    /// A notice in the program's danmaku room (when it is open).
+    fn stage_notice(&mut self, cx: &mut Ctx<ShardMsg>, program: &str, text: String) {
+        let Ok(room) = shardcast_danmaku::RoomId::new(program) else {
+            return;
+        };
+        let home = home_shard(Kind::Room, program, self.shards);
+        let msg = DanmakuMsg::System {
+            room,
+            text: Arc::from(text),
+        };
+        cx.mesh_send(home, ShardMsg::Danmaku(msg));
+    }
+
+    /// The program's hosts, for every shard's index (`/live/{program}/stage.json`).
+    fn stage_roster(&mut self, cx: &mut Ctx<ShardMsg>, program: &Arc<str>) {
+        let Some(stage) = self.stages.get(program) else {
+            return;
+        };
+        let hosts: Vec<StageHost> = (0..16u8)
+            .filter(|s| stage.slots & (1 << s) != 0)
+            .map(|slot| StageHost {
+                slot,
+                muted: stage.muted & (1 << slot) != 0,
+            })
+            .collect();
+        let Some(index) = self.homes.find(program) else {
+            return;
+        };
+        if let Some(slot) = self.homes.get_mut(index) {
+            slot.set_hosts(hosts);
+        }
+        self.drive(cx, index);
     }
 
     /// At the program's home: its WebRTC viewers need a keyframe; the stage makes one.

@@ -10,7 +10,7 @@ use super::msg::{FeedMedia, StageOp};
 use super::worker::Worker;
 use super::Sink;
 use crate::common::clock::wall_ms;
-use crate::media::msg::{MediaMsg, PublisherId, SampleMsg};
+use crate::media::msg::{MediaMsg, Muted, PublisherId, SampleMsg};
 use bytes::Bytes;
 use shardcast_engine::ShardId;
 use shardcast_media::codec::{parse_audio_specific_config, parse_avcc};
@@ -34,6 +34,8 @@ const STAGE_KEYFRAME_FRAMES: u32 = 2 * STAGE_FPS;
 const STAGE_AUDIO_BPS_DEFAULT: u64 = 128_000;
 /// A stage whose thread fell this far behind its clock skips ahead rather than catch up.
 const STAGE_CATCH_UP_MAX: i64 = 5;
+/// A host whose sound stopped this long ago is muted (a browser's muted track sends none).
+const MUTED_AFTER: Duration = Duration::from_millis(1500);
 /// Feeds of one stage (slots `~0` … `~9`).
 const SLOTS: usize = 10;
 
@@ -62,6 +64,10 @@ pub(super) struct Stage {
     announced: [bool; 2],
     /// Pictures left out because the thread fell behind.
     skipped: i64,
+    /// When each slot's sound last arrived.
+    heard: [Option<Instant>; SLOTS],
+    /// Slots told home as muted (bit `n`).
+    muted: u16,
 }
 
 impl Worker {
@@ -164,6 +170,8 @@ fn new_stage(settings: &super::settings::TranscodeSettings, home: ShardId) -> Re
         mixed: 0,
         announced: [false; 2],
         skipped: 0,
+        heard: [None; SLOTS],
+        muted: 0,
     })
 }
 
@@ -194,6 +202,8 @@ impl Stage {
         for (slot, feed) in self.feeds.iter_mut().enumerate() {
             if !new.contains(&(slot as u8)) {
                 *feed = Feed::default();
+                self.heard[slot] = None;
+                self.muted &= !(1 << slot);
             }
         }
         self.slots = new;
@@ -231,7 +241,10 @@ impl Stage {
             FeedMedia::Sample {
                 track: TrackKind::Audio,
                 sample,
-            } => self.mixer.push(index, &sample.data)?,
+            } => {
+                self.heard[usize::from(slot)] = Some(Instant::now());
+                self.mixer.push(index, &sample.data)?
+            }
             FeedMedia::Sample {
                 track: TrackKind::Video,
                 sample,
@@ -294,9 +307,32 @@ impl Stage {
             self.mixed += 1;
         }
         self.send(program, video, audio, endpoint)?;
+        self.tell_muted(program, endpoint);
         let next_frame = Duration::from_micros((self.grid.frames() * frame_us) as u64);
         let next_mix = Duration::from_micros((self.mixed * mix_us) as u64);
         Ok(self.started + next_frame.min(next_mix))
+    }
+
+    /// Tells home of hosts gone quiet for [`MUTED_AFTER`] (or heard again). A host who never
+    /// sent sound is not counted as muted.
+    fn tell_muted(&mut self, program: &Arc<str>, endpoint: &mut dyn Sink) {
+        for &slot in &self.slots {
+            let Some(heard) = self.heard[usize::from(slot)] else {
+                continue;
+            };
+            let bit = 1u16 << slot;
+            let quiet = heard.elapsed() >= MUTED_AFTER;
+            if quiet == (self.muted & bit != 0) {
+                continue;
+            }
+            self.muted ^= bit;
+            let msg = MediaMsg::StageMuted {
+                program: program.clone(),
+                slot,
+                muted: if quiet { Muted::Yes } else { Muted::No },
+            };
+            endpoint.send(self.home, msg);
+        }
     }
 
     /// Sends the program's headers (once) and packets home as its publisher's.

@@ -14,6 +14,8 @@ pub struct Seen {
     pub welcome_seq: u64,
     /// (seq, text) of chat events, in arrival order.
     pub chats: Vec<(u64, String)>,
+    /// System notices (a host joined the stage): their text.
+    pub notices: Vec<String>,
     /// Every event seq, in arrival order.
     pub seqs: Vec<u64>,
     pub errors: Vec<u16>,
@@ -87,8 +89,12 @@ impl Viewer {
                 for (i, event) in events.iter().enumerate() {
                     assert_eq!(event.seq, first_seq + i as u64, "events are consecutive");
                     self.seen.seqs.push(event.seq);
-                    if let EventBodyView::Chat { text, .. } = event.body {
-                        self.seen.chats.push((event.seq, text.to_string()));
+                    match event.body {
+                        EventBodyView::Chat { text, .. } => {
+                            self.seen.chats.push((event.seq, text.to_string()))
+                        }
+                        EventBodyView::System { text } => self.seen.notices.push(text.to_string()),
+                        _ => {}
                     }
                 }
                 ServerKind::Events

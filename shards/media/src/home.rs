@@ -817,6 +817,21 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
         }
     }
 
+    /// A co-hosted program's hosts on stage now, for every shard's index.
+    pub fn set_hosts(&mut self, hosts: Vec<crate::index::StageHost>) {
+        if self.info.hosts == hosts {
+            return;
+        }
+        let mut info = (*self.info).clone();
+        info.hosts = hosts;
+        self.info = Arc::new(info);
+        if self.phase == Phase::Running {
+            let info = self.info.clone();
+            self.events
+                .push_back(HomeEvent::Index(IndexEvent::Info(info)));
+        }
+    }
+
     /// The stream's facts, as last sent in an [`IndexEvent::Info`] or
     /// [`IndexEvent::Started`].
     pub fn info(&self) -> &Arc<StreamInfo> {

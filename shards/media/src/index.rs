@@ -86,9 +86,20 @@ pub struct RenditionMeta {
     pub timescale: u32,
 }
 
+/// A host on a co-hosted program's stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StageHost {
+    /// The feed's slot (`{stream}~{slot}`; 0: the owner).
+    pub slot: u8,
+    /// No sound from them for a while.
+    pub muted: bool,
+}
+
 /// What `/api/v1/streams` shows about a stream.
 #[derive(Clone, Debug, Default)]
 pub struct StreamInfo {
+    /// A co-hosted program's hosts on stage now, by slot (empty: not co-hosted).
+    pub hosts: Vec<StageHost>,
     /// What people call the stream (the publisher's `?title=`); empty: none given.
     pub title: String,
     pub video_codec: String,

@@ -51,7 +51,7 @@ pub use error::{CodecTag, ConfigError, MediaError, SegmenterError};
 pub use home::{AudioTranscode, HomeConfig, HomeEvent, Refusal, Role, StreamHome, TranscodeEvent};
 pub use index::{
     Fetch, IndexEvent, IndexLimits, IndexTotals, MediaIndex, Progressive, RenditionMeta, RungInfo,
-    StreamIndex, StreamInfo,
+    StageHost, StreamIndex, StreamInfo,
 };
 pub use sample::{ms_to_ticks, ticks_to_ms, AudioClock, Sample, TimestampUnwrapper};
 pub use segmenter::{
