@@ -2,7 +2,7 @@
 // and, for whoever shows the publish key or an admin token, the key; and going live from
 // this browser's camera over WebRTC (WHIP).
 import { getJson, webSettings } from './common.js';
-import { publishWhip } from './whip.js';
+import { playWhep, publishWhip } from './whip.js';
 
 /** The key WHIP sends as its Bearer token (the server key, or what the user entered). */
 let whipKey = '';
@@ -44,9 +44,65 @@ function liveStatus(text, isError = false) {
   $('live-status').className = `status ${isError ? 'error' : 'muted'}`;
 }
 
+/**
+ * Co-hosting: while this page publishes feed `{program}~{slot}`, it plays every other host on
+ * the stage over WHEP (their feeds as they sent them), following `/live/{program}/stage.json`.
+ */
+function watchCohosts(feed, key) {
+  const match = /^(.+)~(\d)$/.exec(feed);
+  if (!match) return () => {};
+  const [, program, mine] = match;
+  const playing = new Map(); // slot → { box, session }
+  const refresh = async () => {
+    let hosts = [];
+    try {
+      ({ hosts } = await getJson(`/live/${encodeURIComponent(program)}/stage.json`));
+    } catch {
+      return; // the program is not live yet
+    }
+    const others = hosts.filter((h) => String(h.slot) !== mine);
+    for (const host of others) {
+      if (playing.has(host.slot)) {
+        playing.get(host.slot).label.textContent = `${host.name}${host.muted ? ' (muted)' : ''}`;
+        continue;
+      }
+      const video = document.createElement('video');
+      Object.assign(video, { muted: true, autoplay: true, playsInline: true });
+      video.dataset.slot = host.slot;
+      const label = document.createElement('span');
+      label.textContent = host.name;
+      const box = document.createElement('figure');
+      box.append(video, label);
+      $('cohosts').append(box);
+      const entry = { box, label, session: null };
+      playing.set(host.slot, entry);
+      playWhep({ endpoint: host.whep, video, token: key })
+        .then((session) => { entry.session = session; })
+        .catch(() => { box.remove(); playing.delete(host.slot); });
+    }
+    for (const [slot, entry] of playing) {
+      if (others.some((h) => h.slot === slot)) continue;
+      if (entry.session) entry.session.stop();
+      entry.box.remove();
+      playing.delete(slot);
+    }
+  };
+  refresh();
+  const timer = setInterval(refresh, 2000);
+  return () => {
+    clearInterval(timer);
+    for (const entry of playing.values()) {
+      if (entry.session) entry.session.stop();
+      entry.box.remove();
+    }
+    playing.clear();
+  };
+}
+
 /** "Go live from this browser": the camera and microphone, published over WHIP. */
 function setUpBrowserPublishing() {
   let session = null;
+  let stopCohosts = () => {};
   $('go-live').addEventListener('click', async () => {
     const stream = $('stream').value.trim() || 'mystream';
     $('go-live').disabled = true;
@@ -66,6 +122,7 @@ function setUpBrowserPublishing() {
         },
       });
       window.shardcastPublishSession = session;
+      stopCohosts = watchCohosts(stream, key);
       $('stop-live').disabled = false;
     } catch (error) {
       liveStatus(`Cannot go live: ${error.message}`, true);
@@ -75,6 +132,7 @@ function setUpBrowserPublishing() {
   $('stop-live').addEventListener('click', async () => {
     if (session) await session.stop();
     session = null;
+    stopCohosts();
     const media = $('preview').srcObject;
     if (media) media.getTracks().forEach((t) => t.stop());
     $('preview').srcObject = null;

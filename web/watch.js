@@ -23,6 +23,7 @@ const state = Object.assign(window.shardcastWatch || { stream, firstFrameMs: nul
   role: '',
   seq: 0,
   connected: false,
+  stage: [],
 });
 window.shardcastWatch = state;
 
@@ -97,6 +98,7 @@ function onEvent(event) {
     }
     case 'system':
       logLine('system', '', event.text);
+      refreshStage();
       break;
     default:
       break;
@@ -274,6 +276,23 @@ function setUpInputs(settings) {
   setInputs(false);
 }
 
+// ------------------------------------------------------------------------------------ stage
+
+/** Who is on a co-hosted stream's stage (`/live/{stream}/stage.json`), under the player; again
+ * on every room notice (hosts joining, leaving, muting are notices). */
+async function refreshStage() {
+  const token = new URLSearchParams(location.search).get('token');
+  const query = token ? `?token=${encodeURIComponent(token)}` : '';
+  try {
+    const { hosts } = await getJson(`/live/${encodeURIComponent(stream)}/stage.json${query}`);
+    state.stage = hosts.map((h) => ({ slot: h.slot, name: h.name, muted: h.muted }));
+    const names = hosts.map((h) => `${h.name}${h.muted ? ' (muted)' : ''}`);
+    $('on-stage').textContent = names.length ? `On stage: ${names.join(', ')}` : '';
+  } catch {
+    // Not live (yet): nothing to show.
+  }
+}
+
 async function main() {
   let settings = { guests: false, gifts: [], leaderboard_public: false, text_max_chars: 100 };
   try {
@@ -287,7 +306,11 @@ async function main() {
   setUpInputs(settings);
   connect();
   refreshLeaderboard();
-  setInterval(() => refreshLeaderboard(), LEADERBOARD_MS);
+  refreshStage();
+  setInterval(() => {
+    refreshLeaderboard();
+    refreshStage();
+  }, LEADERBOARD_MS);
 }
 
 main();

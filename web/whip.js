@@ -57,3 +57,36 @@ export async function publishWhip({ stream, key, media, onState = () => {}, maxV
   });
   return { pc, location, stop };
 }
+
+/**
+ * Plays `endpoint` (`/whep/live/{stream}`) over WebRTC (WHEP) into `video`, with `token` as
+ * the Bearer token when given. Resolves to `{ pc, stop }` once the server has answered;
+ * rejects with its reason (404: not live).
+ */
+export async function playWhep({ endpoint, video, token }) {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  const media = new MediaStream();
+  pc.ontrack = (e) => {
+    media.addTrack(e.track);
+    video.srcObject = media;
+    video.play().catch(() => {});
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  const headers = { 'Content-Type': 'application/sdp' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(endpoint, { method: 'POST', headers, body: pc.localDescription.sdp });
+  if (!response.ok) {
+    pc.close();
+    throw new Error(`${response.status}: ${(await response.text()).trim()}`);
+  }
+  const location = new URL(response.headers.get('Location'), window.location.href).href;
+  await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+  const stop = () => {
+    pc.close();
+    fetch(location, { method: 'DELETE', keepalive: true }).catch(() => {});
+  };
+  addEventListener('pagehide', stop);
+  return { pc, stop };
+}

@@ -259,3 +259,23 @@ fn a_guest_needs_a_cohost_token_and_cannot_take_the_owners_slot() {
         "the owner's key opens any slot"
     );
 }
+
+#[test]
+fn two_chromium_pages_co_host_and_a_third_watches_the_program_over_ll_hls() {
+    let server = Server::start("uring", 2, CONFIG);
+    let base = format!("http://{}", server.addr);
+    let report = common::browser::run_script(
+        &server,
+        "cohost.mjs",
+        &base,
+        "cohost",
+        &["--program", "duo"],
+    );
+    println!("chromium co-hosting: {report}");
+    // The program is an ordinary stream: LL-HLS with segments, composed on the stage.
+    let playlist = String::from_utf8(server.get("/live/duo/source/index.m3u8").body).unwrap();
+    assert!(playlist.contains("#EXTINF"), "{playlist}");
+    assert!(server
+        .log()
+        .contains("stage duo: duo~1 joined; 2 host(s) on stage"));
+}
