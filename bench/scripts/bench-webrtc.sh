@@ -13,7 +13,12 @@
 #   - rtmp-whep: ffmpeg (libx264 -tune zerolatency, the barcode of bench-latency) over
 #     RTMP, played over WHEP;
 #   - rtmp-llhls: the same over LL-HLS on the watch page (hls.js);
-#   - aiortc-relay: the canvas publisher into the aiortc relay, played on its bare WHEP page.
+#   - aiortc-relay: the canvas publisher into the aiortc relay, played on its bare WHEP page;
+#   - co-hosting (a second shardcast with the transcode thread on, `ladder = []`): the canvas
+#     publisher goes live as host 0 of a stage (feed `STAGE~0`, a stage per run);
+#     cohost-feed plays the feed over WHEP as another host does (host to host), cohost-whep
+#     and cohost-llhls play the composed program `STAGE` over WHEP and LL-HLS (host to
+#     audience).
 #
 # Fan-out: `shardcast-bench webrtc` (a str0m WHIP publisher of a 2 Mbit/s 720p30 file, looped,
 # and N str0m WHEP viewers on one thread, pinned to core 1) against shardcast (one shard,
@@ -27,6 +32,9 @@
 #   AIORTC_FANOUT="2 4"      aiortc viewer counts
 #   FANOUT_SECONDS=20        measured time of each fan-out run
 #   OUT=bench/results/webrtc.md
+#   PARTS="g2g cohost fanout" what to measure
+#   RUN_DIR=DIR              where the raw reports go (default: a new directory); with PARTS,
+#                            adds to an earlier run's reports
 #   RENDER=DIR               write OUT again from the raw reports of an earlier run in DIR
 set -euo pipefail
 
@@ -38,13 +46,16 @@ AIORTC_FANOUT=${AIORTC_FANOUT:-2 4}
 FANOUT_SECONDS=${FANOUT_SECONDS:-20}
 OUT=${OUT:-$ROOT/bench/results/webrtc.md}
 SERVERS="shardcast"
-RUN_DIR="$ROOT/bench/results/tmp/webrtc-$(date +%Y%m%d-%H%M%S)"
+PARTS=${PARTS:-g2g cohost fanout}
+RUN_DIR=${RUN_DIR:-"$ROOT/bench/results/tmp/webrtc-$(date +%Y%m%d-%H%M%S)"}
 BROWSER_DIR="$ROOT/bench/tests/browser"
 MEDIA_DIR="$BENCH_DIR/webrtc"
 VENV="$BENCH_DIR/venv-aiortc"
 HTTP_PORT=18301
 RTMP_PORT=19501
 AIORTC_PORT=18201
+COHOST_HTTP_PORT=18302
+COHOST_RTMP_PORT=19502
 
 trap stop_started EXIT
 trap 'exit 130' INT TERM
@@ -87,6 +98,39 @@ start_shardcast_rtc() {
     SHARDCAST_PID=$!
     STARTED_PIDS+=("$SHARDCAST_PID")
     wait_listening "$HTTP_PORT" "$SHARDCAST_PID" shardcast
+}
+
+# A second shardcast for co-hosting: the transcode thread composes the program.
+start_shardcast_cohost() {
+    local dir="$RUN_DIR/shardcast-cohost"
+    mkdir -p "$dir"
+    printf '[shards]\ncores = [%s]\n\n[webrtc]\nudp_listen = "127.0.0.1:0"\n\n[transcode]\nladder = []\n\n[media]\npublish_open = true\n\n[state]\ndata_dir = "%s"\n' \
+        "$SERVER_CORE" "$dir/data" >"$dir/shardcast.toml"
+    taskset -c "$SERVER_CORE" "$SHARDCAST_BIN" serve --shards 1 --http "127.0.0.1:$COHOST_HTTP_PORT" \
+        --rtmp "127.0.0.1:$COHOST_RTMP_PORT" --config "$dir/shardcast.toml" >"$dir/stdout.log" 2>&1 &
+    COHOST_PID=$!
+    STARTED_PIDS+=("$COHOST_PID")
+    wait_listening "$COHOST_HTTP_PORT" "$COHOST_PID" "shardcast (co-hosting)"
+}
+
+# Host 0 of a stage publishes the clock; another host (the feed over WHEP) and the audience
+# (the program over WHEP and LL-HLS) read it back, one at a time.
+cohosting() {
+    start_shardcast_cohost
+    local base="http://127.0.0.1:$COHOST_HTTP_PORT" target url stage
+    # A stage per run: a killed publisher's session lingers until its consent lapses.
+    for target in cohost-feed cohost-whep cohost-llhls; do
+        stage=${target/-/_}
+        case "$target" in
+            cohost-feed) url="$base/watch/$stage~0?player=webrtc" ;;
+            cohost-whep) url="$base/watch/$stage?player=webrtc" ;;
+            cohost-llhls) url="$base/watch/$stage" ;;
+        esac
+        start_canvas_publisher "$base/whip/live/$stage~0" "$target"
+        wait_live "$base/live/$stage/source/index.m3u8"
+        play "$target" "$url"
+    done
+    stop_pid "$COHOST_PID"
 }
 
 start_aiortc() {
@@ -190,19 +234,24 @@ main() {
     mkdir -p "$RUN_DIR"
     build_release
     make_media
-    start_shardcast_rtc
-    start_aiortc
-    glass_to_glass
     local n
-    for n in $FANOUT; do
-        fanout shardcast "$HTTP_PORT" "$SHARDCAST_PID" "$n" "fan$n"
-    done
-    for n in $AIORTC_FANOUT; do
-        # The relay crashes now and then when a publisher leaves (PyAV): a fresh one per run.
-        stop_pid "$AIORTC_PID"
+    if [[ " $PARTS " == *" g2g "* || " $PARTS " == *" fanout "* ]]; then
+        start_shardcast_rtc
         start_aiortc
-        fanout aiortc "$AIORTC_PORT" "$AIORTC_PID" "$n" "fan$n"
-    done
+    fi
+    [[ " $PARTS " == *" g2g "* ]] && glass_to_glass
+    [[ " $PARTS " == *" cohost "* ]] && cohosting
+    if [[ " $PARTS " == *" fanout "* ]]; then
+        for n in $FANOUT; do
+            fanout shardcast "$HTTP_PORT" "$SHARDCAST_PID" "$n" "fan$n"
+        done
+        for n in $AIORTC_FANOUT; do
+            # The relay crashes now and then when a publisher leaves (PyAV): a fresh one per run.
+            stop_pid "$AIORTC_PID"
+            start_aiortc
+            fanout aiortc "$AIORTC_PORT" "$AIORTC_PID" "$n" "fan$n"
+        done
+    fi
     write_results
     log "wrote $OUT"
 }
@@ -217,6 +266,9 @@ describe() {
         rtmp-whep) echo "shardcast, RTMP in (ffmpeg -tune zerolatency) → WHEP out | watch page, ?player=webrtc" ;;
         rtmp-llhls) echo "shardcast, RTMP in (ffmpeg -tune zerolatency) → LL-HLS out | watch page, hls.js" ;;
         aiortc-relay) echo "aiortc 1.16 relay (decode, encode again), WHIP in (Chromium canvas) → WHEP out | bare WHEP page" ;;
+        cohost-feed) echo "co-hosting, host to host: host 0's feed (WHIP in) → WHEP out, as another host plays it | watch page, ?player=webrtc" ;;
+        cohost-whep) echo "co-hosting, host to audience: the composed program (decode, grid, encode on the transcode thread) → WHEP | watch page, ?player=webrtc" ;;
+        cohost-llhls) echo "co-hosting, host to audience: the composed program → LL-HLS | watch page, hls.js" ;;
     esac
 }
 
@@ -236,7 +288,7 @@ write_results() {
         echo
         echo "| path | first frame, ms | glass-to-glass median / p95, ms | stalls | unreadable codes |"
         echo "|---|---|---|---|---|"
-        for target in whip-whep rtmp-whep rtmp-llhls aiortc-relay; do
+        for target in whip-whep rtmp-whep rtmp-llhls aiortc-relay cohost-feed cohost-whep cohost-llhls; do
             f="$RUN_DIR/$target.json"
             if ! jq -e '.g2g' "$f" >/dev/null 2>&1; then
                 echo "| $(describe "$target") | failed: $(jq -r '.error // "no report"' "$f" 2>/dev/null || echo "no report") | | | |"

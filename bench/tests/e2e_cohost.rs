@@ -37,17 +37,18 @@ fn wait_for(server: &Server, path: &str, needle: &str, within: Duration) -> Stri
     }
 }
 
-/// A rendition of the program (init and every listed segment) as one file.
-fn program_file(server: &Server, dir: &TempDir, rendition: &str) -> std::path::PathBuf {
-    let playlist = format!("/live/show/{rendition}/index.m3u8");
-    let playlist = String::from_utf8(server.get(&playlist).body).unwrap();
-    let mut file = server.get(&format!("/live/show/{rendition}/init.mp4")).body;
+/// A rendition of a program (init and every listed segment) as one file.
+fn rendition_file(
+    server: &Server,
+    dir: &TempDir,
+    program: &str,
+    rendition: &str,
+) -> std::path::PathBuf {
+    let base = format!("/live/{program}/{rendition}");
+    let playlist = String::from_utf8(server.get(&format!("{base}/index.m3u8")).body).unwrap();
+    let mut file = server.get(&format!("{base}/init.mp4")).body;
     for segment in segments_of(&playlist) {
-        file.extend(
-            server
-                .get(&format!("/live/show/{rendition}/{}", segment.2))
-                .body,
-        );
+        file.extend(server.get(&format!("{base}/{}", segment.2)).body);
     }
     let path = dir.0.join(format!("{rendition}.mp4"));
     std::fs::write(&path, file).unwrap();
@@ -174,13 +175,13 @@ fn two_hosts_see_each_other_and_the_audience_gets_the_composed_program() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).to_string()
     };
-    let path = program_file(&server, &dir, "source");
+    let path = rendition_file(&server, &dir, "show", "source");
     let video = probe(&path);
     assert!(
         video.contains("codec_name=h264") && video.contains("width=1280"),
         "{video}"
     );
-    let sound = probe(&program_file(&server, &dir, "audio"));
+    let sound = probe(&rendition_file(&server, &dir, "show", "audio"));
     assert!(
         sound.contains("codec_name=aac") && sound.contains("sample_rate=48000"),
         "{sound}"
@@ -278,4 +279,56 @@ fn two_chromium_pages_co_host_and_a_third_watches_the_program_over_ll_hls() {
     assert!(server
         .log()
         .contains("stage duo: duo~1 joined; 2 host(s) on stage"));
+}
+
+#[test]
+fn an_rtmp_host_with_b_frames_and_aac_is_composed_too() {
+    let server = Server::start("epoll", 1, CONFIG);
+    let url = format!("rtmp://{}/live/solo~0", server.rtmp_addr);
+    let video = [
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "60", "-pix_fmt", "yuv420p",
+    ];
+    let publisher = common::Publish::start("ffmpeg", &url, 6, &video);
+    wait_for(
+        &server,
+        "/live/solo/index.m3u8",
+        "mp4a.40.2",
+        Duration::from_secs(10),
+    );
+    let (ok, err) = publisher.wait();
+    assert!(ok, "{err}");
+    wait_for(
+        &server,
+        "/live/solo/source/index.m3u8",
+        "#EXT-X-ENDLIST",
+        Duration::from_secs(15),
+    );
+    let dir = TempDir::new("cohost-rtmp");
+    let count = |rendition: &str| {
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-count_packets",
+                "-show_entries",
+                "stream=nb_read_packets",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(rendition_file(&server, &dir, "solo", rendition))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        (text.trim().trim_end_matches(',').parse::<u64>())
+            .unwrap_or_else(|_| panic!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+    };
+    // About 6 s of program: 30 fps and 48 kHz AAC frames, the host's sound decoded from AAC.
+    let (pictures, frames) = (count("source"), count("audio"));
+    println!("RTMP host: {pictures} pictures, {frames} AAC frames");
+    assert!((150..=230).contains(&pictures), "{pictures}");
+    assert!((240..=330).contains(&frames), "{frames}");
+    let [_, left, right] = bands(&rendition_file(&server, &dir, "solo", "source"), "3");
+    assert!(
+        left > 40.0 && right > 40.0,
+        "the host's picture fills the canvas: {left} {right}"
+    );
 }

@@ -123,6 +123,8 @@ pub struct Media {
     rtc_watchers: std::collections::HashMap<Arc<str>, Vec<ShardId>>,
     /// Co-hosted programs homed here.
     stages: std::collections::HashMap<Arc<str>, stage::Stage>,
+    /// Stage notices for danmaku rooms homed on this shard (see `take_for_danmaku`).
+    for_danmaku: Vec<crate::danmaku::msg::DanmakuMsg>,
 }
 
 impl Media {
@@ -159,6 +161,7 @@ impl Media {
             webrtc,
             rtc_watchers: std::collections::HashMap::new(),
             stages: std::collections::HashMap::new(),
+            for_danmaku: Vec::new(),
         }
     }
 

@@ -261,7 +261,12 @@ impl Media {
             room,
             text: Arc::from(text),
         };
-        cx.mesh_send(home, ShardMsg::Danmaku(msg));
+        if home == self.shard {
+            // The room's home is this shard: the router hands it over (`take_for_danmaku`).
+            self.for_danmaku.push(msg);
+        } else {
+            cx.mesh_send(home, ShardMsg::Danmaku(msg));
+        }
     }
 
     /// The program's hosts, for every shard's index (`/live/{program}/stage.json`).
@@ -283,6 +288,11 @@ impl Media {
             slot.set_hosts(hosts);
         }
         self.drive(cx, index);
+    }
+
+    /// Notices for danmaku rooms homed on this shard, for the router to hand over.
+    pub fn take_for_danmaku(&mut self) -> Vec<DanmakuMsg> {
+        std::mem::take(&mut self.for_danmaku)
     }
 
     /// At the program's home: its WebRTC viewers need a keyframe; the stage makes one.

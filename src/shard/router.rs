@@ -271,6 +271,10 @@ impl Service for ShardService {
     }
 
     fn poll(&mut self, cx: &mut Ctx<ShardMsg>) {
+        let here = cx.shard();
+        for msg in self.media.take_for_danmaku() {
+            self.danmaku.on_mesh(cx, here, msg);
+        }
         for (conn, response) in self.media.take_ready() {
             if self.kinds[conn.slot()] != ConnKind::Http {
                 continue;
