@@ -104,9 +104,11 @@ start_shardcast_rtc() {
 start_shardcast_cohost() {
     local dir="$RUN_DIR/shardcast-cohost"
     mkdir -p "$dir"
-    printf '[shards]\ncores = [%s]\n\n[webrtc]\nudp_listen = "127.0.0.1:0"\n\n[transcode]\nladder = []\n\n[media]\npublish_open = true\n\n[state]\ndata_dir = "%s"\n' \
-        "$SERVER_CORE" "$dir/data" >"$dir/shardcast.toml"
-    taskset -c "$SERVER_CORE" "$SHARDCAST_BIN" serve --shards 1 --http "127.0.0.1:$COHOST_HTTP_PORT" \
+    # The shard on the server's core, the transcode thread (which decodes, composes and
+    # encodes the program) on the other: a stage needs a core of its own.
+    printf '[shards]\ncores = [%s]\n\n[webrtc]\nudp_listen = "127.0.0.1:0"\n\n[transcode]\ncores = [%s]\nladder = []\n\n[media]\npublish_open = true\n\n[state]\ndata_dir = "%s"\n' \
+        "$SERVER_CORE" "$LOAD_CORE" "$dir/data" >"$dir/shardcast.toml"
+    "$SHARDCAST_BIN" serve --shards 1 --http "127.0.0.1:$COHOST_HTTP_PORT" \
         --rtmp "127.0.0.1:$COHOST_RTMP_PORT" --config "$dir/shardcast.toml" >"$dir/stdout.log" 2>&1 &
     COHOST_PID=$!
     STARTED_PIDS+=("$COHOST_PID")
@@ -129,6 +131,13 @@ cohosting() {
         start_canvas_publisher "$base/whip/live/$stage~0" "$target"
         wait_live "$base/live/$stage/source/index.m3u8"
         play "$target" "$url"
+        # The killed publisher's session goes when its consent lapses, and its stage with
+        # it: the next run gets the transcode thread to itself.
+        local i
+        for i in $(seq 1 90); do
+            curl -sf "$base/live/$stage/source/index.m3u8" | grep -q ENDLIST && break
+            sleep 0.5
+        done
     done
     stop_pid "$COHOST_PID"
 }

@@ -190,6 +190,9 @@ impl Media {
         for config in configs {
             self.stage_forward(cx, index, &feed, &RtcMedia::Config(config));
         }
+        // The stage decodes from a keyframe: a WHIP host is asked for one now (an RTMP
+        // host's comes with its next).
+        self.rtc_keyframe_wanted(cx, &feed);
     }
 
     /// At a feed's home: one of its configurations or samples, for its stage if it has one.

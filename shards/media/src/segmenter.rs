@@ -1096,6 +1096,15 @@ impl Segmenter {
             track.part[i].duration = u32::try_from(step).unwrap_or(u32::MAX);
         }
         let last = &track.part[count - 1];
+        // The track's usual step, for estimating the durations of samples whose successor has
+        // not come: the last step inside this part, else the one known before. A gap (a step
+        // more than twice the usual, as when an encoder drops frames) lasts as long as it
+        // does, but is never taken as the usual step: the next parts would close after every
+        // sample with that estimate, each overlapping the next.
+        let usual = match count {
+            2.. => (last.dts - track.part[count - 2].dts) as u32,
+            _ => track.last_duration,
+        };
         let (last_duration, estimated) = match next_dts {
             Some(next) if next > last.dts => {
                 (u32::try_from(next - last.dts).unwrap_or(u32::MAX), false)
@@ -1111,7 +1120,10 @@ impl Segmenter {
         };
         track.part_end_dts = estimated.then(|| last.dts.saturating_add(u64::from(last_duration)));
         track.part[count - 1].duration = last_duration;
-        track.last_duration = last_duration;
+        track.last_duration = match usual {
+            usual if usual > 0 && last_duration > usual.saturating_mul(2) => usual,
+            _ => last_duration,
+        };
 
         let bytes = cmaf::write_fragment(track.kind, track.fragment_sequence, &track.part);
         track.fragment_sequence = track.fragment_sequence.wrapping_add(1).max(1);

@@ -886,6 +886,59 @@ fn early_parts_stay_contiguous_under_jitter() {
     assert_eq!(seen, shifted);
 }
 
+#[test]
+fn a_gap_in_the_frames_does_not_become_the_usual_frame_duration() {
+    // 30 fps without B-frames, a keyframe every 2 s, and 7 frames missing once (a dropped
+    // burst, or a transcode thread that skipped ahead): the gap lasts 233 ms in its part, and
+    // the parts after it hold as many frames as before, contiguous, in 2 s segments.
+    let mut segmenter = Segmenter::new(SegmenterConfig::DEFAULT);
+    segmenter
+        .handle_config(avc_config("avc_1080p25_baseline.avcc"))
+        .unwrap();
+    let mut events = Vec::new();
+    let mut frame = 0u64;
+    for n in 0..300u64 {
+        if n == 70 {
+            frame += 7;
+        }
+        let sample = Sample {
+            dts: frame * FRAME_TICKS,
+            composition_offset: 0,
+            duration: 0,
+            keyframe: frame % 60 == 0,
+            data: Bytes::from(vec![n as u8; 300]),
+        };
+        let wall = WALL_START_MS + frame * 1000 / 30;
+        segmenter
+            .handle_sample(TrackKind::Video, sample, wall)
+            .unwrap();
+        events.extend(std::iter::from_fn(|| segmenter.poll_event()));
+        frame += 1;
+    }
+    segmenter.handle_end();
+    events.extend(std::iter::from_fn(|| segmenter.poll_event()));
+    let (parts, segments) = collect(&events, TrackKind::Video);
+    check_track(&parts, &segments, TrackKind::Video);
+    let last = parts.last().unwrap();
+    assert_eq!(
+        last.start_dts + last.duration_ticks,
+        frame * FRAME_TICKS,
+        "no overlap"
+    );
+    // Parts of the first segment (before the gap) set how many frames a part holds.
+    let usual = parts[0].duration_ticks / FRAME_TICKS;
+    assert!(usual > 1, "{parts:?}");
+    let after_gap: Vec<u64> = (parts.iter())
+        .filter(|p| p.start_dts >= 120 * FRAME_TICKS)
+        .map(|p| p.duration_ticks / FRAME_TICKS)
+        .collect();
+    let whole = &after_gap[..after_gap.len() - 1];
+    assert!(whole.iter().all(|&f| f == usual), "{usual}: {after_gap:?}");
+    for s in &segments[..segments.len() - 1] {
+        assert_eq!(s.duration_ticks, 60 * FRAME_TICKS, "{segments:?}");
+    }
+}
+
 /// A follower (a transcoded rung) fed from the source's placed video samples cuts its segments
 /// where the source did, with the same numbers and the same start times, even when its input
 /// has no B-frames and its own keyframes would not have chosen those cuts.
