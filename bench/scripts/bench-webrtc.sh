@@ -295,6 +295,8 @@ write_results() {
         echo
         echo "The publisher writes the wall clock into each frame (a Chromium canvas for WHIP, ffmpeg's barcode for RTMP); the viewer's page reads it back from every third frame it shows (the first 5 s left out). Publisher and viewer run on this machine and share its clock. First frame: navigation to the first picture, over 7 loads in fresh contexts: median (min-max)."
         echo
+        echo "The co-hosting rows run on a second server: its shard on core $SERVER_CORE, its transcode thread (which decodes, composes and encodes the program) on core $LOAD_CORE; one host on the stage, so the program is the host's picture on the whole canvas. With \`PARTS\`, rows may come from separate invocations into the same raw directory (the date above is the last one's)."
+        echo
         echo "| path | first frame, ms | glass-to-glass median / p95, ms | stalls | unreadable codes |"
         echo "|---|---|---|---|---|"
         for target in whip-whep rtmp-whep rtmp-llhls aiortc-relay cohost-feed cohost-whep cohost-llhls; do
