@@ -40,7 +40,7 @@ fn level(file: &std::path::Path, start: &str, hz: u32) -> f64 {
     (log.lines())
         .filter(|l| l.contains("RMS level dB"))
         .filter_map(|l| l.rsplit(':').next()?.trim().parse::<f64>().ok())
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("no level:\n{log}"))
 }
 

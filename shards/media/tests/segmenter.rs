@@ -905,7 +905,7 @@ fn a_gap_in_the_frames_does_not_become_the_usual_frame_duration() {
             dts: frame * FRAME_TICKS,
             composition_offset: 0,
             duration: 0,
-            keyframe: frame % 60 == 0,
+            keyframe: frame.is_multiple_of(60),
             data: Bytes::from(vec![n as u8; 300]),
         };
         let wall = WALL_START_MS + frame * 1000 / 30;
