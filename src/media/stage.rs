@@ -135,6 +135,13 @@ impl Media {
     /// The program's stage starts on the least loaded transcode thread, which publishes it.
     fn stage_start(&mut self, cx: &mut Ctx<ShardMsg>, program: &Arc<str>) -> Option<ShardId> {
         let transcode = self.settings.transcode.clone()?;
+        if !transcode.has_room() {
+            log::warn!(
+                "stage {program}: every transcode thread runs transcode.streams_per_worker \
+                 streams; no program (the hosts still see one another)"
+            );
+            return None;
+        }
         let worker = ShardId((self.shards + 1 + transcode.least_loaded()) as u16);
         log::info!("stage {program}: composed by worker {}", worker.0);
         let from = PublishFrom {

@@ -28,12 +28,16 @@ pub const STAGE_WIDTH: u32 = 1280;
 pub const STAGE_HEIGHT: u32 = 720;
 pub const STAGE_FPS: u32 = 30;
 pub const STAGE_VIDEO_BPS: u64 = 2_500_000;
+/// What a stage weighs on its thread, like a stream of this pixel rate.
+pub const STAGE_PIXEL_RATE: u64 = STAGE_WIDTH as u64 * STAGE_HEIGHT as u64 * STAGE_FPS as u64;
 /// A keyframe every two seconds (the segment target's order).
 const STAGE_KEYFRAME_FRAMES: u32 = 2 * STAGE_FPS;
 /// The program's sound when `transcode.aac_kbps` is 0.
 const STAGE_AUDIO_BPS_DEFAULT: u64 = 128_000;
 /// A stage whose thread fell this far behind its clock skips ahead rather than catch up.
 const STAGE_CATCH_UP_MAX: i64 = 5;
+/// A stage that fails again this soon after being composed again is stopped.
+const REBUILD_GAP: Duration = Duration::from_secs(1);
 /// A host whose sound stopped this long ago is muted (a browser's muted track sends none).
 const MUTED_AFTER: Duration = Duration::from_millis(1500);
 /// Feeds of one stage (slots `~0` … `~9`).
@@ -68,6 +72,8 @@ pub(super) struct Stage {
     heard: [Option<Instant>; SLOTS],
     /// Slots told home as muted (bit `n`).
     muted: u16,
+    /// When it was last composed again after a failure.
+    rebuilt_at: Option<Instant>,
 }
 
 impl Worker {
@@ -86,6 +92,7 @@ impl Worker {
                     self.index,
                     stage.skipped
                 );
+                self.update_gauges();
             }
             return;
         }
@@ -97,6 +104,7 @@ impl Worker {
                 Ok(stage) => {
                     log::info!("transcode {}: stage {program}: composing", self.index);
                     self.stages.insert(program.clone(), stage);
+                    self.update_gauges();
                 }
                 Err(error) => {
                     log::error!("stage {program}: cannot compose: {error}");
@@ -128,13 +136,29 @@ impl Worker {
             match stage.step(program, endpoint) {
                 Ok(at) => next = Some(next.map_or(at, |n| n.min(at))),
                 Err(error) => {
-                    log::error!("stage {program}: composing failed: {error}");
-                    failed.push(program.clone());
+                    // Composing again from fresh encoders, on the same clock, unless that
+                    // already failed a moment ago.
+                    let again = stage
+                        .rebuilt_at
+                        .is_none_or(|at| at.elapsed() >= REBUILD_GAP);
+                    match again.then(|| stage.rebuild(&self.settings)) {
+                        Some(Ok(())) => {
+                            log::warn!("stage {program}: composing failed ({error}); started again")
+                        }
+                        _ => {
+                            log::error!("stage {program}: composing failed: {error}; stopped");
+                            failed.push(program.clone());
+                        }
+                    }
                 }
             }
         }
+        let removed = !failed.is_empty();
         for program in failed {
             self.stages.remove(&program);
+        }
+        if removed {
+            self.update_gauges();
         }
         next
     }
@@ -172,10 +196,27 @@ fn new_stage(settings: &super::settings::TranscodeSettings, home: ShardId) -> Re
         skipped: 0,
         heard: [None; SLOTS],
         muted: 0,
+        rebuilt_at: None,
     })
 }
 
 impl Stage {
+    /// Fresh encoders and graphs after a failure, on the same clock: the program's next
+    /// picture is a keyframe, its headers are sent again, each host's sound starts again.
+    fn rebuild(&mut self, settings: &super::settings::TranscodeSettings) -> Result<(), Error> {
+        self.rebuilt_at = Some(Instant::now());
+        let fresh = new_stage(settings, self.home)?;
+        let (frames, mixed) = (self.grid.frames(), self.mixed);
+        self.grid = fresh.grid;
+        self.mixer = fresh.mixer;
+        self.grid.skip(frames);
+        self.mixer.skip(mixed)?;
+        self.announced = [false; 2];
+        let slots = std::mem::take(&mut self.slots);
+        let bits = slots.iter().fold(0u16, |bits, &s| bits | 1 << s);
+        self.set_slots(bits)
+    }
+
     /// The live hosts are now those of `slots` (bit `n`: slot `n`): the grid and the mix are
     /// laid out again, each host keeping their picture.
     fn set_slots(&mut self, slots: u16) -> Result<(), Error> {
@@ -425,4 +466,55 @@ fn set_sound(mixer: &mut Mixer, index: usize, config: &TrackConfig) -> Result<()
         },
     };
     mixer.set_source(index, input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcode::settings::tests::settings_for_tests;
+
+    /// What a stage sent home, by kind.
+    #[derive(Default)]
+    struct Home {
+        configs: usize,
+        video: Vec<u64>,
+    }
+
+    impl Sink for Home {
+        fn send(&mut self, _to: ShardId, msg: MediaMsg) {
+            match msg {
+                MediaMsg::Config { config, .. } if config.kind() == TrackKind::Video => {
+                    self.configs += 1
+                }
+                MediaMsg::Sample(s) if s.track == TrackKind::Video => self.video.push(s.sample.dts),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_stage_composed_again_keeps_its_clock_and_sends_its_headers_again() {
+        let settings = settings_for_tests(1);
+        let mut stage = new_stage(&settings, ShardId(0)).unwrap();
+        stage.set_slots(0b1).unwrap();
+        let (program, mut home) = (Arc::from("p"), Home::default());
+        // Half a second of program with nobody's picture yet (black), on the stage's clock.
+        stage.started = Instant::now() - Duration::from_millis(500);
+        stage.step(&program, &mut home).unwrap();
+        let frames = stage.grid.frames();
+        assert!((15..=17).contains(&frames), "{frames}");
+        assert_eq!(home.configs, 1, "the video header");
+        stage.rebuild(&settings).unwrap();
+        assert_eq!(stage.grid.frames(), frames, "the clock goes on");
+        stage.started -= Duration::from_millis(100);
+        stage.step(&program, &mut home).unwrap();
+        assert_eq!(home.configs, 2, "the fresh encoder's header");
+        // Decode times only go forward across the rebuild, one frame time apart.
+        assert!(
+            home.video.windows(2).all(|w| w[1] == w[0] + 3000),
+            "{:?}",
+            home.video
+        );
+        assert_eq!(stage.slots, [0], "the same hosts");
+    }
 }

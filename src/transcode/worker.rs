@@ -411,7 +411,9 @@ impl Worker {
 
     pub(super) fn update_gauges(&self) {
         let counters = self.counters();
-        set(&counters.streams, self.jobs.len() as u64);
+        // A co-hosted program's stage counts as a stream, weighing its canvas's pixel rate.
+        let stages = self.stages.len() as u64;
+        set(&counters.streams, self.jobs.len() as u64 + stages);
         set(
             &counters.queue_depth,
             self.jobs.values().map(|j| j.queue.len() as u64).sum(),
@@ -427,7 +429,8 @@ impl Worker {
                     .and_then(Ladder::source)
                     .map_or(1, |s| u64::from(s.width) * u64::from(s.height) * 30)
             })
-            .sum();
+            .sum::<u64>()
+            + stages * super::stage::STAGE_PIXEL_RATE;
         self.settings.load[self.index].store(load, Ordering::Relaxed);
     }
 
