@@ -332,3 +332,29 @@ fn an_rtmp_host_with_b_frames_and_aac_is_composed_too() {
         "the host's picture fills the canvas: {left} {right}"
     );
 }
+
+#[test]
+fn a_stream_live_from_its_own_publisher_takes_no_stage() {
+    // The owner publishes `direct` itself; a guest's feed then goes live but is not composed
+    // into it (the program would have two primaries), and the log says why.
+    let server = Server::start("epoll", 1, CONFIG);
+    let url = format!("rtmp://{}/live/direct", server.rtmp_addr);
+    let _owner = common::Publish::start("ffmpeg", &url, 8, &common::H264);
+    wait_for(
+        &server,
+        "/live/direct/index.m3u8",
+        "STREAM-INF",
+        Duration::from_secs(10),
+    );
+    let (mut guest, socket, _) = whip_publisher(&server, "direct~1", "");
+    let media = TestMedia::make(2);
+    send_media(&mut guest, &socket, &media, Duration::from_secs(2));
+    let log = server.log();
+    assert!(
+        log.contains("direct is live from its own publisher, so direct~1 is not composed"),
+        "{log}"
+    );
+    assert!(!log.contains("stage direct: composed by"), "{log}");
+    let stage = String::from_utf8(server.get("/live/direct/stage.json").body).unwrap();
+    assert!(stage.contains("\"hosts\":[]"), "{stage}");
+}

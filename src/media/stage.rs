@@ -89,6 +89,13 @@ impl Media {
             if !live {
                 return;
             }
+            if self.program_published(&program) {
+                log::warn!(
+                    "stage {program}: {program} is live from its own publisher, so {feed} is not \
+                     composed into it; co-hosts' owner publishes {program}~0, not {program}"
+                );
+                return;
+            }
             let Some(worker) = self.stage_start(cx, &program) else {
                 return;
             };
@@ -130,6 +137,14 @@ impl Media {
         if slots == 0 {
             self.stage_end(cx, &program);
         }
+    }
+
+    /// Whether `program` is live from a publisher of its own (not a stage).
+    fn program_published(&self, program: &str) -> bool {
+        (self.homes.find(program))
+            .and_then(|index| self.homes.get(index))
+            .and_then(|slot| slot.active_publisher())
+            .is_some_and(|(_, id)| id != PublisherId::Stage)
     }
 
     /// The program's stage starts on the least loaded transcode thread, which publishes it.
