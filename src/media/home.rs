@@ -445,12 +445,12 @@ impl Media {
             ),
             HomeEvent::Forward { track, sample } => {
                 let media = RtcMedia::Sample { track, sample };
-                self.stage_forward(cx, index, stream, &media);
+                self.stage_forward(cx, index, &media);
                 self.rtc_forward_source(cx, index, stream, media)
             }
             HomeEvent::ForwardConfig(config) => {
                 let media = RtcMedia::Config(config);
-                self.stage_forward(cx, index, stream, &media);
+                self.stage_forward(cx, index, &media);
                 self.rtc_forward_source(cx, index, stream, media)
             }
             HomeEvent::EndedWithoutRungs => log::warn!(

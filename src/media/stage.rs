@@ -210,7 +210,7 @@ impl Media {
         }
         let configs: Vec<_> = slot.source_configs().into_iter().flatten().collect();
         for config in configs {
-            self.stage_forward(cx, index, &feed, &RtcMedia::Config(config));
+            self.stage_forward(cx, index, &RtcMedia::Config(config));
         }
         // The stage decodes from a keyframe: a WHIP host is asked for one now (an RTMP
         // host's comes with its next).
@@ -218,13 +218,7 @@ impl Media {
     }
 
     /// At a feed's home: one of its configurations or samples, for its stage if it has one.
-    pub(super) fn stage_forward(
-        &mut self,
-        cx: &mut Ctx<ShardMsg>,
-        index: usize,
-        _feed: &Arc<str>,
-        media: &RtcMedia,
-    ) {
+    pub(super) fn stage_forward(&mut self, cx: &mut Ctx<ShardMsg>, index: usize, media: &RtcMedia) {
         let Some(target) = self.homes.get(index).and_then(|slot| slot.stage.as_ref()) else {
             return;
         };

@@ -78,13 +78,7 @@ pub(super) struct Stage {
 
 impl Worker {
     /// A stage message for `program` from shard `from`.
-    pub(super) fn stage(
-        &mut self,
-        from: ShardId,
-        program: Arc<str>,
-        op: StageOp,
-        endpoint: &mut dyn Sink,
-    ) {
+    pub(super) fn stage(&mut self, from: ShardId, program: Arc<str>, op: StageOp) {
         if let StageOp::End = op {
             if let Some(stage) = self.stages.remove(&program) {
                 log::info!(
@@ -125,7 +119,6 @@ impl Worker {
         if let Err(error) = result {
             log::warn!("stage {program}: {error}");
         }
-        let _ = endpoint;
     }
 
     /// Composes what is due on every stage; the time of the next due picture or mix.

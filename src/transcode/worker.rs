@@ -149,7 +149,7 @@ impl Worker {
                 epoch,
                 want,
             } => self.rtc(&stream, epoch, want),
-            TranscodeMsg::Stage { program, op } => self.stage(from, program, *op, endpoint),
+            TranscodeMsg::Stage { program, op } => self.stage(from, program, *op),
         }
     }
 
