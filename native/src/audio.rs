@@ -128,7 +128,7 @@ impl AudioTranscoder {
             Ok(()) | Err(Error::Eof) => {}
             Err(error) => return Err(error),
         }
-        Self::take_packets(&mut self.encoder, &mut self.packet, out)
+        take_packets(&mut self.encoder, &mut self.packet, out)
     }
 
     fn drain_decoder(&mut self, out: &mut Vec<AudioPacket>) -> Result<(), Error> {
@@ -180,37 +180,38 @@ impl AudioTranscoder {
                         match self.encoder.send_frame(&self.resampled) {
                             Ok(()) => break,
                             Err(Error::Again) => {
-                                Self::take_packets(&mut self.encoder, &mut self.packet, out)?
+                                take_packets(&mut self.encoder, &mut self.packet, out)?
                             }
                             Err(error) => return Err(error),
                         }
                     }
-                    Self::take_packets(&mut self.encoder, &mut self.packet, out)?;
+                    take_packets(&mut self.encoder, &mut self.packet, out)?;
                 }
                 Err(Error::Again | Error::Eof) => return Ok(()),
                 Err(error) => return Err(error),
             }
         }
     }
+}
 
-    fn take_packets(
-        encoder: &mut CodecContext,
-        packet: &mut Packet,
-        out: &mut Vec<AudioPacket>,
-    ) -> Result<(), Error> {
-        loop {
-            match encoder.receive_packet(packet) {
-                Ok(()) => out.push(AudioPacket {
-                    data: packet.data().to_vec(),
-                    pts: packet.pts().unwrap_or(0),
-                    duration: u32::try_from(packet.duration())
-                        .ok()
-                        .filter(|&d| d > 0)
-                        .unwrap_or(encoder.frame_size() as u32),
-                }),
-                Err(Error::Again | Error::Eof) => return Ok(()),
-                Err(error) => return Err(error),
-            }
+/// Takes every packet `encoder` has ready into `out`.
+pub(crate) fn take_packets(
+    encoder: &mut CodecContext,
+    packet: &mut Packet,
+    out: &mut Vec<AudioPacket>,
+) -> Result<(), Error> {
+    loop {
+        match encoder.receive_packet(packet) {
+            Ok(()) => out.push(AudioPacket {
+                data: packet.data().to_vec(),
+                pts: packet.pts().unwrap_or(0),
+                duration: u32::try_from(packet.duration())
+                    .ok()
+                    .filter(|&d| d > 0)
+                    .unwrap_or(encoder.frame_size() as u32),
+            }),
+            Err(Error::Again | Error::Eof) => return Ok(()),
+            Err(error) => return Err(error),
         }
     }
 }

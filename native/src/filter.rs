@@ -39,20 +39,12 @@ impl FilterGraph {
         time_base: Rational,
         description: &str,
     ) -> Result<FilterGraph, Error> {
-        let args = format!(
-            "video_size={}x{}:pix_fmt={}:time_base={}/{}:pixel_aspect=1/1",
-            format.width,
-            format.height,
-            format.pixel_format.to_raw() as i32,
-            time_base.num,
-            time_base.den
-        );
-        let full = format!("{description},format={}", format.pixel_format.name());
-        FilterGraph::build(("buffer", "buffersink"), &[args], &full, format)
+        FilterGraph::with_inputs(&[format], time_base, description, format)
     }
 
     /// A picture graph of several inputs, of `inputs` formats with timestamps in
-    /// `time_base`, named `[in0]`, `[in1]`, … in `description`, whose unlabelled output is
+    /// `time_base`, named `[in0]`, `[in1]`, … in `description` (one input: unlabelled, as for
+    /// [`FilterGraph::new`]), whose unlabelled output is
     /// converted to `output`'s pixel format (e.g. `[in0][in1]xstack=inputs=2:layout=0_0|w0_0`).
     /// Feed input `i` with [`FilterGraph::push_to`].
     pub fn with_inputs(
@@ -91,20 +83,9 @@ impl FilterGraph {
         time_base: Rational,
         description: &str,
     ) -> Result<FilterGraph, Error> {
-        let args = example.abuffer_args().ok_or(Error::Unsupported {
-            what: "an audio filter graph for a frame that is not audio",
-        })?;
-        let args = format!("{args}:time_base={}/{}", time_base.num, time_base.den);
-        let none = VideoFormat {
-            width: 0,
-            height: 0,
-            pixel_format: crate::PixelFormat::YUV420P,
-        };
-        FilterGraph::build(("abuffer", "abuffersink"), &[args], description, none)
+        FilterGraph::audio_inputs(example, 1, time_base, description)
     }
 
-    /// Builds the graph: one source per entry of `args` (named `in` when there is one, else
-    /// `in0`, `in1`, …), the sink `out`, and `full` between them.
     /// An audio graph of `inputs` inputs, each taking frames like `example`, named `[in0]`,
     /// `[in1]`, … in `description` (one input: unlabelled). Feed input `i` with
     /// [`FilterGraph::push_to`].

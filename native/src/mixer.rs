@@ -274,11 +274,13 @@ impl Mixer {
             loop {
                 match self.encoder.send_frame(&self.mixed) {
                     Ok(()) => break,
-                    Err(Error::Again) => take_packets(&mut self.encoder, &mut self.packet, out)?,
+                    Err(Error::Again) => {
+                        crate::audio::take_packets(&mut self.encoder, &mut self.packet, out)?
+                    }
                     Err(error) => return Err(error),
                 }
             }
-            take_packets(&mut self.encoder, &mut self.packet, out)?;
+            crate::audio::take_packets(&mut self.encoder, &mut self.packet, out)?;
         }
     }
 
@@ -319,22 +321,4 @@ fn take(host: &mut Host, chunk: &mut Frame) -> Result<usize, Error> {
         host.primed = false;
     }
     Ok(read)
-}
-
-fn take_packets(
-    encoder: &mut CodecContext,
-    packet: &mut Packet,
-    out: &mut Vec<AudioPacket>,
-) -> Result<(), Error> {
-    loop {
-        match encoder.receive_packet(packet) {
-            Ok(()) => out.push(AudioPacket {
-                data: packet.data().to_vec(),
-                pts: packet.pts().unwrap_or(0),
-                duration: MIX_FRAME_SAMPLES as u32,
-            }),
-            Err(Error::Again | Error::Eof) => return Ok(()),
-            Err(error) => return Err(error),
-        }
-    }
 }

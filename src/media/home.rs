@@ -49,18 +49,6 @@ pub(super) struct RtcVideo {
     pub rung_epoch: Option<u64>,
     /// The rung's configuration, for shards that start watching.
     pub rung_config: Option<TrackConfig>,
-    /// The epoch and presentation time of the source's last video sample seen on each path
-    /// ([`SourcePath`]): one earlier than it in the same epoch means B-frames.
-    pub last_pts: [Option<(u64, i64)>; 2],
-}
-
-/// Where the home sees the source's video samples, each in decode order: forwarded to the
-/// WebRTC shards (first, while watched), and placed by its segmenter on their way to the
-/// transcode worker (always, a little later).
-#[derive(Clone, Copy)]
-pub(super) enum SourcePath {
-    Forwarded = 0,
-    Placed = 1,
 }
 
 impl StreamSlot {
@@ -453,6 +441,7 @@ impl Media {
                 self.stage_forward(cx, index, &media);
                 self.rtc_forward_source(cx, index, stream, media)
             }
+            HomeEvent::Reordered => self.rtc_reordered(cx, index, stream),
             HomeEvent::EndedWithoutRungs => log::warn!(
                 "stream {stream}: the transcode worker did not finish in time; ending without \
                  the rungs' last segments"
@@ -472,16 +461,6 @@ impl Media {
         let Some(transcode) = self.settings.transcode.clone() else {
             return;
         };
-        if let TranscodeEvent::Sample {
-            epoch,
-            track: shardcast_media::TrackKind::Video,
-            sample,
-            ..
-        } = &event
-        {
-            let seen = (SourcePath::Placed, *epoch, sample.pts());
-            self.rtc_source_video(cx, index, stream, seen);
-        }
         let shards = self.shards;
         let Some(slot) = self.homes.get_mut(index) else {
             return;

@@ -9,7 +9,7 @@
 //! of the stream ends, it tells the home to stop. The watchers outlive a publish: a viewer
 //! waiting through a restart of the stream gets the new one.
 
-use super::home::{RtcVideo, SourcePath};
+use super::home::RtcVideo;
 use super::msg::{MediaMsg, PublisherId, RtcMedia, Watching};
 use super::{names, Media, MediaResponse};
 use crate::common::counters::{bump, set};
@@ -232,7 +232,7 @@ impl Media {
     }
 
     /// At the home: the active publisher's sample or configuration, for the shards watching.
-    /// Its video goes as it is unless the worker's rung stands in (`rtc_source_video`).
+    /// Its video goes as it is unless the worker's rung stands in (`rtc_reordered`).
     pub(super) fn rtc_forward_source(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
@@ -241,14 +241,9 @@ impl Media {
         media: RtcMedia,
     ) {
         let video = match &media {
-            RtcMedia::Sample { track, sample } if *track == TrackKind::Video => {
-                let epoch = self.homes.get(index).map_or(0, |slot| slot.epoch());
-                let seen = (SourcePath::Forwarded, epoch, sample.pts());
-                self.rtc_source_video(cx, index, stream, seen);
-                true
-            }
-            RtcMedia::Sample { .. } | RtcMedia::Opus(_) => false,
+            RtcMedia::Sample { track, .. } => *track == TrackKind::Video,
             RtcMedia::Config(config) => config.kind() == TrackKind::Video,
+            RtcMedia::Opus(_) => false,
         };
         if video && self.homes.get(index).is_some_and(|slot| slot.rtc_rung()) {
             return;
@@ -256,28 +251,21 @@ impl Media {
         self.rtc_forward(cx, stream, media);
     }
 
-    /// At the home: a source video sample of session `epoch` seen on `path`. From the first
-    /// that comes before its predecessor in presentation order (a B-frame, which WebRTC
-    /// players do not reorder), the worker's largest rung stands in for the source's video
-    /// over WebRTC, in this publish session.
-    pub(super) fn rtc_source_video(
+    /// At the home: the active publisher's video has B-frames, which WebRTC players do not
+    /// reorder. When the stream has an H.264 ladder, its largest rung stands in for the
+    /// source's video over WebRTC from here on, in this publish session.
+    pub(super) fn rtc_reordered(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
         index: usize,
         stream: &Arc<str>,
-        (path, epoch, pts): (SourcePath, u64, i64),
     ) {
         let has_rung = (self.settings.transcode.as_deref())
             .is_some_and(|t| !t.ladder.is_empty() && t.codec == shardcast_native::CodecId::H264);
         let Some(slot) = self.homes.get_mut(index).filter(|_| has_rung) else {
             return;
         };
-        if slot.rtc_video.rung_epoch == Some(epoch) {
-            return;
-        }
-        let last = slot.rtc_video.last_pts[path as usize].replace((epoch, pts));
-        let reordered = last.is_some_and(|last| last.0 == epoch && pts < last.1);
-        let Some(worker) = slot.worker().filter(|_| reordered) else {
+        let Some(worker) = slot.worker() else {
             return;
         };
         log::info!(
@@ -285,8 +273,8 @@ impl Media {
              instead, with keyframes on request"
         );
         slot.rtc_video = RtcVideo {
-            rung_epoch: Some(epoch),
-            ..RtcVideo::default()
+            rung_epoch: Some(slot.epoch()),
+            rung_config: None,
         };
         if self.rtc_watchers.contains_key(stream) {
             self.rtc_to_worker(cx, worker, stream, RtcWant::Keyframe);

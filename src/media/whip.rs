@@ -9,7 +9,7 @@ use super::msg::{MediaMsg, PublishFrom, PublishRole, PublisherId, SampleMsg};
 use super::{names, Media, MediaResponse};
 use crate::common::counters::bump;
 use crate::common::query::Query;
-use crate::control::msg::{ControlRequest, Verdict, Webhook};
+use crate::control::msg::Verdict;
 use crate::shard::msg::ShardMsg;
 use crate::webrtc::publish::IngestEvent;
 use crate::webrtc::whip::Ingested;
@@ -116,13 +116,7 @@ impl Media {
                 "protocol": "whip",
             })
             .to_string();
-            let webhook = Webhook {
-                url,
-                body,
-                timeout_ms: self.settings.webhook_timeout_ms,
-                token: Some(token),
-            };
-            cx.mesh_send_control(ControlRequest::Webhook(Box::new(webhook)).into());
+            self.send_webhook(cx, url, body, token);
             return Ok(());
         }
         self.whip_claim(cx, &stream, id, (request.role, remote));

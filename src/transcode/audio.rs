@@ -182,6 +182,15 @@ impl Worker {
     }
 }
 
+/// How to decode audio configured as `config`: AAC with its `AudioSpecificConfig`, or Opus
+/// with an `OpusHead` made from its fields.
+pub(super) fn decoder_config(config: &TrackConfig) -> (CodecId, std::borrow::Cow<'_, [u8]>) {
+    match config {
+        TrackConfig::Opus(opus) => (CodecId::Opus, opus.opus_head().into()),
+        other => (CodecId::Aac, other.record()[..].into()),
+    }
+}
+
 /// Opens the decoder and encoder of `audio`, and gives its segmenter the output's header.
 fn open_pipeline(
     settings: &super::settings::TranscodeSettings,
@@ -189,21 +198,11 @@ fn open_pipeline(
 ) -> Result<(), String> {
     let (output, _, bps, _, _) = plan(settings, &audio.source).ok_or("nothing to make")?;
     let (rate, channels) = audio.source.audio_format().ok_or("not audio")?;
-    let opus_head;
-    let input = match &audio.source {
-        TrackConfig::Opus(opus) => {
-            opus_head = opus.opus_head();
-            AudioInput {
-                codec: CodecId::Opus,
-                config: &opus_head,
-                sample_rate: rate,
-            }
-        }
-        source => AudioInput {
-            codec: CodecId::Aac,
-            config: source.record(),
-            sample_rate: rate,
-        },
+    let (codec, extradata) = decoder_config(&audio.source);
+    let input = AudioInput {
+        codec,
+        config: &extradata,
+        sample_rate: rate,
     };
     let pipeline = AudioTranscoder::new(input, output, channels.clamp(1, 2), bps)
         .map_err(|e| e.to_string())?;

@@ -442,21 +442,11 @@ impl Stage {
 /// Gives the mix input `index` the sound configured as `config`.
 fn set_sound(mixer: &mut Mixer, index: usize, config: &TrackConfig) -> Result<(), Error> {
     let (rate, _) = config.audio_format().unwrap_or((48_000, 2));
-    let opus_head;
-    let input = match config {
-        TrackConfig::Opus(opus) => {
-            opus_head = opus.opus_head();
-            AudioInput {
-                codec: CodecId::Opus,
-                config: &opus_head,
-                sample_rate: rate,
-            }
-        }
-        other => AudioInput {
-            codec: CodecId::Aac,
-            config: other.record(),
-            sample_rate: rate,
-        },
+    let (codec, extradata) = super::audio::decoder_config(config);
+    let input = AudioInput {
+        codec,
+        config: &extradata,
+        sample_rate: rate,
     };
     mixer.set_source(index, input)
 }

@@ -242,6 +242,9 @@ pub enum HomeEvent<P> {
     /// The transcode worker did not finish within [`HomeConfig::transcode_end_wait_ms`]: the
     /// stream ends without the rungs' last segments ([`IndexEvent::Ended`] follows).
     EndedWithoutRungs,
+    /// The active publisher's video has B-frames (a sample came before its predecessor in
+    /// presentation order): once per publish session, before that sample's other events.
+    Reordered,
     /// The active publisher's timestamps on `track` jumped by `step_ms` (negative: back); the
     /// track was re-based, and a discontinuity starts at the next keyframe.
     TimestampJump {
@@ -371,6 +374,10 @@ pub struct StreamHome<P> {
     transcoding: bool,
     /// The source's audio (as last configured) goes to the worker.
     audio_transcoded: bool,
+    /// The presentation time of the active publisher's last video sample, and whether one
+    /// came before its predecessor in this publish session.
+    last_video_pts: Option<i64>,
+    reordered: bool,
     /// The stream ended and its worker is flushing; `Ended` goes out when it is done (or after
     /// `transcode_end_wait_ms`).
     ending_since_ms: Option<u64>,
@@ -436,6 +443,8 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             epoch: 0,
             transcoding: false,
             audio_transcoded: false,
+            last_video_pts: None,
+            reordered: false,
             ending_since_ms: None,
             next_check_ms: None,
             last_received_wall_ms: 0,
@@ -636,6 +645,14 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
             None
         };
         self.last_received_wall_ms = received_wall_ms;
+        if track == TrackKind::Video && !self.reordered {
+            let pts = sample.pts();
+            if self.last_video_pts.is_some_and(|last| pts < last) {
+                self.reordered = true;
+                self.events.push_back(HomeEvent::Reordered);
+            }
+            self.last_video_pts = Some(pts);
+        }
         if self.forward {
             let sample = sample.clone();
             self.events.push_back(HomeEvent::Forward { track, sample });
@@ -898,6 +915,8 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
         }
         self.epoch += 1;
         self.ending_since_ms = None;
+        self.last_video_pts = None;
+        self.reordered = false;
     }
 
     /// Removes publisher `index`, keeping `active` and `switch_to` on the same publishers.

@@ -29,9 +29,11 @@ pub struct Sample {
 
 impl Sample {
     /// The presentation time in ticks (may be negative for a stream that starts with
-    /// negative composition offsets).
+    /// negative composition offsets; saturating at the ends of the range, which only
+    /// hostile timestamps reach).
     pub fn pts(&self) -> i64 {
-        self.dts as i64 + i64::from(self.composition_offset)
+        let dts = i64::try_from(self.dts).unwrap_or(i64::MAX);
+        dts.saturating_add(i64::from(self.composition_offset))
     }
 }
 

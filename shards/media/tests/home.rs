@@ -637,6 +637,45 @@ fn the_active_publisher_leaving_hands_over_to_one_standing_by() {
 }
 
 #[test]
+fn b_frames_are_reported_once_per_publish_session() {
+    let mut h = Harness::new(config());
+    let video = |dts: u64, pts: u64, keyframe: bool| Sample {
+        dts,
+        composition_offset: (pts - dts) as i32,
+        duration: 0,
+        keyframe,
+        data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+    };
+    let reordered = |events: &[HomeEvent<u32>]| {
+        (events.iter())
+            .filter(|e| matches!(e, HomeEvent::Reordered))
+            .count()
+    };
+    for session in 0..2 {
+        h.publish(1, Role::Primary).unwrap();
+        h.configs(1, &[avc()]);
+        let base = session * 900_000;
+        // In presentation order: nothing.
+        for n in 0..3u64 {
+            let at = base + n * 3000;
+            h.sample(1, TrackKind::Video, video(at, at + 6000, n == 0));
+        }
+        assert_eq!(reordered(&h.take()), 0);
+        // I P B B (decode order) with presentation 0, 9000, 3000, 6000, ahead of the dts.
+        for (n, pts) in [(3u64, 18_000u64), (4, 27_000), (5, 21_000), (6, 24_000)] {
+            h.sample(
+                1,
+                TrackKind::Video,
+                video(base + n * 3000, base + pts + 6000, false),
+            );
+        }
+        assert_eq!(reordered(&h.take()), 1, "session {session}: once");
+        h.unpublish(1);
+        h.take();
+    }
+}
+
+#[test]
 fn audio_goes_to_the_worker_only_in_a_codec_it_takes() {
     // A rendition of Opus in AAC only (a WHIP source's): an RTMP source's AAC stays home.
     let mut h = Harness::new(HomeConfig {

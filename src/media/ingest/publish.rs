@@ -187,6 +187,18 @@ impl Media {
         if let Some(rc) = self.conns[slot].as_mut() {
             rc.state = Ingest::Authorizing { request, token };
         }
+        self.send_webhook(cx, url, body, token);
+    }
+
+    /// Sends an `on_publish` webhook call to the control thread; its answer comes back with
+    /// `token`.
+    pub(in crate::media) fn send_webhook(
+        &self,
+        cx: &mut Ctx<ShardMsg>,
+        url: String,
+        body: String,
+        token: u64,
+    ) {
         let webhook = Webhook {
             url,
             body,
