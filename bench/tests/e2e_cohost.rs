@@ -273,6 +273,11 @@ fn two_chromium_pages_co_host_and_a_third_watches_the_program_over_ll_hls() {
         &["--program", "duo"],
     );
     println!("chromium co-hosting: {report}");
+    for line in server.log().lines() {
+        if line.contains("stage") || line.contains("fps measured") {
+            println!("{line}");
+        }
+    }
     // The program is an ordinary stream: LL-HLS with segments, composed on the stage.
     let playlist = String::from_utf8(server.get("/live/duo/source/index.m3u8").body).unwrap();
     assert!(playlist.contains("#EXTINF"), "{playlist}");

@@ -78,30 +78,37 @@ fn a_whep_viewer_gets_the_rtmp_publisher_s_h264_and_it_decodes() {
     );
 }
 
-#[test]
-fn a_source_with_b_frames_reaches_whep_viewers_as_a_rung_with_keyframes_on_request() {
-    // B-frames and a keyframe only every 10 s: passed through, a viewer would wait for the
-    // next keyframe and then get frames out of order.
+/// A server with a 240p H.264 rung, and `stream` live on it for 20 s from ffmpeg with
+/// `b_frames` B-frames and a keyframe only every 10 s; returns once the rung has a part.
+fn rare_keyframes_with_a_240p_rung(stream: &str, b_frames: &str) -> (Server, Publish) {
     let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\npreset = \"ultrafast\"\n\
                   ladder = [{ name = \"240p\", height = 240, bitrate_kbps = 300 }]\n";
     let server = Server::start("uring", 2, config);
-    let url = format!("rtmp://{}/live/bframes", server.rtmp_addr);
+    let url = format!("rtmp://{}/live/{stream}", server.rtmp_addr);
     let video = [
-        "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "300", "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", b_frames, "-g", "300", "-pix_fmt",
+        "yuv420p",
     ];
-    let _publisher = Publish::start("ffmpeg", &url, 20, &video);
-    // The viewer joins a second in, between the source's keyframes.
+    let publisher = Publish::start("ffmpeg", &url, 20, &video);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !String::from_utf8(server.get("/live/bframes/source/index.m3u8").body)
+    while !String::from_utf8(server.get(&format!("/live/{stream}/240p/index.m3u8")).body)
         .unwrap()
         .contains("#EXT-X-PART:")
     {
-        assert!(Instant::now() < deadline, "no part");
+        assert!(Instant::now() < deadline, "no part of the rung");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (mut viewer, socket, location, _) = whep_viewer(&server, "bframes");
+    (server, publisher)
+}
+
+/// A WHEP viewer of `feed` for 3 s, whose video is the 240p rung: it starts with a keyframe
+/// forced for the viewer (long before the source's next), and every frame decodes at 426x240.
+fn watch_the_240p_rung(
+    server: &Server,
+    feed: &str,
+) -> (Rtc, UdpSocket, String, common::rtc::Received) {
+    let (mut viewer, socket, location, _) = whep_viewer(server, feed);
     let got = receive(&mut viewer, &socket, Duration::from_secs(3));
-    // The rung starts with a keyframe forced for the viewer, long before the source's next.
     assert!(
         got.video.len() >= 60,
         "{} frames; the log:\n{}",
@@ -112,6 +119,16 @@ fn a_source_with_b_frames_reaches_whep_viewers_as_a_rung_with_keyframes_on_reque
     let sizes = decode_h264(&got.video);
     assert_eq!(sizes.len(), got.video.len(), "every frame decodes");
     assert!(sizes.iter().all(|&s| s == (426, 240)), "{sizes:?}");
+    (viewer, socket, location, got)
+}
+
+#[test]
+fn a_source_with_b_frames_reaches_whep_viewers_as_a_rung_with_keyframes_on_request() {
+    // B-frames and a keyframe only every 10 s: passed through, a viewer would wait for the
+    // next keyframe and then get frames out of order.
+    // The viewer joins a second in, between the source's keyframes.
+    let (server, _publisher) = rare_keyframes_with_a_240p_rung("bframes", "2");
+    let (mut viewer, socket, location, got) = watch_the_240p_rung(&server, "bframes");
     // In presentation order, 30 fps: every frame one frame time (33 or 34 ms of RTMP's
     // milliseconds, at 90 kHz) after the one before.
     let times: Vec<u64> = got.video_times.iter().map(|t| t.1).collect();
@@ -135,6 +152,55 @@ fn a_source_with_b_frames_reaches_whep_viewers_as_a_rung_with_keyframes_on_reque
     assert_eq!(
         request(&server, "DELETE", &location, "text/plain", "").status,
         200
+    );
+    assert_eq!(
+        server.metric("shardcast_media_webrtc_frames_unusable_total"),
+        0
+    );
+}
+
+#[test]
+fn a_whep_viewer_pins_a_rung_and_gets_it_from_a_keyframe_with_the_stream_s_sound() {
+    // A source keyframe only every 10 s: a pinned viewer starts at once only because the
+    // rung's encoder makes it a keyframe.
+    let (server, _publisher) = rare_keyframes_with_a_240p_rung("pins", "0");
+    // What cannot be pinned, and why.
+    let (_, sdp, _) = offer("127.0.0.1:9".parse().unwrap());
+    let status = |path: &str| request(&server, "POST", path, "application/sdp", &sdp).status;
+    assert_eq!(status("/whep/live/pins/1080p"), 404, "no such rung");
+    assert_eq!(status("/whep/live/pins/audio"), 406, "not video");
+    assert_eq!(status("/whep/live/nothing/240p"), 404, "no such stream");
+
+    let (mut viewer, socket, location, got) = watch_the_240p_rung(&server, "pins/240p");
+    // The stream's sound comes along: 20 ms Opus packets, none lost.
+    assert!(got.opus.len() >= 100, "{} Opus packets", got.opus.len());
+    assert!(got.opus.windows(2).all(|w| w[1].0 == w[0].0 + 960));
+    // A PLI is answered by a keyframe of the rung.
+    let mid = got.video_mid.expect("video");
+    (viewer.writer(mid).unwrap())
+        .request_keyframe(None, str0m::media::KeyframeRequestKind::Pli)
+        .unwrap();
+    let after = receive(&mut viewer, &socket, Duration::from_secs(1));
+    assert!(
+        after.video.iter().any(|f| is_keyframe(f)),
+        "a keyframe after the PLI"
+    );
+    assert_eq!(
+        request(&server, "DELETE", &location, "text/plain", "").status,
+        200
+    );
+    // Unpinned, the same stream is the source's 640x360, from the source's next keyframe
+    // (10 s into the publish).
+    let (mut viewer, socket, _, _) = whep_viewer(&server, "pins/source");
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let mut video = Vec::new();
+    while video.len() < 10 && Instant::now() < deadline {
+        video.extend(receive(&mut viewer, &socket, Duration::from_millis(500)).video);
+    }
+    let sizes = decode_h264(&video);
+    assert!(
+        !sizes.is_empty() && sizes.iter().all(|&s| s == (640, 360)),
+        "{sizes:?}"
     );
     assert_eq!(
         server.metric("shardcast_media_webrtc_frames_unusable_total"),

@@ -2,7 +2,8 @@
 //!
 //! - `POST /whep/live/{stream}` with an SDP offer is answered 201 with the SDP answer and a
 //!   `Location` (`/whep/session/{id}`); the playback token, when signed playback URLs are on,
-//!   is `Authorization: Bearer` (or `?token=`).
+//!   is `Authorization: Bearer` (or `?token=`). `POST /whep/live/{stream}/{rung}` pins an
+//!   H.264 rung of the ladder (`360p`, …) instead of the source's video.
 //! - `POST /whip/live/{stream}` publishes: the stream key or a publish token is
 //!   `Authorization: Bearer` (or `?key=`), `?role=backup` stands by as a backup publisher.
 //!   It is answered 201 (`Location: /whip/session/{id}`) once the stream's home accepts the
@@ -106,8 +107,10 @@ impl Http {
             .map(|t| t.trim().to_string());
         let query = crate::common::query::Query::new(head.query().unwrap_or(""));
         let token = bearer.or_else(|| query.get("token").map(|t| t.into_owned()));
+        // `{stream}/{rung}` pins a rung; the token is the stream's.
+        let (base, _) = crate::media::names::rtc_feed(stream);
         if let Err(MediaResponse::Status(status, why)) =
-            media.verify_playback(cx, stream, token.as_deref())
+            media.verify_playback(cx, base, token.as_deref())
         {
             let reply = reply.and_close();
             return self.whep_text(cx, conn, status, why, reply);

@@ -49,6 +49,9 @@ pub(super) struct RtcVideo {
     pub rung_epoch: Option<u64>,
     /// The rung's configuration, for shards that start watching.
     pub rung_config: Option<TrackConfig>,
+    /// The configurations of the rungs viewers pinned, by rung, for shards that start
+    /// watching one.
+    pub pinned_configs: Vec<(Arc<str>, TrackConfig)>,
 }
 
 impl StreamSlot {
@@ -465,6 +468,7 @@ impl Media {
         let Some(slot) = self.homes.get_mut(index) else {
             return;
         };
+        let pinned = self.rtc_pins.contains_key(stream).then(|| stream.clone());
         let stream = stream.clone();
         let msg = match event {
             TranscodeEvent::Start { epoch, config } => {
@@ -521,8 +525,12 @@ impl Media {
                 return;
             }
         };
+        let start = matches!(msg, TranscodeMsg::Start { .. });
         if let Some(worker) = slot.worker {
             cx.mesh_send(worker, msg.into());
+            if let (true, Some(stream)) = (start, pinned) {
+                self.rtc_pins_to_worker(cx, worker, &stream);
+            }
         }
     }
 }

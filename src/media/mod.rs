@@ -121,6 +121,9 @@ pub struct Media {
     /// Of the streams homed here (or to be): the shards with WebRTC sessions of each, which
     /// get its samples.
     rtc_watchers: std::collections::HashMap<Arc<str>, Vec<ShardId>>,
+    /// Of the streams homed here: their watched pinned-rung feeds (`{stream}/{rung}`), which
+    /// get the stream's sound too.
+    rtc_pins: std::collections::HashMap<Arc<str>, Vec<Arc<str>>>,
     /// Co-hosted programs homed here.
     stages: std::collections::HashMap<Arc<str>, stage::Stage>,
     /// Stage notices for danmaku rooms homed on this shard (see `take_for_danmaku`).
@@ -160,6 +163,7 @@ impl Media {
             edge: settings_edge,
             webrtc,
             rtc_watchers: std::collections::HashMap::new(),
+            rtc_pins: std::collections::HashMap::new(),
             stages: std::collections::HashMap::new(),
             for_danmaku: Vec::new(),
         }
@@ -245,9 +249,9 @@ impl Media {
                 };
                 self.waiters.push_ready(conn, response);
             }
-            MediaMsg::RtcWatch { stream, watching } => self.rtc_watch(cx, from, stream, watching),
-            MediaMsg::RtcMedia { stream, media } => self.rtc_media(cx, &stream, *media),
-            MediaMsg::KeyframeWanted { stream } => self.rtc_keyframe_wanted(cx, &stream),
+            MediaMsg::RtcWatch { feed, watching } => self.rtc_watch(cx, from, feed, watching),
+            MediaMsg::RtcMedia { feed, media } => self.rtc_media(cx, &feed, *media),
+            MediaMsg::KeyframeWanted { feed } => self.rtc_keyframe_wanted(cx, &feed),
             MediaMsg::WhipKeyframe { key, serial } => {
                 if let Some(webrtc) = self.webrtc.as_mut() {
                     webrtc.publisher_keyframe(cx, key, serial);
@@ -256,8 +260,9 @@ impl Media {
             MediaMsg::RtcTranscoded {
                 stream,
                 epoch,
+                rung,
                 media,
-            } => self.rtc_transcoded(cx, &stream, epoch, *media),
+            } => self.rtc_transcoded(cx, &stream, (epoch, rung), *media),
         }
     }
 

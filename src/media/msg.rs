@@ -64,23 +64,24 @@ pub enum MediaMsg {
     WhepDelete { id: Box<str>, conn: ConnId },
     /// Back to the HTTP shard: whether there was such a session.
     WhepDeleted { conn: ConnId, found: bool },
-    /// A shard with WebRTC sessions of `stream` → the stream's home: send the stream's
-    /// samples here (`watching`), or stop (its last session of the stream ended).
-    RtcWatch {
-        stream: Arc<str>,
-        watching: Watching,
-    },
+    /// A shard with WebRTC sessions of `feed` (a stream, or `{stream}/{rung}` for viewers
+    /// pinned to a rung) → the stream's home: send the feed's samples here (`watching`), or
+    /// stop (its last session of the feed ended).
+    RtcWatch { feed: Arc<str>, watching: Watching },
     /// Transcode worker → home: for the stream's WebRTC viewers, of session `epoch`, an Opus
-    /// packet (of an AAC source) or the rung that stands in for a source with B-frames (its
-    /// configuration, its samples from a keyframe on), on the stream's timeline.
+    /// packet (of an AAC source), the rung that stands in for a source with B-frames (`rung`
+    /// None) or a rung viewers pinned (`rung`): its configuration, then its samples from a
+    /// keyframe on, on the stream's timeline.
     RtcTranscoded {
         stream: Arc<str>,
         epoch: u64,
+        rung: Option<Arc<str>>,
         media: Box<RtcMedia>,
     },
-    /// A shard whose WebRTC viewers of `stream` need a keyframe (a new viewer, a PLI) → the
-    /// stream's home, which asks its publisher when it can be asked (WHIP).
-    KeyframeWanted { stream: Arc<str> },
+    /// A shard whose WebRTC viewers of `feed` need a keyframe (a new viewer, a PLI) → the
+    /// stream's home, which asks its publisher when it can be asked (WHIP), or the worker
+    /// whose rung the feed is.
+    KeyframeWanted { feed: Arc<str> },
     /// Home → the ingest shard of WHIP publisher `(key, serial)`: ask it for a keyframe.
     WhipKeyframe { key: u32, serial: u32 },
     /// A co-hosting feed's home → its program's home: the feed went live (a host joined the
@@ -101,10 +102,10 @@ pub enum MediaMsg {
         slot: u8,
         muted: Muted,
     },
-    /// Home → each shard watching `stream`: a sample or a configuration of the active
-    /// publisher, on the stream's timeline.
+    /// Home → each shard watching `feed`: a sample or a configuration of the active
+    /// publisher (or of the feed's rung), on the stream's timeline.
     RtcMedia {
-        stream: Arc<str>,
+        feed: Arc<str>,
         media: Box<RtcMedia>,
     },
 }

@@ -30,6 +30,15 @@ pub fn stage_feed(name: &str) -> Option<(&str, u8)> {
     }
 }
 
+/// A WebRTC feed's stream and, for a viewer pinned to a rung (`/whep/live/{stream}/{rung}`),
+/// the rung: sessions of a shard share a feed per `{stream}` or `{stream}/{rung}`.
+pub fn rtc_feed(feed: &str) -> (&str, Option<&str>) {
+    match feed.split_once('/') {
+        Some((stream, rung)) => (stream, Some(rung)),
+        None => (feed, None),
+    }
+}
+
 /// The home shard of `stream`.
 pub fn home_of(stream: &str, shards: usize) -> ShardId {
     home_shard(Kind::Stream, stream, shards)
@@ -53,6 +62,8 @@ mod tests {
         }
         assert_eq!(stage_feed("show~3"), Some(("show", 3)));
         assert_eq!(stage_feed("show"), None);
+        assert_eq!(rtc_feed("show"), ("show", None));
+        assert_eq!(rtc_feed("show/360p"), ("show", Some("360p")));
         for bad in ["~1", "a~", "a~12", "a~x", "a~1~2", ".a~1", "a/b~1"] {
             assert!(!is_valid_stream_name(bad), "{bad}");
         }

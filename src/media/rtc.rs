@@ -9,33 +9,41 @@
 //! of the stream ends, it tells the home to stop. The watchers outlive a publish: a viewer
 //! waiting through a restart of the stream gets the new one.
 
-use super::home::RtcVideo;
 use super::msg::{MediaMsg, PublisherId, RtcMedia, Watching};
 use super::{names, Media, MediaResponse};
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
-use crate::transcode::msg::{RtcWant, TranscodeMsg};
+use crate::transcode::msg::{RtcAsk, RtcWant, TranscodeMsg};
 use shardcast_engine::{ConnId, Ctx, ShardId};
 use shardcast_media::TrackKind;
 use std::sync::Arc;
 
 impl Media {
-    /// A WHEP offer for `stream`, live here: the answer and the session's id, or a status
-    /// and why.
+    /// A WHEP offer for `feed` (`{stream}`, or `{stream}/{rung}` to pin an H.264 rung of
+    /// the ladder), live here: the answer and the session's id, or a status and why.
     pub fn whep_offer(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
-        stream: &str,
+        feed: &str,
         sdp: &str,
     ) -> Result<(String, String), (u16, String)> {
-        let live = self.index.stream(stream).is_some_and(|s| !s.is_ended());
+        let (stream, rung) = names::rtc_feed(feed);
+        let index = self.index.stream(stream).filter(|s| !s.is_ended());
         let Some(webrtc) = self.webrtc.as_mut() else {
             return Err((404, "WebRTC is off here (webrtc.udp_listen)".into()));
         };
-        if !names::is_valid_stream_name(stream) || !live {
+        let Some(index) = index.filter(|_| names::is_valid_stream_name(stream)) else {
             return Err((404, "no such live stream".into()));
-        }
-        let answer = webrtc.offer(cx, &Arc::from(stream), sdp);
+        };
+        let feed = match rung {
+            None | Some("source") => stream,
+            Some(rung) => match index.rendition_meta(rung) {
+                Some(meta) if meta.codecs.starts_with("avc1") && is_video(meta) => feed,
+                Some(_) => return Err((406, format!("rendition {rung} is not H.264 video"))),
+                None => return Err((404, format!("stream {stream} has no rendition {rung}"))),
+            },
+        };
+        let answer = webrtc.offer(cx, &Arc::from(feed), sdp);
         self.webrtc_settle(cx);
         answer
     }
@@ -94,13 +102,17 @@ impl Media {
         if let Some(at) = next {
             self.arm_waiters_timer(cx, at);
         }
-        for (stream, watching) in changes {
-            let home = names::home_of(&stream, self.shards);
-            self.send_to(cx, home, MediaMsg::RtcWatch { stream, watching });
+        // A feed is a stream's or a pinned rung's (`{stream}/{rung}`), both at the stream's
+        // home.
+        let shards = self.shards;
+        let home_of = |feed: &str| names::home_of(names::rtc_feed(feed).0, shards);
+        for (feed, watching) in changes {
+            let home = home_of(&feed);
+            self.send_to(cx, home, MediaMsg::RtcWatch { feed, watching });
         }
-        for stream in keyframes {
-            let home = names::home_of(&stream, self.shards);
-            self.send_to(cx, home, MediaMsg::KeyframeWanted { stream });
+        for feed in keyframes {
+            let home = home_of(&feed);
+            self.send_to(cx, home, MediaMsg::KeyframeWanted { feed });
         }
         if !ingest.is_empty() {
             self.whip_ingest(cx, ingest);
@@ -112,15 +124,16 @@ impl Media {
         self.webrtc.as_ref()
     }
 
-    /// At the home: shard `from` starts or stops watching `stream`.
+    /// At the home: shard `from` starts or stops watching `feed` (a stream, or a rung
+    /// viewers pinned).
     pub(super) fn rtc_watch(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
         from: ShardId,
-        stream: Arc<str>,
+        feed: Arc<str>,
         watching: Watching,
     ) {
-        let watchers = self.rtc_watchers.entry(stream.clone()).or_default();
+        let watchers = self.rtc_watchers.entry(feed.clone()).or_default();
         watchers.retain(|&s| s != from);
         if watching == Watching::Yes {
             watchers.push(from);
@@ -130,66 +143,148 @@ impl Media {
             false => Watching::Yes,
         };
         if watched == Watching::No {
-            self.rtc_watchers.remove(&stream);
+            self.rtc_watchers.remove(&feed);
+        }
+        let (stream, rung) = names::rtc_feed(&feed);
+        let stream: Arc<str> = Arc::from(stream);
+        if rung.is_some() {
+            let pins = self.rtc_pins.entry(stream.clone()).or_default();
+            pins.retain(|f| *f != feed);
+            if watched == Watching::Yes {
+                pins.push(feed.clone());
+            }
+            if pins.is_empty() {
+                self.rtc_pins.remove(&stream);
+            }
         }
         let Some(index) = self.homes.find(&stream) else {
-            return; // not live: forwarding starts with the publish (`rtc_forward_on`)
+            return; // not live: forwarding starts with the publish (`home_publish`)
         };
+        let forward = self.rtc_watched(&stream);
         let Some(slot) = self.homes.get_mut(index) else {
             return;
         };
-        slot.set_forward(watched);
-        let worker = slot.worker().filter(|_| slot.rtc_rung());
-        if let (Watching::No, Some(worker)) = (watched, worker) {
-            self.rtc_to_worker(cx, worker, &stream, RtcWant::Stop);
-        }
-        if watching == Watching::No {
-            return;
-        }
-        let Some(slot) = self.homes.get_mut(index) else {
-            return;
+        slot.set_forward(forward);
+        let want = match watched {
+            Watching::Yes => RtcWant::Keyframe,
+            Watching::No => RtcWant::Stop,
         };
-        let configs: Vec<_> = slot.forward_configs().into_iter().flatten().collect();
-        for config in configs {
-            let media = Box::new(RtcMedia::Config(config));
-            let stream = stream.clone();
-            self.send_to(cx, from, MediaMsg::RtcMedia { stream, media });
+        let rung_wanted = match rung {
+            // A new watcher of a pinned rung needs its keyframe; the last one gone stops it.
+            Some(rung) => (watching == Watching::Yes || watched == Watching::No)
+                .then(|| (Some(Arc::from(rung)), want)),
+            None => (watched == Watching::No && slot.rtc_rung()).then_some((None, want)),
+        };
+        if let (Some((rung, want)), Some(worker)) = (rung_wanted, slot.worker()) {
+            self.rtc_to_worker(cx, worker, (&stream, rung), want);
+        }
+        if watching == Watching::Yes {
+            self.rtc_send_configs(cx, index, from, (&feed, rung));
         }
     }
 
-    /// At the home: viewers of `stream` need a keyframe. A WHIP publisher is asked for one;
-    /// an RTMP publisher's encoder cannot be (its viewers wait for its next keyframe).
-    pub(super) fn rtc_keyframe_wanted(&mut self, cx: &mut Ctx<ShardMsg>, stream: &Arc<str>) {
+    /// At the home: the configurations a shard that starts watching `feed` needs first.
+    fn rtc_send_configs(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        index: usize,
+        to: ShardId,
+        (feed, rung): (&Arc<str>, Option<&str>),
+    ) {
+        let Some(slot) = self.homes.get(index) else {
+            return;
+        };
+        let [video, audio] = slot.forward_configs();
+        let video = match rung {
+            None => video,
+            Some(rung) => (slot.rtc_video.pinned_configs.iter())
+                .find(|(name, _)| **name == *rung)
+                .map(|(_, config)| config.clone()),
+        };
+        for config in [video, audio].into_iter().flatten() {
+            let media = Box::new(RtcMedia::Config(config));
+            let feed = feed.clone();
+            self.send_to(cx, to, MediaMsg::RtcMedia { feed, media });
+        }
+    }
+
+    /// At the home: a new publish session of `stream` went to transcode worker `worker`; the
+    /// rungs viewers pinned are asked of it.
+    pub(super) fn rtc_pins_to_worker(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        worker: ShardId,
+        stream: &Arc<str>,
+    ) {
+        let Some(pins) = self.rtc_pins.get(stream) else {
+            return;
+        };
+        let rungs: Vec<Arc<str>> = (pins.iter())
+            .filter_map(|feed| names::rtc_feed(feed).1.map(Arc::from))
+            .collect();
+        for rung in rungs {
+            self.rtc_to_worker(cx, worker, (stream, Some(rung)), RtcWant::Keyframe);
+        }
+    }
+
+    /// At the home: viewers of `feed` need a keyframe. The worker is asked when the feed is
+    /// its rung (pinned, or standing in for a source with B-frames), a WHIP publisher
+    /// otherwise; an RTMP publisher's encoder cannot be (its viewers wait for its next
+    /// keyframe).
+    pub(super) fn rtc_keyframe_wanted(&mut self, cx: &mut Ctx<ShardMsg>, feed: &Arc<str>) {
+        let (stream, rung) = names::rtc_feed(feed);
         let slot = self.homes.find(stream).and_then(|i| self.homes.get(i));
-        if let Some(worker) = slot.filter(|s| s.rtc_rung()).and_then(|s| s.worker()) {
-            return self.rtc_to_worker(cx, worker, stream, RtcWant::Keyframe);
+        let worker = slot.and_then(|s| s.worker());
+        let stream: Arc<str> = Arc::from(stream);
+        if let (Some(rung), Some(worker)) = (rung, worker) {
+            let rung = Some(Arc::from(rung));
+            return self.rtc_to_worker(cx, worker, (&stream, rung), RtcWant::Keyframe);
+        }
+        if let Some(worker) = worker.filter(|_| slot.is_some_and(|s| s.rtc_rung())) {
+            return self.rtc_to_worker(cx, worker, (&stream, None), RtcWant::Keyframe);
         }
         let active = slot.and_then(|slot| slot.active_publisher());
         match active {
             Some((shard, PublisherId::Whip { key, serial })) => {
                 self.send_to(cx, shard, MediaMsg::WhipKeyframe { key, serial })
             }
-            Some((_, PublisherId::Stage)) => self.stage_keyframe(cx, stream),
+            Some((_, PublisherId::Stage)) => self.stage_keyframe(cx, &stream),
             _ => {}
         }
     }
 
-    /// Whether a home made now for `stream` must forward its samples.
+    /// Whether a home made now for `stream` must forward its samples: WebRTC viewers watch
+    /// it or a rung of it (whose sound is the stream's).
     pub(super) fn rtc_watched(&self, stream: &str) -> Watching {
-        match self.rtc_watchers.contains_key(stream) {
+        match self.rtc_watchers.contains_key(stream) || self.rtc_pins.contains_key(stream) {
             true => Watching::Yes,
             false => Watching::No,
         }
     }
 
-    /// At the home: a sample or configuration for every shard watching `stream`.
+    /// At the home: a sample or configuration of `stream` for every shard watching it, and
+    /// its sound for every shard watching one of its pinned rungs too.
     pub(super) fn rtc_forward(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
         stream: &Arc<str>,
         media: RtcMedia,
     ) {
-        let Some(watchers) = self.rtc_watchers.get(stream) else {
+        let audio = match &media {
+            RtcMedia::Sample { track, .. } => *track == TrackKind::Audio,
+            RtcMedia::Config(config) => config.kind() == TrackKind::Audio,
+            RtcMedia::Opus(_) => true,
+        };
+        let pins = self.rtc_pins.get(stream).filter(|_| audio).cloned();
+        for pin in pins.iter().flatten() {
+            self.rtc_forward_feed(cx, pin, media.clone());
+        }
+        self.rtc_forward_feed(cx, stream, media);
+    }
+
+    /// At the home: a sample or configuration for every shard watching `feed`.
+    fn rtc_forward_feed(&mut self, cx: &mut Ctx<ShardMsg>, feed: &Arc<str>, media: RtcMedia) {
+        let Some(watchers) = self.rtc_watchers.get(feed) else {
             return;
         };
         let mut here = false;
@@ -199,23 +294,24 @@ impl Media {
                 continue;
             }
             let msg = MediaMsg::RtcMedia {
-                stream: stream.clone(),
+                feed: feed.clone(),
                 media: Box::new(media.clone()),
             };
             cx.mesh_send(shard, msg.into());
         }
         if here {
-            self.rtc_media(cx, stream, media);
+            self.rtc_media(cx, feed, media);
         }
     }
 
-    /// At the home: Opus or the WebRTC rung from the stream's transcode worker, for the
-    /// shards watching (of the current publish session only).
+    /// At the home: Opus or a WebRTC rung from the stream's transcode worker, for the
+    /// shards watching (of the current publish session only): the rung that stands in for
+    /// the source (`rung` None) goes to the stream's feed, a pinned rung to its own.
     pub(super) fn rtc_transcoded(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
         stream: &Arc<str>,
-        epoch: u64,
+        (epoch, rung): (u64, Option<Arc<str>>),
         media: RtcMedia,
     ) {
         let index = self.homes.find(stream);
@@ -225,10 +321,19 @@ impl Media {
         if slot.epoch() != epoch {
             return;
         }
+        let Some(rung) = rung else {
+            if let RtcMedia::Config(config) = &media {
+                slot.rtc_video.rung_config = Some(config.clone());
+            }
+            return self.rtc_forward(cx, stream, media);
+        };
         if let RtcMedia::Config(config) = &media {
-            slot.rtc_video.rung_config = Some(config.clone());
+            let configs = &mut slot.rtc_video.pinned_configs;
+            configs.retain(|(name, _)| *name != rung);
+            configs.push((rung.clone(), config.clone()));
         }
-        self.rtc_forward(cx, stream, media);
+        let feed: Arc<str> = Arc::from(format!("{stream}/{rung}"));
+        self.rtc_forward_feed(cx, &feed, media);
     }
 
     /// At the home: the active publisher's sample or configuration, for the shards watching.
@@ -272,21 +377,20 @@ impl Media {
             "stream {stream}: the source has B-frames; its WebRTC viewers get the largest rung \
              instead, with keyframes on request"
         );
-        slot.rtc_video = RtcVideo {
-            rung_epoch: Some(slot.epoch()),
-            rung_config: None,
-        };
+        slot.rtc_video.rung_epoch = Some(slot.epoch());
+        slot.rtc_video.rung_config = None;
         if self.rtc_watchers.contains_key(stream) {
-            self.rtc_to_worker(cx, worker, stream, RtcWant::Keyframe);
+            self.rtc_to_worker(cx, worker, (stream, None), RtcWant::Keyframe);
         }
     }
 
-    /// Sends the stream's worker what its WebRTC viewers want of the rung.
+    /// Sends the stream's worker what its WebRTC viewers want of a rung: one they pinned,
+    /// or (`rung` None) the one that stands in for the source.
     fn rtc_to_worker(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
         worker: ShardId,
-        stream: &Arc<str>,
+        (stream, rung): (&Arc<str>, Option<Arc<str>>),
         want: RtcWant,
     ) {
         let Some(epoch) = (self.homes.find(stream))
@@ -295,33 +399,37 @@ impl Media {
         else {
             return;
         };
-        let stream = stream.clone();
-        cx.mesh_send(
-            worker,
-            TranscodeMsg::Rtc {
-                stream,
-                epoch,
-                want,
-            }
-            .into(),
-        );
+        let ask = RtcAsk {
+            stream: stream.clone(),
+            epoch,
+            rung,
+            want,
+        };
+        cx.mesh_send(worker, TranscodeMsg::Rtc(Box::new(ask)).into());
     }
 
-    /// On a shard with sessions of `stream`: its home forwarded `media`.
-    pub(super) fn rtc_media(&mut self, cx: &mut Ctx<ShardMsg>, stream: &str, media: RtcMedia) {
+    /// On a shard with sessions of `feed`: the stream's home forwarded `media`.
+    pub(super) fn rtc_media(&mut self, cx: &mut Ctx<ShardMsg>, feed: &str, media: RtcMedia) {
         let Some(webrtc) = self.webrtc.as_mut() else {
             return;
         };
         match media {
-            RtcMedia::Config(config) => webrtc.on_config(stream, config),
+            RtcMedia::Config(config) => webrtc.on_config(feed, config),
             RtcMedia::Sample { track, sample } => {
                 let unusable = webrtc.frames_unusable;
-                webrtc.on_sample(cx, stream, track, &sample);
+                webrtc.on_sample(cx, feed, track, &sample);
                 let unusable = webrtc.frames_unusable - unusable;
                 bump(&self.counters().webrtc_frames_unusable, unusable);
             }
-            RtcMedia::Opus(sample) => webrtc.on_opus(cx, stream, &sample),
+            RtcMedia::Opus(sample) => webrtc.on_opus(cx, feed, &sample),
         }
         self.webrtc_settle(cx);
     }
+}
+
+fn is_video(meta: &shardcast_media::RenditionMeta) -> bool {
+    matches!(
+        meta.kind,
+        shardcast_media::manifest::RenditionKind::Video { .. }
+    )
 }

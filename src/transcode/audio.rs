@@ -248,6 +248,7 @@ fn package_audio(
             let msg = MediaMsg::RtcTranscoded {
                 stream: stream.clone(),
                 epoch,
+                rung: None,
                 media: Box::new(RtcMedia::Opus(sample.clone())),
             };
             endpoint.send(home, msg);

@@ -213,14 +213,12 @@ fn package(
             keyframe: packet.keyframe,
             data: Bytes::from(packet.data),
         };
-        let rtc_config =
-            rtc_spec.and_then(|s| job.rungs[s].segmenter.track_config(TrackKind::Video));
         let to = (stream, job.home, job.epoch);
         job.rtc.forward(
-            (rtc_spec, rtc_config),
+            (&job.rungs, rtc_spec),
             (packet.rung, packet.generation),
             &sample,
-            |media| super::rtc::send_home(endpoint, to, media),
+            |rung, media| super::rtc::send_home(endpoint, to, rung, media),
         );
         let rung = &mut job.rungs[packet.rung];
         let pts = packet.pts.max(0) as u64;

@@ -88,8 +88,9 @@ struct Job {
     failed: bool,
     /// When the last thumbnail was asked for.
     thumbnail_at: Option<Instant>,
-    /// The rung forwarded to the home for WebRTC viewers (of a source with B-frames).
-    rtc: rtc::RtcRung,
+    /// The rungs forwarded to the home for WebRTC viewers (pinned, or standing in for a
+    /// source with B-frames).
+    rtc: rtc::RtcRungs,
 }
 
 /// Where a worker's messages go: the mesh, or (for `shardcast ladder`) a collector.

@@ -21,13 +21,8 @@ pub enum TranscodeMsg {
     Sample(Box<PlacedSample>),
     /// The stream ended: flush and answer with `RungEnded`.
     End { stream: Arc<str>, epoch: u64 },
-    /// For the stream's WebRTC viewers (its source has B-frames, which WebRTC players do not
-    /// reorder): forward its largest H.264 rung to the home, or stop.
-    Rtc {
-        stream: Arc<str>,
-        epoch: u64,
-        want: RtcWant,
-    },
+    /// For the stream's WebRTC viewers: forward an H.264 rung to the home, or stop.
+    Rtc(Box<RtcAsk>),
     /// For co-hosted `program`'s stage (see `transcode::stage`).
     Stage { program: Arc<str>, op: Box<StageOp> },
 }
@@ -53,7 +48,17 @@ pub enum FeedMedia {
     Sample { track: TrackKind, sample: Sample },
 }
 
-/// What the home wants of the rung that stands in for the source over WebRTC.
+/// A home's [`TranscodeMsg::Rtc`]: what its WebRTC viewers want of a rung of session
+/// `epoch`. `rung` names one viewers pinned; None is the largest, which stands in for a
+/// source with B-frames (WebRTC players do not reorder frames).
+pub struct RtcAsk {
+    pub stream: Arc<str>,
+    pub epoch: u64,
+    pub rung: Option<Arc<str>>,
+    pub want: RtcWant,
+}
+
+/// What the home wants of a rung for WebRTC viewers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RtcWant {
     /// Forward it (from a keyframe, with its configuration) and make its next picture a

@@ -144,11 +144,7 @@ impl Worker {
                 self.end(&stream, endpoint);
             }
             TranscodeMsg::End { .. } => {}
-            TranscodeMsg::Rtc {
-                stream,
-                epoch,
-                want,
-            } => self.rtc(&stream, epoch, want),
+            TranscodeMsg::Rtc(ask) => self.rtc(*ask),
             TranscodeMsg::Stage { program, op } => self.stage(from, program, *op),
         }
     }

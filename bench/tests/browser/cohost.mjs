@@ -55,8 +55,38 @@ async function plays(page, what, selector) {
     }
     await sleep(250);
   }
+  result.diagnosis = await page.evaluate(diagnose, selector).catch((e) => e.message);
   throw new Error(`${what} does not play`);
 }
+
+/** What a video that does not play shows: its element's state, the player's errors and the
+ *  playlists it was given (in the page, so with the page's own requests). */
+const diagnose = async (selector) => {
+  const v = document.querySelector(selector);
+  const ranges = (r) => Array.from({ length: r.length }, (_, i) => [r.start(i), r.end(i)]);
+  const out = v ? {
+    readyState: v.readyState, networkState: v.networkState, paused: v.paused,
+    error: v.error && v.error.message, time: v.currentTime, buffered: ranges(v.buffered),
+  } : {};
+  const watch = window.shardcastWatch;
+  if (watch) Object.assign(out, { errors: watch.errors, stalls: watch.stalls, firstFrameMs: watch.firstFrameMs });
+  const hls = window.shardcastHls;
+  if (hls) {
+    out.levels = hls.levels.length;
+    out.level = hls.currentLevel;
+    out.liveSyncPosition = hls.liveSyncPosition;
+    if (hls.url) {
+      const text = await (await fetch(hls.url)).text();
+      out.multivariant = text.slice(0, 1500);
+      const media = text.split('\n').find((l) => l && !l.startsWith('#'));
+      if (media) {
+        const playlist = await (await fetch(new URL(media, hls.url))).text();
+        out.media = playlist.slice(-1500);
+      }
+    }
+  }
+  return out;
+};
 
 async function goLive(page, feed) {
   await page.goto(`${base}/publish`);

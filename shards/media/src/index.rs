@@ -580,6 +580,11 @@ impl StreamIndex {
             .map(|(_, b)| b.clone())
     }
 
+    /// What `rendition` is (its kind and codecs), when it exists.
+    pub fn rendition_meta(&self, rendition: &str) -> Option<&RenditionMeta> {
+        Some(&self.renditions[self.rendition_index(rendition)?].meta)
+    }
+
     /// Whether `rendition` exists.
     pub fn has_rendition(&self, rendition: &str) -> bool {
         self.rendition_index(rendition).is_some()
