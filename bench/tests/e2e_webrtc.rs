@@ -324,6 +324,22 @@ fn chromium_plays_an_rtmp_stream_over_whep_on_the_watch_page() {
 }
 
 #[test]
+fn chromium_as_an_adaptive_viewer_starts_on_the_rung_and_moves_up_to_the_source() {
+    let (server, _publisher) = two_layers("adapt", 150);
+    let base = format!("http://{}", server.addr);
+    let args = ["--stream", "adapt", "--width", "640", "--height", "360"];
+    let report = common::browser::run_script(&server, "whep.mjs", &base, "whep-abr", &args);
+    println!("chromium, adaptive: {} {}", report["sizes"], report["seen"]);
+    // Chromium's own congestion feedback takes it up, at a keyframe of the source.
+    assert_eq!(report["sizes"][0], "426x240", "{report}");
+    assert_eq!(
+        report["sizes"].as_array().unwrap().last().unwrap(),
+        "640x360"
+    );
+    assert!(server.metric("shardcast_media_webrtc_layer_switches_total") >= 1);
+}
+
+#[test]
 fn the_server_s_session_bound_holds_across_shards_and_frees_with_a_delete() {
     let config =
         "[webrtc]\nudp_listen = \"127.0.0.1:0\"\nmax_sessions = 2\n[transcode]\nenabled = false\n";
@@ -472,4 +488,140 @@ fn garbage_and_stun_floods_are_dropped_cheaply_and_a_viewer_still_connects() {
         request(&server, "DELETE", &location, "text/plain", "").status,
         200
     );
+}
+
+/// A server with a 200 kbit/s 240p rung whose adaptive WHEP viewers start at `start_kbps`,
+/// and `stream` live on it for 30 s at 1.2 Mbit/s (640x360, a keyframe every 2 s); returns
+/// once both layers have a segment (their rates are measured).
+fn two_layers(stream: &str, start_kbps: u32) -> (Server, Publish) {
+    let config = format!(
+        "[webrtc]\nudp_listen = \"127.0.0.1:0\"\nabr_start_kbps = {start_kbps}\n[transcode]\n\
+         preset = \"ultrafast\"\nladder = [{{ name = \"240p\", height = 240, bitrate_kbps = 200 }}]\n"
+    );
+    let server = Server::start("uring", 2, &config);
+    let url = format!("rtmp://{}/live/{stream}", server.rtmp_addr);
+    let video = [
+        "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "60", "-b:v", "1200k",
+        "-maxrate", "1200k", "-bufsize", "600k", "-pix_fmt", "yuv420p",
+    ];
+    let publisher = Publish::start("ffmpeg", &url, 30, &video);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for rendition in ["source", "240p"] {
+        let path = format!("/live/{stream}/{rendition}/index.m3u8");
+        while !String::from_utf8(server.get(&path).body)
+            .unwrap()
+            .contains("#EXTINF")
+        {
+            assert!(Instant::now() < deadline, "no segment of {rendition}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    (server, publisher)
+}
+
+/// The picture size of the sequence parameter set a keyframe (Annex B) carries.
+fn sps_size(frame: &[u8]) -> Option<(u32, u32)> {
+    let units = shardcast_media::codec::nal_units(frame);
+    let sps = units.iter().find(|u| u[0] & 0x1f == 7)?;
+    let video = shardcast_media::codec::parse_avc_sps(sps).ok()?.video;
+    Some((video.width, video.height))
+}
+
+/// Receives (losing every `drop_every`th datagram) until a keyframe of another picture size
+/// than the first (another layer) and a second after it, or `within` passes: the frames,
+/// each with the picture size of the layer it came from (its last keyframe's). Nothing is
+/// decoded meanwhile: a viewer that stops reading for a while looks like a congested link to
+/// the server's estimator.
+fn frames_until_a_switch(
+    (viewer, socket): (&mut Rtc, &UdpSocket),
+    drop_every: u32,
+    within: Duration,
+) -> Vec<(Vec<u8>, (u32, u32))> {
+    let deadline = Instant::now() + within;
+    let mut frames: Vec<(Vec<u8>, (u32, u32))> = Vec::new();
+    let mut switched_at = None;
+    while Instant::now() < deadline && switched_at.is_none_or(|at| at > Instant::now()) {
+        let wait = Duration::from_millis(200);
+        let got = common::rtc::receive_dropping(viewer, socket, wait, drop_every);
+        for frame in got.video {
+            let size = sps_size(&frame)
+                .or(frames.last().map(|f| f.1))
+                .unwrap_or_default();
+            if switched_at.is_none() && frames.first().is_some_and(|f| f.1 != size) {
+                switched_at = Some(Instant::now() + Duration::from_secs(1));
+            }
+            frames.push((frame, size));
+        }
+    }
+    frames
+}
+
+#[test]
+fn an_adaptive_whep_viewer_moves_up_to_the_source_when_its_estimate_allows() {
+    let (server, _publisher) = two_layers("up", 150);
+    let (mut viewer, socket, _, _) = whep_viewer(&server, "up");
+    let frames = frames_until_a_switch((&mut viewer, &socket), 0, Duration::from_secs(20));
+    // It starts on the rung (within 150 kbit/s there is nothing, so the lowest layer), and
+    // moves to the source once its estimate clears 1.2 Mbit/s with headroom, at a keyframe:
+    // every frame decodes, the rung's up to the switch and the source's after it.
+    let layers: Vec<(u32, u32)> = frames.iter().map(|f| f.1).collect();
+    let switch = layers.iter().position(|&s| s == (640, 360));
+    let log = server.log();
+    let moves: Vec<&str> = log.lines().filter(|l| l.contains("moves to")).collect();
+    println!(
+        "{} frames, the source from frame {switch:?}: {moves:?}",
+        frames.len()
+    );
+    let switch = switch.expect("it moved up to the source");
+    assert!(switch >= 30, "it started on the rung: {layers:?}");
+    assert!(
+        layers[..switch].iter().all(|&s| s == (426, 240)),
+        "{layers:?}"
+    );
+    assert!(
+        layers[switch..].iter().all(|&s| s == (640, 360)),
+        "{layers:?}"
+    );
+    assert!(
+        is_keyframe(&frames[switch].0),
+        "the switch is at a keyframe"
+    );
+    let frames: Vec<Vec<u8>> = frames.into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        decode_h264(&frames),
+        layers,
+        "every frame decodes, at its layer's size"
+    );
+    assert_eq!(
+        server.metric("shardcast_media_webrtc_layer_switches_total"),
+        1
+    );
+}
+
+#[test]
+fn an_adaptive_whep_viewer_on_a_lossy_link_moves_down_to_the_rung() {
+    let (server, _publisher) = two_layers("down", 1000);
+    let (mut viewer, socket, _, _) = whep_viewer(&server, "down");
+    let got = receive(&mut viewer, &socket, Duration::from_secs(2));
+    let sizes = decode_h264(&got.video);
+    assert!(
+        !sizes.is_empty() && sizes.iter().all(|&s| s == (640, 360)),
+        "it starts on the source: {sizes:?}"
+    );
+    // Half the datagrams lost: the estimate falls, and the viewer moves to the rung at
+    // a keyframe the rung's encoder makes for it.
+    let frames = frames_until_a_switch((&mut viewer, &socket), 3, Duration::from_secs(20));
+    let layers: Vec<(u32, u32)> = frames.iter().map(|f| f.1).collect();
+    let switch = layers.iter().position(|&s| s == (426, 240));
+    println!("{} frames, the rung from frame {switch:?}", frames.len());
+    let switch = switch.expect("it moved down to the rung");
+    assert!(
+        layers[switch..].iter().all(|&s| s == (426, 240)),
+        "{layers:?}"
+    );
+    assert!(
+        is_keyframe(&frames[switch].0),
+        "the switch is at a keyframe"
+    );
+    assert!(server.metric("shardcast_media_webrtc_layer_switches_total") >= 1);
 }

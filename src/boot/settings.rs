@@ -89,7 +89,11 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         recv_buffers: e.recv_buffers,
         zerocopy_min_bytes: e.zerocopy_min_bytes,
         max_connections: config.http.max_connections_per_shard + e.connection_reserve,
-        timer_tick_ms: e.timer_tick_ms,
+        timer_tick_ms: match e.timer_tick_ms {
+            0 if config.webrtc.udp_listen != "off" && config.webrtc.abr_start_kbps > 0 => 1,
+            0 => 10,
+            tick => tick,
+        },
         timer_slots: e.timer_slots,
         timers_per_connection: 1,
         other_timers: crate::shard::timer::other_timers(

@@ -33,6 +33,7 @@ pub fn webrtc_settings(config: &Config) -> Option<Arc<crate::webrtc::WebrtcSetti
         max_sessions: w.max_sessions,
         sessions_total: Default::default(),
         keyframe_interval_ms: u64::from(config.media.segment_target_ms),
+        abr_start_bps: (w.abr_start_kbps > 0).then(|| u64::from(w.abr_start_kbps) * 1000),
     }))
 }
 

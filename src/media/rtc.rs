@@ -35,6 +35,10 @@ impl Media {
         let Some(index) = index.filter(|_| names::is_valid_stream_name(stream)) else {
             return Err((404, "no such live stream".into()));
         };
+        let layers = match rung {
+            None | Some("source") => rtc_layers(stream, index),
+            Some(_) => Vec::new(),
+        };
         let feed = match rung {
             None | Some("source") => stream,
             Some(rung) => match index.rendition_meta(rung) {
@@ -43,7 +47,7 @@ impl Media {
                 None => return Err((404, format!("stream {stream} has no rendition {rung}"))),
             },
         };
-        let answer = webrtc.offer(cx, &Arc::from(feed), sdp);
+        let answer = webrtc.offer(cx, &Arc::from(feed), sdp, layers);
         self.webrtc_settle(cx);
         answer
     }
@@ -95,10 +99,12 @@ impl Media {
             return;
         };
         let (next, sessions) = (webrtc.next_deadline_ms(), webrtc.sessions());
+        let switches = std::mem::take(&mut webrtc.layer_switches);
         let changes = webrtc.take_watch_changes();
         let ingest = webrtc.take_ingest();
         let keyframes = webrtc.take_keyframe_wanted();
         set(&self.counters().webrtc_sessions, sessions as u64);
+        bump(&self.counters().webrtc_layer_switches, switches);
         if let Some(at) = next {
             self.arm_waiters_timer(cx, at);
         }
@@ -432,4 +438,34 @@ fn is_video(meta: &shardcast_media::RenditionMeta) -> bool {
         meta.kind,
         shardcast_media::manifest::RenditionKind::Video { .. }
     )
+}
+
+/// The layers an adaptive WHEP viewer of `stream` moves between: the source's video and each
+/// H.264 rung, with their rates (measured over the segments held; before the first, a rung's
+/// configured rate, and twice the largest of those for the source).
+fn rtc_layers(stream: &str, index: &shardcast_media::StreamIndex) -> Vec<crate::webrtc::Layer> {
+    let configured = |name: &str| {
+        (index.info.rungs.iter())
+            .find(|r| r.name == name)
+            .map(|r| u64::from(r.bitrate_kbps) * 1000)
+    };
+    let largest = (index.info.rungs.iter())
+        .map(|r| u64::from(r.bitrate_kbps) * 1000)
+        .max()
+        .unwrap_or(0);
+    let h264 = |name: &&str| {
+        (index.rendition_meta(name)).is_some_and(|m| m.codecs.starts_with("avc1") && is_video(m))
+    };
+    (index.rendition_names().filter(h264))
+        .map(|name| {
+            let feed: Arc<str> = match name {
+                "source" => Arc::from(stream),
+                rung => Arc::from(format!("{stream}/{rung}")),
+            };
+            let bps = (index.average_bps(name))
+                .or_else(|| configured(name))
+                .unwrap_or(largest * 2);
+            crate::webrtc::Layer { feed, bps }
+        })
+        .collect()
 }

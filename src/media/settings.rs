@@ -89,6 +89,9 @@ crate::service_counters! {
         /// Video samples forwarded for WebRTC that could not be sent: not H.264, or NAL unit
         /// lengths that run past the sample.
         webrtc_frames_unusable: "counter",
+        /// Adaptive WebRTC viewers' moves between a stream's layers (at keyframes, following
+        /// their bandwidth estimates).
+        webrtc_layer_switches: "counter",
         /// Edge mode: `/live/…` requests answered from this shard's cache.
         edge_hits: "counter",
         /// Edge mode: `/live/…` requests that waited for the fetcher (joined to this shard's

@@ -79,7 +79,7 @@ impl Webrtc {
         sdp: &str,
         http: ConnId,
     ) -> Result<PublisherId, (u16, String)> {
-        let (key, answer, _) = self.open(cx, stream, sdp, PeerRole::Publisher)?;
+        let (key, answer, _) = self.open(cx, stream, sdp, (PeerRole::Publisher, None))?;
         let id = PublisherId::Whip {
             key: key as u32,
             serial: self.serial as u32,

@@ -11,12 +11,17 @@ use std::collections::hash_map::RandomState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+/// One video frame time at 30 fps on the 90 kHz clock: the step an adaptive viewer's video
+/// time takes at a switch to a layer that is behind.
+const FRAME_TICKS: u64 = 3_000;
 
 /// Why an offer was refused, in HTTP's words.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -114,17 +119,35 @@ pub struct Session {
     incoming: Vec<Incoming>,
     /// A publisher's frames dropped because `incoming` was full.
     pub incoming_dropped: u64,
+    /// An adaptive viewer's newest bandwidth estimate (bit/s), not yet taken.
+    estimate: Option<u64>,
+    /// Added to forwarded video times (90 kHz): an adaptive viewer's layers can be apart by
+    /// the transcode's delay, and its RTP times must not run backwards at a switch.
+    video_offset: u64,
+    /// The last video time written, offset included.
+    video_last: Option<u64>,
+    /// The next frame is the first of another layer.
+    layer_switched: bool,
+    /// The last Opus time written (48 kHz): at a switch the new layer's feed may repeat a
+    /// packet the old one sent.
+    audio_last: Option<u64>,
+    /// A viewer that moves between layers (its estimator is on).
+    adaptive: bool,
 }
 
 impl Session {
     /// Answers `offer_sdp` of a peer in `role` as an ICE-lite peer reachable at `local` (the
     /// shard's UDP socket as the peer must address it). Returns the session and the answer's
     /// SDP.
+    ///
+    /// `bwe_start`: an adaptive viewer's starting bandwidth estimate (bit/s); its estimates
+    /// then come from the viewer's transport-wide congestion feedback
+    /// ([`Session::take_estimate`]).
     pub fn answer(
         now: Instant,
         offer_sdp: &str,
         local: SocketAddr,
-        role: PeerRole,
+        (role, bwe_start): (PeerRole, Option<u64>),
     ) -> Result<(Session, String), OfferError> {
         let offer = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| OfferError::Malformed(e.to_string()))?;
@@ -136,6 +159,7 @@ impl Session {
             .clear_codecs()
             .enable_h264(true)
             .enable_opus(true, false)
+            .enable_bwe(bwe_start.map(Bitrate::bps))
             .build(now);
         let candidate =
             Candidate::host(local, "udp").map_err(|e| OfferError::Unanswerable(e.to_string()))?;
@@ -177,6 +201,12 @@ impl Session {
             frames_refused: 0,
             keyframe_requests: 0,
             keyframe_requests_seen: 0,
+            estimate: None,
+            video_offset: 0,
+            video_last: None,
+            layer_switched: false,
+            audio_last: None,
+            adaptive: bwe_start.is_some(),
         };
         session.drain(&mut Vec::new());
         Ok((session, answer))
@@ -248,7 +278,17 @@ impl Session {
         if self.video_pt.is_none() {
             self.video_pt = payload_type(&self.rtc, mid, Codec::H264);
         }
-        let time = frame.rtp_time as u32;
+        let mut time = frame.rtp_time + self.video_offset;
+        if let (true, Some(last)) = (std::mem::take(&mut self.layer_switched), self.video_last) {
+            if time <= last {
+                // The new layer is behind the old one: its first frame goes one frame time
+                // after the last sent, and so on.
+                self.video_offset += last + FRAME_TICKS - time;
+                time = last + FRAME_TICKS;
+            }
+        }
+        self.video_last = Some(time);
+        let time = time as u32;
         let last = frame.payloads.len().saturating_sub(1);
         let sent = self.write_rtp(
             mid,
@@ -279,6 +319,13 @@ impl Session {
         if self.audio_pt.is_none() {
             self.audio_pt = payload_type(&self.rtc, mid, Codec::Opus);
         }
+        let repeated = self
+            .audio_last
+            .is_some_and(|last| ticks <= last && last - ticks < 48_000);
+        if self.adaptive && repeated {
+            return; // sent already, from the layer before a switch
+        }
+        self.audio_last = Some(ticks);
         let payloads = std::slice::from_ref(data);
         if self.write_rtp(
             mid,
@@ -337,6 +384,22 @@ impl Session {
         self.role == PeerRole::Viewer && (asked || waiting)
     }
 
+    /// The next video frame is the first of another layer (a keyframe).
+    pub fn layer_switched(&mut self) {
+        self.layer_switched = true;
+    }
+
+    /// An adaptive viewer's newest bandwidth estimate (bit/s) since the last call.
+    pub fn take_estimate(&mut self) -> Option<u64> {
+        self.estimate.take()
+    }
+
+    /// Tells an adaptive viewer's estimator what to keep sending (padding what media
+    /// leaves, within the estimate) and what to probe for, in bit/s.
+    pub fn set_bitrates(&mut self, (minimum, desired): (u64, u64)) {
+        (self.rtc.bwe()).set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
+    }
+
     /// Takes the frames a publisher sent since the last call.
     pub fn take_incoming(&mut self) -> Vec<Incoming> {
         std::mem::take(&mut self.incoming)
@@ -389,6 +452,9 @@ impl Session {
                 self.state = SessionState::Closed;
             }
             Event::KeyframeRequest(_) => self.keyframe_requests += 1,
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                self.estimate = Some(estimate.as_u64());
+            }
             Event::MediaData(data) if self.role == PeerRole::Publisher => {
                 if self.incoming.len() >= INCOMING_MAX {
                     self.incoming_dropped += 1;
@@ -542,12 +608,17 @@ mod tests {
         }
     }
 
+    /// The server's session for a (non-adaptive) viewer's offer, and its answer.
+    fn answer_viewer(now: Instant, offer: &str) -> (Session, String) {
+        let local = SERVER.parse().unwrap();
+        Session::answer(now, offer, local, (PeerRole::Viewer, None)).unwrap()
+    }
+
     #[test]
     fn a_viewer_s_offer_is_answered_and_ice_and_dtls_complete() {
         let mut now = Instant::now();
         let (mut viewer, offer, pending) = viewer(now);
-        let (mut server, answer) =
-            Session::answer(now, &offer, SERVER.parse().unwrap(), PeerRole::Viewer).unwrap();
+        let (mut server, answer) = answer_viewer(now, &offer);
         assert!(answer.contains("a=ice-lite"), "{answer}");
         assert!(
             answer.contains("H264") && answer.contains("opus"),
@@ -568,8 +639,7 @@ mod tests {
     fn a_viewer_that_goes_silent_is_freed_within_30_s() {
         let mut now = Instant::now();
         let (mut viewer, offer, pending) = viewer(now);
-        let (mut server, answer) =
-            Session::answer(now, &offer, SERVER.parse().unwrap(), PeerRole::Viewer).unwrap();
+        let (mut server, answer) = answer_viewer(now, &offer);
         let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
         viewer.sdp_api().accept_answer(pending, answer).unwrap();
         run(&mut now, &mut viewer, &mut server, |v, s| {
@@ -617,16 +687,21 @@ mod tests {
     fn bad_offers_get_their_status() {
         let now = Instant::now();
         let local = SERVER.parse().unwrap();
-        let garbage = Session::answer(now, "v=0\r\nthis is not sdp", local, PeerRole::Viewer)
-            .map(|_| ())
-            .unwrap_err();
+        let garbage = Session::answer(
+            now,
+            "v=0\r\nthis is not sdp",
+            local,
+            (PeerRole::Viewer, None),
+        )
+        .map(|_| ())
+        .unwrap_err();
         assert_eq!(garbage.status(), 400, "{garbage}");
         // An offer that only sends (a publisher's) has nothing a viewer would receive.
         let mut rtc = Rtc::builder().build(now);
         let mut change = rtc.sdp_api();
         change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
         let (offer, _) = change.apply().unwrap();
-        let error = Session::answer(now, &offer.to_sdp_string(), local, PeerRole::Viewer)
+        let error = Session::answer(now, &offer.to_sdp_string(), local, (PeerRole::Viewer, None))
             .map(|_| ())
             .unwrap_err();
         assert_eq!(error, OfferError::NothingInCommon);

@@ -4,6 +4,7 @@
 //! sessions, the bounds, and the viewers' side (the streams' feeds); `publish.rs` is the
 //! publishers' side.
 
+use super::abr::{Abr, Layer};
 use super::feed::{Feed, FeedError};
 use super::publish::{IngestEvent, Publisher};
 use super::session::{PeerRole, Session, SessionState};
@@ -40,6 +41,8 @@ pub struct WebrtcSettings {
     /// How often a WHIP publisher is asked for a keyframe when it sends none (browsers send
     /// one only when asked): the segment target, so that segments can be cut.
     pub keyframe_interval_ms: u64,
+    /// Adaptive viewers' starting estimate (`webrtc.abr_start_kbps`); None: off.
+    pub abr_start_bps: Option<u64>,
 }
 
 /// One session in the table. A datagram from an address no session has claimed yet must be a
@@ -55,6 +58,8 @@ pub(super) struct Entry {
     peer: Option<SocketAddr>,
     /// A WHIP publisher's side; None for a viewer.
     pub(super) publisher: Option<Box<Publisher>>,
+    /// An adaptive viewer's layers; None for one that gets one feed.
+    pub(super) abr: Option<Box<Abr>>,
 }
 
 /// This shard's sessions.
@@ -83,6 +88,8 @@ pub struct Webrtc {
     /// Streams whose viewers here need a keyframe (a new viewer, a PLI), for the caller to
     /// ask the streams' homes (which ask a WHIP publisher; an RTMP one cannot be asked).
     keyframe_wanted: Vec<Arc<str>>,
+    /// Adaptive viewers' switches between layers since the caller last took them.
+    pub layer_switches: u64,
 }
 
 /// Keyframes asked for one stream's viewers on a shard are at least this far apart.
@@ -105,6 +112,7 @@ impl Webrtc {
             frames_unusable: 0,
             ingest: Vec::new(),
             keyframe_wanted: Vec::new(),
+            layer_switches: 0,
         }
     }
 
@@ -117,21 +125,58 @@ impl Webrtc {
         self.base + Duration::from_millis(cx.now_ms())
     }
 
-    /// A WHEP offer for `stream`: the answer's SDP and the session's id, or the HTTP status
-    /// and why.
+    /// A WHEP offer for `feed` (a stream, or `{stream}/{rung}`): the answer's SDP and the
+    /// session's id, or the HTTP status and why. With two `layers` or more (and
+    /// `webrtc.abr_start_kbps`), the viewer is adaptive: it starts on a layer and moves
+    /// between them ([`super::abr`]).
     pub fn offer<M: Send>(
         &mut self,
         cx: &mut Ctx<M>,
-        stream: &Arc<str>,
+        feed: &Arc<str>,
         sdp: &str,
+        layers: Vec<Layer>,
     ) -> Result<(String, String), (u16, String)> {
-        let (key, answer, id) = self.open(cx, stream, sdp, PeerRole::Viewer)?;
-        let (_, keys) = self.feeds.entry(stream.clone()).or_insert_with(|| {
-            self.watch_changes.push((stream.clone(), Watching::Yes));
+        let now = self.now(cx);
+        // Adaptive with a choice, or when the source is not among the layers (not H.264).
+        let choice = layers.len() >= 2 || layers.first().is_some_and(|l| l.feed != *feed);
+        let abr = (self.settings.abr_start_bps)
+            .filter(|_| choice)
+            .map(|start| (Box::new(Abr::new(layers, start, now)), start));
+        let feed = abr
+            .as_ref()
+            .map_or(feed, |(abr, _)| abr.current_feed())
+            .clone();
+        let bwe = abr.as_ref().map(|&(_, start)| start);
+        let (key, answer, id) = self.open(cx, &feed, sdp, (PeerRole::Viewer, bwe))?;
+        if let Some((abr, _)) = abr {
+            let entry = &mut self.sessions[key];
+            entry.session.set_bitrates(abr.bitrates());
+            entry.abr = Some(abr);
+        }
+        self.subscribe(key, &feed);
+        Ok((answer, id))
+    }
+
+    /// Session `key` gets `feed`'s media from now on (the first session of a feed here asks
+    /// its home for it).
+    pub(super) fn subscribe(&mut self, key: usize, feed: &Arc<str>) {
+        let (_, keys) = self.feeds.entry(feed.clone()).or_insert_with(|| {
+            self.watch_changes.push((feed.clone(), Watching::Yes));
             (Feed::default(), Vec::new())
         });
         keys.push(key);
-        Ok((answer, id))
+    }
+
+    /// Session `key` no longer gets `feed`'s media (the last session of a feed here tells
+    /// its home to stop).
+    pub(super) fn unsubscribe(&mut self, key: usize, feed: &Arc<str>) {
+        if let Some((_, keys)) = self.feeds.get_mut(feed) {
+            keys.retain(|&k| k != key);
+            if keys.is_empty() {
+                self.feeds.remove(feed);
+                self.watch_changes.push((feed.clone(), Watching::No));
+            }
+        }
     }
 
     /// A session for a peer in `role`: its key, the answer's SDP and the resource's id.
@@ -140,7 +185,7 @@ impl Webrtc {
         cx: &mut Ctx<M>,
         stream: &Arc<str>,
         sdp: &str,
-        role: PeerRole,
+        (role, bwe_start): (PeerRole, Option<u64>),
     ) -> Result<(usize, String, String), (u16, String)> {
         if self.sessions.len() >= self.settings.max_sessions_per_shard {
             return Err((
@@ -160,8 +205,8 @@ impl Webrtc {
             local.set_ip(ip);
         }
         let now = self.now(cx);
-        let (session, answer) =
-            Session::answer(now, sdp, local, role).map_err(|e| (e.status(), e.to_string()))?;
+        let (session, answer) = Session::answer(now, sdp, local, (role, bwe_start))
+            .map_err(|e| (e.status(), e.to_string()))?;
         self.serial += 1;
         let id = format!(
             "{}-{:016x}{:016x}",
@@ -176,6 +221,7 @@ impl Webrtc {
             stream: stream.clone(),
             peer: None,
             publisher: None,
+            abr: None,
         });
         self.settings.sessions_total.fetch_add(1, Ordering::Relaxed);
         self.by_ufrag.insert(ufrag, key);
@@ -222,9 +268,12 @@ impl Webrtc {
             .handle_datagram(now, from, data, &mut self.out);
         if entry.publisher.is_some() {
             self.ingest_frames(key, now);
-        } else if entry.session.wants_keyframe() {
-            let stream = entry.stream.clone();
-            self.want_keyframe(&stream, now);
+        } else {
+            if entry.session.wants_keyframe() {
+                let stream = entry.stream.clone();
+                self.want_keyframe(&stream, now);
+            }
+            self.adapt(key, now);
         }
         self.send(cx);
         if self.sessions[key].session.state() == SessionState::Closed {
@@ -243,6 +292,7 @@ impl Webrtc {
             self.sessions[key]
                 .session
                 .handle_timeout(now, &mut self.out);
+            self.adapt(key, now);
             self.send(cx);
             if self.sessions[key].session.state() == SessionState::Closed {
                 log::debug!("webrtc: a peer of {} left", self.sessions[key].stream);
@@ -278,18 +328,15 @@ impl Webrtc {
         if self.by_ufrag.get(entry.session.ufrag()) == Some(&key) {
             self.by_ufrag.remove(entry.session.ufrag());
         }
-        if let Some((_, keys)) = self.feeds.get_mut(&entry.stream) {
-            keys.retain(|&k| k != key);
-            if keys.is_empty() {
-                self.feeds.remove(&entry.stream);
-                self.watch_changes.push((entry.stream, Watching::No));
-            }
+        if let Some(pending) = entry.abr.as_ref().and_then(|abr| abr.pending_feed()) {
+            self.unsubscribe(key, pending);
         }
+        self.unsubscribe(key, &entry.stream);
     }
 
     /// Asks for a keyframe of `stream` on behalf of its viewers here, at most once per
     /// [`KEYFRAME_ASK_GAP`].
-    fn want_keyframe(&mut self, stream: &Arc<str>, now: Instant) {
+    pub(super) fn want_keyframe(&mut self, stream: &Arc<str>, now: Instant) {
         let Some((feed, _)) = self.feeds.get_mut(stream) else {
             return;
         };
@@ -328,7 +375,11 @@ impl Webrtc {
         let data: Arc<[u8]> = Arc::from(&sample.data[..]);
         let mut closed = Vec::new();
         for &key in keys.iter() {
-            let session = &mut self.sessions[key].session;
+            let entry = &mut self.sessions[key];
+            if *entry.stream != *stream {
+                continue; // an adaptive viewer waiting for this layer: its sound is the other's
+            }
+            let session = &mut entry.session;
             session.write_audio(wallclock, sample.dts, &data, &mut self.out);
             if session.state() == SessionState::Closed {
                 closed.push(key);
@@ -380,9 +431,18 @@ impl Webrtc {
             }
         };
         let wallclock = feed.wallclock(now, frame.rtp_time, VIDEO_RATE);
-        let (mut closed, mut wanted) = (Vec::new(), false);
+        let (mut closed, mut wanted, mut switched) = (Vec::new(), false, Vec::new());
         for &key in keys.iter() {
-            let session = &mut self.sessions[key].session;
+            let entry = &mut self.sessions[key];
+            if *entry.stream != *stream {
+                // An adaptive viewer waiting for this layer: it moves over at a keyframe.
+                if !frame.keyframe {
+                    continue;
+                }
+                entry.session.layer_switched();
+                switched.push(key);
+            }
+            let session = &mut entry.session;
             session.write_video(wallclock, &frame, &mut self.out);
             wanted |= session.wants_keyframe();
             if session.state() == SessionState::Closed {
@@ -390,9 +450,12 @@ impl Webrtc {
             }
         }
         self.send(cx);
+        let stream = Arc::clone(self.feeds.get_key_value(stream).expect("fed above").0);
         if wanted {
-            let stream = Arc::clone(self.feeds.get_key_value(stream).expect("fed above").0);
             self.want_keyframe(&stream, now);
+        }
+        for key in switched {
+            self.complete_switch(key, &stream, now);
         }
         for key in closed {
             self.remove(key);

@@ -3,8 +3,10 @@
 //
 //   node whep.mjs --base http://127.0.0.1:PORT --stream x --out DIR [--width 640] [--height 360]
 //
-// The page must connect, show the source's picture size, and keep decoding: at least 60
-// video frames and 100 audio packets within the deadline, with the video's currentTime moving.
+// The page must connect, come to show the picture size given (the source's; an adaptive
+// viewer may start smaller and move up), and keep decoding: at least 60 video frames and 100
+// audio packets within the deadline, with the video's currentTime moving. `sizes` in the
+// report lists the picture sizes shown, in order.
 // Prints one JSON line with what it saw (the receiver's stats included); exits 1 on the first
 // check that fails.
 import { chromium } from 'playwright-core';
@@ -40,11 +42,15 @@ async function main() {
     const started = Date.now();
     let seen = null;
     let timeAt5 = null;
+    result.sizes = [];
     while (Date.now() - started < DEADLINE_MS) {
       seen = await observe(page);
+      const size = `${seen.width}x${seen.height}`;
+      if (seen.width > 0 && result.sizes[result.sizes.length - 1] !== size) result.sizes.push(size);
       if (timeAt5 === null && seen.framesDecoded >= 5) timeAt5 = seen.currentTime;
       const playing = timeAt5 !== null && seen.currentTime > timeAt5 + 1;
-      if (seen.framesDecoded >= 60 && seen.audioPackets >= 100 && playing) break;
+      const sized = seen.width === width && seen.height === height;
+      if (seen.framesDecoded >= 60 && seen.audioPackets >= 100 && playing && sized) break;
       await new Promise((r) => setTimeout(r, 250));
     }
     result.seen = seen;

@@ -108,7 +108,11 @@ impl Server {
             .arg(shards.to_string())
             .arg("--config")
             .arg(&config_path)
-            .env("SHARDCAST_LOG", "debug")
+            // `TEST_LOG=trace cargo test …` for more.
+            .env(
+                "SHARDCAST_LOG",
+                std::env::var("TEST_LOG").unwrap_or("debug".into()),
+            )
             // state.data_dir (relative) lands in the test's directory.
             .current_dir(&dir.0)
             .stdin(Stdio::null())

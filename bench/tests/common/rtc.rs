@@ -53,7 +53,17 @@ pub fn offer(local: SocketAddr) -> (Rtc, String, str0m::change::SdpPendingOffer)
 /// One turn of a client's I/O: sends what `rtc` has to send, hands its events to
 /// `on_event`, then waits (at most `max_wait`, at most until its next timeout) for one
 /// datagram and feeds it (or the time).
-fn step(rtc: &mut Rtc, socket: &UdpSocket, max_wait: Duration, mut on_event: impl FnMut(Event)) {
+fn step(rtc: &mut Rtc, socket: &UdpSocket, max_wait: Duration, on_event: impl FnMut(Event)) {
+    step_dropping(rtc, socket, (max_wait, &mut || false), on_event);
+}
+
+/// [`step`], dropping the received datagrams `drop` says to (a lossy link).
+fn step_dropping(
+    rtc: &mut Rtc,
+    socket: &UdpSocket,
+    (max_wait, drop): (Duration, &mut dyn FnMut() -> bool),
+    mut on_event: impl FnMut(Event),
+) {
     let timeout = loop {
         match rtc.poll_output().unwrap() {
             Output::Timeout(at) => break at,
@@ -69,6 +79,7 @@ fn step(rtc: &mut Rtc, socket: &UdpSocket, max_wait: Duration, mut on_event: imp
     socket.set_read_timeout(Some(wait)).unwrap();
     let mut buf = [0u8; 2048];
     let input = match socket.recv_from(&mut buf) {
+        Ok(_) if drop() => Input::Timeout(Instant::now()),
         Ok((n, from)) => {
             let local = socket.local_addr().unwrap();
             let receive = Receive::new(Protocol::Udp, from, local, &buf[..n]).unwrap();
@@ -130,10 +141,26 @@ pub struct Received {
 
 /// Runs the viewer over its socket for `within`, returning the media it received.
 pub fn receive(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> Received {
+    receive_dropping(rtc, socket, within, 0)
+}
+
+/// [`receive`] over a lossy link: every `drop_every`th datagram is lost (0: none).
+pub fn receive_dropping(
+    rtc: &mut Rtc,
+    socket: &UdpSocket,
+    within: Duration,
+    drop_every: u32,
+) -> Received {
     let deadline = Instant::now() + within;
     let mut got = Received::default();
+    let mut n = 0u32;
+    let mut drop = || {
+        n += 1;
+        drop_every > 0 && n.is_multiple_of(drop_every)
+    };
     while Instant::now() < deadline {
-        step(rtc, socket, Duration::from_millis(50), |event| {
+        let wait = Duration::from_millis(50);
+        step_dropping(rtc, socket, (wait, &mut drop), |event| {
             if let Event::MediaData(data) = event {
                 match data.params.spec().codec {
                     Codec::H264 => {

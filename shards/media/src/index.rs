@@ -585,6 +585,13 @@ impl StreamIndex {
         Some(&self.renditions[self.rendition_index(rendition)?].meta)
     }
 
+    /// The average bit rate of `rendition`'s segments held (bit/s); None before its first
+    /// segment.
+    pub fn average_bps(&self, rendition: &str) -> Option<u64> {
+        let r = &self.renditions[self.rendition_index(rendition)?];
+        (!r.segments.is_empty()).then(|| r.average_bps())
+    }
+
     /// Whether `rendition` exists.
     pub fn has_rendition(&self, rendition: &str) -> bool {
         self.rendition_index(rendition).is_some()

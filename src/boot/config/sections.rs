@@ -35,8 +35,11 @@ config_section! {
         /// Extra connection-table slots per shard beyond the service caps, used to answer
         /// over-cap clients with a refusal (HTTP 503) instead of a silent reset.
         connection_reserve: u32 = 256,
-        /// Timer wheel tick. Timeouts are accurate to one tick.
-        timer_tick_ms: u64 = 10,
+        /// Timer wheel tick. Timeouts are accurate to one tick. 0: 1 ms while adaptive WebRTC
+        /// viewers are on (`webrtc.abr_start_kbps`: their pacer and bandwidth probes send on
+        /// millisecond timers; at 10 ms, probes go out as bursts and an estimate climbs only
+        /// slowly), else 10 ms.
+        timer_tick_ms: u64 = 0,
         /// Timer wheel slots (one rotation = slots × tick). The wheel's entries are sized at
         /// start so it never runs out: one per connection slot, one per room
         /// (`danmaku.rooms_max_per_shard`), one per stream (`media.streams_max`) and two for
@@ -658,6 +661,11 @@ config_section! {
         /// publish token of role `cohost`), over WHIP or RTMP, and the transcode threads
         /// compose `{stream}` from them. 0: no co-hosting.
         max_cohosts: usize = 4,
+        /// Adaptive WHEP viewers: a viewer of a stream with H.264 rungs starts on the largest
+        /// (source included) whose bit rate is at most this, then follows its bandwidth
+        /// estimate (TWCC) between them, switching at keyframes. 0: every viewer gets the
+        /// source (or the rung it pins with `/whep/live/{stream}/{rung}`).
+        abr_start_kbps: u32 = 1500,
     }
 }
 

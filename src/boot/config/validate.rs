@@ -74,6 +74,13 @@ impl Config {
                 "must be 0 (no co-hosting) ..= 9",
             ));
         }
+        if w.abr_start_kbps > 1_000_000 {
+            return Err(invalid(
+                "webrtc.abr_start_kbps",
+                w.abr_start_kbps,
+                "must be 0 (off) ..= 1000000",
+            ));
+        }
         if w.opus_kbps != 0 && !(6..=510).contains(&w.opus_kbps) {
             return Err(invalid(
                 "webrtc.opus_kbps",
@@ -304,11 +311,11 @@ impl Config {
                 "must be in 8..=32768",
             ));
         }
-        if e.timer_tick_ms == 0 {
+        if e.timer_tick_ms > 1000 {
             return Err(invalid(
                 "engine.timer_tick_ms",
                 e.timer_tick_ms,
-                "must be ≥ 1",
+                "must be 0 (chosen) ..= 1000",
             ));
         }
         if let Some(name) = e
