@@ -81,6 +81,13 @@ pub fn shard_cores(config: &Config, shards: Option<usize>) -> Result<Vec<Option<
     Ok((0..count).map(|i| Some(cores[i % cores.len()])).collect())
 }
 
+/// Whether WHEP viewers can be adaptive here: WebRTC and `webrtc.abr_start_kbps` on, and
+/// rungs to move between.
+fn adaptive_webrtc(config: &Config) -> bool {
+    let (w, t) = (&config.webrtc, &config.transcode);
+    w.udp_listen != "off" && w.abr_start_kbps > 0 && t.enabled && !t.ladder.is_empty()
+}
+
 pub fn engine_config(config: &Config) -> EngineConfig {
     let e = &config.engine;
     EngineConfig {
@@ -90,7 +97,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         zerocopy_min_bytes: e.zerocopy_min_bytes,
         max_connections: config.http.max_connections_per_shard + e.connection_reserve,
         timer_tick_ms: match e.timer_tick_ms {
-            0 if config.webrtc.udp_listen != "off" && config.webrtc.abr_start_kbps > 0 => 1,
+            0 if adaptive_webrtc(config) => 1,
             0 => 10,
             tick => tick,
         },

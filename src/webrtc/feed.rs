@@ -3,6 +3,10 @@
 //! every session of the stream (`Arc<[u8]>`, which str0m's RTP mode takes as is): each
 //! session adds only its header, its encryption and its send.
 //!
+//! The payloads are shared further: each session's RTP history (str0m's, for retransmissions
+//! when a viewer reports a loss by NACK) holds the same `Arc`s, so a stream's packets are
+//! held once per shard however many viewers may ask for them again.
+//!
 //! H.264 arrives as in MP4 (length-prefixed NAL units, parameter sets out of band) and leaves
 //! as RFC 6184 packetization mode 1: a NAL unit that fits is one payload, a larger one is cut
 //! into FU-A fragments, and the SPS and PPS go in front of every keyframe, so that a viewer

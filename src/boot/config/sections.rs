@@ -35,10 +35,10 @@ config_section! {
         /// Extra connection-table slots per shard beyond the service caps, used to answer
         /// over-cap clients with a refusal (HTTP 503) instead of a silent reset.
         connection_reserve: u32 = 256,
-        /// Timer wheel tick. Timeouts are accurate to one tick. 0: 1 ms while adaptive WebRTC
-        /// viewers are on (`webrtc.abr_start_kbps`: their pacer and bandwidth probes send on
-        /// millisecond timers; at 10 ms, probes go out as bursts and an estimate climbs only
-        /// slowly), else 10 ms.
+        /// Timer wheel tick. Timeouts are accurate to one tick. 0: 1 ms when WHEP viewers can
+        /// be adaptive (`webrtc.abr_start_kbps` and a transcode ladder: their pacer and
+        /// bandwidth probes send on millisecond timers; at 10 ms, probes go out as bursts and
+        /// an estimate climbs only slowly), else 10 ms.
         timer_tick_ms: u64 = 0,
         /// Timer wheel slots (one rotation = slots × tick). The wheel's entries are sized at
         /// start so it never runs out: one per connection slot, one per room
