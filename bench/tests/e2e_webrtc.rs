@@ -625,3 +625,151 @@ fn an_adaptive_whep_viewer_on_a_lossy_link_moves_down_to_the_rung() {
     );
     assert!(server.metric("shardcast_media_webrtc_layer_switches_total") >= 1);
 }
+
+/// The passive TCP candidate an answer names.
+fn tcp_candidate(answer: &str) -> SocketAddr {
+    let line = (answer.lines())
+        .find(|l| l.starts_with("a=candidate") && l.contains(" tcp ") && l.contains("passive"))
+        .unwrap_or_else(|| panic!("no passive TCP candidate: {answer}"));
+    let fields: Vec<&str> = line.split(' ').collect();
+    format!("{}:{}", fields[4], fields[5]).parse().unwrap()
+}
+
+/// Runs a viewer over one TCP connection (RFC 4571 framing) for `within`, as a peer whose
+/// UDP is blocked: its H.264 frames.
+fn receive_over_tcp(
+    viewer: &mut Rtc,
+    (stream, server, local): (&mut std::net::TcpStream, SocketAddr, SocketAddr),
+    within: Duration,
+) -> Vec<Vec<u8>> {
+    use std::io::Read;
+    let deadline = Instant::now() + within;
+    let (mut frames, mut pending) = (Vec::new(), Vec::new());
+    stream
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    while Instant::now() < deadline {
+        loop {
+            match viewer.poll_output().unwrap() {
+                str0m::Output::Timeout(_) => break,
+                str0m::Output::Transmit(t) => {
+                    assert_eq!(t.proto, str0m::net::Protocol::Tcp, "nothing over UDP");
+                    let mut frame = (t.contents.len() as u16).to_be_bytes().to_vec();
+                    frame.extend_from_slice(&t.contents);
+                    stream.write_all(&frame).unwrap();
+                }
+                str0m::Output::Event(str0m::Event::MediaData(data)) => {
+                    if data.params.spec().codec == str0m::format::Codec::H264 {
+                        frames.push(data.data.to_vec());
+                    }
+                }
+                str0m::Output::Event(_) => {}
+            }
+        }
+        let mut buf = [0u8; 65536];
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("the server closed the connection"),
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        let now = Instant::now();
+        while pending.len() >= 2 {
+            let len = usize::from(u16::from_be_bytes([pending[0], pending[1]]));
+            if pending.len() < 2 + len {
+                break;
+            }
+            let packet: Vec<u8> = pending.drain(..2 + len).skip(2).collect();
+            let proto = str0m::net::Protocol::Tcp;
+            let receive = str0m::net::Receive::new(proto, server, local, &packet).unwrap();
+            viewer
+                .handle_input(str0m::Input::Receive(now, receive))
+                .unwrap();
+        }
+        viewer.handle_input(str0m::Input::Timeout(now)).unwrap();
+    }
+    frames
+}
+
+#[test]
+fn a_viewer_whose_udp_is_blocked_plays_over_ice_tcp() {
+    let (server, _publisher) = live_server("uring", 2, "tcp");
+    // A peer with one candidate, active TCP (port 9, as browsers write it).
+    let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let mut viewer = Rtc::builder().build(Instant::now());
+    let candidate = str0m::Candidate::builder().tcp().host(local);
+    let candidate = candidate
+        .tcptype(str0m::net::TcpType::Active)
+        .build()
+        .unwrap();
+    viewer.add_local_candidate(candidate);
+    let mut change = viewer.sdp_api();
+    change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+    let (offer, pending) = change.apply().unwrap();
+    let response = request(
+        &server,
+        "POST",
+        "/whep/live/tcp",
+        "application/sdp",
+        &offer.to_sdp_string(),
+    );
+    let answer = String::from_utf8(response.body.clone()).unwrap();
+    assert_eq!(response.status, 201, "{answer}");
+    let at = tcp_candidate(&answer);
+    let sdp = str0m::change::SdpAnswer::from_sdp_string(&answer).unwrap();
+    viewer.sdp_api().accept_answer(pending, sdp).unwrap();
+    let mut stream = std::net::TcpStream::connect(at).unwrap();
+    let frames = receive_over_tcp(
+        &mut viewer,
+        (&mut stream, at, local),
+        Duration::from_secs(5),
+    );
+    // 30 fps from the next keyframe (every 2 s): at least 2 s of frames, all decoding.
+    assert!(frames.len() >= 59, "{} frames over TCP", frames.len());
+    let sizes = decode_h264(&frames);
+    assert_eq!(sizes.len(), frames.len(), "every frame decodes");
+    assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
+    // DELETE ends the session, and the server closes the connection.
+    let location = response.header("location").unwrap().to_string();
+    assert_eq!(
+        request(&server, "DELETE", &location, "text/plain", "").status,
+        200
+    );
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut rest = Vec::new();
+    assert!(
+        stream.read_to_end(&mut rest).is_ok(),
+        "closed by the server"
+    );
+}
+
+#[test]
+fn a_tcp_connection_that_is_not_ice_is_closed() {
+    let (server, _publisher) = live_server("epoll", 1, "notice");
+    let (_, sdp, _) = offer("127.0.0.1:9".parse().unwrap());
+    let response = request(
+        &server,
+        "POST",
+        "/whep/live/notice",
+        "application/sdp",
+        &sdp,
+    );
+    let at = tcp_candidate(&String::from_utf8(response.body).unwrap());
+    use std::io::Read;
+    // A frame that is not a STUN check for a waiting session, then one over 2 KiB.
+    for garbage in [&[0u8, 4, 1, 2, 3, 4][..], &[0xff, 0xff, 0, 0][..]] {
+        let mut stream = std::net::TcpStream::connect(at).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(garbage).unwrap();
+        let mut rest = Vec::new();
+        assert!(
+            stream.read_to_end(&mut rest).is_ok() && rest.is_empty(),
+            "closed"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod edge;
+mod listeners;
 pub mod logging;
 pub mod publish_key;
 pub mod serve;

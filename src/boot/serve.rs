@@ -147,8 +147,13 @@ fn log_start(info: &RuntimeInfo) {
     if !info.features.is_empty() {
         log::info!("io_uring features: {}", info.features.join(", "));
     }
-    for (name, addr) in &info.listeners {
-        log::info!("{name} listening on {addr}");
+    for ((name, addr), addrs) in info.listeners.iter().zip(&info.listener_addrs) {
+        if addrs.iter().all(|a| a == addr) {
+            log::info!("{name} listening on {addr}");
+        } else {
+            let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+            log::info!("{name} listening on {} (one per shard)", addrs.join(", "));
+        }
     }
     for (name, addrs) in &info.udp {
         let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();

@@ -1,7 +1,7 @@
 //! Each service's settings, built once from the configuration at start and shared (read
 //! only) by every shard and worker.
 
-use super::config::{parse_addr, Config};
+use super::config::Config;
 use super::tls::TlsSetup;
 use super::webrtc::{webrtc_settings, webrtc_udp};
 use crate::common::auth::TokenKey;
@@ -11,9 +11,9 @@ use crate::http::static_files::StaticFiles;
 use crate::http::web::WebSettings;
 use crate::media::settings::{MediaCounters, MediaSettings, PublishAccess, RtmpLimits};
 use crate::shard::addresses::AddressLimits;
-use crate::shard::router::{Protocol, ShardSettings};
+use crate::shard::router::ShardSettings;
 use crate::transcode::settings::TranscodeSettings;
-use shardcast_engine::{EngineConfig, IoChoice, ListenerSpec, ShardId, TlsAcceptor};
+use shardcast_engine::{EngineConfig, IoChoice, ListenerSpec, ShardId};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -346,44 +346,6 @@ fn watermarks(config: &Config) -> Result<Vec<(String, String)>, String> {
     Ok(watermarks)
 }
 
-/// A TLS listener: its name, address, protocol and acceptor.
-type TlsListener = (
-    &'static str,
-    std::net::SocketAddr,
-    Protocol,
-    Arc<TlsAcceptor>,
-);
-
-/// The TLS listeners `[tls]` asks for: HTTPS (HTTP and WebSocket over TLS) and RTMPS, each at
-/// its address, at its default port once a certificate is set, or not at all ("off").
-fn tls_listeners(config: &Config, tls: Option<&TlsSetup>) -> Result<Vec<TlsListener>, String> {
-    let Some(tls) = tls else {
-        return Ok(Vec::new());
-    };
-    let t = &config.tls;
-    let mut out = Vec::new();
-    let https = match t.https_listen.as_str() {
-        "off" => None,
-        "" => Some("0.0.0.0:443"),
-        addr => Some(addr),
-    };
-    if let Some(addr) = https {
-        let addr = parse_addr("tls.https_listen", addr).map_err(|e| e.to_string())?;
-        out.push(("https", addr, Protocol::Http, tls.https.clone()));
-    }
-    let rtmps = match t.rtmps_listen.as_str() {
-        "off" => None,
-        "" if config.rtmp.listen.is_empty() || crate::boot::edge::is_edge(config) => None,
-        "" => Some("0.0.0.0:1936"),
-        addr => Some(addr),
-    };
-    if let Some(addr) = rtmps {
-        let addr = parse_addr("tls.rtmps_listen", addr).map_err(|e| e.to_string())?;
-        out.push(("rtmps", addr, Protocol::Rtmp, tls.rtmps.clone()));
-    }
-    Ok(out)
-}
-
 /// Every shard's service settings, and the listeners in the order their protocols are
 /// listed.
 pub fn shard_settings(
@@ -440,28 +402,7 @@ pub fn shard_settings(
         media: media.clone(),
         started: SystemTime::now(),
     });
-    let mut listeners = vec![ListenerSpec {
-        name: "http".to_string(),
-        addr: parse_addr("http.listen", &h.listen).map_err(|e| e.to_string())?,
-        tls: None,
-    }];
-    let mut protocols = vec![Protocol::Http];
-    if !config.rtmp.listen.is_empty() && !crate::boot::edge::is_edge(config) {
-        listeners.push(ListenerSpec {
-            name: "rtmp".to_string(),
-            addr: parse_addr("rtmp.listen", &config.rtmp.listen).map_err(|e| e.to_string())?,
-            tls: None,
-        });
-        protocols.push(Protocol::Rtmp);
-    }
-    for (name, addr, protocol, acceptor) in tls_listeners(config, tls)? {
-        listeners.push(ListenerSpec {
-            name: name.to_string(),
-            addr,
-            tls: Some(acceptor),
-        });
-        protocols.push(protocol);
-    }
+    let (listeners, protocols) = super::listeners::listeners(config, tls)?;
     let settings = ShardSettings {
         http,
         danmaku,

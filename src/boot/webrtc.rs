@@ -16,6 +16,17 @@ pub(super) fn webrtc_udp(config: &Config) -> Option<shardcast_engine::UdpSpec> {
     })
 }
 
+/// The listener WebRTC over TCP gets (see `webrtc.tcp`): after HTTP's and RTMP's (when there
+/// is one), one per shard at its UDP port. None when WebRTC or its TCP is off.
+pub(super) fn webrtc_tcp_listener(config: &Config) -> Option<shardcast_engine::ListenerId> {
+    webrtc_udp(config)?;
+    let rtmp = !config.rtmp.listen.is_empty() && !crate::boot::edge::is_edge(config);
+    config
+        .webrtc
+        .tcp
+        .then_some(shardcast_engine::ListenerId(1 + u16::from(rtmp)))
+}
+
 /// What each shard's WebRTC runs with; None when it is off.
 pub fn webrtc_settings(config: &Config) -> Option<Arc<crate::webrtc::WebrtcSettings>> {
     webrtc_udp(config)?;
@@ -34,6 +45,7 @@ pub fn webrtc_settings(config: &Config) -> Option<Arc<crate::webrtc::WebrtcSetti
         sessions_total: Default::default(),
         keyframe_interval_ms: u64::from(config.media.segment_target_ms),
         abr_start_bps: (w.abr_start_kbps > 0).then(|| u64::from(w.abr_start_kbps) * 1000),
+        tcp_listener: webrtc_tcp_listener(config),
     }))
 }
 

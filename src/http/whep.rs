@@ -10,7 +10,8 @@
 //!   publisher, 409 with the reason when it refuses (a primary is live).
 //! - `DELETE` on a session's resource ends it. `OPTIONS` answers a CORS preflight, so pages on
 //!   other origins can play and publish. `PATCH` (trickle ICE) is 405: the server is ICE-lite
-//!   and names its one candidate in the answer, so there is nothing to trickle.
+//!   and names its candidates (its UDP port, and the same port over TCP) in the answer, so
+//!   there is nothing to trickle.
 
 use super::admin::{BodyFor, BodyRead};
 use super::respond::{Body, Reply};

@@ -92,12 +92,56 @@ impl Media {
         self.webrtc_settle(cx);
     }
 
+    /// A TCP connection on the WebRTC listener (ICE over TCP): it has
+    /// [`crate::webrtc::tcp::CLAIM_TIMEOUT`] to name its session.
+    pub fn rtc_tcp_open(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
+        let (Some(webrtc), Some(ip)) = (self.webrtc.as_mut(), cx.peer_ip(conn)) else {
+            return cx.close(conn);
+        };
+        webrtc.tcp_open(conn, ip);
+        let after = crate::webrtc::tcp::CLAIM_TIMEOUT.as_millis() as u64;
+        let key = crate::shard::timer::TimerKey::Conn {
+            slot: conn.slot() as u32,
+        };
+        if cx.timer_after(after, key.into()).is_none() {
+            cx.close(conn); // no timer to bound it with: refused rather than unbounded
+        }
+    }
+
+    /// Bytes on a WebRTC TCP connection.
+    pub fn rtc_tcp_recv(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId, data: &[u8]) {
+        let Some(webrtc) = self.webrtc.as_mut() else {
+            return cx.close(conn);
+        };
+        if webrtc.tcp_recv(cx, conn, data) == crate::webrtc::tcp::TcpVerdict::Close {
+            bump(&self.counters().webrtc_datagrams_dropped, 1);
+            cx.close(conn);
+        }
+        self.webrtc_settle(cx);
+    }
+
+    /// A WebRTC TCP connection's claim timer: closed if it named no session.
+    pub fn rtc_tcp_timer(&mut self, cx: &mut Ctx<ShardMsg>, slot: usize) {
+        if let Some(conn) = self.webrtc.as_ref().and_then(|w| w.tcp_unclaimed(slot)) {
+            cx.close(conn);
+        }
+    }
+
+    /// A WebRTC TCP connection closed: its session (if any) ends.
+    pub fn rtc_tcp_closed(&mut self, cx: &mut Ctx<ShardMsg>, conn: ConnId) {
+        if let Some(webrtc) = self.webrtc.as_mut() {
+            webrtc.tcp_closed(conn);
+        }
+        self.webrtc_settle(cx);
+    }
+
     /// After the sessions changed: the gauges, the timer, and the homes of streams this shard
     /// started or stopped watching.
     pub(super) fn webrtc_settle(&mut self, cx: &mut Ctx<ShardMsg>) {
         let Some(webrtc) = self.webrtc.as_mut() else {
             return;
         };
+        webrtc.close_ended_tcp(cx);
         let (next, sessions) = (webrtc.next_deadline_ms(), webrtc.sessions());
         let switches = std::mem::take(&mut webrtc.layer_switches);
         let changes = webrtc.take_watch_changes();

@@ -32,6 +32,8 @@ pub enum Protocol {
     Http,
     /// RTMP publishing.
     Rtmp,
+    /// WebRTC over TCP (ICE-TCP), a port per shard.
+    WebrtcTcp,
 }
 
 /// What every shard's router is built from.
@@ -55,6 +57,8 @@ pub enum ConnKind {
     WebSocket,
     /// Media ingest's.
     Rtmp,
+    /// A WebRTC peer's (ICE over TCP).
+    WebrtcTcp,
 }
 
 /// The service a shard runs.
@@ -156,6 +160,10 @@ impl Service for ShardService {
                     self.media.rtmp_refused(cx, conn);
                 }
             }
+            Some(Protocol::WebrtcTcp) => {
+                self.kinds[conn.slot()] = ConnKind::WebrtcTcp;
+                self.media.rtc_tcp_open(cx, conn);
+            }
             None => {
                 // Every listener bound at start has a protocol: this is our bug.
                 debug_assert!(false, "listener {listener:?} has no protocol");
@@ -176,6 +184,7 @@ impl Service for ShardService {
             }
             ConnKind::WebSocket => self.danmaku.on_recv(cx, conn, data),
             ConnKind::Rtmp => self.media.rtmp_recv(cx, conn, data),
+            ConnKind::WebrtcTcp => self.media.rtc_tcp_recv(cx, conn, data),
             ConnKind::Free => {}
         }
     }
@@ -187,7 +196,7 @@ impl Service for ShardService {
                 self.after_http(cx, conn, input);
             }
             ConnKind::WebSocket => self.danmaku.on_sent(conn),
-            ConnKind::Rtmp | ConnKind::Free => {}
+            ConnKind::Rtmp | ConnKind::WebrtcTcp | ConnKind::Free => {}
         }
     }
 
@@ -200,6 +209,7 @@ impl Service for ShardService {
             }
             ConnKind::WebSocket => self.danmaku.on_close(cx, conn),
             ConnKind::Rtmp => self.media.rtmp_closed(cx, conn),
+            ConnKind::WebrtcTcp => self.media.rtc_tcp_closed(cx, conn),
             ConnKind::Free => {}
         }
         self.kinds[conn.slot()] = ConnKind::Free;
@@ -228,6 +238,7 @@ impl Service for ShardService {
                     ConnKind::Http => self.http.on_timer(cx, id, slot),
                     ConnKind::WebSocket => self.danmaku.on_conn_timer(cx, id, slot),
                     ConnKind::Rtmp => self.media.rtmp_timer(cx, id, slot),
+                    ConnKind::WebrtcTcp => self.media.rtc_tcp_timer(cx, slot),
                     // The connection closed and its timer was cancelled; a late fire is stale.
                     ConnKind::Free => {}
                 }

@@ -11,6 +11,7 @@ pub mod feed;
 pub mod publish;
 pub mod session;
 pub mod shard;
+pub mod tcp;
 #[cfg(test)]
 mod tests;
 pub mod whip;

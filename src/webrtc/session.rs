@@ -15,7 +15,7 @@ use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, Mid, Pt};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -60,7 +60,7 @@ pub enum SessionState {
 }
 
 /// Datagrams a session hands back to send, in order (str0m's buffers, not copied).
-pub type Outbox = Vec<(SocketAddr, str0m::net::DatagramSend)>;
+pub type Outbox = Vec<(Protocol, SocketAddr, str0m::net::DatagramSend)>;
 
 /// What the peer does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +90,8 @@ const INCOMING_MAX: usize = 512;
 pub struct Session {
     rtc: Rtc,
     local: SocketAddr,
+    /// The shard's TCP listener for ICE over TCP, when on.
+    tcp_local: Option<SocketAddr>,
     /// This side's ICE username fragment: a peer's STUN checks name it first.
     ufrag: String,
     video: Option<Mid>,
@@ -143,10 +145,12 @@ impl Session {
     /// `bwe_start`: an adaptive viewer's starting bandwidth estimate (bit/s); its estimates
     /// then come from the viewer's transport-wide congestion feedback
     /// ([`Session::take_estimate`]).
+    ///
+    /// `tcp_local`: the shard's TCP listener for ICE over TCP, named as a passive candidate.
     pub fn answer(
         now: Instant,
         offer_sdp: &str,
-        local: SocketAddr,
+        (local, tcp_local): (SocketAddr, Option<SocketAddr>),
         (role, bwe_start): (PeerRole, Option<u64>),
     ) -> Result<(Session, String), OfferError> {
         let offer = SdpOffer::from_sdp_string(offer_sdp)
@@ -161,9 +165,15 @@ impl Session {
             .enable_opus(true, false)
             .enable_bwe(bwe_start.map(Bitrate::bps))
             .build(now);
-        let candidate =
-            Candidate::host(local, "udp").map_err(|e| OfferError::Unanswerable(e.to_string()))?;
-        rtc.add_local_candidate(candidate);
+        let unanswerable = |e: str0m::error::IceError| OfferError::Unanswerable(e.to_string());
+        rtc.add_local_candidate(Candidate::host(local, "udp").map_err(unanswerable)?);
+        if let Some(tcp) = tcp_local {
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(tcp)
+                .tcptype(TcpType::Passive);
+            rtc.add_local_candidate(candidate.build().map_err(unanswerable)?);
+        }
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)
@@ -183,6 +193,7 @@ impl Session {
         let mut session = Session {
             rtc,
             local,
+            tcp_local,
             ufrag,
             video,
             audio,
@@ -233,8 +244,16 @@ impl Session {
 
     /// Whether a datagram from `from` belongs to this session (a STUN check with its
     /// credentials, or traffic from its peer's nominated address).
-    pub fn accepts(&self, now: Instant, from: SocketAddr, data: &[u8]) -> bool {
-        match Receive::new(Protocol::Udp, from, self.local, data) {
+    pub fn accepts(
+        &self,
+        now: Instant,
+        (proto, from): (Protocol, SocketAddr),
+        data: &[u8],
+    ) -> bool {
+        let Some(local) = self.local_for(proto) else {
+            return false;
+        };
+        match Receive::new(proto, from, local, data) {
             Ok(receive) => self.rtc.accepts(&Input::Receive(now, receive)),
             Err(_) => false,
         }
@@ -244,17 +263,29 @@ impl Session {
     pub fn handle_datagram(
         &mut self,
         now: Instant,
-        from: SocketAddr,
+        (proto, from): (Protocol, SocketAddr),
         data: &[u8],
         out: &mut Outbox,
     ) {
-        let Ok(receive) = Receive::new(Protocol::Udp, from, self.local, data) else {
+        let Some(local) = self.local_for(proto) else {
+            return;
+        };
+        let Ok(receive) = Receive::new(proto, from, local, data) else {
             return; // not STUN, DTLS, RTP or RTCP: dropped
         };
         if let Err(e) = self.rtc.handle_input(Input::Receive(now, receive)) {
             log::debug!("webrtc: a datagram from {from} refused: {e}");
         }
         self.drain(out);
+    }
+
+    /// Where this side receives over `proto`: its UDP socket, or its TCP listener.
+    fn local_for(&self, proto: Protocol) -> Option<SocketAddr> {
+        match proto {
+            Protocol::Udp => Some(self.local),
+            Protocol::Tcp => self.tcp_local,
+            _ => None,
+        }
     }
 
     /// Time passed to [`Session::next_timeout`].
@@ -433,7 +464,7 @@ impl Session {
                     return;
                 }
                 Ok(Output::Transmit(transmit)) => {
-                    out.push((transmit.destination, transmit.contents));
+                    out.push((transmit.proto, transmit.destination, transmit.contents));
                 }
                 Ok(Output::Event(event)) => self.on_event(event),
                 Err(e) => {
@@ -585,14 +616,15 @@ mod tests {
             }
             let mut to_viewer = Vec::new();
             for data in to_server.drain(..) {
-                assert!(server.accepts(*now, viewer_addr, &data) || data[0] >= 128);
+                let from = (Protocol::Udp, viewer_addr);
+                assert!(server.accepts(*now, from, &data) || data[0] >= 128);
                 if data[0] < 2 && data[1] == 1 {
                     // A Binding request names the server's username fragment first.
                     assert_eq!(stun_local_ufrag(&data), Some(server.ufrag()));
                 }
-                server.handle_datagram(*now, viewer_addr, &data, &mut to_viewer);
+                server.handle_datagram(*now, from, &data, &mut to_viewer);
             }
-            for (to, data) in to_viewer {
+            for (_, to, data) in to_viewer {
                 assert_eq!(to, viewer_addr);
                 let receive = Receive::new(Protocol::Udp, server_addr, viewer_addr, &data).unwrap();
                 viewer.handle_input(Input::Receive(*now, receive)).unwrap();
@@ -601,7 +633,7 @@ mod tests {
             viewer.handle_input(Input::Timeout(*now)).unwrap();
             let mut to_viewer = Vec::new();
             server.handle_timeout(*now, &mut to_viewer);
-            for (_, data) in to_viewer {
+            for (_, _, data) in to_viewer {
                 let receive = Receive::new(Protocol::Udp, server_addr, viewer_addr, &data).unwrap();
                 viewer.handle_input(Input::Receive(*now, receive)).unwrap();
             }
@@ -611,7 +643,7 @@ mod tests {
     /// The server's session for a (non-adaptive) viewer's offer, and its answer.
     fn answer_viewer(now: Instant, offer: &str) -> (Session, String) {
         let local = SERVER.parse().unwrap();
-        Session::answer(now, offer, local, (PeerRole::Viewer, None)).unwrap()
+        Session::answer(now, offer, (local, None), (PeerRole::Viewer, None)).unwrap()
     }
 
     #[test]
@@ -690,7 +722,7 @@ mod tests {
         let garbage = Session::answer(
             now,
             "v=0\r\nthis is not sdp",
-            local,
+            (local, None),
             (PeerRole::Viewer, None),
         )
         .map(|_| ())
@@ -701,9 +733,14 @@ mod tests {
         let mut change = rtc.sdp_api();
         change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
         let (offer, _) = change.apply().unwrap();
-        let error = Session::answer(now, &offer.to_sdp_string(), local, (PeerRole::Viewer, None))
-            .map(|_| ())
-            .unwrap_err();
+        let error = Session::answer(
+            now,
+            &offer.to_sdp_string(),
+            (local, None),
+            (PeerRole::Viewer, None),
+        )
+        .map(|_| ())
+        .unwrap_err();
         assert_eq!(error, OfferError::NothingInCommon);
         assert_eq!(error.status(), 406);
     }

@@ -18,6 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use str0m::net::Protocol;
 
 /// The RTP clock of video, and the media time of forwarded video samples.
 const VIDEO_RATE: u32 = 90_000;
@@ -43,6 +44,8 @@ pub struct WebrtcSettings {
     pub keyframe_interval_ms: u64,
     /// Adaptive viewers' starting estimate (`webrtc.abr_start_kbps`); None: off.
     pub abr_start_bps: Option<u64>,
+    /// The listener for ICE over TCP (`webrtc.tcp`), one port per shard; None: off.
+    pub tcp_listener: Option<shardcast_engine::ListenerId>,
 }
 
 /// One session in the table. A datagram from an address no session has claimed yet must be a
@@ -60,6 +63,8 @@ pub(super) struct Entry {
     pub(super) publisher: Option<Box<Publisher>>,
     /// An adaptive viewer's layers; None for one that gets one feed.
     pub(super) abr: Option<Box<Abr>>,
+    /// The TCP connection its peer reached it on (ICE over TCP), if that is how.
+    pub(super) tcp: Option<shardcast_engine::ConnId>,
 }
 
 /// This shard's sessions.
@@ -90,6 +95,8 @@ pub struct Webrtc {
     keyframe_wanted: Vec<Arc<str>>,
     /// Adaptive viewers' switches between layers since the caller last took them.
     pub layer_switches: u64,
+    /// Peers on TCP connections (ICE over TCP).
+    pub(super) tcp: super::tcp::TcpPeers,
 }
 
 /// Keyframes asked for one stream's viewers on a shard are at least this far apart.
@@ -113,6 +120,7 @@ impl Webrtc {
             ingest: Vec::new(),
             keyframe_wanted: Vec::new(),
             layer_switches: 0,
+            tcp: Default::default(),
         }
     }
 
@@ -204,8 +212,12 @@ impl Webrtc {
         if let Some(ip) = self.settings.public_ip {
             local.set_ip(ip);
         }
+        // ICE over TCP: the shard's own TCP port, at the address the UDP candidate names.
+        let tcp_local = (self.settings.tcp_listener)
+            .and_then(|l| cx.listener_local_addr(l))
+            .map(|tcp| SocketAddr::new(local.ip(), tcp.port()));
         let now = self.now(cx);
-        let (session, answer) = Session::answer(now, sdp, local, (role, bwe_start))
+        let (session, answer) = Session::answer(now, sdp, (local, tcp_local), (role, bwe_start))
             .map_err(|e| (e.status(), e.to_string()))?;
         self.serial += 1;
         let id = format!(
@@ -222,6 +234,7 @@ impl Webrtc {
             peer: None,
             publisher: None,
             abr: None,
+            tcp: None,
         });
         self.settings.sessions_total.fetch_add(1, Ordering::Relaxed);
         self.by_ufrag.insert(ufrag, key);
@@ -249,23 +262,42 @@ impl Webrtc {
         let key = match self.by_peer.get(&from) {
             Some(&key) => key,
             None => {
-                let found = super::session::stun_local_ufrag(data)
-                    .and_then(|ufrag| self.by_ufrag.get(ufrag).copied())
-                    .filter(|&key| self.sessions[key].session.accepts(now, from, data));
-                let Some(key) = found else {
+                let Some(key) = self.claim(now, (Protocol::Udp, from), data) else {
                     self.dropped += 1;
                     return;
                 };
                 self.by_peer.insert(from, key);
-                self.by_ufrag.remove(self.sessions[key].session.ufrag());
                 self.sessions[key].peer = Some(from);
                 key
             }
         };
         let entry = &mut self.sessions[key];
+        let from = (Protocol::Udp, from);
         entry
             .session
             .handle_datagram(now, from, data, &mut self.out);
+        self.after_input(cx, key, now);
+    }
+
+    /// The session waiting for its peer that a first packet from `from` is for: a STUN check
+    /// naming its username fragment with its credentials. It waits no longer.
+    pub(super) fn claim(
+        &mut self,
+        now: Instant,
+        from: (Protocol, SocketAddr),
+        data: &[u8],
+    ) -> Option<usize> {
+        let key = super::session::stun_local_ufrag(data)
+            .and_then(|ufrag| self.by_ufrag.get(ufrag).copied())
+            .filter(|&key| self.sessions[key].session.accepts(now, from, data))?;
+        self.by_ufrag.remove(self.sessions[key].session.ufrag());
+        Some(key)
+    }
+
+    /// After session `key` took a packet: a publisher's frames go on, a viewer's wants are
+    /// acted on, what it has to send is sent, and a session that ended is removed.
+    pub(super) fn after_input<M: Send>(&mut self, cx: &mut Ctx<M>, key: usize, now: Instant) {
+        let entry = &mut self.sessions[key];
         if entry.publisher.is_some() {
             self.ingest_frames(key, now);
         } else {
@@ -311,8 +343,16 @@ impl Webrtc {
     }
 
     pub(super) fn send<M: Send>(&mut self, cx: &mut Ctx<M>) {
-        for (to, data) in self.out.drain(..) {
-            cx.send_datagram(self.settings.socket, to, &data);
+        for (proto, to, data) in self.out.drain(..) {
+            match proto {
+                Protocol::Tcp => super::tcp::send_framed(&self.tcp, cx, to, &data),
+                _ => {
+                    cx.send_datagram(self.settings.socket, to, &data);
+                }
+            }
+        }
+        for conn in self.tcp.closing.drain(..) {
+            cx.close(conn);
         }
     }
 
@@ -324,6 +364,9 @@ impl Webrtc {
         }
         if let Some(peer) = entry.peer {
             self.by_peer.remove(&peer);
+        }
+        if let Some(conn) = entry.tcp {
+            self.tcp.closing.push(conn);
         }
         if self.by_ufrag.get(entry.session.ufrag()) == Some(&key) {
             self.by_ufrag.remove(entry.session.ufrag());

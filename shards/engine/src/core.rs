@@ -108,6 +108,8 @@ pub struct Ctx<M> {
     pub(crate) udp_sender: crate::udp::UdpSender,
     /// This shard's UDP sockets' addresses, by [`UdpId`].
     pub(crate) udp_local: Vec<std::net::SocketAddr>,
+    /// This shard's listeners' addresses, by [`ListenerId`].
+    pub(crate) listener_local: Vec<std::net::SocketAddr>,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -149,6 +151,12 @@ impl<M: Send> Ctx<M> {
     /// The address this shard's UDP socket `socket` is bound to.
     pub fn udp_local_addr(&self, socket: UdpId) -> Option<std::net::SocketAddr> {
         self.udp_local.get(usize::from(socket.0)).copied()
+    }
+
+    /// The address this shard's listener `listener` is bound to (its own port for a
+    /// listener per shard, [`crate::ListenerSpec::at_udp_port`]).
+    pub fn listener_local_addr(&self, listener: ListenerId) -> Option<std::net::SocketAddr> {
+        self.listener_local.get(usize::from(listener.0)).copied()
     }
 
     /// Connections open on this shard.
@@ -432,6 +440,7 @@ impl<S: Service> Core<S> {
                 udp_out: crate::udp::UdpOut::new(config.udp_out_max_bytes),
                 udp_sender: crate::udp::UdpSender::default(),
                 udp_local: Vec::new(),
+                listener_local: Vec::new(),
                 _not_send: std::marker::PhantomData,
             },
             expired: Vec::new(),

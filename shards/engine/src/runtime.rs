@@ -40,6 +40,11 @@ pub struct ListenerSpec {
     pub addr: SocketAddr,
     /// Set for a TLS listener: its connections speak TLS, and the service sees plaintext.
     pub tls: Option<Arc<TlsAcceptor>>,
+    /// Each shard listens on a port of its own instead: its UDP socket's address (`addr` is
+    /// then ignored), or any free port when that TCP port is taken. A connection then
+    /// reaches the shard whose port it dialled (WebRTC over TCP, whose session lives on the
+    /// shard that answered). [`crate::Ctx::listener_local_addr`] tells each shard its own.
+    pub at_udp_port: Option<crate::UdpId>,
 }
 
 /// What the process runs on, decided at start.
@@ -51,8 +56,10 @@ pub struct RuntimeInfo {
     pub backend_reason: String,
     /// io_uring features in use (empty on epoll).
     pub features: Vec<&'static str>,
-    /// Listener names and the addresses bound.
+    /// Listener names and the addresses bound (shard 0's for a listener per shard).
     pub listeners: Vec<(String, SocketAddr)>,
+    /// Each listener's address on each shard, by listener index then shard.
+    pub listener_addrs: Vec<Vec<SocketAddr>>,
     /// UDP socket names and each shard's address, by [`crate::UdpId`].
     pub udp: Vec<(String, Vec<SocketAddr>)>,
     /// The core each shard is pinned to (`None`: not pinned).
@@ -128,26 +135,12 @@ where
         config.max_connections = per_shard_limit.max(1) as u32;
     }
 
-    // Bind every shard's listener; port 0 is resolved by the first bind and reused.
-    let mut fds: Vec<Vec<i32>> = vec![Vec::new(); shards];
-    let mut bound = Vec::new();
-    for spec in listeners {
-        let mut addr = spec.addr;
-        for shard_fds in fds.iter_mut() {
-            let fd = crate::sys::reuseport_listener(
-                addr,
-                config.listen_backlog,
-                !use_uring,
-                config.socket_send_buffer_bytes,
-            )
-            .map_err(|e| io::Error::new(e.kind(), format!("bind {} {}: {e}", spec.name, addr)))?;
-            addr = crate::sys::local_addr(fd)?;
-            shard_fds.push(fd);
-        }
-        bound.push((spec.name.clone(), addr));
-    }
-
     let (mut udp_fds, udp_bound) = bind_udp(&config, shards)?;
+    let (mut fds, listener_addrs) =
+        bind_listeners((listeners, shards), &config, &udp_bound, use_uring)?;
+    let bound = (listeners.iter().zip(&listener_addrs))
+        .map(|(spec, addrs)| (spec.name.clone(), addrs[0]))
+        .collect();
 
     let counters: Vec<Arc<ShardCounters>> = (0..shards)
         .map(|_| Arc::new(ShardCounters::default()))
@@ -157,6 +150,7 @@ where
         backend_reason,
         features: features.as_ref().map(|f| f.names()).unwrap_or_default(),
         listeners: bound,
+        listener_addrs,
         udp: udp_bound,
         cores: cores.clone(),
         counters: counters.clone(),
@@ -206,6 +200,7 @@ where
                 );
                 core.set_tls(tls.clone());
                 core.cx.udp_local = info.udp.iter().map(|(_, addrs)| addrs[index]).collect();
+                core.cx.listener_local = info.listener_addrs.iter().map(|a| a[index]).collect();
                 core.cx.udp_sender = crate::udp::UdpSender::new(shard_udp.clone());
                 let udp = crate::udp::UdpSockets::new(shard_udp);
                 match features {
@@ -258,6 +253,52 @@ where
         }
     }
     Ok(runtime)
+}
+
+/// Binds every shard's listeners: a shared port (0 is resolved by the first bind and reused),
+/// or one per shard at its UDP socket's address. Returns each shard's descriptors and every
+/// listener's addresses by shard.
+#[allow(clippy::type_complexity)]
+fn bind_listeners(
+    (listeners, shards): (&[ListenerSpec], usize),
+    config: &EngineConfig,
+    udp: &[(String, Vec<SocketAddr>)],
+    use_uring: bool,
+) -> io::Result<(Vec<Vec<i32>>, Vec<Vec<SocketAddr>>)> {
+    let mut fds: Vec<Vec<i32>> = vec![Vec::new(); shards];
+    let mut bound = Vec::new();
+    let listen = |addr: SocketAddr| {
+        let fd = crate::sys::reuseport_listener(
+            addr,
+            config.listen_backlog,
+            !use_uring,
+            config.socket_send_buffer_bytes,
+        )?;
+        Ok::<_, io::Error>((fd, crate::sys::local_addr(fd)?))
+    };
+    for spec in listeners {
+        let mut addr = spec.addr;
+        let mut addrs = Vec::with_capacity(fds.len());
+        for (index, shard_fds) in fds.iter_mut().enumerate() {
+            let own = spec.at_udp_port.and_then(|u| udp.get(usize::from(u.0)));
+            let (fd, local) = match own {
+                Some((_, udp_addrs)) => listen(udp_addrs[index]).or_else(|_| {
+                    let mut any = udp_addrs[index];
+                    any.set_port(0);
+                    listen(any)
+                }),
+                None => listen(addr),
+            }
+            .map_err(|e| io::Error::new(e.kind(), format!("bind {} {}: {e}", spec.name, addr)))?;
+            if own.is_none() {
+                addr = local;
+            }
+            addrs.push(local);
+            shard_fds.push(fd);
+        }
+        bound.push(addrs);
+    }
+    Ok((fds, bound))
 }
 
 /// Binds every shard's UDP sockets: `port_per_shard` specs on consecutive ports, the others

@@ -103,6 +103,7 @@ impl<S: Service> TestShards<S> {
             backend_reason: "the test harness".to_string(),
             features: Vec::new(),
             listeners: Vec::new(),
+            listener_addrs: Vec::new(),
             udp: Vec::new(),
             cores: vec![None; shards],
             counters: counters.clone(),

@@ -78,6 +78,7 @@ fn run(
             name: "echo".into(),
             addr: listen.parse().unwrap(),
             tls: None,
+            at_udp_port: None,
         }],
         config,
         move |_: &ShardInfo| Echo {
@@ -186,6 +187,7 @@ fn refuse_when_full(io: IoChoice) {
         name: "hold".into(),
         addr: "127.0.0.1:0".parse().unwrap(),
         tls: None,
+        at_udp_port: None,
     };
     let mut runtime = launch(vec![None], io, &[listen], config, |_: &ShardInfo| Hold).unwrap();
     let addr = runtime.info().listeners[0].1;

@@ -84,6 +84,7 @@ fn run_with(io: IoChoice, shards: usize, mesh_ring_capacity: usize) {
             name: "relay".into(),
             addr: "127.0.0.1:0".parse().unwrap(),
             tls: None,
+            at_udp_port: None,
         }],
         config,
         move |info: &ShardInfo| Relay {

@@ -127,11 +127,13 @@ fn run(io: IoChoice) {
             name: "tls".into(),
             addr: "127.0.0.1:0".parse().unwrap(),
             tls: Some(acceptor),
+            at_udp_port: None,
         },
         ListenerSpec {
             name: "plain".into(),
             addr: "127.0.0.1:0".parse().unwrap(),
             tls: None,
+            at_udp_port: None,
         },
     ];
     let mut runtime =

@@ -62,6 +62,7 @@ fn run(io: IoChoice) {
             name: "upper".into(),
             addr: "127.0.0.1:0".parse().unwrap(),
             tls: None,
+            at_udp_port: None,
         }],
         config,
         |info: &ShardInfo| Upper {

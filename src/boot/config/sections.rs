@@ -666,6 +666,10 @@ config_section! {
         /// estimate (TWCC) between them, switching at keyframes. 0: every viewer gets the
         /// source (or the rung it pins with `/whep/live/{stream}/{rung}`).
         abr_start_kbps: u32 = 1500,
+        /// ICE over TCP (RFC 6544) for peers whose UDP is blocked: each shard also listens on
+        /// TCP at its UDP port (any free port when that one is taken) and names it in answers
+        /// as a passive TCP candidate; media then goes framed on the TCP connection (RFC 4571).
+        tcp: bool = true,
     }
 }
 
