@@ -121,6 +121,8 @@ impl Webrtc {
                         return TcpVerdict::Close;
                     };
                     self.sessions[claimed].tcp = Some(conn);
+                    let stream = &self.sessions[claimed].stream;
+                    log::debug!("webrtc: a peer of {stream} reached its session over TCP");
                     if let Some(peer) = self.tcp.by_conn.get_mut(&conn) {
                         peer.key = Some(claimed);
                     }

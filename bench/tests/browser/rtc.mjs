@@ -16,7 +16,13 @@ export async function observe(page) {
     };
     const pc = window.shardcastWebrtc;
     if (pc) {
-      for (const s of (await pc.getStats()).values()) {
+      const stats = await pc.getStats();
+      for (const s of stats.values()) {
+        // The transport the media goes over: the selected pair's local candidate's.
+        if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
+          const local = stats.get(s.localCandidateId);
+          if (local) seen.transport = local.protocol;
+        }
         if (s.type !== 'inbound-rtp') continue;
         if (s.kind === 'video') {
           seen.framesDecoded = s.framesDecoded || 0;

@@ -2,6 +2,10 @@
 // (`/watch/{stream}?player=webrtc`):
 //
 //   node whep.mjs --base http://127.0.0.1:PORT --stream x --out DIR [--width 640] [--height 360]
+//                 [--udp off]
+//
+// `--udp off` takes the UDP candidate out of the server's answer before the page sees it (as
+// if a firewall blocked the server's UDP port): the page must then connect over TCP.
 //
 // The page must connect, come to show the picture size given (the source's; an adaptive
 // viewer may start smaller and move up), and keep decoding: at least 60 video frames and 100
@@ -24,6 +28,7 @@ const out = args.out || '.';
 const width = Number(args.width || 640);
 const height = Number(args.height || 360);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const noUdp = args.udp === 'off';
 const DEADLINE_MS = 30000;
 
 mkdirSync(out, { recursive: true });
@@ -38,6 +43,15 @@ async function main() {
   try {
     const page = await (await browser.newContext({ viewport: { width: 1200, height: 800 } })).newPage();
     page.on('pageerror', (e) => { (result.pageErrors ||= []).push(e.message); });
+    if (noUdp) {
+      await page.route('**/whep/live/**', async (route) => {
+        const response = await route.fetch();
+        const sdp = await response.text();
+        const body = sdp.split('\r\n')
+          .filter((l) => !(l.startsWith('a=candidate') && / udp /i.test(l))).join('\r\n');
+        await route.fulfill({ response, body });
+      });
+    }
     await page.goto(`${base}/watch/${encodeURIComponent(stream)}?player=webrtc`);
     const started = Date.now();
     let seen = null;
@@ -59,6 +73,7 @@ async function main() {
     await page.screenshot({ path: shot });
     result.screenshots.push(shot);
     if (seen.state !== 'connected') throw new Error(`not connected: ${seen.state}`);
+    if (noUdp && seen.transport !== 'tcp') throw new Error(`over ${seen.transport}, not TCP`);
     if (seen.width !== width || seen.height !== height) {
       throw new Error(`picture ${seen.width}x${seen.height}, expected ${width}x${height}`);
     }
