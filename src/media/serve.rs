@@ -20,6 +20,11 @@ const MEDIA_CACHE_CONTROL: &str = "public, max-age=600, immutable";
 /// The same when playback needs a token: shared caches must not serve them to anyone else.
 const MEDIA_CACHE_CONTROL_PRIVATE: &str = "private, max-age=600, immutable";
 
+/// Why a stream's multivariant playlist or MPD is not served yet: its audio has parts and its
+/// video none (at the very start), and a player that loaded the audio alone would never show
+/// a picture. Players retry a 404 for the manifest.
+const VIDEO_PENDING: &str = "the stream's video has no part yet; try again in a moment";
+
 impl Media {
     /// Answers a `/live/...` request. `path` is after `/live/`.
     pub fn http_request(
@@ -90,6 +95,9 @@ impl Media {
         let Some(index) = self.index.stream(stream) else {
             return MediaResponse::Status(404, "no such stream");
         };
+        if index.video_pending() {
+            return MediaResponse::Status(404, VIDEO_PENDING);
+        }
         let mut text = String::with_capacity(1024);
         let views = index.views();
         let infos: Vec<_> = views.iter().map(|v| v.info).collect();
@@ -108,6 +116,9 @@ impl Media {
         let Some(index) = self.index.stream(stream) else {
             return MediaResponse::Status(404, "no such stream");
         };
+        if index.video_pending() {
+            return MediaResponse::Status(404, VIDEO_PENDING);
+        }
         let mut text = String::with_capacity(4096);
         let views = index.views();
         let now = cx.wall_ms();

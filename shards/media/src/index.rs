@@ -562,6 +562,15 @@ impl StreamIndex {
         }
     }
 
+    /// Whether the source's video (the first video rendition) has no segment or part yet:
+    /// a multivariant playlist or MPD written now would list the audio alone, and a player
+    /// that loads it once (hls.js does) would never show a picture.
+    pub fn video_pending(&self) -> bool {
+        (self.renditions.iter())
+            .find(|r| matches!(r.meta.kind, crate::manifest::RenditionKind::Video { .. }))
+            .is_some_and(|r| r.segments.is_empty() && r.parts.is_empty())
+    }
+
     /// Views of every rendition that has at least one segment or part.
     pub fn views(&self) -> Vec<RenditionView<'_>> {
         self.renditions
@@ -1026,6 +1035,46 @@ mod tests {
         index.apply(&stream, IndexEvent::Ended, 0);
         assert!(matches!(from(&index, 2, 1), Progressive::Missing));
         assert!(matches!(from(&index, 3, 0), Progressive::Missing));
+    }
+
+    #[test]
+    fn video_is_pending_while_only_the_audio_has_parts() {
+        let mut index = MediaIndex::new(limits());
+        let stream: Arc<str> = Arc::from("s");
+        started(&mut index, &stream);
+        let pending = |index: &MediaIndex| index.stream("s").unwrap().video_pending();
+        assert!(!pending(&index), "audio alone: nothing to wait for");
+        let video = Arc::new(RenditionMeta {
+            name: Arc::from("source"),
+            kind: RenditionKind::Video {
+                width: 640,
+                height: 360,
+                frame_rate: FrameRate::fps(30),
+            },
+            codecs: "avc1.64001e".into(),
+            timescale: 90_000,
+        });
+        let init = IndexEvent::Init {
+            rendition: video,
+            init: Bytes::from_static(b"init"),
+            discontinuity: false,
+        };
+        index.apply(&stream, init, 0);
+        feed_part(&mut index, &stream, 0, 0, 10);
+        assert!(pending(&index), "the audio has a part, the video none");
+        let part = IndexEvent::Part {
+            rendition: Arc::from("source"),
+            msn: 0,
+            part_index: 0,
+            start_ticks: 0,
+            duration_ticks: 45_000,
+            independent: true,
+            program_date_time_ms: 0,
+            bytes: Bytes::from_static(b"part"),
+            last_received_ms: None,
+        };
+        index.apply(&stream, part, 0);
+        assert!(!pending(&index));
     }
 
     #[test]
