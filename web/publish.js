@@ -115,7 +115,7 @@ function setUpBrowserPublishing() {
       liveStatus('Connecting…');
       const key = whipKey || $('cred').value.trim();
       session = await publishWhip({
-        stream, key, media,
+        stream, key, media, title: $('title').value.trim(),
         onState: (state) => {
           window.shardcastPublish = { state, stream };
           liveStatus(state === 'connected' ? `Live as ${stream}` : state, state === 'failed');

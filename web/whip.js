@@ -18,7 +18,9 @@ function preferH264(transceiver) {
  * publisher is live). `onState` gets the connection's state as it changes; `maxVideoBps`
  * caps the video's bit rate.
  */
-export async function publishWhip({ stream, key, media, onState = () => {}, maxVideoBps = 2500000 }) {
+export async function publishWhip({
+  stream, key, media, title = '', onState = () => {}, maxVideoBps = 2500000,
+}) {
   const pc = new RTCPeerConnection();
   for (const track of media.getTracks()) {
     const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [media] });
@@ -38,7 +40,9 @@ export async function publishWhip({ stream, key, media, onState = () => {}, maxV
   await pc.setLocalDescription(await pc.createOffer());
   const headers = { 'Content-Type': 'application/sdp' };
   if (key) headers.Authorization = `Bearer ${key}`;
-  const response = await fetch(`/whip/live/${encodeURIComponent(stream)}`, {
+  // `?title=` names the stream (a co-host's feed: the host's name on the stage).
+  const query = title ? `?title=${encodeURIComponent(title)}` : '';
+  const response = await fetch(`/whip/live/${encodeURIComponent(stream)}${query}`, {
     method: 'POST', headers, body: pc.localDescription.sdp,
   });
   if (!response.ok) {

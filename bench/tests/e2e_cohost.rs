@@ -90,7 +90,9 @@ fn two_hosts_see_each_other_and_the_audience_gets_the_composed_program() {
     let media = TestMedia::make(12);
     let server = Server::start("uring", 2, CONFIG);
     let (mut owner, owner_socket, owner_location) = whip_publisher(&server, "show~0", "");
-    let (mut guest, guest_socket, guest_location) = whip_publisher(&server, "show~1", "");
+    // The guest names themselves with their feed's title; the owner gives none.
+    let (mut guest, guest_socket, guest_location) =
+        whip_publisher(&server, "show~1?title=Alice%20B", "");
     let owner_media = TestMedia {
         video: media.video.clone(),
         opus: media.opus.clone(),
@@ -149,6 +151,8 @@ fn two_hosts_see_each_other_and_the_audience_gets_the_composed_program() {
     let hosts = stage["hosts"].as_array().unwrap();
     assert_eq!(hosts.len(), 2, "{stage}");
     assert_eq!(hosts[0]["whep"], "/whep/live/show~0");
+    let names = (hosts[0]["name"].as_str(), hosts[1]["name"].as_str());
+    assert_eq!(names, (Some("The host"), Some("Alice B")), "{stage}");
     let muted = (hosts[0]["muted"].as_bool(), hosts[1]["muted"].as_bool());
     assert_eq!(muted, (Some(false), Some(true)), "{stage}");
     let (guest, _) = guest_thread.join().unwrap();
@@ -207,8 +211,8 @@ fn two_hosts_see_each_other_and_the_audience_gets_the_composed_program() {
     assert_eq!(
         room.seen.notices,
         [
-            "Guest 1 is muted",
-            "Guest 1 left the stage: 1 host live",
+            "Alice B is muted",
+            "Alice B left the stage: 1 host live",
             "The host left the stage: 0 hosts live",
         ],
         "in order, once each"

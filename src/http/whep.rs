@@ -32,6 +32,7 @@ pub(super) struct WhipBody {
     stream: Arc<str>,
     credential: Option<String>,
     role: PublishRole,
+    title: Option<String>,
 }
 
 const CORS: [(&str, &str); 4] = [
@@ -178,10 +179,12 @@ impl Http {
             Some("backup") => PublishRole::Backup,
             _ => PublishRole::Primary,
         };
+        let title = (query.get("title")).and_then(|t| crate::media::names::publish_title(&t));
         let request = WhipRequest {
             stream,
             credential: credential.as_deref(),
             role,
+            title: title.as_deref(),
         };
         if let Err((status, why)) = media.whip_allowed(cx, conn, &request) {
             return self.whep_text(cx, conn, status, why, reply.and_close());
@@ -190,6 +193,7 @@ impl Http {
             stream: Arc::from(stream),
             credential,
             role,
+            title,
         };
         self.read_offer(cx, conn, head, BodyFor::Whip(Box::new(whip)));
     }
@@ -211,6 +215,7 @@ impl Http {
             stream: &whip.stream,
             credential: whip.credential.as_deref(),
             role: whip.role,
+            title: whip.title.as_deref(),
         };
         match media.whip_offer(cx, conn, &request, &sdp) {
             Ok(()) => {

@@ -58,7 +58,7 @@ impl Media {
         json!({
             "stream": &*s.name,
             "title": s.info.title,
-            "stage_hosts": s.info.hosts.iter().map(|h| json!({ "slot": h.slot, "muted": h.muted })).collect::<Vec<_>>(),
+            "stage_hosts": s.info.hosts.iter().map(|h| json!({ "slot": h.slot, "name": h.name.as_deref(), "muted": h.muted })).collect::<Vec<_>>(),
             "live": !s.is_ended(),
             "video_codec": s.info.video_codec,
             "audio_codec": s.info.audio_codec,

@@ -67,6 +67,11 @@ impl StreamSlot {
         self.home.set_hosts(hosts);
     }
 
+    /// What people call the stream (its publisher's `?title=`; empty: none given).
+    pub(super) fn title(&self) -> &str {
+        self.home.title()
+    }
+
     /// The configurations of the active publisher's samples.
     pub(super) fn source_configs(&self) -> [Option<TrackConfig>; 2] {
         self.home.forward_configs().map(|c| c.cloned())

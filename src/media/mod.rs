@@ -209,8 +209,12 @@ impl Media {
                 }
                 msg::PublisherId::Stage => {}
             },
-            MediaMsg::StageJoin { feed } => self.stage_member(cx, feed, stage::Presence::Joined),
-            MediaMsg::StageLeave { feed } => self.stage_member(cx, feed, stage::Presence::Left),
+            MediaMsg::StageJoin { feed, name } => {
+                self.stage_member(cx, (feed, name), stage::Presence::Joined)
+            }
+            MediaMsg::StageLeave { feed } => {
+                self.stage_member(cx, (feed, None), stage::Presence::Left)
+            }
             MediaMsg::StageWatch { feed, worker } => self.stage_watch(cx, feed, worker),
             MediaMsg::StageMuted {
                 program,

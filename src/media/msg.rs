@@ -86,7 +86,11 @@ pub enum MediaMsg {
     WhipKeyframe { key: u32, serial: u32 },
     /// A co-hosting feed's home → its program's home: the feed went live (a host joined the
     /// stage).
-    StageJoin { feed: Arc<str> },
+    StageJoin {
+        feed: Arc<str>,
+        /// The host's name: the feed's `?title=`.
+        name: Option<Arc<str>>,
+    },
     /// … or ended (the host left).
     StageLeave { feed: Arc<str> },
     /// Program home → a feed's home: send the feed's configurations and samples to the

@@ -39,6 +39,15 @@ pub fn rtc_feed(feed: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// A publish's `?title=` as kept: trimmed, at most [`super::msg::TITLE_MAX_CHARS`]
+/// characters, no control characters; None when empty or not so. A co-host's feed's title is
+/// the host's name on the stage.
+pub fn publish_title(raw: &str) -> Option<String> {
+    let title = raw.trim();
+    let fits = title.chars().count() <= super::msg::TITLE_MAX_CHARS;
+    (!title.is_empty() && fits && !title.chars().any(char::is_control)).then(|| title.to_string())
+}
+
 /// The home shard of `stream`.
 pub fn home_of(stream: &str, shards: usize) -> ShardId {
     home_shard(Kind::Stream, stream, shards)

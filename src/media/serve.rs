@@ -81,7 +81,10 @@ impl Media {
             .map(|host| {
                 serde_json::json!({
                     "slot": host.slot,
-                    "name": super::stage::host_name(host.slot),
+                    "name": host.name.as_deref().map_or_else(
+                        || super::stage::default_host_name(host.slot),
+                        String::from,
+                    ),
                     "muted": host.muted,
                     "whep": format!("/whep/live/{stream}~{}", host.slot),
                 })

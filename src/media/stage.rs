@@ -42,10 +42,22 @@ pub(super) struct Stage {
     slots: u16,
     /// Hosts not heard for a while (bit `n`: `{program}~n`).
     muted: u16,
+    /// Hosts' names (their feeds' `?title=`), by slot.
+    names: Vec<(u8, Arc<str>)>,
 }
 
-/// A host's name in notices: the owner, or a guest by slot.
-pub(super) fn host_name(slot: u8) -> String {
+impl Stage {
+    /// The name of the host in `slot`: theirs, or "The host" (slot 0) / "Guest N".
+    fn host_name(&self, slot: u8) -> String {
+        match self.names.iter().find(|(s, _)| *s == slot) {
+            Some((_, name)) => name.to_string(),
+            None => default_host_name(slot),
+        }
+    }
+}
+
+/// A host's name when they gave none: the owner, or a guest by slot.
+pub(super) fn default_host_name(slot: u8) -> String {
     match slot {
         0 => "The host".to_string(),
         n => format!("Guest {n}"),
@@ -53,7 +65,8 @@ pub(super) fn host_name(slot: u8) -> String {
 }
 
 impl Media {
-    /// At a feed's home: the feed went live or ended; its program's home hears.
+    /// At a feed's home: the feed went live (its publisher's `?title=` is the host's name) or
+    /// ended; its program's home hears.
     pub(super) fn stage_feed_changed(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
@@ -64,19 +77,25 @@ impl Media {
             return;
         };
         let home = home_of(program, self.shards);
+        let name = (self.homes.find(feed))
+            .and_then(|index| self.homes.get(index))
+            .map(|slot| slot.title())
+            .filter(|title| !title.is_empty())
+            .map(Arc::from);
         let feed = feed.clone();
         let msg = match presence {
-            Presence::Joined => MediaMsg::StageJoin { feed },
+            Presence::Joined => MediaMsg::StageJoin { feed, name },
             Presence::Left => MediaMsg::StageLeave { feed },
         };
         self.send_to(cx, home, msg);
     }
 
-    /// At the program's home: feed `feed` joined or left the stage.
+    /// At the program's home: feed `feed` (of the host called `name`, if given) joined or
+    /// left the stage.
     pub(super) fn stage_member(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
-        feed: Arc<str>,
+        (feed, name): (Arc<str>, Option<Arc<str>>),
         presence: Presence,
     ) {
         let Some((program, slot)) = stage_feed(&feed) else {
@@ -103,6 +122,7 @@ impl Media {
                 worker,
                 slots: 0,
                 muted: 0,
+                names: Vec::new(),
             };
             self.stages.insert(program.clone(), stage);
         }
@@ -112,6 +132,10 @@ impl Media {
             false => stage.slots & !bit,
         };
         let worker = stage.worker;
+        if let (true, Some(name)) = (live, name) {
+            stage.names.retain(|(s, _)| *s != slot);
+            stage.names.push((slot, name));
+        }
         if slots != stage.slots {
             stage.slots = slots;
             stage.muted &= slots;
@@ -124,7 +148,11 @@ impl Media {
             };
             cx.mesh_send(worker, msg.into());
             let hosts = if count == 1 { "host" } else { "hosts" };
-            let notice = format!("{} {verb} the stage: {count} {hosts} live", host_name(slot));
+            let who = stage.host_name(slot);
+            if !live {
+                stage.names.retain(|(s, _)| *s != slot);
+            }
+            let notice = format!("{who} {verb} the stage: {count} {hosts} live");
             self.stage_notice(cx, &program, notice);
             self.stage_roster(cx, &program);
         }
@@ -266,7 +294,8 @@ impl Media {
         } else {
             "is heard again"
         };
-        self.stage_notice(cx, program, format!("{} {verb}", host_name(slot)));
+        let notice = format!("{} {verb}", stage.host_name(slot));
+        self.stage_notice(cx, program, notice);
         self.stage_roster(cx, program);
     }
 
@@ -298,6 +327,9 @@ impl Media {
             .map(|slot| StageHost {
                 slot,
                 muted: stage.muted & (1 << slot) != 0,
+                name: (stage.names.iter())
+                    .find(|(s, _)| *s == slot)
+                    .map(|(_, name)| name.clone()),
             })
             .collect();
         let Some(index) = self.homes.find(program) else {

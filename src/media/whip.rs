@@ -29,6 +29,8 @@ pub struct WhipRequest<'a> {
     /// The `Authorization: Bearer` value (a stream key or a publish token), or `?key=`.
     pub credential: Option<&'a str>,
     pub role: PublishRole,
+    /// `?title=`, checked ([`names::publish_title`]): a co-host's name on the stage.
+    pub title: Option<&'a str>,
 }
 
 impl Media {
@@ -97,12 +99,16 @@ impl Media {
             Some(ip) => Arc::from(format!("{ip} (WHIP)")),
             None => Arc::from("WHIP"),
         };
+        let from = PublishFrom {
+            remote,
+            title: request.title.map(String::from),
+        };
         if let (Some(url), PublisherId::Whip { key, .. }) = (self.settings.on_publish.clone(), id) {
             // The webhook decides first; the claim follows its answer.
             self.webhooks_sent += 1;
             let token = self.webhooks_sent << 32 | WHIP_WEBHOOK | u64::from(key);
             if let Some(webrtc) = self.webrtc.as_mut() {
-                webrtc.await_webhook(key, (token, request.role, remote));
+                webrtc.await_webhook(key, (token, request.role, from));
             }
             let body = serde_json::json!({
                 "action": "publish",
@@ -119,26 +125,24 @@ impl Media {
             self.send_webhook(cx, url, body, token);
             return Ok(());
         }
-        self.whip_claim(cx, &stream, id, (request.role, remote));
+        self.whip_claim(cx, &stream, id, (request.role, from));
         Ok(())
     }
 
-    /// Asks the stream's home to let WHIP publisher `id` (of `role`, from `remote`) publish.
+    /// Asks the stream's home to let WHIP publisher `id` (of `role`, `from` its peer)
+    /// publish.
     fn whip_claim(
         &mut self,
         cx: &mut Ctx<ShardMsg>,
         stream: &Arc<str>,
         id: PublisherId,
-        (role, remote): (PublishRole, Arc<str>),
+        (role, from): (PublishRole, PublishFrom),
     ) {
         let msg = MediaMsg::Publish {
             stream: stream.clone(),
             conn: id,
             role,
-            from: Box::new(PublishFrom {
-                remote,
-                title: None,
-            }),
+            from: Box::new(from),
         };
         let home = names::home_of(stream, self.shards);
         self.send_to(cx, home, msg);
@@ -157,14 +161,14 @@ impl Media {
         let Some(webrtc) = self.webrtc.as_mut() else {
             return;
         };
-        let Some((stream, id, role, remote)) = webrtc.webhook_answered(key, token) else {
+        let Some((stream, id, role, from)) = webrtc.webhook_answered(key, token) else {
             return; // the session is gone, or a stale answer
         };
         let PublisherId::Whip { key, serial } = id else {
             return;
         };
         if verdict == Verdict::Allowed {
-            return self.whip_claim(cx, &stream, id, (role, remote));
+            return self.whip_claim(cx, &stream, id, (role, from));
         }
         log::info!("whip: publish {stream} refused by on_publish: {detail}");
         self.whip_decision(cx, key, serial, Err(REFUSED_BY_WEBHOOK));

@@ -11,7 +11,7 @@
 use super::session::{Incoming, PeerRole};
 use super::shard::Webrtc;
 use super::whip::{Ingested, WhipIngest};
-use crate::media::msg::{PublishRole, PublisherId};
+use crate::media::msg::{PublishFrom, PublishRole, PublisherId};
 use shardcast_engine::{ConnId, Ctx};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ pub struct Publisher {
     phase: Phase,
     /// The `on_publish` webhook call this publisher waits for, before its claim, and the
     /// claim's role and peer (for after the answer).
-    webhook: Option<(u64, PublishRole, Arc<str>)>,
+    webhook: Option<(u64, PublishRole, PublishFrom)>,
     /// Whether the home accepted it.
     published: bool,
     ingest: WhipIngest,
@@ -234,10 +234,14 @@ impl Webrtc {
 
     /// Marks publisher `key` as waiting for the `on_publish` webhook call `token` before
     /// its claim of `role`, from `remote`.
-    pub fn await_webhook(&mut self, key: u32, (token, role, remote): (u64, PublishRole, Arc<str>)) {
+    pub fn await_webhook(
+        &mut self,
+        key: u32,
+        (token, role, from): (u64, PublishRole, PublishFrom),
+    ) {
         let publisher = (self.sessions.get_mut(key as usize)).and_then(|e| e.publisher.as_mut());
         if let Some(publisher) = publisher {
-            publisher.webhook = Some((token, role, remote));
+            publisher.webhook = Some((token, role, from));
         }
     }
 
@@ -247,14 +251,14 @@ impl Webrtc {
         &mut self,
         key: u32,
         token: u64,
-    ) -> Option<(Arc<str>, PublisherId, PublishRole, Arc<str>)> {
+    ) -> Option<(Arc<str>, PublisherId, PublishRole, PublishFrom)> {
         let entry = self.sessions.get_mut(key as usize)?;
         let publisher = entry.publisher.as_mut()?;
         if publisher.webhook.as_ref().map(|w| w.0) != Some(token) {
             return None;
         }
-        let (_, role, remote) = publisher.webhook.take()?;
-        Some((entry.stream.clone(), publisher.id, role, remote))
+        let (_, role, from) = publisher.webhook.take()?;
+        Some((entry.stream.clone(), publisher.id, role, from))
     }
 
     /// What publishers produced since the last call.

@@ -7,7 +7,7 @@
 // guest). Each must then play the other's feed over WHEP in its co-host area (a picture that
 // moves). Page three opens /watch/PROGRAM with the default player (LL-HLS) and must play the
 // composed program: a 1280x720 picture with currentTime moving, and "On stage: The host,
-// Guest 1" under it. Prints one JSON line with what it saw; exits 1 on the first check
+// Bo" under it (the guest gives their name in the page's title field; the owner none). Prints one JSON line with what it saw; exits 1 on the first check
 // that fails.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -88,9 +88,10 @@ const diagnose = async (selector) => {
   return out;
 };
 
-async function goLive(page, feed) {
+async function goLive(page, feed, title = '') {
   await page.goto(`${base}/publish`);
   await page.fill('#stream', feed);
+  await page.fill('#title', title);
   await page.click('#go-live');
   await waitFor(page, `${feed} to connect`,
     () => window.shardcastPublish && window.shardcastPublish.state === 'connected', null, 20000);
@@ -112,7 +113,7 @@ async function main() {
       page.on('pageerror', (e) => { (result.pageErrors ||= []).push(`${name}: ${e.message}`); });
     }
     await goLive(one, `${program}~0`);
-    await goLive(two, `${program}~1`);
+    await goLive(two, `${program}~1`, 'Bo');
     // Each host sees the other, forwarded as sent.
     result.oneSeesTwo = await plays(one, 'the guest on the owner\'s page', '#cohosts video[data-slot="1"]');
     result.twoSeesOne = await plays(two, 'the owner on the guest\'s page', '#cohosts video[data-slot="0"]');
@@ -120,7 +121,7 @@ async function main() {
     await three.goto(`${base}/watch/${encodeURIComponent(program)}`);
     result.program = await plays(three, 'the program', '#video');
     await waitFor(three, 'the stage line', () => document.getElementById('on-stage').textContent
-      === 'On stage: The host, Guest 1', null, 15000);
+      === 'On stage: The host, Bo', null, 15000);
     result.onStage = await three.evaluate(() => document.getElementById('on-stage').textContent);
     for (const [name, page] of [['owner', one], ['guest', two], ['audience', three]]) {
       const shot = join(out, `${name}.png`);

@@ -820,6 +820,12 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
 
     /// Names the stream for people (`/api/v1/streams`, the stream list). When it changes, an
     /// [`IndexEvent::Info`] goes out (or the next [`IndexEvent::Started`] carries it).
+    /// What people call the stream: the publisher's `?title=` (empty: none given).
+    pub fn title(&self) -> &str {
+        &self.info.title
+    }
+
+    /// Sets what people call the stream.
     pub fn set_title(&mut self, title: &str) {
         if self.info.title == title {
             return;

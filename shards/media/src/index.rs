@@ -93,6 +93,8 @@ pub struct StageHost {
     pub slot: u8,
     /// No sound from them for a while.
     pub muted: bool,
+    /// Their name: their feed's `?title=` (None: "The host", "Guest N").
+    pub name: Option<Arc<str>>,
 }
 
 /// What `/api/v1/streams` shows about a stream.

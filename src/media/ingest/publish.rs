@@ -8,7 +8,7 @@ use crate::common::counters::bump;
 use crate::common::query::Query;
 use crate::common::strikes::Strike;
 use crate::control::msg::{ControlRequest, Verdict, Webhook};
-use crate::media::msg::{MediaMsg, PublishFrom, PublishRole, PublisherId, TITLE_MAX_CHARS};
+use crate::media::msg::{MediaMsg, PublishFrom, PublishRole, PublisherId};
 use crate::media::names::{home_of, is_valid_stream_name, stage_feed};
 use crate::media::settings::PublishAccess;
 use crate::media::Media;
@@ -58,12 +58,7 @@ impl Media {
         }
         let title = query
             .get("title")
-            .map(|t| t.trim().to_string())
-            .filter(|t| {
-                !t.is_empty()
-                    && t.chars().count() <= TITLE_MAX_CHARS
-                    && !t.chars().any(char::is_control)
-            });
+            .and_then(|t| crate::media::names::publish_title(&t));
         let request = PublishRequest {
             stream: Arc::from(stream),
             stream_id,
