@@ -214,6 +214,22 @@ fn chromium_goes_live_from_the_publish_page_and_another_page_plays_it_over_whep(
 }
 
 #[test]
+fn chromium_goes_live_and_watches_over_ice_tcp_when_udp_is_blocked() {
+    let server = Server::start("uring", 2, CONFIG);
+    let base = format!("http://{}", server.addr);
+    let args = ["--stream", "tcplive", "--udp", "off"];
+    let report = common::browser::run_script(&server, "whip.mjs", &base, "whip-tcp", &args);
+    println!("chromium WHIP → WHEP over TCP: {}", report["seen"]);
+    // The publisher's session and the viewer's, each reached over TCP.
+    let log = server.log();
+    let over_tcp = log
+        .matches("a peer of tcplive reached its session over TCP")
+        .count();
+    assert_eq!(over_tcp, 2, "publisher and viewer over TCP");
+    assert_eq!(server.get("/live/tcplive/source/index.m3u8").status, 200);
+}
+
+#[test]
 fn the_on_publish_webhook_decides_whip_publishes_and_hears_their_end() {
     // Allows stream "yes", refuses the rest; records every call.
     let (hook, seen) = common::webhook_server("yes", 3);

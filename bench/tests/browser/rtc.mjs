@@ -38,3 +38,16 @@ export async function observe(page) {
   });
 }
 
+/** Takes the UDP candidates out of the server's answers to `page`'s WHEP and WHIP offers (as
+ *  if a firewall blocked the server's UDP ports): the page can only connect over TCP. */
+export async function dropUdpCandidates(page) {
+  for (const pattern of ['**/whep/live/**', '**/whip/live/**']) {
+    await page.route(pattern, async (route) => {
+      const response = await route.fetch();
+      const sdp = await response.text();
+      const body = sdp.split('\r\n')
+        .filter((l) => !(l.startsWith('a=candidate') && / udp /i.test(l))).join('\r\n');
+      await route.fulfill({ response, body });
+    });
+  }
+}

@@ -16,7 +16,7 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { observe } from './rtc.mjs';
+import { dropUdpCandidates, observe } from './rtc.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => {
   if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]]);
@@ -43,15 +43,7 @@ async function main() {
   try {
     const page = await (await browser.newContext({ viewport: { width: 1200, height: 800 } })).newPage();
     page.on('pageerror', (e) => { (result.pageErrors ||= []).push(e.message); });
-    if (noUdp) {
-      await page.route('**/whep/live/**', async (route) => {
-        const response = await route.fetch();
-        const sdp = await response.text();
-        const body = sdp.split('\r\n')
-          .filter((l) => !(l.startsWith('a=candidate') && / udp /i.test(l))).join('\r\n');
-        await route.fulfill({ response, body });
-      });
-    }
+    if (noUdp) await dropUdpCandidates(page);
     await page.goto(`${base}/watch/${encodeURIComponent(stream)}?player=webrtc`);
     const started = Date.now();
     let seen = null;

@@ -1,18 +1,19 @@
 // Goes live from one Chromium page over WebRTC (WHIP) and watches it from another (WHEP), in
 // Debian's Chromium with its fake camera and microphone:
 //
-//   node whip.mjs --base http://127.0.0.1:PORT --stream x --out DIR
+//   node whip.mjs --base http://127.0.0.1:PORT --stream x --out DIR [--udp off]
 //
 // Page one opens /publish, names the stream and clicks "Go live from this browser"; its
 // connection must reach "connected" and its encoder send the camera's full picture (the page
 // asks to keep the resolution). Page two opens /watch/{stream}?player=webrtc and must play
 // that picture at its size: at least 60 frames decoded and 100 audio packets, with
 // currentTime moving. Prints one JSON line with what it saw; exits 1 on the first check
-// that fails.
+// that fails. `--udp off` takes the UDP candidates out of both pages' answers (as if a
+// firewall blocked the server's UDP ports): both must then go over TCP.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { observe } from './rtc.mjs';
+import { dropUdpCandidates, observe } from './rtc.mjs';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => {
   if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]]);
@@ -51,6 +52,7 @@ async function main() {
     const two = await (await browser.newContext({ viewport: { width: 1200, height: 800 } })).newPage();
     for (const [name, page] of [['one', one], ['two', two]]) {
       page.on('pageerror', (e) => { (result.pageErrors ||= []).push(`${name}: ${e.message}`); });
+      if (args.udp === 'off') await dropUdpCandidates(page);
     }
     await one.goto(`${base}/publish`);
     await one.fill('#stream', stream);
@@ -95,6 +97,7 @@ async function main() {
       result.screenshots.push(shot);
     }
     if (seen.state !== 'connected') throw new Error(`viewer not connected: ${seen.state}`);
+    if (args.udp === 'off' && seen.transport !== 'tcp') throw new Error(`viewer over ${seen.transport}`);
     if (size.width !== camera.width || size.height !== camera.height) {
       throw new Error(`the encoder sends ${size.width}x${size.height} of a ${camera.width}x${camera.height} camera`);
     }
