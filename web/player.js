@@ -1,6 +1,7 @@
 // The watch page's player: hls.js in low-latency mode, dash.js with `?player=dash`, or the
 // browser's own WebRTC with `?player=webrtc` (WHEP: one offer posted to
-// `/whep/live/{stream}`, under half a second behind live).
+// `/whep/live/{stream}`, under half a second behind live; `&rung=360p` pins a rung of the
+// ladder instead of following the bandwidth estimate).
 //
 // A classic script at the top of the page's head, not a module: it starts fetching the
 // playlists and loads its player library itself (the page preloads hls.js, the default)
@@ -361,7 +362,8 @@
   });
   const base = `/live/${encodeURIComponent(stream)}`;
   if (state.player === 'webrtc') {
-    parsed.then(() => startWebrtc(`/whep/live/${encodeURIComponent(stream)}`));
+    const rung = params.get('rung') ? `/${encodeURIComponent(params.get('rung'))}` : '';
+    parsed.then(() => startWebrtc(`/whep/live/${encodeURIComponent(stream)}${rung}`));
   } else if (state.player === 'dash') {
     load('dash.mediaplayer.min.js', () => parsed.then(() => startDash(`${base}/manifest.mpd${playbackQuery()}`)));
   } else {

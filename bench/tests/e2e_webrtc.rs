@@ -750,6 +750,23 @@ fn a_viewer_whose_udp_is_blocked_plays_over_ice_tcp() {
 }
 
 #[test]
+fn the_watch_page_pins_a_rung_with_its_rung_parameter() {
+    // Adaptive viewers would start on the source (within 5 Mbit/s); the page pins 240p.
+    let (server, _publisher) = two_layers("pinned", 5000);
+    let base = format!("http://{}", server.addr);
+    let args = [
+        "--stream", "pinned", "--rung", "240p", "--width", "426", "--height", "240",
+    ];
+    let report = common::browser::run_script(&server, "whep.mjs", &base, "whep-rung", &args);
+    println!("chromium, pinned: {} {}", report["sizes"], report["seen"]);
+    assert_eq!(
+        report["sizes"],
+        serde_json::json!(["426x240"]),
+        "only the rung"
+    );
+}
+
+#[test]
 fn chromium_without_udp_plays_over_ice_tcp() {
     // The page gets the answer without its UDP candidate (as if a firewall blocked the
     // server's UDP port), so Chromium can only connect to the TCP one. Transcoding on for

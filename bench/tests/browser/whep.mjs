@@ -2,10 +2,11 @@
 // (`/watch/{stream}?player=webrtc`):
 //
 //   node whep.mjs --base http://127.0.0.1:PORT --stream x --out DIR [--width 640] [--height 360]
-//                 [--udp off]
+//                 [--udp off] [--rung R]
 //
 // `--udp off` takes the UDP candidate out of the server's answer before the page sees it (as
 // if a firewall blocked the server's UDP port): the page must then connect over TCP.
+// `--rung R` opens the page with `&rung=R` (a pinned rung).
 //
 // The page must connect, come to show the picture size given (the source's; an adaptive
 // viewer may start smaller and move up), and keep decoding: at least 60 video frames and 100
@@ -44,7 +45,8 @@ async function main() {
     const page = await (await browser.newContext({ viewport: { width: 1200, height: 800 } })).newPage();
     page.on('pageerror', (e) => { (result.pageErrors ||= []).push(e.message); });
     if (noUdp) await dropUdpCandidates(page);
-    await page.goto(`${base}/watch/${encodeURIComponent(stream)}?player=webrtc`);
+    const rung = args.rung ? `&rung=${encodeURIComponent(args.rung)}` : '';
+    await page.goto(`${base}/watch/${encodeURIComponent(stream)}?player=webrtc${rung}`);
     const started = Date.now();
     let seen = null;
     let timeAt5 = null;
