@@ -824,3 +824,47 @@ fn a_tcp_connection_that_is_not_ice_is_closed() {
         );
     }
 }
+
+#[test]
+fn ice_tcp_connections_per_address_are_bounded() {
+    let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\ntcp_connections_per_address = 2\n\
+                  [transcode]\nenabled = false\n";
+    let server = Server::start("epoll", 1, config);
+    let _publisher = publish_live(&server, "bounded", 20);
+    let (_, sdp, _) = offer("127.0.0.1:9".parse().unwrap());
+    let response = request(
+        &server,
+        "POST",
+        "/whep/live/bounded",
+        "application/sdp",
+        &sdp,
+    );
+    let at = tcp_candidate(&String::from_utf8(response.body).unwrap());
+    use std::io::Read;
+    // Two silent connections are held (each has 10 s to name a session); a third is closed
+    // at once.
+    let held: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(at).unwrap())
+        .collect();
+    let mut third = std::net::TcpStream::connect(at).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut rest = Vec::new();
+    assert!(third.read_to_end(&mut rest).is_ok(), "the third is closed");
+    for mut stream in held {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let err = stream
+            .read(&mut [0u8; 16])
+            .expect_err("still open, nothing to read");
+        assert!(
+            matches!(
+                err.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{err}"
+        );
+    }
+}

@@ -412,6 +412,7 @@ pub fn shard_settings(
             http: h.max_connections_per_address,
             websocket: config.ws.max_connections_per_address,
             rtmp: config.rtmp.max_connections_per_address,
+            webrtc_tcp: config.webrtc.tcp_connections_per_address,
         },
     };
     Ok((Arc::new(settings), listeners))

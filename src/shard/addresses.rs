@@ -1,5 +1,6 @@
-//! Connections per source address on one shard, by kind (HTTP, WebSocket, RTMP), each kind
-//! with its own limit (`http.`, `ws.` and `rtmp.max_connections_per_address`).
+//! Connections per source address on one shard, by kind (HTTP, WebSocket, RTMP, WebRTC over
+//! TCP), each kind with its own limit (`http.`, `ws.`, `rtmp.max_connections_per_address` and
+//! `webrtc.tcp_connections_per_address`).
 //!
 //! Memory: one map entry (about 48 B) per distinct address with a connection open, so at most
 //! one per connection slot; an address's entry goes when its last connection closes.
@@ -13,7 +14,11 @@ pub enum AddressKind {
     Http,
     WebSocket,
     Rtmp,
+    WebrtcTcp,
 }
+
+/// Kinds counted.
+const KINDS: usize = 4;
 
 impl AddressKind {
     fn index(self) -> usize {
@@ -21,6 +26,7 @@ impl AddressKind {
             AddressKind::Http => 0,
             AddressKind::WebSocket => 1,
             AddressKind::Rtmp => 2,
+            AddressKind::WebrtcTcp => 3,
         }
     }
 }
@@ -31,6 +37,7 @@ pub struct AddressLimits {
     pub http: u32,
     pub websocket: u32,
     pub rtmp: u32,
+    pub webrtc_tcp: u32,
 }
 
 impl AddressLimits {
@@ -39,6 +46,7 @@ impl AddressLimits {
             AddressKind::Http => self.http,
             AddressKind::WebSocket => self.websocket,
             AddressKind::Rtmp => self.rtmp,
+            AddressKind::WebrtcTcp => self.webrtc_tcp,
         }
     }
 }
@@ -46,7 +54,7 @@ impl AddressLimits {
 /// The counts, and what each connection slot is counted as.
 pub struct Addresses {
     limits: AddressLimits,
-    counts: HashMap<IpAddr, [u32; 3]>,
+    counts: HashMap<IpAddr, [u32; KINDS]>,
     slots: Vec<Option<(IpAddr, AddressKind)>>,
 }
 
@@ -67,7 +75,7 @@ impl Addresses {
         let Some(ip) = ip else {
             return true;
         };
-        let counts = self.counts.entry(ip).or_insert([0; 3]);
+        let counts = self.counts.entry(ip).or_insert([0; KINDS]);
         if counts[kind.index()] >= self.limits.of(kind) {
             if counts.iter().all(|&c| c == 0) {
                 self.counts.remove(&ip);
@@ -118,6 +126,7 @@ mod tests {
             http: 2,
             websocket: 1,
             rtmp: 1,
+            webrtc_tcp: 1,
         };
         let mut a = Addresses::new(limits, 8);
         let ip: Option<IpAddr> = Some("10.0.0.1".parse().unwrap());
@@ -133,6 +142,10 @@ mod tests {
             "another address is not affected"
         );
         assert!(a.admit(3, ip, AddressKind::Rtmp), "RTMP counts apart");
+        assert!(
+            a.admit(7, ip, AddressKind::WebrtcTcp),
+            "and WebRTC over TCP"
+        );
         // An upgrade moves slot 0 from HTTP to WebSocket.
         assert!(a.admit(0, ip, AddressKind::WebSocket));
         assert!(
@@ -140,6 +153,10 @@ mod tests {
             "slot 0 no longer counts as HTTP"
         );
         assert!(!a.admit(5, ip, AddressKind::WebSocket));
+        assert!(
+            !a.admit(5, ip, AddressKind::WebrtcTcp),
+            "past its own limit"
+        );
         for slot in 0..8 {
             a.release(slot);
         }

@@ -162,7 +162,15 @@ impl Service for ShardService {
             }
             Some(Protocol::WebrtcTcp) => {
                 self.kinds[conn.slot()] = ConnKind::WebrtcTcp;
-                self.media.rtc_tcp_open(cx, conn);
+                let ip = cx.peer_ip(conn);
+                if self
+                    .addresses
+                    .admit(conn.slot(), ip, AddressKind::WebrtcTcp)
+                {
+                    self.media.rtc_tcp_open(cx, conn);
+                } else {
+                    cx.close(conn);
+                }
             }
             None => {
                 // Every listener bound at start has a protocol: this is our bug.

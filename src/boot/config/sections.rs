@@ -670,6 +670,9 @@ config_section! {
         /// TCP at its UDP port (any free port when that one is taken) and names it in answers
         /// as a passive TCP candidate; media then goes framed on the TCP connection (RFC 4571).
         tcp: bool = true,
+        /// ICE-over-TCP connections one address may hold open on a shard; past it a new one
+        /// is closed at once. A connection that names no session is closed after 10 s anyway.
+        tcp_connections_per_address: u32 = 16,
     }
 }
 

@@ -74,6 +74,13 @@ impl Config {
                 "must be 0 (no co-hosting) ..= 9",
             ));
         }
+        if w.tcp_connections_per_address == 0 {
+            return Err(invalid(
+                "webrtc.tcp_connections_per_address",
+                w.tcp_connections_per_address,
+                "must be ≥ 1 (webrtc.tcp = false turns ICE over TCP off)",
+            ));
+        }
         if w.abr_start_kbps > 1_000_000 {
             return Err(invalid(
                 "webrtc.abr_start_kbps",
