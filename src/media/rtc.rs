@@ -382,8 +382,13 @@ impl Media {
             configs.retain(|(name, _)| *name != rung);
             configs.push((rung.clone(), config.clone()));
         }
-        let feed: Arc<str> = Arc::from(format!("{stream}/{rung}"));
-        self.rtc_forward_feed(cx, &feed, media);
+        // The feed's name as its watchers keep it (no name made per sample); none: unwatched.
+        let pinned = (self.rtc_pins.get(stream))
+            .and_then(|pins| pins.iter().find(|f| names::rtc_feed(f).1 == Some(&*rung)))
+            .cloned();
+        if let Some(feed) = pinned {
+            self.rtc_forward_feed(cx, &feed, media);
+        }
     }
 
     /// At the home: the active publisher's sample or configuration, for the shards watching.

@@ -493,12 +493,14 @@ impl Webrtc {
             }
         }
         self.send(cx);
-        let stream = Arc::clone(self.feeds.get_key_value(stream).expect("fed above").0);
-        if wanted {
-            self.want_keyframe(&stream, now);
-        }
-        for key in switched {
-            self.complete_switch(key, &stream, now);
+        if wanted || !switched.is_empty() {
+            let stream = Arc::clone(self.feeds.get_key_value(stream).expect("fed above").0);
+            if wanted {
+                self.want_keyframe(&stream, now);
+            }
+            for key in switched {
+                self.complete_switch(key, &stream, now);
+            }
         }
         for key in closed {
             self.remove(key);
