@@ -1,9 +1,11 @@
 // Publishing from the browser over WebRTC (WHIP, RFC 9725): the page's camera and microphone
-// (or any MediaStream) go to `POST /whip/live/{stream}` as H.264 and Opus, with the stream
+// (or any MediaStream) go to `POST /whip/live/{stream}` as H.264 (VP8 when the browser has no
+// H.264 encoder) and Opus, with the stream
 // key as a Bearer token. The server answers once the stream's home has accepted the
 // publisher; from then on the stream is an ordinary one (LL-HLS, DASH, WHEP).
 
-/** Puts H.264 first among a video transceiver's codecs (the server takes H.264). */
+/** Puts H.264 first among a video transceiver's codecs (the server takes H.264 as it comes;
+ *  VP8 it must make H.264 on a transcode thread). */
 function preferH264(transceiver) {
   const caps = RTCRtpSender.getCapabilities && RTCRtpSender.getCapabilities('video');
   if (!caps || !transceiver.setCodecPreferences) return;

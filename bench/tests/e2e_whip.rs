@@ -6,14 +6,40 @@
 mod common;
 
 use common::rtc::{
-    decode_h264, delete, post_offer, publish_offer, receive, send_media, wait_live, whep_viewer,
-    whip_publisher, Sent, TestMedia,
+    decode_h264, delete, post_offer, publish_offer, publish_offer_from, receive, send_media,
+    wait_live, whep_viewer, whip_publisher, whip_publisher_from, Sent, TestMedia,
 };
 use common::{segments_of, Server};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 const CONFIG: &str = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nenabled = false\n";
+
+/// A publisher's `Rtc` that offers VP8 and Opus only (a browser without an H.264 encoder).
+fn vp8_only() -> str0m::RtcConfig {
+    str0m::Rtc::builder()
+        .clear_codecs()
+        .enable_vp8(true)
+        .enable_opus(true, false)
+}
+
+/// A WHEP viewer of `stream` gets 3 s of it: at least 45 H.264 frames, all decoding to
+/// 640x360, and 100 Opus packets.
+fn whep_plays_3_s_of_640x360(server: &Server, stream: &str) {
+    let (mut viewer, viewer_socket, _, _) = whep_viewer(server, stream);
+    let got = receive(&mut viewer, &viewer_socket, Duration::from_secs(3));
+    assert!(got.video.len() >= 45, "{} frames", got.video.len());
+    assert!(got.opus.len() >= 100, "{} Opus packets", got.opus.len());
+    let sizes = decode_h264(&got.video);
+    println!(
+        "WHEP of {stream}: {} frames, {} Opus packets, {} decoded",
+        got.video.len(),
+        got.opus.len(),
+        sizes.len()
+    );
+    assert_eq!(sizes.len(), got.video.len());
+    assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
+}
 
 #[test]
 fn a_whip_publisher_goes_live_for_hls_and_whep_viewers_get_its_packets() {
@@ -26,19 +52,7 @@ fn a_whip_publisher_goes_live_for_hls_and_whep_viewers_get_its_packets() {
     });
     wait_live(&server, "cam");
     // A WHEP viewer of the WHIP stream: the same H.264 and Opus, never re-encoded.
-    let (mut viewer, viewer_socket, _, _) = whep_viewer(&server, "cam");
-    let got = receive(&mut viewer, &viewer_socket, Duration::from_secs(3));
-    assert!(got.video.len() >= 45, "{} frames", got.video.len());
-    assert!(got.opus.len() >= 100, "{} Opus packets", got.opus.len());
-    let sizes = decode_h264(&got.video);
-    println!(
-        "WHEP of WHIP: {} frames, {} Opus packets, {} decoded",
-        got.video.len(),
-        got.opus.len(),
-        sizes.len()
-    );
-    assert_eq!(sizes.len(), got.video.len());
-    assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
+    whep_plays_3_s_of_640x360(&server, "cam");
     let (sent, _publisher, _socket): (Sent, _, _) = sender.join().unwrap();
     assert_eq!(sent.video_frames, 240, "{sent:?}");
     // Its keyframes come every second, so the server asked for one only for the viewer who
@@ -145,6 +159,115 @@ fn a_whip_streams_opus_gets_an_aac_rendition_for_hls() {
 }
 
 #[test]
+fn a_vp8_publisher_is_made_h264_for_hls_and_whep_viewers() {
+    // 8 s of VP8 with a keyframe every second, from a publisher that offers VP8 alone.
+    let media = TestMedia::vp8(8, 30);
+    let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nladder = []\n";
+    let server = Server::start("uring", 2, config);
+    let (mut publisher, socket, location) = whip_publisher_from(vp8_only(), &server, "vp8", "");
+    let sender = std::thread::spawn(move || {
+        let sent = send_media(&mut publisher, &socket, &media, Duration::from_secs(12));
+        (sent, publisher, socket)
+    });
+    wait_live(&server, "vp8");
+    // WHEP viewers get the H.264 the transcode thread made, at the VP8's size.
+    whep_plays_3_s_of_640x360(&server, "vp8");
+    let (sent, _publisher, _socket): (Sent, _, _) = sender.join().unwrap();
+    assert_eq!(sent.video_frames, 240, "{sent:?}");
+    assert_eq!(delete(&server, &location), 200);
+    // LL-HLS: H.264 and Opus; every VP8 frame became one H.264 picture, none dropped.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let playlist = loop {
+        let playlist = String::from_utf8(server.get("/live/vp8/source/index.m3u8").body).unwrap();
+        if playlist.contains("#EXT-X-ENDLIST") {
+            break playlist;
+        }
+        assert!(Instant::now() < deadline, "never ended:\n{playlist}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let master = String::from_utf8(server.get("/live/vp8/index.m3u8").body).unwrap();
+    assert!(
+        master.contains("avc1.") && !master.contains("vp08"),
+        "{master}"
+    );
+    let mut file = server.get("/live/vp8/source/init.mp4").body;
+    for segment in segments_of(&playlist) {
+        file.extend(server.get(&format!("/live/vp8/source/{}", segment.2)).body);
+    }
+    let dir = common::TempDir::new("whip-vp8");
+    let path = dir.0.join("vp8.mp4");
+    std::fs::write(&path, file).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-count_frames"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames,has_b_frames",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let probe = String::from_utf8_lossy(&out.stdout);
+    println!("{probe}");
+    assert!(probe.contains("codec_name=h264"), "{probe}");
+    assert!(
+        probe.contains("width=640") && probe.contains("height=360"),
+        "{probe}"
+    );
+    assert!(probe.contains("has_b_frames=0"), "{probe}");
+    let frames: u64 = (probe.lines())
+        .find_map(|l| l.strip_prefix("nb_read_frames="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let converted = server.metric("shardcast_transcode_vp8_frames_total");
+    let dropped = server.metric("shardcast_transcode_vp8_dropped_total");
+    println!("{frames} frames in the segments; {converted} converted, {dropped} dropped");
+    assert_eq!(dropped, 0);
+    assert!((230..=240).contains(&converted), "{converted}");
+    assert_eq!(
+        frames, converted,
+        "every converted picture is in the segments"
+    );
+    assert_eq!(server.metric("shardcast_ffmpeg_live_owners"), 0);
+}
+
+#[test]
+fn an_offer_with_h264_and_vp8_is_answered_h264_and_vp8_alone_needs_a_transcode_thread() {
+    let with_transcode = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nladder = []\n";
+    let server = Server::start("epoll", 1, with_transcode);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // str0m offers VP8 before H.264, as Chromium does.
+    let (_, sdp, _) = publish_offer(socket.local_addr().unwrap());
+    assert!(sdp.find("VP8/90000") < sdp.find("H264/90000"), "{sdp}");
+    let response = post_offer(&server, "both", "", &sdp);
+    let answer = String::from_utf8_lossy(&response.body).to_string();
+    assert_eq!(response.status, 201, "{answer}");
+    assert!(
+        answer.contains("H264/90000") && !answer.contains("VP8"),
+        "{answer}"
+    );
+    let (_, sdp, _) = publish_offer_from(vp8_only(), socket.local_addr().unwrap());
+    let response = post_offer(&server, "vp8", "", &sdp);
+    let answer = String::from_utf8_lossy(&response.body).to_string();
+    assert_eq!(response.status, 201, "{answer}");
+    assert!(
+        answer.contains("VP8/90000") && !answer.contains("H264"),
+        "{answer}"
+    );
+    drop(server);
+    // Without a transcode thread nothing would make VP8 into H.264: the offer is refused
+    // (rather than going live without its picture).
+    let server = Server::start("epoll", 1, CONFIG);
+    let (_, sdp, _) = publish_offer_from(vp8_only(), socket.local_addr().unwrap());
+    let response = post_offer(&server, "vp8", "", &sdp);
+    let answer = String::from_utf8_lossy(&response.body).to_string();
+    assert_eq!(response.status, 406, "{answer}");
+    assert!(answer.contains("VP8 needs transcoding on"), "{answer}");
+}
+
+#[test]
 fn a_publisher_that_sends_no_keyframe_is_asked_for_one() {
     // One keyframe in 10 s: the server asks for another once a segment target (2 s) passes.
     let media = TestMedia::with_gop(6, 300);
@@ -211,6 +334,20 @@ fn chromium_goes_live_from_the_publish_page_and_another_page_plays_it_over_whep(
     // The browser's stream is an ordinary one: its LL-HLS playlist lists segments.
     let playlist = server.get("/live/browser/source/index.m3u8");
     assert_eq!(playlist.status, 200);
+}
+
+#[test]
+fn chromium_publishes_vp8_over_whip_and_another_page_plays_it_made_h264() {
+    let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nladder = []\n";
+    let server = Server::start("uring", 2, config);
+    let base = format!("http://{}", server.addr);
+    let args = ["--stream", "vp8live", "--codec", "vp8"];
+    let report = common::browser::run_script(&server, "whip.mjs", &base, "whip-vp8", &args);
+    println!("chromium VP8 WHIP → WHEP: {report}");
+    assert_eq!(report["sending"]["codec"], "video/VP8", "{report}");
+    assert!(server.metric("shardcast_transcode_vp8_frames_total") >= 60);
+    let master = String::from_utf8(server.get("/live/vp8live/index.m3u8").body).unwrap();
+    assert!(master.contains("avc1."), "{master}");
 }
 
 #[test]

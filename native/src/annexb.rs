@@ -12,8 +12,8 @@ pub use shardcast_media::codec::{avcc_from_annexb, hvcc_from_annexb, nal_units};
 pub fn to_length_prefixed(data: &[u8], codec: CodecId) -> Vec<u8> {
     let codec = match codec {
         CodecId::Hevc => VideoCodec::Hevc,
-        // Audio never reaches here: only video encoders have Annex B output.
-        CodecId::H264 | CodecId::Aac | CodecId::Opus => VideoCodec::Avc,
+        // Only H.264 and H.265 encoders are opened, and only they write Annex B.
+        CodecId::H264 | CodecId::Aac | CodecId::Opus | CodecId::Vp8 => VideoCodec::Avc,
     };
     shardcast_media::codec::to_length_prefixed(data, codec)
 }

@@ -24,6 +24,8 @@ pub enum CodecId {
     Aac,
     /// Opus.
     Opus,
+    /// VP8 (decoded only: a WHIP publisher's video, made into H.264).
+    Vp8,
 }
 
 impl CodecId {
@@ -33,16 +35,18 @@ impl CodecId {
             CodecId::Hevc => ffi::AVCodecID::AV_CODEC_ID_HEVC,
             CodecId::Aac => ffi::AVCodecID::AV_CODEC_ID_AAC,
             CodecId::Opus => ffi::AVCodecID::AV_CODEC_ID_OPUS,
+            CodecId::Vp8 => ffi::AVCodecID::AV_CODEC_ID_VP8,
         }
     }
 
-    /// FFmpeg's short name for the codec (`"h264"`, `"hevc"`, `"aac"`, `"opus"`).
+    /// FFmpeg's short name for the codec (`"h264"`, `"hevc"`, `"aac"`, `"opus"`, `"vp8"`).
     pub fn name(self) -> &'static str {
         match self {
             CodecId::H264 => "h264",
             CodecId::Hevc => "hevc",
             CodecId::Aac => "aac",
             CodecId::Opus => "opus",
+            CodecId::Vp8 => "vp8",
         }
     }
 }
@@ -205,9 +209,15 @@ impl CodecContext {
     pub fn codec_id(&self) -> Option<CodecId> {
         // SAFETY: `codec` points to a static `AVCodec`.
         let id = unsafe { self.codec.as_ref() }.id;
-        [CodecId::H264, CodecId::Hevc, CodecId::Aac, CodecId::Opus]
-            .into_iter()
-            .find(|c| c.to_raw() == id)
+        [
+            CodecId::H264,
+            CodecId::Hevc,
+            CodecId::Aac,
+            CodecId::Opus,
+            CodecId::Vp8,
+        ]
+        .into_iter()
+        .find(|c| c.to_raw() == id)
     }
 
     /// Whether this context encodes (as opposed to decodes).

@@ -509,6 +509,7 @@ fn media_settings(
     };
     let segmenter = segmenter_config(config)?;
     let rtmp = rtmp_session_config(config);
+    let webrtc = webrtc_settings(config, publish_video_codecs(transcode.as_deref()));
     Ok(MediaSettings {
         rtmp,
         rtmp_limits: RtmpLimits {
@@ -552,8 +553,18 @@ fn media_settings(
         record: Arc::new(record_settings(config)),
         edge: None,
         origin_map: None,
-        webrtc: webrtc_settings(config),
+        webrtc,
     })
+}
+
+/// The video codecs a WHIP publisher may send, best first: VP8 only when a transcode worker
+/// with a video encoder can make it H.264 (`transcode::convert`).
+fn publish_video_codecs(transcode: Option<&TranscodeSettings>) -> &'static [str0m::format::Codec] {
+    use str0m::format::Codec;
+    match transcode {
+        Some(t) if t.encoder != "none" => &[Codec::H264, Codec::Vp8],
+        _ => &[Codec::H264],
+    }
 }
 
 /// `media.record*`: which streams are recorded, into `state.data_dir/recordings`.

@@ -28,7 +28,11 @@ pub(super) fn webrtc_tcp_listener(config: &Config) -> Option<shardcast_engine::L
 }
 
 /// What each shard's WebRTC runs with; None when it is off.
-pub fn webrtc_settings(config: &Config) -> Option<Arc<crate::webrtc::WebrtcSettings>> {
+/// `publish_video`: the video codecs a WHIP publisher may send, best first.
+pub fn webrtc_settings(
+    config: &Config,
+    publish_video: &'static [str0m::format::Codec],
+) -> Option<Arc<crate::webrtc::WebrtcSettings>> {
     webrtc_udp(config)?;
     let w = &config.webrtc;
     let bound = webrtc_udp(config)?.addr.ip();
@@ -46,6 +50,7 @@ pub fn webrtc_settings(config: &Config) -> Option<Arc<crate::webrtc::WebrtcSetti
         keyframe_interval_ms: u64::from(config.media.segment_target_ms),
         abr_start_bps: (w.abr_start_kbps > 0).then(|| u64::from(w.abr_start_kbps) * 1000),
         tcp_listener: webrtc_tcp_listener(config),
+        publish_video,
     }))
 }
 

@@ -128,6 +128,9 @@ pub struct Media {
     stages: std::collections::HashMap<Arc<str>, stage::Stage>,
     /// Stage notices for danmaku rooms homed on this shard (see `take_for_danmaku`).
     for_danmaku: Vec<crate::danmaku::msg::DanmakuMsg>,
+    /// This shard's WHIP publishers of VP8 (by key and serial): the transcode worker that
+    /// makes their video H.264.
+    vp8_workers: std::collections::HashMap<(u32, u32), ShardId>,
 }
 
 impl Media {
@@ -166,6 +169,7 @@ impl Media {
             rtc_pins: std::collections::HashMap::new(),
             stages: std::collections::HashMap::new(),
             for_danmaku: Vec::new(),
+            vp8_workers: std::collections::HashMap::new(),
         }
     }
 
@@ -227,6 +231,7 @@ impl Media {
                 config,
             } => self.home_config(cx, &stream, from, conn, *config),
             MediaMsg::Sample(sample) => self.home_sample(cx, from, *sample),
+            MediaMsg::Converted(msg) => self.vp8_converted(cx, *msg),
             MediaMsg::Unpublish { stream, conn } => self.home_unpublish(cx, &stream, from, conn),
             MediaMsg::Index { stream, event } => self.apply_index(cx, &stream, *event),
             MediaMsg::RungEvent {

@@ -38,6 +38,9 @@ pub enum MediaMsg {
     Sample(Box<SampleMsg>),
     /// Ingest → home: `conn` stopped publishing.
     Unpublish { stream: Arc<str>, conn: PublisherId },
+    /// Transcode worker → a WHIP publisher's shard: a `Config` or `Sample` of the publisher's
+    /// video, made H.264 from its VP8, which the shard sends on to the home as its own.
+    Converted(Box<MediaMsg>),
     /// Home → every shard: an index update.
     Index {
         stream: Arc<str>,

@@ -11,9 +11,10 @@ use crate::common::counters::bump;
 use crate::common::query::Query;
 use crate::control::msg::Verdict;
 use crate::shard::msg::ShardMsg;
+use crate::transcode::msg::{ConvertMsg, ConvertOp, TranscodeMsg};
 use crate::webrtc::publish::IngestEvent;
 use crate::webrtc::whip::Ingested;
-use shardcast_engine::{ConnId, Ctx};
+use shardcast_engine::{ConnId, Ctx, ShardId};
 use std::sync::Arc;
 
 /// What a WHIP request carries besides its offer.
@@ -222,6 +223,7 @@ impl Media {
                     if published {
                         self.notify_unpublish(cx, &stream, "unpublished");
                     }
+                    self.vp8_end(cx, &stream, id);
                     let home = names::home_of(&stream, self.shards);
                     self.send_to(cx, home, MediaMsg::Unpublish { stream, conn: id });
                 }
@@ -253,6 +255,7 @@ impl Media {
                     config,
                 }
             }
+            Ingested::Vp8 { sample, size } => return self.vp8(cx, stream, id, (sample, size)),
             Ingested::Sample { track, sample } => {
                 bump(&self.counters().ingest_bytes, sample.data.len() as u64);
                 MediaMsg::Sample(Box::new(SampleMsg {
@@ -264,6 +267,84 @@ impl Media {
                 }))
             }
         };
+        self.send_to(cx, home, msg);
+    }
+
+    /// A VP8 frame of WHIP publisher `id`: to the transcode worker that makes the publisher's
+    /// video H.264 (picked at its first frame, a keyframe), which sends it home. A keyframe
+    /// larger than `media.max_width` x `media.max_height` ends the publish.
+    fn vp8(
+        &mut self,
+        cx: &mut Ctx<ShardMsg>,
+        stream: Arc<str>,
+        id: PublisherId,
+        (sample, size): (shardcast_media::Sample, Option<(u32, u32)>),
+    ) {
+        let PublisherId::Whip { key, serial } = id else {
+            return;
+        };
+        let (max_width, max_height) = (self.settings.max_width, self.settings.max_height);
+        if let Some((width, height)) = size {
+            if width == 0 || height == 0 || width > max_width || height > max_height {
+                log::info!(
+                    "whip: stream {stream}: refused: VP8 {width}x{height} outside \
+                     1x1..{max_width}x{max_height}"
+                );
+                return self.whip_decision(cx, key, serial, Err("format refused"));
+            }
+        }
+        let Some(transcode) = self.settings.transcode.as_ref() else {
+            return; // never offered: VP8 is answered only with a transcode worker
+        };
+        let shards = self.shards;
+        let worker = *self
+            .vp8_workers
+            .entry((key, serial))
+            .or_insert_with(|| ShardId((shards + 1 + transcode.least_loaded()) as u16));
+        let op = ConvertOp::Frame {
+            sample,
+            size,
+            wall_ms: cx.wall_ms(),
+        };
+        let msg = ConvertMsg {
+            stream,
+            publisher: (key, serial),
+            op,
+        };
+        cx.mesh_send(worker, TranscodeMsg::Convert(Box::new(msg)).into());
+    }
+
+    /// WHIP publisher `id` of `stream` ended: its VP8 conversion, if any, ends too.
+    fn vp8_end(&mut self, cx: &mut Ctx<ShardMsg>, stream: &Arc<str>, id: PublisherId) {
+        let PublisherId::Whip { key, serial } = id else {
+            return;
+        };
+        if let Some(worker) = self.vp8_workers.remove(&(key, serial)) {
+            let msg = ConvertMsg {
+                stream: stream.clone(),
+                publisher: (key, serial),
+                op: ConvertOp::End,
+            };
+            cx.mesh_send(worker, TranscodeMsg::Convert(Box::new(msg)).into());
+        }
+    }
+
+    /// A transcode worker made a configuration or sample of WHIP publisher `msg`'s video
+    /// from its VP8: it goes to the stream's home as this shard's (the home ignores it when
+    /// the publisher is gone).
+    pub(super) fn vp8_converted(&mut self, cx: &mut Ctx<ShardMsg>, msg: MediaMsg) {
+        let stream = match &msg {
+            MediaMsg::Config { stream, .. } => stream,
+            MediaMsg::Sample(sample) => &sample.stream,
+            _ => return,
+        };
+        if let MediaMsg::Sample(sample) = &msg {
+            bump(
+                &self.counters().ingest_bytes,
+                sample.sample.data.len() as u64,
+            );
+        }
+        let home = names::home_of(stream, self.shards);
         self.send_to(cx, home, msg);
     }
 }

@@ -18,6 +18,7 @@
 //! `transcode.queue_max_samples`.
 
 mod audio;
+mod convert;
 pub mod file;
 mod ladder;
 pub mod msg;

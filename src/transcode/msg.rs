@@ -25,6 +25,31 @@ pub enum TranscodeMsg {
     Rtc(Box<RtcAsk>),
     /// For co-hosted `program`'s stage (see `transcode::stage`).
     Stage { program: Arc<str>, op: Box<StageOp> },
+    /// From a WHIP publisher's shard: its VP8 video, to be made H.264 (`transcode::convert`).
+    Convert(Box<ConvertMsg>),
+}
+
+/// A WHIP publisher's VP8 video on its way to be made H.264. The worker sends what it makes
+/// back to the publisher's shard (`MediaMsg::Converted`), which sends it home as the
+/// publisher's video: the stream's home never sees VP8.
+pub struct ConvertMsg {
+    pub stream: Arc<str>,
+    /// The WHIP publisher (its key and serial in the shard's WebRTC table).
+    pub publisher: (u32, u32),
+    pub op: ConvertOp,
+}
+
+/// What a [`ConvertMsg`] brings.
+pub enum ConvertOp {
+    /// A VP8 frame on the stream's timeline (90 kHz); a keyframe's picture size; when it
+    /// arrived, in milliseconds since the Unix epoch.
+    Frame {
+        sample: Sample,
+        size: Option<(u32, u32)>,
+        wall_ms: u64,
+    },
+    /// The publisher stopped: what the encoder holds goes out, and the conversion ends.
+    End,
 }
 
 /// What a co-hosted program's stage is told ([`TranscodeMsg::Stage`]).

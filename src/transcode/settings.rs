@@ -93,6 +93,10 @@ crate::service_counters! {
         failures: "counter",
         /// Thumbnails made (`media.thumbnail_interval_ms`).
         thumbnails: "counter",
+        /// VP8 frames of WHIP publishers made into H.264 (`transcode::convert`).
+        vp8_frames: "counter",
+        /// VP8 frames dropped: before a keyframe, behind real time, or undecodable.
+        vp8_dropped: "counter",
     }
 }
 

@@ -89,6 +89,8 @@ pub(super) struct Worker {
     out: Vec<RungPacket>,
     /// Co-hosted programs composed here.
     pub stages: HashMap<Arc<str>, super::stage::Stage>,
+    /// WHIP publishers' VP8 made into H.264 here, by stream and publisher.
+    pub converters: HashMap<(Arc<str>, (u32, u32)), super::convert::Converter>,
 }
 
 impl Worker {
@@ -101,6 +103,7 @@ impl Worker {
             next: 0,
             out: Vec::new(),
             stages: HashMap::new(),
+            converters: HashMap::new(),
         }
     }
 
@@ -146,6 +149,7 @@ impl Worker {
             TranscodeMsg::End { .. } => {}
             TranscodeMsg::Rtc(ask) => self.rtc(*ask),
             TranscodeMsg::Stage { program, op } => self.stage(from, program, *op),
+            TranscodeMsg::Convert(msg) => self.convert(from, *msg, endpoint),
         }
     }
 
@@ -426,7 +430,8 @@ impl Worker {
                     .map_or(1, |s| u64::from(s.width) * u64::from(s.height) * 30)
             })
             .sum::<u64>()
-            + stages * super::stage::STAGE_PIXEL_RATE;
+            + stages * super::stage::STAGE_PIXEL_RATE
+            + self.convert_load();
         self.settings.load[self.index].store(load, Ordering::Relaxed);
     }
 

@@ -13,6 +13,7 @@ use super::shard::Webrtc;
 use super::whip::{Ingested, WhipIngest};
 use crate::media::msg::{PublishFrom, PublishRole, PublisherId};
 use shardcast_engine::{ConnId, Ctx};
+use shardcast_media::TrackKind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use str0m::format::Codec;
@@ -163,21 +164,26 @@ impl Webrtc {
             if !publishing {
                 continue; // before the home's answer: dropped (the next keyframe starts it)
             }
-            match codec {
-                Codec::H264 => {
-                    let before = out.len();
-                    if let Err(e) = publisher.ingest.video(at, rtp, &data, &mut out) {
-                        log::debug!("whip: {}: {e}", entry.stream);
-                    }
-                    let keyframe = out[before..]
-                        .iter()
-                        .any(|i| matches!(i, Ingested::Sample { sample, .. } if sample.keyframe));
-                    if keyframe {
-                        publisher.last_keyframe = Some(now);
-                    }
+            let before = out.len();
+            let video = match codec {
+                Codec::H264 => publisher.ingest.video(at, rtp, &data, &mut out),
+                Codec::Vp8 => publisher.ingest.vp8(at, rtp, &data, &mut out),
+                Codec::Opus => {
+                    publisher.ingest.opus(at, rtp, &data, &mut out);
+                    Ok(())
                 }
-                Codec::Opus => publisher.ingest.opus(at, rtp, &data, &mut out),
-                _ => {}
+                _ => Ok(()),
+            };
+            if let Err(e) = video {
+                log::debug!("whip: {}: {e}", entry.stream);
+            }
+            let keyframe = out[before..].iter().any(|i| match i {
+                Ingested::Sample { track, sample } => *track == TrackKind::Video && sample.keyframe,
+                Ingested::Vp8 { sample, .. } => sample.keyframe,
+                Ingested::Config(_) => false,
+            });
+            if keyframe {
+                publisher.last_keyframe = Some(now);
             }
         }
         let due = publishing

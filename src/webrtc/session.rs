@@ -7,6 +7,7 @@
 //! for the next timeout, so outputs never pile up between inputs.
 
 use super::feed::VideoFrame;
+use super::sdp::{media_mids, offers_codec, offers_video};
 use std::collections::hash_map::RandomState;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +34,10 @@ pub enum OfferError {
     /// codec in common (406).
     #[error("no media or codec in common: the offer must receive H.264 video or Opus audio")]
     NothingInCommon,
+    /// A publisher's offer sends video in no codec this side takes (406): it would go live
+    /// without its picture.
+    #[error("the offer's video is in no codec this server takes ({0})")]
+    NoVideoCodec(&'static str),
     /// The offer could not be answered (400).
     #[error("cannot answer the offer: {0}")]
     Unanswerable(String),
@@ -42,7 +47,7 @@ impl OfferError {
     /// The HTTP status to answer with.
     pub fn status(&self) -> u16 {
         match self {
-            OfferError::NothingInCommon => 406,
+            OfferError::NothingInCommon | OfferError::NoVideoCodec(_) => 406,
             OfferError::Malformed(_) | OfferError::Unanswerable(_) => 400,
         }
     }
@@ -147,21 +152,30 @@ impl Session {
     /// ([`Session::take_estimate`]).
     ///
     /// `tcp_local`: the shard's TCP listener for ICE over TCP, named as a passive candidate.
+    ///
+    /// `video`: the video codecs this side takes, best first (H.264 or VP8). The answer has
+    /// only the first the offer has: a browser sends the answer's first codec, and Chromium
+    /// offers VP8 before H.264.
     pub fn answer(
         now: Instant,
         offer_sdp: &str,
         (local, tcp_local): (SocketAddr, Option<SocketAddr>),
         (role, bwe_start): (PeerRole, Option<u64>),
+        video_codecs: &[Codec],
     ) -> Result<(Session, String), OfferError> {
         let offer = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| OfferError::Malformed(e.to_string()))?;
+        let video = (video_codecs.iter().copied())
+            .find(|&codec| offers_codec(offer_sdp, codec))
+            .unwrap_or(Codec::H264);
         // A viewer's media goes in as ready RTP payloads, packetized once per shard for every
         // viewer (`feed`); a publisher's comes out as frames.
         let mut rtc = Rtc::builder()
             .set_rtp_mode(role == PeerRole::Viewer)
             .set_ice_lite(true)
             .clear_codecs()
-            .enable_h264(true)
+            .enable_h264(video == Codec::H264)
+            .enable_vp8(video == Codec::Vp8)
             .enable_opus(true, false)
             .enable_bwe(bwe_start.map(Bitrate::bps))
             .build(now);
@@ -186,6 +200,12 @@ impl Session {
         let (video, audio) = media_mids(&answer, directions);
         if video.is_none() && audio.is_none() {
             return Err(OfferError::NothingInCommon);
+        }
+        if role == PeerRole::Publisher && video.is_none() && offers_video(offer_sdp) {
+            return Err(OfferError::NoVideoCodec(match video_codecs {
+                [Codec::H264] => "H.264; VP8 needs transcoding on",
+                _ => "H.264 or VP8",
+            }));
         }
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         // Random first sequence numbers (RFC 3550 §5.1), from the random username fragment.
@@ -543,33 +563,6 @@ fn payload_type(rtc: &Rtc, mid: Mid, codec: Codec) -> Option<Pt> {
     mode_1.or_else(|| params().next()).map(|p| p.pt())
 }
 
-/// The first video and the first audio media line of an answer with one of `directions`
-/// (`a=sendonly`…), by mid: an accepted line (port not 0) with at least one codec.
-fn media_mids(sdp: &str, directions: &[&str]) -> (Option<Mid>, Option<Mid>) {
-    let (mut video, mut audio) = (None, None);
-    let mut sections = sdp.split("\nm=").skip(1);
-    for section in sections.by_ref() {
-        let mut words = section.split_whitespace();
-        let kind = words.next().unwrap_or("");
-        let port = words.next().unwrap_or("0");
-        let has_codec = words.nth(1).is_some();
-        let sending = section.lines().any(|l| directions.contains(&l.trim()));
-        let mid = section
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("a=mid:"))
-            .map(Mid::from);
-        if port == "0" || !sending || !has_codec {
-            continue;
-        }
-        match kind {
-            "video" if video.is_none() => video = mid,
-            "audio" if audio.is_none() => audio = mid,
-            _ => {}
-        }
-    }
-    (video, audio)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,7 +636,14 @@ mod tests {
     /// The server's session for a (non-adaptive) viewer's offer, and its answer.
     fn answer_viewer(now: Instant, offer: &str) -> (Session, String) {
         let local = SERVER.parse().unwrap();
-        Session::answer(now, offer, (local, None), (PeerRole::Viewer, None)).unwrap()
+        Session::answer(
+            now,
+            offer,
+            (local, None),
+            (PeerRole::Viewer, None),
+            &[Codec::H264],
+        )
+        .unwrap()
     }
 
     #[test]
@@ -724,6 +724,7 @@ mod tests {
             "v=0\r\nthis is not sdp",
             (local, None),
             (PeerRole::Viewer, None),
+            &[Codec::H264],
         )
         .map(|_| ())
         .unwrap_err();
@@ -738,6 +739,7 @@ mod tests {
             &offer.to_sdp_string(),
             (local, None),
             (PeerRole::Viewer, None),
+            &[Codec::H264],
         )
         .map(|_| ())
         .unwrap_err();

@@ -18,6 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use str0m::format::Codec;
 use str0m::net::Protocol;
 
 /// The RTP clock of video, and the media time of forwarded video samples.
@@ -46,6 +47,9 @@ pub struct WebrtcSettings {
     pub abr_start_bps: Option<u64>,
     /// The listener for ICE over TCP (`webrtc.tcp`), one port per shard; None: off.
     pub tcp_listener: Option<shardcast_engine::ListenerId>,
+    /// The video codecs a WHIP publisher may send, best first: H.264, and VP8 when a
+    /// transcode worker can make it H.264.
+    pub publish_video: &'static [str0m::format::Codec],
 }
 
 /// One session in the table. A datagram from an address no session has claimed yet must be a
@@ -217,8 +221,13 @@ impl Webrtc {
             .and_then(|l| cx.listener_local_addr(l))
             .map(|tcp| SocketAddr::new(local.ip(), tcp.port()));
         let now = self.now(cx);
-        let (session, answer) = Session::answer(now, sdp, (local, tcp_local), (role, bwe_start))
-            .map_err(|e| (e.status(), e.to_string()))?;
+        let video: &[Codec] = match role {
+            PeerRole::Viewer => &[Codec::H264],
+            PeerRole::Publisher => self.settings.publish_video,
+        };
+        let (session, answer) =
+            Session::answer(now, sdp, (local, tcp_local), (role, bwe_start), video)
+                .map_err(|e| (e.status(), e.to_string()))?;
         self.serial += 1;
         let id = format!(
             "{}-{:016x}{:016x}",

@@ -6,6 +6,9 @@
 //!   access unit become the configuration (again whenever they change); the rest becomes a
 //!   length-prefixed sample, a keyframe when it holds an IDR slice. Nothing goes out before
 //!   the first keyframe with its parameter sets.
+//! - VP8 frames pass as they are (the transcode worker makes them H.264 for the stream, see
+//!   `transcode::convert`): a keyframe carries its picture size, and nothing goes out before
+//!   the first keyframe.
 //! - Opus packets pass as they are, with a configuration of 48 kHz, stereo (RFC 7587 always
 //!   signals two channels).
 //! - Each track's RTP clock starts at a random value. A track's first frame is placed at the
@@ -28,7 +31,15 @@ const OPUS_RATE: u64 = 48_000;
 #[derive(Debug)]
 pub enum Ingested {
     Config(TrackConfig),
-    Sample { track: TrackKind, sample: Sample },
+    Sample {
+        track: TrackKind,
+        sample: Sample,
+    },
+    /// A VP8 frame on the stream's timeline; a keyframe's picture size.
+    Vp8 {
+        sample: Sample,
+        size: Option<(u32, u32)>,
+    },
 }
 
 /// Why a frame was dropped.
@@ -38,6 +49,8 @@ pub enum WhipError {
     BadParameterSets,
     #[error("no H.264 configuration yet (waiting for a keyframe)")]
     NoConfig,
+    #[error("no VP8 keyframe yet")]
+    NoKeyframe,
 }
 
 /// One track's clock: where its RTP time started and where that is on the stream's timeline.
@@ -137,6 +150,34 @@ impl WhipIngest {
         Ok(())
     }
 
+    /// A VP8 frame (RFC 6386, as str0m reassembles it from RFC 7741 packets) with its RTP
+    /// time, arrived at `at`.
+    pub fn vp8(
+        &mut self,
+        at: Instant,
+        rtp: u32,
+        data: &[u8],
+        out: &mut Vec<Ingested>,
+    ) -> Result<(), WhipError> {
+        let size = vp8_keyframe_size(data);
+        if self.video.is_none() && size.is_none() {
+            self.waiting_frames += 1;
+            return Err(WhipError::NoKeyframe);
+        }
+        let Some(dts) = self.clock(TrackKind::Video, at, rtp) else {
+            return Ok(()); // late
+        };
+        let sample = Sample {
+            dts,
+            composition_offset: 0,
+            duration: 0,
+            keyframe: size.is_some(),
+            data: Bytes::copy_from_slice(data),
+        };
+        out.push(Ingested::Vp8 { sample, size });
+        Ok(())
+    }
+
     /// An Opus packet with its RTP time, arrived at `at`.
     pub fn opus(&mut self, at: Instant, rtp: u32, data: &[u8], out: &mut Vec<Ingested>) {
         if !self.configured_audio {
@@ -178,6 +219,18 @@ impl WhipIngest {
     }
 }
 
+/// The picture size a VP8 keyframe declares (RFC 6386 §9.1: a frame tag whose first bit is
+/// clear, the start code 9d 01 2a, then 14-bit width and height); None for an interframe or
+/// a keyframe too short or without its start code.
+pub fn vp8_keyframe_size(frame: &[u8]) -> Option<(u32, u32)> {
+    if frame.len() < 10 || frame[0] & 1 != 0 || frame[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let width = u16::from_le_bytes([frame[6], frame[7]]) & 0x3fff;
+    let height = u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff;
+    Some((u32::from(width), u32::from(height)))
+}
+
 /// Opus as RFC 7587 carries it: 48 kHz, signalled as two channels.
 fn opus_config() -> shardcast_media::codec::OpusConfig {
     let mut head = b"OpusHead".to_vec();
@@ -213,6 +266,9 @@ mod tests {
         out.iter()
             .filter_map(|i| match i {
                 Ingested::Sample { track, sample } => Some((*track, sample.dts, sample.keyframe)),
+                Ingested::Vp8 { sample, .. } => {
+                    Some((TrackKind::Video, sample.dts, sample.keyframe))
+                }
                 Ingested::Config(_) => None,
             })
             .collect()
@@ -350,5 +406,57 @@ mod tests {
             ingest.video(Instant::now(), 0, &bad, &mut Vec::new()),
             Err(WhipError::BadParameterSets)
         );
+    }
+
+    /// A VP8 keyframe header of `width`x`height` (RFC 6386 §9.1) and some bytes.
+    fn vp8_keyframe(width: u16, height: u16) -> Vec<u8> {
+        let mut frame = vec![0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a];
+        frame.extend_from_slice(&width.to_le_bytes());
+        frame.extend_from_slice(&height.to_le_bytes());
+        frame.extend_from_slice(&[0; 16]);
+        frame
+    }
+
+    #[test]
+    fn vp8_waits_for_a_keyframe_and_its_keyframes_carry_their_size() {
+        let t0 = Instant::now();
+        let mut ingest = WhipIngest::default();
+        let mut out = Vec::new();
+        let inter = [0x31, 0x02, 0x00, 0x11, 0x22];
+        assert_eq!(
+            ingest.vp8(t0, 100, &inter, &mut out),
+            Err(WhipError::NoKeyframe)
+        );
+        assert_eq!(ingest.waiting_frames, 1);
+        // The scale bits (top two of each 16-bit field) are not part of the size.
+        ingest
+            .vp8(t0, 1000, &vp8_keyframe(0x4280, 360), &mut out)
+            .unwrap();
+        ingest.vp8(t0, 4000, &inter, &mut out).unwrap();
+        ingest.vp8(t0, 2000, &inter, &mut out).unwrap(); // late: dropped
+        ingest
+            .vp8(t0, 7000, &vp8_keyframe(320, 180), &mut out)
+            .unwrap();
+        let got: Vec<_> = out
+            .iter()
+            .map(|i| match i {
+                Ingested::Vp8 { sample, size } => (sample.dts, sample.keyframe, *size),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, true, Some((640, 360))),
+                (3000, false, None),
+                (6000, true, Some((320, 180)))
+            ]
+        );
+        // A keyframe bit without the start code is not a keyframe.
+        assert_eq!(
+            vp8_keyframe_size(&[0x50, 0x42, 0, 1, 2, 3, 0, 0, 0, 0]),
+            None
+        );
+        assert_eq!(vp8_keyframe_size(&[0x50, 0x42]), None);
     }
 }

@@ -1,5 +1,22 @@
 //! Media files for the WebRTC clients: H.264 access units and Opus packets as ffmpeg writes
-//! them (`-f h264` with access unit delimiters, `-f ogg`).
+//! them (`-f h264` with access unit delimiters, `-f ivf` for VP8, `-f ogg`).
+
+/// The frames of an IVF file (a 32-byte file header, then each frame as a 12-byte header
+/// whose first four bytes are its size, little-endian), in order.
+pub fn ivf_frames(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut at = 32;
+    while at + 12 <= data.len() {
+        let size = u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]);
+        let start = at + 12;
+        let Some(frame) = data.get(start..start + size as usize) else {
+            break;
+        };
+        frames.push(frame.to_vec());
+        at = start + size as usize;
+    }
+    frames
+}
 
 /// An Annex B stream cut at its access unit delimiters, each unit with 4-byte start codes.
 pub fn access_units(stream: &[u8]) -> Vec<Vec<u8>> {

@@ -18,7 +18,7 @@
 mod client;
 mod media;
 
-pub use media::{access_units, ogg_packets};
+pub use media::{access_units, ivf_frames, ogg_packets};
 
 use client::{Publisher, Viewer, ViewerStats};
 use hdrhistogram::Histogram;

@@ -1,7 +1,7 @@
 // Goes live from one Chromium page over WebRTC (WHIP) and watches it from another (WHEP), in
 // Debian's Chromium with its fake camera and microphone:
 //
-//   node whip.mjs --base http://127.0.0.1:PORT --stream x --out DIR [--udp off]
+//   node whip.mjs --base http://127.0.0.1:PORT --stream x --out DIR [--udp off] [--codec vp8]
 //
 // Page one opens /publish, names the stream and clicks "Go live from this browser"; its
 // connection must reach "connected" and its encoder send the camera's full picture (the page
@@ -9,7 +9,9 @@
 // that picture at its size: at least 60 frames decoded and 100 audio packets, with
 // currentTime moving. Prints one JSON line with what it saw; exits 1 on the first check
 // that fails. `--udp off` takes the UDP candidates out of both pages' answers (as if a
-// firewall blocked the server's UDP ports): both must then go over TCP.
+// firewall blocked the server's UDP ports): both must then go over TCP. `--codec vp8` makes
+// page one offer VP8 alone (as a browser without H.264 would): it must send VP8, and page two
+// still gets the picture (made H.264 by the server).
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,6 +56,21 @@ async function main() {
       page.on('pageerror', (e) => { (result.pageErrors ||= []).push(`${name}: ${e.message}`); });
       if (args.udp === 'off') await dropUdpCandidates(page);
     }
+    if (args.codec === 'vp8') {
+      await one.addInitScript(() => {
+        const add = RTCPeerConnection.prototype.addTransceiver;
+        RTCPeerConnection.prototype.addTransceiver = function (...rest) {
+          const t = add.apply(this, rest);
+          if (t.sender.track && t.sender.track.kind === 'video') {
+            const vp8 = RTCRtpSender.getCapabilities('video').codecs
+              .filter((c) => c.mimeType === 'video/VP8');
+            t.setCodecPreferences(vp8);
+            t.setCodecPreferences = () => {};
+          }
+          return t;
+        };
+      });
+    }
     await one.goto(`${base}/publish`);
     await one.fill('#stream', stream);
     await one.click('#go-live');
@@ -66,9 +83,13 @@ async function main() {
     result.camera = camera;
     // What the publisher's encoder sends now.
     const sending = () => one.evaluate(async () => {
-      for (const s of (await window.shardcastPublishSession.pc.getStats()).values()) {
+      const stats = await window.shardcastPublishSession.pc.getStats();
+      for (const s of stats.values()) {
         if (s.type === 'outbound-rtp' && s.kind === 'video') {
-          return { width: s.frameWidth || 0, height: s.frameHeight || 0 };
+          const codec = s.codecId && stats.get(s.codecId);
+          return {
+            width: s.frameWidth || 0, height: s.frameHeight || 0, codec: codec && codec.mimeType,
+          };
         }
       }
       return { width: 0, height: 0 };
@@ -97,6 +118,7 @@ async function main() {
       result.screenshots.push(shot);
     }
     if (seen.state !== 'connected') throw new Error(`viewer not connected: ${seen.state}`);
+    if (args.codec === 'vp8' && size.codec !== 'video/VP8') throw new Error(`publisher sends ${size.codec}`);
     if (args.udp === 'off' && seen.transport !== 'tcp') throw new Error(`viewer over ${seen.transport}`);
     if (size.width !== camera.width || size.height !== camera.height) {
       throw new Error(`the encoder sends ${size.width}x${size.height} of a ${camera.width}x${camera.height} camera`);

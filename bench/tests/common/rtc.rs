@@ -224,20 +224,8 @@ impl TestMedia {
 
     /// [`TestMedia::make`] with a keyframe every `gop` frames.
     pub fn with_gop(seconds: u32, gop: u32) -> TestMedia {
-        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("shardcast-whip-{}-{n}", std::process::id());
-        let dir = std::env::temp_dir().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let (h264, ogg) = (dir.join("v.h264"), dir.join("a.ogg"));
-        let (t, g) = (seconds.to_string(), gop.to_string());
+        let g = gop.to_string();
         let video = [
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=640x360:rate=30",
-            "-t",
-            &t,
             "-c:v",
             "libx264",
             "-preset",
@@ -255,41 +243,100 @@ impl TestMedia {
             "-g",
             &g,
         ];
-        let audio = [
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-            "-t",
-            &t,
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "64k",
-            "-frame_duration",
-            "20",
-            "-f",
-            "ogg",
-        ];
-        for (args, out) in [(&video[..], &h264), (&audio[..], &ogg)] {
-            let status = std::process::Command::new("ffmpeg")
-                .args(["-loglevel", "error", "-y"])
-                .args(args)
-                .arg(out)
-                .status()
-                .expect("ffmpeg (scripts/setup.sh installs it)");
-            assert!(status.success(), "ffmpeg {args:?}");
+        let (video, opus) = encode_test_media(seconds, &video, "v.h264");
+        TestMedia {
+            video: shardcast_bench::rtc::access_units(&video),
+            opus,
         }
-        let media = TestMedia {
-            video: shardcast_bench::rtc::access_units(&std::fs::read(&h264).unwrap()),
-            opus: shardcast_bench::rtc::ogg_packets(&std::fs::read(&ogg).unwrap())
-                .into_iter()
-                .skip(2) // OpusHead, OpusTags
-                .collect(),
-        };
-        std::fs::remove_dir_all(&dir).ok();
-        media
     }
+
+    /// [`TestMedia::make`] in VP8 (libvpx, a keyframe every `gop` frames): each video entry
+    /// is one VP8 frame.
+    pub fn vp8(seconds: u32, gop: u32) -> TestMedia {
+        let g = gop.to_string();
+        let video = [
+            "-c:v",
+            "libvpx",
+            "-b:v",
+            "800k",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-g",
+            &g,
+            "-keyint_min",
+            &g,
+            "-auto-alt-ref",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "ivf",
+        ];
+        let (video, opus) = encode_test_media(seconds, &video, "v.ivf");
+        TestMedia {
+            video: shardcast_bench::rtc::ivf_frames(&video),
+            opus,
+        }
+    }
+}
+
+/// `seconds` of ffmpeg's 640x360 test picture at 30 fps encoded with `video_args` into a
+/// file named `video_file` (its bytes), and a 440 Hz tone as 20 ms Opus packets.
+fn encode_test_media(
+    seconds: u32,
+    video_args: &[&str],
+    video_file: &str,
+) -> (Vec<u8>, Vec<Vec<u8>>) {
+    static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("shardcast-whip-{}-{n}", std::process::id());
+    let dir = std::env::temp_dir().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (video_out, ogg) = (dir.join(video_file), dir.join("a.ogg"));
+    let t = seconds.to_string();
+    let video_in = [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=640x360:rate=30",
+        "-t",
+        &t,
+    ];
+    let audio = [
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        &t,
+        "-c:a",
+        "libopus",
+        "-b:a",
+        "64k",
+        "-frame_duration",
+        "20",
+        "-f",
+        "ogg",
+    ];
+    let video = [&video_in[..], video_args].concat();
+    for (args, out) in [(&video[..], &video_out), (&audio[..], &ogg)] {
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y"])
+            .args(args)
+            .arg(out)
+            .status()
+            .expect("ffmpeg (scripts/setup.sh installs it)");
+        assert!(status.success(), "ffmpeg {args:?}");
+    }
+    let video = std::fs::read(&video_out).unwrap();
+    let opus = shardcast_bench::rtc::ogg_packets(&std::fs::read(&ogg).unwrap())
+        .into_iter()
+        .skip(2) // OpusHead, OpusTags
+        .collect();
+    std::fs::remove_dir_all(&dir).ok();
+    (video, opus)
 }
 
 /// A publisher: its `Rtc`, the mids it sends video and audio on.
@@ -301,7 +348,15 @@ pub struct Publisher {
 
 /// A publisher's offer to send video and audio, from `local`.
 pub fn publish_offer(local: SocketAddr) -> (Publisher, String, str0m::change::SdpPendingOffer) {
-    let mut rtc = Rtc::builder().build(Instant::now());
+    publish_offer_from(Rtc::builder(), local)
+}
+
+/// [`publish_offer`] of an `Rtc` made by `builder` (its codecs).
+pub fn publish_offer_from(
+    builder: str0m::RtcConfig,
+    local: SocketAddr,
+) -> (Publisher, String, str0m::change::SdpPendingOffer) {
+    let mut rtc = builder.build(Instant::now());
     rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
     let mut change = rtc.sdp_api();
     let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
@@ -345,8 +400,16 @@ pub fn send_media(
             .expect("the codec was accepted");
         pt
     };
+    // H.264 when it was accepted, else VP8 (the media's frames must be of that codec).
+    let video_codec = match rtc
+        .writer(video_mid)
+        .map(|w| (w.payload_params()).any(|p| p.spec().codec == Codec::H264))
+    {
+        Some(true) => Codec::H264,
+        _ => Codec::Vp8,
+    };
     let (video_pt, audio_pt) = (
-        pt_of(rtc, video_mid, Codec::H264),
+        pt_of(rtc, video_mid, video_codec),
         pt_of(rtc, audio_mid, Codec::Opus),
     );
     let start = Instant::now();
@@ -406,8 +469,18 @@ pub fn post_offer(server: &Server, stream: &str, auth: &str, sdp: &str) -> Respo
 
 /// A publisher of `stream` that is accepted and connected: it, its socket and its Location.
 pub fn whip_publisher(server: &Server, stream: &str, auth: &str) -> (Publisher, UdpSocket, String) {
+    whip_publisher_from(Rtc::builder(), server, stream, auth)
+}
+
+/// [`whip_publisher`] of an `Rtc` made by `builder` (its codecs).
+pub fn whip_publisher_from(
+    builder: str0m::RtcConfig,
+    server: &Server,
+    stream: &str,
+    auth: &str,
+) -> (Publisher, UdpSocket, String) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (mut publisher, sdp, pending) = publish_offer(socket.local_addr().unwrap());
+    let (mut publisher, sdp, pending) = publish_offer_from(builder, socket.local_addr().unwrap());
     let response = post_offer(server, stream, auth, &sdp);
     let body = String::from_utf8_lossy(&response.body).to_string();
     assert_eq!(response.status, 201, "{body}");
