@@ -22,7 +22,9 @@
 #
 # Fan-out: `shardcast-bench webrtc` (a str0m WHIP publisher of a 2 Mbit/s 720p30 file, looped,
 # and N str0m WHEP viewers on one thread, pinned to core 1) against shardcast (one shard,
-# pinned to core 0) and against the aiortc relay, for each viewer count. Loss is counted from
+# pinned to core 0), against the aiortc relay and against a werift SFU (werift 0.25 in Node,
+# bench/peers/werift-sfu: forwards each RTP packet to every viewer, as shardcast does), for
+# each viewer count. Loss is counted from
 # sequence numbers, frame spread is when each viewer got a frame's last packet minus when the
 # first viewer did; the server's CPU comes from /proc.
 #
@@ -30,6 +32,10 @@
 #   SECONDS_EACH=30          how long each glass-to-glass output is played
 #   FANOUT="100 250 500 750 1000" shardcast viewer counts
 #   AIORTC_FANOUT="2 4"      aiortc viewer counts
+#   WERIFT_FANOUT="50 100 150 200" werift viewer counts
+#   GRO=on                   the viewers receive with UDP GRO (a segmented run of datagrams
+#                            arrives whole, as a NIC would take it, instead of loopback
+#                            splitting it on the server's core); off: rows named NAME-nogro
 #   FANOUT_SECONDS=20        measured time of each fan-out run
 #   OUT=bench/results/webrtc.md
 #   PARTS="g2g cohost fanout" what to measure
@@ -43,6 +49,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 SECONDS_EACH=${SECONDS_EACH:-30}
 FANOUT=${FANOUT:-100 250 500 750 1000}
 AIORTC_FANOUT=${AIORTC_FANOUT:-2 4}
+WERIFT_FANOUT=${WERIFT_FANOUT:-50 100 150 200}
+WERIFT_PORT=18202
+GRO=${GRO:-on}
 FANOUT_SECONDS=${FANOUT_SECONDS:-20}
 OUT=${OUT:-$ROOT/bench/results/webrtc.md}
 SERVERS="shardcast"
@@ -142,6 +151,18 @@ cohosting() {
     stop_pid "$COHOST_PID"
 }
 
+start_werift() {
+    local dir="$ROOT/bench/peers/werift-sfu"
+    if [[ ! -d "$dir/node_modules/werift" ]]; then
+        log "installing the werift peer (npm ci)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci in bench/peers/werift-sfu failed"
+    fi
+    taskset -c "$SERVER_CORE" node "$dir/sfu.mjs" --port "$WERIFT_PORT" >"$RUN_DIR/werift.log" 2>&1 &
+    WERIFT_PID=$!
+    STARTED_PIDS+=("$WERIFT_PID")
+    wait_listening "$WERIFT_PORT" "$WERIFT_PID" "werift SFU"
+}
+
 start_aiortc() {
     taskset -c "$SERVER_CORE" "$VENV/bin/python" "$ROOT/bench/peers/webrtc/aiortc_relay.py" \
         --port "$AIORTC_PORT" >"$RUN_DIR/aiortc.log" 2>&1 &
@@ -213,12 +234,13 @@ glass_to_glass() {
 
 # One fan-out run: NAME, HTTP port, server PID, viewers, stream.
 fanout() {
-    local name=$1 port=$2 pid=$3 viewers=$4 stream=$5
-    log "fan-out: $name, $viewers viewers"
+    local name=$1 port=$2 pid=$3 viewers=$4 stream=$5 file=$1
+    [[ "$GRO" == on ]] || file="$name-nogro"
+    log "fan-out: $name, $viewers viewers (client GRO $GRO)"
     taskset -c "$LOAD_CORE" "$BENCH_BIN" webrtc --http "127.0.0.1:$port" --stream "$stream" \
         --viewers "$viewers" --join-rate 250 --duration "${FANOUT_SECONDS}s" --warmup 3s \
         --h264 "$MEDIA_DIR/src.h264" --opus "$MEDIA_DIR/src.ogg" --server-pid "$pid" \
-        --json "$RUN_DIR/fanout-$name-$viewers.json" >&2 || log "  $name $viewers: failed"
+        --gro "$GRO" --json "$RUN_DIR/fanout-$file-$viewers.json" >&2 || log "  $name $viewers: failed"
     # The next run starts on a server with no sessions left (the client DELETEs its own; a
     # session it could not end goes when its consent lapses).
     if [[ "$name" == shardcast ]]; then
@@ -259,6 +281,12 @@ main() {
             stop_pid "$AIORTC_PID"
             start_aiortc
             fanout aiortc "$AIORTC_PORT" "$AIORTC_PID" "$n" "fan$n"
+        done
+        for n in $WERIFT_FANOUT; do
+            # A fresh SFU per run: the last run's sessions end when their consent lapses.
+            [[ -n "${WERIFT_PID:-}" ]] && stop_pid "$WERIFT_PID"
+            start_werift
+            fanout werift "$WERIFT_PORT" "$WERIFT_PID" "$n" "fan$n"
         done
     fi
     write_results
@@ -310,14 +338,14 @@ write_results() {
         echo
         echo "## Fan-out: WHEP viewers of one 2 Mbit/s stream"
         echo
-        echo "\`shardcast-bench webrtc\` on core $LOAD_CORE: a WHIP publisher of a 2 Mbit/s 1280x720 30 fps H.264 file (looped) with Opus, then N WHEP viewers (str0m, RTP counted from its clear header, never decrypted), ${FANOUT_SECONDS} s measured after a 3 s warm-up. The server on core $SERVER_CORE (shardcast: one shard; aiortc: its Python process, which runs encoders on more threads). Frame spread: when each viewer got a frame's last packet minus when the first viewer got it (for a relay that encodes per viewer, each viewer's frames are its own, so it reads 0). Server CPU includes, on loopback, the kernel's delivery to the viewers' sockets (see perf/README.md)."
+        echo "\`shardcast-bench webrtc\` on core $LOAD_CORE: a WHIP publisher of a 2 Mbit/s 1280x720 30 fps H.264 file (looped) with Opus, then N WHEP viewers (str0m, RTP counted from its clear header, never decrypted), ${FANOUT_SECONDS} s measured after a 3 s warm-up. The server on core $SERVER_CORE (shardcast: one shard; aiortc: its Python process, which runs encoders on more threads; werift: its Node process, an SFU that forwards the publisher's packets to each viewer). Frame spread: when each viewer got a frame's last packet minus when the first viewer got it (for a relay that encodes per viewer, each viewer's frames are its own, so it reads 0). Server CPU includes, on loopback, the kernel's delivery to the viewers' sockets (see perf/README.md); with client GRO on, a run of datagrams the server sent as one segmented message (UDP_SEGMENT, which shardcast uses and werift and aiortc do not) is handed to the viewer's socket whole instead of being split again on the server's core, as a NIC and remote viewers would take it. A row at a full core with loss is saturated: a server's capacity is its largest row without loss."
         echo
-        echo "| server | viewers | connected | Mbit/s per viewer (median) | video loss | frame spread p50 / p99 / max, ms | server cores | server CPU per viewer, µs/s | viewers per core at this cost | client cores |"
-        echo "|---|---|---|---|---|---|---|---|---|---|"
+        echo "| server | client GRO | viewers | connected | Mbit/s per viewer (median) | video loss | frame spread p50 / p99 / max, ms | server cores | server CPU per viewer, µs/s | viewers per core at this cost | client cores |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|"
         for f in $(ls -v "$RUN_DIR"/fanout-*.json 2>/dev/null); do
             [[ -f "$f" ]] || continue
             n=$(basename "$f" .json)
-            jq -r --arg name "${n#fanout-}" '"| \($name | sub("-[0-9]+$"; "")) | \(.viewers) | \(.connected) | \(.mbps_per_viewer * 100 | round / 100) | \(.video_lost) of \(.video_packets + .video_lost) | \(.spread_p50_ms * 10 | round / 10) / \(.spread_p99_ms * 10 | round / 10) / \(.spread_max_ms * 10 | round / 10) | \(.server_cores * 100 | round / 100) | \(.server_us_per_viewer_s | round) | \(if .server_us_per_viewer_s > 0 then (1000000 / .server_us_per_viewer_s | floor) else "n/a" end) | \(.client_cores * 100 | round / 100) |"' "$f"
+            jq -r --arg name "${n#fanout-}" '"| \($name | sub("-[0-9]+$"; "") | sub("-nogro$"; "")) | \(if .gro then "on" else "off" end) | \(.viewers) | \(.connected) | \(.mbps_per_viewer * 100 | round / 100) | \(.video_lost) of \(.video_packets + .video_lost) | \(.spread_p50_ms * 10 | round / 10) / \(.spread_p99_ms * 10 | round / 10) / \(.spread_max_ms * 10 | round / 10) | \(.server_cores * 100 | round / 100) | \(.server_us_per_viewer_s | round) | \(if .video_lost > 0 and .server_cores >= 0.95 then "saturated" elif .server_us_per_viewer_s > 0 then (1000000 / .server_us_per_viewer_s | floor) else "n/a" end) | \(.client_cores * 100 | round / 100) |"' "$f"
         done
     } >"$OUT"
 }

@@ -100,6 +100,11 @@ struct WebrtcArgs {
     /// The server's process id: its CPU time over the window is reported.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Receive with UDP GRO (`on`, the default: a run of datagrams the server sent as one
+    /// segmented message arrives whole, as a NIC would take it, instead of being split on
+    /// the server's core by loopback) or without (`off`: every datagram alone).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    gro: String,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -726,6 +731,7 @@ fn webrtc(args: WebrtcArgs) -> Result<(), String> {
         key: args.key,
         source_ips,
         server_pid: args.server_pid,
+        gro: args.gro == "on",
     };
     let report = run_rtc(&config)?;
     println!(

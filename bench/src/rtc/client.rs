@@ -7,6 +7,7 @@ use mio::net::UdpSocket;
 use mio::{Interest, Poll, Token};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use str0m::change::SdpAnswer;
@@ -123,6 +124,9 @@ impl Viewer {
             .set_nonblocking(true)
             .map_err(|e| e.to_string())?;
         let local = std_socket.local_addr().map_err(|e| e.to_string())?;
+        if config.gro {
+            super::gro::enable(std_socket.as_raw_fd()).map_err(|e| format!("UDP_GRO: {e}"))?;
+        }
         let mut socket = UdpSocket::from_std(std_socket);
         poll.registry()
             .register(&mut socket, token, Interest::READABLE)
@@ -169,25 +173,32 @@ impl Viewer {
         Ok(viewer)
     }
 
-    /// Datagrams until the socket is empty: RTP counted, the rest to str0m.
+    /// Datagrams until the socket is empty (a GRO run split into its datagrams): RTP
+    /// counted, the rest to str0m.
     pub fn readable(&mut self, buf: &mut [u8]) {
+        let fd = self.socket.as_raw_fd();
         loop {
-            let (n, from) = match self.socket.recv_from(buf) {
+            let (n, segment, from) = match super::gro::recv(fd, buf) {
                 Ok(got) => got,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(_) => return,
             };
             let now = Instant::now();
-            let packet = &buf[..n];
-            let is_rtp = n >= 2 && packet[0] >> 6 == 2 && !(64..=95).contains(&(packet[1] & 0x7f));
-            if is_rtp {
-                self.stats.rtp(packet, now);
-                continue;
+            for packet in buf[..n].chunks(segment.unwrap_or(n).max(1)) {
+                self.datagram(packet, from, now);
             }
-            if let Ok(receive) = Receive::new(Protocol::Udp, from, self.local, packet) {
-                let _ = self.rtc.handle_input(Input::Receive(now, receive));
-                self.drain();
-            }
+        }
+    }
+
+    fn datagram(&mut self, packet: &[u8], from: SocketAddr, now: Instant) {
+        let n = packet.len();
+        let is_rtp = n >= 2 && packet[0] >> 6 == 2 && !(64..=95).contains(&(packet[1] & 0x7f));
+        if is_rtp {
+            return self.stats.rtp(packet, now);
+        }
+        if let Ok(receive) = Receive::new(Protocol::Udp, from, self.local, packet) {
+            let _ = self.rtc.handle_input(Input::Receive(now, receive));
+            self.drain();
         }
     }
 

@@ -16,6 +16,7 @@
 //! stream's media time as RTP time (shardcast and SFUs that forward packets do).
 
 mod client;
+pub mod gro;
 mod media;
 
 pub use media::{access_units, ivf_frames, ogg_packets};
@@ -50,6 +51,8 @@ pub struct RtcLoadConfig {
     pub source_ips: Vec<IpAddr>,
     /// The server's process: its CPU time over the measured window is reported.
     pub server_pid: Option<u32>,
+    /// The viewers receive with UDP GRO ([`gro`]).
+    pub gro: bool,
 }
 
 /// What was measured.
@@ -77,6 +80,8 @@ pub struct RtcReport {
     pub server_us_per_viewer_s: Option<f64>,
     /// This client's CPU time over the window, in cores.
     pub client_cores: f64,
+    /// The viewers received with UDP GRO.
+    pub gro: bool,
 }
 
 /// Runs the load; Err for a setup that fails (the publish refused, no viewer connected).
@@ -94,7 +99,8 @@ pub fn run_rtc(config: &RtcLoadConfig) -> Result<RtcReport, String> {
     let mut next_join = start + Duration::from_millis(500);
     let mut warm_until: Option<Instant> = None;
     let mut measure: Option<(Instant, CpuMark)> = None;
-    let mut buf = vec![0u8; 2048];
+    // Room for a whole GRO run (at most 64 KiB).
+    let mut buf = vec![0u8; 65536];
     let deadline_join = start + Duration::from_secs(10) + join_every * config.viewers as u32;
     loop {
         let now = Instant::now();
@@ -247,6 +253,7 @@ fn report(
         server_cores,
         server_us_per_viewer_s: server_cores.map(|c| c * 1e6 / connected.max(1) as f64),
         client_cores,
+        gro: config.gro,
     }
 }
 
