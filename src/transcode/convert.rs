@@ -9,7 +9,7 @@
 //! so sound and picture stay as in sync as they came.
 //!
 //! A keyframe of another size (a browser lowers its resolution under congestion) starts a new
-//! encoder, hence a new configuration. Frames waiting longer than `transcode.queue_max_ms`
+//! encoder, hence a new configuration (at most 4 in 10 s: `ENCODERS_PER_WINDOW`). Frames waiting longer than `transcode.queue_max_ms`
 //! are dropped up to the next keyframe (the publisher is asked for keyframes every segment
 //! target), so a thread that falls behind catches up instead of adding delay.
 
@@ -24,14 +24,20 @@ use shardcast_engine::ShardId;
 use shardcast_media::codec::parse_avcc;
 use shardcast_media::{Sample, TrackConfig, TrackKind};
 use shardcast_native::{CodecId, Error, Ladder, LadderConfig, Rational, RungPacket, RungSpec};
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The H.264 bit rate per pixel of a picture at 30 frames a second: 720p gets 2.8 Mbit/s,
 /// 360p 0.7 Mbit/s (a browser sends 720p VP8 at 1.5–2.5 Mbit/s).
 const BITS_PER_PIXEL: f64 = 0.1;
 /// The H.264 bit rate at most, whatever the size.
 const BIT_RATE_MAX: u64 = 8_000_000;
+/// New encoders (a keyframe of another size) of one publisher: at most `ENCODERS_PER_WINDOW`
+/// in `ENCODER_WINDOW` (a browser settling its size at the start needs a few); frames that
+/// would need one more are dropped up to a keyframe once the window allows it.
+const ENCODERS_PER_WINDOW: usize = 4;
+const ENCODER_WINDOW: Duration = Duration::from_secs(10);
 
 /// One publisher's conversion.
 pub(super) struct Converter {
@@ -42,6 +48,8 @@ pub(super) struct Converter {
     size: (u32, u32),
     /// The encoder generation whose configuration went home.
     announced: Option<u32>,
+    /// When the last encoders were opened (at most `ENCODERS_PER_WINDOW`).
+    opened: VecDeque<Instant>,
     /// Dropping frames until the next keyframe (behind real time, or the encoder failed).
     skipping: bool,
     out: Vec<RungPacket>,
@@ -91,6 +99,7 @@ impl Worker {
                     ladder: None,
                     size: (0, 0),
                     announced: None,
+                    opened: VecDeque::new(),
                     skipping: true,
                     out: Vec::new(),
                 },
@@ -175,6 +184,18 @@ impl Converter {
         if let Some(size) = size {
             self.skipping = false;
             if size != self.size || self.ladder.is_none() {
+                // A new encoder costs milliseconds: a publisher that changes its size at
+                // every keyframe is held to `ENCODERS_PER_WINDOW` per `ENCODER_WINDOW`.
+                let now = Instant::now();
+                let full = self.opened.len() >= ENCODERS_PER_WINDOW;
+                if full && (self.opened.front()).is_some_and(|&at| now - at < ENCODER_WINDOW) {
+                    self.skipping = true;
+                    return Ok(false);
+                }
+                if full {
+                    self.opened.pop_front();
+                }
+                self.opened.push_back(now);
                 self.finish(key, endpoint);
                 self.ladder = Some(ladder_for(settings, size)?);
                 self.size = size;
@@ -255,5 +276,126 @@ impl Converter {
             endpoint.send(self.shard, MediaMsg::Converted(Box::new(msg)));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcode::settings::tests::settings_for_tests;
+    use std::sync::atomic::Ordering;
+
+    /// What the worker sent back: video configurations' sizes, and samples' times and
+    /// keyframe flags.
+    #[derive(Default)]
+    struct Shard {
+        sizes: Vec<(u32, u32)>,
+        samples: Vec<(u64, bool)>,
+    }
+
+    impl Sink for Shard {
+        fn send(&mut self, _to: ShardId, msg: MediaMsg) {
+            let MediaMsg::Converted(msg) = msg else {
+                panic!("a conversion answers with Converted only");
+            };
+            match *msg {
+                MediaMsg::Config { config, .. } => {
+                    let video = config.video().expect("video");
+                    self.sizes.push((video.width, video.height));
+                }
+                MediaMsg::Sample(s) => self.samples.push((s.sample.dts, s.sample.keyframe)),
+                _ => panic!("a Config or a Sample"),
+            }
+        }
+    }
+
+    /// `frames` VP8 frames of ffmpeg's test picture at `size`, a keyframe every `gop`.
+    fn vp8(size: &str, frames: u32, gop: u32) -> Vec<Vec<u8>> {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc=size={size}:rate=30"))
+            .args(["-frames:v", &frames.to_string(), "-c:v", "libvpx", "-g"])
+            .args([
+                &gop.to_string(),
+                "-keyint_min",
+                &gop.to_string(),
+                "-f",
+                "ivf",
+                "-",
+            ])
+            .output()
+            .expect("ffmpeg (scripts/setup.sh installs it)");
+        assert!(out.status.success());
+        let (data, mut at, mut frames) = (out.stdout, 32, Vec::new());
+        while at + 12 <= data.len() {
+            let n = u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+            frames.push(data[at + 12..at + 12 + n].to_vec());
+            at += 12 + n;
+        }
+        frames
+    }
+
+    fn frame(worker: &mut Worker, shard: &mut Shard, dts: u64, data: &[u8]) {
+        let size = crate::webrtc::whip::vp8_keyframe_size(data);
+        let sample = Sample {
+            dts,
+            composition_offset: 0,
+            duration: 0,
+            keyframe: size.is_some(),
+            data: Bytes::copy_from_slice(data),
+        };
+        let op = ConvertOp::Frame {
+            sample,
+            size,
+            wall_ms: wall_ms(),
+        };
+        let msg = ConvertMsg {
+            stream: Arc::from("s"),
+            publisher: (1, 1),
+            op,
+        };
+        worker.convert(ShardId(0), msg, shard);
+    }
+
+    #[test]
+    fn every_vp8_frame_becomes_an_h264_picture_at_its_time_with_idrs_at_its_keyframes() {
+        let mut worker = Worker::new(0, Arc::new(settings_for_tests(1)));
+        let mut shard = Shard::default();
+        for (i, data) in vp8("320x240", 10, 5).iter().enumerate() {
+            frame(&mut worker, &mut shard, i as u64 * 3000, data);
+        }
+        let end = ConvertMsg {
+            stream: Arc::from("s"),
+            publisher: (1, 1),
+            op: ConvertOp::End,
+        };
+        worker.convert(ShardId(0), end, &mut shard);
+        assert_eq!(shard.sizes, [(320, 240)]);
+        let expected: Vec<(u64, bool)> = (0..10).map(|i| (i * 3000, i % 5 == 0)).collect();
+        assert_eq!(shard.samples, expected);
+        assert!(worker.converters.is_empty());
+        assert_eq!(worker.counters().vp8_frames.load(Ordering::Relaxed), 10);
+    }
+
+    #[test]
+    fn a_publisher_changing_its_size_at_every_keyframe_gets_a_bounded_number_of_encoders() {
+        let mut worker = Worker::new(0, Arc::new(settings_for_tests(1)));
+        let mut shard = Shard::default();
+        let (large, small) = (vp8("320x240", 6, 1), vp8("160x120", 6, 1));
+        for i in 0..12 {
+            let data = if i % 2 == 0 {
+                &large[i / 2]
+            } else {
+                &small[i / 2]
+            };
+            frame(&mut worker, &mut shard, i as u64 * 3000, data);
+        }
+        assert_eq!(shard.sizes.len(), ENCODERS_PER_WINDOW, "{:?}", shard.sizes);
+        assert_eq!(shard.sizes[..2], [(320, 240), (160, 120)]);
+        // After the fourth, the 160x120 encoder stays: the 320x240 keyframes are dropped,
+        // the 160x120 ones go on.
+        let dropped = worker.counters().vp8_dropped.load(Ordering::Relaxed);
+        assert_eq!(dropped, 4);
+        assert_eq!(shard.samples.len(), 8);
     }
 }
