@@ -6,8 +6,9 @@
 mod common;
 
 use common::rtc::{
-    decode_h264, delete, post_offer, publish_offer, publish_offer_from, receive, send_media,
-    wait_live, whep_viewer, whip_publisher, whip_publisher_from, Sent, TestMedia,
+    decode, decode_h264, delete, post_offer, publish_offer, publish_offer_from, receive,
+    send_media, wait_live, whep_viewer, whep_viewer_from, whip_publisher, whip_publisher_from,
+    Sent, TestMedia,
 };
 use common::{segments_of, Server};
 use std::net::UdpSocket;
@@ -23,10 +24,18 @@ fn vp8_only() -> str0m::RtcConfig {
         .enable_opus(true, false)
 }
 
-/// A WHEP viewer of `stream` gets 3 s of it: at least 45 H.264 frames, all decoding to
-/// 640x360, and 100 Opus packets.
-fn whep_plays_3_s_of_640x360(server: &Server, stream: &str) {
-    let (mut viewer, viewer_socket, _, _) = whep_viewer(server, stream);
+/// A viewer's `Rtc` that takes H.264 and Opus only.
+fn h264_only() -> str0m::RtcConfig {
+    str0m::Rtc::builder()
+        .clear_codecs()
+        .enable_h264(true)
+        .enable_opus(true, false)
+}
+
+/// A WHEP viewer made by `viewer` gets 3 s of `stream`: at least 45 H.264 frames, all
+/// decoding to 640x360, and 100 Opus packets.
+fn whep_plays_3_s_of_640x360(server: &Server, stream: &str, viewer: str0m::RtcConfig) {
+    let (mut viewer, viewer_socket, _, _) = whep_viewer_from(viewer, server, stream);
     let got = receive(&mut viewer, &viewer_socket, Duration::from_secs(3));
     assert!(got.video.len() >= 45, "{} frames", got.video.len());
     assert!(got.opus.len() >= 100, "{} Opus packets", got.opus.len());
@@ -52,7 +61,20 @@ fn a_whip_publisher_goes_live_for_hls_and_whep_viewers_get_its_packets() {
     });
     wait_live(&server, "cam");
     // A WHEP viewer of the WHIP stream: the same H.264 and Opus, never re-encoded.
-    whep_plays_3_s_of_640x360(&server, "cam");
+    whep_plays_3_s_of_640x360(&server, "cam", str0m::Rtc::builder());
+    // Its publisher sends H.264: there is no VP8 feed to pin.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (_, sdp, _) = common::rtc::offer(socket.local_addr().unwrap());
+    let pinned = common::rtc::request(
+        &server,
+        "POST",
+        "/whep/live/cam/vp8",
+        "application/sdp",
+        &sdp,
+    );
+    let body = String::from_utf8_lossy(&pinned.body).to_string();
+    assert_eq!(pinned.status, 404, "{body}");
+    assert!(body.contains("has no VP8"), "{body}");
     let (sent, _publisher, _socket): (Sent, _, _) = sender.join().unwrap();
     assert_eq!(sent.video_frames, 240, "{sent:?}");
     // Its keyframes come every second, so the server asked for one only for the viewer who
@@ -170,8 +192,21 @@ fn a_vp8_publisher_is_made_h264_for_hls_and_whep_viewers() {
         (sent, publisher, socket)
     });
     wait_live(&server, "vp8");
-    // WHEP viewers get the H.264 the transcode thread made, at the VP8's size.
-    whep_plays_3_s_of_640x360(&server, "vp8");
+    // A WHEP viewer that takes VP8 gets the VP8 as it came: every frame decodes.
+    let (mut viewer, viewer_socket, _, answer) = whep_viewer(&server, "vp8");
+    assert!(
+        answer.contains("VP8/90000") && !answer.contains("H264"),
+        "{answer}"
+    );
+    let got = receive(&mut viewer, &viewer_socket, Duration::from_secs(3));
+    assert_eq!(got.video_codec, Some(str0m::format::Codec::Vp8));
+    assert!(got.video.len() >= 45, "{} VP8 frames", got.video.len());
+    assert!(got.opus.len() >= 100, "{} Opus packets", got.opus.len());
+    let sizes = decode(&got.video, shardcast_native::CodecId::Vp8);
+    assert_eq!(sizes.len(), got.video.len());
+    assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
+    // One that takes H.264 only gets the H.264 the transcode thread made, at the VP8's size.
+    whep_plays_3_s_of_640x360(&server, "vp8", h264_only());
     let (sent, _publisher, _socket): (Sent, _, _) = sender.join().unwrap();
     assert_eq!(sent.video_frames, 240, "{sent:?}");
     assert_eq!(delete(&server, &location), 200);
@@ -337,7 +372,7 @@ fn chromium_goes_live_from_the_publish_page_and_another_page_plays_it_over_whep(
 }
 
 #[test]
-fn chromium_publishes_vp8_over_whip_and_another_page_plays_it_made_h264() {
+fn chromium_publishes_vp8_over_whip_and_another_page_plays_it_as_it_came() {
     let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nladder = []\n";
     let server = Server::start("uring", 2, config);
     let base = format!("http://{}", server.addr);
@@ -345,6 +380,8 @@ fn chromium_publishes_vp8_over_whip_and_another_page_plays_it_made_h264() {
     let report = common::browser::run_script(&server, "whip.mjs", &base, "whip-vp8", &args);
     println!("chromium VP8 WHIP → WHEP: {report}");
     assert_eq!(report["sending"]["codec"], "video/VP8", "{report}");
+    // The viewer page takes VP8 too: it got the publisher's VP8 as it came.
+    assert_eq!(report["seen"]["codec"], "video/VP8", "{report}");
     assert!(server.metric("shardcast_transcode_vp8_frames_total") >= 60);
     let master = String::from_utf8(server.get("/live/vp8live/index.m3u8").body).unwrap();
     assert!(master.contains("avc1."), "{master}");

@@ -202,6 +202,9 @@ impl Media {
         if let (Ok(()), Some(title)) = (&decision, who.title) {
             slot.home.set_title(&title);
         }
+        if decision.is_ok() {
+            slot.home.set_vp8(who.vp8);
+        }
         let live = decision.is_ok();
         match conn {
             // A stage publishes from its transcode thread, which takes no answers.
@@ -479,7 +482,7 @@ impl Media {
             TranscodeEvent::Start { epoch, config } => {
                 let worker = *slot
                     .worker
-                    .get_or_insert_with(|| ShardId((shards + 1 + transcode.least_loaded()) as u16));
+                    .get_or_insert_with(|| transcode.least_loaded_worker(shards));
                 log::debug!("stream {stream}: transcoded by worker {}", worker.0);
                 let config = Box::new(config);
                 TranscodeMsg::Start {

@@ -232,6 +232,7 @@ impl Media {
             } => self.home_config(cx, &stream, from, conn, *config),
             MediaMsg::Sample(sample) => self.home_sample(cx, from, *sample),
             MediaMsg::Converted(msg) => self.vp8_converted(cx, *msg),
+            MediaMsg::Vp8(sample) => self.rtc_vp8(cx, from, *sample),
             MediaMsg::Unpublish { stream, conn } => self.home_unpublish(cx, &stream, from, conn),
             MediaMsg::Index { stream, event } => self.apply_index(cx, &stream, *event),
             MediaMsg::RungEvent {

@@ -38,6 +38,9 @@ pub enum MediaMsg {
     Sample(Box<SampleMsg>),
     /// Ingest → home: `conn` stopped publishing.
     Unpublish { stream: Arc<str>, conn: PublisherId },
+    /// WHIP ingest → home: a VP8 frame of `conn` (video track), for the stream's VP8 feed
+    /// (`{stream}/vp8`) if WebRTC viewers watch it.
+    Vp8(Box<SampleMsg>),
     /// Transcode worker → a WHIP publisher's shard: a `Config` or `Sample` of the publisher's
     /// video, made H.264 from its VP8, which the shard sends on to the home as its own.
     Converted(Box<MediaMsg>),
@@ -176,6 +179,9 @@ pub struct PublishFrom {
     /// `?title=` of the publish, checked (at most [`TITLE_MAX_CHARS`] characters, no control
     /// characters).
     pub title: Option<String>,
+    /// A WHIP publisher that sends VP8 (its video reaches the home made H.264; WebRTC
+    /// viewers can get the VP8 itself, `MediaMsg::Vp8`).
+    pub vp8: bool,
 }
 
 /// Longest stream title.

@@ -9,7 +9,7 @@
 //! of the stream ends, it tells the home to stop. The watchers outlive a publish: a viewer
 //! waiting through a restart of the stream gets the new one.
 
-use super::msg::{MediaMsg, PublisherId, RtcMedia, Watching};
+use super::msg::{MediaMsg, PublisherId, RtcMedia, SampleMsg, Watching};
 use super::{names, Media, MediaResponse};
 use crate::common::counters::{bump, set};
 use crate::shard::msg::ShardMsg;
@@ -35,12 +35,32 @@ impl Media {
         let Some(index) = index.filter(|_| names::is_valid_stream_name(stream)) else {
             return Err((404, "no such live stream".into()));
         };
+        // A VP8 publisher's viewers that take VP8 get it as it came.
+        let takes_vp8 = crate::webrtc::sdp::offers_codec(sdp, str0m::format::Codec::Vp8);
+        let vp8_feed;
+        let rung = match rung {
+            None if index.info.vp8 && takes_vp8 => Some(names::VP8_RUNG),
+            Some(names::VP8_RUNG) if !index.info.vp8 => {
+                return Err((
+                    404,
+                    format!("stream {stream} has no VP8: its publisher sends H.264"),
+                ));
+            }
+            Some(names::VP8_RUNG) if !takes_vp8 => {
+                return Err((406, "the offer does not receive VP8".into()));
+            }
+            other => other,
+        };
         let layers = match rung {
             None | Some("source") => rtc_layers(stream, index),
             Some(_) => Vec::new(),
         };
         let feed = match rung {
             None | Some("source") => stream,
+            Some(names::VP8_RUNG) => {
+                vp8_feed = format!("{stream}/{}", names::VP8_RUNG);
+                &vp8_feed
+            }
             Some(rung) => match index.rendition_meta(rung) {
                 Some(meta) if meta.codecs.starts_with("avc1") && is_video(meta) => feed,
                 Some(_) => return Err((406, format!("rendition {rung} is not H.264 video"))),
@@ -220,6 +240,8 @@ impl Media {
             Watching::No => RtcWant::Stop,
         };
         let rung_wanted = match rung {
+            // The VP8 feed's keyframes come from its publisher (below).
+            Some(names::VP8_RUNG) => None,
             // A new watcher of a pinned rung needs its keyframe; the last one gone stops it.
             Some(rung) => (watching == Watching::Yes || watched == Watching::No)
                 .then(|| (Some(Arc::from(rung)), want)),
@@ -230,6 +252,9 @@ impl Media {
         }
         if watching == Watching::Yes {
             self.rtc_send_configs(cx, index, from, (&feed, rung));
+            if rung == Some(names::VP8_RUNG) {
+                self.rtc_keyframe_wanted(cx, &feed);
+            }
         }
     }
 
@@ -270,7 +295,9 @@ impl Media {
             return;
         };
         let rungs: Vec<Arc<str>> = (pins.iter())
-            .filter_map(|feed| names::rtc_feed(feed).1.map(Arc::from))
+            .filter_map(|feed| names::rtc_feed(feed).1)
+            .filter(|&rung| rung != names::VP8_RUNG)
+            .map(Arc::from)
             .collect();
         for rung in rungs {
             self.rtc_to_worker(cx, worker, (stream, Some(rung)), RtcWant::Keyframe);
@@ -284,13 +311,17 @@ impl Media {
     pub(super) fn rtc_keyframe_wanted(&mut self, cx: &mut Ctx<ShardMsg>, feed: &Arc<str>) {
         let (stream, rung) = names::rtc_feed(feed);
         let slot = self.homes.find(stream).and_then(|i| self.homes.get(i));
-        let worker = slot.and_then(|s| s.worker());
+        // The VP8 feed is its publisher's frames: only the publisher makes keyframes.
+        let worker = slot
+            .and_then(|s| s.worker())
+            .filter(|_| rung != Some(names::VP8_RUNG));
         let stream: Arc<str> = Arc::from(stream);
         if let (Some(rung), Some(worker)) = (rung, worker) {
             let rung = Some(Arc::from(rung));
             return self.rtc_to_worker(cx, worker, (&stream, rung), RtcWant::Keyframe);
         }
-        if let Some(worker) = worker.filter(|_| slot.is_some_and(|s| s.rtc_rung())) {
+        let standin = rung.is_none() && slot.is_some_and(|s| s.rtc_rung());
+        if let Some(worker) = worker.filter(|_| standin) {
             return self.rtc_to_worker(cx, worker, (&stream, None), RtcWant::Keyframe);
         }
         let active = slot.and_then(|slot| slot.active_publisher());
@@ -301,6 +332,27 @@ impl Media {
             Some((_, PublisherId::Stage)) => self.stage_keyframe(cx, &stream),
             _ => {}
         }
+    }
+
+    /// At the home: a VP8 frame from WHIP publisher `msg.conn` on shard `from`, for the
+    /// shards watching the stream's VP8 feed, when that publisher is the active one.
+    pub(super) fn rtc_vp8(&mut self, cx: &mut Ctx<ShardMsg>, from: ShardId, msg: SampleMsg) {
+        let feed = (self.rtc_pins.get(&msg.stream))
+            .and_then(|pins| pins.iter().find(|f| names::is_vp8_feed(f)))
+            .cloned();
+        let Some(feed) = feed else {
+            return; // nobody watches it
+        };
+        let slot = self.homes.find(&msg.stream).and_then(|i| self.homes.get(i));
+        let active = slot.and_then(|slot| slot.active_publisher());
+        if active != Some((from, msg.conn)) {
+            return; // a backup's, or a publisher that left
+        }
+        let media = RtcMedia::Sample {
+            track: TrackKind::Video,
+            sample: msg.sample,
+        };
+        self.rtc_forward_feed(cx, &feed, media);
     }
 
     /// Whether a home made now for `stream` must forward its samples: WebRTC viewers watch

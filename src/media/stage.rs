@@ -185,11 +185,12 @@ impl Media {
             );
             return None;
         }
-        let worker = ShardId((self.shards + 1 + transcode.least_loaded()) as u16);
+        let worker = transcode.least_loaded_worker(self.shards);
         log::info!("stage {program}: composed by worker {}", worker.0);
         let from = PublishFrom {
             remote: Arc::from("co-hosting stage"),
             title: None,
+            vp8: false,
         };
         let role = PublishRole::Primary;
         self.home_publish(cx, worker, program.clone(), PublisherId::Stage, role, from);

@@ -14,7 +14,7 @@ use crate::shard::msg::ShardMsg;
 use crate::transcode::msg::{ConvertMsg, ConvertOp, TranscodeMsg};
 use crate::webrtc::publish::IngestEvent;
 use crate::webrtc::whip::Ingested;
-use shardcast_engine::{ConnId, Ctx, ShardId};
+use shardcast_engine::{ConnId, Ctx};
 use std::sync::Arc;
 
 /// What a WHIP request carries besides its offer.
@@ -100,9 +100,14 @@ impl Media {
             Some(ip) => Arc::from(format!("{ip} (WHIP)")),
             None => Arc::from("WHIP"),
         };
+        let vp8 = match (self.webrtc.as_ref(), id) {
+            (Some(webrtc), PublisherId::Whip { key, .. }) => webrtc.sends_vp8(key),
+            _ => false,
+        };
         let from = PublishFrom {
             remote,
             title: request.title.map(String::from),
+            vp8,
         };
         if let (Some(url), PublisherId::Whip { key, .. }) = (self.settings.on_publish.clone(), id) {
             // The webhook decides first; the claim follows its answer.
@@ -300,7 +305,20 @@ impl Media {
         let worker = *self
             .vp8_workers
             .entry((key, serial))
-            .or_insert_with(|| ShardId((shards + 1 + transcode.least_loaded()) as u16));
+            .or_insert_with(|| transcode.least_loaded_worker(shards));
+        // As it came, for the viewers of the stream's VP8 feed.
+        let msg = SampleMsg {
+            stream: stream.clone(),
+            conn: id,
+            track: shardcast_media::TrackKind::Video,
+            sample: sample.clone(),
+            received_wall_ms: cx.wall_ms(),
+        };
+        self.send_to(
+            cx,
+            names::home_of(&stream, shards),
+            MediaMsg::Vp8(Box::new(msg)),
+        );
         let op = ConvertOp::Frame {
             sample,
             size,

@@ -58,6 +58,12 @@ impl TranscodeSettings {
             .any(|c| (c.streams.load(Ordering::Relaxed) as usize) < self.streams_per_worker)
     }
 
+    /// The least loaded worker's place on the mesh, in a runtime of `shards` shards (the
+    /// workers come after the shards and the control thread).
+    pub fn least_loaded_worker(&self, shards: usize) -> shardcast_engine::ShardId {
+        shardcast_engine::ShardId((shards + 1 + self.least_loaded()) as u16)
+    }
+
     /// The index of the least loaded worker with room (ties: the lowest index; when none has
     /// room, the least loaded of all).
     pub fn least_loaded(&self) -> usize {

@@ -55,6 +55,8 @@ pub enum FeedError {
 /// One stream's forwarded media on this shard.
 #[derive(Default)]
 pub struct Feed {
+    /// VP8 as a publisher sent it (a stream's `{stream}/vp8` feed), not H.264.
+    vp8: bool,
     video: Option<TrackConfig>,
     audio: Option<TrackConfig>,
     /// The instant media time `.1` (µs on the stream's timeline) is taken to have been
@@ -72,6 +74,15 @@ pub struct Feed {
 }
 
 impl Feed {
+    /// A feed of VP8 frames (RFC 6386), as a WHIP publisher sent them: no configuration,
+    /// each frame cut into RFC 7741 payloads.
+    pub fn vp8() -> Feed {
+        Feed {
+            vp8: true,
+            ..Feed::default()
+        }
+    }
+
     /// The configuration the track's next samples follow.
     pub fn set_config(&mut self, config: TrackConfig) {
         match config.kind() {
@@ -117,6 +128,13 @@ impl Feed {
 
     /// A forwarded video sample as a frame for the writers.
     pub fn video_frame(&mut self, sample: &Sample) -> Result<VideoFrame, FeedError> {
+        if self.vp8 {
+            return Ok(VideoFrame {
+                payloads: vp8_payloads(&sample.data, PAYLOAD_MAX),
+                keyframe: sample.keyframe,
+                rtp_time: sample.dts,
+            });
+        }
         let avc = match &self.video {
             Some(TrackConfig::Avc(avc)) => avc,
             Some(_) => return Err(FeedError::NotAvc),
@@ -171,6 +189,20 @@ pub fn packetize(
         rest = tail;
     }
     Some(payloads)
+}
+
+/// A VP8 frame as RFC 7741 payloads of at most `max` bytes: each a one-byte descriptor (S
+/// set on the first, partition index 0) and the next piece of the frame.
+pub fn vp8_payloads(frame: &[u8], max: usize) -> Vec<Arc<[u8]>> {
+    let chunk = max.saturating_sub(1).max(1);
+    (frame.chunks(chunk).enumerate())
+        .map(|(i, piece)| {
+            let mut payload = Vec::with_capacity(piece.len() + 1);
+            payload.push(if i == 0 { 0x10 } else { 0x00 });
+            payload.extend_from_slice(piece);
+            Arc::from(payload)
+        })
+        .collect()
 }
 
 /// One NAL unit as a single payload, or as FU-A fragments when it is longer than `max`.
@@ -369,6 +401,31 @@ mod tests {
         assert!(
             feed.video_frame(&frame(false)).is_ok(),
             "decodable from there"
+        );
+    }
+
+    #[test]
+    fn a_vp8_frame_is_cut_into_payloads_with_the_start_bit_on_the_first() {
+        let frame: Vec<u8> = (0..2500u32).map(|i| i as u8).collect();
+        let payloads = vp8_payloads(&frame, 1000);
+        assert_eq!(payloads.len(), 3);
+        assert_eq!(payloads[0][0], 0x10);
+        assert!(payloads[1..].iter().all(|p| p[0] == 0));
+        assert!(payloads.iter().all(|p| p.len() <= 1000));
+        let joined: Vec<u8> = payloads.iter().flat_map(|p| p[1..].to_vec()).collect();
+        assert_eq!(joined, frame);
+        // A VP8 feed needs no configuration.
+        let sample = Sample {
+            dts: 9000,
+            composition_offset: 0,
+            duration: 0,
+            keyframe: true,
+            data: Bytes::from(frame),
+        };
+        let made = Feed::vp8().video_frame(&sample).unwrap();
+        assert_eq!(
+            (made.rtp_time, made.keyframe, made.payloads.len()),
+            (9000, true, 3)
         );
     }
 }

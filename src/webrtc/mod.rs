@@ -9,7 +9,7 @@
 pub mod abr;
 pub mod feed;
 pub mod publish;
-mod sdp;
+pub mod sdp;
 pub mod session;
 pub mod shard;
 pub mod tcp;

@@ -97,6 +97,11 @@ impl Webrtc {
         Ok(id)
     }
 
+    /// Whether publisher `key`'s session takes its video as VP8.
+    pub fn sends_vp8(&self, key: u32) -> bool {
+        (self.sessions.get(key as usize)).is_some_and(|e| e.session.video_codec() == Codec::Vp8)
+    }
+
     /// The home answered publisher `(key, serial)`: for a claim, the answer for its HTTP
     /// request (a refused claim's session is dropped); a publisher that was publishing and is
     /// refused now (replaced by a new primary) is ended.

@@ -13,7 +13,7 @@ pub(super) fn offers_video(sdp: &str) -> bool {
 }
 
 /// Whether the offer names `codec` in an `a=rtpmap` line (`a=rtpmap:96 VP8/90000`).
-pub(super) fn offers_codec(sdp: &str, codec: Codec) -> bool {
+pub fn offers_codec(sdp: &str, codec: Codec) -> bool {
     let name = match codec {
         Codec::H264 => "H264",
         Codec::Vp8 => "VP8",

@@ -140,6 +140,8 @@ pub struct Session {
     audio_last: Option<u64>,
     /// A viewer that moves between layers (its estimator is on).
     adaptive: bool,
+    /// The video codec of the answer (H.264 or VP8).
+    video_codec: Codec,
 }
 
 impl Session {
@@ -165,8 +167,9 @@ impl Session {
     ) -> Result<(Session, String), OfferError> {
         let offer = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| OfferError::Malformed(e.to_string()))?;
-        let video = (video_codecs.iter().copied())
+        let video_codec = (video_codecs.iter().copied())
             .find(|&codec| offers_codec(offer_sdp, codec))
+            .or(video_codecs.first().copied())
             .unwrap_or(Codec::H264);
         // A viewer's media goes in as ready RTP payloads, packetized once per shard for every
         // viewer (`feed`); a publisher's comes out as frames.
@@ -174,8 +177,8 @@ impl Session {
             .set_rtp_mode(role == PeerRole::Viewer)
             .set_ice_lite(true)
             .clear_codecs()
-            .enable_h264(video == Codec::H264)
-            .enable_vp8(video == Codec::Vp8)
+            .enable_h264(video_codec == Codec::H264)
+            .enable_vp8(video_codec == Codec::Vp8)
             .enable_opus(true, false)
             .enable_bwe(bwe_start.map(Bitrate::bps))
             .build(now);
@@ -238,9 +241,15 @@ impl Session {
             layer_switched: false,
             audio_last: None,
             adaptive: bwe_start.is_some(),
+            video_codec,
         };
         session.drain(&mut Vec::new());
         Ok((session, answer))
+    }
+
+    /// The video codec of the answer (H.264 or VP8).
+    pub fn video_codec(&self) -> Codec {
+        self.video_codec
     }
 
     /// This side's ICE username fragment.
@@ -327,7 +336,7 @@ impl Session {
             return;
         }
         if self.video_pt.is_none() {
-            self.video_pt = payload_type(&self.rtc, mid, Codec::H264);
+            self.video_pt = payload_type(&self.rtc, mid, self.video_codec);
         }
         let mut time = frame.rtp_time + self.video_offset;
         if let (true, Some(last)) = (std::mem::take(&mut self.layer_switched), self.video_last) {

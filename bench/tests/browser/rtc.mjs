@@ -26,6 +26,8 @@ export async function observe(page) {
         if (s.type !== 'inbound-rtp') continue;
         if (s.kind === 'video') {
           seen.framesDecoded = s.framesDecoded || 0;
+          const codec = s.codecId && stats.get(s.codecId);
+          if (codec) seen.codec = codec.mimeType;
           seen.packetsLost = s.packetsLost;
           if (s.jitterBufferEmittedCount) {
             seen.jitterBufferMs = Math.round(1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount);

@@ -41,7 +41,15 @@ pub fn wait_live(server: &Server, stream: &str) {
 
 /// A viewer's offer to receive video and audio, from `local`.
 pub fn offer(local: SocketAddr) -> (Rtc, String, str0m::change::SdpPendingOffer) {
-    let mut rtc = Rtc::builder().build(Instant::now());
+    offer_from(Rtc::builder(), local)
+}
+
+/// [`offer`] of an `Rtc` made by `builder` (its codecs).
+pub fn offer_from(
+    builder: str0m::RtcConfig,
+    local: SocketAddr,
+) -> (Rtc, String, str0m::change::SdpPendingOffer) {
+    let mut rtc = builder.build(Instant::now());
     rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
     let mut change = rtc.sdp_api();
     change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
@@ -102,8 +110,17 @@ pub fn connect(rtc: &mut Rtc, socket: &UdpSocket, within: Duration) -> bool {
 /// A viewer that posts its offer for `stream` and completes ICE and DTLS: the viewer, its
 /// socket, the session's Location, and the answer.
 pub fn whep_viewer(server: &Server, stream: &str) -> (Rtc, UdpSocket, String, String) {
+    whep_viewer_from(Rtc::builder(), server, stream)
+}
+
+/// [`whep_viewer`] of an `Rtc` made by `builder` (its codecs).
+pub fn whep_viewer_from(
+    builder: str0m::RtcConfig,
+    server: &Server,
+    stream: &str,
+) -> (Rtc, UdpSocket, String, String) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (mut viewer, sdp, pending) = offer(socket.local_addr().unwrap());
+    let (mut viewer, sdp, pending) = offer_from(builder, socket.local_addr().unwrap());
     let response = request(
         server,
         "POST",
@@ -129,8 +146,10 @@ pub fn whep_viewer(server: &Server, stream: &str) -> (Rtc, UdpSocket, String, St
 /// What a viewer received.
 #[derive(Default)]
 pub struct Received {
-    /// Video frames, Annex B as str0m reassembles them.
+    /// Video frames, Annex B (H.264) or VP8 frames as str0m reassembles them.
     pub video: Vec<Vec<u8>>,
+    /// The codec they came in.
+    pub video_codec: Option<Codec>,
     /// Each video frame's arrival and RTP time (90 kHz).
     pub video_times: Vec<(Instant, u64)>,
     /// The mid the video came on.
@@ -163,7 +182,8 @@ pub fn receive_dropping(
         step_dropping(rtc, socket, (wait, &mut drop), |event| {
             if let Event::MediaData(data) = event {
                 match data.params.spec().codec {
-                    Codec::H264 => {
+                    codec @ (Codec::H264 | Codec::Vp8) => {
+                        got.video_codec = Some(codec);
                         got.video.push(data.data.to_vec());
                         got.video_times.push((Instant::now(), data.time.numer()));
                         got.video_mid = Some(data.mid);
@@ -186,8 +206,13 @@ pub fn is_keyframe(frame: &[u8]) -> bool {
 
 /// Decodes Annex B frames with FFmpeg: each decoded picture's size.
 pub fn decode_h264(frames: &[Vec<u8>]) -> Vec<(u32, u32)> {
-    use shardcast_native::{CodecContext, CodecId, Error, Frame, Packet};
-    let mut decoder = CodecContext::decoder(CodecId::H264).unwrap();
+    decode(frames, shardcast_native::CodecId::H264)
+}
+
+/// Decodes `codec` frames with FFmpeg: each decoded picture's size.
+pub fn decode(frames: &[Vec<u8>], codec: shardcast_native::CodecId) -> Vec<(u32, u32)> {
+    use shardcast_native::{CodecContext, Error, Frame, Packet};
+    let mut decoder = CodecContext::decoder(codec).unwrap();
     decoder.open(None).unwrap();
     let mut picture = Frame::new().unwrap();
     let mut sizes = Vec::new();

@@ -827,26 +827,29 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
 
     /// Sets what people call the stream.
     pub fn set_title(&mut self, title: &str) {
-        if self.info.title == title {
-            return;
+        if self.info.title != title {
+            self.change_info(|info| info.title = title.to_string());
         }
-        let mut info = (*self.info).clone();
-        info.title = title.to_string();
-        self.info = Arc::new(info);
-        if self.phase == Phase::Running {
-            let info = self.info.clone();
-            self.events
-                .push_back(HomeEvent::Index(IndexEvent::Info(info)));
+    }
+
+    /// Whether the publisher sends VP8 ([`StreamInfo::vp8`]).
+    pub fn set_vp8(&mut self, vp8: bool) {
+        if self.info.vp8 != vp8 {
+            self.change_info(|info| info.vp8 = vp8);
         }
     }
 
     /// A co-hosted program's hosts on stage now, for every shard's index.
     pub fn set_hosts(&mut self, hosts: Vec<crate::index::StageHost>) {
-        if self.info.hosts == hosts {
-            return;
+        if self.info.hosts != hosts {
+            self.change_info(|info| info.hosts = hosts);
         }
+    }
+
+    /// Changes the stream's facts; a running stream's go to every shard's index.
+    fn change_info(&mut self, change: impl FnOnce(&mut StreamInfo)) {
         let mut info = (*self.info).clone();
-        info.hosts = hosts;
+        change(&mut info);
         self.info = Arc::new(info);
         if self.phase == Phase::Running {
             let info = self.info.clone();

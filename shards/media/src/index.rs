@@ -104,6 +104,9 @@ pub struct StreamInfo {
     pub hosts: Vec<StageHost>,
     /// What people call the stream (the publisher's `?title=`); empty: none given.
     pub title: String,
+    /// The publisher sends VP8 (a WHIP publisher without H.264): the stream is packaged from
+    /// an H.264 encoding of it, and WebRTC viewers that take VP8 get the VP8 as it came.
+    pub vp8: bool,
     pub video_codec: String,
     pub audio_codec: String,
     pub width: u32,

@@ -224,7 +224,11 @@ impl Media {
             stream,
             conn: PublisherId::Rtmp(conn),
             role,
-            from: Box::new(PublishFrom { remote, title }),
+            from: Box::new(PublishFrom {
+                remote,
+                title,
+                vp8: false,
+            }),
         };
         self.send_to(cx, home, msg);
     }
