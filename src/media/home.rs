@@ -483,7 +483,10 @@ impl Media {
                 let worker = *slot
                     .worker
                     .get_or_insert_with(|| transcode.least_loaded_worker(shards));
-                log::debug!("stream {stream}: transcoded by worker {}", worker.0);
+                log::debug!(
+                    "stream {stream}: transcoded by transcode {}",
+                    usize::from(worker.0) - shards - 1
+                );
                 let config = Box::new(config);
                 TranscodeMsg::Start {
                     stream,

@@ -186,7 +186,10 @@ impl Media {
             return None;
         }
         let worker = transcode.least_loaded_worker(self.shards);
-        log::info!("stage {program}: composed by worker {}", worker.0);
+        log::info!(
+            "stage {program}: composed by transcode {}",
+            usize::from(worker.0) - self.shards - 1
+        );
         let from = PublishFrom {
             remote: Arc::from("co-hosting stage"),
             title: None,
