@@ -269,6 +269,34 @@ fn a_vp8_publisher_is_made_h264_for_hls_and_whep_viewers() {
 }
 
 #[test]
+fn a_vp8_keyframe_larger_than_the_limit_ends_the_publish() {
+    let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nladder = []\n\
+                  [media]\nmax_width = 1280\nmax_height = 720\n";
+    let server = Server::start("epoll", 1, config);
+    let (mut publisher, socket, location) = whip_publisher_from(vp8_only(), &server, "big", "");
+    // A keyframe header that claims 4000x3000 (RFC 6386 §9.1), then some bytes.
+    let mut forged = vec![0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a];
+    forged.extend_from_slice(&4000u16.to_le_bytes());
+    forged.extend_from_slice(&3000u16.to_le_bytes());
+    forged.extend_from_slice(&[0x55; 200]);
+    let media = TestMedia {
+        video: vec![forged; 30],
+        opus: TestMedia::make(1).opus,
+    };
+    send_media(&mut publisher, &socket, &media, Duration::from_secs(2));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log().contains("VP8 4000x3000 outside 1x1..1280x720") {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The session is gone, and no frame reached a transcode thread.
+    assert_eq!(delete(&server, &location), 404);
+    // (Its sound came first and was packaged; no picture ever was.)
+    assert_eq!(server.get("/live/big/source/index.m3u8").status, 404);
+    assert_eq!(server.metric("shardcast_transcode_vp8_frames_total"), 0);
+}
+
+#[test]
 fn an_offer_with_h264_and_vp8_is_answered_h264_and_vp8_alone_needs_a_transcode_thread() {
     let with_transcode = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nladder = []\n";
     let server = Server::start("epoll", 1, with_transcode);
