@@ -14,6 +14,9 @@
 #     RTMP, played over WHEP;
 #   - rtmp-llhls: the same over LL-HLS on the watch page (hls.js);
 #   - aiortc-relay: the canvas publisher into the aiortc relay, played on its bare WHEP page;
+#   - vp8-whep, vp8-llhls: the canvas publisher offering VP8 alone, on the second shardcast
+#     below (its transcode thread makes the VP8 H.264), played over WHEP (VP8 as it came)
+#     and over LL-HLS;
 #   - co-hosting (a second shardcast with the transcode thread on, `ladder = []`): the canvas
 #     publisher goes live as host 0 of a stage (feed `STAGE~0`, a stage per run);
 #     cohost-feed plays the feed over WHEP as another host does (host to host), cohost-whep
@@ -38,7 +41,7 @@
 #                            splitting it on the server's core); off: rows named NAME-nogro
 #   FANOUT_SECONDS=20        measured time of each fan-out run
 #   OUT=bench/results/webrtc.md
-#   PARTS="g2g cohost fanout" what to measure
+#   PARTS="g2g cohost vp8 fanout" what to measure
 #   RUN_DIR=DIR              where the raw reports go (default: a new directory); with PARTS,
 #                            adds to an earlier run's reports
 #   RENDER=DIR               write OUT again from the raw reports of an earlier run in DIR
@@ -55,7 +58,7 @@ GRO=${GRO:-on}
 FANOUT_SECONDS=${FANOUT_SECONDS:-20}
 OUT=${OUT:-$ROOT/bench/results/webrtc.md}
 SERVERS="shardcast"
-PARTS=${PARTS:-g2g cohost fanout}
+PARTS=${PARTS:-g2g cohost vp8 fanout}
 RUN_DIR=${RUN_DIR:-"$ROOT/bench/results/tmp/webrtc-$(date +%Y%m%d-%H%M%S)"}
 BROWSER_DIR="$ROOT/bench/tests/browser"
 MEDIA_DIR="$BENCH_DIR/webrtc"
@@ -151,6 +154,26 @@ cohosting() {
     stop_pid "$COHOST_PID"
 }
 
+# A browser without H.264 (the canvas publisher offering VP8 alone) on the second server,
+# whose transcode thread makes its VP8 H.264: vp8-whep plays it on the watch page over WHEP
+# (Chromium takes VP8: the publisher's frames as they came), vp8-llhls over LL-HLS (the
+# H.264 made from them).
+vp8_rows() {
+    start_shardcast_cohost
+    local base="http://127.0.0.1:$COHOST_HTTP_PORT" target url stream
+    for target in vp8-whep vp8-llhls; do
+        stream=${target/-/_}
+        case "$target" in
+            vp8-whep) url="$base/watch/$stream?player=webrtc" ;;
+            vp8-llhls) url="$base/watch/$stream" ;;
+        esac
+        start_canvas_publisher "$base/whip/live/$stream" "$target" vp8
+        wait_live "$base/live/$stream/source/index.m3u8"
+        play "$target" "$url"
+    done
+    stop_pid "$COHOST_PID"
+}
+
 start_werift() {
     local dir="$ROOT/bench/peers/werift-sfu"
     if [[ ! -d "$dir/node_modules/werift" ]]; then
@@ -186,8 +209,10 @@ start_rtmp_publisher() {
     STARTED_PIDS+=("$PUBLISHER_PID")
 }
 
+# The canvas publisher to WHIP endpoint $1, its report named $2; $3: `vp8` offers VP8 alone.
 start_canvas_publisher() {
-    (cd "$BROWSER_DIR" && node canvas-whip.mjs --whip "$1" --seconds $((SECONDS_EACH + 30))) \
+    (cd "$BROWSER_DIR" && node canvas-whip.mjs --whip "$1" --seconds $((SECONDS_EACH + 30)) \
+        --codec "${3:-h264}") \
         >"$RUN_DIR/$2-publisher.json" 2>&1 &
     PUBLISHER_PID=$!
     STARTED_PIDS+=("$PUBLISHER_PID")
@@ -272,6 +297,7 @@ main() {
     fi
     [[ " $PARTS " == *" g2g "* ]] && glass_to_glass
     [[ " $PARTS " == *" cohost "* ]] && cohosting
+    [[ " $PARTS " == *" vp8 "* ]] && vp8_rows
     if [[ " $PARTS " == *" fanout "* ]]; then
         for n in $FANOUT; do
             fanout shardcast "$HTTP_PORT" "$SHARDCAST_PID" "$n" "fan$n"
@@ -306,6 +332,8 @@ describe() {
         cohost-feed) echo "co-hosting, host to host: host 0's feed (WHIP in) → WHEP out, as another host plays it | watch page, ?player=webrtc" ;;
         cohost-whep) echo "co-hosting, host to audience: the composed program (decode, grid, encode on the transcode thread) → WHEP | watch page, ?player=webrtc" ;;
         cohost-llhls) echo "co-hosting, host to audience: the composed program → LL-HLS | watch page, hls.js" ;;
+        vp8-whep) echo "shardcast, WHIP in as VP8 (Chromium canvas offering VP8 alone) → WHEP out, the VP8 as it came | watch page, ?player=webrtc" ;;
+        vp8-llhls) echo "shardcast, WHIP in as VP8 → LL-HLS out (VP8 made H.264 on the transcode thread) | watch page, hls.js" ;;
     esac
 }
 
@@ -323,11 +351,11 @@ write_results() {
         echo
         echo "The publisher writes the wall clock into each frame (a Chromium canvas for WHIP, ffmpeg's barcode for RTMP); the viewer's page reads it back from every third frame it shows (the first 5 s left out). Publisher and viewer run on this machine and share its clock. First frame: navigation to the first picture, over 7 loads in fresh contexts: median (min-max)."
         echo
-        echo "The co-hosting rows run on a second server: its shard on core $SERVER_CORE, its transcode thread (which decodes, composes and encodes the program) on core $LOAD_CORE; one host on the stage, so the program is the host's picture on the whole canvas. With \`PARTS\`, rows may come from separate invocations into the same raw directory (the date above is the last one's)."
+        echo "The co-hosting rows run on a second server: its shard on core $SERVER_CORE, its transcode thread (which decodes, composes and encodes the program) on core $LOAD_CORE; one host on the stage, so the program is the host's picture on the whole canvas. The VP8 rows run on that server too (its transcode thread makes the VP8 H.264). With \`PARTS\`, rows may come from separate invocations into the same raw directory (the date above is the last one's)."
         echo
         echo "| path | first frame, ms | glass-to-glass median / p95, ms | stalls | unreadable codes |"
         echo "|---|---|---|---|---|"
-        for target in whip-whep rtmp-whep rtmp-llhls aiortc-relay cohost-feed cohost-whep cohost-llhls; do
+        for target in whip-whep rtmp-whep rtmp-llhls aiortc-relay cohost-feed cohost-whep cohost-llhls vp8-whep vp8-llhls; do
             f="$RUN_DIR/$target.json"
             if ! jq -e '.g2g' "$f" >/dev/null 2>&1; then
                 echo "| $(describe "$target") | failed: $(jq -r '.error // "no report"' "$f" 2>/dev/null || echo "no report") | | | |"

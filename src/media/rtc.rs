@@ -240,7 +240,8 @@ impl Media {
             Watching::No => RtcWant::Stop,
         };
         let rung_wanted = match rung {
-            // The VP8 feed's keyframes come from its publisher (below).
+            // The VP8 feed's keyframes come from its publisher, asked when a viewer's session
+            // is connected and waits for one (sooner, the keyframe would come before it).
             Some(names::VP8_RUNG) => None,
             // A new watcher of a pinned rung needs its keyframe; the last one gone stops it.
             Some(rung) => (watching == Watching::Yes || watched == Watching::No)
@@ -252,9 +253,6 @@ impl Media {
         }
         if watching == Watching::Yes {
             self.rtc_send_configs(cx, index, from, (&feed, rung));
-            if rung == Some(names::VP8_RUNG) {
-                self.rtc_keyframe_wanted(cx, &feed);
-            }
         }
     }
 

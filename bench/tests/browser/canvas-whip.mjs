@@ -3,8 +3,9 @@
 // `latency.mjs` reads: milliseconds mod 2^32, 20 px per bit, least significant first, white
 // for 1), captures the canvas at 30 fps with a tone, and publishes it over WHIP:
 //
-//   node canvas-whip.mjs --whip URL --seconds 60 [--key KEY]
+//   node canvas-whip.mjs --whip URL --seconds 60 [--key KEY] [--codec vp8]
 //
+// `--codec vp8` offers VP8 alone (a browser without H.264); by default H.264 comes first.
 // URL is the WHIP endpoint (`http://host/whip/live/{stream}`); the page is loaded from the
 // same origin (its `/`), and the WHIP client is the page's own code (no library). The code
 // painted is the time the frame was painted, so capture, encoding, the network, the server,
@@ -19,7 +20,7 @@ const seconds = Number(args.seconds || 60);
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 // Runs in the page: paint, capture, publish. Resolves once the server answered.
-async function publish({ whip, key }) {
+async function publish({ whip, key, codec }) {
   const canvas = document.createElement('canvas');
   canvas.width = 1280;
   canvas.height = 720;
@@ -54,8 +55,10 @@ async function publish({ whip, key }) {
     const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [media] });
     if (track.kind === 'video') {
       const caps = RTCRtpSender.getCapabilities('video').codecs;
-      t.setCodecPreferences([...caps.filter((c) => c.mimeType === 'video/H264'),
-        ...caps.filter((c) => c.mimeType !== 'video/H264')]);
+      const first = codec === 'vp8' ? 'video/VP8' : 'video/H264';
+      t.setCodecPreferences(codec === 'vp8'
+        ? caps.filter((c) => c.mimeType === first)
+        : [...caps.filter((c) => c.mimeType === first), ...caps.filter((c) => c.mimeType !== first)]);
       const params = t.sender.getParameters();
       params.degradationPreference = 'maintain-resolution';
       if (params.encodings && params.encodings[0]) params.encodings[0].maxBitrate = 2500000;
@@ -92,12 +95,14 @@ async function main() {
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(new URL('/', args.whip).href);
-    const status = await page.evaluate(publish, { whip: args.whip, key: args.key || '' });
+    const status = await page.evaluate(publish, {
+      whip: args.whip, key: args.key || '', codec: args.codec || 'h264',
+    });
     await page.waitForTimeout(seconds * 1000);
     const sent = await page.evaluate(async () => {
       for (const s of (await window.benchPublisher.getStats()).values()) {
         if (s.type === 'outbound-rtp' && s.kind === 'video') {
-          return { frames: s.framesEncoded, width: s.frameWidth, height: s.frameHeight, fps: s.framesPerSecond };
+          return { frames: s.framesEncoded, width: s.frameWidth, height: s.frameHeight, fps: s.framesPerSecond, encoder: s.encoderImplementation };
         }
       }
       return null;
