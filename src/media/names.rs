@@ -39,14 +39,7 @@ pub fn rtc_feed(feed: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// The rung name of a stream's VP8 feed (`{stream}/vp8`): a VP8 WHIP publisher's video as
-/// it came, for WebRTC viewers that take VP8.
-pub const VP8_RUNG: &str = "vp8";
-
-/// Whether `feed` is a stream's VP8 feed.
-pub fn is_vp8_feed(feed: &str) -> bool {
-    rtc_feed(feed).1 == Some(VP8_RUNG)
-}
+pub use crate::webrtc::feed::{is_vp8_feed, VP8_RUNG};
 
 /// A publish's `?title=` as kept: trimmed, at most [`super::msg::TITLE_MAX_CHARS`]
 /// characters, no control characters; None when empty or not so. A co-host's feed's title is

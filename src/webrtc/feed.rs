@@ -28,6 +28,16 @@ pub const PAYLOAD_MAX: usize = 1_100;
 /// FU-A (RFC 6184 §5.8): the NAL unit type of a fragment's indicator.
 const FU_A: u8 = 28;
 
+/// The rung name of a stream's VP8 feed (`{stream}/vp8`): a VP8 WHIP publisher's video as
+/// it came, for WebRTC viewers that take VP8.
+pub const VP8_RUNG: &str = "vp8";
+
+/// Whether `feed` (`{stream}` or `{stream}/{rung}`) is a stream's VP8 feed.
+pub fn is_vp8_feed(feed: &str) -> bool {
+    feed.split_once('/')
+        .is_some_and(|(_, rung)| rung == VP8_RUNG)
+}
+
 /// A video frame ready for the sessions: its RTP payloads, in order (the last carries the
 /// marker).
 #[derive(Clone, Debug)]

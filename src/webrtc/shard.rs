@@ -174,7 +174,7 @@ impl Webrtc {
     pub(super) fn subscribe(&mut self, key: usize, feed: &Arc<str>) {
         let (_, keys) = self.feeds.entry(feed.clone()).or_insert_with(|| {
             self.watch_changes.push((feed.clone(), Watching::Yes));
-            match crate::media::names::is_vp8_feed(feed) {
+            match super::feed::is_vp8_feed(feed) {
                 true => (Feed::vp8(), Vec::new()),
                 false => (Feed::default(), Vec::new()),
             }
@@ -225,7 +225,7 @@ impl Webrtc {
             .map(|tcp| SocketAddr::new(local.ip(), tcp.port()));
         let now = self.now(cx);
         let video: &[Codec] = match role {
-            PeerRole::Viewer if crate::media::names::is_vp8_feed(stream) => &[Codec::Vp8],
+            PeerRole::Viewer if super::feed::is_vp8_feed(stream) => &[Codec::Vp8],
             PeerRole::Viewer => &[Codec::H264],
             PeerRole::Publisher => self.settings.publish_video,
         };
