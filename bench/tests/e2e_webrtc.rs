@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::rtc::{decode_h264, is_keyframe, offer, receive, request, wait_live, whep_viewer};
+use common::rtc::{
+    decode_h264, is_keyframe, offer, receive, request, send_media, wait_live, whep_viewer,
+    whip_publisher, TestMedia,
+};
 use common::{Publish, Server, H264};
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
@@ -643,6 +646,58 @@ fn an_adaptive_whep_viewer_on_a_lossy_link_moves_down_to_the_rung() {
         "the switch is at a keyframe"
     );
     assert!(server.metric("shardcast_media_webrtc_layer_switches_total") >= 1);
+}
+
+#[test]
+fn an_adaptive_viewer_who_joined_before_the_rung_existed_moves_to_it_once_it_does() {
+    let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\nabr_start_kbps = 1000\n[transcode]\n\
+                  preset = \"ultrafast\"\nladder = [{ name = \"240p\", height = 240, bitrate_kbps = 200 }]\n";
+    let server = Server::start("uring", 2, config);
+    // 3 s of 160x120 (smaller than the rung: no rung is made), then 640x360.
+    let (small, large) = (
+        TestMedia::sized(3, 30, "160x120"),
+        TestMedia::sized(16, 30, "640x360"),
+    );
+    let media = TestMedia {
+        video: [small.video, large.video].concat(),
+        opus: large.opus,
+    };
+    let (mut publisher, socket, _) = whip_publisher(&server, "late", "");
+    let sender = std::thread::spawn(move || {
+        send_media(&mut publisher, &socket, &media, Duration::from_secs(20));
+    });
+    wait_live(&server, "late");
+    assert_eq!(
+        server.get("/live/late/240p/index.m3u8").status,
+        404,
+        "no rung yet"
+    );
+    let (mut viewer, viewer_socket, _, _) = whep_viewer(&server, "late");
+    // A third of the datagrams lost from the start: the estimate falls, but the source is
+    // its only layer until the picture grows and the rung appears; then it moves down. The
+    // link is clean again once the server has moved it.
+    let moved = || server.log().contains("moves to late/240p");
+    let mut sizes: Vec<(u32, u32)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(18);
+    while Instant::now() < deadline && !sizes.contains(&(426, 240)) {
+        let lossy = if moved() { 0 } else { 3 };
+        let wait = Duration::from_millis(200);
+        let got = common::rtc::receive_dropping(&mut viewer, &viewer_socket, wait, lossy);
+        sizes.extend(got.video.iter().filter_map(|f| sps_size(f)));
+    }
+    sizes.dedup();
+    println!("keyframe sizes seen: {sizes:?}");
+    let log = server.log();
+    assert!(
+        log.contains("adaptive viewers of late now have 2 layers"),
+        "the rung reached the viewer's layers"
+    );
+    assert_eq!(
+        sizes.last(),
+        Some(&(426, 240)),
+        "it moved to the rung: {sizes:?}"
+    );
+    sender.join().unwrap();
 }
 
 /// The passive TCP candidate an answer names.

@@ -82,10 +82,11 @@ pub fn shard_cores(config: &Config, shards: Option<usize>) -> Result<Vec<Option<
 }
 
 /// Whether WHEP viewers can be adaptive here: WebRTC and `webrtc.abr_start_kbps` on, and
-/// rungs to move between.
-fn adaptive_webrtc(config: &Config) -> bool {
+/// H.264 rungs to move between.
+pub(crate) fn adaptive_webrtc(config: &Config) -> bool {
     let (w, t) = (&config.webrtc, &config.transcode);
-    w.udp_listen != "off" && w.abr_start_kbps > 0 && t.enabled && !t.ladder.is_empty()
+    let h264 = t.codec.eq_ignore_ascii_case("h264");
+    w.udp_listen != "off" && w.abr_start_kbps > 0 && t.enabled && !t.ladder.is_empty() && h264
 }
 
 pub fn engine_config(config: &Config) -> EngineConfig {

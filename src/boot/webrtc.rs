@@ -48,7 +48,8 @@ pub fn webrtc_settings(
         max_sessions: w.max_sessions,
         sessions_total: Default::default(),
         keyframe_interval_ms: u64::from(config.media.segment_target_ms),
-        abr_start_bps: (w.abr_start_kbps > 0).then(|| u64::from(w.abr_start_kbps) * 1000),
+        abr_start_bps: super::settings::adaptive_webrtc(config)
+            .then(|| u64::from(w.abr_start_kbps) * 1000),
         tcp_listener: webrtc_tcp_listener(config),
         publish_video,
     }))

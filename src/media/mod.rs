@@ -328,8 +328,12 @@ impl Media {
             IndexEvent::Ended => Some(Liveness::Ended),
             _ => None,
         };
+        let new_header = matches!(event, IndexEvent::Init { .. });
         let streams_before = self.index.totals().streams;
         let applied = self.index.apply(stream, event, cx.now_ms());
+        if applied && new_header {
+            self.rtc_layers_changed(stream);
+        }
         if let Some(live) = liveness {
             let indexed = self.index.stream(stream).is_some();
             self.live

@@ -35,6 +35,14 @@ impl Media {
         let Some(index) = index.filter(|_| names::is_valid_stream_name(stream)) else {
             return Err((404, "no such live stream".into()));
         };
+        if index.video_pending() {
+            // As for the playlists: a session made now would start without its picture's
+            // layers. WHEP players retry.
+            return Err((
+                404,
+                "the stream's video has no part yet; try again in a moment".into(),
+            ));
+        }
         // A VP8 publisher's viewers that take VP8 get it as it came.
         let takes_vp8 = crate::webrtc::sdp::offers_codec(sdp, str0m::format::Codec::Vp8);
         let vp8_feed;
@@ -351,6 +359,22 @@ impl Media {
             sample: msg.sample,
         };
         self.rtc_forward_feed(cx, &feed, media);
+    }
+
+    /// A rendition of `stream` got a (new) header here: its adaptive viewers on this shard
+    /// get the stream's layers now (a rung that appeared after they joined).
+    pub(super) fn rtc_layers_changed(&mut self, stream: &str) {
+        let (Some(webrtc), Some(index)) = (self.webrtc.as_mut(), self.index.stream(stream)) else {
+            return;
+        };
+        let layers = rtc_layers(stream, index);
+        let updated = webrtc.update_layers(stream, &layers);
+        if updated > 0 {
+            log::debug!(
+                "webrtc: {updated} adaptive viewers of {stream} now have {} layers",
+                layers.len()
+            );
+        }
     }
 
     /// Whether a home made now for `stream` must forward its samples: WebRTC viewers watch

@@ -57,6 +57,26 @@ impl Abr {
         }
     }
 
+    /// The stream's layers now (a rung appeared, or the rates were measured again): taken
+    /// when they still hold the layer it is on and the one it waits for, else ignored.
+    /// Returns whether they were taken.
+    pub(super) fn set_layers(&mut self, mut layers: Vec<Layer>) -> bool {
+        layers.sort_by_key(|l| l.bps);
+        let place = |feed: &Arc<str>| layers.iter().position(|l| l.feed == *feed);
+        let Some(current) = place(&self.layers[self.current].feed) else {
+            return false;
+        };
+        let pending = match self.pending {
+            Some(p) => match place(&self.layers[p].feed) {
+                Some(p) => Some(p),
+                None => return false,
+            },
+            None => None,
+        };
+        (self.layers, self.current, self.pending) = (layers, current, pending);
+        true
+    }
+
     /// The feed it gets now.
     pub(super) fn current_feed(&self) -> &Arc<str> {
         &self.layers[self.current].feed
@@ -176,6 +196,27 @@ impl Webrtc {
         }
     }
 
+    /// `stream`'s layers now, for its adaptive viewers here (a viewer that joined before
+    /// the first rung can then move to it). Returns how many took them.
+    pub fn update_layers(&mut self, stream: &str, layers: &[Layer]) -> usize {
+        let of_stream = |feed: &str| feed.split_once('/').map_or(feed, |(s, _)| s) == stream;
+        let mut updated = 0;
+        for (_, entry) in self.sessions.iter_mut() {
+            let Some(abr) = entry
+                .abr
+                .as_deref_mut()
+                .filter(|_| of_stream(&entry.stream))
+            else {
+                continue;
+            };
+            if abr.set_layers(layers.to_vec()) {
+                entry.session.set_bitrates(abr.bitrates());
+                updated += 1;
+            }
+        }
+        updated
+    }
+
     /// Session `key` got a keyframe of the layer it waited for (`feed`): it leaves the one
     /// it was on.
     pub(super) fn complete_switch(&mut self, key: usize, feed: &Arc<str>, now: Instant) {
@@ -243,6 +284,31 @@ mod tests {
         assert_eq!(abr.switched(t0).as_deref(), Some("s/480p"));
         assert_eq!(&**abr.current_feed(), "s/240p");
         assert_eq!(abr.switched(t0), None, "nothing pending");
+    }
+
+    #[test]
+    fn layers_that_come_later_are_taken_when_they_hold_the_viewer_s_layer() {
+        let t0 = Instant::now();
+        let source = vec![Layer {
+            feed: Arc::from("s"),
+            bps: 2_000_000,
+        }];
+        // Joined before any rung: the source alone, nothing to pad towards.
+        let mut abr = Abr::new(source, 1_000_000, t0);
+        assert_eq!(&**abr.current_feed(), "s");
+        assert_eq!(abr.bitrates().0, 0);
+        assert_eq!(abr.on_estimate(500_000, t0), Move::Stay, "nowhere to go");
+        // The rungs came: it stays on the source, and can now go down.
+        assert!(abr.set_layers(layers()));
+        assert_eq!(&**abr.current_feed(), "s");
+        assert_eq!(abr.on_estimate(500_000, t0), awaits("s/240p", None));
+        // Layers without the one it waits for are not taken.
+        let without: Vec<Layer> = layers()
+            .into_iter()
+            .filter(|l| &*l.feed != "s/240p")
+            .collect();
+        assert!(!abr.set_layers(without));
+        assert_eq!(abr.pending_feed().map(|f| &**f), Some("s/240p"));
     }
 
     #[test]

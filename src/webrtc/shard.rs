@@ -43,7 +43,8 @@ pub struct WebrtcSettings {
     /// How often a WHIP publisher is asked for a keyframe when it sends none (browsers send
     /// one only when asked): the segment target, so that segments can be cut.
     pub keyframe_interval_ms: u64,
-    /// Adaptive viewers' starting estimate (`webrtc.abr_start_kbps`); None: off.
+    /// Adaptive viewers' starting estimate (`webrtc.abr_start_kbps`); None: off, or no H.264
+    /// ladder to make layers.
     pub abr_start_bps: Option<u64>,
     /// The listener for ICE over TCP (`webrtc.tcp`), one port per shard; None: off.
     pub tcp_listener: Option<shardcast_engine::ListenerId>,
@@ -138,9 +139,9 @@ impl Webrtc {
     }
 
     /// A WHEP offer for `feed` (a stream, or `{stream}/{rung}`): the answer's SDP and the
-    /// session's id, or the HTTP status and why. With two `layers` or more (and
-    /// `webrtc.abr_start_kbps`), the viewer is adaptive: it starts on a layer and moves
-    /// between them ([`super::abr`]).
+    /// session's id, or the HTTP status and why. With `layers` (and
+    /// `webrtc.abr_start_kbps` with an H.264 ladder), the viewer is adaptive: it starts on a
+    /// layer and moves between them as they come ([`super::abr`]).
     pub fn offer<M: Send>(
         &mut self,
         cx: &mut Ctx<M>,
@@ -149,10 +150,11 @@ impl Webrtc {
         layers: Vec<Layer>,
     ) -> Result<(String, String), (u16, String)> {
         let now = self.now(cx);
-        // Adaptive with a choice, or when the source is not among the layers (not H.264).
-        let choice = layers.len() >= 2 || layers.first().is_some_and(|l| l.feed != *feed);
+        // Adaptive whenever the stream has a layer: `abr_start_bps` is set only with an
+        // H.264 ladder, whose rungs come later when the viewer joins at the start
+        // (`update_layers`).
         let abr = (self.settings.abr_start_bps)
-            .filter(|_| choice)
+            .filter(|_| !layers.is_empty())
             .map(|start| (Box::new(Abr::new(layers, start, now)), start));
         let feed = abr
             .as_ref()

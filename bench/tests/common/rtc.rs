@@ -249,6 +249,11 @@ impl TestMedia {
 
     /// [`TestMedia::make`] with a keyframe every `gop` frames.
     pub fn with_gop(seconds: u32, gop: u32) -> TestMedia {
+        TestMedia::sized(seconds, gop, "640x360")
+    }
+
+    /// [`TestMedia::with_gop`] at picture size `size` (`WxH`).
+    pub fn sized(seconds: u32, gop: u32, size: &str) -> TestMedia {
         let g = gop.to_string();
         let video = [
             "-c:v",
@@ -268,7 +273,7 @@ impl TestMedia {
             "-g",
             &g,
         ];
-        let (video, opus) = encode_test_media(seconds, &video, "v.h264");
+        let (video, opus) = encode_test_media((seconds, size), &video, "v.h264");
         TestMedia {
             video: shardcast_bench::rtc::access_units(&video),
             opus,
@@ -299,7 +304,7 @@ impl TestMedia {
             "-f",
             "ivf",
         ];
-        let (video, opus) = encode_test_media(seconds, &video, "v.ivf");
+        let (video, opus) = encode_test_media((seconds, "640x360"), &video, "v.ivf");
         TestMedia {
             video: shardcast_bench::rtc::ivf_frames(&video),
             opus,
@@ -307,10 +312,10 @@ impl TestMedia {
     }
 }
 
-/// `seconds` of ffmpeg's 640x360 test picture at 30 fps encoded with `video_args` into a
+/// `seconds` of ffmpeg's test picture at `size` and 30 fps encoded with `video_args` into a
 /// file named `video_file` (its bytes), and a 440 Hz tone as 20 ms Opus packets.
 fn encode_test_media(
-    seconds: u32,
+    (seconds, size): (u32, &str),
     video_args: &[&str],
     video_file: &str,
 ) -> (Vec<u8>, Vec<Vec<u8>>) {
@@ -321,14 +326,8 @@ fn encode_test_media(
     std::fs::create_dir_all(&dir).unwrap();
     let (video_out, ogg) = (dir.join(video_file), dir.join("a.ogg"));
     let t = seconds.to_string();
-    let video_in = [
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=640x360:rate=30",
-        "-t",
-        &t,
-    ];
+    let source = format!("testsrc=size={size}:rate=30");
+    let video_in = ["-f", "lavfi", "-i", &source, "-t", &t];
     let audio = [
         "-f",
         "lavfi",

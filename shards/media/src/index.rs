@@ -567,13 +567,19 @@ impl StreamIndex {
         }
     }
 
-    /// Whether the source's video (the first video rendition) has no segment or part yet:
-    /// a multivariant playlist or MPD written now would list the audio alone, and a player
-    /// that loads it once (hls.js does) would never show a picture.
+    /// Whether the source's video may still come: its rendition (the first video one) has
+    /// no segment or part yet, or there is none and no rendition has a whole segment yet (a
+    /// publisher's sound often comes before its first keyframe; a stream with sound alone
+    /// shows it by its first segment). A multivariant playlist or MPD written now would list
+    /// the audio alone, and a player that loads it once (hls.js does) would never show a
+    /// picture.
     pub fn video_pending(&self) -> bool {
-        (self.renditions.iter())
-            .find(|r| matches!(r.meta.kind, crate::manifest::RenditionKind::Video { .. }))
-            .is_some_and(|r| r.segments.is_empty() && r.parts.is_empty())
+        let video = (self.renditions.iter())
+            .find(|r| matches!(r.meta.kind, crate::manifest::RenditionKind::Video { .. }));
+        match video {
+            Some(r) => r.segments.is_empty() && r.parts.is_empty(),
+            None => self.renditions.iter().all(|r| r.segments.is_empty()),
+        }
     }
 
     /// Views of every rendition that has at least one segment or part.
@@ -1048,7 +1054,9 @@ mod tests {
         let stream: Arc<str> = Arc::from("s");
         started(&mut index, &stream);
         let pending = |index: &MediaIndex| index.stream("s").unwrap().video_pending();
-        assert!(!pending(&index), "audio alone: nothing to wait for");
+        // Sound alone, before its first segment: the picture may still come.
+        feed_part(&mut index, &stream, 0, 0, 10);
+        assert!(pending(&index), "no video yet, no whole segment yet");
         let video = Arc::new(RenditionMeta {
             name: Arc::from("source"),
             kind: RenditionKind::Video {
@@ -1065,7 +1073,6 @@ mod tests {
             discontinuity: false,
         };
         index.apply(&stream, init, 0);
-        feed_part(&mut index, &stream, 0, 0, 10);
         assert!(pending(&index), "the audio has a part, the video none");
         let part = IndexEvent::Part {
             rendition: Arc::from("source"),
@@ -1080,6 +1087,11 @@ mod tests {
         };
         index.apply(&stream, part, 0);
         assert!(!pending(&index));
+        // A stream with sound alone is shown from its first whole segment on.
+        let mut index = MediaIndex::new(limits());
+        started(&mut index, &stream);
+        feed_segment(&mut index, &stream, 0, 4, 100);
+        assert!(!pending(&index), "sound alone, a whole segment");
     }
 
     #[test]
