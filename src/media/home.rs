@@ -82,6 +82,12 @@ impl StreamSlot {
         self.home.active().map(|(p, _)| (p.shard, p.conn))
     }
 
+    /// The video timestamp offset of publisher `conn` on `shard`, when it is the active one
+    /// (see `StreamHome::video_offset`).
+    pub(super) fn video_offset(&self, shard: ShardId, conn: PublisherId) -> Option<i64> {
+        self.home.video_offset(Publisher { shard, conn })
+    }
+
     /// The publish session.
     pub(super) fn epoch(&self) -> u64 {
         self.home.epoch()

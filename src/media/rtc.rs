@@ -341,7 +341,8 @@ impl Media {
     }
 
     /// At the home: a VP8 frame from WHIP publisher `msg.conn` on shard `from`, for the
-    /// shards watching the stream's VP8 feed, when that publisher is the active one.
+    /// shards watching the stream's VP8 feed, when that publisher is the active one: placed
+    /// on the stream's timeline as the publisher's packaged samples are.
     pub(super) fn rtc_vp8(&mut self, cx: &mut Ctx<ShardMsg>, from: ShardId, msg: SampleMsg) {
         let feed = (self.rtc_pins.get(&msg.stream))
             .and_then(|pins| pins.iter().find(|f| names::is_vp8_feed(f)))
@@ -350,13 +351,15 @@ impl Media {
             return; // nobody watches it
         };
         let slot = self.homes.find(&msg.stream).and_then(|i| self.homes.get(i));
-        let active = slot.and_then(|slot| slot.active_publisher());
-        if active != Some((from, msg.conn)) {
+        let Some(offset) = slot.and_then(|slot| slot.video_offset(from, msg.conn)) else {
             return; // a backup's, or a publisher that left
-        }
+        };
+        // On the stream's timeline, as its sound is.
+        let mut sample = msg.sample;
+        sample.dts = sample.dts.saturating_add_signed(offset);
         let media = RtcMedia::Sample {
             track: TrackKind::Video,
-            sample: msg.sample,
+            sample,
         };
         self.rtc_forward_feed(cx, &feed, media);
     }

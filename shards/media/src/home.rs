@@ -864,6 +864,15 @@ impl<P: Copy + Eq + Debug> StreamHome<P> {
         &self.info
     }
 
+    /// The offset (90 kHz ticks) that places `publisher`'s video timestamps on the stream's
+    /// timeline, while it is the active publisher: for its media that reaches viewers beside
+    /// the packaged samples (a VP8 publisher's frames as they came), so that they keep the
+    /// timeline across a failover or a restart as the packaged ones do.
+    pub fn video_offset(&self, publisher: P) -> Option<i64> {
+        let active = &self.publishers[self.active?];
+        (active.id == publisher).then(|| active.offset_ticks[track_index(TrackKind::Video)])
+    }
+
     /// The publisher being packaged, if any.
     pub fn active(&self) -> Option<(P, Role)> {
         self.active

@@ -484,6 +484,14 @@ fn a_backup_takes_over_a_stalled_primary_at_its_next_keyframe() {
     let switched = position(&events, |e| matches!(e, HomeEvent::Switched { .. })).unwrap();
     assert!(stalled < switched);
     assert_eq!(h.home.active(), Some((2, Role::Backup)));
+    // Media the backup sends beside its packaged samples is placed by the same offset: its
+    // clock is ten minutes ahead of the stream's timeline. The primary has none now.
+    assert_eq!(h.home.video_offset(1), None);
+    let offset = h.home.video_offset(2).expect("the active publisher's");
+    assert!(
+        (-600 * 90_000 - 20 * 90_000..-590 * 90_000).contains(&offset),
+        "{offset}"
+    );
     let HomeEvent::Switched { ref remote, .. } = events[switched] else {
         unreachable!()
     };
