@@ -40,6 +40,9 @@ pub(super) struct StreamSlot {
     pub(super) rtc_video: RtcVideo,
     /// A co-hosting feed's stage, which gets its configurations and samples.
     pub(super) stage: Option<super::stage::StageTarget>,
+    /// Its publishers that send VP8 (WHIP): the stream's `vp8` fact follows whether the
+    /// active publisher is one.
+    vp8_publishers: Vec<Publisher>,
 }
 
 /// Where a stream's WebRTC viewers get their video from, in one publish session.
@@ -185,6 +188,7 @@ impl Media {
                     thumbnail_keyframe_ms: None,
                     rtc_video: RtcVideo::default(),
                     stage: None,
+                    vp8_publishers: Vec::new(),
                 };
                 slot.set_forward(self.rtc_watched(&stream));
                 let index = self.homes.insert(stream.clone(), slot);
@@ -209,7 +213,17 @@ impl Media {
             slot.home.set_title(&title);
         }
         if decision.is_ok() {
-            slot.home.set_vp8(who.vp8);
+            if who.vp8 {
+                slot.vp8_publishers.push(publisher);
+            }
+            // A backup standing by changes nothing until it is switched to.
+            if slot
+                .home
+                .active()
+                .is_some_and(|(active, _)| active == publisher)
+            {
+                slot.home.set_vp8(who.vp8);
+            }
         }
         let live = decision.is_ok();
         match conn {
@@ -293,6 +307,9 @@ impl Media {
         conn: PublisherId,
     ) {
         let publisher = Publisher { shard: from, conn };
+        if let Some(slot) = self.homes.find(stream).and_then(|i| self.homes.get_mut(i)) {
+            slot.vp8_publishers.retain(|&p| p != publisher);
+        }
         self.with_home(cx, stream, |home, now_ms| {
             home.handle_unpublish(now_ms, publisher);
         });
@@ -406,7 +423,11 @@ impl Media {
             }
             HomeEvent::RungIndex(event) => self.broadcast(cx, stream, event),
             HomeEvent::Transcode(event) => self.send_to_worker(cx, index, stream, event),
-            HomeEvent::Switched { role, remote, .. } => {
+            HomeEvent::Switched { to, role, remote } => {
+                if let Some(slot) = self.homes.get_mut(index) {
+                    let vp8 = slot.vp8_publishers.contains(&to);
+                    slot.home.set_vp8(vp8);
+                }
                 bump(&self.counters().failovers, 1);
                 log::info!("stream {stream}: switched to the {role} publisher ({remote}) at a keyframe");
             }

@@ -648,3 +648,43 @@ fn an_ended_stream_stays_servable_for_ended_keep_s_then_every_shard_forgets_it()
         assert_eq!(c.streams_retired.load(Relaxed), 2);
     }
 }
+
+#[test]
+fn the_vp8_fact_follows_the_publisher_being_shown_not_one_standing_by() {
+    use super::msg::{MediaMsg, PublishFrom, PublishRole, PublisherId};
+    let config = testing::config("");
+    let mut t = testing::shards(2, &config, 0);
+    let stream: Arc<str> = Arc::from(stream_homed_on(1, 2).as_str());
+    let publish = |key: u32, role: PublishRole, vp8: bool| MediaMsg::Publish {
+        stream: stream.clone(),
+        conn: PublisherId::Whip { key, serial: key },
+        role,
+        from: Box::new(PublishFrom {
+            remote: Arc::from("10.0.0.1 (WHIP)"),
+            title: None,
+            vp8,
+        }),
+    };
+    let vp8_seen_by =
+        |t: &shardcast_engine::testing::TestShards<crate::shard::router::ShardService>,
+         shard: u16| {
+            let media = t.service(ShardId(shard)).media();
+            media.index.stream(&stream).map(|s| s.info.vp8)
+        };
+    t.inject(
+        ShardId(0),
+        ShardId(1),
+        publish(1, PublishRole::Primary, true).into(),
+    );
+    t.advance(10);
+    assert_eq!(vp8_seen_by(&t, 0), Some(true), "the primary sends VP8");
+    assert_eq!(vp8_seen_by(&t, 1), Some(true));
+    // An H.264 backup standing by changes nothing.
+    t.inject(
+        ShardId(0),
+        ShardId(1),
+        publish(2, PublishRole::Backup, false).into(),
+    );
+    t.advance(10);
+    assert_eq!(vp8_seen_by(&t, 0), Some(true));
+}
