@@ -512,7 +512,7 @@ impl Media {
                     .get_or_insert_with(|| transcode.least_loaded_worker(shards));
                 log::debug!(
                     "stream {stream}: transcoded by transcode {}",
-                    usize::from(worker.0) - shards - 1
+                    crate::transcode::settings::TranscodeSettings::worker_index(worker, shards)
                 );
                 let config = Box::new(config);
                 TranscodeMsg::Start {

@@ -30,16 +30,7 @@ pub fn stage_feed(name: &str) -> Option<(&str, u8)> {
     }
 }
 
-/// A WebRTC feed's stream and, for a viewer pinned to a rung (`/whep/live/{stream}/{rung}`),
-/// the rung: sessions of a shard share a feed per `{stream}` or `{stream}/{rung}`.
-pub fn rtc_feed(feed: &str) -> (&str, Option<&str>) {
-    match feed.split_once('/') {
-        Some((stream, rung)) => (stream, Some(rung)),
-        None => (feed, None),
-    }
-}
-
-pub use crate::webrtc::feed::{is_vp8_feed, VP8_RUNG};
+pub use crate::webrtc::feed::{is_vp8_feed, rtc_feed, VP8_RUNG};
 
 /// A publish's `?title=` as kept: trimmed, at most [`super::msg::TITLE_MAX_CHARS`]
 /// characters, no control characters; None when empty or not so. A co-host's feed's title is

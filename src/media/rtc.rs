@@ -367,7 +367,8 @@ impl Media {
     /// A rendition of `stream` got a (new) header here: its adaptive viewers on this shard
     /// get the stream's layers now (a rung that appeared after they joined).
     pub(super) fn rtc_layers_changed(&mut self, stream: &str) {
-        let (Some(webrtc), Some(index)) = (self.webrtc.as_mut(), self.index.stream(stream)) else {
+        let webrtc = self.webrtc.as_mut().filter(|w| w.sessions() > 0);
+        let (Some(webrtc), Some(index)) = (webrtc, self.index.stream(stream)) else {
             return;
         };
         let layers = rtc_layers(stream, index);

@@ -188,7 +188,7 @@ impl Media {
         let worker = transcode.least_loaded_worker(self.shards);
         log::info!(
             "stage {program}: composed by transcode {}",
-            usize::from(worker.0) - self.shards - 1
+            crate::transcode::settings::TranscodeSettings::worker_index(worker, self.shards)
         );
         let from = PublishFrom {
             remote: Arc::from("co-hosting stage"),

@@ -9,9 +9,10 @@
 //! so sound and picture stay as in sync as they came.
 //!
 //! A keyframe of another size (a browser lowers its resolution under congestion) starts a new
-//! encoder, hence a new configuration (at most 4 in 10 s: `ENCODERS_PER_WINDOW`). Frames waiting longer than `transcode.queue_max_ms`
-//! are dropped up to the next keyframe (the publisher is asked for keyframes every segment
-//! target), so a thread that falls behind catches up instead of adding delay.
+//! encoder, hence a new configuration (at most 4 in 10 s: `ENCODERS_PER_WINDOW`). Frames
+//! waiting longer than `transcode.queue_max_ms` are dropped up to the next keyframe (the
+//! publisher is asked for keyframes every segment target), so a thread that falls behind
+//! catches up instead of adding delay.
 
 use super::msg::{ConvertMsg, ConvertOp};
 use super::worker::Worker;

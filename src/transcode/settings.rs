@@ -64,6 +64,12 @@ impl TranscodeSettings {
         shardcast_engine::ShardId((shards + 1 + self.least_loaded()) as u16)
     }
 
+    /// The index (`transcode N` in logs) of the worker at `id` on the mesh, in a runtime of
+    /// `shards` shards.
+    pub fn worker_index(id: shardcast_engine::ShardId, shards: usize) -> usize {
+        usize::from(id.0).saturating_sub(shards + 1)
+    }
+
     /// The index of the least loaded worker with room (ties: the lowest index; when none has
     /// room, the least loaded of all).
     pub fn least_loaded(&self) -> usize {

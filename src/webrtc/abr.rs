@@ -66,14 +66,11 @@ impl Abr {
         let Some(current) = place(&self.layers[self.current].feed) else {
             return false;
         };
-        let pending = match self.pending {
-            Some(p) => match place(&self.layers[p].feed) {
-                Some(p) => Some(p),
-                None => return false,
-            },
-            None => None,
-        };
-        (self.layers, self.current, self.pending) = (layers, current, pending);
+        let pending = self.pending.map(|p| place(&self.layers[p].feed));
+        if pending == Some(None) {
+            return false;
+        }
+        (self.layers, self.current, self.pending) = (layers, current, pending.flatten());
         true
     }
 
@@ -199,7 +196,7 @@ impl Webrtc {
     /// `stream`'s layers now, for its adaptive viewers here (a viewer that joined before
     /// the first rung can then move to it). Returns how many took them.
     pub fn update_layers(&mut self, stream: &str, layers: &[Layer]) -> usize {
-        let of_stream = |feed: &str| feed.split_once('/').map_or(feed, |(s, _)| s) == stream;
+        let of_stream = |feed: &str| super::feed::rtc_feed(feed).0 == stream;
         let mut updated = 0;
         for (_, entry) in self.sessions.iter_mut() {
             let Some(abr) = entry

@@ -32,10 +32,18 @@ const FU_A: u8 = 28;
 /// it came, for WebRTC viewers that take VP8.
 pub const VP8_RUNG: &str = "vp8";
 
+/// A WebRTC feed's stream and, for a viewer pinned to a rung (`/whep/live/{stream}/{rung}`),
+/// the rung: sessions of a shard share a feed per `{stream}` or `{stream}/{rung}`.
+pub fn rtc_feed(feed: &str) -> (&str, Option<&str>) {
+    match feed.split_once('/') {
+        Some((stream, rung)) => (stream, Some(rung)),
+        None => (feed, None),
+    }
+}
+
 /// Whether `feed` (`{stream}` or `{stream}/{rung}`) is a stream's VP8 feed.
 pub fn is_vp8_feed(feed: &str) -> bool {
-    feed.split_once('/')
-        .is_some_and(|(_, rung)| rung == VP8_RUNG)
+    rtc_feed(feed).1 == Some(VP8_RUNG)
 }
 
 /// A video frame ready for the sessions: its RTP payloads, in order (the last carries the

@@ -21,6 +21,7 @@ use shardcast_media::codec::{
     avcc_from_annexb, nal_units, parse_avcc, parse_opus_head, to_length_prefixed, VideoCodec,
 };
 use shardcast_media::{Sample, TrackConfig, TrackKind};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The RTP clocks: 90 kHz video, 48 kHz Opus.
@@ -156,7 +157,7 @@ impl WhipIngest {
         &mut self,
         at: Instant,
         rtp: u32,
-        data: &[u8],
+        data: &Arc<[u8]>,
         out: &mut Vec<Ingested>,
     ) -> Result<(), WhipError> {
         let size = vp8_keyframe_size(data);
@@ -172,7 +173,8 @@ impl WhipIngest {
             composition_offset: 0,
             duration: 0,
             keyframe: size.is_some(),
-            data: Bytes::copy_from_slice(data),
+            // The frame str0m reassembled, shared rather than copied.
+            data: Bytes::from_owner(Arc::clone(data)),
         };
         out.push(Ingested::Vp8 { sample, size });
         Ok(())
@@ -409,12 +411,12 @@ mod tests {
     }
 
     /// A VP8 keyframe header of `width`x`height` (RFC 6386 §9.1) and some bytes.
-    fn vp8_keyframe(width: u16, height: u16) -> Vec<u8> {
+    fn vp8_keyframe(width: u16, height: u16) -> Arc<[u8]> {
         let mut frame = vec![0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a];
         frame.extend_from_slice(&width.to_le_bytes());
         frame.extend_from_slice(&height.to_le_bytes());
         frame.extend_from_slice(&[0; 16]);
-        frame
+        Arc::from(frame)
     }
 
     #[test]
@@ -422,7 +424,7 @@ mod tests {
         let t0 = Instant::now();
         let mut ingest = WhipIngest::default();
         let mut out = Vec::new();
-        let inter = [0x31, 0x02, 0x00, 0x11, 0x22];
+        let inter: Arc<[u8]> = Arc::from(&[0x31, 0x02, 0x00, 0x11, 0x22][..]);
         assert_eq!(
             ingest.vp8(t0, 100, &inter, &mut out),
             Err(WhipError::NoKeyframe)
