@@ -198,8 +198,8 @@ fn a_whep_viewer_pins_a_rung_and_gets_it_from_a_keyframe_with_the_stream_s_sound
         request(&server, "DELETE", &location, "text/plain", "").status,
         200
     );
-    // Unpinned, the same stream is the source's 640x360, from the source's next keyframe
-    // (10 s into the publish).
+    // Pinned to the source, the same stream is the source's 640x360 alone, from the source's
+    // next keyframe (10 s into the publish), whatever its viewer's estimate.
     let (mut viewer, socket, _, _) = whep_viewer(&server, "pins/source");
     let deadline = Instant::now() + Duration::from_secs(12);
     let mut video = Vec::new();
@@ -651,9 +651,11 @@ fn an_adaptive_whep_viewer_on_a_lossy_link_moves_down_to_the_rung() {
 #[test]
 fn an_adaptive_viewer_who_joined_before_the_rung_existed_moves_to_it_once_it_does() {
     let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\nabr_start_kbps = 1000\n[transcode]\n\
-                  preset = \"ultrafast\"\nladder = [{ name = \"240p\", height = 240, bitrate_kbps = 200 }]\n";
+                  preset = \"ultrafast\"\nladder = [{ name = \"240p\", height = 240, bitrate_kbps = 50 }]\n";
     let server = Server::start("uring", 2, config);
-    // 3 s of 160x120 (smaller than the rung: no rung is made), then 640x360.
+    // 3 s of 160x120 (smaller than the rung: no rung is made), then 640x360. The test
+    // picture is simple: its 640x360 is about 120 kbit/s, so the rung is made well below
+    // that, to be the lower layer.
     let (small, large) = (
         TestMedia::sized(3, 30, "160x120"),
         TestMedia::sized(16, 30, "640x360"),
@@ -681,13 +683,14 @@ fn an_adaptive_viewer_who_joined_before_the_rung_existed_moves_to_it_once_it_doe
     let deadline = Instant::now() + Duration::from_secs(18);
     while Instant::now() < deadline && !sizes.contains(&(426, 240)) {
         let lossy = if moved() { 0 } else { 3 };
-        let wait = Duration::from_millis(200);
+        let wait = Duration::from_millis(50);
         let got = common::rtc::receive_dropping(&mut viewer, &viewer_socket, wait, lossy);
         sizes.extend(got.video.iter().filter_map(|f| sps_size(f)));
     }
     sizes.dedup();
-    println!("keyframe sizes seen: {sizes:?}");
     let log = server.log();
+    let moves: Vec<&str> = log.lines().filter(|l| l.contains("moves to")).collect();
+    println!("keyframe sizes seen: {sizes:?}; {moves:?}");
     assert!(
         log.contains("adaptive viewers of late now have 2 layers"),
         "the rung reached the viewer's layers"

@@ -42,6 +42,7 @@ use bytes::Bytes;
 use home::StreamSlot;
 use ingest::RtmpConn;
 use msg::MediaMsg;
+use rtc::LayersChange;
 use settings::{MediaCounters, MediaSettings};
 use shardcast_engine::{ConnId, Ctx, ShardId, TimerId};
 use shardcast_media::{IndexEvent, MediaIndex};
@@ -328,11 +329,17 @@ impl Media {
             IndexEvent::Ended => Some(Liveness::Ended),
             _ => None,
         };
-        let new_header = matches!(event, IndexEvent::Init { .. });
+        // A new header (a rung appeared) or a whole segment (the rates measured again)
+        // changes the layers adaptive WebRTC viewers move between.
+        let layers = match &event {
+            IndexEvent::Init { .. } => Some(LayersChange::Header),
+            IndexEvent::Segment { .. } => Some(LayersChange::Rates),
+            _ => None,
+        };
         let streams_before = self.index.totals().streams;
         let applied = self.index.apply(stream, event, cx.now_ms());
-        if applied && new_header {
-            self.rtc_layers_changed(stream);
+        if let Some(change) = layers.filter(|_| applied) {
+            self.rtc_layers_changed(stream, change);
         }
         if let Some(live) = liveness {
             let indexed = self.index.stream(stream).is_some();

@@ -59,8 +59,10 @@ impl Media {
             }
             other => other,
         };
+        // `/source` pins the source as `/240p` pins that rung; only the stream's own URL
+        // moves between layers.
         let layers = match rung {
-            None | Some("source") => rtc_layers(stream, index),
+            None => rtc_layers(stream, index),
             Some(_) => Vec::new(),
         };
         let feed = match rung {
@@ -364,16 +366,20 @@ impl Media {
         self.rtc_forward_feed(cx, &feed, media);
     }
 
-    /// A rendition of `stream` got a (new) header here: its adaptive viewers on this shard
-    /// get the stream's layers now (a rung that appeared after they joined).
-    pub(super) fn rtc_layers_changed(&mut self, stream: &str) {
+    /// A rendition of `stream` got a (new) header or a whole segment here: its adaptive
+    /// viewers on this shard get the stream's layers now (a rung that appeared after they
+    /// joined; the rates measured again, as the picture or the encoder's output changes).
+    pub(super) fn rtc_layers_changed(&mut self, stream: &str, change: LayersChange) {
         let webrtc = self.webrtc.as_mut().filter(|w| w.sessions() > 0);
         let (Some(webrtc), Some(index)) = (webrtc, self.index.stream(stream)) else {
             return;
         };
+        if !webrtc.has_viewers_of(stream) {
+            return;
+        }
         let layers = rtc_layers(stream, index);
-        let updated = webrtc.update_layers(stream, &layers);
-        if updated > 0 {
+        let updated = webrtc.update_layers(stream, &layers, std::time::Instant::now());
+        if updated > 0 && change == LayersChange::Header {
             log::debug!(
                 "webrtc: {updated} adaptive viewers of {stream} now have {} layers",
                 layers.len()
@@ -565,6 +571,15 @@ fn is_video(meta: &shardcast_media::RenditionMeta) -> bool {
         meta.kind,
         shardcast_media::manifest::RenditionKind::Video { .. }
     )
+}
+
+/// Why a stream's layers are given to its adaptive viewers again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum LayersChange {
+    /// A rendition's new header: a rung may have appeared.
+    Header,
+    /// A whole segment: the rates are measured again.
+    Rates,
 }
 
 /// The layers an adaptive WHEP viewer of `stream` moves between: the source's video and each

@@ -41,6 +41,10 @@ pub(super) struct Abr {
     /// The layer it waits for a keyframe of.
     pending: Option<usize>,
     switched_at: Instant,
+    /// The newest estimate (bit/s), kept to act on again when the layers change: the
+    /// estimator reports an estimate only when it moves, so a viewer whose estimate had
+    /// settled before a rung came would otherwise never move to it.
+    estimate: Option<u64>,
 }
 
 impl Abr {
@@ -54,6 +58,7 @@ impl Abr {
             current,
             pending: None,
             switched_at: now,
+            estimate: None,
         }
     }
 
@@ -72,6 +77,18 @@ impl Abr {
         }
         (self.layers, self.current, self.pending) = (layers, current, pending.flatten());
         true
+    }
+
+    /// [`Abr::set_layers`], then the newest estimate acted on again with them: `None` when
+    /// they were not taken.
+    fn relayer(&mut self, layers: Vec<Layer>, now: Instant) -> Option<Move> {
+        if !self.set_layers(layers) {
+            return None;
+        }
+        Some(
+            self.estimate
+                .map_or(Move::Stay, |e| self.on_estimate(e, now)),
+        )
     }
 
     /// The feed it gets now.
@@ -134,6 +151,7 @@ enum Move {
 
 impl Abr {
     fn on_estimate(&mut self, estimate: u64, now: Instant) -> Move {
+        self.estimate = Some(estimate);
         let target = self.choose(estimate, now);
         if Some(target) == self.pending {
             return Move::Stay;
@@ -175,14 +193,21 @@ impl Webrtc {
             "webrtc: a viewer of {} estimated at {estimate} bit/s",
             entry.stream
         );
-        match abr.on_estimate(estimate, now) {
+        let to = abr.on_estimate(estimate, now);
+        self.make_move(key, to, now);
+    }
+
+    /// Acts on what an estimate changed for session `key`.
+    fn make_move(&mut self, key: usize, to: Move, now: Instant) {
+        match to {
             Move::Stay => {}
             Move::Cancel(feed) => self.unsubscribe(key, &feed),
             Move::Await { feed, instead_of } => {
+                let entry = &self.sessions[key];
                 log::debug!(
                     "webrtc: a viewer of {} estimated at {} kbit/s moves to {feed}",
                     entry.stream,
-                    estimate / 1000
+                    entry.abr.as_ref().and_then(|a| a.estimate).unwrap_or(0) / 1000
                 );
                 if let Some(old) = instead_of {
                     self.unsubscribe(key, &old);
@@ -193,23 +218,33 @@ impl Webrtc {
         }
     }
 
+    /// Whether any session here gets `stream` or one of its rungs.
+    pub fn has_viewers_of(&self, stream: &str) -> bool {
+        self.feeds_of(stream).next().is_some()
+    }
+
     /// `stream`'s layers now, for its adaptive viewers here (a viewer that joined before
-    /// the first rung can then move to it). Returns how many took them.
-    pub fn update_layers(&mut self, stream: &str, layers: &[Layer]) -> usize {
-        let of_stream = |feed: &str| super::feed::rtc_feed(feed).0 == stream;
-        let mut updated = 0;
-        for (_, entry) in self.sessions.iter_mut() {
-            let Some(abr) = entry
-                .abr
-                .as_deref_mut()
-                .filter(|_| of_stream(&entry.stream))
-            else {
+    /// the first rung can then move to it), each acting on its newest estimate at once.
+    /// Returns how many took them.
+    pub fn update_layers(&mut self, stream: &str, layers: &[Layer], now: Instant) -> usize {
+        // A viewer waiting for a switch is in two of the stream's feeds.
+        let mut keys: Vec<usize> = self.feeds_of(stream).flatten().copied().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut moves = Vec::new();
+        for key in keys {
+            let entry = &mut self.sessions[key];
+            let Some(abr) = entry.abr.as_deref_mut() else {
                 continue;
             };
-            if abr.set_layers(layers.to_vec()) {
+            if let Some(to) = abr.relayer(layers.to_vec(), now) {
                 entry.session.set_bitrates(abr.bitrates());
-                updated += 1;
+                moves.push((key, to));
             }
+        }
+        let updated = moves.len();
+        for (key, to) in moves {
+            self.make_move(key, to, now);
         }
         updated
     }
@@ -308,6 +343,26 @@ mod tests {
         assert_eq!(abr.pending_feed().map(|f| &**f), Some("s/240p"));
     }
 
+    #[test]
+    fn a_settled_estimate_is_acted_on_when_the_layers_change() {
+        let t0 = Instant::now();
+        let source = vec![Layer {
+            feed: Arc::from("s"),
+            bps: 2_000_000,
+        }];
+        let mut abr = Abr::new(source.clone(), 1_000_000, t0);
+        assert_eq!(
+            abr.relayer(layers(), t0),
+            Some(Move::Stay),
+            "no estimate yet"
+        );
+        let mut abr = Abr::new(source, 1_000_000, t0);
+        assert_eq!(abr.on_estimate(500_000, t0), Move::Stay, "nowhere to go");
+        // The rungs come and the estimator says nothing new (it reports only a change):
+        // the viewer moves all the same.
+        assert_eq!(abr.relayer(layers(), t0), Some(awaits("s/240p", None)));
+        assert_eq!(abr.relayer(vec![], t0), None, "not taken");
+    }
     #[test]
     fn a_viewer_goes_up_only_with_headroom_and_not_straight_after_a_switch() {
         let t0 = Instant::now();

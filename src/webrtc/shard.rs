@@ -184,6 +184,13 @@ impl Webrtc {
         keys.push(key);
     }
 
+    /// The sessions of each feed here of `stream` (its source and its rungs).
+    pub(super) fn feeds_of<'a>(&'a self, stream: &'a str) -> impl Iterator<Item = &'a [usize]> {
+        (self.feeds.iter())
+            .filter(move |(feed, _)| super::feed::rtc_feed(feed).0 == stream)
+            .map(|(_, (_, keys))| keys.as_slice())
+    }
+
     /// Session `key` no longer gets `feed`'s media (the last session of a feed here tells
     /// its home to stop).
     pub(super) fn unsubscribe(&mut self, key: usize, feed: &Arc<str>) {
