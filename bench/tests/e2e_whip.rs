@@ -192,12 +192,10 @@ fn a_vp8_publisher_is_made_h264_for_hls_and_whep_viewers() {
         (sent, publisher, socket)
     });
     wait_live(&server, "vp8");
-    // A WHEP viewer that takes VP8 gets the VP8 as it came: every frame decodes.
+    // A WHEP viewer that takes VP8 gets the VP8 as it came: every frame decodes. (Its answer
+    // has H.264 too, for a backup publisher that sends H.264.)
     let (mut viewer, viewer_socket, _, answer) = whep_viewer(&server, "vp8");
-    assert!(
-        answer.contains("VP8/90000") && !answer.contains("H264"),
-        "{answer}"
-    );
+    assert!(answer.contains("VP8/90000"), "{answer}");
     let got = receive(&mut viewer, &viewer_socket, Duration::from_secs(3));
     assert_eq!(got.video_codec, Some(str0m::format::Codec::Vp8));
     assert!(got.video.len() >= 45, "{} VP8 frames", got.video.len());
@@ -266,6 +264,79 @@ fn a_vp8_publisher_is_made_h264_for_hls_and_whep_viewers() {
         "every converted picture is in the segments"
     );
     assert_eq!(server.metric("shardcast_ffmpeg_live_owners"), 0);
+}
+
+#[test]
+fn a_vp8_publisher_s_viewers_move_to_the_h264_of_a_backup_that_takes_over() {
+    let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nladder = []\n\
+                  [media]\nfailover_ms = 800\n";
+    let server = Server::start("uring", 2, config);
+    // The primary sends 5 s of VP8 and then nothing (its session stays up): it stalls.
+    let (mut primary, socket, _) = whip_publisher_from(vp8_only(), &server, "fo", "");
+    let media = TestMedia::vp8(5, 30);
+    let primary = std::thread::spawn(move || {
+        send_media(&mut primary, &socket, &media, Duration::from_secs(20));
+    });
+    wait_live(&server, "fo");
+    // A backup standing by sends H.264.
+    let (mut backup, socket, _) = whip_publisher(&server, "fo?role=backup", "");
+    let media = TestMedia::make(18);
+    let backup = std::thread::spawn(move || {
+        send_media(&mut backup, &socket, &media, Duration::from_secs(18));
+    });
+    // A viewer whose offer has VP8 and H.264 gets the VP8 feed, and is answered both.
+    let (mut viewer, viewer_socket, _, answer) = whep_viewer(&server, "fo");
+    assert!(
+        answer.contains("VP8/90000") && answer.contains("H264/90000"),
+        "{answer}"
+    );
+    let mut got = receive(&mut viewer, &viewer_socket, Duration::from_secs(2));
+    assert_eq!(got.video_codecs.first(), Some(&str0m::format::Codec::Vp8));
+    // The primary stalls, the backup takes over: the viewer gets its H.264, from a keyframe.
+    let deadline = Instant::now() + Duration::from_secs(12);
+    let h264 = |got: &common::rtc::Received| {
+        (got.video_codecs.iter())
+            .filter(|&&c| c == str0m::format::Codec::H264)
+            .count()
+    };
+    while h264(&got) < 60 && Instant::now() < deadline {
+        let more = receive(&mut viewer, &viewer_socket, Duration::from_millis(500));
+        got.video.extend(more.video);
+        got.video_codecs.extend(more.video_codecs);
+    }
+    let log = server.log();
+    assert!(
+        log.contains("switched to the backup publisher"),
+        "no failover"
+    );
+    assert!(
+        log.contains("1 viewers of fo moved to its H.264"),
+        "the viewer was not moved"
+    );
+    let switch = (got.video_codecs.iter())
+        .position(|&c| c == str0m::format::Codec::H264)
+        .expect("H.264 after the failover");
+    let (vp8, h264_frames) = got.video.split_at(switch);
+    assert!(
+        got.video_codecs[switch..]
+            .iter()
+            .all(|&c| c == str0m::format::Codec::H264),
+        "one switch, to H.264"
+    );
+    println!("{} VP8 frames, then {} H.264", vp8.len(), h264_frames.len());
+    let sizes = decode(vp8, shardcast_native::CodecId::Vp8);
+    assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
+    assert!(
+        h264_frames.len() >= 60,
+        "{} H.264 frames",
+        h264_frames.len()
+    );
+    assert!(common::rtc::is_keyframe(&h264_frames[0]), "from a keyframe");
+    let sizes = decode_h264(h264_frames);
+    assert_eq!(sizes.len(), h264_frames.len(), "every H.264 frame decodes");
+    assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
+    primary.join().unwrap();
+    backup.join().unwrap();
 }
 
 #[test]

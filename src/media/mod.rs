@@ -336,10 +336,14 @@ impl Media {
             IndexEvent::Segment { .. } => Some(LayersChange::Rates),
             _ => None,
         };
+        let new_facts = matches!(event, IndexEvent::Info(_) | IndexEvent::Started { .. });
         let streams_before = self.index.totals().streams;
         let applied = self.index.apply(stream, event, cx.now_ms());
         if let Some(change) = layers.filter(|_| applied) {
             self.rtc_layers_changed(stream, change);
+        }
+        if applied && new_facts {
+            self.rtc_vp8_changed(cx, stream);
         }
         if let Some(live) = liveness {
             let indexed = self.index.stream(stream).is_some();

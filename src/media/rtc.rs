@@ -17,6 +17,7 @@ use crate::transcode::msg::{RtcAsk, RtcWant, TranscodeMsg};
 use shardcast_engine::{ConnId, Ctx, ShardId};
 use shardcast_media::TrackKind;
 use std::sync::Arc;
+use str0m::format::Codec;
 
 impl Media {
     /// A WHEP offer for `feed` (`{stream}`, or `{stream}/{rung}` to pin an H.264 rung of
@@ -384,6 +385,31 @@ impl Media {
                 "webrtc: {updated} adaptive viewers of {stream} now have {} layers",
                 layers.len()
             );
+        }
+    }
+
+    /// `stream`'s facts changed here. When the publisher shown no longer sends VP8 (a backup
+    /// sending H.264 took over), the viewers of its VP8 feed whose answers have H.264 move to
+    /// the stream's H.264; when a VP8 publisher is shown again, they move back.
+    pub(super) fn rtc_vp8_changed(&mut self, cx: &mut Ctx<ShardMsg>, stream: &Arc<str>) {
+        let webrtc = self.webrtc.as_mut().filter(|w| w.sessions() > 0);
+        let (Some(webrtc), Some(index)) = (webrtc, self.index.stream(stream)) else {
+            return;
+        };
+        let vp8_feed: Arc<str> = Arc::from(format!("{stream}/{}", names::VP8_RUNG));
+        let (moved, to) = match index.info.vp8 {
+            false => (
+                webrtc.move_viewers(cx, (&vp8_feed, stream), Codec::H264),
+                "its H.264",
+            ),
+            true => (
+                webrtc.move_viewers(cx, (stream, &vp8_feed), Codec::Vp8),
+                "its VP8 feed",
+            ),
+        };
+        if moved > 0 {
+            log::info!("webrtc: {moved} viewers of {stream} moved to {to}");
+            self.webrtc_settle(cx);
         }
     }
 

@@ -55,6 +55,8 @@ pub struct VideoFrame {
     pub keyframe: bool,
     /// Presentation time, 90 kHz (the RTP clock of video).
     pub rtp_time: u64,
+    /// H.264, or VP8 (a stream's VP8 feed).
+    pub codec: str0m::format::Codec,
 }
 
 /// Why a forwarded sample was not made into a frame.
@@ -151,6 +153,7 @@ impl Feed {
                 payloads: vp8_payloads(&sample.data, PAYLOAD_MAX),
                 keyframe: sample.keyframe,
                 rtp_time: sample.dts,
+                codec: str0m::format::Codec::Vp8,
             });
         }
         let avc = match &self.video {
@@ -175,6 +178,7 @@ impl Feed {
             payloads,
             keyframe: sample.keyframe,
             rtp_time: sample.pts().max(0) as u64,
+            codec: str0m::format::Codec::H264,
         })
     }
 }

@@ -18,11 +18,24 @@ use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{RtpWrite, SeqNo};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 /// One video frame time at 30 fps on the 90 kHz clock: the step an adaptive viewer's video
 /// time takes at a switch to a layer that is behind.
 const FRAME_TICKS: u64 = 3_000;
+
+/// The `Rtc` of a session in `role` answering `(h264, vp8)`: a viewer's media goes in as
+/// ready RTP payloads (RTP mode), a publisher's comes out as frames.
+fn rtc_config(role: PeerRole, (h264, vp8): (bool, bool), bwe_start: Option<u64>) -> RtcConfig {
+    Rtc::builder()
+        .set_rtp_mode(role == PeerRole::Viewer)
+        .set_ice_lite(true)
+        .clear_codecs()
+        .enable_h264(h264)
+        .enable_vp8(vp8)
+        .enable_opus(true, false)
+        .enable_bwe(bwe_start.map(Bitrate::bps))
+}
 
 /// Why an offer was refused, in HTTP's words.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -104,7 +117,8 @@ pub struct Session {
     state: SessionState,
     next_timeout: Instant,
     /// The payload types video and audio go out with, chosen once connected.
-    video_pt: Option<Pt>,
+    /// The payload type of the video codec it sends now.
+    video_pt: Option<(Codec, Pt)>,
     audio_pt: Option<Pt>,
     /// The next RTP sequence numbers (extended; they start below 2^15, so the SRTP rollover
     /// counter starts at 0 as the receiver assumes).
@@ -155,9 +169,11 @@ impl Session {
     ///
     /// `tcp_local`: the shard's TCP listener for ICE over TCP, named as a passive candidate.
     ///
-    /// `video`: the video codecs this side takes, best first (H.264 or VP8). The answer has
-    /// only the first the offer has: a browser sends the answer's first codec, and Chromium
-    /// offers VP8 before H.264.
+    /// `video`: the video codecs this side takes (a publisher) or sends (a viewer), best
+    /// first (H.264 or VP8). A publisher's answer has only the first the offer has: a browser
+    /// sends the answer's first codec, and Chromium offers VP8 before H.264. A viewer's has
+    /// each the offer has, so that it can be moved to another (a VP8 publisher's viewers to
+    /// the H.264 of a backup that takes over).
     pub fn answer(
         now: Instant,
         offer_sdp: &str,
@@ -171,17 +187,12 @@ impl Session {
             .find(|&codec| offers_codec(offer_sdp, codec))
             .or(video_codecs.first().copied())
             .unwrap_or(Codec::H264);
-        // A viewer's media goes in as ready RTP payloads, packetized once per shard for every
-        // viewer (`feed`); a publisher's comes out as frames.
-        let mut rtc = Rtc::builder()
-            .set_rtp_mode(role == PeerRole::Viewer)
-            .set_ice_lite(true)
-            .clear_codecs()
-            .enable_h264(video_codec == Codec::H264)
-            .enable_vp8(video_codec == Codec::Vp8)
-            .enable_opus(true, false)
-            .enable_bwe(bwe_start.map(Bitrate::bps))
-            .build(now);
+        let answers = |codec: Codec| match role {
+            PeerRole::Publisher => codec == video_codec,
+            PeerRole::Viewer => video_codecs.contains(&codec),
+        };
+        let video_enabled = (answers(Codec::H264), answers(Codec::Vp8));
+        let mut rtc = rtc_config(role, video_enabled, bwe_start).build(now);
         let unanswerable = |e: str0m::error::IceError| OfferError::Unanswerable(e.to_string());
         rtc.add_local_candidate(Candidate::host(local, "udp").map_err(unanswerable)?);
         if let Some(tcp) = tcp_local {
@@ -335,8 +346,8 @@ impl Session {
         if !self.video_started && !frame.keyframe {
             return;
         }
-        if self.video_pt.is_none() {
-            self.video_pt = payload_type(&self.rtc, mid, self.video_codec);
+        if self.video_pt.is_none_or(|(codec, _)| codec != frame.codec) {
+            self.video_pt = payload_type(&self.rtc, mid, frame.codec).map(|pt| (frame.codec, pt));
         }
         let mut time = frame.rtp_time + self.video_offset;
         if let (true, Some(last)) = (std::mem::take(&mut self.layer_switched), self.video_last) {
@@ -352,7 +363,7 @@ impl Session {
         let last = frame.payloads.len().saturating_sub(1);
         let sent = self.write_rtp(
             mid,
-            self.video_pt,
+            self.video_pt.map(|(_, pt)| pt),
             (time, wallclock),
             |i| i == last,
             &frame.payloads,
@@ -447,6 +458,20 @@ impl Session {
     /// The next video frame is the first of another layer (a keyframe).
     pub fn layer_switched(&mut self) {
         self.layer_switched = true;
+    }
+
+    /// Its video comes from another feed from now on, in whichever of its codecs that feed
+    /// has: nothing is sent until that feed's next keyframe, which it waits for as a new
+    /// viewer does.
+    pub fn restart_video(&mut self) {
+        self.layer_switched = true;
+        self.video_started = false;
+    }
+
+    /// Whether its answer has `codec` for its video.
+    pub fn takes(&self, codec: Codec) -> bool {
+        self.video
+            .is_some_and(|mid| payload_type(&self.rtc, mid, codec).is_some())
     }
 
     /// An adaptive viewer's newest bandwidth estimate (bit/s) since the last call.
@@ -674,6 +699,39 @@ mod tests {
         });
         assert_eq!(server.state(), SessionState::Connected);
         assert!(viewer.is_connected());
+    }
+
+    #[test]
+    fn a_vp8_feed_s_viewer_is_answered_every_codec_it_could_be_moved_to() {
+        let now = Instant::now();
+        let local = SERVER.parse().unwrap();
+        let (_, offer, _) = viewer(now);
+        let role = (PeerRole::Viewer, None);
+        let codecs = [Codec::Vp8, Codec::H264];
+        let (server, answer) = Session::answer(now, &offer, (local, None), role, &codecs).unwrap();
+        assert!(answer.contains("VP8/90000") && answer.contains("H264/90000"));
+        assert_eq!(server.video_codec(), Codec::Vp8);
+        assert!(server.takes(Codec::Vp8) && server.takes(Codec::H264));
+        // A viewer of H.264 is answered H.264 alone.
+        let (server, answer) = answer_viewer(now, &offer);
+        assert!(!answer.contains("VP8"), "{answer}");
+        assert!(server.takes(Codec::H264) && !server.takes(Codec::Vp8));
+        // A publisher is answered the first codec alone, whatever it offers.
+        let publisher = |video: &[Codec]| {
+            let mut rtc = Rtc::builder().build(now);
+            let mut change = rtc.sdp_api();
+            change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+            let offer = change.apply().unwrap().0.to_sdp_string();
+            let role = (PeerRole::Publisher, None);
+            Session::answer(now, &offer, (local, None), role, video)
+                .unwrap()
+                .1
+        };
+        let answer = publisher(&codecs);
+        assert!(
+            answer.contains("VP8/90000") && !answer.contains("H264"),
+            "{answer}"
+        );
     }
 
     #[test]

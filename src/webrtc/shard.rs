@@ -184,6 +184,40 @@ impl Webrtc {
         keys.push(key);
     }
 
+    /// Moves the viewers of feed `from` whose answer has `codec` to feed `to` (a VP8
+    /// publisher's viewers to the stream's H.264 when a backup that sends H.264 takes over,
+    /// and back): each starts again from a keyframe of `to`, asked for at once. Adaptive
+    /// viewers stay. Returns how many moved.
+    pub fn move_viewers<M: Send>(
+        &mut self,
+        cx: &Ctx<M>,
+        (from, to): (&str, &Arc<str>),
+        codec: Codec,
+    ) -> usize {
+        let Some((from, (_, keys))) = self.feeds.get_key_value(from) else {
+            return 0;
+        };
+        let from = from.clone();
+        let movers: Vec<usize> = (keys.iter().copied())
+            .filter(|&key| {
+                let entry = &self.sessions[key];
+                entry.abr.is_none() && entry.session.takes(codec)
+            })
+            .collect();
+        for &key in &movers {
+            self.unsubscribe(key, &from);
+            self.subscribe(key, to);
+            let entry = &mut self.sessions[key];
+            entry.stream = to.clone();
+            entry.session.restart_video();
+        }
+        if !movers.is_empty() {
+            let now = self.now(cx);
+            self.want_keyframe(to, now);
+        }
+        movers.len()
+    }
+
     /// The sessions of each feed here of `stream` (its source and its rungs).
     pub(super) fn feeds_of<'a>(&'a self, stream: &'a str) -> impl Iterator<Item = &'a [usize]> {
         (self.feeds.iter())
@@ -234,7 +268,9 @@ impl Webrtc {
             .map(|tcp| SocketAddr::new(local.ip(), tcp.port()));
         let now = self.now(cx);
         let video: &[Codec] = match role {
-            PeerRole::Viewer if super::feed::is_vp8_feed(stream) => &[Codec::Vp8],
+            // A VP8 feed's viewer can be moved to the stream's H.264 (a backup that sends
+            // H.264 takes over), if its offer has it.
+            PeerRole::Viewer if super::feed::is_vp8_feed(stream) => &[Codec::Vp8, Codec::H264],
             PeerRole::Viewer => &[Codec::H264],
             PeerRole::Publisher => self.settings.publish_video,
         };

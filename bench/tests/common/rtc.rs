@@ -148,8 +148,10 @@ pub fn whep_viewer_from(
 pub struct Received {
     /// Video frames, Annex B (H.264) or VP8 frames as str0m reassembles them.
     pub video: Vec<Vec<u8>>,
-    /// The codec they came in.
+    /// The codec they came in (the last frame's).
     pub video_codec: Option<Codec>,
+    /// Each frame's codec.
+    pub video_codecs: Vec<Codec>,
     /// Each video frame's arrival and RTP time (90 kHz).
     pub video_times: Vec<(Instant, u64)>,
     /// The mid the video came on.
@@ -184,6 +186,7 @@ pub fn receive_dropping(
                 match data.params.spec().codec {
                     codec @ (Codec::H264 | Codec::Vp8) => {
                         got.video_codec = Some(codec);
+                        got.video_codecs.push(codec);
                         got.video.push(data.data.to_vec());
                         got.video_times.push((Instant::now(), data.time.numer()));
                         got.video_mid = Some(data.mid);
