@@ -267,15 +267,27 @@ fn a_vp8_publisher_is_made_h264_for_hls_and_whep_viewers() {
 }
 
 #[test]
-fn a_vp8_publisher_s_viewers_move_to_the_h264_of_a_backup_that_takes_over() {
+fn a_vp8_publisher_s_viewers_move_to_the_h264_of_a_backup_that_takes_over_and_back() {
     let config = "[webrtc]\nudp_listen = \"127.0.0.1:0\"\n[transcode]\nladder = []\n\
                   [media]\nfailover_ms = 800\n";
     let server = Server::start("uring", 2, config);
-    // The primary sends 5 s of VP8 and then nothing (its session stays up): it stalls.
+    // The primary sends 5 s of VP8 and then nothing for 5 s (its session stays up): it
+    // stalls. Then it sends again.
     let (mut primary, socket, _) = whip_publisher_from(vp8_only(), &server, "fo", "");
-    let media = TestMedia::vp8(5, 30);
     let primary = std::thread::spawn(move || {
-        send_media(&mut primary, &socket, &media, Duration::from_secs(20));
+        let nothing = TestMedia {
+            video: Vec::new(),
+            opus: Vec::new(),
+        };
+        send_media(
+            &mut primary,
+            &socket,
+            &TestMedia::vp8(5, 30),
+            Duration::from_secs(5),
+        );
+        send_media(&mut primary, &socket, &nothing, Duration::from_secs(5));
+        let again = TestMedia::vp8(8, 30);
+        send_media(&mut primary, &socket, &again, Duration::from_secs(8));
     });
     wait_live(&server, "fo");
     // A backup standing by sends H.264.
@@ -335,6 +347,32 @@ fn a_vp8_publisher_s_viewers_move_to_the_h264_of_a_backup_that_takes_over() {
     let sizes = decode_h264(h264_frames);
     assert_eq!(sizes.len(), h264_frames.len(), "every H.264 frame decodes");
     assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
+    // The primary sends again and takes back at its keyframe: the viewer moves back to VP8.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut back = Vec::new();
+    while back.len() < 30 && Instant::now() < deadline {
+        let more = receive(&mut viewer, &viewer_socket, Duration::from_millis(500));
+        let vp8 = (more.video.into_iter().zip(more.video_codecs))
+            .skip_while(|(_, c)| *c == str0m::format::Codec::H264)
+            .map(|(frame, c)| {
+                assert_eq!(c, str0m::format::Codec::Vp8, "one switch back");
+                frame
+            });
+        back.extend(vp8);
+    }
+    let log = server.log();
+    assert!(
+        log.contains("switched to the primary publisher"),
+        "no take-back"
+    );
+    assert!(log.contains("1 viewers of fo moved to its VP8 feed"));
+    assert!(
+        back.len() >= 30,
+        "{} VP8 frames after the take-back",
+        back.len()
+    );
+    let sizes = decode(&back, shardcast_native::CodecId::Vp8);
+    assert_eq!(sizes.len(), back.len(), "every VP8 frame decodes");
     primary.join().unwrap();
     backup.join().unwrap();
 }
