@@ -62,9 +62,17 @@ impl Media {
         };
         // `/source` pins the source as `/240p` pins that rung; only the stream's own URL
         // moves between layers.
+        let transcode = self.settings.transcode.as_deref();
         let layers = match rung {
             None => rtc_layers(stream, index),
             Some(_) => Vec::new(),
+        };
+        // One layer, and no rung coming: a plain viewer. An adaptive one is paced packet by
+        // packet (no segmented sends) and probes for bandwidth, at two to three times the
+        // CPU, with no layer to move to.
+        let layers = match layers.len() >= 2 || rung_coming(transcode, &index.info) {
+            true => layers,
+            false => Vec::new(),
         };
         let feed = match rung {
             None | Some("source") => stream,
@@ -597,6 +605,21 @@ fn is_video(meta: &shardcast_media::RenditionMeta) -> bool {
         meta.kind,
         shardcast_media::manifest::RenditionKind::Video { .. }
     )
+}
+
+/// Whether the transcode ladder makes H.264 rungs of a stream of `info`'s picture, now or
+/// soon (a viewer joining before the first can move to it once it comes): a rung fits the
+/// picture (one larger than the source is not made), or the size is not known yet.
+fn rung_coming(
+    transcode: Option<&crate::transcode::settings::TranscodeSettings>,
+    info: &shardcast_media::StreamInfo,
+) -> bool {
+    let Some(t) = transcode.filter(|t| t.codec == shardcast_native::CodecId::H264) else {
+        return false;
+    };
+    let unknown = info.width == 0 || info.height == 0;
+    let fits = |spec| shardcast_native::rung_size(spec, info.width, info.height).is_some();
+    unknown || t.ladder.iter().any(fits)
 }
 
 /// Why a stream's layers are given to its adaptive viewers again.

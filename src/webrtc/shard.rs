@@ -150,9 +150,9 @@ impl Webrtc {
         layers: Vec<Layer>,
     ) -> Result<(String, String), (u16, String)> {
         let now = self.now(cx);
-        // Adaptive whenever the stream has a layer: `abr_start_bps` is set only with an
-        // H.264 ladder, whose rungs come later when the viewer joins at the start
-        // (`update_layers`).
+        // Adaptive whenever the caller gives layers: `abr_start_bps` is set only with an
+        // H.264 ladder, and the caller gives a lone source only when a rung of it is coming
+        // (`update_layers` gives it to the viewer then).
         let abr = (self.settings.abr_start_bps)
             .filter(|_| !layers.is_empty())
             .map(|start| (Box::new(Abr::new(layers, start, now)), start));
