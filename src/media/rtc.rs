@@ -60,9 +60,9 @@ impl Media {
             }
             other => other,
         };
+        let transcode = self.settings.transcode.as_deref();
         // `/source` pins the source as `/240p` pins that rung; only the stream's own URL
         // moves between layers.
-        let transcode = self.settings.transcode.as_deref();
         let layers = match rung {
             None => rtc_layers(stream, index),
             Some(_) => Vec::new(),
@@ -609,7 +609,8 @@ fn is_video(meta: &shardcast_media::RenditionMeta) -> bool {
 
 /// Whether the transcode ladder makes H.264 rungs of a stream of `info`'s picture, now or
 /// soon (a viewer joining before the first can move to it once it comes): a rung fits the
-/// picture (one larger than the source is not made), or the size is not known yet.
+/// picture (one larger than the source is not made), or the size is not known yet. (A stream
+/// started without its ladder, every transcode thread being full, counts as coming.)
 fn rung_coming(
     transcode: Option<&crate::transcode::settings::TranscodeSettings>,
     info: &shardcast_media::StreamInfo,
