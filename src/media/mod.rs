@@ -312,6 +312,11 @@ impl Media {
 
     /// Applies an index update to this shard's copy, and wakes the requests it satisfies.
     fn apply_index(&mut self, cx: &mut Ctx<ShardMsg>, stream: &Arc<str>, event: IndexEvent) {
+        // Whether the publisher shown sends VP8, before new facts (WebRTC viewers follow a
+        // change of it).
+        let vp8 = |index: &MediaIndex| index.stream(stream).map(|s| s.info.vp8);
+        let new_facts = matches!(event, IndexEvent::Info(_) | IndexEvent::Started { .. });
+        let vp8_before = if new_facts { vp8(&self.index) } else { None };
         if matches!(event, IndexEvent::Started { .. }) {
             // A new publish session starts a fresh index.
             self.index.remove(stream);
@@ -336,13 +341,12 @@ impl Media {
             IndexEvent::Segment { .. } => Some(LayersChange::Rates),
             _ => None,
         };
-        let new_facts = matches!(event, IndexEvent::Info(_) | IndexEvent::Started { .. });
         let streams_before = self.index.totals().streams;
         let applied = self.index.apply(stream, event, cx.now_ms());
         if let Some(change) = layers.filter(|_| applied) {
             self.rtc_layers_changed(stream, change);
         }
-        if applied && new_facts {
+        if applied && new_facts && vp8(&self.index) != vp8_before {
             self.rtc_vp8_changed(cx, stream);
         }
         if let Some(live) = liveness {

@@ -396,7 +396,7 @@ impl Media {
         }
     }
 
-    /// `stream`'s facts changed here. When the publisher shown no longer sends VP8 (a backup
+    /// Whether `stream`'s publisher shown sends VP8 changed here. When it no longer does (a backup
     /// sending H.264 took over), the viewers of its VP8 feed whose answers have H.264 move to
     /// the stream's H.264; when a VP8 publisher is shown again, they move back.
     pub(super) fn rtc_vp8_changed(&mut self, cx: &mut Ctx<ShardMsg>, stream: &Arc<str>) {

@@ -278,6 +278,14 @@ mod tests {
             .collect()
     }
 
+    /// A stream's source alone, as a viewer who joined before any rung has it.
+    fn source_alone() -> Vec<Layer> {
+        vec![Layer {
+            feed: Arc::from("s"),
+            bps: 2_000_000,
+        }]
+    }
+
     fn awaits(feed: &str, instead_of: Option<&str>) -> Move {
         Move::Await {
             feed: Arc::from(feed),
@@ -321,12 +329,8 @@ mod tests {
     #[test]
     fn layers_that_come_later_are_taken_when_they_hold_the_viewer_s_layer() {
         let t0 = Instant::now();
-        let source = vec![Layer {
-            feed: Arc::from("s"),
-            bps: 2_000_000,
-        }];
         // Joined before any rung: the source alone, nothing to pad towards.
-        let mut abr = Abr::new(source, 1_000_000, t0);
+        let mut abr = Abr::new(source_alone(), 1_000_000, t0);
         assert_eq!(&**abr.current_feed(), "s");
         assert_eq!(abr.bitrates().0, 0);
         assert_eq!(abr.on_estimate(500_000, t0), Move::Stay, "nowhere to go");
@@ -346,23 +350,20 @@ mod tests {
     #[test]
     fn a_settled_estimate_is_acted_on_when_the_layers_change() {
         let t0 = Instant::now();
-        let source = vec![Layer {
-            feed: Arc::from("s"),
-            bps: 2_000_000,
-        }];
-        let mut abr = Abr::new(source.clone(), 1_000_000, t0);
+        let mut abr = Abr::new(source_alone(), 1_000_000, t0);
         assert_eq!(
             abr.relayer(layers(), t0),
             Some(Move::Stay),
             "no estimate yet"
         );
-        let mut abr = Abr::new(source, 1_000_000, t0);
+        let mut abr = Abr::new(source_alone(), 1_000_000, t0);
         assert_eq!(abr.on_estimate(500_000, t0), Move::Stay, "nowhere to go");
         // The rungs come and the estimator says nothing new (it reports only a change):
         // the viewer moves all the same.
         assert_eq!(abr.relayer(layers(), t0), Some(awaits("s/240p", None)));
         assert_eq!(abr.relayer(vec![], t0), None, "not taken");
     }
+
     #[test]
     fn a_viewer_goes_up_only_with_headroom_and_not_straight_after_a_switch() {
         let t0 = Instant::now();
