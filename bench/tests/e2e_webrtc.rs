@@ -77,6 +77,8 @@ fn a_whep_viewer_gets_the_rtmp_publisher_s_h264_and_it_decodes() {
         "every frame decodes to a picture"
     );
     assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
+    // A plain viewer: its packets were built and encrypted by shardcast's own send path.
+    assert_eq!(server.metric(DIRECT_VIEWERS), 1);
     assert_eq!(
         request(&server, "DELETE", &location, "text/plain", "").status,
         200
@@ -335,7 +337,12 @@ fn chromium_plays_an_rtmp_stream_over_whep_on_the_watch_page() {
     let report =
         common::browser::run_script(&server, "whep.mjs", &base, "whep", &["--stream", "web"]);
     println!("chromium over WHEP: {}", report["seen"]);
+    // Chromium took the packets of shardcast's own send path (its SRTP, its sender reports).
+    assert_eq!(server.metric(DIRECT_VIEWERS), 1);
 }
+
+/// Viewers whose media went out on shardcast's own send path rather than str0m's.
+const DIRECT_VIEWERS: &str = "shardcast_media_webrtc_direct_viewers_total";
 
 #[test]
 fn chromium_as_an_adaptive_viewer_starts_on_the_rung_and_moves_up_to_the_source() {
@@ -351,6 +358,11 @@ fn chromium_as_an_adaptive_viewer_starts_on_the_rung_and_moves_up_to_the_source(
         "640x360"
     );
     assert!(server.metric("shardcast_media_webrtc_layer_switches_total") >= 1);
+    assert_eq!(
+        server.metric(DIRECT_VIEWERS),
+        0,
+        "an adaptive viewer is str0m's"
+    );
 }
 
 #[test]
@@ -692,6 +704,9 @@ fn a_viewer_of_a_stream_with_no_rung_of_its_size_is_plain_and_stays_on_the_sourc
     let log = server.log();
     assert!(!log.contains("moves to"), "a plain viewer does not move");
     assert!(!log.contains("adaptive viewers of small"));
+    // The packets it lost were asked for again (NACK) and sent again from the frames kept.
+    assert_eq!(server.metric(DIRECT_VIEWERS), 1);
+    assert!(server.metric("shardcast_media_webrtc_packets_resent_total") > 0);
     sender.join().unwrap();
 }
 

@@ -183,11 +183,15 @@ impl Media {
         webrtc.close_ended_tcp(cx);
         let (next, sessions) = (webrtc.next_deadline_ms(), webrtc.sessions());
         let switches = std::mem::take(&mut webrtc.layer_switches);
+        let direct = std::mem::take(&mut webrtc.direct_started);
+        let resent = std::mem::take(&mut webrtc.packets_resent);
         let changes = webrtc.take_watch_changes();
         let ingest = webrtc.take_ingest();
         let keyframes = webrtc.take_keyframe_wanted();
         set(&self.counters().webrtc_sessions, sessions as u64);
         bump(&self.counters().webrtc_layer_switches, switches);
+        bump(&self.counters().webrtc_direct_viewers, direct);
+        bump(&self.counters().webrtc_packets_resent, resent);
         if let Some(at) = next {
             self.arm_waiters_timer(cx, at);
         }

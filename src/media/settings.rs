@@ -92,6 +92,11 @@ crate::service_counters! {
         /// Adaptive WebRTC viewers' moves between a stream's layers (at keyframes, following
         /// their bandwidth estimates).
         webrtc_layer_switches: "counter",
+        /// WebRTC viewers whose media went out on shardcast's own send path (plain viewers
+        /// with an AEAD SRTP profile over UDP); the others' goes through str0m.
+        webrtc_direct_viewers: "counter",
+        /// RTP packets sent again on viewers' NACKs by that path.
+        webrtc_packets_resent: "counter",
         /// Edge mode: `/live/…` requests answered from this shard's cache.
         edge_hits: "counter",
         /// Edge mode: `/live/…` requests that waited for the fetcher (joined to this shard's

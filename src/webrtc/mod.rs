@@ -7,11 +7,13 @@
 //! state across shards; a viewer's datagrams reach the shard whose port its answer named.
 
 pub mod abr;
+pub mod direct;
 pub mod feed;
 pub mod publish;
 pub mod sdp;
 pub mod session;
 pub mod shard;
+pub mod srtp;
 pub mod tcp;
 #[cfg(test)]
 mod tests;

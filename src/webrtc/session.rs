@@ -6,8 +6,10 @@
 //! [`Session::handle_datagram`], [`Session::handle_timeout`]) drains the `Rtc` until it asks
 //! for the next timeout, so outputs never pile up between inputs.
 
+use super::direct::{DirectTx, Track};
 use super::feed::VideoFrame;
 use super::sdp::{media_mids, offers_codec, offers_video};
+use super::srtp::{build_tapped, KeySlot, SrtpTx};
 use std::collections::hash_map::RandomState;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,8 +19,11 @@ use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, TcpType};
-use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::rtp::rtcp::Rtcp;
+use str0m::rtp::{Extension, RawPacket, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+pub use super::direct::Outbox;
 
 /// One video frame time at 30 fps on the 90 kHz clock: the step an adaptive viewer's video
 /// time takes at a switch to a layer that is behind.
@@ -35,6 +40,24 @@ fn rtc_config(role: PeerRole, (h264, vp8): (bool, bool), bwe_start: Option<u64>)
         .enable_vp8(vp8)
         .enable_opus(true, false)
         .enable_bwe(bwe_start.map(Bitrate::bps))
+}
+
+/// The `Rtc` of a session (see [`rtc_config`]). A viewer that does not adapt gets its media
+/// from its own send path once connected: its DTLS keys are kept, and its NACKs come out as
+/// raw RTCP.
+fn build_rtc(
+    now: Instant,
+    role: PeerRole,
+    codecs: (bool, bool),
+    bwe_start: Option<u64>,
+) -> (Rtc, Option<KeySlot>) {
+    let config = rtc_config(role, codecs, bwe_start);
+    if role == PeerRole::Viewer && bwe_start.is_none() {
+        let (rtc, keys) = build_tapped(config.enable_raw_packets(true), now);
+        (rtc, Some(keys))
+    } else {
+        (config.build(now), None)
+    }
 }
 
 /// Why an offer was refused, in HTTP's words.
@@ -76,9 +99,6 @@ pub enum SessionState {
     /// ICE gave up (consent expired, the peer is gone), or the session was ended.
     Closed,
 }
-
-/// Datagrams a session hands back to send, in order (str0m's buffers, not copied).
-pub type Outbox = Vec<(Protocol, SocketAddr, str0m::net::DatagramSend)>;
 
 /// What the peer does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,6 +176,24 @@ pub struct Session {
     adaptive: bool,
     /// The video codec of the answer (H.264 or VP8).
     video_codec: Codec,
+    /// A plain viewer's DTLS keying material, until its own send path takes it.
+    keys: Option<KeySlot>,
+    /// A plain viewer's own send path (`direct.rs`), once connected with an AEAD profile
+    /// over UDP; None: str0m sends.
+    direct: Option<Box<Direct>>,
+    /// Where str0m sends to (its DTLS and RTCP go to the address ICE nominated).
+    peer: Option<(Protocol, SocketAddr)>,
+    /// The time of the newest input.
+    now: Instant,
+}
+
+/// A plain viewer's own send path and its two streams.
+struct Direct {
+    tx: DirectTx,
+    video: Option<Track>,
+    audio: Option<Track>,
+    /// When sender reports are due next.
+    report_at: Instant,
 }
 
 impl Session {
@@ -192,7 +230,7 @@ impl Session {
             PeerRole::Viewer => video_codecs.contains(&codec),
         };
         let video_enabled = (answers(Codec::H264), answers(Codec::Vp8));
-        let mut rtc = rtc_config(role, video_enabled, bwe_start).build(now);
+        let (mut rtc, keys) = build_rtc(now, role, video_enabled, bwe_start);
         let unanswerable = |e: str0m::error::IceError| OfferError::Unanswerable(e.to_string());
         rtc.add_local_candidate(Candidate::host(local, "udp").map_err(unanswerable)?);
         if let Some(tcp) = tcp_local {
@@ -253,8 +291,12 @@ impl Session {
             audio_last: None,
             adaptive: bwe_start.is_some(),
             video_codec,
+            keys,
+            direct: None,
+            peer: None,
+            now,
         };
-        session.drain(&mut Vec::new());
+        session.drain(&mut Outbox::default());
         Ok((session, answer))
     }
 
@@ -313,6 +355,7 @@ impl Session {
         let Ok(receive) = Receive::new(proto, from, local, data) else {
             return; // not STUN, DTLS, RTP or RTCP: dropped
         };
+        self.now = now;
         if let Err(e) = self.rtc.handle_input(Input::Receive(now, receive)) {
             log::debug!("webrtc: a datagram from {from} refused: {e}");
         }
@@ -330,6 +373,7 @@ impl Session {
 
     /// Time passed to [`Session::next_timeout`].
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Outbox) {
+        self.now = now;
         if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
             log::debug!("webrtc: timeout: {e}");
         }
@@ -339,7 +383,7 @@ impl Session {
     /// A video frame of the stream (its RTP payloads, parameter sets before keyframes),
     /// shared with the stream's other sessions. Written once connected, from the first
     /// keyframe on; what to send is appended to `out`.
-    pub fn write_video(&mut self, wallclock: Instant, frame: &VideoFrame, out: &mut Outbox) {
+    pub fn write_video(&mut self, wallclock: Instant, frame: &Arc<VideoFrame>, out: &mut Outbox) {
         let Some(mid) = self.video.filter(|_| self.state == SessionState::Connected) else {
             return;
         };
@@ -360,6 +404,16 @@ impl Session {
         }
         self.video_last = Some(time);
         let time = time as u32;
+        if let Some(direct) = self.direct.as_deref_mut() {
+            if let (Some(track), Some((_, pt))) = (direct.video.as_mut(), self.video_pt) {
+                direct.tx.video(track, out, (*pt, time, wallclock), frame);
+                self.video_started = true;
+                self.frames_written += 1;
+            } else {
+                self.frames_refused += 1;
+            }
+            return;
+        }
         let last = frame.payloads.len().saturating_sub(1);
         let sent = self.write_rtp(
             mid,
@@ -397,6 +451,15 @@ impl Session {
             return; // sent already, from the layer before a switch
         }
         self.audio_last = Some(ticks);
+        if let Some(direct) = self.direct.as_deref_mut() {
+            if let (Some(track), Some(pt)) = (direct.audio.as_mut(), self.audio_pt) {
+                direct
+                    .tx
+                    .audio(track, out, (*pt, ticks as u32, wallclock), data);
+                self.packets_written += 1;
+            }
+            return;
+        }
         let payloads = std::slice::from_ref(data);
         if self.write_rtp(
             mid,
@@ -515,10 +578,25 @@ impl Session {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(at)) => {
                     self.next_timeout = at;
+                    if let Some(direct) = self.direct.as_deref_mut() {
+                        self.next_timeout = at.min(direct.after_input(self.now, out));
+                    }
                     return;
                 }
                 Ok(Output::Transmit(transmit)) => {
-                    out.push((transmit.proto, transmit.destination, transmit.contents));
+                    // RFC 7983: STUN starts with 0-3, DTLS 20-63, RTP and RTCP 128-191.
+                    let kind = transmit.contents.first().copied().unwrap_or(0);
+                    if kind >= 20 {
+                        self.peer = Some((transmit.proto, transmit.destination));
+                        if let Some(direct) = self.direct.as_deref_mut() {
+                            direct.tx.peer = transmit.destination;
+                        }
+                    }
+                    if self.direct.is_some() && kind >> 6 == 2 {
+                        continue; // str0m's reports of packets it did not send
+                    }
+                    let queued = (transmit.proto, transmit.destination, transmit.contents);
+                    out.queued.push(queued);
                 }
                 Ok(Output::Event(event)) => self.on_event(event),
                 Err(e) => {
@@ -532,7 +610,17 @@ impl Session {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Connected => self.state = SessionState::Connected,
+            Event::Connected => {
+                self.state = SessionState::Connected;
+                self.start_direct();
+            }
+            Event::RawPacket(raw) => {
+                if let (RawPacket::RtcpRx(Rtcp::Nack(nack)), Some(direct)) =
+                    (*raw, self.direct.as_deref_mut())
+                {
+                    direct.on_nack(&nack);
+                }
+            }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 self.state = SessionState::Closed;
             }
@@ -557,6 +645,78 @@ impl Session {
         if !self.rtc.is_alive() {
             self.state = SessionState::Closed;
         }
+    }
+}
+
+impl Session {
+    /// A plain viewer's own send path takes over, when it can: its DTLS settled on an AEAD
+    /// profile and its peer is reached over UDP. Otherwise str0m goes on sending.
+    fn start_direct(&mut self) {
+        let Some(keys) = self.keys.take() else {
+            return;
+        };
+        let Some(srtp) = keys.get().and_then(SrtpTx::new) else {
+            log::debug!("webrtc: the viewer's SRTP profile is not AEAD: str0m sends its media");
+            return;
+        };
+        let Some((Protocol::Udp, peer)) = self.peer else {
+            return; // ICE over TCP: framed by the shard, sent by str0m
+        };
+        let track = |rtc: &mut Rtc, mid: Option<Mid>, seq: u64, rate: u32| {
+            let mid = mid?;
+            let ssrc = *rtc.direct_api().stream_tx_by_mid(mid, None)?.ssrc();
+            let media = rtc.media(mid)?;
+            let ext = media.remote_extmap().id_of(Extension::RtpMid);
+            Some(Track::new(ssrc, ext.map(|id| (id, &*mid)), seq, rate))
+        };
+        let video = track(&mut self.rtc, self.video, self.video_seq, 90_000);
+        let audio = track(&mut self.rtc, self.audio, self.audio_seq, 48_000);
+        let cname = (self.video.or(self.audio))
+            .and_then(|mid| self.rtc.media(mid))
+            .map(|media| media.cname().to_string())
+            .unwrap_or_default();
+        self.direct = Some(Box::new(Direct {
+            tx: DirectTx::new(srtp, peer, cname, self.now),
+            video,
+            audio,
+            report_at: self.now,
+        }));
+    }
+
+    /// Whether its media goes out on its own send path.
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// Packets sent again on the viewer's NACKs (its own send path).
+    pub fn resent(&self) -> u64 {
+        self.direct.as_ref().map_or(0, |d| d.tx.resent)
+    }
+}
+
+impl Direct {
+    /// After an input: what NACKs asked for, and the sender reports when due. Returns when
+    /// the next reports are due.
+    fn after_input(&mut self, now: Instant, out: &mut Outbox) -> Instant {
+        if let Some(video) = &self.video {
+            self.tx.resend(video, out);
+        }
+        if now >= self.report_at {
+            let tracks = [self.video.as_mut(), self.audio.as_mut()];
+            self.report_at = self.tx.report(now, tracks, out);
+        }
+        self.report_at
+    }
+
+    fn on_nack(&mut self, nack: &str0m::rtp::rtcp::Nack) {
+        if self.video.as_ref().is_none_or(|v| v.ssrc() != *nack.ssrc) {
+            return;
+        }
+        let seqs = nack.reports.iter().flat_map(|entry| {
+            let lost = (0..16u16).filter(move |bit| entry.blp >> bit & 1 == 1);
+            std::iter::once(entry.pid).chain(lost.map(move |bit| entry.pid.wrapping_add(bit + 1)))
+        });
+        self.tx.nack(seqs);
     }
 }
 

@@ -100,8 +100,33 @@ pub struct Webrtc {
     keyframe_wanted: Vec<Arc<str>>,
     /// Adaptive viewers' switches between layers since the caller last took them.
     pub layer_switches: u64,
+    /// Viewers whose media took their own send path (`direct.rs`), and packets it sent
+    /// again on their NACKs, since the caller last took them.
+    pub direct_started: u64,
+    pub packets_resent: u64,
     /// Peers on TCP connections (ICE over TCP).
     pub(super) tcp: super::tcp::TcpPeers,
+}
+
+/// What the sessions' outbox holds at most while a frame is written to each viewer: past it,
+/// it goes to the engine's outbound queue (which sends when full). A keyframe to a thousand
+/// viewers is tens of megabytes.
+const OUT_FLUSH_BYTES: usize = 1 << 20;
+
+/// Hands what `out` holds to the engine: datagrams to the UDP socket, or framed to a peer
+/// on TCP (ICE over TCP).
+fn send_out<M: Send>(
+    out: &mut super::session::Outbox,
+    tcp: &super::tcp::TcpPeers,
+    socket: UdpId,
+    cx: &mut Ctx<M>,
+) {
+    out.drain(|proto, to, data| match proto {
+        Protocol::Tcp => super::tcp::send_framed(tcp, cx, to, data),
+        _ => {
+            cx.send_datagram(socket, to, data);
+        }
+    });
 }
 
 /// Keyframes asked for one stream's viewers on a shard are at least this far apart.
@@ -118,13 +143,15 @@ impl Webrtc {
             dropped: 0,
             ids: RandomState::new(),
             serial: 0,
-            out: Vec::new(),
+            out: Default::default(),
             feeds: HashMap::new(),
             watch_changes: Vec::new(),
             frames_unusable: 0,
             ingest: Vec::new(),
             keyframe_wanted: Vec::new(),
             layer_switches: 0,
+            direct_started: 0,
+            packets_resent: 0,
             tcp: Default::default(),
         }
     }
@@ -329,11 +356,11 @@ impl Webrtc {
                 key
             }
         };
-        let entry = &mut self.sessions[key];
-        let from = (Protocol::Udp, from);
-        entry
-            .session
-            .handle_datagram(now, from, data, &mut self.out);
+        let session = &mut self.sessions[key].session;
+        let (was_direct, resent) = (session.is_direct(), session.resent());
+        session.handle_datagram(now, (Protocol::Udp, from), data, &mut self.out);
+        self.direct_started += u64::from(!was_direct && session.is_direct());
+        self.packets_resent += session.resent() - resent;
         self.after_input(cx, key, now);
     }
 
@@ -401,14 +428,7 @@ impl Webrtc {
     }
 
     pub(super) fn send<M: Send>(&mut self, cx: &mut Ctx<M>) {
-        for (proto, to, data) in self.out.drain(..) {
-            match proto {
-                Protocol::Tcp => super::tcp::send_framed(&self.tcp, cx, to, &data),
-                _ => {
-                    cx.send_datagram(self.settings.socket, to, &data);
-                }
-            }
-        }
+        send_out(&mut self.out, &self.tcp, self.settings.socket, cx);
         for conn in self.tcp.closing.drain(..) {
             cx.close(conn);
         }
@@ -485,6 +505,9 @@ impl Webrtc {
             if session.state() == SessionState::Closed {
                 closed.push(key);
             }
+            if self.out.bytes() >= OUT_FLUSH_BYTES {
+                send_out(&mut self.out, &self.tcp, self.settings.socket, cx);
+            }
         }
         self.send(cx);
         for key in closed {
@@ -523,7 +546,7 @@ impl Webrtc {
             );
         }
         let frame = match frame {
-            Ok(frame) => frame,
+            Ok(frame) => Arc::new(frame),
             Err(FeedError::NoConfig | FeedError::AwaitingKeyframe) => return,
             Err(e) => {
                 self.frames_unusable += 1;
@@ -548,6 +571,9 @@ impl Webrtc {
             wanted |= session.wants_keyframe();
             if session.state() == SessionState::Closed {
                 closed.push(key);
+            }
+            if self.out.bytes() >= OUT_FLUSH_BYTES {
+                send_out(&mut self.out, &self.tcp, self.settings.socket, cx);
             }
         }
         self.send(cx);

@@ -26,9 +26,30 @@ fn run(
     server: &mut Session,
     done: impl Fn(&Rtc, &Session) -> bool,
 ) {
+    let lossless: Lossy = (&mut |_: &[u8]| false, &mut |_| {});
+    run_lossy(
+        (now, Duration::from_secs(5)),
+        viewer,
+        server,
+        done,
+        lossless,
+    );
+}
+
+/// Which datagrams to the viewer are lost on the way, and what to do with its events.
+type Lossy<'a> = (&'a mut dyn FnMut(&[u8]) -> bool, &'a mut dyn FnMut(Event));
+
+/// [`run`] for up to `duration`, with the datagrams to the viewer that `lose` picks lost.
+fn run_lossy(
+    (now, duration): (&mut Instant, Duration),
+    viewer: &mut Rtc,
+    server: &mut Session,
+    done: impl Fn(&Rtc, &Session) -> bool,
+    (lose, on_event): Lossy,
+) {
     let (server_addr, viewer_addr): (SocketAddr, SocketAddr) =
         (SERVER.parse().unwrap(), VIEWER.parse().unwrap());
-    let end = *now + Duration::from_secs(5);
+    let end = *now + duration;
     let mut to_server = Vec::new();
     while *now < end && !done(viewer, server) {
         let mut viewer_timeout = *now + Duration::from_millis(50);
@@ -39,10 +60,10 @@ fn run(
                     break;
                 }
                 Output::Transmit(t) => to_server.push(t.contents.to_vec()),
-                Output::Event(_) => {}
+                Output::Event(event) => on_event(event),
             }
         }
-        let mut to_viewer = Vec::new();
+        let mut to_viewer = Outbox::default();
         for data in to_server.drain(..) {
             let from = (Protocol::Udp, viewer_addr);
             assert!(server.accepts(*now, from, &data) || data[0] >= 128);
@@ -52,19 +73,21 @@ fn run(
             }
             server.handle_datagram(*now, from, &data, &mut to_viewer);
         }
-        for (_, to, data) in to_viewer {
-            assert_eq!(to, viewer_addr);
-            let receive = Receive::new(Protocol::Udp, server_addr, viewer_addr, &data).unwrap();
-            viewer.handle_input(Input::Receive(*now, receive)).unwrap();
-        }
+        let mut deliver = |now: Instant, to_viewer: &mut Outbox| {
+            to_viewer.drain(|_, to, data| {
+                assert_eq!(to, viewer_addr);
+                if lose(data) {
+                    return;
+                }
+                let receive = Receive::new(Protocol::Udp, server_addr, viewer_addr, data).unwrap();
+                viewer.handle_input(Input::Receive(now, receive)).unwrap();
+            })
+        };
+        deliver(*now, &mut to_viewer);
         *now = (*now + Duration::from_millis(5)).max(viewer_timeout.min(server.next_timeout()));
-        viewer.handle_input(Input::Timeout(*now)).unwrap();
-        let mut to_viewer = Vec::new();
         server.handle_timeout(*now, &mut to_viewer);
-        for (_, _, data) in to_viewer {
-            let receive = Receive::new(Protocol::Udp, server_addr, viewer_addr, &data).unwrap();
-            viewer.handle_input(Input::Receive(*now, receive)).unwrap();
-        }
+        deliver(*now, &mut to_viewer);
+        viewer.handle_input(Input::Timeout(*now)).unwrap();
     }
 }
 
@@ -135,8 +158,8 @@ fn a_vp8_feed_s_viewer_is_answered_every_codec_it_could_be_moved_to() {
     );
 }
 
-#[test]
-fn a_viewer_that_goes_silent_is_freed_within_30_s() {
+/// A str0m viewer and the server's session for it, through ICE and DTLS.
+fn connected_viewer() -> (Instant, Rtc, Session) {
     let mut now = Instant::now();
     let (mut viewer, offer, pending) = viewer(now);
     let (mut server, answer) = answer_viewer(now, &offer);
@@ -145,8 +168,14 @@ fn a_viewer_that_goes_silent_is_freed_within_30_s() {
     run(&mut now, &mut viewer, &mut server, |v, s| {
         s.state() == SessionState::Connected && v.is_connected()
     });
+    (now, viewer, server)
+}
+
+#[test]
+fn a_viewer_that_goes_silent_is_freed_within_30_s() {
+    let (mut now, _viewer, mut server) = connected_viewer();
     let silent_from = now;
-    let mut out = Vec::new();
+    let mut out = Outbox::default();
     while server.state() != SessionState::Closed && now < silent_from + Duration::from_secs(60) {
         now = (now + Duration::from_millis(100))
             .max(server.next_timeout().min(now + Duration::from_secs(1)));
@@ -212,4 +241,98 @@ fn bad_offers_get_their_status() {
     .unwrap_err();
     assert_eq!(error, OfferError::NothingInCommon);
     assert_eq!(error.status(), 406);
+}
+
+/// A frame of `nals` single-NAL-unit payloads of `size` bytes each, at `rtp_time`; the one
+/// at time 0 is an IDR.
+fn frame(rtp_time: u64, (nals, size): (usize, usize)) -> Arc<VideoFrame> {
+    let keyframe = rtp_time == 0;
+    let nal_type = if keyframe { 0x65 } else { 0x41 };
+    let payload = |i: usize| -> Arc<[u8]> {
+        let mut nal = vec![(rtp_time as u8).wrapping_add(i as u8); size];
+        nal[0] = nal_type;
+        Arc::from(nal)
+    };
+    Arc::new(VideoFrame {
+        payloads: (0..nals).map(payload).collect(),
+        keyframe,
+        rtp_time,
+        codec: Codec::H264,
+    })
+}
+
+#[test]
+fn a_plain_viewer_s_media_goes_on_its_own_path_and_lost_packets_are_sent_again() {
+    let (mut now, mut viewer, mut server) = connected_viewer();
+    assert!(
+        server.is_direct(),
+        "an AEAD profile over UDP: the session's own path"
+    );
+    // 30 frames of 4 packets; every 9th media packet to the viewer is lost once.
+    let (mut media_packets, mut lost) = (0u64, std::collections::HashSet::new());
+    let mut lose = |data: &[u8]| {
+        let media = data[0] >> 6 == 2 && !(192..=223).contains(&data[1]) && data.len() > 500;
+        if !media {
+            return false;
+        }
+        media_packets += 1;
+        media_packets % 9 == 0 && lost.insert(data.to_vec())
+    };
+    let (mut frames, mut reports) = (Vec::new(), 0u32);
+    let mut on_event = |event: Event| match event {
+        Event::MediaData(data) => frames.push((data.time.numer(), data.data.len())),
+        Event::SenderFeedback(feedback) => {
+            reports = reports.max(feedback.sender_info.sender_packet_count)
+        }
+        _ => {}
+    };
+    let mut out = Outbox::default();
+    let start = now;
+    for i in 0..30u64 {
+        let wallclock = start + Duration::from_millis(33 * i);
+        server.write_video(wallclock, &frame(3000 * i, (4, 1000)), &mut out);
+        let sent = out.bytes();
+        assert!(
+            sent > 4 * 1000 && sent < 4 * 1100,
+            "4 packets built at once: {sent}"
+        );
+        let viewer_addr: SocketAddr = VIEWER.parse().unwrap();
+        out.drain(|_, to, data| {
+            assert_eq!(to, viewer_addr);
+            if lose(data) {
+                return;
+            }
+            let receive = Receive::new(Protocol::Udp, SERVER.parse().unwrap(), to, data).unwrap();
+            viewer.handle_input(Input::Receive(now, receive)).unwrap();
+        });
+        let frame_time = (&mut now, Duration::from_millis(33));
+        let lossy: Lossy = (&mut lose, &mut on_event);
+        run_lossy(frame_time, &mut viewer, &mut server, |_, _| false, lossy);
+    }
+    let lossy: Lossy = (&mut lose, &mut on_event);
+    run_lossy(
+        (&mut now, Duration::from_secs(2)),
+        &mut viewer,
+        &mut server,
+        |_, _| false,
+        lossy,
+    );
+    assert!(
+        !lost.is_empty() && server.resent() >= lost.len() as u64,
+        "{} lost, {} resent",
+        lost.len(),
+        server.resent()
+    );
+    let times: Vec<u64> = frames.iter().map(|&(time, _)| time).collect();
+    assert_eq!(
+        times,
+        (0..30).map(|i| 3000 * i).collect::<Vec<u64>>(),
+        "every frame, in order"
+    );
+    assert!(frames.iter().all(|&(_, len)| len >= 4 * 1000), "{frames:?}");
+    assert_eq!(
+        reports,
+        30 * 4,
+        "the sender report counts every packet sent once"
+    );
 }
