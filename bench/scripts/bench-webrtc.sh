@@ -29,11 +29,12 @@
 # bench/peers/werift-sfu: forwards each RTP packet to every viewer, as shardcast does), for
 # each viewer count. Loss is counted from
 # sequence numbers, frame spread is when each viewer got a frame's last packet minus when the
-# first viewer did; the server's CPU comes from /proc.
+# first viewer did (each arrival is the kernel's receive timestamp, SO_TIMESTAMPNS, so the
+# load client's own reading order is not counted); the server's CPU comes from /proc.
 #
 # Environment:
 #   SECONDS_EACH=30          how long each glass-to-glass output is played
-#   FANOUT="100 250 500 750 1000" shardcast viewer counts
+#   FANOUT="100 250 500 1000 1500 1750 2000" shardcast viewer counts
 #   AIORTC_FANOUT="2 4"      aiortc viewer counts
 #   WERIFT_FANOUT="50 100 150 200" werift viewer counts
 #   GRO=on                   the viewers receive with UDP GRO (a segmented run of datagrams
@@ -50,7 +51,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 SECONDS_EACH=${SECONDS_EACH:-30}
-FANOUT=${FANOUT:-100 250 500 750 1000}
+FANOUT=${FANOUT:-100 250 500 1000 1500 1750 2000}
 AIORTC_FANOUT=${AIORTC_FANOUT:-2 4}
 WERIFT_FANOUT=${WERIFT_FANOUT:-50 100 150 200}
 WERIFT_PORT=18202
@@ -103,7 +104,8 @@ make_media() {
 start_shardcast_rtc() {
     local dir="$RUN_DIR/shardcast"
     mkdir -p "$dir"
-    printf '[shards]\ncores = [%s]\n\n[webrtc]\nudp_listen = "127.0.0.1:0"\n\n[transcode]\nenabled = false\n\n[media]\npublish_open = true\n\n[state]\ndata_dir = "%s"\n' \
+    # Room for the largest fan-out run and its publisher on the one shard.
+    printf '[shards]\ncores = [%s]\n\n[webrtc]\nudp_listen = "127.0.0.1:0"\nmax_sessions_per_shard = 4000\n\n[transcode]\nenabled = false\n\n[media]\npublish_open = true\n\n[state]\ndata_dir = "%s"\n' \
         "$SERVER_CORE" "$dir/data" >"$dir/shardcast.toml"
     taskset -c "$SERVER_CORE" "$SHARDCAST_BIN" serve --shards 1 --http "127.0.0.1:$HTTP_PORT" \
         --rtmp "127.0.0.1:$RTMP_PORT" --config "$dir/shardcast.toml" >"$dir/stdout.log" 2>&1 &
@@ -366,14 +368,14 @@ write_results() {
         echo
         echo "## Fan-out: WHEP viewers of one 2 Mbit/s stream"
         echo
-        echo "\`shardcast-bench webrtc\` on core $LOAD_CORE: a WHIP publisher of a 2 Mbit/s 1280x720 30 fps H.264 file (looped) with Opus, then N WHEP viewers (str0m, RTP counted from its clear header, never decrypted), ${FANOUT_SECONDS} s measured after a 3 s warm-up. The server on core $SERVER_CORE (shardcast: one shard; aiortc: its Python process, which runs encoders on more threads; werift: its Node process, an SFU that forwards the publisher's packets to each viewer). Frame spread: when each viewer got a frame's last packet minus when the first viewer got it (for a relay that encodes per viewer, each viewer's frames are its own, so it reads 0). Server CPU includes, on loopback, the kernel's delivery to the viewers' sockets (see perf/README.md); with client GRO on, a run of datagrams the server sent as one segmented message (UDP_SEGMENT, which shardcast uses and werift and aiortc do not) is handed to the viewer's socket whole instead of being split again on the server's core, as a NIC and remote viewers would take it. A row at a full core with loss is saturated: a server's capacity is its largest row without loss."
+        echo "\`shardcast-bench webrtc\` on core $LOAD_CORE: a WHIP publisher of a 2 Mbit/s 1280x720 30 fps H.264 file (looped) with Opus, then N WHEP viewers (str0m, RTP counted from its clear header, never decrypted), ${FANOUT_SECONDS} s measured after a 3 s warm-up. The server on core $SERVER_CORE (shardcast: one shard; aiortc: its Python process, which runs encoders on more threads; werift: its Node process, an SFU that forwards the publisher's packets to each viewer). Frame spread: when each viewer got a frame's last packet minus when the first viewer got it, by the kernel's receive timestamps (for a relay that encodes per viewer, each viewer's frames are its own, so it reads 0). Server CPU includes, on loopback, the kernel's delivery to the viewers' sockets (see perf/README.md); with client GRO on, a run of datagrams the server sent as one segmented message (UDP_SEGMENT, which shardcast uses and werift and aiortc do not) is handed to the viewer's socket whole instead of being split again on the server's core, as a NIC and remote viewers would take it. A row at a full core is saturated (with loss, or with frames the server could not take from its publisher in time, which shows as fewer Mbit/s per viewer): a server's capacity is its largest row below a full core without loss."
         echo
         echo "| server | client GRO | viewers | connected | Mbit/s per viewer (median) | video loss | frame spread p50 / p99 / max, ms | server cores | server CPU per viewer, µs/s | viewers per core at this cost | client cores |"
         echo "|---|---|---|---|---|---|---|---|---|---|---|"
         for f in $(ls -v "$RUN_DIR"/fanout-*.json 2>/dev/null); do
             [[ -f "$f" ]] || continue
             n=$(basename "$f" .json)
-            jq -r --arg name "${n#fanout-}" '"| \($name | sub("-[0-9]+$"; "") | sub("-nogro$"; "")) | \(if .gro then "on" else "off" end) | \(.viewers) | \(.connected) | \(.mbps_per_viewer * 100 | round / 100) | \(.video_lost) of \(.video_packets + .video_lost) | \(.spread_p50_ms * 10 | round / 10) / \(.spread_p99_ms * 10 | round / 10) / \(.spread_max_ms * 10 | round / 10) | \(.server_cores * 100 | round / 100) | \(.server_us_per_viewer_s | round) | \(if .video_lost > 0 and .server_cores >= 0.95 then "saturated" elif .server_us_per_viewer_s > 0 then (1000000 / .server_us_per_viewer_s | floor) else "n/a" end) | \(.client_cores * 100 | round / 100) |"' "$f"
+            jq -r --arg name "${n#fanout-}" '"| \($name | sub("-[0-9]+$"; "") | sub("-nogro$"; "")) | \(if .gro then "on" else "off" end) | \(.viewers) | \(.connected) | \(.mbps_per_viewer * 100 | round / 100) | \(.video_lost) of \(.video_packets + .video_lost) | \(.spread_p50_ms * 10 | round / 10) / \(.spread_p99_ms * 10 | round / 10) / \(.spread_max_ms * 10 | round / 10) | \(.server_cores * 100 | round / 100) | \(.server_us_per_viewer_s | round) | \(if .server_cores >= 0.95 then "saturated" elif .server_us_per_viewer_s > 0 then (1000000 / .server_us_per_viewer_s | floor) else "n/a" end) | \(.client_cores * 100 | round / 100) |"' "$f"
         done
     } >"$OUT"
 }

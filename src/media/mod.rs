@@ -119,6 +119,8 @@ pub struct Media {
     edge: Option<edge::EdgeShard>,
     /// WHEP sessions on this shard's UDP socket (`[webrtc]`).
     webrtc: Option<crate::webrtc::Webrtc>,
+    /// The sessions were touched since their timer was last armed ([`Media::poll_webrtc`]).
+    webrtc_unsettled: bool,
     /// Of the streams homed here (or to be): the shards with WebRTC sessions of each, which
     /// get its samples.
     rtc_watchers: std::collections::HashMap<Arc<str>, Vec<ShardId>>,
@@ -159,6 +161,7 @@ impl Media {
             webhooks_sent: 0,
             homes: Table::default(),
             index,
+            webrtc_unsettled: false,
             waiters: Waiters::default(),
             retire: None,
             log_budget: LogBudget::default(),

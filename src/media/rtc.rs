@@ -181,7 +181,8 @@ impl Media {
             return;
         };
         webrtc.close_ended_tcp(cx);
-        let (next, sessions) = (webrtc.next_deadline_ms(), webrtc.sessions());
+        self.webrtc_unsettled = true;
+        let sessions = webrtc.sessions();
         let switches = std::mem::take(&mut webrtc.layer_switches);
         let direct = std::mem::take(&mut webrtc.direct_started);
         let resent = std::mem::take(&mut webrtc.packets_resent);
@@ -192,9 +193,6 @@ impl Media {
         bump(&self.counters().webrtc_layer_switches, switches);
         bump(&self.counters().webrtc_direct_viewers, direct);
         bump(&self.counters().webrtc_packets_resent, resent);
-        if let Some(at) = next {
-            self.arm_waiters_timer(cx, at);
-        }
         // A feed is a stream's or a pinned rung's (`{stream}/{rung}`), both at the stream's
         // home.
         let shards = self.shards;
@@ -209,6 +207,18 @@ impl Media {
         }
         if !ingest.is_empty() {
             self.whip_ingest(cx, ingest);
+        }
+    }
+
+    /// Once per loop iteration: the timer armed for the sessions' earliest deadline, when
+    /// they were touched. Finding it walks every session, so it is done here rather than
+    /// after each datagram (thousands of viewers' reports a second).
+    pub fn poll_webrtc(&mut self, cx: &mut Ctx<ShardMsg>) {
+        if !std::mem::take(&mut self.webrtc_unsettled) {
+            return;
+        }
+        if let Some(at) = self.webrtc.as_ref().and_then(|w| w.next_deadline_ms()) {
+            self.arm_waiters_timer(cx, at);
         }
     }
 

@@ -291,6 +291,7 @@ impl Service for ShardService {
 
     fn poll(&mut self, cx: &mut Ctx<ShardMsg>) {
         let here = cx.shard();
+        self.media.poll_webrtc(cx);
         for msg in self.media.take_for_danmaku() {
             self.danmaku.on_mesh(cx, here, msg);
         }

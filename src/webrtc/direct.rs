@@ -22,6 +22,10 @@ const HISTORY_FRAMES: usize = 64;
 /// Sequence numbers one NACK report may ask for at most (one RTCP packet holds many; the
 /// rest are ignored): a keyframe is a few dozen packets.
 const NACK_MAX: usize = 256;
+/// Packets a viewer may have sent again before it is sent more video: each video packet
+/// sent earns one resend, up to this many. A viewer that NACKs everything (or floods NACKs)
+/// at most doubles its own stream, and costs the shard no more than that.
+const RESEND_BUDGET_MAX: u32 = 512;
 /// How often each sent stream gets a sender report.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// Seconds from the NTP epoch (1900) to the Unix one.
@@ -229,9 +233,13 @@ pub struct DirectTx {
     history: VecDeque<Sent>,
     /// Sequence numbers (16 bits) the viewer asked for and not yet sent again.
     nacked: Vec<u16>,
-    /// Packets sent again on a NACK; asked for but too old (or never sent).
+    /// Resends earned and not yet spent (see [`RESEND_BUDGET_MAX`]).
+    resend_budget: u32,
+    /// Packets sent again on a NACK; asked for but too old (or never sent); asked for past
+    /// the budget.
     pub resent: u64,
     pub unknown_nacks: u64,
+    pub refused_nacks: u64,
 }
 
 impl DirectTx {
@@ -243,8 +251,10 @@ impl DirectTx {
             clock: (now, SystemTime::now()),
             history: VecDeque::with_capacity(HISTORY_FRAMES),
             nacked: Vec::new(),
+            resend_budget: 0,
             resent: 0,
             unknown_nacks: 0,
+            refused_nacks: 0,
         }
     }
 
@@ -264,6 +274,8 @@ impl DirectTx {
             &frame.payloads,
             Marker::OnLast,
         );
+        let earned = u32::try_from(frame.payloads.len()).unwrap_or(u32::MAX);
+        self.resend_budget = (self.resend_budget.saturating_add(earned)).min(RESEND_BUDGET_MAX);
         if self.history.len() == HISTORY_FRAMES {
             self.history.pop_front();
         }
@@ -319,6 +331,11 @@ impl DirectTx {
                 self.unknown_nacks += 1;
                 continue;
             };
+            if self.resend_budget == 0 {
+                self.refused_nacks += 1;
+                continue;
+            }
+            self.resend_budget -= 1;
             let i = (seq - sent.first_seq) as usize;
             let payload = &sent.frame.payloads[i];
             let marker = i + 1 == sent.frame.payloads.len();

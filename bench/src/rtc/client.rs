@@ -127,6 +127,8 @@ impl Viewer {
         if config.gro {
             super::gro::enable(std_socket.as_raw_fd()).map_err(|e| format!("UDP_GRO: {e}"))?;
         }
+        super::gro::enable_timestamps(std_socket.as_raw_fd())
+            .map_err(|e| format!("SO_TIMESTAMPNS: {e}"))?;
         let mut socket = UdpSocket::from_std(std_socket);
         poll.registry()
             .register(&mut socket, token, Interest::READABLE)
@@ -178,12 +180,11 @@ impl Viewer {
     pub fn readable(&mut self, buf: &mut [u8]) {
         let fd = self.socket.as_raw_fd();
         loop {
-            let (n, segment, from) = match super::gro::recv(fd, buf) {
+            let (n, segment, from, now) = match super::gro::recv(fd, buf) {
                 Ok(got) => got,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(_) => return,
             };
-            let now = Instant::now();
             for packet in buf[..n].chunks(segment.unwrap_or(n).max(1)) {
                 self.datagram(packet, from, now);
             }

@@ -137,3 +137,33 @@ fn a_sender_report_counts_what_was_sent_and_maps_now_to_rtp_time() {
     tx.report(soon, [Some(&mut video), Some(&mut audio)], &mut out);
     assert!(out.is_empty());
 }
+
+#[test]
+fn nacks_get_no_more_resends_than_the_video_sent() {
+    let now = Instant::now();
+    let peer = PEER.parse().unwrap();
+    let mut tx = DirectTx::new(SrtpTx::for_tests(), peer, "cname".into(), now);
+    let mut track = Track::new(1, None, 0, 90_000);
+    let mut out = Outbox::default();
+    tx.video(
+        &mut track,
+        &mut out,
+        (96, 0, now),
+        &frame(&[&[1; 10], &[2; 10]]),
+    );
+    datagrams(&mut out);
+    // A viewer asking for the same two packets over and over gets them twice in all: the two
+    // the frame earned.
+    for _ in 0..10 {
+        tx.nack([0, 1].into_iter());
+        tx.resend(&track, &mut out);
+    }
+    assert_eq!(datagrams(&mut out).len(), 2);
+    assert_eq!((tx.resent, tx.refused_nacks), (2, 18));
+    // The next frame earns more.
+    tx.video(&mut track, &mut out, (96, 3000, now), &frame(&[&[3; 10]]));
+    datagrams(&mut out);
+    tx.nack([0].into_iter());
+    tx.resend(&track, &mut out);
+    assert_eq!(tx.resent, 3);
+}
