@@ -171,6 +171,9 @@ async function show(settings) {
 }
 
 async function main() {
+  // "Go live" works from the first moment: it needs none of the settings fetched below (a
+  // click before they came used to do nothing).
+  setUpBrowserPublishing();
   let settings = { rtmp_port: 1935, rtmp_app: 'live' };
   try {
     settings = await webSettings();
@@ -184,7 +187,6 @@ async function main() {
     show(settings);
   });
   show(settings);
-  setUpBrowserPublishing();
 }
 
 main();

@@ -36,7 +36,12 @@ async function waitFor(page, what, predicate, timeoutMs) {
     if (await page.evaluate(predicate)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`timed out waiting for ${what}`);
+  // What the page showed then, for the report.
+  const shown = await page.evaluate(() => {
+    const status = document.getElementById('live-status') || document.getElementById('status');
+    return { status: status && status.textContent, publish: window.shardcastPublish || null };
+  }).catch(() => null);
+  throw new Error(`timed out waiting for ${what} (page: ${JSON.stringify(shown)})`);
 }
 
 async function main() {
