@@ -648,7 +648,17 @@ fn an_adaptive_whep_viewer_on_a_lossy_link_moves_down_to_the_rung() {
     let layers: Vec<(u32, u32)> = frames.iter().map(|f| f.1).collect();
     let switch = layers.iter().position(|&s| s == (426, 240));
     println!("{} frames, the rung from frame {switch:?}", frames.len());
-    let switch = switch.expect("it moved down to the rung");
+    let switch = switch.unwrap_or_else(|| {
+        let log = server.log();
+        let about: Vec<&str> = (log.lines())
+            .filter(|l| l.contains("webrtc") || l.contains("down/"))
+            .collect();
+        let tail = about[about.len().saturating_sub(40)..].join("\n");
+        panic!(
+            "it did not move down to the rung (moved: {}); the server said:\n{tail}",
+            moved()
+        )
+    });
     assert!(
         layers[switch..].iter().all(|&s| s == (426, 240)),
         "{layers:?}"
