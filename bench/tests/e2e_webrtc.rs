@@ -823,6 +823,8 @@ fn a_viewer_whose_udp_is_blocked_plays_over_ice_tcp() {
     let sizes = decode_h264(&frames);
     assert_eq!(sizes.len(), frames.len(), "every frame decodes");
     assert!(sizes.iter().all(|&s| s == (640, 360)), "{sizes:?}");
+    // Its packets came from shardcast's own send path, framed on the connection.
+    assert_eq!(server.metric(DIRECT_VIEWERS), 1);
     // DELETE ends the session, and the server closes the connection.
     let location = response.header("location").unwrap().to_string();
     assert_eq!(

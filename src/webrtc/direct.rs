@@ -40,21 +40,27 @@ pub struct Outbox {
     /// str0m's datagrams as it made them: STUN, DTLS, and the RTP and RTCP of the sessions
     /// it sends media for.
     pub queued: Vec<(Protocol, SocketAddr, DatagramSend)>,
-    /// Datagrams built here (UDP), back to back, and where each goes.
+    /// Datagrams built here, back to back, and where each goes (over UDP, or framed on the
+    /// peer's ICE-TCP connection).
     bytes: Vec<u8>,
-    built: Vec<(SocketAddr, usize, usize)>,
+    built: Vec<(Protocol, SocketAddr, usize, usize)>,
 }
 
 impl Outbox {
-    /// Builds one UDP datagram of at most `max_len` bytes to `to`: `fill` writes it and
-    /// returns its length.
-    pub fn build(&mut self, to: SocketAddr, max_len: usize, fill: impl FnOnce(&mut [u8]) -> usize) {
+    /// Builds one datagram of at most `max_len` bytes to `to`: `fill` writes it and returns
+    /// its length.
+    pub fn build(
+        &mut self,
+        to: (Protocol, SocketAddr),
+        max_len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) {
         let start = self.bytes.len();
         self.bytes.resize(start + max_len, 0);
         let len = fill(&mut self.bytes[start..]).min(max_len);
         self.bytes.truncate(start + len);
         if len > 0 {
-            self.built.push((to, start, len));
+            self.built.push((to.0, to.1, start, len));
         }
     }
 
@@ -73,8 +79,8 @@ impl Outbox {
         for (proto, to, data) in self.queued.drain(..) {
             send(proto, to, &data);
         }
-        for &(to, start, len) in &self.built {
-            send(Protocol::Udp, to, &self.bytes[start..start + len]);
+        for &(proto, to, start, len) in &self.built {
+            send(proto, to, &self.bytes[start..start + len]);
         }
         self.built.clear();
         self.bytes.clear();
@@ -225,8 +231,8 @@ struct Sent {
 /// A session's own send path (see the module's comment).
 pub struct DirectTx {
     srtp: SrtpTx,
-    /// Where the peer receives: the address ICE nominated (UDP).
-    pub peer: SocketAddr,
+    /// Where the peer receives: the address ICE nominated, over UDP or ICE-TCP.
+    pub peer: (Protocol, SocketAddr),
     cname: String,
     /// The wall clock at a moment of the monotonic one, for sender reports' NTP times.
     clock: (Instant, SystemTime),
@@ -243,7 +249,12 @@ pub struct DirectTx {
 }
 
 impl DirectTx {
-    pub fn new(srtp: SrtpTx, peer: SocketAddr, cname: String, now: Instant) -> DirectTx {
+    pub fn new(
+        srtp: SrtpTx,
+        peer: (Protocol, SocketAddr),
+        cname: String,
+        now: Instant,
+    ) -> DirectTx {
         DirectTx {
             srtp,
             peer,

@@ -178,8 +178,8 @@ pub struct Session {
     video_codec: Codec,
     /// A plain viewer's DTLS keying material, until its own send path takes it.
     keys: Option<KeySlot>,
-    /// A plain viewer's own send path (`direct.rs`), once connected with an AEAD profile
-    /// over UDP; None: str0m sends.
+    /// A plain viewer's own send path (`direct.rs`), once connected with an AEAD profile;
+    /// None: str0m sends.
     direct: Option<Box<Direct>>,
     /// Where str0m sends to (its DTLS and RTCP go to the address ICE nominated).
     peer: Option<(Protocol, SocketAddr)>,
@@ -589,7 +589,7 @@ impl Session {
                     if kind >= 20 {
                         self.peer = Some((transmit.proto, transmit.destination));
                         if let Some(direct) = self.direct.as_deref_mut() {
-                            direct.tx.peer = transmit.destination;
+                            direct.tx.peer = (transmit.proto, transmit.destination);
                         }
                     }
                     if self.direct.is_some() && kind >> 6 == 2 {
@@ -650,7 +650,8 @@ impl Session {
 
 impl Session {
     /// A plain viewer's own send path takes over, when it can: its DTLS settled on an AEAD
-    /// profile and its peer is reached over UDP. Otherwise str0m goes on sending.
+    /// profile. Otherwise str0m goes on sending. Its packets go where str0m's DTLS went (the
+    /// pair ICE nominated, over UDP or framed on the ICE-TCP connection).
     fn start_direct(&mut self) {
         let Some(keys) = self.keys.take() else {
             return;
@@ -659,8 +660,8 @@ impl Session {
             log::debug!("webrtc: the viewer's SRTP profile is not AEAD: str0m sends its media");
             return;
         };
-        let Some((Protocol::Udp, peer)) = self.peer else {
-            return; // ICE over TCP: framed by the shard, sent by str0m
+        let Some(peer) = self.peer else {
+            return;
         };
         let track = |rtc: &mut Rtc, mid: Option<Mid>, seq: u64, rate: u32| {
             let mid = mid?;

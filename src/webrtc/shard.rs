@@ -356,12 +356,24 @@ impl Webrtc {
                 key
             }
         };
+        self.datagram_to(key, now, (Protocol::Udp, from), data);
+        self.after_input(cx, key, now);
+    }
+
+    /// A datagram from its peer to session `key` (over UDP, or unframed from its ICE-TCP
+    /// connection), counting what its own send path started and sent again.
+    pub(super) fn datagram_to(
+        &mut self,
+        key: usize,
+        now: Instant,
+        from: (Protocol, SocketAddr),
+        data: &[u8],
+    ) {
         let session = &mut self.sessions[key].session;
         let (was_direct, resent) = (session.is_direct(), session.resent());
-        session.handle_datagram(now, (Protocol::Udp, from), data, &mut self.out);
+        session.handle_datagram(now, from, data, &mut self.out);
         self.direct_started += u64::from(!was_direct && session.is_direct());
         self.packets_resent += session.resent() - resent;
-        self.after_input(cx, key, now);
     }
 
     /// The session waiting for its peer that a first packet from `from` is for: a STUN check

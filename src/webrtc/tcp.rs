@@ -137,8 +137,7 @@ impl Webrtc {
             {
                 return TcpVerdict::Close; // its session ended
             }
-            let entry = &mut self.sessions[session];
-            (entry.session).handle_datagram(now, from, &frame, &mut self.out);
+            self.datagram_to(session, now, from, &frame);
             self.after_input(cx, session, now);
         }
         TcpVerdict::Keep

@@ -40,7 +40,7 @@ fn the_mid_goes_in_a_one_byte_header_extension_padded_to_32_bits() {
 #[test]
 fn a_frame_is_numbered_marked_and_sent_again_byte_for_byte_on_a_nack() {
     let now = Instant::now();
-    let peer = PEER.parse().unwrap();
+    let peer = (Protocol::Udp, PEER.parse().unwrap());
     let mut tx = DirectTx::new(SrtpTx::for_tests(), peer, "cname".into(), now);
     // The sequence numbers cross 2^16: the rollover counter goes into the nonce.
     let mut track = Track::new(0x1234_5678, Some((3, "0")), 0xfffe, 90_000);
@@ -83,7 +83,7 @@ fn a_frame_is_numbered_marked_and_sent_again_byte_for_byte_on_a_nack() {
 #[test]
 fn a_sender_report_counts_what_was_sent_and_maps_now_to_rtp_time() {
     let start = Instant::now();
-    let peer = PEER.parse().unwrap();
+    let peer = (Protocol::Udp, PEER.parse().unwrap());
     let mut tx = DirectTx::new(SrtpTx::for_tests(), peer, "abc".into(), start);
     let mut video = Track::new(7, None, 100, 90_000);
     let mut audio = Track::new(8, None, 100, 48_000);
@@ -141,7 +141,7 @@ fn a_sender_report_counts_what_was_sent_and_maps_now_to_rtp_time() {
 #[test]
 fn nacks_get_no_more_resends_than_the_video_sent() {
     let now = Instant::now();
-    let peer = PEER.parse().unwrap();
+    let peer = (Protocol::Udp, PEER.parse().unwrap());
     let mut tx = DirectTx::new(SrtpTx::for_tests(), peer, "cname".into(), now);
     let mut track = Track::new(1, None, 0, 90_000);
     let mut out = Outbox::default();
