@@ -39,6 +39,7 @@ pub mod codec;
 mod demux;
 mod error;
 pub mod flv;
+pub mod flv_mux;
 pub mod home;
 pub mod index;
 pub mod manifest;

@@ -282,3 +282,65 @@ fn ffprobe_decodes_what_the_segmenter_wrote() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The fixture's tags written again by `flv_mux`: ffprobe reads the same streams and the
+/// same frames (times and keyframes) from the copy as from the original.
+#[test]
+fn ffprobe_reads_what_the_flv_muxer_wrote_as_it_reads_the_original() {
+    use shardcast_media::flv::{parse_audio, read_file, AudioPacket, TagKind};
+    use shardcast_media::flv_mux;
+    if !ffprobe_available() {
+        eprintln!("ffprobe is not on PATH: skipped");
+        return;
+    }
+    let original = common::fixture("avc_aac.flv");
+    let mut copy = flv_mux::file_header((true, true)).to_vec();
+    let mut written = (0, 0);
+    for tag in read_file(&original).unwrap() {
+        let body = match tag.kind {
+            TagKind::Video => match parse_video(&tag.body).unwrap().packet {
+                VideoPacket::SequenceStart { codec, record } => {
+                    flv_mux::video_sequence_start(codec, &record)
+                }
+                VideoPacket::CodedFrames {
+                    codec,
+                    composition_time_ms,
+                    data,
+                } => {
+                    let key = parse_video(&tag.body).unwrap().frame_type.is_key();
+                    flv_mux::video_frame(codec, (key, composition_time_ms), &data)
+                }
+                VideoPacket::SequenceEnd { codec } => flv_mux::video_sequence_end(codec),
+                VideoPacket::Skipped(_) => continue,
+            },
+            TagKind::Audio => match parse_audio(&tag.body).unwrap() {
+                AudioPacket::SequenceStart { record } => flv_mux::audio_sequence_start(&record),
+                AudioPacket::CodedFrames { data } => flv_mux::audio_frame(&data),
+                _ => continue,
+            },
+            _ => continue, // onMetaData: players do without it
+        };
+        let counter = if tag.kind == TagKind::Video {
+            &mut written.0
+        } else {
+            &mut written.1
+        };
+        *counter += 1;
+        copy.extend_from_slice(&flv_mux::tag(tag.kind, tag.timestamp_ms, &body).unwrap());
+    }
+    let dir = std::env::temp_dir().join(format!("shardcast-flv-mux-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("copy.flv");
+    std::fs::write(&path, &copy).unwrap();
+    let (streams, frames) = probe(&path);
+    let (original_streams, original_frames) = probe(&common::fixture_path("avc_aac.flv"));
+    std::fs::remove_dir_all(&dir).ok();
+    println!("{} video and {} audio tags written", written.0, written.1);
+    assert!(written.0 > 30 && written.1 > 30, "{written:?}");
+    let fields = |lines: &[String]| -> Vec<String> { lines.iter().map(|l| summary(l)).collect() };
+    assert_eq!(fields(&streams), fields(&original_streams));
+    assert_eq!(
+        frames, original_frames,
+        "the same frames, times and keyframes"
+    );
+}
