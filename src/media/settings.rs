@@ -93,7 +93,7 @@ crate::service_counters! {
         /// their bandwidth estimates).
         webrtc_layer_switches: "counter",
         /// WebRTC viewers whose media went out on shardcast's own send path (plain viewers
-        /// with an AEAD SRTP profile over UDP); the others' goes through str0m.
+        /// with an AEAD SRTP profile); the others' goes through str0m.
         webrtc_direct_viewers: "counter",
         /// RTP packets sent again on viewers' NACKs by that path.
         webrtc_packets_resent: "counter",

@@ -130,10 +130,6 @@ impl Track {
         }
     }
 
-    pub fn ssrc(&self) -> u32 {
-        self.ssrc
-    }
-
     /// Writes the RTP packet `(pt, marker, seq, time)` carrying `payload` into `buf`,
     /// encrypted; returns its length.
     fn packet(
@@ -228,7 +224,101 @@ struct Sent {
     frame: Arc<VideoFrame>,
 }
 
-/// A session's own send path (see the module's comment).
+/// A session's own send path (see the module's comment) and its two streams.
+pub struct Direct {
+    tx: DirectTx,
+    video: Option<Track>,
+    audio: Option<Track>,
+    /// When sender reports are due next.
+    report_at: Instant,
+}
+
+impl Direct {
+    /// The send path of a session connected with `srtp` to `peer`, sending `tracks` (video,
+    /// sound) under `cname`.
+    pub fn new(
+        srtp: SrtpTx,
+        peer: (Protocol, SocketAddr),
+        cname: String,
+        now: Instant,
+        (video, audio): (Option<Track>, Option<Track>),
+    ) -> Direct {
+        Direct {
+            tx: DirectTx::new(srtp, peer, cname, now),
+            video,
+            audio,
+            report_at: now,
+        }
+    }
+
+    /// Sends a video frame as `pt` (see [`DirectTx::video`]); false when the session has no
+    /// video stream or no payload type for the frame's codec.
+    pub fn video(
+        &mut self,
+        out: &mut Outbox,
+        (pt, time, wallclock): (Option<u8>, u32, Instant),
+        frame: &Arc<VideoFrame>,
+    ) -> bool {
+        let (Some(track), Some(pt)) = (self.video.as_mut(), pt) else {
+            return false;
+        };
+        self.tx.video(track, out, (pt, time, wallclock), frame);
+        true
+    }
+
+    /// Sends an Opus packet as `pt`; false when the session has no sound stream or no
+    /// payload type for Opus.
+    pub fn audio(
+        &mut self,
+        out: &mut Outbox,
+        (pt, time, wallclock): (Option<u8>, u32, Instant),
+        data: &Arc<[u8]>,
+    ) -> bool {
+        let (Some(track), Some(pt)) = (self.audio.as_mut(), pt) else {
+            return false;
+        };
+        self.tx.audio(track, out, (pt, time, wallclock), data);
+        true
+    }
+
+    /// After an input: what NACKs asked for, and the sender reports when due. Returns when
+    /// the next reports are due.
+    pub fn after_input(&mut self, now: Instant, out: &mut Outbox) -> Instant {
+        if let Some(video) = &self.video {
+            self.tx.resend(video, out);
+        }
+        if now >= self.report_at {
+            let tracks = [self.video.as_mut(), self.audio.as_mut()];
+            self.report_at = self.tx.report(now, tracks, out);
+        }
+        self.report_at
+    }
+
+    /// A generic NACK (RFC 4585 §6.2.1) from the viewer: of its video, the packets go again
+    /// at the next [`Direct::after_input`].
+    pub fn on_nack(&mut self, nack: &str0m::rtp::rtcp::Nack) {
+        if self.video.as_ref().is_none_or(|v| v.ssrc != *nack.ssrc) {
+            return;
+        }
+        let seqs = nack.reports.iter().flat_map(|entry| {
+            let lost = (0..16u16).filter(move |bit| entry.blp >> bit & 1 == 1);
+            std::iter::once(entry.pid).chain(lost.map(move |bit| entry.pid.wrapping_add(bit + 1)))
+        });
+        self.tx.nack(seqs);
+    }
+
+    /// ICE moved the peer: later packets go there.
+    pub fn set_peer(&mut self, peer: (Protocol, SocketAddr)) {
+        self.tx.peer = peer;
+    }
+
+    /// Packets sent again on NACKs so far.
+    pub fn resent(&self) -> u64 {
+        self.tx.resent
+    }
+}
+
+/// The packets, NACK history and reports of a session's own send path.
 pub struct DirectTx {
     srtp: SrtpTx,
     /// Where the peer receives: the address ICE nominated, over UDP or ICE-TCP.

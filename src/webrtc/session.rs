@@ -6,7 +6,7 @@
 //! [`Session::handle_datagram`], [`Session::handle_timeout`]) drains the `Rtc` until it asks
 //! for the next timeout, so outputs never pile up between inputs.
 
-use super::direct::{DirectTx, Track};
+use super::direct::{Direct, Track};
 use super::feed::VideoFrame;
 use super::sdp::{media_mids, offers_codec, offers_video};
 use super::srtp::{build_tapped, KeySlot, SrtpTx};
@@ -185,15 +185,6 @@ pub struct Session {
     peer: Option<(Protocol, SocketAddr)>,
     /// The time of the newest input.
     now: Instant,
-}
-
-/// A plain viewer's own send path and its two streams.
-struct Direct {
-    tx: DirectTx,
-    video: Option<Track>,
-    audio: Option<Track>,
-    /// When sender reports are due next.
-    report_at: Instant,
 }
 
 impl Session {
@@ -405,8 +396,8 @@ impl Session {
         self.video_last = Some(time);
         let time = time as u32;
         if let Some(direct) = self.direct.as_deref_mut() {
-            if let (Some(track), Some((_, pt))) = (direct.video.as_mut(), self.video_pt) {
-                direct.tx.video(track, out, (*pt, time, wallclock), frame);
+            let pt = self.video_pt.map(|(_, pt)| *pt);
+            if direct.video(out, (pt, time, wallclock), frame) {
                 self.video_started = true;
                 self.frames_written += 1;
             } else {
@@ -452,10 +443,8 @@ impl Session {
         }
         self.audio_last = Some(ticks);
         if let Some(direct) = self.direct.as_deref_mut() {
-            if let (Some(track), Some(pt)) = (direct.audio.as_mut(), self.audio_pt) {
-                direct
-                    .tx
-                    .audio(track, out, (*pt, ticks as u32, wallclock), data);
+            let pt = self.audio_pt.map(|pt| *pt);
+            if direct.audio(out, (pt, ticks as u32, wallclock), data) {
                 self.packets_written += 1;
             }
             return;
@@ -589,7 +578,7 @@ impl Session {
                     if kind >= 20 {
                         self.peer = Some((transmit.proto, transmit.destination));
                         if let Some(direct) = self.direct.as_deref_mut() {
-                            direct.tx.peer = (transmit.proto, transmit.destination);
+                            direct.set_peer((transmit.proto, transmit.destination));
                         }
                     }
                     if self.direct.is_some() && kind >> 6 == 2 {
@@ -676,12 +665,13 @@ impl Session {
             .and_then(|mid| self.rtc.media(mid))
             .map(|media| media.cname().to_string())
             .unwrap_or_default();
-        self.direct = Some(Box::new(Direct {
-            tx: DirectTx::new(srtp, peer, cname, self.now),
-            video,
-            audio,
-            report_at: self.now,
-        }));
+        self.direct = Some(Box::new(Direct::new(
+            srtp,
+            peer,
+            cname,
+            self.now,
+            (video, audio),
+        )));
     }
 
     /// Whether its media goes out on its own send path.
@@ -691,33 +681,7 @@ impl Session {
 
     /// Packets sent again on the viewer's NACKs (its own send path).
     pub fn resent(&self) -> u64 {
-        self.direct.as_ref().map_or(0, |d| d.tx.resent)
-    }
-}
-
-impl Direct {
-    /// After an input: what NACKs asked for, and the sender reports when due. Returns when
-    /// the next reports are due.
-    fn after_input(&mut self, now: Instant, out: &mut Outbox) -> Instant {
-        if let Some(video) = &self.video {
-            self.tx.resend(video, out);
-        }
-        if now >= self.report_at {
-            let tracks = [self.video.as_mut(), self.audio.as_mut()];
-            self.report_at = self.tx.report(now, tracks, out);
-        }
-        self.report_at
-    }
-
-    fn on_nack(&mut self, nack: &str0m::rtp::rtcp::Nack) {
-        if self.video.as_ref().is_none_or(|v| v.ssrc() != *nack.ssrc) {
-            return;
-        }
-        let seqs = nack.reports.iter().flat_map(|entry| {
-            let lost = (0..16u16).filter(move |bit| entry.blp >> bit & 1 == 1);
-            std::iter::once(entry.pid).chain(lost.map(move |bit| entry.pid.wrapping_add(bit + 1)))
-        });
-        self.tx.nack(seqs);
+        self.direct.as_ref().map_or(0, |d| d.resent())
     }
 }
 

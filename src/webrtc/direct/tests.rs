@@ -2,6 +2,24 @@ use super::*;
 
 const PEER: &str = "192.0.2.9:5000";
 
+/// A send path to [`PEER`] with fixed keys, its clock read at `now`.
+fn sender(now: Instant, cname: &str) -> DirectTx {
+    let peer = (Protocol::Udp, PEER.parse().unwrap());
+    DirectTx::new(SrtpTx::for_tests(), peer, cname.into(), now)
+}
+
+/// Sends `frame` on `track` at RTP time `time`, and returns the datagrams.
+fn send_video(
+    tx: &mut DirectTx,
+    track: &mut Track,
+    (time, now): (u32, Instant),
+    frame: &Arc<VideoFrame>,
+) -> Vec<Vec<u8>> {
+    let mut out = Outbox::default();
+    tx.video(track, &mut out, (96, time, now), frame);
+    datagrams(&mut out)
+}
+
 fn frame(payloads: &[&[u8]]) -> Arc<VideoFrame> {
     Arc::new(VideoFrame {
         payloads: payloads.iter().map(|p| Arc::from(*p)).collect(),
@@ -40,14 +58,12 @@ fn the_mid_goes_in_a_one_byte_header_extension_padded_to_32_bits() {
 #[test]
 fn a_frame_is_numbered_marked_and_sent_again_byte_for_byte_on_a_nack() {
     let now = Instant::now();
-    let peer = (Protocol::Udp, PEER.parse().unwrap());
-    let mut tx = DirectTx::new(SrtpTx::for_tests(), peer, "cname".into(), now);
+    let mut tx = sender(now, "cname");
     // The sequence numbers cross 2^16: the rollover counter goes into the nonce.
     let mut track = Track::new(0x1234_5678, Some((3, "0")), 0xfffe, 90_000);
-    let mut out = Outbox::default();
     let payloads: [&[u8]; 3] = [&[1; 100], &[2; 100], &[3; 50]];
-    tx.video(&mut track, &mut out, (96, 9000, now), &frame(&payloads));
-    let sent = datagrams(&mut out);
+    let sent = send_video(&mut tx, &mut track, (9000, now), &frame(&payloads));
+    let mut out = Outbox::default();
     assert_eq!(sent.len(), 3);
     for (i, packet) in sent.iter().enumerate() {
         assert_eq!(packet[0], 0x90, "version 2 with an extension");
@@ -83,21 +99,19 @@ fn a_frame_is_numbered_marked_and_sent_again_byte_for_byte_on_a_nack() {
 #[test]
 fn a_sender_report_counts_what_was_sent_and_maps_now_to_rtp_time() {
     let start = Instant::now();
-    let peer = (Protocol::Udp, PEER.parse().unwrap());
-    let mut tx = DirectTx::new(SrtpTx::for_tests(), peer, "abc".into(), start);
+    let mut tx = sender(start, "abc");
     let mut video = Track::new(7, None, 100, 90_000);
     let mut audio = Track::new(8, None, 100, 48_000);
     let mut out = Outbox::default();
     // Nothing sent yet: no report.
     tx.report(start, [Some(&mut video), Some(&mut audio)], &mut out);
     assert!(out.is_empty());
-    tx.video(
+    send_video(
+        &mut tx,
         &mut video,
-        &mut out,
-        (96, 90_000, start),
+        (90_000, start),
         &frame(&[&[0; 40], &[0; 60]]),
     );
-    datagrams(&mut out);
     let later = start + Duration::from_millis(500);
     let next = tx.report(later, [Some(&mut video), Some(&mut audio)], &mut out);
     assert_eq!(next, later + REPORT_EVERY);
@@ -141,17 +155,10 @@ fn a_sender_report_counts_what_was_sent_and_maps_now_to_rtp_time() {
 #[test]
 fn nacks_get_no_more_resends_than_the_video_sent() {
     let now = Instant::now();
-    let peer = (Protocol::Udp, PEER.parse().unwrap());
-    let mut tx = DirectTx::new(SrtpTx::for_tests(), peer, "cname".into(), now);
+    let mut tx = sender(now, "cname");
     let mut track = Track::new(1, None, 0, 90_000);
+    send_video(&mut tx, &mut track, (0, now), &frame(&[&[1; 10], &[2; 10]]));
     let mut out = Outbox::default();
-    tx.video(
-        &mut track,
-        &mut out,
-        (96, 0, now),
-        &frame(&[&[1; 10], &[2; 10]]),
-    );
-    datagrams(&mut out);
     // A viewer asking for the same two packets over and over gets them twice in all: the two
     // the frame earned.
     for _ in 0..10 {
@@ -161,8 +168,7 @@ fn nacks_get_no_more_resends_than_the_video_sent() {
     assert_eq!(datagrams(&mut out).len(), 2);
     assert_eq!((tx.resent, tx.refused_nacks), (2, 18));
     // The next frame earns more.
-    tx.video(&mut track, &mut out, (96, 3000, now), &frame(&[&[3; 10]]));
-    datagrams(&mut out);
+    send_video(&mut tx, &mut track, (3000, now), &frame(&[&[3; 10]]));
     tx.nack([0].into_iter());
     tx.resend(&track, &mut out);
     assert_eq!(tx.resent, 3);
